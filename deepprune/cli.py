@@ -1,0 +1,207 @@
+"""The ``deepprune`` command: one subcommand per stage.
+
+    deepprune --help
+
+Every handler only parses arguments and calls the library. Errors from bad input
+are printed as one line (``deepprune: error: <place>: <reason>``) with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+# ---------------------------------------------------------------- pools / answers
+
+
+def _cmd_pools_validate(args) -> int:
+    from deepprune.pools import ReadReport, iter_pool
+
+    bad = 0
+    for f in args.files:
+        report = ReadReport()
+        try:
+            traces = sum(len(q.traces) for q in iter_pool(f, skip_invalid=args.skip_invalid, report=report))
+        except Exception as e:  # PoolError, OSError: one line per file, keep checking the others
+            print(f"deepprune: error: {e}", file=sys.stderr)
+            bad += 1
+            continue
+        for msg in report.errors:
+            print(f"skipped {msg}", file=sys.stderr)
+        print(f"{f}: ok, {report.questions} questions, {traces} traces, {report.skipped} invalid lines skipped")
+    return EXIT_BAD_INPUT if bad else 0
+
+
+def _cmd_pools_stats(args) -> int:
+    from deepprune.stats import pool_stats
+
+    rows = [pool_stats(f, tokenizer=args.tokenizer, skip_invalid=args.skip_invalid) for f in args.files]
+    if args.json:
+        _print_json(rows[0] if len(rows) == 1 else rows)
+        return 0
+    for r in rows:
+        fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+        print(
+            f"{r['file']}: {r['questions']} questions, {r['traces']} traces, "
+            f"agreement {fmt(r['pairwise_agreement'])}, majority acc {fmt(r['majority_vote_accuracy'])}, "
+            f"per-trace acc {fmt(r['mean_trace_accuracy'])}, no answer {r['no_answer_share']:.3f}, "
+            f"median tokens {r['tokens']['median']:.0f} ({r['tokens']['counter']})"
+        )
+    return 0
+
+
+def _cmd_answers_check(args) -> int:
+    from deepprune.answers import check_extraction
+
+    rows = [check_extraction(f, max_examples=args.examples) for f in args.files]
+    if args.json:
+        _print_json(rows)
+        return 0
+    fmt = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"  # noqa: E731
+    for r in rows:
+        print(
+            f"{r['file']}: {r['traces']} traces | answer extracted {fmt(r['extracted_share'])} | "
+            f"= shipped answer {fmt(r['answer_match']['share'])} (n={r['answer_match']['n']}) | "
+            f"grading = shipped correct {fmt(r['correct_match']['share'])} (n={r['correct_match']['n']})"
+        )
+        for d in r["disagreements"]:
+            print(f"    disagreement: {json.dumps(d, ensure_ascii=False)}")
+    return 0
+
+
+def _cmd_synth(args) -> int:
+    from deepprune.pools import write_pool
+    from deepprune.synth import SynthConfig, synth_pool
+
+    cfg = SynthConfig(
+        questions=args.questions, traces=args.traces, paths=args.paths, dominant=args.dominant,
+        steps=args.steps, median_tokens=args.median_tokens, confs=args.confs, seed=args.seed,
+    )  # fmt: skip
+    n = write_pool(args.out, synth_pool(cfg))
+    print(f"wrote {n} synthetic questions x {cfg.traces} traces to {args.out}")
+    return 0
+
+
+def _cmd_pairs_build(args) -> int:
+    from deepprune.pairs import PairConfig, build_pairs, write_pairs
+
+    cfg = PairConfig(
+        trunc=args.trunc, max_pairs_per_question=args.max_pairs, test_fraction=args.test_fraction,
+        oversample=args.oversample, both_orders=args.both_orders, include_question=args.include_question,
+        seed=args.seed, tokenizer=args.tokenizer,
+    )  # fmt: skip
+    manifest = write_pairs(args.out, build_pairs(args.pools, cfg), cfg, name=args.name)
+    if args.json:
+        _print_json(manifest)
+    else:
+        print(
+            f"wrote pairs to {args.out}: train {manifest['train_labels']} "
+            f"(before oversampling {manifest['train_labels_before_oversampling']}), test {manifest['test_labels']}"
+        )
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def _add_pools(sub) -> None:
+    p = sub.add_parser("pools", help="validate and describe trace pools")
+    s = p.add_subparsers(dest="pools_cmd", required=True)
+    v = s.add_parser("validate", help="check pool files against the trace-pool format")
+    v.add_argument("files", nargs="+")
+    v.add_argument("--skip-invalid", action=argparse.BooleanOptionalAction, default=False,
+                   help="skip malformed lines (each reported, and counted) instead of failing")  # fmt: skip
+    v.set_defaults(func=_cmd_pools_validate)
+    st = s.add_parser("stats", help="questions, traces, answer agreement, voting accuracy, tokens")
+    st.add_argument("files", nargs="+")
+    st.add_argument("--tokenizer", help="local HF tokenizer directory (default: the regex-4char counter)")
+    st.add_argument("--skip-invalid", action=argparse.BooleanOptionalAction, default=False)
+    st.add_argument("--json", action="store_true", help="print JSON")
+    st.set_defaults(func=_cmd_pools_stats)
+
+
+def _add_answers(sub) -> None:
+    p = sub.add_parser("answers", help="answer extraction and grading")
+    s = p.add_subparsers(dest="answers_cmd", required=True)
+    c = s.add_parser("check", help="cross-check extraction/grading against a pool's shipped answer/correct fields")
+    c.add_argument("files", nargs="+")
+    c.add_argument("--examples", type=int, default=10, help="disagreements to list per file")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=_cmd_answers_check)
+
+
+def _add_synth(sub) -> None:
+    p = sub.add_parser("synth", help="generate a deterministic synthetic trace pool")
+    p.add_argument("--out", required=True)
+    p.add_argument("--questions", type=int, default=12)
+    p.add_argument("--traces", type=int, default=32)
+    p.add_argument("--paths", type=int, default=3)
+    p.add_argument("--dominant", type=float, default=0.95)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--median-tokens", type=int, default=3000)
+    p.add_argument("--confs", action=argparse.BooleanOptionalAction, default=False, help="add per-token confidences")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_synth)
+
+
+def _add_pairs(sub) -> None:
+    p = sub.add_parser("pairs", help="pairwise judge datasets")
+    s = p.add_subparsers(dest="pairs_cmd", required=True)
+    b = s.add_parser("build", help="build train/test pairs (split by question) for judge training")
+    b.add_argument("pools", nargs="+")
+    b.add_argument("--out", required=True, help="output directory")
+    b.add_argument("--trunc", default="words:25", help="tokens:K | words:K | frac:F | full (default words:25, paper)")
+    b.add_argument("--max-pairs", type=int, default=None, help="sample at most this many pairs per question")
+    b.add_argument("--test-fraction", type=float, default=0.2)
+    b.add_argument("--oversample", type=float, default=2.0, help="minority-class factor on train (paper: 2)")
+    b.add_argument("--both-orders", action=argparse.BooleanOptionalAction, default=False)
+    b.add_argument("--include-question", action=argparse.BooleanOptionalAction, default=False)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--tokenizer", default=None)
+    b.add_argument("--name", default="deepprune_pairs", help="dataset name prefix in dataset_info.json")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=_cmd_pairs_build)
+
+
+_REGISTRARS: list[Callable] = [_add_pools, _add_answers, _add_synth, _add_pairs]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deepprune", description="DeepPrune: prune redundant parallel reasoning traces")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for register in _REGISTRARS:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 2 bad input)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, ValueError, FileNotFoundError, KeyError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"deepprune: error: {msg}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

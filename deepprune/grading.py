@@ -1,0 +1,155 @@
+"""Answer equivalence (grading) and per-question answer classes.
+
+``answers_equal(a, b, answer_type)``: ``math`` uses HF ``math-verify`` (symbolic
+equivalence) with a normalised-string fallback and a timeout; ``choice`` compares
+letters; ``text`` compares normalised strings. :class:`AnswerClasses` groups the
+answers of one question into equivalence classes, verifying each pair of *distinct*
+normalised strings once, so a 512-trace pool costs O(u^2) checks for u distinct
+answers, not O(n^2).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+
+MATH_VERIFY_TIMEOUT_S = 5  # our choice: per parse/verify call; pathological inputs fall back to strings
+
+_LATEX_NOISE = [
+    (re.compile(r"\\(?:left|right|displaystyle|,|;|!|\s)"), ""),
+    (re.compile(r"\\(?:dfrac|tfrac)"), r"\\frac"),
+    (re.compile(r"\\text\{\s*([^{}]*)\}"), r"\1"),
+    (re.compile(r"\\mathrm\{\s*([^{}]*)\}"), r"\1"),
+    (re.compile(r"\^\{?\\circ\}?"), ""),
+    (re.compile(r"\s+"), ""),
+]
+
+
+def normalize_math(ans: str) -> str:
+    """Normalise a math answer string for exact comparison (fallback path)."""
+    s = ans.strip().strip("$").strip()
+    for pat, repl in _LATEX_NOISE:
+        s = pat.sub(repl, s)
+    s = s.rstrip(".").replace("{,}", "")
+    s = re.sub(r"^(?:[a-zA-Z]\s*=\s*)", "", s)  # "x=5" -> "5"
+    if re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", s):
+        s = s.replace(",", "")  # 1,000 -> 1000
+    if re.fullmatch(r"-?\d+\.0+", s):
+        s = s.split(".")[0]
+    return s.lower()
+
+
+def normalize_text(ans: str) -> str:
+    """Normalise a free-text answer: case, surrounding quotes/punctuation, whitespace."""
+    s = ans.strip().lower()
+    s = re.sub(r"^[\"'“”‘’`(\[]+|[\"'“”‘’`)\].,;:!]+$", "", s)
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def normalize(ans: str, answer_type: str) -> str:
+    if answer_type == "math":
+        return normalize_math(ans)
+    if answer_type == "choice":
+        return ans.strip().strip("()").strip().upper()
+    if answer_type == "text":
+        return normalize_text(ans)
+    raise ValueError(f"unknown answer_type {answer_type!r} (expected math, choice or text)")
+
+
+@lru_cache(maxsize=65536)
+def _parse_math(ans: str):
+    from math_verify import parse
+
+    timeout = MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
+    text = ans if "$" in ans or "\\boxed" in ans else f"${ans}$"
+    try:
+        return parse(text, parsing_timeout=timeout)
+    except Exception:  # math-verify raises on timeouts and odd LaTeX: use the string fallback
+        return []
+
+
+@lru_cache(maxsize=262144)
+def _math_equal(a: str, b: str) -> bool:
+    if normalize_math(a) == normalize_math(b):
+        return True
+    pa, pb = _parse_math(a), _parse_math(b)
+    if not pa or not pb:
+        return False
+    from math_verify import verify
+
+    timeout = MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
+    try:
+        return bool(verify(pa, pb, timeout_seconds=timeout)) or bool(verify(pb, pa, timeout_seconds=timeout))
+    except Exception:
+        return False
+
+
+def answers_equal(a: str | None, b: str | None, answer_type: str = "math") -> bool:
+    """Whether two final answers are equivalent. None (no answer) equals nothing.
+
+    Example:
+        >>> answers_equal("\\\\frac{1}{2}", "0.5", "math")
+        True
+    """
+    if a is None or b is None:
+        return False
+    if answer_type == "math":
+        return _math_equal(a.strip(), b.strip())
+    return normalize(a, answer_type) == normalize(b, answer_type)
+
+
+class AnswerClasses:
+    """Equivalence classes of one question's answers.
+
+    ``labels[i]`` is the class of answer i (classes numbered in order of first
+    appearance), or -1 when answer i is None. Distinct normalised strings are
+    compared once each against one representative per class.
+
+    Example:
+        >>> AnswerClasses(["1/2", "0.5", "3", None], "math").labels
+        [0, 0, 1, -1]
+    """
+
+    def __init__(self, answers: Sequence[str | None], answer_type: str = "math"):
+        self.answer_type = answer_type
+        self.representatives: list[str] = []
+        key_to_class: dict[str, int] = {}
+        labels: list[int] = []
+        for ans in answers:
+            if ans is None:
+                labels.append(-1)
+                continue
+            key = normalize(ans, answer_type)
+            if key not in key_to_class:
+                key_to_class[key] = self._find_or_add(ans)
+            labels.append(key_to_class[key])
+        self.labels = labels
+
+    def _find_or_add(self, ans: str) -> int:
+        for c, rep in enumerate(self.representatives):
+            if answers_equal(ans, rep, self.answer_type):
+                return c
+        self.representatives.append(ans)
+        return len(self.representatives) - 1
+
+    def class_of(self, ans: str | None) -> int:
+        """Class of an outside answer (e.g. gold), or -1 when it matches none."""
+        if ans is None:
+            return -1
+        for c, rep in enumerate(self.representatives):
+            if answers_equal(ans, rep, self.answer_type):
+                return c
+        return -1
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.representatives)
+
+
+def is_correct(answer: str | None, gold: str | None, answer_type: str = "math") -> bool | None:
+    """Grade one answer against gold; None when gold is unknown."""
+    if gold is None:
+        return None
+    return answers_equal(answer, gold, answer_type)

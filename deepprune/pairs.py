@@ -1,0 +1,230 @@
+"""Pairwise judge datasets: pairs of truncated traces labelled "same final answer?".
+
+    deepprune pairs build DeepPrune_data/demo/demo_pool.jsonl --out DeepPrune_data/demo_pairs --trunc words:25
+
+From one or more pools: all trace pairs per question (or a seeded sample of at most
+``max_pairs_per_question``), label 1 when the two final answers are equivalent
+(:class:`deepprune.grading.AnswerClasses`), split train/test *by question*,
+oversample the minority class of the train split (DeepPrune §3.2: 2x), and write
+
+- ``train.json`` / ``test.json``: Alpaca records (``instruction``, ``input``, ``output``)
+  for LLaMA-Factory, with ``dataset_info.json`` registering them;
+- ``train.jsonl`` / ``test.jsonl``: the same pairs with metadata (question id, source
+  pool, trace indices, label) for judge evaluation;
+- ``manifest.json``: sources, truncation, seed, counts per label.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from deepprune.answers import question_answers
+from deepprune.grading import AnswerClasses
+from deepprune.pools import Question, read_pool
+from deepprune.tokens import get_counter
+from deepprune.truncate import parse_spec, truncate
+
+JUDGE_INSTRUCTION = (
+    "You are given two partial reasoning traces written for the same problem. "
+    "Both are unfinished. Predict whether the two traces will reach the same final answer. "
+    'Answer with exactly one word: "yes" or "no".'
+)
+JUDGE_INPUT_TEMPLATE = "{question_block}### Trace A\n{prefix_a}\n\n### Trace B\n{prefix_b}"
+QUESTION_BLOCK = "### Problem\n{question}\n\n"
+POSITIVE, NEGATIVE = "yes", "no"
+
+
+def judge_prompt(prefix_a: str, prefix_b: str, question: str | None = None) -> tuple[str, str]:
+    """The judge prompt as an Alpaca (instruction, input) pair; the LLM judges score this."""
+    qb = QUESTION_BLOCK.format(question=question) if question else ""
+    return JUDGE_INSTRUCTION, JUDGE_INPUT_TEMPLATE.format(question_block=qb, prefix_a=prefix_a, prefix_b=prefix_b)
+
+
+@dataclass
+class PairConfig:
+    """How pairs are built. Defaults marked "paper" follow DeepPrune §3; others are our choice."""
+
+    trunc: str = "words:25"  # paper: 25 reasoning words
+    max_pairs_per_question: int | None = None  # None: all pairs (our choice)
+    test_fraction: float = 0.2  # our choice
+    oversample: float = 2.0  # paper: minority class oversampled 2x
+    both_orders: bool = False
+    include_question: bool = False
+    seed: int = 0
+    tokenizer: str | None = None
+
+    def __post_init__(self):
+        parse_spec(self.trunc)
+        if not 0 <= self.test_fraction < 1:
+            raise ValueError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
+        if self.oversample < 1:
+            raise ValueError(f"oversample must be >= 1, got {self.oversample}")
+        if self.max_pairs_per_question is not None and self.max_pairs_per_question <= 0:
+            raise ValueError("max_pairs_per_question must be positive")
+
+
+@dataclass
+class Pair:
+    """One labelled pair of truncated traces of the same question."""
+
+    source: str
+    qid: str
+    i: int
+    j: int
+    prefix_a: str
+    prefix_b: str
+    label: int
+    question: str | None = None
+
+    def alpaca(self, include_question: bool) -> dict:
+        instruction, inp = judge_prompt(self.prefix_a, self.prefix_b, self.question if include_question else None)
+        return {"instruction": instruction, "input": inp, "output": POSITIVE if self.label else NEGATIVE}
+
+
+def question_pairs(
+    q: Question, source: str, cfg: PairConfig, rng: random.Random, skipped: dict[str, int] | None = None
+) -> list[Pair]:
+    """All (or a sampled subset of) labelled pairs of one question."""
+    counter = get_counter(cfg.tokenizer)
+    spec = parse_spec(cfg.trunc)
+    labels = AnswerClasses(question_answers(q), q.answer_type).labels
+    usable = [i for i, lab in enumerate(labels) if lab >= 0 and q.traces[i].text]
+    if skipped is not None:
+        skipped["traces_without_answer_or_text"] = skipped.get("traces_without_answer_or_text", 0) + len(q.traces) - len(usable)
+    idx_pairs = list(itertools.combinations(usable, 2))
+    if cfg.max_pairs_per_question is not None and len(idx_pairs) > cfg.max_pairs_per_question:
+        idx_pairs = sorted(rng.sample(idx_pairs, cfg.max_pairs_per_question))
+    prefixes = {i: truncate(q.traces[i].text, spec, counter) for i in {k for p in idx_pairs for k in p}}
+    out = []
+    for i, j in idx_pairs:
+        orders = [(i, j), (j, i)] if cfg.both_orders else [(i, j)]
+        for a, b in orders:
+            out.append(Pair(source, q.id, a, b, prefixes[a], prefixes[b], int(labels[a] == labels[b]), q.question))
+    return out
+
+
+def split_questions(keys: Sequence[str], test_fraction: float, seed: int) -> tuple[set[str], set[str]]:
+    """Split question keys into (train, test), never one key in both."""
+    keys = sorted(set(keys))
+    rng = random.Random(seed)
+    rng.shuffle(keys)
+    n_test = round(len(keys) * test_fraction)
+    if test_fraction > 0 and len(keys) >= 2:
+        n_test = min(max(n_test, 1), len(keys) - 1)
+    return set(keys[n_test:]), set(keys[:n_test])
+
+
+def oversample(pairs: list[Pair], factor: float, rng: random.Random) -> list[Pair]:
+    """Repeat the minority-label pairs so their count becomes ``factor`` times larger."""
+    if factor == 1 or not pairs:
+        return list(pairs)
+    pos = [p for p in pairs if p.label == 1]
+    neg = [p for p in pairs if p.label == 0]
+    minority = pos if len(pos) < len(neg) else neg
+    if not minority:
+        return list(pairs)
+    whole, frac = divmod(factor - 1, 1)
+    extra = minority * int(whole) + rng.sample(minority, round(frac * len(minority)))
+    out = pairs + extra
+    rng.shuffle(out)
+    return out
+
+
+def label_counts(pairs: Iterable[Pair]) -> dict[str, int]:
+    counts = {POSITIVE: 0, NEGATIVE: 0}
+    for p in pairs:
+        counts[POSITIVE if p.label else NEGATIVE] += 1
+    return counts
+
+
+def build_pairs(pools: Sequence[str | os.PathLike], cfg: PairConfig) -> dict:
+    """Build train/test pairs from pools. Returns {"train", "test", "manifest"}."""
+    rng = random.Random(cfg.seed)
+    skipped: dict[str, int] = {}
+    by_question: dict[str, list[Pair]] = {}
+    for path in pools:
+        source = Path(path).name.removesuffix(".gz").removesuffix(".jsonl")
+        for q in read_pool(path):
+            by_question[f"{source}/{q.id}"] = question_pairs(q, source, cfg, rng, skipped)
+    train_keys, test_keys = split_questions(list(by_question), cfg.test_fraction, cfg.seed)
+    train = [p for k in sorted(train_keys) for p in by_question[k]]
+    test = [p for k in sorted(test_keys) for p in by_question[k]]
+    before = label_counts(train)
+    train = oversample(train, cfg.oversample, rng)
+    manifest = {
+        "sources": [str(p) for p in pools],
+        "config": asdict(cfg),
+        "token_counter": get_counter(cfg.tokenizer).name,
+        "questions": {"train": len(train_keys), "test": len(test_keys)},
+        "train_labels_before_oversampling": before,
+        "train_labels": label_counts(train),
+        "test_labels": label_counts(test),
+        "skipped": skipped,
+    }
+    return {"train": train, "test": test, "manifest": manifest}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def pair_record(p: Pair) -> dict:
+    return {"source": p.source, "qid": p.qid, "i": p.i, "j": p.j, "label": p.label,
+            "question": p.question, "prefix_a": p.prefix_a, "prefix_b": p.prefix_b}  # fmt: skip
+
+
+def write_pairs(out_dir: str | os.PathLike, built: dict, cfg: PairConfig, name: str = "deepprune_pairs") -> dict:
+    """Write Alpaca JSON, metadata JSONL, dataset_info.json and manifest.json (manifest last)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)  # a half-written directory never looks complete
+    info = {}
+    for split in ("train", "test"):
+        pairs = built[split]
+        _atomic_write(out / f"{split}.json", json.dumps([p.alpaca(cfg.include_question) for p in pairs], ensure_ascii=False, indent=1))
+        _atomic_write(out / f"{split}.jsonl", "".join(json.dumps(pair_record(p), ensure_ascii=False) + "\n" for p in pairs))
+        info[f"{name}_{split}"] = {
+            "file_name": f"{split}.json",
+            "columns": {"prompt": "instruction", "query": "input", "response": "output"},
+        }
+    _atomic_write(out / "dataset_info.json", json.dumps(info, indent=2))
+    _atomic_write(out / "manifest.json", json.dumps(built["manifest"], indent=2))
+    return built["manifest"]
+
+
+def read_pair_file(path: str | os.PathLike, need_labels: bool = False) -> list[dict]:
+    """Read a ``.jsonl`` pair file; errors name the file, line and reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such pair file")
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n}: invalid JSON ({e.msg})") from None
+            if not isinstance(r, dict) or "prefix_a" not in r or "prefix_b" not in r:
+                raise ValueError(f"{path}:{n}: a pair needs 'prefix_a' and 'prefix_b'")
+            if need_labels and r.get("label") not in (0, 1):
+                raise ValueError(f"{path}:{n}: pair has no 0/1 'label' (needed for evaluation)")
+            rows.append(r)
+    if not rows:
+        raise ValueError(f"{path}: empty pair file")
+    return rows

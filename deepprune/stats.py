@@ -1,0 +1,73 @@
+"""Pool statistics: size, answer agreement, voting accuracy, token counts.
+
+    deepprune pools stats DeepPrune_data/demo/demo_pool.jsonl --json
+"""
+
+from __future__ import annotations
+
+import os
+from itertools import combinations
+
+import numpy as np
+
+from deepprune.answers import question_answers
+from deepprune.grading import AnswerClasses
+from deepprune.pools import ReadReport, iter_pool
+from deepprune.tokens import get_counter, trace_tokens
+from deepprune.vote import majority_class
+
+
+def pool_stats(path: str | os.PathLike, tokenizer: str | None = None, skip_invalid: bool = False) -> dict:
+    """Statistics of one pool (streamed, one question in memory at a time).
+
+    Returns:
+        A dict with questions, traces, no_answer_share, pairwise_agreement (share of
+        answered trace pairs with equivalent answers), majority_vote_accuracy and
+        mean_trace_accuracy (None without gold), token statistics and the counter name.
+    """
+    counter = get_counter(tokenizer)
+    report = ReadReport()
+    n_q = n_t = no_ans = 0
+    same = pairs = 0
+    maj_correct, trace_acc, graded = [], [], 0
+    tokens: list[int] = []
+    shipped = 0
+    for q in iter_pool(path, skip_invalid=skip_invalid, report=report):
+        n_q += 1
+        n_t += len(q.traces)
+        classes = AnswerClasses(question_answers(q), q.answer_type)
+        labels = classes.labels
+        no_ans += sum(lab < 0 for lab in labels)
+        for a, b in combinations([lab for lab in labels if lab >= 0], 2):
+            pairs += 1
+            same += a == b
+        tokens.extend(trace_tokens(t.text, t.num_tokens, counter) for t in q.traces)
+        shipped += sum(t.num_tokens is not None for t in q.traces)
+        if q.gold is not None:
+            graded += 1
+            gold_class = classes.class_of(q.gold)
+            maj = majority_class(labels)
+            maj_correct.append(maj >= 0 and maj == gold_class)
+            trace_acc.append(np.mean([lab >= 0 and lab == gold_class for lab in labels]))
+    tok = np.array(tokens, dtype=float)
+    return {
+        "file": str(path),
+        "questions": n_q,
+        "traces": n_t,
+        "skipped_lines": report.skipped,
+        "no_answer_share": no_ans / n_t if n_t else 0.0,
+        "pairwise_agreement": same / pairs if pairs else None,
+        "questions_with_gold": graded,
+        "majority_vote_accuracy": float(np.mean(maj_correct)) if maj_correct else None,
+        "mean_trace_accuracy": float(np.mean(trace_acc)) if trace_acc else None,
+        "tokens": {
+            # traces with num_tokens use it; the others are counted with `counter`
+            "counter": counter.name,
+            "from_pool_num_tokens": shipped,
+            "total": int(tok.sum()),
+            "mean": float(tok.mean()),
+            "median": float(np.median(tok)),
+            "p10": float(np.percentile(tok, 10)),
+            "p90": float(np.percentile(tok, 90)),
+        },
+    }

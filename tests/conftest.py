@@ -1,0 +1,39 @@
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_POOLS = ROOT.parent / "shared" / "data" / "pools"
+DEMO_POOL = ROOT / "DeepPrune_data" / "demo" / "demo_pool.jsonl"
+
+
+def shared_pool(name: str) -> Path:
+    """Path of a shared real pool; skips with the reason when ../shared/data is absent."""
+    p = SHARED_POOLS / name
+    if not p.exists():
+        pytest.skip(f"real data not available: {p} (expected ../shared/data beside the project)")
+    return p
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_pool(tmp_path):
+    """Two questions; q1 has answers 5,5,7,None; q2 is a choice question."""
+    rows = [
+        {"id": "q1", "question": "What?", "gold": "5", "answer_type": "math", "traces": [
+            {"text": "First x. Then y. So \\boxed{5}", "answer": "5", "num_tokens": 100},
+            {"text": "First x. Then z. So \\boxed{5}", "num_tokens": 120},
+            {"text": "Wait no. Thus \\boxed{7}", "num_tokens": 80},
+            {"text": "Hmm I ran out", "answer": None, "num_tokens": 300, "finished": False},
+        ]},
+        {"id": "q2", "gold": "B", "answer_type": "choice", "traces": [
+            {"text": "so the answer is (B)."}, {"text": "Therefore, the best answer is: (B)."},
+            {"answer": "C"},
+        ], "custom": {"keep": 1}},
+    ]  # fmt: skip
+    return write_jsonl(tmp_path / "tiny.jsonl", rows)

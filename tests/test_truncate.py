@@ -1,0 +1,43 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deepprune.tokens import TokenCounter
+from deepprune.truncate import parse_spec, truncate
+
+
+def test_words_cuts_before_kth_reasoning_word():
+    text = "First a. Then b. so c. However d."
+    assert truncate(text, "words:2") == "First a. "
+    assert truncate(text, "words:3") == "First a. Then b. "
+    assert truncate(text, "words:9") == text  # fewer than k: whole trace
+
+
+def test_words_whole_words_case_insensitive_and_multiword():
+    text = "Sonar is fine. LET ME see. Wait."
+    # "Sonar" must not match "so"; "let me" spans two words
+    assert truncate(text, "words:1") == "Sonar is fine. "
+    assert truncate(text, "words:2") == "Sonar is fine. LET ME see. "
+
+
+def test_tokens_and_frac():
+    c = TokenCounter()
+    text = "alpha beta gamma delta"  # 4-char pieces: alph a beta gamm a delt a
+    assert c.count(text) == 7
+    assert truncate(text, "tokens:2") == "alpha"
+    assert truncate(text, "frac:0.5") == truncate(text, "tokens:4")
+    assert truncate(text, "tokens:100") == text and truncate(text, "full") == text
+
+
+@pytest.mark.parametrize("bad", ["tokens:0", "words:x", "frac:1.5", "chars:3", "tokens"])
+def test_bad_specs(bad):
+    with pytest.raises(ValueError, match="bad truncation spec"):
+        parse_spec(bad)
+
+
+@given(st.text(min_size=0, max_size=300), st.integers(1, 50))
+def test_prefix_property(text, k):
+    for spec in (f"tokens:{k}", f"words:{k}", "frac:0.3"):
+        p = truncate(text, spec)
+        assert text.startswith(p)
+    assert TokenCounter().count(truncate(text, f"tokens:{k}")) == min(k, TokenCounter().count(text))
