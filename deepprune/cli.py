@@ -115,6 +115,85 @@ def _cmd_pairs_build(args) -> int:
     return 0
 
 
+def _load_judge_pairs(path, need_labels):
+    from deepprune.judges import JudgePair
+    from deepprune.pairs import read_pair_file
+
+    rows = read_pair_file(path, need_labels=need_labels)
+    pairs = [JudgePair(r["prefix_a"], r["prefix_b"], r.get("question"), r.get("label")) for r in rows]
+    return rows, pairs
+
+
+def _score_file(args, need_labels):
+    from deepprune.judges import get_judge
+    from deepprune.scoring import score_pairs
+
+    rows, pairs = _load_judge_pairs(args.pairs, need_labels)
+    judge = get_judge(args.judge)
+    judge.prepare(list(dict.fromkeys(t for p in pairs for t in (p.prefix_a, p.prefix_b))))
+    scores, info = score_pairs(judge, pairs, cache_dir=args.cache, shards=args.shards, shard_id=args.shard_id,
+                               batch_size=args.batch_size, progress=not args.no_progress)  # fmt: skip
+    return rows, scores, info, judge
+
+
+def _cmd_judge_score(args) -> int:
+    import math
+
+    rows, scores, info, judge = _score_file(args, need_labels=False)
+    if args.out:
+        from deepprune.pairs import _atomic_write
+
+        lines = [json.dumps({"qid": r.get("qid"), "source": r.get("source"), "i": r.get("i"), "j": r.get("j"),
+                             "label": r.get("label"), "score": float(s)})
+                 for r, s in zip(rows, scores) if not math.isnan(s)]  # fmt: skip
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(Path(args.out), "\n".join(lines) + "\n")
+    print(json.dumps({"judge": judge.id, **info}), file=sys.stderr)
+    return 0
+
+
+def _cmd_judge_eval(args) -> int:
+    from deepprune.metrics import judge_metrics
+
+    rows, scores, info, judge = _score_file(args, need_labels=True)
+    labels = [r["label"] for r in rows]
+    m = judge_metrics(scores, labels, groups=[f"{r.get('source')}/{r.get('qid')}" for r in rows],
+                      sources=[r.get("source") for r in rows], n_boot=args.bootstrap)  # fmt: skip
+    if not args.roc:
+        m.pop("roc", None)
+    m = {"judge": judge.id, "pair_file": str(args.pairs), **info, **m}
+    if args.json:
+        _print_json(m)
+    else:
+        ci = m["ci95"] or {"auroc": [float("nan")] * 2, "tnr@0.2": [float("nan")] * 2}
+        print(f"{judge.id}: AUROC {m['auroc']:.3f} [{ci['auroc'][0]:.3f}, {ci['auroc'][1]:.3f}]  "
+              f"TNR@0.2 {m['tnr@0.2']:.3f} [{ci['tnr@0.2'][0]:.3f}, {ci['tnr@0.2'][1]:.3f}]  "
+              f"acc {m['accuracy']:.3f}  F1 {m['f1']:.3f}  ({m['pairs']} pairs)")  # fmt: skip
+    return 0
+
+
+def _add_judge(sub) -> None:
+    p = sub.add_parser("judge", help="score pairs with a judge and evaluate it")
+    s = p.add_subparsers(dest="judge_cmd", required=True)
+    for name, func, helptext in (("score", _cmd_judge_score, "score a pair file (resumable, shardable)"),
+                                 ("eval", _cmd_judge_eval, "AUROC, TNR@0.2, accuracy/F1, bootstrap CIs")):  # fmt: skip
+        c = s.add_parser(name, help=helptext)
+        c.add_argument("pairs", help="pair file (.jsonl from `deepprune pairs build`)")
+        c.add_argument("--judge", required=True, help="judge spec, e.g. lexical:tfidf, sbert, llm:PATH, noisy-oracle:auroc=0.87")
+        c.add_argument("--cache", default=None, help="cache directory: resumes a killed run, reruns make no judge calls")
+        c.add_argument("--shards", type=int, default=1)
+        c.add_argument("--shard-id", type=int, default=0)
+        c.add_argument("--batch-size", type=int, default=64)
+        c.add_argument("--no-progress", action="store_true")
+        c.set_defaults(func=func)
+        if name == "score":
+            c.add_argument("--out", help="write per-pair scores as JSONL")
+        else:
+            c.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples over questions (0: none)")
+            c.add_argument("--roc", action="store_true", help="include ROC curve points")
+            c.add_argument("--json", action="store_true")
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -177,7 +256,7 @@ def _add_pairs(sub) -> None:
     b.set_defaults(func=_cmd_pairs_build)
 
 
-_REGISTRARS: list[Callable] = [_add_pools, _add_answers, _add_synth, _add_pairs]
+_REGISTRARS: list[Callable] = [_add_pools, _add_answers, _add_synth, _add_pairs, _add_judge]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,116 @@
+"""Judge metrics: AUROC, TNR at FNR = 0.2 (the paper's TNR@0.2), accuracy/F1, bootstrap CIs.
+
+Conventions: label 1 = the two traces reach the same answer; a higher score means
+"same". A judge *splits* a pair (predicts "different") when its score is below a
+threshold t. **TNR@0.2**: choose the largest t such that at most 20% of same-answer
+pairs are split (FNR <= 0.2); TNR is the share of different-answer pairs split at that
+t. This is the share of redundant-looking-but-different pairs a judge catches while
+wrongly separating at most a fifth of truly redundant pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _arrays(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+    s, y = np.asarray(scores, dtype=float), np.asarray(labels, dtype=int)
+    if s.shape != y.shape:
+        raise ValueError(f"scores and labels differ in length ({s.size} vs {y.size})")
+    return s, y
+
+
+def auroc(scores, labels) -> float:
+    """Area under the ROC curve (Mann-Whitney; ties count one half). NaN with one class only."""
+    s, y = _arrays(scores, labels)
+    pos, neg = s[y == 1], s[y == 0]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    sorted_s = s[order]
+    # average ranks over ties
+    _, first, counts = np.unique(sorted_s, return_index=True, return_counts=True)
+    avg = first + (counts - 1) / 2.0 + 1
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[y == 1].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def tnr_at_fnr(scores, labels, max_fnr: float = 0.2) -> tuple[float, float]:
+    """(TNR, threshold) at the largest threshold whose FNR stays <= max_fnr."""
+    s, y = _arrays(scores, labels)
+    pos, neg = np.sort(s[y == 1]), np.sort(s[y == 0])
+    if not len(pos) or not len(neg):
+        return float("nan"), float("nan")
+    allowed = int(np.floor(max_fnr * len(pos) + 1e-9))  # same-answer pairs we may split
+    # splitting = score < t; the largest t splitting at most `allowed` positives is pos[allowed]
+    t = pos[allowed] if allowed < len(pos) else np.inf
+    return float(np.searchsorted(neg, t, side="left") / len(neg)), float(t)
+
+
+def roc_points(scores, labels) -> dict[str, list[float]]:
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, thr = roc_curve(np.asarray(labels), np.asarray(scores))
+    return {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "thresholds": np.nan_to_num(thr, posinf=1e9).tolist()}
+
+
+def threshold_metrics(scores, labels, threshold: float = 0.5) -> dict[str, float]:
+    s, y = _arrays(scores, labels)
+    pred = (s >= threshold).astype(int)
+    tp = int(((pred == 1) & (y == 1)).sum())
+    fp = int(((pred == 1) & (y == 0)).sum())
+    fn = int(((pred == 0) & (y == 1)).sum())
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    return {"accuracy": float((pred == y).mean()), "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0}
+
+
+def bootstrap_ci(
+    scores, labels, groups: Sequence | None = None, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
+) -> dict[str, list[float]]:
+    """Percentile bootstrap CIs of AUROC and TNR@0.2, resampling groups (questions) when given."""
+    s, y = _arrays(scores, labels)
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        units = [np.array([i]) for i in range(len(s))]
+    else:
+        g = np.asarray([str(x) for x in groups])
+        units = [np.flatnonzero(g == u) for u in np.unique(g)]
+    au, tn = [], []
+    for _ in range(n_boot):
+        idx = np.concatenate([units[k] for k in rng.integers(0, len(units), len(units))])
+        a = auroc(s[idx], y[idx])
+        if np.isnan(a):
+            continue
+        au.append(a)
+        tn.append(tnr_at_fnr(s[idx], y[idx])[0])
+    q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
+    return {"auroc": np.percentile(au, q).tolist() if au else [float("nan")] * 2,
+            "tnr@0.2": np.percentile(tn, q).tolist() if tn else [float("nan")] * 2}  # fmt: skip
+
+
+def judge_metrics(scores, labels, groups=None, sources=None, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Everything ``deepprune judge eval`` reports."""
+    s, y = _arrays(scores, labels)
+    tnr, thr = tnr_at_fnr(s, y)
+    out = {
+        "pairs": int(len(s)),
+        "positives": int(y.sum()),
+        "auroc": auroc(s, y),
+        "tnr@0.2": tnr,
+        "threshold@fnr0.2": thr,
+        **threshold_metrics(s, y),
+        "ci95": bootstrap_ci(s, y, groups, n_boot=n_boot, seed=seed) if n_boot else None,
+        "roc": roc_points(s, y) if 0 < y.sum() < len(y) else None,
+    }
+    if sources is not None:
+        src = np.asarray([str(x) for x in sources])
+        out["by_source"] = {
+            u: {"pairs": int((src == u).sum()), "auroc": auroc(s[src == u], y[src == u]),
+                "tnr@0.2": tnr_at_fnr(s[src == u], y[src == u])[0]}  # fmt: skip
+            for u in np.unique(src)
+        }
+    return out

@@ -1,0 +1,107 @@
+"""Resumable, shardable judge scoring with an append-only on-disk cache.
+
+    deepprune judge score DeepPrune_data/demo_pairs/test.jsonl --judge lexical:tfidf --cache runs/cache
+
+The cache is a directory of JSONL files, one per shard (``shard-I-of-N.jsonl``), each
+line ``{"k": key, "s": score, "c": check}`` where ``key`` hashes the judge id and the
+two prefixes and ``check`` is a CRC of key and score. A killed run loses at most its
+unflushed batch; a rerun scores only pairs not in the cache, and a corrupt or partial
+line is ignored (its pair is re-scored), never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from deepprune.judges import Judge, JudgePair
+
+
+def pair_key(judge_id: str, pair: JudgePair) -> str:
+    h = hashlib.sha1()
+    for part in (judge_id, pair.prefix_a, pair.prefix_b):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _check(key: str, score: float) -> int:
+    return zlib.crc32(f"{key}:{score!r}".encode())
+
+
+def load_cache(cache_dir: str | os.PathLike) -> tuple[dict[str, float], int]:
+    """All valid cached scores in a cache directory, and the count of corrupt lines ignored."""
+    cache: dict[str, float] = {}
+    bad = 0
+    d = Path(cache_dir)
+    if not d.is_dir():
+        return cache, 0
+    for f in sorted(d.glob("shard-*.jsonl")):
+        with open(f, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                try:
+                    r = json.loads(line)
+                    k, s, c = r["k"], float(r["s"]), int(r["c"])
+                    if _check(k, s) != c:
+                        raise ValueError
+                except (ValueError, KeyError, TypeError):
+                    bad += 1
+                    continue
+                cache[k] = s
+    return cache, bad
+
+
+def score_pairs(
+    judge: Judge,
+    pairs: Sequence[JudgePair],
+    cache_dir: str | os.PathLike | None = None,
+    shards: int = 1,
+    shard_id: int = 0,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> tuple[np.ndarray, dict]:
+    """Score pairs (this shard's share when sharded), reusing and extending the cache.
+
+    Returns:
+        (scores, info): scores for *all* pairs where known (NaN for other shards' pairs
+        not yet cached), and counts: judge_calls (pairs scored now), cached, corrupt_lines.
+    """
+    if not 0 <= shard_id < shards:
+        raise ValueError(f"--shard-id must be in [0, {shards}), got {shard_id}")
+    keys = [pair_key(judge.id, p) for p in pairs]
+    cache, bad = load_cache(cache_dir) if cache_dir else ({}, 0)
+    mine = [i for i in range(len(pairs)) if i % shards == shard_id and keys[i] not in cache]
+    cached = sum(1 for i in range(len(pairs)) if i % shards == shard_id and keys[i] in cache)
+    fh = None
+    if cache_dir and mine:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        fh = open(Path(cache_dir) / f"shard-{shard_id}-of-{shards}.jsonl", "a", encoding="utf-8")
+    from tqdm import tqdm
+
+    calls = 0
+    bar = tqdm(total=len(mine), unit="pair", desc=f"scoring {judge.id}", disable=not progress)
+    try:
+        for start in range(0, len(mine), batch_size):
+            idx = mine[start : start + batch_size]
+            uniq = list(dict.fromkeys(keys[i] for i in idx))  # identical pairs are scored once
+            first = {keys[i]: i for i in reversed(idx)}
+            s = judge.score([pairs[first[k]] for k in uniq])
+            calls += len(uniq)
+            for k, v in zip(uniq, s):
+                cache[k] = float(v)
+            if fh:
+                fh.write("".join(json.dumps({"k": k, "s": float(v), "c": _check(k, float(v))}) + "\n" for k, v in zip(uniq, s)))
+                fh.flush()
+            bar.update(len(idx))
+    finally:
+        bar.close()
+        if fh:
+            fh.close()
+    scores = np.array([cache.get(k, np.nan) for k in keys])
+    return scores, {"judge_calls": calls, "cached": cached, "corrupt_lines": bad, "pairs": len(pairs)}
