@@ -15,7 +15,7 @@ install:
 	$(PY) -m ipykernel install --user --name python3 >/dev/null
 
 demo: install
-	deepprune pools stats DeepPrune_data/demo/demo_pool.jsonl
+	deepprune prune
 
 test: install
 	$(PY) -m pytest -q

@@ -194,6 +194,64 @@ def _add_judge(sub) -> None:
             c.add_argument("--json", action="store_true")
 
 
+DEMO_POOL = Path(__file__).resolve().parents[1] / "DeepPrune_data" / "demo" / "demo_pool.jsonl"
+
+
+def _cmd_prune(args) -> int:
+    from deepprune.cluster import ClusterConfig
+    from deepprune.figures import tradeoff_plot
+    from deepprune.online import OnlineConfig, parse_sweep, prune_pool, results_table
+    from deepprune.pairs import _atomic_write
+
+    pools = args.pool or [str(DEMO_POOL)]
+    cfg = OnlineConfig(trunc=args.trunc, repeats=args.repeats, seed=args.seed, shuffle=args.shuffle,
+                       tokenizer=args.tokenizer,
+                       cluster=ClusterConfig(tau=args.tau, K=args.K, K1=args.K1, K2=args.K2, K3=args.K3))  # fmt: skip
+    sweep = parse_sweep(args.sweep) if args.sweep else None
+    results = []
+    out = Path(args.out)
+    for pool in pools:
+        res = prune_pool(pool, args.judge, cfg, sweep=sweep, ceiling=args.ceiling,
+                         noisy_auroc=args.noisy_auroc or None)  # fmt: skip
+        results.append(res)
+        stem = Path(pool).name.removesuffix(".gz").removesuffix(".jsonl")
+        out.mkdir(parents=True, exist_ok=True)
+        res["plot"] = str(tradeoff_plot(res, out / f"{stem}_tradeoff.png"))
+        _atomic_write(out / f"{stem}.json", json.dumps(res, indent=1, default=str))
+        if not args.json:
+            print(results_table(res))
+            print(f"\nplot: {res['plot']}\n")
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, default=str))
+    return 0
+
+
+def _add_prune(sub) -> None:
+    from deepprune.cluster import ClusterConfig
+
+    d = ClusterConfig()
+    p = sub.add_parser("prune", help="online pruning over trace pools: DeepPrune vs baselines (the main job)")
+    p.add_argument("--pool", action="append", help="trace pool (repeatable; default: the bundled demo pool)")
+    p.add_argument("--judge", action="append", default=None,
+                   help="judge spec (repeatable; default lexical:tfidf, CPU-only); the first one is swept")  # fmt: skip
+    p.add_argument("--trunc", default="words:25", help="prefix spec (default words:25, paper)")
+    p.add_argument("--tau", type=float, default=d.tau, help="similarity threshold (paper: 0.5)")
+    p.add_argument("--K", type=int, default=d.K, help="max clusters (paper: 32)")
+    p.add_argument("--K1", type=int, default=d.K1, help="members sampled per cluster (paper: 10)")
+    p.add_argument("--K2", type=int, default=d.K2, help="max completed traces (paper: 20)")
+    p.add_argument("--K3", type=int, default=d.K3, help="fallback sample when all clusters are singletons (our choice: 20)")
+    p.add_argument("--repeats", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=True, help="seeded trace order per repeat")
+    p.add_argument("--sweep", default=None, help="e.g. tau=0.1:0.9:0.05")
+    p.add_argument("--ceiling", action=argparse.BooleanOptionalAction, default=True, help="also run the oracle judge")
+    p.add_argument("--noisy-auroc", type=float, default=0.87, help="also run a noisy oracle of this AUROC (paper judge: 0.87; 0 = off)")
+    p.add_argument("--tokenizer", default=None)
+    p.add_argument("--out", default="runs/prune", help="directory for results JSON and plots")
+    p.add_argument("--json", action="store_true", help="print results as one JSON object")
+    p.set_defaults(func=_cmd_prune)
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -256,7 +314,7 @@ def _add_pairs(sub) -> None:
     b.set_defaults(func=_cmd_pairs_build)
 
 
-_REGISTRARS: list[Callable] = [_add_pools, _add_answers, _add_synth, _add_pairs, _add_judge]
+_REGISTRARS: list[Callable] = [_add_pools, _add_answers, _add_synth, _add_pairs, _add_judge, _add_prune]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -274,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and not getattr(args, "accepts_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
+    if getattr(args, "command", None) == "prune" and args.judge is None:
+        args.judge = ["lexical:tfidf"]
     try:
         return int(args.func(args) or 0)
     except (CLIError, ValueError, FileNotFoundError, KeyError) as e:

@@ -1,0 +1,21 @@
+"""Online methods, each one unit over the same pool data and cost ledger.
+
+Selection by name is a plain dict; :func:`standard_methods` builds the default set.
+"""
+
+from deepprune.methods.base import Method, Outcome, QuestionData
+from deepprune.methods.deepconf import DeepConfOffline, DeepConfOnline
+from deepprune.methods.deepprune_method import DeepPrune
+from deepprune.methods.voting import ConsK, ConsN, PassAt1
+
+BASELINES = {
+    "pass@1": PassAt1,
+    "cons@N": ConsN,
+    "deepconf-low-offline": lambda: DeepConfOffline(10, "deepconf-low-offline"),
+    "deepconf-high-offline": lambda: DeepConfOffline(90, "deepconf-high-offline"),
+    "deepconf-low": lambda: DeepConfOnline(10, "deepconf-low"),
+    "deepconf-high": lambda: DeepConfOnline(90, "deepconf-high"),
+}
+
+__all__ = ["BASELINES", "ConsK", "ConsN", "DeepConfOffline", "DeepConfOnline", "DeepPrune", "Method", "Outcome",
+           "PassAt1", "QuestionData"]  # fmt: skip

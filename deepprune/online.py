@@ -1,0 +1,251 @@
+"""Online pruning over trace pools: DeepPrune and its baselines on identical terms.
+
+    deepprune prune                     # demo pool, lexical:tfidf judge, oracle ceiling beside it
+    deepprune prune --pool ../shared/data/pools/qwen3-8b-mmlu-think-n50.jsonl --judge sbert --json
+
+Every method runs over the same precomputed questions (answer classes, token counts,
+prefixes) and the same arrival order per repeat (a seeded permutation), so the
+comparison is paired. Results average R repeats; the spread is the standard deviation
+over repeats. Accuracy is graded against ``gold`` with the project's equivalence (and
+reported as unavailable for pools without gold).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from deepprune.answers import question_answers
+from deepprune.cluster import ClusterConfig, PairScores
+from deepprune.grading import AnswerClasses
+from deepprune.judges import Judge, JudgePair, get_judge
+from deepprune.methods import BASELINES, ConsK, DeepPrune, Method, QuestionData
+from deepprune.pools import iter_pool
+from deepprune.tokens import get_counter, trace_tokens
+from deepprune.truncate import parse_spec, truncate
+
+
+@dataclass
+class OnlineConfig:
+    """An online run. ``cluster`` defaults are the paper's (see ClusterConfig)."""
+
+    trunc: str = "words:25"  # paper: prefixes cut at the 25th reasoning word
+    repeats: int = 4  # our choice
+    seed: int = 0
+    shuffle: bool = True  # seeded permutation per repeat (False: pool order, every repeat)
+    tokenizer: str | None = None
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+
+    def __post_init__(self):
+        parse_spec(self.trunc)
+        if self.repeats < 1:
+            raise ValueError(f"repeats must be >= 1, got {self.repeats}")
+
+
+def _judge_fn(judge: Judge, q: QuestionData):
+    def fn(pairs: list[tuple[int, int]]) -> np.ndarray:
+        jp = [
+            JudgePair(q.prefixes[i], q.prefixes[j], q.question,
+                      int(q.labels[i] >= 0 and q.labels[i] == q.labels[j]))  # fmt: skip
+            for i, j in pairs
+        ]
+        return judge.score(jp)
+
+    return fn
+
+
+def load_questions(path: str | os.PathLike, cfg: OnlineConfig) -> list[QuestionData]:
+    """Precompute every question of a pool once: classes, tokens, prefixes."""
+    counter = get_counter(cfg.tokenizer)
+    spec = parse_spec(cfg.trunc)
+    out = []
+    for q in iter_pool(path):
+        classes = AnswerClasses(question_answers(q), q.answer_type)
+        tokens = np.array([trace_tokens(t.text, t.num_tokens, counter) for t in q.traces], dtype=float)
+        prefixes = [truncate(t.text, spec, counter) if t.text else "" for t in q.traces]
+        ptok = np.array([counter.count(p) for p in prefixes], dtype=float)
+        has_confs = all(t.confs is not None for t in q.traces)
+        out.append(
+            QuestionData(
+                qid=q.id,
+                labels=np.array(classes.labels),
+                gold_class=None if q.gold is None else classes.class_of(q.gold),
+                tokens=tokens,
+                prefix_tokens=np.minimum(ptok, tokens),
+                judge_tokens=ptok,
+                prefixes=prefixes,
+                question=q.question,
+                confs=[np.asarray(t.confs, dtype=float) for t in q.traces] if has_confs else None,
+            )
+        )
+    if all((q.labels < 0).all() for q in out):
+        raise ValueError(f"{path}: no trace in the pool has an answer; nothing to vote on")
+    return out
+
+
+def attach_judge(questions: list[QuestionData], judge: Judge) -> None:
+    """Give every question a memo of this judge's scores (shared by all repeats/sweeps)."""
+    for q in questions:
+        if judge.id not in q.scores:
+            judge.prepare([p for p in q.prefixes if p])
+            q.scores[judge.id] = PairScores(q.n, _judge_fn(judge, q))
+
+
+def _order(q: QuestionData, cfg: OnlineConfig, r: int) -> list[int]:
+    order = list(range(q.n))
+    if cfg.shuffle:
+        random.Random(f"order:{cfg.seed}:{r}:{q.qid}").shuffle(order)
+    return order
+
+
+def run_method(method: Method, questions: list[QuestionData], cfg: OnlineConfig) -> dict:
+    """Run one method over all questions and repeats; returns its summary row."""
+    reason = method.skip_reason(questions)
+    if reason:
+        return {"method": method.name, "skipped": reason}
+    graded = any(q.gold_class is not None for q in questions)
+    acc_r, tok_r, calls_r, auxtok_r = [], [], [], []
+    infos: list[dict] = []
+    for r in range(cfg.repeats):
+        accs, toks, calls, auxt = [], [], [], []
+        for q in questions:
+            rng = random.Random(f"{method.name}:{cfg.seed}:{r}:{q.qid}")
+            o = method.run(q, _order(q, cfg, r), rng)
+            if o.correct is None and q.gold_class is not None:
+                o.correct = float(o.answer >= 0 and o.answer == q.gold_class)
+            if o.correct is not None:
+                accs.append(o.correct)
+            toks.append(o.tokens)
+            calls.append(o.aux_calls)
+            auxt.append(o.aux_tokens)
+            infos.append(o.info)
+        acc_r.append(float(np.mean(accs)) if accs else np.nan)
+        tok_r.append(float(np.mean(toks)))
+        calls_r.append(float(np.mean(calls)))
+        auxtok_r.append(float(np.mean(auxt)))
+    row = {
+        "method": method.name,
+        "accuracy": float(np.mean(acc_r)) if graded else None,
+        "accuracy_std": float(np.std(acc_r)) if graded else None,
+        "tokens": float(np.mean(tok_r)),  # mean per question
+        "tokens_std": float(np.std(tok_r)),
+        "aux_calls": float(np.mean(calls_r)),
+        "aux_tokens": float(np.mean(auxtok_r)),
+    }
+    if infos and "clusters" in infos[0]:
+        row["clusters_mean"] = float(np.mean([i["clusters"] for i in infos]))
+        row["largest_mean"] = float(np.mean([i["largest"] for i in infos]))
+        row["completed_mean"] = float(np.mean([i["completed"] for i in infos]))
+        row["fallback_rate"] = float(np.mean([i["fallback"] for i in infos]))
+    return row
+
+
+def parse_sweep(spec: str) -> list[float]:
+    """``tau=0.1:0.9:0.05`` -> [0.1, 0.15, ..., 0.9]."""
+    name, _, rng = spec.partition("=")
+    if name != "tau":
+        raise ValueError(f"bad sweep {spec!r}: only tau=START:STOP:STEP is supported")
+    try:
+        a, b, step = (float(x) for x in rng.split(":"))
+    except ValueError:
+        raise ValueError(f"bad sweep {spec!r}: expected tau=START:STOP:STEP") from None
+    n = int(round((b - a) / step)) + 1
+    return [round(a + k * step, 6) for k in range(n) if a + k * step <= b + 1e-9]
+
+
+def prune_pool(
+    path: str | os.PathLike,
+    judge_specs: list[str],
+    cfg: OnlineConfig,
+    sweep: list[float] | None = None,
+    ceiling: bool = True,
+    noisy_auroc: float | None = 0.87,
+) -> dict:
+    """The full online comparison on one pool.
+
+    Runs pass@1, cons@N, DeepConf (when the pool has confs), DeepPrune with each judge
+    (and over the tau sweep with the first one), the oracle-judge ceiling, the noisy
+    oracle at the paper's judge AUROC, and cons@k at the budget of the first judge's
+    DeepPrune; plus the cons@k curve for k = 1..N.
+    """
+    questions = load_questions(path, cfg)
+    rows = [run_method(BASELINES[name](), questions, cfg) for name in BASELINES]
+    cons_n = next(r for r in rows if r["method"] == "cons@N")
+    specs = list(judge_specs)
+    if ceiling and "oracle" not in specs:
+        specs.append("oracle")
+    if noisy_auroc and not any(s.startswith("noisy-oracle") for s in specs):
+        specs.append(f"noisy-oracle:auroc={noisy_auroc}")
+    main_row = None
+    ids: dict[str, str] = {}
+    for k, spec in enumerate(specs):
+        judge = get_judge(spec)
+        ids[spec] = judge.id
+        attach_judge(questions, judge)
+        row = run_method(DeepPrune(judge.id, cfg.cluster, name=f"deepprune[{spec}]"), questions, cfg)
+        row["judge_distinct_pairs"] = int(sum(q.scores[judge.id].calls for q in questions))
+        rows.append(row)
+        if k == 0:
+            main_row = row
+    sweep_rows = []
+    if sweep:
+        judge_id = ids[specs[0]]
+        for tau in sweep:
+            c = ClusterConfig(**{**asdict(cfg.cluster), "tau": tau})
+            r = run_method(DeepPrune(judge_id, c, name=f"deepprune[{specs[0]}] tau={tau:g}"), questions, cfg)
+            r["tau"] = tau
+            sweep_rows.append(r)
+    mean_trace = float(np.mean([q.tokens.mean() for q in questions]))
+    if main_row is not None:
+        k_match = max(main_row["tokens"] / mean_trace, 1.0)
+        matched = run_method(ConsK(k_match, name=f"cons@k (k={k_match:.2f}, budget-matched)"), questions, cfg)
+        matched["k"] = k_match
+        rows.append(matched)
+    n_max = max(q.n for q in questions)
+    curve = [run_method(ConsK(k, name=f"cons@{k}"), questions, cfg) | {"k": k} for k in _k_grid(n_max)]
+    for r in rows + sweep_rows:
+        if "tokens" in r:
+            r["reduction_vs_consN"] = 1 - r["tokens"] / cons_n["tokens"]
+    return {
+        "pool": str(path),
+        "questions": len(questions),
+        "traces_per_question": float(np.mean([q.n for q in questions])),
+        "token_counter": get_counter(cfg.tokenizer).name,
+        "config": asdict(cfg),
+        "judges": specs,
+        "rows": rows,
+        "sweep": sweep_rows,
+        "cons_k_curve": curve,
+    }
+
+
+def _k_grid(n: int) -> list[int]:
+    if n <= 64:
+        return list(range(1, n + 1))
+    grid = sorted({int(round(x)) for x in np.geomspace(1, n, 40)} | {n})
+    return grid
+
+
+def results_table(result: dict) -> str:
+    """A Markdown table of one pool's rows (paper-shaped: accuracy, tokens, reduction)."""
+    lines = [
+        f"**{Path(result['pool']).name}** — {result['questions']} questions × {result['traces_per_question']:.0f} traces, "
+        f"prefix `{result['config']['trunc']}`, {result['config']['repeats']} repeats, tokens by `{result['token_counter']}`",
+        "",
+        "| method | accuracy (± sd) | tokens / question | reduction vs cons@N | judge calls / q | judge input tokens / q |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        if "skipped" in r:
+            lines.append(f"| {r['method']} | skipped: {r['skipped']} | | | | |")
+            continue
+        acc = "n/a (no gold)" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f}"
+        lines.append(
+            f"| {r['method']} | {acc} | {r['tokens']:,.0f} | {100 * r['reduction_vs_consN']:.1f}% | "
+            f"{r['aux_calls']:,.0f} | {r['aux_tokens']:,.0f} |"
+        )
+    return "\n".join(lines)
