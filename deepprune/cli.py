@@ -252,6 +252,35 @@ def _add_prune(sub) -> None:
     p.set_defaults(func=_cmd_prune)
 
 
+def _cmd_train(args) -> int:
+    from deepprune.train import ExtensionError, run
+
+    try:
+        return run(args.config, args.extra)
+    except ExtensionError as e:
+        raise CLIError(str(e)) from None
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="llamafactory-cli train with focal loss: deepprune train CONFIG.yaml [key=value ...]")
+    p.add_argument("config", help="LLaMA-Factory YAML recipe (e.g. Offline/Qwen3_full_sft.yaml)")
+    p.set_defaults(func=_cmd_train, accepts_extra=True)
+
+
+def _cmd_tiny_model(args) -> int:
+    from deepprune.tiny_model import build_tiny_model
+
+    print(f"wrote a tiny random Qwen3 model and tokenizer to {build_tiny_model(args.out, args.pool)}")
+    return 0
+
+
+def _add_tiny_model(sub) -> None:
+    p = sub.add_parser("tiny-model", help="build a tiny random Qwen3 model + local tokenizer (tests, CPU recipes)")
+    p.add_argument("--out", default="runs/tiny-qwen3")
+    p.add_argument("--pool", default=None, help="pool whose text trains the tokenizer (default: demo pool)")
+    p.set_defaults(func=_cmd_tiny_model)
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -314,7 +343,7 @@ def _add_pairs(sub) -> None:
     b.set_defaults(func=_cmd_pairs_build)
 
 
-_REGISTRARS: list[Callable] = [_add_pools, _add_answers, _add_synth, _add_pairs, _add_judge, _add_prune]
+_REGISTRARS: list[Callable] = [_add_pools, _add_answers, _add_synth, _add_pairs, _add_judge, _add_prune, _add_train, _add_tiny_model]
 
 
 def build_parser() -> argparse.ArgumentParser:
