@@ -253,17 +253,21 @@ def _add_prune(sub) -> None:
 
 
 def _cmd_train(args) -> int:
-    from deepprune.train import ExtensionError, run
+    from deepprune.train import ExtensionError, print_help, run
 
     try:
+        if args.config is None or args.config in ("-h", "--help") or {"-h", "--help"} & set(args.extra):
+            print_help()
+            return 0
         return run(args.config, args.extra)
     except ExtensionError as e:
         raise CLIError(str(e)) from None
 
 
 def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="llamafactory-cli train with focal loss: deepprune train CONFIG.yaml [key=value ...]")
-    p.add_argument("config", help="LLaMA-Factory YAML recipe (e.g. Offline/Qwen3_full_sft.yaml)")
+    p = sub.add_parser("train", add_help=False,
+                       help="llamafactory-cli train with focal loss: deepprune train CONFIG.yaml [key=value ...]")  # fmt: skip
+    p.add_argument("config", nargs="?", help="LLaMA-Factory YAML recipe (e.g. Offline/Qwen3_full_sft.yaml), or --help")
     p.set_defaults(func=_cmd_train, accepts_extra=True)
 
 

@@ -171,6 +171,16 @@ def _train_here(config: str, overrides: list[str]) -> int:
     return 0
 
 
+def print_help() -> None:
+    """LLaMA-Factory's own train --help, with the focal keys."""
+    install()
+    from llamafactory.hparams.parser import _TRAIN_ARGS
+    from transformers import HfArgumentParser
+
+    print("usage: deepprune train CONFIG.yaml [key=value ...]\n")
+    HfArgumentParser(_TRAIN_ARGS).print_help()
+
+
 def parse_recipe(config: str, overrides: list[str] | None = None):
     """Parse a recipe with LLaMA-Factory's own argument parser (no model load)."""
     install()
