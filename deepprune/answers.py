@@ -25,9 +25,15 @@ _TEXT_PATTERNS = [
     re.compile(r"answer\s+is\s*:?\s*(.+?)(?:\.\s*$|\.\s+|\n|$)", re.IGNORECASE),
     re.compile(r"^\s*(?:final\s+)?answer\s*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE),
     # a last sentence like: Concatenating them gives us "yajo".
-    re.compile(r"(?:gives|get|results\s+in)\b[^\n\"']*?[\"'“‘]([^\"'”’\n]+)[\"'”’]\s*\.?\s*$", re.IGNORECASE),
+    re.compile(
+        r"(?:gives|get|results\s+in)\b[^\n\"']*?[\"'“‘]([^\"'”’\n]+)[\"'”’]\s*\.?\s*$",
+        re.IGNORECASE,
+    ),
 ]
-_MATH_FALLBACK = re.compile(r"(?:final\s+)?answer\s*(?:is|:)\s*:?\s*\$?([^\n$]+?)\$?\s*(?:\.\s*)?$", re.IGNORECASE | re.MULTILINE)
+_MATH_FALLBACK = re.compile(
+    r"(?:final\s+)?answer\s*(?:is|:)\s*:?\s*\$?([^\n$]+?)\$?\s*(?:\.\s*)?$",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def last_boxed(text: str) -> str | None:
@@ -151,7 +157,15 @@ def check_extraction(path, max_examples: int = 10) -> dict:
                 ok = ours is not None and answers_equal(ours, t.answer, q.answer_type)
                 ans_ok += ok
                 if not ok and len(examples) < max_examples:
-                    examples.append({"id": q.id, "trace": k, "kind": "answer", "ours": ours, "shipped": t.answer})
+                    examples.append(
+                        {
+                            "id": q.id,
+                            "trace": k,
+                            "kind": "answer",
+                            "ours": ours,
+                            "shipped": t.answer,
+                        }
+                    )
             if t.correct is not None and q.gold is not None:
                 cor_n += 1
                 ours_correct = answers_equal(ours, q.gold, q.answer_type)

@@ -35,21 +35,27 @@ def _cmd_pools_validate(args) -> int:
     for f in args.files:
         report = ReadReport()
         try:
-            traces = sum(len(q.traces) for q in iter_pool(f, skip_invalid=args.skip_invalid, report=report))
+            traces = sum(
+                len(q.traces) for q in iter_pool(f, skip_invalid=args.skip_invalid, report=report)
+            )
         except Exception as e:  # PoolError, OSError: one line per file, keep checking the others
             print(f"deepprune: error: {e}", file=sys.stderr)
             bad += 1
             continue
         for msg in report.errors:
             print(f"skipped {msg}", file=sys.stderr)
-        print(f"{f}: ok, {report.questions} questions, {traces} traces, {report.skipped} invalid lines skipped")
+        print(
+            f"{f}: ok, {report.questions} questions, {traces} traces, {report.skipped} invalid lines skipped"
+        )
     return EXIT_BAD_INPUT if bad else 0
 
 
 def _cmd_pools_stats(args) -> int:
     from deepprune.stats import pool_stats
 
-    rows = [pool_stats(f, tokenizer=args.tokenizer, skip_invalid=args.skip_invalid) for f in args.files]
+    rows = [
+        pool_stats(f, tokenizer=args.tokenizer, skip_invalid=args.skip_invalid) for f in args.files
+    ]
     if args.json:
         _print_json(rows[0] if len(rows) == 1 else rows)
         return 0
@@ -120,7 +126,9 @@ def _load_judge_pairs(path, need_labels):
     from deepprune.pairs import read_pair_file
 
     rows = read_pair_file(path, need_labels=need_labels)
-    pairs = [JudgePair(r["prefix_a"], r["prefix_b"], r.get("question"), r.get("label")) for r in rows]
+    pairs = [
+        JudgePair(r["prefix_a"], r["prefix_b"], r.get("question"), r.get("label")) for r in rows
+    ]
     return rows, pairs
 
 
@@ -179,8 +187,16 @@ def _add_judge(sub) -> None:
                                  ("eval", _cmd_judge_eval, "AUROC, TNR@0.2, accuracy/F1, bootstrap CIs")):  # fmt: skip
         c = s.add_parser(name, help=helptext)
         c.add_argument("pairs", help="pair file (.jsonl from `deepprune pairs build`)")
-        c.add_argument("--judge", required=True, help="judge spec, e.g. lexical:tfidf, sbert, llm:PATH, noisy-oracle:auroc=0.87")
-        c.add_argument("--cache", default=None, help="cache directory: resumes a killed run, reruns make no judge calls")
+        c.add_argument(
+            "--judge",
+            required=True,
+            help="judge spec, e.g. lexical:tfidf, sbert, llm:PATH, noisy-oracle:auroc=0.87",
+        )
+        c.add_argument(
+            "--cache",
+            default=None,
+            help="cache directory: resumes a killed run, reruns make no judge calls",
+        )
         c.add_argument("--shards", type=int, default=1)
         c.add_argument("--shard-id", type=int, default=0)
         c.add_argument("--batch-size", type=int, default=64)
@@ -189,7 +205,12 @@ def _add_judge(sub) -> None:
         if name == "score":
             c.add_argument("--out", help="write per-pair scores as JSONL")
         else:
-            c.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples over questions (0: none)")
+            c.add_argument(
+                "--bootstrap",
+                type=int,
+                default=1000,
+                help="bootstrap resamples over questions (0: none)",
+            )
             c.add_argument("--roc", action="store_true", help="include ROC curve points")
             c.add_argument("--json", action="store_true")
 
@@ -230,8 +251,12 @@ def _add_prune(sub) -> None:
     from deepprune.cluster import ClusterConfig
 
     d = ClusterConfig()
-    p = sub.add_parser("prune", help="online pruning over trace pools: DeepPrune vs baselines (the main job)")
-    p.add_argument("--pool", action="append", help="trace pool (repeatable; default: the bundled demo pool)")
+    p = sub.add_parser(
+        "prune", help="online pruning over trace pools: DeepPrune vs baselines (the main job)"
+    )
+    p.add_argument(
+        "--pool", action="append", help="trace pool (repeatable; default: the bundled demo pool)"
+    )
     p.add_argument("--judge", action="append", default=None,
                    help="judge spec (repeatable; default lexical:tfidf, CPU-only); the first one is swept")  # fmt: skip
     p.add_argument("--trunc", default="words:25", help="prefix spec (default words:25, paper)")
@@ -239,13 +264,33 @@ def _add_prune(sub) -> None:
     p.add_argument("--K", type=int, default=d.K, help="max clusters (paper: 32)")
     p.add_argument("--K1", type=int, default=d.K1, help="members sampled per cluster (paper: 10)")
     p.add_argument("--K2", type=int, default=d.K2, help="max completed traces (paper: 20)")
-    p.add_argument("--K3", type=int, default=d.K3, help="fallback sample when all clusters are singletons (our choice: 20)")
+    p.add_argument(
+        "--K3",
+        type=int,
+        default=d.K3,
+        help="fallback sample when all clusters are singletons (our choice: 20)",
+    )
     p.add_argument("--repeats", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=True, help="seeded trace order per repeat")
+    p.add_argument(
+        "--shuffle",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="seeded trace order per repeat",
+    )
     p.add_argument("--sweep", default=None, help="e.g. tau=0.1:0.9:0.05")
-    p.add_argument("--ceiling", action=argparse.BooleanOptionalAction, default=True, help="also run the oracle judge")
-    p.add_argument("--noisy-auroc", type=float, default=0.87, help="also run a noisy oracle of this AUROC (paper judge: 0.87; 0 = off)")
+    p.add_argument(
+        "--ceiling",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the oracle judge",
+    )
+    p.add_argument(
+        "--noisy-auroc",
+        type=float,
+        default=0.87,
+        help="also run a noisy oracle of this AUROC (paper judge: 0.87; 0 = off)",
+    )
     p.add_argument("--tokenizer", default=None)
     p.add_argument("--out", default="runs/prune", help="directory for results JSON and plots")
     p.add_argument("--json", action="store_true", help="print results as one JSON object")
@@ -256,7 +301,11 @@ def _cmd_train(args) -> int:
     from deepprune.train import ExtensionError, print_help, run
 
     try:
-        if args.config is None or args.config in ("-h", "--help") or {"-h", "--help"} & set(args.extra):
+        if (
+            args.config is None
+            or args.config in ("-h", "--help")
+            or {"-h", "--help"} & set(args.extra)
+        ):
             print_help()
             return 0
         return run(args.config, args.extra)
@@ -267,21 +316,31 @@ def _cmd_train(args) -> int:
 def _add_train(sub) -> None:
     p = sub.add_parser("train", add_help=False,
                        help="llamafactory-cli train with focal loss: deepprune train CONFIG.yaml [key=value ...]")  # fmt: skip
-    p.add_argument("config", nargs="?", help="LLaMA-Factory YAML recipe (e.g. Offline/Qwen3_full_sft.yaml), or --help")
+    p.add_argument(
+        "config",
+        nargs="?",
+        help="LLaMA-Factory YAML recipe (e.g. Offline/Qwen3_full_sft.yaml), or --help",
+    )
     p.set_defaults(func=_cmd_train, accepts_extra=True)
 
 
 def _cmd_tiny_model(args) -> int:
     from deepprune.tiny_model import build_tiny_model
 
-    print(f"wrote a tiny random Qwen3 model and tokenizer to {build_tiny_model(args.out, args.pool)}")
+    print(
+        f"wrote a tiny random Qwen3 model and tokenizer to {build_tiny_model(args.out, args.pool)}"
+    )
     return 0
 
 
 def _add_tiny_model(sub) -> None:
-    p = sub.add_parser("tiny-model", help="build a tiny random Qwen3 model + local tokenizer (tests, CPU recipes)")
+    p = sub.add_parser(
+        "tiny-model", help="build a tiny random Qwen3 model + local tokenizer (tests, CPU recipes)"
+    )
     p.add_argument("--out", default="runs/tiny-qwen3")
-    p.add_argument("--pool", default=None, help="pool whose text trains the tokenizer (default: demo pool)")
+    p.add_argument(
+        "--pool", default=None, help="pool whose text trains the tokenizer (default: demo pool)"
+    )
     p.set_defaults(func=_cmd_tiny_model)
 
 
@@ -298,7 +357,9 @@ def _add_pools(sub) -> None:
     v.set_defaults(func=_cmd_pools_validate)
     st = s.add_parser("stats", help="questions, traces, answer agreement, voting accuracy, tokens")
     st.add_argument("files", nargs="+")
-    st.add_argument("--tokenizer", help="local HF tokenizer directory (default: the regex-4char counter)")
+    st.add_argument(
+        "--tokenizer", help="local HF tokenizer directory (default: the regex-4char counter)"
+    )
     st.add_argument("--skip-invalid", action=argparse.BooleanOptionalAction, default=False)
     st.add_argument("--json", action="store_true", help="print JSON")
     st.set_defaults(func=_cmd_pools_stats)
@@ -307,7 +368,10 @@ def _add_pools(sub) -> None:
 def _add_answers(sub) -> None:
     p = sub.add_parser("answers", help="answer extraction and grading")
     s = p.add_subparsers(dest="answers_cmd", required=True)
-    c = s.add_parser("check", help="cross-check extraction/grading against a pool's shipped answer/correct fields")
+    c = s.add_parser(
+        "check",
+        help="cross-check extraction/grading against a pool's shipped answer/correct fields",
+    )
     c.add_argument("files", nargs="+")
     c.add_argument("--examples", type=int, default=10, help="disagreements to list per file")
     c.add_argument("--json", action="store_true")
@@ -323,7 +387,12 @@ def _add_synth(sub) -> None:
     p.add_argument("--dominant", type=float, default=0.95)
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--median-tokens", type=int, default=3000)
-    p.add_argument("--confs", action=argparse.BooleanOptionalAction, default=False, help="add per-token confidences")
+    p.add_argument(
+        "--confs",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="add per-token confidences",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_synth)
 
@@ -334,24 +403,45 @@ def _add_pairs(sub) -> None:
     b = s.add_parser("build", help="build train/test pairs (split by question) for judge training")
     b.add_argument("pools", nargs="+")
     b.add_argument("--out", required=True, help="output directory")
-    b.add_argument("--trunc", default="words:25", help="tokens:K | words:K | frac:F | full (default words:25, paper)")
-    b.add_argument("--max-pairs", type=int, default=None, help="sample at most this many pairs per question")
+    b.add_argument(
+        "--trunc",
+        default="words:25",
+        help="tokens:K | words:K | frac:F | full (default words:25, paper)",
+    )
+    b.add_argument(
+        "--max-pairs", type=int, default=None, help="sample at most this many pairs per question"
+    )
     b.add_argument("--test-fraction", type=float, default=0.2)
-    b.add_argument("--oversample", type=float, default=2.0, help="minority-class factor on train (paper: 2)")
+    b.add_argument(
+        "--oversample", type=float, default=2.0, help="minority-class factor on train (paper: 2)"
+    )
     b.add_argument("--both-orders", action=argparse.BooleanOptionalAction, default=False)
     b.add_argument("--include-question", action=argparse.BooleanOptionalAction, default=False)
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--tokenizer", default=None)
-    b.add_argument("--name", default="deepprune_pairs", help="dataset name prefix in dataset_info.json")
+    b.add_argument(
+        "--name", default="deepprune_pairs", help="dataset name prefix in dataset_info.json"
+    )
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=_cmd_pairs_build)
 
 
-_REGISTRARS: list[Callable] = [_add_pools, _add_answers, _add_synth, _add_pairs, _add_judge, _add_prune, _add_train, _add_tiny_model]
+_REGISTRARS: list[Callable] = [
+    _add_pools,
+    _add_answers,
+    _add_synth,
+    _add_pairs,
+    _add_judge,
+    _add_prune,
+    _add_train,
+    _add_tiny_model,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deepprune", description="DeepPrune: prune redundant parallel reasoning traces")
+    parser = argparse.ArgumentParser(
+        prog="deepprune", description="DeepPrune: prune redundant parallel reasoning traces"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for register in _REGISTRARS:
         register(sub)

@@ -109,7 +109,9 @@ def greedy_cluster(
     return clusters, comparisons, cost
 
 
-def select_completed(clusters: list[list[int]], order: Sequence[int], cfg: ClusterConfig, rng: random.Random) -> tuple[list[int], bool]:
+def select_completed(
+    clusters: list[list[int]], order: Sequence[int], cfg: ClusterConfig, rng: random.Random
+) -> tuple[list[int], bool]:
     """Traces to complete: K2 earliest members of the largest cluster, or the K3 fallback."""
     if all(len(c) == 1 for c in clusters):
         pool = list(order)

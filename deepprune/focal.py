@@ -78,7 +78,9 @@ def focal_loss(
     return loss.sum() / denom
 
 
-def alpha_vector(tokenizer, label_weights: dict[str, float], default: float = 1.0, vocab_size: int | None = None):
+def alpha_vector(
+    tokenizer, label_weights: dict[str, float], default: float = 1.0, vocab_size: int | None = None
+):
     """A (vocab,) weight vector: ``default`` everywhere, each label word's tokens set to its weight."""
     import torch
 
@@ -103,4 +105,6 @@ class FocalLoss:
 
     def __call__(self, outputs, labels, num_items_in_batch=None):
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs.logits
-        return focal_loss(logits, labels, num_items_in_batch, self.gamma, self.alpha, self.alpha_vec, self.detach)
+        return focal_loss(
+            logits, labels, num_items_in_batch, self.gamma, self.alpha, self.alpha_vec, self.detach
+        )

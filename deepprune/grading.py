@@ -15,7 +15,9 @@ import threading
 from collections.abc import Sequence
 from functools import lru_cache
 
-MATH_VERIFY_TIMEOUT_S = 5  # our choice: per parse/verify call; pathological inputs fall back to strings
+MATH_VERIFY_TIMEOUT_S = (
+    5  # our choice: per parse/verify call; pathological inputs fall back to strings
+)
 
 _LATEX_NOISE = [
     (re.compile(r"\\(?:left|right|displaystyle|,|;|!|\s)"), ""),
@@ -62,7 +64,9 @@ def normalize(ans: str, answer_type: str) -> str:
 def _parse_math(ans: str):
     from math_verify import parse
 
-    timeout = MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
+    timeout = (
+        MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
+    )
     text = ans if "$" in ans or "\\boxed" in ans else f"${ans}$"
     try:
         return parse(text, parsing_timeout=timeout)
@@ -79,9 +83,13 @@ def _math_equal(a: str, b: str) -> bool:
         return False
     from math_verify import verify
 
-    timeout = MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
+    timeout = (
+        MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
+    )
     try:
-        return bool(verify(pa, pb, timeout_seconds=timeout)) or bool(verify(pb, pa, timeout_seconds=timeout))
+        return bool(verify(pa, pb, timeout_seconds=timeout)) or bool(
+            verify(pb, pa, timeout_seconds=timeout)
+        )
     except Exception:
         return False
 

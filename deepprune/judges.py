@@ -63,7 +63,9 @@ class OracleJudge(Judge):
 
     def score(self, pairs):
         if any(p.label is None for p in pairs):
-            raise ValueError("the oracle judge needs labelled pairs (a 'label' of 0/1 on every pair)")
+            raise ValueError(
+                "the oracle judge needs labelled pairs (a 'label' of 0/1 on every pair)"
+            )
         return np.array([float(p.label) for p in pairs])
 
     def input_tokens(self, pair):
@@ -100,8 +102,12 @@ class NoisyOracleJudge(Judge):
         from scipy.special import ndtr
 
         if any(p.label is None for p in pairs):
-            raise ValueError("the noisy-oracle judge needs labelled pairs (a 'label' of 0/1 on every pair)")
-        z = np.array([np.random.default_rng(_pair_seed(self.seed, p)).standard_normal() for p in pairs])
+            raise ValueError(
+                "the noisy-oracle judge needs labelled pairs (a 'label' of 0/1 on every pair)"
+            )
+        z = np.array(
+            [np.random.default_rng(_pair_seed(self.seed, p)).standard_normal() for p in pairs]
+        )
         shift = np.array([self.d / 2 if p.label else -self.d / 2 for p in pairs])
         return ndtr(z + shift)
 
@@ -118,7 +124,10 @@ class JaccardJudge(Judge):
     def score(self, pairs):
         out = np.empty(len(pairs))
         for k, p in enumerate(pairs):
-            a, b = set(_WORD_RE.findall(p.prefix_a.lower())), set(_WORD_RE.findall(p.prefix_b.lower()))
+            a, b = (
+                set(_WORD_RE.findall(p.prefix_a.lower())),
+                set(_WORD_RE.findall(p.prefix_b.lower())),
+            )
             out[k] = len(a & b) / len(a | b) if a | b else 1.0
         return out
 
@@ -141,7 +150,9 @@ class TfidfJudge(Judge):
             self.prepare([t for p in pairs for t in (p.prefix_a, p.prefix_b)])
         a = self._vec.transform([p.prefix_a for p in pairs])
         b = self._vec.transform([p.prefix_b for p in pairs])
-        return np.clip(np.asarray(a.multiply(b).sum(axis=1)).ravel(), 0.0, 1.0)  # rows are L2-normalised
+        return np.clip(
+            np.asarray(a.multiply(b).sum(axis=1)).ravel(), 0.0, 1.0
+        )  # rows are L2-normalised
 
 
 def default_sbert_path() -> str:
@@ -174,7 +185,9 @@ class EmbeddingJudge(Judge):
     def embed(self, texts: Sequence[str]) -> None:
         todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if todo:
-            vecs = self.model.encode(todo, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
+            vecs = self.model.encode(
+                todo, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+            )
             self._cache.update(zip(todo, vecs))
 
     prepare = embed
@@ -207,7 +220,9 @@ JUDGE_KINDS = ("oracle", "noisy-oracle", "lexical", "sbert", "llm")
 def _check_opts(spec: str, opts: dict, allowed: Sequence[str]) -> None:
     unknown = set(opts) - set(allowed)
     if unknown:
-        raise ValueError(f"judge spec {spec!r}: unknown option(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+        raise ValueError(
+            f"judge spec {spec!r}: unknown option(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
+        )
 
 
 def get_judge(spec: str) -> Judge:
@@ -232,7 +247,9 @@ def get_judge(spec: str) -> Judge:
         _check_opts(spec, opts, [])
         lexical = {"jaccard": JaccardJudge, "tfidf": TfidfJudge}
         if arg not in lexical:
-            raise ValueError(f"unknown lexical judge {arg!r} in {spec!r}; known: lexical:jaccard, lexical:tfidf")
+            raise ValueError(
+                f"unknown lexical judge {arg!r} in {spec!r}; known: lexical:jaccard, lexical:tfidf"
+            )
         return lexical[arg]()
     if kind == "sbert":
         _check_opts(spec, opts, ["batch", "device"])
@@ -242,7 +259,9 @@ def get_judge(spec: str) -> Judge:
 
         _check_opts(spec, opts, ["backend", "batch", "both_orders", "question", "device", "dtype"])
         if not arg:
-            raise ValueError(f"judge spec {spec!r}: llm needs a local model path, e.g. llm:/path/to/model")
+            raise ValueError(
+                f"judge spec {spec!r}: llm needs a local model path, e.g. llm:/path/to/model"
+            )
         return LLMJudge(
             arg,
             backend=opts.get("backend", "transformers"),
@@ -252,4 +271,6 @@ def get_judge(spec: str) -> Judge:
             device=opts.get("device"),
             dtype=opts.get("dtype"),
         )
-    raise ValueError(f"unknown judge {kind!r} in spec {spec!r}; known kinds: {', '.join(JUDGE_KINDS)}")
+    raise ValueError(
+        f"unknown judge {kind!r} in spec {spec!r}; known kinds: {', '.join(JUDGE_KINDS)}"
+    )

@@ -26,14 +26,19 @@ BACKENDS = ("transformers", "vllm")
 
 def render_prompt(tokenizer, pair: JudgePair, use_question: bool = False) -> str:
     """The exact text fed to the model for one pair."""
-    instruction, inp = judge_prompt(pair.prefix_a, pair.prefix_b, pair.question if use_question else None)
+    instruction, inp = judge_prompt(
+        pair.prefix_a, pair.prefix_b, pair.question if use_question else None
+    )
     user = f"{instruction}\n{inp}"
     if getattr(tokenizer, "chat_template", None):
         kwargs = {}
         if "enable_thinking" in (tokenizer.chat_template or ""):
             kwargs["enable_thinking"] = False  # qwen3: score the answer, not a thinking block
         return tokenizer.apply_chat_template(
-            [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True, **kwargs
+            [{"role": "user", "content": user}],
+            tokenize=False,
+            add_generation_prompt=True,
+            **kwargs,
         )
     return f"{user}\n"
 
@@ -51,10 +56,17 @@ def label_token_ids(tokenizer) -> tuple[int, int]:
     return ids[0], ids[1]
 
 
-def build_vllm_requests(tokenizer, pairs: Sequence[JudgePair], use_question: bool = False) -> list[dict]:
+def build_vllm_requests(
+    tokenizer, pairs: Sequence[JudgePair], use_question: bool = False
+) -> list[dict]:
     """vLLM generate() inputs plus the sampling settings the judge needs (no vLLM import)."""
     return [
-        {"prompt": render_prompt(tokenizer, p, use_question), "max_tokens": 1, "temperature": 0.0, "logprobs": 20}
+        {
+            "prompt": render_prompt(tokenizer, p, use_question),
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "logprobs": 20,
+        }
         for p in pairs
     ]
 
@@ -92,7 +104,9 @@ class LLMJudge(Judge):
             raise FileNotFoundError(f"llm judge model path {path}: no such directory")
         self.path, self.backend, self.batch_size = path, backend, batch_size
         self.both_orders, self.use_question, self.max_length = both_orders, use_question, max_length
-        self.id = f"llm:{os.path.abspath(path)}|{backend}|both={int(both_orders)}|q={int(use_question)}"
+        self.id = (
+            f"llm:{os.path.abspath(path)}|{backend}|both={int(both_orders)}|q={int(use_question)}"
+        )
         from transformers import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(path)
@@ -111,12 +125,16 @@ class LLMJudge(Judge):
                 torch_dtype = torch.bfloat16
             else:
                 torch_dtype = torch.float32
-            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(self.device).eval()
+            self.model = (
+                AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(self.device).eval()
+            )
         else:
             try:
                 from vllm import LLM
             except ImportError:
-                raise ValueError("backend=vllm needs the vllm extra (GPU only): pip install -e '.[vllm]'") from None
+                raise ValueError(
+                    "backend=vllm needs the vllm extra (GPU only): pip install -e '.[vllm]'"
+                ) from None
             self.llm = LLM(model=path)
 
     def input_tokens(self, pair: JudgePair) -> int:
@@ -132,7 +150,9 @@ class LLMJudge(Judge):
             enc = self.tokenizer(batch, return_tensors="pt", padding=True, truncation=True,
                                  max_length=self.max_length, add_special_tokens=False).to(self.device)  # fmt: skip
             with torch.no_grad():
-                logits = self.model(**enc).logits[:, -1, :].float()  # (batch, vocab): next token after the prompt
+                logits = (
+                    self.model(**enc).logits[:, -1, :].float()
+                )  # (batch, vocab): next token after the prompt
             two = torch.stack([logits[:, self.yes_id], logits[:, self.no_id]], dim=1)
             out.append(torch.softmax(two, dim=1)[:, 0].cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0)
@@ -156,5 +176,7 @@ class LLMJudge(Judge):
         s = run(prompts)
         if self.both_orders:
             swapped = [JudgePair(p.prefix_b, p.prefix_a, p.question, p.label) for p in pairs]
-            s = (s + run([render_prompt(self.tokenizer, p, self.use_question) for p in swapped])) / 2
+            s = (
+                s + run([render_prompt(self.tokenizer, p, self.use_question) for p in swapped])
+            ) / 2
         return s

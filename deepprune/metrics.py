@@ -54,7 +54,11 @@ def roc_points(scores, labels) -> dict[str, list[float]]:
     from sklearn.metrics import roc_curve
 
     fpr, tpr, thr = roc_curve(np.asarray(labels), np.asarray(scores))
-    return {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "thresholds": np.nan_to_num(thr, posinf=1e9).tolist()}
+    return {
+        "fpr": fpr.tolist(),
+        "tpr": tpr.tolist(),
+        "thresholds": np.nan_to_num(thr, posinf=1e9).tolist(),
+    }
 
 
 def threshold_metrics(scores, labels, threshold: float = 0.5) -> dict[str, float]:
@@ -65,11 +69,19 @@ def threshold_metrics(scores, labels, threshold: float = 0.5) -> dict[str, float
     fn = int(((pred == 0) & (y == 1)).sum())
     prec = tp / (tp + fp) if tp + fp else 0.0
     rec = tp / (tp + fn) if tp + fn else 0.0
-    return {"accuracy": float((pred == y).mean()), "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0}
+    return {
+        "accuracy": float((pred == y).mean()),
+        "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0,
+    }
 
 
 def bootstrap_ci(
-    scores, labels, groups: Sequence | None = None, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
+    scores,
+    labels,
+    groups: Sequence | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
 ) -> dict[str, list[float]]:
     """Percentile bootstrap CIs of AUROC and TNR@0.2, resampling groups (questions) when given."""
     s, y = _arrays(scores, labels)
@@ -92,7 +104,9 @@ def bootstrap_ci(
             "tnr@0.2": np.percentile(tn, q).tolist() if tn else [float("nan")] * 2}  # fmt: skip
 
 
-def judge_metrics(scores, labels, groups=None, sources=None, n_boot: int = 1000, seed: int = 0) -> dict:
+def judge_metrics(
+    scores, labels, groups=None, sources=None, n_boot: int = 1000, seed: int = 0
+) -> dict:
     """Everything ``deepprune judge eval`` reports."""
     s, y = _arrays(scores, labels)
     tnr, thr = tnr_at_fnr(s, y)
@@ -109,8 +123,11 @@ def judge_metrics(scores, labels, groups=None, sources=None, n_boot: int = 1000,
     if sources is not None:
         src = np.asarray([str(x) for x in sources])
         out["by_source"] = {
-            u: {"pairs": int((src == u).sum()), "auroc": auroc(s[src == u], y[src == u]),
-                "tnr@0.2": tnr_at_fnr(s[src == u], y[src == u])[0]}  # fmt: skip
+            u: {
+                "pairs": int((src == u).sum()),
+                "auroc": auroc(s[src == u], y[src == u]),
+                "tnr@0.2": tnr_at_fnr(s[src == u], y[src == u])[0],
+            }  # fmt: skip
             for u in np.unique(src)
         }
     return out

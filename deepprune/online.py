@@ -49,8 +49,12 @@ class OnlineConfig:
 def _judge_fn(judge: Judge, q: QuestionData):
     def fn(pairs: list[tuple[int, int]]) -> np.ndarray:
         jp = [
-            JudgePair(q.prefixes[i], q.prefixes[j], q.question,
-                      int(q.labels[i] >= 0 and q.labels[i] == q.labels[j]))  # fmt: skip
+            JudgePair(
+                q.prefixes[i],
+                q.prefixes[j],
+                q.question,
+                int(q.labels[i] >= 0 and q.labels[i] == q.labels[j]),
+            )  # fmt: skip
             for i, j in pairs
         ]
         return judge.score(jp)
@@ -65,7 +69,9 @@ def load_questions(path: str | os.PathLike, cfg: OnlineConfig) -> list[QuestionD
     out = []
     for q in iter_pool(path):
         classes = AnswerClasses(question_answers(q), q.answer_type)
-        tokens = np.array([trace_tokens(t.text, t.num_tokens, counter) for t in q.traces], dtype=float)
+        tokens = np.array(
+            [trace_tokens(t.text, t.num_tokens, counter) for t in q.traces], dtype=float
+        )
         prefixes = [truncate(t.text, spec, counter) if t.text else "" for t in q.traces]
         ptok = np.array([counter.count(p) for p in prefixes], dtype=float)
         has_confs = all(t.confs is not None for t in q.traces)
@@ -186,7 +192,9 @@ def prune_pool(
         judge = get_judge(spec)
         ids[spec] = judge.id
         attach_judge(questions, judge)
-        row = run_method(DeepPrune(judge.id, cfg.cluster, name=f"deepprune[{spec}]"), questions, cfg)
+        row = run_method(
+            DeepPrune(judge.id, cfg.cluster, name=f"deepprune[{spec}]"), questions, cfg
+        )
         row["judge_distinct_pairs"] = int(sum(q.scores[judge.id].calls for q in questions))
         rows.append(row)
         if k == 0:
@@ -196,17 +204,23 @@ def prune_pool(
         judge_id = ids[specs[0]]
         for tau in sweep:
             c = ClusterConfig(**{**asdict(cfg.cluster), "tau": tau})
-            r = run_method(DeepPrune(judge_id, c, name=f"deepprune[{specs[0]}] tau={tau:g}"), questions, cfg)
+            r = run_method(
+                DeepPrune(judge_id, c, name=f"deepprune[{specs[0]}] tau={tau:g}"), questions, cfg
+            )
             r["tau"] = tau
             sweep_rows.append(r)
     mean_trace = float(np.mean([q.tokens.mean() for q in questions]))
     if main_row is not None:
         k_match = max(main_row["tokens"] / mean_trace, 1.0)
-        matched = run_method(ConsK(k_match, name=f"cons@k (k={k_match:.2f}, budget-matched)"), questions, cfg)
+        matched = run_method(
+            ConsK(k_match, name=f"cons@k (k={k_match:.2f}, budget-matched)"), questions, cfg
+        )
         matched["k"] = k_match
         rows.append(matched)
     n_max = max(q.n for q in questions)
-    curve = [run_method(ConsK(k, name=f"cons@{k}"), questions, cfg) | {"k": k} for k in _k_grid(n_max)]
+    curve = [
+        run_method(ConsK(k, name=f"cons@{k}"), questions, cfg) | {"k": k} for k in _k_grid(n_max)
+    ]
     for r in rows + sweep_rows:
         if "tokens" in r:
             r["reduction_vs_consN"] = 1 - r["tokens"] / cons_n["tokens"]
@@ -243,7 +257,11 @@ def results_table(result: dict) -> str:
         if "skipped" in r:
             lines.append(f"| {r['method']} | skipped: {r['skipped']} | | | | |")
             continue
-        acc = "n/a (no gold)" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f}"
+        acc = (
+            "n/a (no gold)"
+            if r["accuracy"] is None
+            else f"{100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f}"
+        )
         lines.append(
             f"| {r['method']} | {acc} | {r['tokens']:,.0f} | {100 * r['reduction_vs_consN']:.1f}% | "
             f"{r['aux_calls']:,.0f} | {r['aux_tokens']:,.0f} |"

@@ -44,7 +44,9 @@ POSITIVE, NEGATIVE = "yes", "no"
 def judge_prompt(prefix_a: str, prefix_b: str, question: str | None = None) -> tuple[str, str]:
     """The judge prompt as an Alpaca (instruction, input) pair; the LLM judges score this."""
     qb = QUESTION_BLOCK.format(question=question) if question else ""
-    return JUDGE_INSTRUCTION, JUDGE_INPUT_TEMPLATE.format(question_block=qb, prefix_a=prefix_a, prefix_b=prefix_b)
+    return JUDGE_INSTRUCTION, JUDGE_INPUT_TEMPLATE.format(
+        question_block=qb, prefix_a=prefix_a, prefix_b=prefix_b
+    )
 
 
 @dataclass
@@ -84,12 +86,22 @@ class Pair:
     question: str | None = None
 
     def alpaca(self, include_question: bool) -> dict:
-        instruction, inp = judge_prompt(self.prefix_a, self.prefix_b, self.question if include_question else None)
-        return {"instruction": instruction, "input": inp, "output": POSITIVE if self.label else NEGATIVE}
+        instruction, inp = judge_prompt(
+            self.prefix_a, self.prefix_b, self.question if include_question else None
+        )
+        return {
+            "instruction": instruction,
+            "input": inp,
+            "output": POSITIVE if self.label else NEGATIVE,
+        }
 
 
 def question_pairs(
-    q: Question, source: str, cfg: PairConfig, rng: random.Random, skipped: dict[str, int] | None = None
+    q: Question,
+    source: str,
+    cfg: PairConfig,
+    rng: random.Random,
+    skipped: dict[str, int] | None = None,
 ) -> list[Pair]:
     """All (or a sampled subset of) labelled pairs of one question."""
     counter = get_counter(cfg.tokenizer)
@@ -97,20 +109,37 @@ def question_pairs(
     labels = AnswerClasses(question_answers(q), q.answer_type).labels
     usable = [i for i, lab in enumerate(labels) if lab >= 0 and q.traces[i].text]
     if skipped is not None:
-        skipped["traces_without_answer_or_text"] = skipped.get("traces_without_answer_or_text", 0) + len(q.traces) - len(usable)
+        skipped["traces_without_answer_or_text"] = (
+            skipped.get("traces_without_answer_or_text", 0) + len(q.traces) - len(usable)
+        )
     idx_pairs = list(itertools.combinations(usable, 2))
     if cfg.max_pairs_per_question is not None and len(idx_pairs) > cfg.max_pairs_per_question:
         idx_pairs = sorted(rng.sample(idx_pairs, cfg.max_pairs_per_question))
-    prefixes = {i: truncate(q.traces[i].text, spec, counter) for i in {k for p in idx_pairs for k in p}}
+    prefixes = {
+        i: truncate(q.traces[i].text, spec, counter) for i in {k for p in idx_pairs for k in p}
+    }
     out = []
     for i, j in idx_pairs:
         orders = [(i, j), (j, i)] if cfg.both_orders else [(i, j)]
         for a, b in orders:
-            out.append(Pair(source, q.id, a, b, prefixes[a], prefixes[b], int(labels[a] == labels[b]), q.question))
+            out.append(
+                Pair(
+                    source,
+                    q.id,
+                    a,
+                    b,
+                    prefixes[a],
+                    prefixes[b],
+                    int(labels[a] == labels[b]),
+                    q.question,
+                )
+            )
     return out
 
 
-def split_questions(keys: Sequence[str], test_fraction: float, seed: int) -> tuple[set[str], set[str]]:
+def split_questions(
+    keys: Sequence[str], test_fraction: float, seed: int
+) -> tuple[set[str], set[str]]:
     """Split question keys into (train, test), never one key in both."""
     keys = sorted(set(keys))
     rng = random.Random(seed)
@@ -187,7 +216,9 @@ def pair_record(p: Pair) -> dict:
             "question": p.question, "prefix_a": p.prefix_a, "prefix_b": p.prefix_b}  # fmt: skip
 
 
-def write_pairs(out_dir: str | os.PathLike, built: dict, cfg: PairConfig, name: str = "deepprune_pairs") -> dict:
+def write_pairs(
+    out_dir: str | os.PathLike, built: dict, cfg: PairConfig, name: str = "deepprune_pairs"
+) -> dict:
     """Write Alpaca JSON, metadata JSONL, dataset_info.json and manifest.json (manifest last)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -195,8 +226,16 @@ def write_pairs(out_dir: str | os.PathLike, built: dict, cfg: PairConfig, name: 
     info = {}
     for split in ("train", "test"):
         pairs = built[split]
-        _atomic_write(out / f"{split}.json", json.dumps([p.alpaca(cfg.include_question) for p in pairs], ensure_ascii=False, indent=1))
-        _atomic_write(out / f"{split}.jsonl", "".join(json.dumps(pair_record(p), ensure_ascii=False) + "\n" for p in pairs))
+        _atomic_write(
+            out / f"{split}.json",
+            json.dumps(
+                [p.alpaca(cfg.include_question) for p in pairs], ensure_ascii=False, indent=1
+            ),
+        )
+        _atomic_write(
+            out / f"{split}.jsonl",
+            "".join(json.dumps(pair_record(p), ensure_ascii=False) + "\n" for p in pairs),
+        )
         info[f"{name}_{split}"] = {
             "file_name": f"{split}.json",
             "columns": {"prompt": "instruction", "query": "input", "response": "output"},

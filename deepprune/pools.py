@@ -104,12 +104,16 @@ def _fail(where: str, reason: str) -> PoolError:
     return PoolError(f"{where}: {reason}")
 
 
-def _check_type(where: str, name: str, value: Any, types: tuple[type, ...], allow_none: bool) -> None:
+def _check_type(
+    where: str, name: str, value: Any, types: tuple[type, ...], allow_none: bool
+) -> None:
     if value is None and allow_none:
         return
     # bool is an int subclass; never accept it where a number is expected
     if isinstance(value, bool) and bool not in types:
-        raise _fail(where, f"field '{name}' must be {'/'.join(t.__name__ for t in types)}, got bool")
+        raise _fail(
+            where, f"field '{name}' must be {'/'.join(t.__name__ for t in types)}, got bool"
+        )
     if not isinstance(value, types):
         raise _fail(
             where,
@@ -135,7 +139,9 @@ def parse_trace(obj: Any, where: str) -> Trace:
     _check_type(where, "correct", obj.get("correct"), (bool,), True)
     confs = obj.get("confs")
     _check_type(where, "confs", confs, (list,), True)
-    if confs is not None and not all(isinstance(c, int | float) and not isinstance(c, bool) for c in confs):
+    if confs is not None and not all(
+        isinstance(c, int | float) and not isinstance(c, bool) for c in confs
+    ):
         raise _fail(where, "field 'confs' must be a list of numbers")
     return Trace(
         text=obj.get("text"),
@@ -171,7 +177,10 @@ def parse_question(obj: Any, where: str) -> Question:
     _check_type(where, "gold", gold, (str,), True)
     answer_type = obj.get("answer_type", "math")
     if answer_type not in ANSWER_TYPES:
-        raise _fail(where, f"field 'answer_type' must be one of {', '.join(ANSWER_TYPES)}, got {answer_type!r}")
+        raise _fail(
+            where,
+            f"field 'answer_type' must be one of {', '.join(ANSWER_TYPES)}, got {answer_type!r}",
+        )
     meta = obj.get("meta") or {}
     _check_type(where, "meta", meta, (dict,), False)
     parsed = [parse_trace(t, f"{where}: trace {i}") for i, t in enumerate(traces)]
@@ -244,7 +253,9 @@ def iter_pool(
                     try:
                         line = raw.decode("utf-8")
                     except UnicodeDecodeError as e:
-                        raise _fail(where, f"not valid UTF-8 ({e.reason} at byte {e.start})") from None
+                        raise _fail(
+                            where, f"not valid UTF-8 ({e.reason} at byte {e.start})"
+                        ) from None
                     if not line.strip():
                         continue
                     try:
@@ -269,7 +280,9 @@ def iter_pool(
         raise PoolError(f"{path}: {reason}")
 
 
-def read_pool(path: str | os.PathLike, skip_invalid: bool = False, report: ReadReport | None = None) -> list[Question]:
+def read_pool(
+    path: str | os.PathLike, skip_invalid: bool = False, report: ReadReport | None = None
+) -> list[Question]:
     """Read a whole pool into memory; see :func:`iter_pool`."""
     return list(iter_pool(path, skip_invalid=skip_invalid, report=report))
 

@@ -96,7 +96,12 @@ def score_pairs(
             for k, v in zip(uniq, s):
                 cache[k] = float(v)
             if fh:
-                fh.write("".join(json.dumps({"k": k, "s": float(v), "c": _check(k, float(v))}) + "\n" for k, v in zip(uniq, s)))
+                fh.write(
+                    "".join(
+                        json.dumps({"k": k, "s": float(v), "c": _check(k, float(v))}) + "\n"
+                        for k, v in zip(uniq, s)
+                    )
+                )
                 fh.flush()
             bar.update(len(idx))
     finally:
@@ -104,4 +109,9 @@ def score_pairs(
         if fh:
             fh.close()
     scores = np.array([cache.get(k, np.nan) for k in keys])
-    return scores, {"judge_calls": calls, "cached": cached, "corrupt_lines": bad, "pairs": len(pairs)}
+    return scores, {
+        "judge_calls": calls,
+        "cached": cached,
+        "corrupt_lines": bad,
+        "pairs": len(pairs),
+    }

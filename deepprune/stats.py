@@ -1,6 +1,6 @@
 """Pool statistics: size, answer agreement, voting accuracy, token counts.
 
-    deepprune pools stats DeepPrune_data/demo/demo_pool.jsonl --json
+deepprune pools stats DeepPrune_data/demo/demo_pool.jsonl --json
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from deepprune.tokens import get_counter, trace_tokens
 from deepprune.vote import majority_class
 
 
-def pool_stats(path: str | os.PathLike, tokenizer: str | None = None, skip_invalid: bool = False) -> dict:
+def pool_stats(
+    path: str | os.PathLike, tokenizer: str | None = None, skip_invalid: bool = False
+) -> dict:
     """Statistics of one pool (streamed, one question in memory at a time).
 
     Returns:

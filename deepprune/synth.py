@@ -21,7 +21,20 @@ import numpy as np
 
 from deepprune.pools import Question, Trace
 
-_OPENERS = ["First", "Then", "So", "Now", "Thus", "Hence", "But", "Wait", "Hmm", "Therefore", "Since", "Let me"]
+_OPENERS = [
+    "First",
+    "Then",
+    "So",
+    "Now",
+    "Thus",
+    "Hence",
+    "But",
+    "Wait",
+    "Hmm",
+    "Therefore",
+    "Since",
+    "Let me",
+]
 _VERBS = ["compute", "check", "rewrite", "simplify", "combine", "substitute", "bound", "expand"]
 
 
@@ -81,7 +94,9 @@ def synth_question(qi: int, cfg: SynthConfig, rng: np.random.Generator) -> Quest
             parts.append(f"{opener}, {verb} x{s} = {v}.")
         parts.append(f"Therefore, the final answer is \\boxed{{{answers[end]}}}.")
         n_tok = max(200, int(rng.lognormal(math.log(cfg.median_tokens), cfg.sigma_tokens)))
-        trace = Trace(text=" ".join(parts), num_tokens=n_tok, answer=answers[end], answer_given=True)
+        trace = Trace(
+            text=" ".join(parts), num_tokens=n_tok, answer=answers[end], answer_given=True
+        )
         if cfg.confs:
             level = 16.0 if end == correct_path else 12.0
             c = rng.normal(level, 2.5, size=n_tok).clip(0.5, None)
@@ -93,7 +108,12 @@ def synth_question(qi: int, cfg: SynthConfig, rng: np.random.Generator) -> Quest
         question=f"Synthetic problem {qi}: which value does the computation reach?",
         gold=answers[correct_path],
         answer_type="math",
-        meta={"synthetic": True, "generator": "deepprune.synth", "seed": cfg.seed, "path_probs": [round(float(p), 3) for p in probs]},
+        meta={
+            "synthetic": True,
+            "generator": "deepprune.synth",
+            "seed": cfg.seed,
+            "path_probs": [round(float(p), 3) for p in probs],
+        },
         traces=traces,
     )
 

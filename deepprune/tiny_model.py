@@ -40,7 +40,9 @@ def build_tiny_model(out: str | os.PathLike, pool: str | os.PathLike | None = No
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
-    pool = pool or Path(__file__).resolve().parents[1] / "DeepPrune_data" / "demo" / "demo_pool.jsonl"
+    pool = (
+        pool or Path(__file__).resolve().parents[1] / "DeepPrune_data" / "demo" / "demo_pool.jsonl"
+    )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tok = Tokenizer(models.BPE())

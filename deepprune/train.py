@@ -42,7 +42,9 @@ def _torchaudio_placeholder() -> None:
     def _missing(name):
         if name.startswith("__"):
             raise AttributeError(name)
-        raise ImportError("torchaudio is not installed (no CPU build exists); audio datasets need it")
+        raise ImportError(
+            "torchaudio is not installed (no CPU build exists); audio datasets need it"
+        )
 
     mod.__getattr__ = _missing  # type: ignore[attr-defined]
     mod.__spec__ = importlib.machinery.ModuleSpec("torchaudio", None)
@@ -57,9 +59,13 @@ def _check_version() -> None:
     try:
         v = version("llamafactory")
     except PackageNotFoundError:
-        raise ExtensionError("llamafactory is not installed: pip install -e '.[train]' (see the README)") from None
+        raise ExtensionError(
+            "llamafactory is not installed: pip install -e '.[train]' (see the README)"
+        ) from None
     if v not in SpecifierSet(SUPPORTED):
-        raise ExtensionError(f"llamafactory {v} is not supported by the focal-loss extension; supported: {SUPPORTED}")
+        raise ExtensionError(
+            f"llamafactory {v} is not supported by the focal-loss extension; supported: {SUPPORTED}"
+        )
 
 
 def install() -> None:
@@ -74,10 +80,16 @@ def install() -> None:
         import llamafactory.train.sft.workflow as workflow_mod
         from llamafactory.hparams import FinetuningArguments
     except ImportError as e:
-        raise ExtensionError(f"cannot import llamafactory ({e}); supported versions: {SUPPORTED}") from None
+        raise ExtensionError(
+            f"cannot import llamafactory ({e}); supported versions: {SUPPORTED}"
+        ) from None
     train_args = getattr(parser_mod, "_TRAIN_ARGS", None)
     base_trainer = getattr(workflow_mod, "CustomSeq2SeqTrainer", None)
-    if not isinstance(train_args, list) or FinetuningArguments not in train_args or base_trainer is None:
+    if (
+        not isinstance(train_args, list)
+        or FinetuningArguments not in train_args
+        or base_trainer is None
+    ):
         raise ExtensionError(
             "llamafactory internals changed (_TRAIN_ARGS / CustomSeq2SeqTrainer not found); "
             f"the focal-loss extension supports llamafactory {SUPPORTED}"
@@ -85,13 +97,23 @@ def install() -> None:
 
     @dataclass
     class FocalFinetuningArguments(FinetuningArguments):
-        focal_loss: bool = field(default=False, metadata={"help": "Use focal loss on response tokens (deepprune)."})
-        focal_gamma: float = field(default=2.0, metadata={"help": "Focal gamma (Lin et al. default 2; 0 = cross-entropy)."})
-        focal_alpha: float = field(default=1.0, metadata={"help": "Scalar focal alpha for tokens without a class weight."})
-        focal_alpha_labels: str | None = field(
-            default=None, metadata={"help": 'Class-aware alpha as JSON, e.g. {"yes": 0.25, "no": 0.75}.'}
+        focal_loss: bool = field(
+            default=False, metadata={"help": "Use focal loss on response tokens (deepprune)."}
         )
-        focal_detach: bool = field(default=False, metadata={"help": "Detach (1-p)^gamma (PR #9077) instead of differentiating it."})
+        focal_gamma: float = field(
+            default=2.0, metadata={"help": "Focal gamma (Lin et al. default 2; 0 = cross-entropy)."}
+        )
+        focal_alpha: float = field(
+            default=1.0, metadata={"help": "Scalar focal alpha for tokens without a class weight."}
+        )
+        focal_alpha_labels: str | None = field(
+            default=None,
+            metadata={"help": 'Class-aware alpha as JSON, e.g. {"yes": 0.25, "no": 0.75}.'},
+        )
+        focal_detach: bool = field(
+            default=False,
+            metadata={"help": "Detach (1-p)^gamma (PR #9077) instead of differentiating it."},
+        )
 
         def __post_init__(self):
             super().__post_init__()
@@ -102,8 +124,12 @@ def install() -> None:
                     weights = json.loads(self.focal_alpha_labels)
                 except json.JSONDecodeError as e:
                     raise ValueError(f"focal_alpha_labels is not valid JSON: {e.msg}") from None
-                if not isinstance(weights, dict) or not all(isinstance(v, int | float) for v in weights.values()):
-                    raise ValueError('focal_alpha_labels must map label words to numbers, e.g. {"yes": 0.25, "no": 0.75}')
+                if not isinstance(weights, dict) or not all(
+                    isinstance(v, int | float) for v in weights.values()
+                ):
+                    raise ValueError(
+                        'focal_alpha_labels must map label words to numbers, e.g. {"yes": 0.25, "no": 0.75}'
+                    )
             if self.focal_gamma < 0:
                 raise ValueError(f"focal_gamma must be >= 0, got {self.focal_gamma}")
 
@@ -163,7 +189,9 @@ def _train_here(config: str, overrides: list[str]) -> int:
     install()
     from omegaconf import OmegaConf
 
-    merged = OmegaConf.merge(OmegaConf.load(os.path.abspath(config)), OmegaConf.from_cli(list(overrides)))
+    merged = OmegaConf.merge(
+        OmegaConf.load(os.path.abspath(config)), OmegaConf.from_cli(list(overrides))
+    )
     args = OmegaConf.to_container(merged)
     from llamafactory.train.tuner import run_exp
 
@@ -187,7 +215,9 @@ def parse_recipe(config: str, overrides: list[str] | None = None):
     from llamafactory.hparams.parser import _parse_train_args
     from omegaconf import OmegaConf
 
-    merged = OmegaConf.merge(OmegaConf.load(os.path.abspath(config)), OmegaConf.from_cli(list(overrides or [])))
+    merged = OmegaConf.merge(
+        OmegaConf.load(os.path.abspath(config)), OmegaConf.from_cli(list(overrides or []))
+    )
     return _parse_train_args(OmegaConf.to_container(merged))
 
 

@@ -24,13 +24,22 @@ def test_every_help_exits_zero(cmd, capsys):
 def test_stats_json(capsys):
     assert main(["pools", "stats", str(DEMO_POOL), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["questions"] == 12 and out["traces"] == 384 and out["tokens"]["counter"] == "regex-4char"
+    assert (
+        out["questions"] == 12
+        and out["traces"] == 384
+        and out["tokens"]["counter"] == "regex-4char"
+    )
     assert 0 < out["majority_vote_accuracy"] <= 1
 
 
 @pytest.mark.parametrize(
     "content",
-    [b'{"id": "a", "traces": [{"text": "x"}]}\n{broken\n', b"", b"\xff\xfe\x00bad", b'{"id": "a", "traces": [{}]}\n'],
+    [
+        b'{"id": "a", "traces": [{"text": "x"}]}\n{broken\n',
+        b"",
+        b"\xff\xfe\x00bad",
+        b'{"id": "a", "traces": [{}]}\n',
+    ],
 )
 def test_validate_bad_files_one_line_error(tmp_path, capsys, content):
     p = tmp_path / "bad.jsonl"

@@ -17,7 +17,9 @@ def _data(seed=0, vocab=11):
 
 def test_gamma0_alpha1_is_cross_entropy():
     logits, labels = _data()
-    ce = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 11), labels[:, 1:].reshape(-1), ignore_index=-100)
+    ce = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, 11), labels[:, 1:].reshape(-1), ignore_index=-100
+    )
     assert torch.allclose(focal_loss(logits, labels, gamma=0.0), ce, atol=1e-6)
 
 
@@ -25,7 +27,9 @@ def test_p_half_gives_half_pow_gamma_times_ce():
     logits = torch.zeros(1, 2, 2)  # two classes, p = 0.5
     labels = torch.tensor([[-100, 1]])
     for gamma in (0.0, 1.0, 2.0, 3.5):
-        assert math.isclose(float(focal_loss(logits, labels, gamma=gamma)), 0.5**gamma * math.log(2), rel_tol=1e-6)
+        assert math.isclose(
+            float(focal_loss(logits, labels, gamma=gamma)), 0.5**gamma * math.log(2), rel_tol=1e-6
+        )
 
 
 def test_alpha_scales_and_num_items_divides():

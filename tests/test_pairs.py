@@ -4,7 +4,15 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deepprune.pairs import Pair, PairConfig, build_pairs, oversample, read_pair_file, split_questions, write_pairs
+from deepprune.pairs import (
+    Pair,
+    PairConfig,
+    build_pairs,
+    oversample,
+    read_pair_file,
+    split_questions,
+    write_pairs,
+)
 from tests.conftest import DEMO_POOL
 
 
@@ -25,7 +33,11 @@ def test_split_by_question_never_overlaps():
     assert train_q and test_q and not train_q & test_q
 
 
-@given(st.lists(st.text(min_size=1, max_size=5), min_size=2, max_size=40, unique=True), st.floats(0.05, 0.9), st.integers(0, 100))
+@given(
+    st.lists(st.text(min_size=1, max_size=5), min_size=2, max_size=40, unique=True),
+    st.floats(0.05, 0.9),
+    st.integers(0, 100),
+)
 def test_split_property(keys, frac, seed):
     train, test = split_questions(keys, frac, seed)
     assert not train & test and train | test == set(keys) and train and test

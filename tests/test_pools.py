@@ -9,7 +9,11 @@ from deepprune.pools import PoolError, ReadReport, read_pool, write_pool
 def test_read_types_and_defaults(tiny_pool):
     qs = read_pool(tiny_pool)
     assert [q.id for q in qs] == ["q1", "q2"]
-    assert qs[0].traces[3].finished is False and qs[0].traces[3].answer_given and qs[0].traces[3].answer is None
+    assert (
+        qs[0].traces[3].finished is False
+        and qs[0].traces[3].answer_given
+        and qs[0].traces[3].answer is None
+    )
     assert qs[0].traces[1].answer_given is False
     assert qs[1].answer_type == "choice" and qs[1].traces[2].text is None
 
@@ -32,7 +36,10 @@ def test_roundtrip_preserves_unknown_fields_and_gzip(tiny_pool, tmp_path):
         (b'{"id": "a"}\n', "missing required field 'traces'"),
         (b'{"id": "a", "traces": [{"num_tokens": 3}]}\n', "neither 'text' nor 'answer'"),
         (b'{"id": "a", "traces": [{"text": 5}]}\n', "field 'text' must be str"),
-        (b'{"id": "a", "traces": [{"text": "x", "num_tokens": "9"}]}\n', "field 'num_tokens' must be int"),
+        (
+            b'{"id": "a", "traces": [{"text": "x", "num_tokens": "9"}]}\n',
+            "field 'num_tokens' must be int",
+        ),
         (b'{"id": "a", "traces": [{"text": "\xff\xfe"}]}\n', "not valid UTF-8"),
         (b"", "empty pool"),
     ],
@@ -49,7 +56,9 @@ def test_bad_input_names_file_line_reason(tmp_path, content, reason):
 
 def test_skip_invalid_counts_every_skipped_line(tmp_path):
     p = tmp_path / "mixed.jsonl"
-    p.write_text('{"id": "a", "traces": [{"text": "x"}]}\nnope\n{"id": "b"}\n{"id": "c", "traces": [{"answer": "1"}]}\n')
+    p.write_text(
+        '{"id": "a", "traces": [{"text": "x"}]}\nnope\n{"id": "b"}\n{"id": "c", "traces": [{"answer": "1"}]}\n'
+    )
     report = ReadReport()
     qs = read_pool(p, skip_invalid=True, report=report)
     assert [q.id for q in qs] == ["a", "c"]

@@ -15,6 +15,10 @@ def test_text_answers_extracted():
 
 
 def test_extraction_matches_shipped_answers():
-    for name in ("qwen3-8b-mmlu-think-n50.jsonl", "aimo3-deepseek-reasoner-n8.jsonl", "aimo3-gpt-oss-120b-n8.jsonl"):
+    for name in (
+        "qwen3-8b-mmlu-think-n50.jsonl",
+        "aimo3-deepseek-reasoner-n8.jsonl",
+        "aimo3-gpt-oss-120b-n8.jsonl",
+    ):
         r = check_extraction(shared_pool(name))
         assert r["answer_match"]["share"] >= 0.99, name

@@ -1,7 +1,6 @@
 """The LLaMA-Factory path: recipes parse with its own parser; real CPU training runs on a tiny model."""
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +12,9 @@ from tests.conftest import DEMO_POOL, ROOT
 
 RECIPES = sorted((ROOT / "Offline").glob("*.yaml"))
 # hardware keys overridden on machines without CUDA / deepspeed; everything else parses as written
-CPU_OVERRIDES = [] if torch.cuda.is_available() else ["bf16=false", "deepspeed=null", "use_cpu=true"]
+CPU_OVERRIDES = (
+    [] if torch.cuda.is_available() else ["bf16=false", "deepspeed=null", "use_cpu=true"]
+)
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
@@ -24,10 +25,21 @@ def test_every_recipe_parses(recipe):
 
 
 def test_paper_recipe_values():
-    _, data, training, ft, _ = parse_recipe(str(ROOT / "Offline" / "Qwen3_full_sft.yaml"), CPU_OVERRIDES)
-    assert ft.focal_loss and ft.finetuning_type == "full" and json.loads(ft.focal_alpha_labels) == {"yes": 0.25, "no": 0.75}
+    _, data, training, ft, _ = parse_recipe(
+        str(ROOT / "Offline" / "Qwen3_full_sft.yaml"), CPU_OVERRIDES
+    )
+    assert (
+        ft.focal_loss
+        and ft.finetuning_type == "full"
+        and json.loads(ft.focal_alpha_labels) == {"yes": 0.25, "no": 0.75}
+    )
     assert (ROOT / "Offline" / "ds_z3_config.json").exists()
-    assert json.loads((ROOT / "Offline" / "ds_z3_config.json").read_text())["zero_optimization"]["stage"] == 3
+    assert (
+        json.loads((ROOT / "Offline" / "ds_z3_config.json").read_text())["zero_optimization"][
+            "stage"
+        ]
+        == 3
+    )
 
 
 def test_typo_rejected_by_llamafactory_parser():
@@ -70,7 +82,7 @@ def test_training_run_loss_decreases_and_checkpoint_loads(setup_dirs):
 
     judge = get_judge(f"llm:{out},batch=4")  # the trained checkpoint loads back as a judge
     s = judge.score([JudgePair("First, a.", "Then, b."), JudgePair("x", "y")])
-    assert s.shape == (2,) and ((0 <= s) & (s <= 1)).all()
+    assert s.shape == (2,) and ((s >= 0) & (s <= 1)).all()
 
 
 def test_focal_gamma0_equals_cross_entropy_under_accumulation(setup_dirs):
@@ -78,7 +90,9 @@ def test_focal_gamma0_equals_cross_entropy_under_accumulation(setup_dirs):
     common = ["gradient_accumulation_steps=2", "max_steps=4", "focal_alpha_labels=null"]
     _, ce = _train(root, model, "ce", "focal_loss=false", *common)
     _, fl = _train(root, model, "g0", "focal_loss=true", "focal_gamma=0", "focal_alpha=1", *common)
-    _, half = _train(root, model, "half", "focal_loss=true", "focal_gamma=0", "focal_alpha=0.5", *common)
+    _, half = _train(
+        root, model, "half", "focal_loss=true", "focal_gamma=0", "focal_alpha=0.5", *common
+    )
     _, g2 = _train(root, model, "g2", "focal_loss=true", "focal_gamma=2", *common)
     assert fl == pytest.approx(ce, rel=1e-4)
     assert half[0] == pytest.approx(ce[0] / 2, rel=1e-4)  # same weights at step 1

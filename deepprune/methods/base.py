@@ -46,7 +46,9 @@ class Outcome:
     tokens: float  # reasoning-model tokens generated
     aux_calls: int = 0  # judge / probe calls
     aux_tokens: int = 0  # their input tokens
-    correct: float | None = None  # set by the runner unless the method gives an expectation (pass@1)
+    correct: float | None = (
+        None  # set by the runner unless the method gives an expectation (pass@1)
+    )
     info: dict[str, Any] = field(default_factory=dict)
 
 

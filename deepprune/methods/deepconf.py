@@ -79,7 +79,11 @@ class DeepConfOnline(Method):
             tokens += float(q.tokens[i])
             voters.append(i)
             weights.append(lowest_group_conf(q.confs[i]))
-        return Outcome(answer=vote(q, voters, weights), tokens=tokens, info={"stopped": stopped, "threshold": s})
+        return Outcome(
+            answer=vote(q, voters, weights),
+            tokens=tokens,
+            info={"stopped": stopped, "threshold": s},
+        )
 
     def _consensus(self, q, voters, weights) -> bool:
         if not voters:

@@ -36,4 +36,3 @@ class DeepPrune(Method):
                 "new_judge_calls": scores.calls - before,
             },
         )
-

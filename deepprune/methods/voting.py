@@ -16,7 +16,11 @@ class PassAt1(Method):
     name = "pass@1"
 
     def run(self, q, order, rng):
-        correct = None if q.gold_class is None else float(np.mean((q.labels == q.gold_class) & (q.labels >= 0)))
+        correct = (
+            None
+            if q.gold_class is None
+            else float(np.mean((q.labels == q.gold_class) & (q.labels >= 0)))
+        )
         return Outcome(answer=-1, tokens=float(q.tokens.mean()), correct=correct)
 
 

@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from deepprune.judges import JudgePair, get_judge
+from deepprune.metrics import auroc
+
+
+def _pairs(n=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    return [JudgePair(f"a{i}", f"b{i}", label=int(rng.random() < 0.7)) for i in range(n)]
+
+
+def test_oracle_and_noisy_oracle_hit_requested_auroc():
+    pairs = _pairs()
+    labels = [p.label for p in pairs]
+    assert auroc(get_judge("oracle").score(pairs), labels) == 1.0
+    for target in (0.6, 0.87):
+        s = get_judge(f"noisy-oracle:auroc={target},seed=1").score(pairs)
+        assert auroc(s, labels) == pytest.approx(target, abs=0.025)
+    j = get_judge("noisy-oracle:auroc=0.8")
+    assert np.array_equal(j.score(pairs[:50]), j.score(pairs[:50]))  # same pair, same score
+
+
+def test_lexical_judges():
+    same, diff = (
+        JudgePair("first compute x = 3 then y", "first compute x = 3 then z"),
+        JudgePair("apple pie", "quantum field"),
+    )
+    for spec in ("lexical:jaccard", "lexical:tfidf"):
+        s = get_judge(spec).score([same, diff])
+        assert s[0] > s[1] and ((s >= 0) & (s <= 1)).all()
+    assert get_judge("lexical:jaccard").score([same])[0] == pytest.approx(5 / 7)
+
+
+def test_sbert_judge_real_model():
+    j = get_judge("sbert")
+    s = j.score([JudgePair("The cat sat on the mat.", "A cat is sitting on a mat."),
+                 JudgePair("The cat sat on the mat.", "Stock markets fell sharply today.")])  # fmt: skip
+    assert s[0] > s[1] and s[0] > 0.8
+
+
+@pytest.mark.parametrize(
+    "spec,err",
+    [("lexcal:jaccard", "unknown judge 'lexcal'"), ("lexical:jacard", "unknown lexical judge"),
+     ("noisy-oracle:aurc=0.8", "unknown option"), ("llm:/no/such/model", "no such directory"),
+     ("sbert:/no/such/dir", "no such directory"), ("llm", "needs a local model path")],
+)  # fmt: skip
+def test_bad_specs(spec, err):
+    with pytest.raises((ValueError, FileNotFoundError), match=err):
+        get_judge(spec)
+
+
+def test_oracle_needs_labels():
+    with pytest.raises(ValueError, match="labelled"):
+        get_judge("oracle").score([JudgePair("a", "b")])

@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from deepprune.metrics import auroc, bootstrap_ci, judge_metrics, tnr_at_fnr
+
+
+def test_auroc_perfect_random_and_sklearn():
+    y = np.array([0, 0, 1, 1])
+    assert auroc([0.1, 0.2, 0.8, 0.9], y) == 1.0
+    assert auroc([0.5] * 4, y) == 0.5
+    rng = np.random.default_rng(0)
+    s, lab = rng.random(500).round(2), rng.integers(0, 2, 500)  # rounding creates ties
+    assert auroc(s, lab) == pytest.approx(roc_auc_score(lab, s), abs=1e-12)
+
+
+def test_tnr_at_fnr_hand_computed():
+    # positives 0.1, 0.5, 0.6, 0.7, 0.9 (5): may split floor(0.2*5)=1 -> t = 0.5
+    pos = [0.1, 0.5, 0.6, 0.7, 0.9]
+    neg = [0.05, 0.2, 0.45, 0.5, 0.8]
+    tnr, t = tnr_at_fnr(pos + neg, [1] * 5 + [0] * 5)
+    assert t == 0.5 and tnr == pytest.approx(3 / 5)
+
+
+def test_bootstrap_and_by_source():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 400)
+    s = y * 0.3 + rng.random(400)
+    m = judge_metrics(
+        s, y, groups=np.arange(400) // 10, sources=["a"] * 200 + ["b"] * 200, n_boot=200
+    )
+    lo, hi = m["ci95"]["auroc"]
+    assert lo < m["auroc"] < hi and set(m["by_source"]) == {"a", "b"}
+    assert bootstrap_ci(s, y, n_boot=50, seed=3) == bootstrap_ci(s, y, n_boot=50, seed=3)

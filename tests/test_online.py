@@ -1,0 +1,120 @@
+import json
+
+import numpy as np
+import pytest
+
+from deepprune.cli import main
+from deepprune.judges import get_judge
+from deepprune.methods import ConsK, ConsN, DeepPrune
+from deepprune.online import (
+    OnlineConfig,
+    attach_judge,
+    load_questions,
+    parse_sweep,
+    prune_pool,
+    run_method,
+)
+from tests.conftest import DEMO_POOL, write_jsonl
+
+
+def _pool(tmp_path, answers, tokens=100, gold="1", name="p.jsonl"):
+    traces = [{"text": f"First, step {k}. Then more. So \\boxed{{{a}}}", "answer": a, "num_tokens": tokens}
+              for k, a in enumerate(answers)]  # fmt: skip
+    row = {"id": "q", "traces": traces, "answer_type": "math"}
+    if gold is not None:
+        row["gold"] = gold
+    return write_jsonl(tmp_path / name, [row])
+
+
+def test_all_agree_costs_prefixes_plus_k2_completions(tmp_path):
+    pool = _pool(tmp_path, ["1"] * 30, tokens=100)
+    cfg = OnlineConfig(trunc="tokens:10", repeats=1, shuffle=False)
+    qs = load_questions(pool, cfg)
+    attach_judge(qs, get_judge("oracle"))
+    row = run_method(DeepPrune("oracle", cfg.cluster), qs, cfg)
+    assert row["tokens"] == 30 * 10 + 20 * (100 - 10)  # N prefixes + K2 completions
+    assert row["accuracy"] == 1.0 and row["clusters_mean"] == 1 and row["completed_mean"] == 20
+
+
+def test_cost_accounting_sums_exactly_with_short_traces(tmp_path):
+    pool = _pool(tmp_path, ["1", "2", "1", "2", "1"], tokens=8)  # prefix longer than the trace
+    cfg = OnlineConfig(trunc="tokens:50", repeats=1, shuffle=False)
+    qs = load_questions(pool, cfg)
+    attach_judge(qs, get_judge("oracle"))
+    row = run_method(DeepPrune("oracle", cfg.cluster), qs, cfg)
+    assert row["tokens"] == 5 * 8  # each trace costs its full length, nothing more
+    assert run_method(ConsN(), qs, cfg)["tokens"] == 40
+
+
+def test_no_gold_reports_cost_without_accuracy(tmp_path):
+    pool = _pool(tmp_path, ["1", "2", "1"], gold=None)
+    res = prune_pool(pool, ["lexical:jaccard"], OnlineConfig(trunc="tokens:5", repeats=2))
+    row = next(r for r in res["rows"] if r["method"] == "deepprune[lexical:jaccard]")
+    assert row["accuracy"] is None and row["tokens"] > 0
+
+
+def test_no_answers_is_a_clear_error(tmp_path):
+    p = write_jsonl(
+        tmp_path / "none.jsonl", [{"id": "q", "traces": [{"text": "no answer", "answer": None}]}]
+    )
+    with pytest.raises(ValueError, match="no trace in the pool has an answer"):
+        load_questions(p, OnlineConfig())
+
+
+def test_cons_k_fractional_budget_and_seeds():
+    cfg = OnlineConfig(repeats=8, seed=1)
+    qs = load_questions(DEMO_POOL, cfg)
+    mean = np.mean([q.tokens.mean() for q in qs])
+    row = run_method(ConsK(2.5), qs, cfg)
+    assert row["tokens"] == pytest.approx(2.5 * mean, rel=0.15)
+    assert run_method(ConsK(3), qs, cfg) == run_method(ConsK(3), qs, cfg)
+
+
+def test_sweep_parse():
+    assert (
+        parse_sweep("tau=0.1:0.9:0.05")[:3] == [0.1, 0.15, 0.2]
+        and len(parse_sweep("tau=0.1:0.9:0.05")) == 17
+    )
+    with pytest.raises(ValueError):
+        parse_sweep("K=1:2:1")
+
+
+def test_prune_cli_demo_json(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "prune",
+                "--json",
+                "--repeats",
+                "2",
+                "--out",
+                str(tmp_path),
+                "--sweep",
+                "tau=0.3:0.7:0.2",
+            ]
+        )
+        == 0
+    )
+    res = json.loads(capsys.readouterr().out)
+    names = [r["method"] for r in res["rows"]]
+    assert (
+        "cons@N" in names and "deepprune[lexical:tfidf]" in names and "deepprune[oracle]" in names
+    )
+    assert any(n.startswith("cons@k") for n in names) and len(res["sweep"]) == 3
+    oracle = next(r for r in res["rows"] if r["method"] == "deepprune[oracle]")
+    assert oracle["reduction_vs_consN"] > 0.2 and (tmp_path / "demo_pool_tradeoff.png").exists()
+
+
+def test_deepconf_on_pool_with_confs(tmp_path):
+    from deepprune.pools import write_pool
+    from deepprune.synth import SynthConfig, synth_pool
+
+    p = tmp_path / "c.jsonl"
+    write_pool(p, synth_pool(SynthConfig(questions=4, traces=24, median_tokens=3000, confs=True)))
+    res = prune_pool(p, ["lexical:jaccard"], OnlineConfig(repeats=1))
+    rows = {r["method"]: r for r in res["rows"]}
+    assert (
+        "skipped" not in rows["deepconf-low"]
+        and rows["deepconf-low"]["tokens"] < rows["cons@N"]["tokens"]
+    )
+    assert rows["deepconf-high-offline"]["tokens"] == rows["cons@N"]["tokens"]
