@@ -143,11 +143,17 @@ class TfidfJudge(Judge):
     def prepare(self, texts):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        self._vec = TfidfVectorizer(sublinear_tf=True).fit([t or " " for t in texts])
+        self._vec = TfidfVectorizer(sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
+        try:
+            self._vec.fit([t or " " for t in texts])
+        except ValueError:  # no words at all (e.g. empty prefixes): fall back to exact equality
+            self._vec = False
 
     def score(self, pairs):
         if self._vec is None:
             self.prepare([t for p in pairs for t in (p.prefix_a, p.prefix_b)])
+        if self._vec is False:
+            return np.array([float(p.prefix_a.strip() == p.prefix_b.strip()) for p in pairs])
         a = self._vec.transform([p.prefix_a for p in pairs])
         b = self._vec.transform([p.prefix_b for p in pairs])
         return np.clip(

@@ -53,3 +53,9 @@ def test_bad_specs(spec, err):
 def test_oracle_needs_labels():
     with pytest.raises(ValueError, match="labelled"):
         get_judge("oracle").score([JudgePair("a", "b")])
+
+
+def test_tfidf_handles_prefixes_without_words():
+    j = get_judge("lexical:tfidf")
+    j.prepare(["", " ", "."])
+    assert list(j.score([JudgePair("", ""), JudgePair("", ".")])) == [1.0, 0.0]
