@@ -46,9 +46,15 @@ with tempfile.TemporaryDirectory() as d:
     distinct = sum(q.scores[judge.id].calls for q in qs)
     assert distinct == sum(len(set(q.scores[judge.id].call_pairs)) for q in qs)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"workload: {a.questions} questions x {a.traces} traces, {len(taus)} tau values x {a.repeats} repeats")
-    print(f"load+prefixes: {t_load:.1f} s; sweep: {t_sweep:.1f} s; total {t_load + t_sweep:.1f} s; peak RSS {peak:.0f} MiB")
-    print(f"judge comparisons consulted: {comparisons:,.0f}; distinct pairs judged: {distinct:,} (each exactly once)")
+    print(
+        f"workload: {a.questions} questions x {a.traces} traces, {len(taus)} tau values x {a.repeats} repeats"
+    )
+    print(
+        f"load+prefixes: {t_load:.1f} s; sweep: {t_sweep:.1f} s; total {t_load + t_sweep:.1f} s; peak RSS {peak:.0f} MiB"
+    )
+    print(
+        f"judge comparisons consulted: {comparisons:,.0f}; distinct pairs judged: {distinct:,} (each exactly once)"
+    )
 
     print("judge calls per trace vs N (tau=0.5, 4 repeats):")
     for n in (64, 128, 256, 512):
