@@ -118,3 +118,15 @@ def test_deepconf_on_pool_with_confs(tmp_path):
         and rows["deepconf-low"]["tokens"] < rows["cons@N"]["tokens"]
     )
     assert rows["deepconf-high-offline"]["tokens"] == rows["cons@N"]["tokens"]
+
+
+def test_paper_entry_point_script(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    out = subprocess.run([sys.executable, str(ROOT / "Online" / "greedy_cluster_threshold.py"), "--repeats", "1",
+                          "--out", str(tmp_path), "--noisy-auroc", "0"], capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "| cons@N |" in out.stdout and "deepprune[lexical:tfidf]" in out.stdout
