@@ -394,19 +394,22 @@ def _add_answers(sub) -> None:
 def _add_synth(sub) -> None:
     p = sub.add_parser("synth", help="generate a deterministic synthetic trace pool")
     p.add_argument("--out", required=True)
-    p.add_argument("--questions", type=int, default=12)
-    p.add_argument("--traces", type=int, default=32)
-    p.add_argument("--paths", type=int, default=3)
-    p.add_argument("--dominant", type=float, default=0.95)
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--median-tokens", type=int, default=3000)
+    from deepprune.synth import SynthConfig
+
+    d = SynthConfig()
+    p.add_argument("--questions", type=int, default=d.questions)
+    p.add_argument("--traces", type=int, default=d.traces)
+    p.add_argument("--paths", type=int, default=d.paths)
+    p.add_argument("--dominant", type=float, default=d.dominant)
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--median-tokens", type=int, default=d.median_tokens)
     p.add_argument(
         "--confs",
         action=argparse.BooleanOptionalAction,
-        default=False,
+        default=d.confs,
         help="add per-token confidences",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=d.seed)
     p.set_defaults(func=_cmd_synth)
 
 
