@@ -11,13 +11,19 @@ import random
 import resource
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from deepprune.cluster import ClusterConfig
 from deepprune.judges import get_judge
 from deepprune.methods import DeepPrune
-from deepprune.online import OnlineConfig, attach_judge, load_questions, parse_sweep, run_method
+from deepprune.online import (
+    OnlineConfig,
+    attach_judge,
+    load_questions,
+    parse_sweep,
+    run_method,
+    run_sweep,
+)
 from deepprune.pools import write_pool
 from deepprune.synth import SynthConfig, synth_pool
 
@@ -25,35 +31,38 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--questions", type=int, default=30)
 ap.add_argument("--traces", type=int, default=512)
 ap.add_argument("--repeats", type=int, default=16)
+ap.add_argument("--workers", type=int, default=2, help="processes over questions (2 cores here)")
 a = ap.parse_args()
 
 with tempfile.TemporaryDirectory() as d:
     pool = Path(d) / "pool.jsonl"
     write_pool(pool, synth_pool(SynthConfig(questions=a.questions, traces=a.traces, steps=30)))
     t0 = time.perf_counter()
-    cfg = OnlineConfig(repeats=a.repeats)
+    cfg = OnlineConfig(repeats=a.repeats, workers=a.workers)
     qs = load_questions(pool, cfg)
     t_load = time.perf_counter() - t0
     judge = get_judge("noisy-oracle:auroc=0.87")
     attach_judge(qs, judge)
     t1 = time.perf_counter()
-    comparisons = 0
     taus = parse_sweep("tau=0.1:0.9:0.05")
-    for tau in taus:
-        row = run_method(DeepPrune(judge.id, replace(cfg.cluster, tau=tau)), qs, cfg)
-        comparisons += row["aux_calls"] * len(qs) * a.repeats
+    rows = run_sweep(DeepPrune(judge.id, cfg.cluster), taus, qs, cfg)
+    comparisons = sum(row["aux_calls"] * len(qs) * a.repeats for row in rows)
     t_sweep = time.perf_counter() - t1
-    distinct = sum(q.scores[judge.id].calls for q in qs)
-    assert distinct == sum(len(set(q.scores[judge.id].call_pairs)) for q in qs)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    calls = sum(q.scores[judge.id].calls for q in qs)
+    distinct = sum(q.scores[judge.id].distinct() for q in qs)
+    assert calls == distinct, (calls, distinct)
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024  # fmt: skip
     print(
-        f"workload: {a.questions} questions x {a.traces} traces, {len(taus)} tau values x {a.repeats} repeats"
+        f"workload: {a.questions} questions x {a.traces} traces, {len(taus)} tau values x {a.repeats} repeats, "
+        f"{a.workers} worker(s)"
     )
     print(
-        f"load+prefixes: {t_load:.1f} s; sweep: {t_sweep:.1f} s; total {t_load + t_sweep:.1f} s; peak RSS {peak:.0f} MiB"
+        f"load+prefixes: {t_load:.1f} s; sweep: {t_sweep:.1f} s; total {t_load + t_sweep:.1f} s; peak RSS {peak:.0f} MiB (largest process)"
     )
     print(
-        f"judge comparisons consulted: {comparisons:,.0f}; distinct pairs judged: {distinct:,} (each exactly once)"
+        f"judge comparisons consulted: {comparisons:,.0f}; judge calls: {calls:,}; "
+        f"distinct pairs in the memo: {distinct:,} (no pair judged twice)"
     )
 
     print("judge calls per trace vs N (tau=0.5, 4 repeats):")

@@ -4,19 +4,28 @@ For each question, traces arrive in a given order. Keep clusters C. For a new tr
 for each cluster c, sample min(K1, |c|) members without replacement and average the
 judge's scores s(t, m); if the best average > tau, t joins that cluster (it stops after
 its prefix); else if |C| < K, t starts a new cluster; else t joins its most similar
-cluster. Selection: c_max is the largest cluster (ties: the one created first). If
-every cluster is a singleton, fall back to K3 traces sampled from the pool; otherwise
-complete the k* = min(|c_max|, K2) earliest members of c_max. Their answers are
-majority-voted (ties: the answer seen first).
+cluster (ties between averages: the cluster created first). Selection: c_max is the
+largest cluster (ties: the one created first). If every cluster is a singleton, fall
+back to K3 traces sampled from the pool; otherwise complete the k* = min(|c_max|, K2)
+earliest members of c_max. Their answers are majority-voted (ties: the answer seen
+first).
 
-The judge is a callable ``score(t, members) -> np.ndarray`` (one score per member);
-:class:`PairScores` memoises it per question so that repeats and threshold sweeps never
-score a pair twice.
+Engine: :func:`cluster_runs` advances many independent runs of one question (repeats x
+tau values of a sweep) in lock-step, one arrival position at a time, with numpy. A
+run's randomness (the member samples, the fallback sample) comes from a counter-based
+generator keyed by the run's ``key``, so a run gives the same result alone or inside a
+sweep, and the tau values of a sweep share their random numbers (common random
+numbers: smoother trade-off curves). Member sampling draws a fresh uniform subset
+(Floyd's algorithm) for every arriving trace.
+
+Judge scores live in :class:`PairScores`, one memo matrix per question shared by every
+run, repeat and sweep value: a pair is sent to the judge at most once, and each
+lock-step position sends all runs' missing pairs in one batch.
 """
 
 from __future__ import annotations
 
-import random
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -44,30 +53,215 @@ class ClusterConfig:
 class PairScores:
     """Memoised judge scores of one question's trace pairs (unordered: s(i,j) = s(j,i)).
 
-    ``fetch(t, members)`` returns scores, calling ``judge_fn(pairs)`` only for pairs never
-    scored before; ``calls`` counts distinct pairs sent to the judge.
+    ``judge_fn(i, j)`` takes two index arrays (i < j elementwise) and returns one score
+    per pair. ``calls`` counts pairs sent to the judge; only never-scored pairs are sent,
+    so ``calls`` always equals :meth:`distinct` (the scored entries of the memo).
+    ``mat`` is n x (n + 1): NaN = not scored yet; the last column is a zero sentinel that
+    the engine uses for empty member slots.
     """
 
-    def __init__(self, n: int, judge_fn: Callable[[list[tuple[int, int]]], np.ndarray]):
-        self.mat = np.full((n, n), np.nan, dtype=np.float32)
+    def __init__(self, n: int, judge_fn: Callable[[np.ndarray, np.ndarray], np.ndarray]):
+        self.n = n
+        self.mat = np.full((n, n + 1), np.nan, dtype=np.float32)
+        self.mat[:, n] = 0.0
+        self.flat = self.mat.reshape(-1)  # a view: flat[t * (n + 1) + m] = mat[t, m]
         self.judge_fn = judge_fn
         self.calls = 0
-        self.call_pairs: list[tuple[int, int]] = []
 
-    def fetch(self, t: int, members: np.ndarray) -> np.ndarray:
-        s = self.mat[t, members]
-        missing = np.isnan(s)
-        if missing.any():
-            todo = [(min(t, int(m)), max(t, int(m))) for m in members[missing]]
-            vals = np.asarray(self.judge_fn(todo), dtype=np.float32)
-            a = np.array([p[0] for p in todo])
-            b = np.array([p[1] for p in todo])
+    def fill(self, i: np.ndarray, j: np.ndarray) -> None:
+        """Score the pairs (i, j) not scored yet (any order, duplicates allowed)."""
+        a, b = np.minimum(i, j), np.maximum(i, j)
+        n = self.n
+        flat = np.unique(a.astype(np.int64) * n + b)
+        a, b = flat // n, flat % n
+        todo = np.isnan(self.mat[a, b])
+        a, b = a[todo], b[todo]
+        if len(a):
+            vals = np.asarray(self.judge_fn(a, b), dtype=np.float32)
+            if vals.shape != a.shape:
+                raise ValueError(f"judge returned {vals.shape} scores for {len(a)} pairs")
             self.mat[a, b] = vals
             self.mat[b, a] = vals
-            self.calls += len(todo)
-            self.call_pairs.extend(todo)
-            s = self.mat[t, members]
-        return s
+            self.calls += len(a)
+
+    def fetch(self, t: int, members: Sequence[int]) -> np.ndarray:
+        """Scores of trace ``t`` against ``members`` (scoring the missing ones)."""
+        members = np.asarray(members, dtype=np.int64)
+        self.fill(np.full(len(members), t), members)
+        return self.mat[t, members]
+
+    def distinct(self) -> int:
+        """Distinct pairs in the memo (i < j), plus self-pairs if any were scored."""
+        m = ~np.isnan(self.mat[:, : self.n])
+        return int((np.triu(m, 1).sum()) + np.diagonal(m).sum())
+
+
+# ---- counter-based randomness: a run's draws depend only on its key -------------------
+
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_G = np.uint64(0x9E3779B97F4A7C15)
+_STEPS = np.array([(k * 0x9E3779B97F4A7C15) % 2**64 for k in range(1, 257)], dtype=np.uint64)
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: a bijective scramble of uint64 values."""
+    x = np.asarray(x, dtype=np.uint64)
+    x = (x ^ (x >> np.uint64(30))) * _M1
+    x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+def uniform01(*parts: np.ndarray) -> np.ndarray:
+    """Uniform floats in (0, 1), a deterministic function of the uint64 ``parts``."""
+    x = np.zeros((), dtype=np.uint64)
+    for p in parts:
+        x = mix64(x * _G + np.asarray(p, dtype=np.uint64))
+    return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+
+
+def run_key(*parts) -> int:
+    """A run's 64-bit key from any values (seed, repeat, question id, ...)."""
+    h = hashlib.blake2b("\0".join(map(str, parts)).encode(), digest_size=8)
+    return int.from_bytes(h.digest(), "little")
+
+
+def floyd_sample(sizes: np.ndarray, k: int, *key_parts) -> np.ndarray:
+    """A uniform k-subset of range(sizes[e]) per row e, without replacement (Floyd's algorithm).
+
+    Rows must have ``sizes >= k``; the draws are keyed by ``key_parts`` (one value per row
+    each). Returns (rows, k) indices.
+    """
+    rows = len(sizes)
+    base = np.zeros(rows, dtype=np.uint64)
+    for part in key_parts:
+        base = mix64(base * _G + np.asarray(part, dtype=np.uint64))
+    x = mix64(base[:, None] + _STEPS[:k])  # (rows, k) independent draws
+    u = ((x >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+    i = (
+        sizes[:, None] - k + np.arange(k)
+    )  # Floyd: for i in n-k .. n-1, draw t in [0, i]; if taken, take i
+    t = (u * (i + 1)).astype(np.int64)
+    t, i = t.T.copy(), i.T.copy()  # (k, rows): contiguous rows for the column loop
+    out = np.empty((k, rows), dtype=np.int64)
+    for it in range(k):
+        taken = np.zeros(rows, dtype=bool)
+        for prev in out[:it]:
+            taken |= prev == t[it]
+        out[it] = np.where(taken, i[it], t[it])
+    return out.T
+
+
+# ---- the engine --------------------------------------------------------------------------
+
+
+@dataclass
+class Runs:
+    """Result of :func:`cluster_runs` for R runs of one question with n traces."""
+
+    orders: np.ndarray  # (R, n) arrival order
+    assign: np.ndarray  # (R, N) cluster id of each trace (ids in creation order; -1: never arrived)
+    n_clusters: np.ndarray  # (R,)
+    comparisons: (
+        np.ndarray
+    )  # (R,) judge scores consulted (memoised or not): what a deployment calls
+    comparison_tokens: (
+        np.ndarray
+    )  # (R,) judge input tokens of those comparisons (two prefixes each)
+
+    def clusters(self, r: int) -> list[list[int]]:
+        """Run r's clusters as member lists in arrival order."""
+        order = self.orders[r]
+        lab = self.assign[r, order]
+        return [order[lab == c].tolist() for c in range(int(self.n_clusters[r]))]
+
+
+def cluster_runs(
+    orders: np.ndarray,
+    taus: np.ndarray,
+    keys: np.ndarray,
+    scores: PairScores,
+    cfg: ClusterConfig,
+    judge_tokens: np.ndarray | None = None,
+) -> Runs:
+    """Greedy clustering of R runs of one question in lock-step.
+
+    Args:
+        orders: (R, n) arrival order of each run (a permutation of range(n)).
+        taus: (R,) threshold of each run (cfg.tau is ignored).
+        keys: (R,) uint64 randomness key of each run (see :func:`run_key`).
+        scores: the question's memo; missing pairs are scored in one batch per position.
+        cfg: K, K1 (K2, K3 are used by :func:`select_completed`).
+        judge_tokens: (n,) judge input tokens of each prefix, for the judge cost.
+    """
+    orders = np.atleast_2d(np.asarray(orders, dtype=np.int64))
+    R, n = orders.shape  # n arrival positions (usually every trace of the question)
+    taus = np.broadcast_to(np.asarray(taus, dtype=np.float64), (R,))
+    keys = np.broadcast_to(np.asarray(keys, dtype=np.uint64), (R,))
+    K, K1 = cfg.K, cfg.K1
+    N = scores.n
+    rows = np.arange(R)
+    cap = max(n, K1)
+    members = np.full((R, K, cap), N, dtype=np.int32)  # arrival order; N = empty slot
+    flat_members = members.reshape(-1)
+    head = np.full((R, K, K1), N, dtype=np.int64)  # the first K1 slots, kept contiguous
+    size = np.zeros((R, K), dtype=np.int64)
+    n_cl = np.zeros(R, dtype=np.int64)
+    assign = np.full((R, N), -1, dtype=np.int64)
+    comparisons = np.zeros(R, dtype=np.int64)
+    ctoks = np.zeros(R, dtype=np.int64)
+    jt = None
+    if judge_tokens is not None:
+        jt = np.append(np.asarray(judge_tokens, dtype=np.int64), 0)  # sentinel slot costs 0
+    cl = np.arange(K)
+    for p in range(n):
+        t = orders[:, p]
+        if p > 0:
+            sampled = head.copy()  # clusters of <= K1 members: all of them
+            rb, cb = np.nonzero(size > K1)
+            if len(rb):  # bigger clusters: a fresh uniform K1-subset of their slots
+                pick = floyd_sample(size[rb, cb], K1, keys[rb], np.full(len(rb), p), cb)
+                sampled[rb, cb] = flat_members[((rb * K + cb) * cap)[:, None] + pick]
+            idx = t[:, None, None] * (N + 1) + sampled
+            vals = scores.flat[idx]
+            if np.isnan(vals).any():
+                r_, c_, s_ = np.nonzero(np.isnan(vals))
+                scores.fill(t[r_], sampled[r_, c_, s_])
+                vals = scores.flat[idx]
+            cnt = np.minimum(size, K1)
+            comparisons += cnt.sum(axis=1)
+            if jt is not None:
+                ctoks += jt[t] * cnt.sum(axis=1) + jt[sampled].sum(axis=(1, 2))
+            avg = vals.sum(axis=2) / np.maximum(cnt, 1)
+            avg[cl[None, :] >= n_cl[:, None]] = -np.inf
+            best = np.argmax(avg, axis=1)  # ties: the cluster created first
+            join = (avg[rows, best] > taus) | (n_cl >= K)
+            target = np.where(join, best, n_cl)
+        else:
+            join = np.zeros(R, dtype=bool)
+            target = np.zeros(R, dtype=np.int64)
+        pos = size[rows, target]
+        members[rows, target, pos] = t
+        small = pos < K1
+        head[rows[small], target[small], pos[small]] = t[small]
+        size[rows, target] += 1
+        n_cl += ~join
+        assign[rows, t] = target
+    return Runs(orders, assign, n_cl, comparisons, ctoks)
+
+
+def select_completed(runs: Runs, r: int, cfg: ClusterConfig, key: int) -> tuple[list[int], bool]:
+    """Traces run r completes: the K2 earliest members of its largest cluster, or the K3 fallback."""
+    order = runs.orders[r]
+    n = len(order)
+    if runs.n_clusters[r] == n:  # every cluster a singleton
+        u = uniform01(np.full(n, key, dtype=np.uint64), np.full(n, 0xFA11BAC), np.arange(n))
+        pick = np.argsort(u, kind="stable")[: min(cfg.K3, n)]
+        return order[pick].tolist(), True
+    lab = runs.assign[r]
+    sizes = np.bincount(lab[lab >= 0], minlength=int(runs.n_clusters[r]))
+    c_max = int(np.argmax(sizes))  # first of equal-size clusters = created first
+    arrived = order[runs.assign[r, order] == c_max]
+    return arrived[: cfg.K2].tolist(), False
 
 
 @dataclass
@@ -79,55 +273,16 @@ class ClusterResult:
     comparison_tokens: int  # judge input tokens of those comparisons (two prefixes each)
 
 
-def greedy_cluster(
-    order: Sequence[int],
-    scores: PairScores,
-    cfg: ClusterConfig,
-    rng: random.Random,
-    judge_tokens: np.ndarray | None = None,
-) -> tuple[list[list[int]], int, int]:
-    """Cluster traces in arrival ``order``; returns (clusters, comparisons, comparison tokens)."""
-    clusters: list[list[int]] = []
-    comparisons = cost = 0
-    for t in order:
-        if not clusters:
-            clusters.append([t])
-            continue
-        samples = [c if len(c) <= cfg.K1 else rng.sample(c, cfg.K1) for c in clusters]
-        members = np.fromiter((m for s in samples for m in s), dtype=np.int64)
-        s = scores.fetch(t, members)
-        comparisons += len(members)
-        if judge_tokens is not None:
-            cost += int(judge_tokens[t]) * len(members) + int(judge_tokens[members].sum())
-        bounds = np.cumsum([0] + [len(x) for x in samples[:-1]])
-        avgs = np.add.reduceat(s, bounds) / np.array([len(x) for x in samples])
-        best = int(np.argmax(avgs))  # ties: the cluster created first
-        if avgs[best] > cfg.tau or len(clusters) >= cfg.K:
-            clusters[best].append(t)
-        else:
-            clusters.append([t])
-    return clusters, comparisons, cost
-
-
-def select_completed(
-    clusters: list[list[int]], order: Sequence[int], cfg: ClusterConfig, rng: random.Random
-) -> tuple[list[int], bool]:
-    """Traces to complete: K2 earliest members of the largest cluster, or the K3 fallback."""
-    if all(len(c) == 1 for c in clusters):
-        pool = list(order)
-        return rng.sample(pool, min(cfg.K3, len(pool))), True
-    c_max = max(clusters, key=len)  # max() keeps the first of equal-length clusters
-    return c_max[: min(len(c_max), cfg.K2)], False
-
-
 def deepprune_question(
     order: Sequence[int],
     scores: PairScores,
     cfg: ClusterConfig,
-    rng: random.Random,
+    key: int = 0,
     judge_tokens: np.ndarray | None = None,
 ) -> ClusterResult:
-    """Cluster one question's traces and choose the traces to complete."""
-    clusters, comparisons, cost = greedy_cluster(order, scores, cfg, rng, judge_tokens)
-    completed, fallback = select_completed(clusters, order, cfg, rng)
-    return ClusterResult(clusters, completed, fallback, comparisons, cost)
+    """Cluster one question's traces in ``order`` and choose the traces to complete."""
+    runs = cluster_runs(np.array([order]), np.array([cfg.tau]), np.array([key], dtype=np.uint64),
+                        scores, cfg, judge_tokens)  # fmt: skip
+    completed, fallback = select_completed(runs, 0, cfg, key)
+    return ClusterResult(runs.clusters(0), completed, fallback, int(runs.comparisons[0]),
+                         int(runs.comparison_tokens[0]))  # fmt: skip

@@ -50,6 +50,24 @@ class Judge:
     def score(self, pairs: Sequence[JudgePair]) -> np.ndarray:
         raise NotImplementedError
 
+    def score_indexed(
+        self,
+        texts: Sequence[str],
+        i: np.ndarray,
+        j: np.ndarray,
+        labels: np.ndarray | None = None,
+        question: str | None = None,
+    ) -> np.ndarray:
+        """Score the pairs (texts[i[k]], texts[j[k]]): same result as :meth:`score`.
+
+        The online engine calls this with one question's prefixes; judges that can work
+        on indices (oracles, embeddings) override it to skip building pair objects.
+        """
+        lab = [None] * len(i) if labels is None else [int(x) for x in labels]
+        return self.score(
+            [JudgePair(texts[a], texts[b], question, y) for a, b, y in zip(i, j, lab, strict=True)]
+        )
+
     def input_tokens(self, pair: JudgePair) -> int:
         """Tokens the judge reads for a pair (for cost accounting)."""
         from deepprune.tokens import get_counter
@@ -68,16 +86,13 @@ class OracleJudge(Judge):
             )
         return np.array([float(p.label) for p in pairs])
 
+    def score_indexed(self, texts, i, j, labels=None, question=None):
+        if labels is None:
+            raise ValueError("the oracle judge needs labelled pairs")
+        return np.asarray(labels, dtype=float)
+
     def input_tokens(self, pair):
         return 0
-
-
-def _pair_seed(seed: int, pair: JudgePair) -> int:
-    h = hashlib.blake2b(digest_size=8)
-    for part in (str(seed), pair.prefix_a, pair.prefix_b):
-        h.update(part.encode("utf-8", "surrogatepass"))
-        h.update(b"\0")
-    return int.from_bytes(h.digest(), "little")
 
 
 class NoisyOracleJudge(Judge):
@@ -85,8 +100,9 @@ class NoisyOracleJudge(Judge):
 
     Same-answer pairs draw z ~ N(+d/2, 1), others z ~ N(-d/2, 1), with
     d = sqrt(2) * Phi^-1(auroc), so P(z_pos > z_neg) = auroc; the score is Phi(z), so
-    0.5 is the natural threshold. Each pair's draw is seeded by its text, so the same
-    pair always gets the same score.
+    0.5 is the natural threshold. Each pair's draw is a deterministic function of the
+    seed and the two texts (in either order), so the same pair always gets the same
+    score, through :meth:`score` or :meth:`score_indexed`.
     """
 
     def __init__(self, auroc: float = 0.87, seed: int = 0):
@@ -97,19 +113,42 @@ class NoisyOracleJudge(Judge):
         self.auroc, self.seed = auroc, seed
         self.d = math.sqrt(2) * NormalDist().inv_cdf(auroc)
         self.id = f"noisy-oracle:auroc={auroc},seed={seed}"
+        self._hash: dict[str, int] = {}
+        self._last: tuple[Sequence[str], np.ndarray] | None = None  # (texts, their hashes)
+
+    def _h(self, text: str) -> int:
+        h = self._hash.get(text)
+        if h is None:
+            d = hashlib.blake2b(
+                f"{self.seed}\0{text}".encode("utf-8", "surrogatepass"), digest_size=8
+            )
+            h = self._hash[text] = int.from_bytes(d.digest(), "little")
+        return h
+
+    def _draw(self, ha: np.ndarray, hb: np.ndarray, labels) -> np.ndarray:
+        from scipy.special import ndtr, ndtri
+
+        from deepprune.cluster import uniform01
+
+        z = ndtri(uniform01(np.minimum(ha, hb), np.maximum(ha, hb)))
+        return ndtr(z + np.where(np.asarray(labels) > 0, self.d / 2, -self.d / 2))
 
     def score(self, pairs):
-        from scipy.special import ndtr
-
         if any(p.label is None for p in pairs):
             raise ValueError(
                 "the noisy-oracle judge needs labelled pairs (a 'label' of 0/1 on every pair)"
             )
-        z = np.array(
-            [np.random.default_rng(_pair_seed(self.seed, p)).standard_normal() for p in pairs]
-        )
-        shift = np.array([self.d / 2 if p.label else -self.d / 2 for p in pairs])
-        return ndtr(z + shift)
+        ha = np.array([self._h(p.prefix_a) for p in pairs], dtype=np.uint64)
+        hb = np.array([self._h(p.prefix_b) for p in pairs], dtype=np.uint64)
+        return self._draw(ha, hb, [p.label for p in pairs])
+
+    def score_indexed(self, texts, i, j, labels=None, question=None):
+        if labels is None:
+            raise ValueError("the noisy-oracle judge needs labelled pairs")
+        if self._last is None or self._last[0] is not texts:
+            self._last = (texts, np.array([self._h(t) for t in texts], dtype=np.uint64))
+        h = self._last[1]
+        return self._draw(h[i], h[j], labels)
 
     def input_tokens(self, pair):
         return 0
@@ -187,6 +226,7 @@ class EmbeddingJudge(Judge):
         self.batch_size = batch_size
         self.id = "sbert" if path == default_sbert_path() else f"sbert:{os.path.abspath(path)}"
         self._cache: dict[str, np.ndarray] = {}
+        self._matrix: tuple[Sequence[str], np.ndarray] | None = None  # (texts, their embeddings)
 
     def embed(self, texts: Sequence[str]) -> None:
         todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
@@ -203,6 +243,13 @@ class EmbeddingJudge(Judge):
         a = np.stack([self._cache[p.prefix_a] for p in pairs])
         b = np.stack([self._cache[p.prefix_b] for p in pairs])
         return np.clip((1.0 + (a * b).sum(axis=1)) / 2.0, 0.0, 1.0)
+
+    def score_indexed(self, texts, i, j, labels=None, question=None):
+        if self._matrix is None or self._matrix[0] is not texts:
+            self.embed(texts)
+            self._matrix = (texts, np.stack([self._cache[t] for t in texts]))
+        e = self._matrix[1]
+        return np.clip((1.0 + np.einsum("kd,kd->k", e[i], e[j])) / 2.0, 0.0, 1.0)
 
 
 def parse_judge_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:

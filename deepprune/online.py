@@ -22,7 +22,7 @@ import numpy as np
 from deepprune.answers import question_answers
 from deepprune.cluster import ClusterConfig, PairScores
 from deepprune.grading import AnswerClasses
-from deepprune.judges import Judge, JudgePair, get_judge
+from deepprune.judges import Judge, get_judge
 from deepprune.methods import BASELINES, ConsK, DeepPrune, Method, QuestionData
 from deepprune.pools import iter_pool
 from deepprune.tokens import get_counter, trace_tokens
@@ -38,26 +38,21 @@ class OnlineConfig:
     seed: int = 0
     shuffle: bool = True  # seeded permutation per repeat (False: pool order, every repeat)
     tokenizer: str | None = None
+    workers: int = 1  # our choice: forked processes over questions (cheap judges; see run_method)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def __post_init__(self):
         parse_spec(self.trunc)
         if self.repeats < 1:
             raise ValueError(f"repeats must be >= 1, got {self.repeats}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
 
 
 def _judge_fn(judge: Judge, q: QuestionData):
-    def fn(pairs: list[tuple[int, int]]) -> np.ndarray:
-        jp = [
-            JudgePair(
-                q.prefixes[i],
-                q.prefixes[j],
-                q.question,
-                int(q.labels[i] >= 0 and q.labels[i] == q.labels[j]),
-            )  # fmt: skip
-            for i, j in pairs
-        ]
-        return judge.score(jp)
+    def fn(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        labels = ((q.labels[i] >= 0) & (q.labels[i] == q.labels[j])).astype(int)
+        return judge.score_indexed(q.prefixes, i, j, labels, q.question)
 
     return fn
 
@@ -113,28 +108,89 @@ def run_method(method: Method, questions: list[QuestionData], cfg: OnlineConfig)
     reason = method.skip_reason(questions)
     if reason:
         return {"method": method.name, "skipped": reason}
+    per_q = _map_questions(
+        lambda q: method.run_repeats(q, _orders(q, cfg), cfg.seed), questions, cfg
+    )
+    return _summarise(method.name, questions, per_q, cfg.repeats)
+
+
+def run_sweep(
+    method: DeepPrune, taus: list[float], questions: list[QuestionData], cfg: OnlineConfig
+) -> list[dict]:
+    """DeepPrune over a tau sweep: every tau and repeat of a question in one batch.
+
+    Rows equal ``run_method`` with ``tau`` set (same orders, same member samples).
+    """
+    per_q = _map_questions(
+        lambda q: method.sweep(q, _orders(q, cfg), cfg.seed, taus), questions, cfg
+    )
+    return [
+        _summarise(f"{method.name} tau={tau:g}", questions, [o[k] for o in per_q], cfg.repeats)
+        | {"tau": tau}
+        for k, tau in enumerate(taus)
+    ]
+
+
+_WORK: tuple = ()  # (fn, questions) seen by forked workers
+
+
+def _work(k: int):
+    fn, questions = _WORK
+    q = questions[k]
+    before = {jid: m.calls for jid, m in q.scores.items()}
+    out = fn(q)
+    memos = {
+        jid: (m.mat, m.calls - before[jid]) for jid, m in q.scores.items() if m.calls != before[jid]
+    }
+    return out, memos
+
+
+def _map_questions(fn, questions: list[QuestionData], cfg: OnlineConfig) -> list:
+    """``[fn(q) for q in questions]``, in ``cfg.workers`` forked processes when > 1.
+
+    Workers send back their new judge scores, which are merged into each question's memo,
+    so later runs still never score a pair twice.
+    """
+    if cfg.workers <= 1 or len(questions) < 2:
+        return [fn(q) for q in questions]
+    import multiprocessing as mp
+
+    global _WORK
+    _WORK = (fn, questions)
+    try:
+        with mp.get_context("fork").Pool(min(cfg.workers, len(questions))) as pool:
+            results = pool.map(_work, range(len(questions)), chunksize=1)
+    finally:
+        _WORK = ()
+    for q, (_, memos) in zip(questions, results, strict=True):
+        for jid, (mat, new_calls) in memos.items():
+            q.scores[jid].mat[:] = mat
+            q.scores[jid].calls += new_calls
+    return [out for out, _ in results]
+
+
+def _orders(q: QuestionData, cfg: OnlineConfig) -> list[list[int]]:
+    return [_order(q, cfg, r) for r in range(cfg.repeats)]
+
+
+def _summarise(name: str, questions: list[QuestionData], per_q: list[list], repeats: int) -> dict:
+    """Average outcomes ``per_q[question][repeat]`` into a row (spread: sd over repeats)."""
     graded = any(q.gold_class is not None for q in questions)
     acc_r, tok_r, calls_r, auxtok_r = [], [], [], []
-    infos: list[dict] = []
-    for r in range(cfg.repeats):
-        accs, toks, calls, auxt = [], [], [], []
-        for q in questions:
-            rng = random.Random(f"{method.name}:{cfg.seed}:{r}:{q.qid}")
-            o = method.run(q, _order(q, cfg, r), rng)
+    for r in range(repeats):
+        accs = []
+        for q, outs in zip(questions, per_q, strict=True):
+            o = outs[r]
             if o.correct is None and q.gold_class is not None:
                 o.correct = float(o.answer >= 0 and o.answer == q.gold_class)
             if o.correct is not None:
                 accs.append(o.correct)
-            toks.append(o.tokens)
-            calls.append(o.aux_calls)
-            auxt.append(o.aux_tokens)
-            infos.append(o.info)
         acc_r.append(float(np.mean(accs)) if accs else np.nan)
-        tok_r.append(float(np.mean(toks)))
-        calls_r.append(float(np.mean(calls)))
-        auxtok_r.append(float(np.mean(auxt)))
+        tok_r.append(float(np.mean([outs[r].tokens for outs in per_q])))
+        calls_r.append(float(np.mean([outs[r].aux_calls for outs in per_q])))
+        auxtok_r.append(float(np.mean([outs[r].aux_tokens for outs in per_q])))
     row = {
-        "method": method.name,
+        "method": name,
         "accuracy": float(np.mean(acc_r)) if graded else None,
         "accuracy_std": float(np.std(acc_r)) if graded else None,
         "tokens": float(np.mean(tok_r)),  # mean per question
@@ -142,6 +198,7 @@ def run_method(method: Method, questions: list[QuestionData], cfg: OnlineConfig)
         "aux_calls": float(np.mean(calls_r)),
         "aux_tokens": float(np.mean(auxtok_r)),
     }
+    infos = [o.info for outs in per_q for o in outs]
     if infos and "clusters" in infos[0]:
         row["clusters_mean"] = float(np.mean([i["clusters"] for i in infos]))
         row["largest_mean"] = float(np.mean([i["largest"] for i in infos]))
@@ -202,13 +259,9 @@ def prune_pool(
     sweep_rows = []
     if sweep:
         judge_id = ids[specs[0]]
-        for tau in sweep:
-            c = ClusterConfig(**{**asdict(cfg.cluster), "tau": tau})
-            r = run_method(
-                DeepPrune(judge_id, c, name=f"deepprune[{specs[0]}] tau={tau:g}"), questions, cfg
-            )
-            r["tau"] = tau
-            sweep_rows.append(r)
+        sweep_rows = run_sweep(
+            DeepPrune(judge_id, cfg.cluster, name=f"deepprune[{specs[0]}]"), sweep, questions, cfg
+        )
     mean_trace = float(np.mean([q.tokens.mean() for q in questions]))
     if main_row is not None:
         k_match = max(main_row["tokens"] / mean_trace, 1.0)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from deepprune.cli import main
+from deepprune.cluster import ClusterConfig
 from deepprune.judges import get_judge
 from deepprune.methods import ConsK, ConsN, DeepPrune
 from deepprune.online import (
@@ -13,6 +14,7 @@ from deepprune.online import (
     parse_sweep,
     prune_pool,
     run_method,
+    run_sweep,
 )
 from tests.conftest import DEMO_POOL, write_jsonl
 
@@ -130,3 +132,28 @@ def test_paper_entry_point_script(tmp_path):
                           "--out", str(tmp_path), "--noisy-auroc", "0"], capture_output=True, text=True, cwd=ROOT)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "| cons@N |" in out.stdout and "deepprune[lexical:tfidf]" in out.stdout
+
+
+def test_sweep_rows_equal_single_runs_and_workers_agree():
+    cfg = OnlineConfig(repeats=3)
+    qs = load_questions(DEMO_POOL, cfg)
+    judge = get_judge("noisy-oracle:auroc=0.8")
+    attach_judge(qs, judge)
+    rows = run_sweep(DeepPrune(judge.id), [0.3, 0.6], qs, cfg)
+    single = run_method(DeepPrune(judge.id, ClusterConfig(tau=0.6)), qs, cfg)
+    assert rows[1]["tokens"] == single["tokens"] and rows[1]["accuracy"] == single["accuracy"]
+    assert rows[0]["tokens"] != rows[1]["tokens"]
+    calls = sum(q.scores[judge.id].calls for q in qs)
+    # the same run in two forked workers: same row, and their judge scores come back to the memo
+    cfg2 = OnlineConfig(repeats=3, workers=2)
+    qs2 = load_questions(DEMO_POOL, cfg2)
+    attach_judge(qs2, judge)
+    par = run_method(DeepPrune(judge.id, ClusterConfig(tau=0.6)), qs2, cfg2)
+    assert {k: par[k] for k in ("tokens", "accuracy", "aux_calls")} == {
+        k: single[k] for k in ("tokens", "accuracy", "aux_calls")
+    }
+    assert all(q.scores[judge.id].calls == q.scores[judge.id].distinct() > 0 for q in qs2)
+    assert sum(q.scores[judge.id].calls for q in qs2) <= calls
+    before = sum(q.scores[judge.id].calls for q in qs2)
+    run_method(DeepPrune(judge.id, ClusterConfig(tau=0.6)), qs2, cfg2)
+    assert sum(q.scores[judge.id].calls for q in qs2) == before  # nothing scored twice

@@ -66,6 +66,17 @@ class Method:
     def run(self, q: QuestionData, order: list[int], rng: random.Random) -> Outcome:
         raise NotImplementedError
 
+    def run_repeats(self, q: QuestionData, orders: list[list[int]], seed: int) -> list[Outcome]:
+        """One outcome per repeat (``orders[r]`` is repeat r's arrival order).
+
+        The default runs :meth:`run` once per repeat with a generator seeded by
+        (method name, seed, repeat, question); methods that can batch repeats override it.
+        """
+        return [
+            self.run(q, order, random.Random(f"{self.name}:{seed}:{r}:{q.qid}"))
+            for r, order in enumerate(orders)
+        ]
+
 
 def vote(q: QuestionData, traces, weights=None) -> int:
     """Majority class over ``traces`` (ties: first seen in the given order)."""

@@ -3,12 +3,19 @@
 Cost: every trace generates its prefix (a trace shorter than its prefix costs its full
 length); the k* completed traces generate the rest. Judge calls and their input tokens
 (two prefixes per comparison) are reported separately.
+
+All repeats of a question (and, through :meth:`DeepPrune.sweep`, all tau values of a
+sweep) run in one lock-step batch of :func:`deepprune.cluster.cluster_runs`. A run's
+randomness is keyed by (seed, repeat, question) only, so the tau values of a sweep see
+the same arrival orders and member samples.
 """
 
 from __future__ import annotations
 
-from deepprune.cluster import ClusterConfig, deepprune_question
-from deepprune.methods.base import Method, Outcome, vote
+import numpy as np
+
+from deepprune.cluster import ClusterConfig, cluster_runs, run_key, select_completed
+from deepprune.methods.base import Method, Outcome, QuestionData, vote
 
 
 class DeepPrune(Method):
@@ -18,21 +25,40 @@ class DeepPrune(Method):
         self.name = name or f"deepprune[{judge_id}]"
 
     def run(self, q, order, rng):
+        return self.run_repeats(q, [order], rng.getrandbits(32))[0]
+
+    def run_repeats(self, q, orders, seed):
+        return self.sweep(q, orders, seed, [self.cfg.tau])[0]
+
+    def sweep(
+        self, q: QuestionData, orders: list[list[int]], seed: int, taus: list[float]
+    ) -> list[list[Outcome]]:
+        """Outcomes ``[tau][repeat]`` of every tau value over every repeat, in one batch."""
         scores = q.scores[self.judge_id]
+        R, T = len(orders), len(taus)
+        keys = np.array([run_key("deepprune", seed, r, q.qid) for r in range(R)], dtype=np.uint64)
         before = scores.calls
-        res = deepprune_question(order, scores, self.cfg, rng, q.judge_tokens)
-        done = res.completed
-        tokens = float(q.prefix_tokens.sum() + (q.tokens[done] - q.prefix_tokens[done]).sum())
-        return Outcome(
-            answer=vote(q, done),
-            tokens=tokens,
-            aux_calls=res.comparisons,
-            aux_tokens=int(res.comparison_tokens),
-            info={
-                "clusters": len(res.clusters),
-                "largest": max(len(c) for c in res.clusters),
-                "completed": len(done),
-                "fallback": res.fallback,
-                "new_judge_calls": scores.calls - before,
-            },
-        )
+        runs = cluster_runs(np.tile(np.asarray(orders), (T, 1)), np.repeat(taus, R),
+                            np.tile(keys, T), scores, self.cfg, q.judge_tokens)  # fmt: skip
+        new_calls = scores.calls - before
+        out = []
+        for k in range(T):
+            row = []
+            for r in range(R):
+                b = k * R + r
+                done, fallback = select_completed(runs, b, self.cfg, int(keys[r]))
+                tokens = float(
+                    q.prefix_tokens.sum() + (q.tokens[done] - q.prefix_tokens[done]).sum()
+                )
+                sizes = np.bincount(runs.assign[b][runs.assign[b] >= 0])
+                row.append(Outcome(
+                    answer=vote(q, done),
+                    tokens=tokens,
+                    aux_calls=int(runs.comparisons[b]),
+                    aux_tokens=int(runs.comparison_tokens[b]),
+                    info={"clusters": int(runs.n_clusters[b]), "largest": int(sizes.max()),
+                          "completed": len(done), "fallback": fallback,
+                          "new_judge_calls": new_calls if b == 0 else 0},
+                ))  # fmt: skip
+            out.append(row)
+        return out
