@@ -226,7 +226,7 @@ def _cmd_prune(args) -> int:
 
     pools = args.pool or [str(DEMO_POOL)]
     cfg = OnlineConfig(trunc=args.trunc, repeats=args.repeats, seed=args.seed, shuffle=args.shuffle,
-                       tokenizer=args.tokenizer,
+                       tokenizer=args.tokenizer, workers=args.workers,
                        cluster=ClusterConfig(tau=args.tau, K=args.K, K1=args.K1, K2=args.K2, K3=args.K3))  # fmt: skip
     sweep = parse_sweep(args.sweep) if args.sweep else None
     results = []
@@ -282,6 +282,8 @@ def _add_prune(sub) -> None:
     )
     p.add_argument("--repeats", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes over questions (forked; for cheap judges: oracle, noisy-oracle, lexical)")  # fmt: skip
     p.add_argument(
         "--shuffle",
         action=argparse.BooleanOptionalAction,
@@ -442,6 +444,33 @@ def _add_pairs(sub) -> None:
     b.set_defaults(func=_cmd_pairs_build)
 
 
+def _cmd_hook(args) -> int:
+    from deepprune import lf_hook
+
+    if args.action == "install":
+        print(
+            f"installed {lf_hook.install(args.dir)}: llamafactory-cli train now accepts focal_* keys"
+        )
+    elif args.action == "uninstall":
+        print("removed" if lf_hook.uninstall(args.dir) else "not installed; nothing to remove")
+    else:
+        msg = lf_hook.status(args.dir)
+        print(msg)
+        return 0 if msg.startswith("installed") else 1
+    return 0
+
+
+def _add_hook(sub) -> None:
+    p = sub.add_parser(
+        "hook", help="the llamafactory-cli import hook (focal keys in plain llamafactory-cli train)"
+    )
+    p.add_argument("action", choices=["install", "uninstall", "status"])
+    p.add_argument(
+        "--dir", default=None, help="site directory (default: this interpreter's site-packages)"
+    )
+    p.set_defaults(func=_cmd_hook)
+
+
 _REGISTRARS: list[Callable] = [
     _add_pools,
     _add_answers,
@@ -450,6 +479,7 @@ _REGISTRARS: list[Callable] = [
     _add_judge,
     _add_prune,
     _add_train,
+    _add_hook,
     _add_tiny_model,
 ]
 

@@ -1,6 +1,8 @@
 """The LLaMA-Factory path: recipes parse with its own parser; real CPU training runs on a tiny model."""
 
 import json
+import shutil
+import subprocess
 
 import pytest
 import torch
@@ -105,3 +107,18 @@ def test_install_is_idempotent():
     import llamafactory.hparams.parser as p
 
     assert sum(c.__name__ == "FocalFinetuningArguments" for c in p._TRAIN_ARGS) == 1
+
+
+def test_plain_llamafactory_cli_train_with_focal_keys(setup_dirs):
+    # the command the paper's users know, through the import hook that `make install` installs
+    root, model = setup_dirs
+    out = root / "lf-cli"
+    args = [shutil.which("llamafactory-cli") or "llamafactory-cli", "train",
+            str(ROOT / "Offline" / "tiny_cpu_sft.yaml"), f"model_name_or_path={model}",
+            f"dataset_dir={root / 'pairs'}", f"output_dir={out}", "max_steps=3"]  # fmt: skip
+    run = subprocess.run(args, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    hist = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    assert len([h for h in hist if "loss" in h]) == 3
+    typo = subprocess.run(args + ["focal_gama=1"], capture_output=True, text=True)
+    assert typo.returncode != 0 and "focal_gama" in typo.stderr
