@@ -115,3 +115,52 @@ def score_pairs(
         "corrupt_lines": bad,
         "pairs": len(pairs),
     }
+
+
+def device_spec(spec: str, device: str) -> str:
+    """A judge spec pinned to one device: ``sbert`` -> ``sbert:device=cuda:0``."""
+    return f"{spec},device={device}" if ":" in spec else f"{spec}:device={device}"
+
+
+def local_devices() -> list[str]:
+    """One entry per visible CUDA device (``cuda:0`` ...); empty without CUDA or torch."""
+    try:
+        import torch
+
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    except ImportError:
+        return []
+
+
+def launch_shards(
+    pair_file: str | os.PathLike,
+    judge_spec: str,
+    cache_dir: str | os.PathLike,
+    procs: int,
+    devices: Sequence[str] = (),
+    batch_size: int = 64,
+) -> None:
+    """Score a pair file in ``procs`` parallel processes, shard i on ``devices[i]`` when given.
+
+    Each process is ``deepprune judge score --shards procs --shard-id i``, writing its own
+    cache file; a failed shard raises with its exit code (its finished work stays cached,
+    so rerunning resumes it).
+    """
+    import subprocess
+    import sys
+
+    if procs < 1:
+        raise ValueError(f"procs must be >= 1, got {procs}")
+    running = []
+    for i in range(procs):
+        spec = device_spec(judge_spec, devices[i]) if i < len(devices) else judge_spec
+        cmd = [sys.executable, "-m", "deepprune.cli", "judge", "score", str(pair_file), "--judge", spec,
+               "--cache", str(cache_dir), "--shards", str(procs), "--shard-id", str(i),
+               "--batch-size", str(batch_size)]  # fmt: skip
+        running.append(subprocess.Popen(cmd))
+    failed = [(i, p.wait()) for i, p in enumerate(running)]
+    failed = [(i, rc) for i, rc in failed if rc != 0]
+    if failed:
+        raise RuntimeError(
+            f"shard(s) failed: {failed} (finished pairs are cached; rerun to resume)"
+        )
