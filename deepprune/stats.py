@@ -73,3 +73,18 @@ def pool_stats(
             "p90": float(np.percentile(tok, 90)),
         },
     }
+
+
+def agreement_by_question(path: str | os.PathLike) -> dict[str, float | None]:
+    """Per question: the share of answered trace pairs whose answers are equivalent.
+
+    The paper's motivating observation: most pairs of parallel traces agree, so most of
+    the tokens of majority voting are spent on redundant traces. ``None`` for a question
+    with fewer than two answered traces.
+    """
+    out: dict[str, float | None] = {}
+    for q in iter_pool(path):
+        labels = [lab for lab in AnswerClasses(question_answers(q), q.answer_type).labels if lab >= 0]
+        pairs = [a == b for a, b in combinations(labels, 2)]
+        out[q.id] = float(np.mean(pairs)) if pairs else None
+    return out
