@@ -84,7 +84,9 @@ def agreement_by_question(path: str | os.PathLike) -> dict[str, float | None]:
     """
     out: dict[str, float | None] = {}
     for q in iter_pool(path):
-        labels = [lab for lab in AnswerClasses(question_answers(q), q.answer_type).labels if lab >= 0]
+        labels = [
+            lab for lab in AnswerClasses(question_answers(q), q.answer_type).labels if lab >= 0
+        ]
         pairs = [a == b for a, b in combinations(labels, 2)]
         out[q.id] = float(np.mean(pairs)) if pairs else None
     return out

@@ -27,4 +27,3 @@ def test_redundancy_lengths_and_prefix_signal():
 def test_confs_optional():
     q = synth_pool(SynthConfig(questions=1, traces=2, confs=True))[0]
     assert all(len(t.confs) == t.num_tokens for t in q.traces)
-
