@@ -1,0 +1,265 @@
+"""Every method that cuts the cost of self-consistency, replayed on the same pools.
+
+    deepprune compare --pool ../shared/data/pools/qwen3-8b-mmlu-think-n50.jsonl --repeats 32 \
+        --markdown runs/compare.md --out runs/compare
+
+Each method family (``FAMILIES``) contributes operating points (settings); every point
+runs over the same questions and the same R seeded arrival orders as cons@N and the
+cons@k curve, so all comparisons are paired. For each point: accuracy, generated
+tokens, auxiliary calls and their tokens (judges, embedders), and the accuracy
+difference against cons@N and against cons@k at the same budget (k = the point's mean
+tokens / the mean trace length, fractional k randomised), each with a paired bootstrap
+95% interval over questions (per question, the difference averaged over the repeats;
+questions resampled with replacement). The headline per family: the fewest tokens at
+which it reaches cons@N accuracy minus one point.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from deepprune.cluster import ClusterConfig
+from deepprune.judges import get_judge
+from deepprune.methods import BASELINES, ConsK, ConsN, DeepPrune, Method, QuestionData
+from deepprune.methods.confidence import ConfidenceVote
+from deepprune.methods.prefix_cluster import PoLR, SlimSC
+from deepprune.methods.sequential import ESC, AdaptiveConsistency, ConSol, EntropyStop, ShortMK
+from deepprune.online import OnlineConfig, _k_grid, _orders, attach_judge, load_questions
+
+
+@dataclass
+class CompareConfig:
+    """A comparison run. Grids of settings are our choice; each family's paper default is in it."""
+
+    online: OnlineConfig = field(default_factory=lambda: OnlineConfig(repeats=32))
+    similarity: str = "lexical:tfidf"  # untrained similarity for DeepPrune / PoLR / Slim-SC (CPU)
+    families: tuple[str, ...] = ()  # empty: all
+    budget_grid: tuple[float, ...] = ()  # cons@k curve; empty: k = 1..N (geometric beyond 64)
+    n_boot: int = 1000
+    target_drop: float = 0.01  # headline: cons@N accuracy minus one point
+
+
+def _families(sim: str) -> dict[str, Callable[[], list[Method]]]:
+    return {
+        "esc": lambda: [ESC(w) for w in (2, 3, 5, 8)],  # paper default w = 5
+        "adaptive-consistency": lambda: (
+            [AdaptiveConsistency(t) for t in (0.8, 0.9, 0.95, 0.99)]
+            + [AdaptiveConsistency(0.95, "dirichlet")]
+        ),  # paper default: beta, 0.95
+        "short-m@k": lambda: [ShortMK(m) for m in (1, 3, 5, 9)],  # paper: short-1@k, short-3@k
+        "consol": lambda: [ConSol(alpha=a) for a in (0.2, 0.1, 0.05, 0.01)],
+        "entropy-stop": lambda: [EntropyStop(h) for h in (1.0, 0.5, 0.25, 0.0)],
+        "polr": lambda: [PoLR(sim, tau) for tau in (0.3, 0.5, 0.7, 0.9)],
+        "slim-sc": lambda: [SlimSC(sim, th) for th in (0.8, 0.9, 0.95, 0.98)],
+        "deepprune": lambda: [
+            DeepPrune(sim, ClusterConfig(tau=t), name=f"deepprune[{sim}](tau={t:g})")
+            for t in (0.3, 0.5, 0.7, 0.9)
+        ],  # fmt: skip
+        "deepprune-oracle": lambda: [DeepPrune("oracle", name="deepprune[oracle] (ceiling)")],
+        "deepconf": lambda: [BASELINES[k]() for k in BASELINES if k.startswith("deepconf")],
+        "conf-vote": lambda: [
+            ConfidenceVote(s, eta)
+            for s in ("mean", "tail", "bottom10", "lowest")
+            for eta in (100.0, 10.0)
+        ],  # fmt: skip
+    }
+
+
+FAMILIES = tuple(_families("x"))
+
+
+def _outcomes(method: Method, qs: list[QuestionData], cfg: OnlineConfig):
+    """(correct, tokens, aux_calls, aux_tokens) arrays of shape (questions, repeats)."""
+    R = cfg.repeats
+    corr = np.full((len(qs), R), np.nan)
+    tok = np.zeros((len(qs), R))
+    calls = np.zeros((len(qs), R))
+    auxt = np.zeros((len(qs), R))
+    for a, q in enumerate(qs):
+        for r, o in enumerate(method.run_repeats(q, _orders(q, cfg), cfg.seed)):
+            if o.correct is not None:
+                corr[a, r] = o.correct
+            elif q.gold_class is not None:
+                corr[a, r] = float(o.answer >= 0 and o.answer == q.gold_class)
+            tok[a, r], calls[a, r], auxt[a, r] = o.tokens, o.aux_calls, o.aux_tokens
+    return corr, tok, calls, auxt
+
+
+def paired_ci(diff_q: np.ndarray, n_boot: int, seed: int = 0) -> list[float]:
+    """95% bootstrap interval of the mean of per-question differences (questions resampled)."""
+    d = diff_q[~np.isnan(diff_q)]
+    if len(d) == 0 or n_boot <= 0:
+        return [float("nan"), float("nan")]
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+    return np.percentile(means, [2.5, 97.5]).tolist()
+
+
+def _point(name, family, corr, tok, calls, auxt):
+    graded = not np.isnan(corr).all()
+    return {"method": name, "family": family,
+            "accuracy": float(np.nanmean(corr)) if graded else None,
+            "accuracy_std": float(np.nanmean(corr, axis=0).std()) if graded else None,
+            "tokens": float(tok.mean()), "aux_calls": float(calls.mean()), "aux_tokens": float(auxt.mean())}  # fmt: skip
+
+
+def compare_pool(
+    path: str | os.PathLike, cfg: CompareConfig, progress: Callable[[str], None] | None = None
+) -> dict:
+    """All families on one pool; see the module docstring."""
+    oc = cfg.online
+    qs = load_questions(path, oc)
+    graded = any(q.gold_class is not None for q in qs)
+    mean_trace = float(np.mean([q.tokens.mean() for q in qs]))
+    unknown = set(cfg.families) - set(FAMILIES)
+    if unknown:
+        raise ValueError(f"unknown method families {sorted(unknown)}; known: {', '.join(FAMILIES)}")
+    chosen = cfg.families or FAMILIES
+    sim_id = cfg.similarity
+    if any(f in chosen for f in ("polr", "slim-sc", "deepprune")):
+        judge = get_judge(cfg.similarity)
+        sim_id = judge.id
+        attach_judge(qs, judge)
+    fams = _families(sim_id)
+    if "deepprune-oracle" in chosen:
+        attach_judge(qs, get_judge("oracle"))
+    base = _outcomes(ConsN(), qs, oc)
+    cons_n = _point("cons@N", "cons@N", *base)
+    points, skipped = [], {}
+    for fam in chosen:
+        for m in fams[fam]():
+            reason = m.skip_reason(qs)
+            if reason:
+                skipped[fam] = reason
+                break
+            if progress:
+                progress(m.name)
+            out = _outcomes(m, qs, oc)
+            p = _point(m.name, fam, *out)
+            k = max(p["tokens"] / mean_trace, 1e-9)
+            matched = _outcomes(ConsK(k, name=f"cons@k~{m.name}"), qs, oc)
+            p["matched_k"] = k
+            p["matched_cons_k_accuracy"] = float(np.nanmean(matched[0])) if graded else None
+            if graded:
+                d_n = np.nanmean(out[0] - base[0], axis=1)
+                d_k = np.nanmean(out[0] - matched[0], axis=1)
+                p["delta_vs_consN"] = float(np.nanmean(d_n))
+                p["delta_vs_consN_ci95"] = paired_ci(d_n, cfg.n_boot)
+                p["delta_vs_matched_cons_k"] = float(np.nanmean(d_k))
+                p["delta_vs_matched_cons_k_ci95"] = paired_ci(d_k, cfg.n_boot, seed=1)
+            p["reduction_vs_consN"] = 1 - p["tokens"] / cons_n["tokens"]
+            points.append(p)
+    n_max = max(q.n for q in qs)
+    grid = list(cfg.budget_grid) or _k_grid(n_max)
+    curve = []
+    for k in grid:
+        c = _point(f"cons@{k:g}", "cons@k", *_outcomes(ConsK(k), qs, oc))
+        c["k"] = k
+        c["reduction_vs_consN"] = 1 - c["tokens"] / cons_n["tokens"]
+        curve.append(c)
+    headline = {}
+    if graded:
+        target = cons_n["accuracy"] - cfg.target_drop
+        for fam in [*dict.fromkeys(p["family"] for p in points), "cons@k"]:
+            pts = [p for p in (curve if fam == "cons@k" else points) if p["family"] == fam]
+            ok = [p for p in pts if p["accuracy"] >= target - 1e-12]
+            best = min(ok, key=lambda p: p["tokens"]) if ok else None
+            headline[fam] = None if best is None else {
+                "method": best["method"], "tokens": best["tokens"], "accuracy": best["accuracy"],
+                "reduction_vs_consN": 1 - best["tokens"] / cons_n["tokens"]}  # fmt: skip
+    return {"pool": str(path), "questions": len(qs), "traces_per_question": float(np.mean([q.n for q in qs])),
+            "token_counter": load_counter_name(oc), "config": asdict(cfg), "cons@N": cons_n,
+            "points": points, "skipped": skipped, "cons_k_curve": curve, "headline": headline}  # fmt: skip
+
+
+def load_counter_name(oc: OnlineConfig) -> str:
+    from deepprune.tokens import get_counter
+
+    return get_counter(oc.tokenizer).name
+
+
+def _ci(ci) -> str:
+    return f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
+
+
+def comparison_markdown(res: dict) -> str:
+    """The per-pool report: headline table, then every operating point."""
+    c = res["cons@N"]
+    cfg = res["config"]
+    acc = "n/a" if c["accuracy"] is None else f"{100 * c['accuracy']:.1f}%"
+    lines = [f"### {Path(res['pool']).name}",
+             f"{res['questions']} questions × {res['traces_per_question']:.0f} traces; prefix `{cfg['online']['trunc']}`; "
+             f"{cfg['online']['repeats']} repeats; similarity `{cfg['similarity']}`; tokens by `{res['token_counter']}`. "
+             f"cons@N: {acc} at {c['tokens']:,.0f} tokens/question.", ""]  # fmt: skip
+    if res["skipped"]:
+        lines += [f"Skipped: {', '.join(f'{k} ({v})' for k, v in res['skipped'].items())}.", ""]
+    if res["headline"]:
+        lines += ["**Cost to reach cons@N accuracy − 1 point** (cheapest operating point of each family):", "",
+                  "| family | operating point | accuracy | tokens / question | reduction vs cons@N |", "|---|---|---|---|---|"]  # fmt: skip
+        for fam, h in res["headline"].items():
+            if h is None:
+                lines.append(f"| {fam} | not reached | | | |")
+            else:
+                lines.append(
+                    f"| {fam} | {h['method']} | {100 * h['accuracy']:.1f}% | {h['tokens']:,.0f} | {100 * h['reduction_vs_consN']:.1f}% |"
+                )
+        lines.append("")
+    lines += ["| method | accuracy | tokens / q | reduction | aux calls / q | aux tokens / q | Δacc vs cons@N [95% CI] | Δacc vs cons@k, same budget [95% CI] |",
+              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for p in res["points"]:
+        if p["accuracy"] is None:
+            a = d1 = d2 = "n/a"
+        else:
+            a = f"{100 * p['accuracy']:.1f}%"
+            d1 = f"{100 * p['delta_vs_consN']:+.1f} {_ci(p['delta_vs_consN_ci95'])}"
+            d2 = f"{100 * p['delta_vs_matched_cons_k']:+.1f} {_ci(p['delta_vs_matched_cons_k_ci95'])} (k={p['matched_k']:.1f})"
+        lines.append(f"| {p['method']} | {a} | {p['tokens']:,.0f} | {100 * p['reduction_vs_consN']:.1f}% | "
+                     f"{p['aux_calls']:,.0f} | {p['aux_tokens']:,.0f} | {d1} | {d2} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def comparison_plot(res: dict, path: str | os.PathLike) -> Path:
+    """Accuracy vs tokens: every family's operating points and the cons@k curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    curve = [p for p in res["cons_k_curve"] if p["accuracy"] is not None]
+    if curve:
+        ax.plot(
+            [p["tokens"] for p in curve],
+            [p["accuracy"] for p in curve],
+            "-",
+            color="gray",
+            label="cons@k",
+        )
+    fams = list(dict.fromkeys(p["family"] for p in res["points"]))
+    markers = "osD^v<>pP*Xh"
+    for n, fam in enumerate(fams):
+        pts = sorted((p for p in res["points"] if p["family"] == fam and p["accuracy"] is not None),
+                     key=lambda p: p["tokens"])  # fmt: skip
+        if pts:
+            ax.plot([p["tokens"] for p in pts], [p["accuracy"] for p in pts], markers[n % len(markers)] + "--",
+                    ms=5, lw=0.8, label=fam)  # fmt: skip
+    c = res["cons@N"]
+    if c["accuracy"] is not None:
+        ax.plot([c["tokens"]], [c["accuracy"]], "k*", ms=12, label="cons@N")
+        ax.axhline(c["accuracy"] - res["config"]["target_drop"], ls=":", color="k", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("generated tokens per question (log)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(Path(res["pool"]).name)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

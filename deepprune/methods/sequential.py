@@ -1,0 +1,179 @@
+"""Sequential early stopping for self-consistency: sample traces one by one, stop when sure.
+
+Every method here draws traces in the repeat's arrival order, pays each drawn trace's
+full tokens, never draws more than the pool's N, and votes over all drawn traces
+(ties: the answer seen first). A trace without an answer (class -1) counts as drawn
+but never votes, and never counts as agreeing with another trace.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from deepprune.methods.base import Method, Outcome, QuestionData, vote
+
+
+def _counts(labels) -> list[int]:
+    """Vote counts, largest first (answered traces only)."""
+    c: dict[int, int] = {}
+    for lab in labels:
+        if lab >= 0:
+            c[lab] = c.get(lab, 0) + 1
+    return sorted(c.values(), reverse=True)
+
+
+class _Sequential(Method):
+    def stop(self, drawn_labels: list[int]) -> bool:
+        raise NotImplementedError
+
+    def run(self, q: QuestionData, order, rng):
+        drawn: list[int] = []
+        for i in order:
+            drawn.append(i)
+            if self.stop(q.labels[drawn].tolist()):
+                break
+        return Outcome(
+            answer=vote(q, drawn), tokens=float(q.tokens[drawn].sum()), info={"k": len(drawn)}
+        )
+
+
+class ESC(Method):
+    """Early-Stopping Self-Consistency (Li et al., ICLR 2024, arXiv 2401.10480).
+
+    Draw windows of ``w`` traces (paper default w = 5); stop after the first window
+    whose answers are all identical (every trace in it answered); else continue up to
+    N. Vote over every drawn trace. The last window may be shorter than w when N is
+    not a multiple of w.
+    """
+
+    def __init__(self, window: int = 5, name: str | None = None):
+        if window < 1:
+            raise ValueError(f"ESC window must be >= 1, got {window}")
+        self.window = window
+        self.name = name or f"esc(w={window})"
+
+    def run(self, q, order, rng):
+        drawn: list[int] = []
+        for start in range(0, len(order), self.window):
+            win = list(order[start : start + self.window])
+            drawn += win
+            labs = q.labels[win]
+            if (labs >= 0).all() and len(set(labs.tolist())) == 1:
+                break
+        return Outcome(
+            answer=vote(q, drawn), tokens=float(q.tokens[drawn].sum()), info={"k": len(drawn)}
+        )
+
+
+class AdaptiveConsistency(_Sequential):
+    """Adaptive-Consistency (Aggarwal et al., EMNLP 2023, arXiv 2305.11860).
+
+    After each trace, stop when the probability that the current leader is the true
+    majority reaches ``threshold`` (paper default 0.95). ``beta`` criterion (paper's
+    default): with the top two counts v1, v2, P(p1 > p2) = P(X > 1/2), X ~ Beta(v1+1,
+    v2+1). ``dirichlet`` criterion (many answers): P(the leader has the largest share)
+    under Dirichlet(counts + 1), with one extra zero-count category for answers not seen
+    yet (so one vote alone is never conclusive), estimated from ``draws`` seeded samples
+    (our choices: the extra category, 2000 draws).
+    """
+
+    def __init__(self, threshold: float = 0.95, criterion: str = "beta", draws: int = 2000,
+                 name: str | None = None):  # fmt: skip
+        if criterion not in ("beta", "dirichlet"):
+            raise ValueError(f"criterion must be beta or dirichlet, got {criterion!r}")
+        if not 0.5 < threshold < 1:
+            raise ValueError(f"threshold must be in (0.5, 1), got {threshold}")
+        self.threshold, self.criterion, self.draws = threshold, criterion, draws
+        self.name = name or f"adaptive-consistency({criterion},{threshold:g})"
+
+    def confidence(self, counts: list[int]) -> float:
+        if not counts:
+            return 0.0
+        if self.criterion == "beta":
+            from scipy.stats import beta
+
+            v2 = counts[1] if len(counts) > 1 else 0
+            return float(beta.sf(0.5, counts[0] + 1, v2 + 1))
+        alpha = np.array([*counts, 0], dtype=float) + 1  # + one category for answers not seen yet
+        rng = np.random.default_rng(sum(counts) * 1000003 + len(counts))
+        p = rng.dirichlet(alpha, size=self.draws)
+        return float((p.argmax(axis=1) == 0).mean())
+
+    def stop(self, drawn_labels):
+        return self.confidence(_counts(drawn_labels)) >= self.threshold
+
+
+class ConSol(_Sequential):
+    """ConSol-style sequential probability-ratio test between the top two answers.
+
+    (ConSol, 2025: "Sequential Probability Ratio Testing to Find Consistent LLM
+    Reasoning Paths Efficiently".) Among votes for the top two
+    answers, H0: the leader's share is 1/2; H1: it is ``p1``. With counts a >= b,
+    LLR = a log(2 p1) + b log(2 (1 - p1)); stop (accept H1) once LLR >= log((1 - beta) /
+    alpha). Defaults alpha = 0.05, beta = 0.2, p1 = 0.75 are our choice (the classic
+    Wald setting), not taken from the paper.
+    """
+
+    def __init__(self, alpha: float = 0.05, beta: float = 0.2, p1: float = 0.75,
+                 name: str | None = None):  # fmt: skip
+        if not 0.5 < p1 < 1:
+            raise ValueError(f"p1 must be in (0.5, 1), got {p1}")
+        self.bound = math.log((1 - beta) / alpha)
+        self.up, self.down = math.log(2 * p1), math.log(2 * (1 - p1))
+        self.name = name or f"consol(alpha={alpha:g})"
+
+    def stop(self, drawn_labels):
+        c = _counts(drawn_labels)
+        if not c:
+            return False
+        a, b = c[0], (c[1] if len(c) > 1 else 0)
+        return a * self.up + b * self.down >= self.bound
+
+
+class EntropyStop(_Sequential):
+    """Dynasor-style certainty stopping for self-consistency (after Dynasor / Certaindex, Fu et al. 2024).
+
+    Dynasor probes a trace's intermediate answers; the shared pools hold final answers
+    only, so the certainty signal here is the entropy (bits) of the answers drawn so
+    far: stop once at least ``min_traces`` have been drawn and the entropy is at most
+    ``max_entropy``. Unanswered traces count as one extra "no answer" outcome. Defaults
+    (min_traces = 3, max_entropy = 0.5 bits) are our choice.
+    """
+
+    def __init__(self, max_entropy: float = 0.5, min_traces: int = 3, name: str | None = None):
+        self.max_entropy, self.min_traces = max_entropy, min_traces
+        self.name = name or f"entropy-stop(H<={max_entropy:g})"
+
+    def stop(self, drawn_labels):
+        if len(drawn_labels) < self.min_traces:
+            return False
+        _, c = np.unique(drawn_labels, return_counts=True)
+        p = c / c.sum()
+        return float(-(p * np.log2(p)).sum()) <= self.max_entropy
+
+
+class ShortMK(Method):
+    """short-m@k (Hassid et al. 2025, "Don't Overthink It: Preferring Shorter Thinking Chains").
+
+    Start k traces in parallel (default: all N of the pool) and stop all of them when
+    the first m have finished, finishing time being the trace's token count; vote over
+    those m (ties: the shorter trace's answer, as in the paper). Every one of the k
+    traces costs min(its length, the m-th shortest length).
+    """
+
+    def __init__(self, m: int = 3, k: int | None = None, name: str | None = None):
+        if m < 1:
+            raise ValueError(f"short-m@k needs m >= 1, got {m}")
+        self.m, self.k = m, k
+        self.name = name or f"short-{m}@{'N' if k is None else k}"
+
+    def run(self, q, order, rng):
+        started = list(order[: self.k or len(order)])
+        lengths = q.tokens[started]
+        finish = np.argsort(lengths, kind="stable")[: min(self.m, len(started))]
+        voters = [started[f] for f in finish]  # shortest first: ties go to the shorter trace
+        cutoff = lengths[finish[-1]]
+        return Outcome(answer=vote(q, voters), tokens=float(np.minimum(lengths, cutoff).sum()),
+                       info={"k": len(started)})  # fmt: skip

@@ -1,0 +1,104 @@
+"""Every comparison method's stopping rule on hand-made questions where it is computed by hand."""
+
+import random
+
+import numpy as np
+import pytest
+
+from deepprune.cluster import PairScores
+from deepprune.methods.base import QuestionData
+from deepprune.methods.confidence import ConfidenceVote, trace_confidence
+from deepprune.methods.prefix_cluster import PoLR, SlimSC
+from deepprune.methods.sequential import ESC, AdaptiveConsistency, ConSol, EntropyStop, ShortMK
+
+
+def _q(labels, tokens=None, gold=0, sim=None, confs=None):
+    n = len(labels)
+    q = QuestionData(qid="q", labels=np.array(labels), gold_class=gold,
+                     tokens=np.array(tokens if tokens is not None else [100.0] * n, dtype=float),
+                     prefix_tokens=np.full(n, 10.0), judge_tokens=np.full(n, 10.0), confs=confs)  # fmt: skip
+    if sim is not None:
+        sim = np.asarray(sim, dtype=float)
+        q.scores["sim"] = PairScores(n, lambda i, j: sim[i, j])
+    return q
+
+
+def _run(method, q, order=None):
+    return method.run(q, list(order if order is not None else range(q.n)), random.Random(0))
+
+
+def test_esc_stops_after_first_unanimous_window():
+    q = _q([0, 1, 0, 0, 0, 0, 0, 1, 1, 1])
+    o = _run(ESC(window=3), q)  # windows [0,1,0] mixed, [0,0,0] unanimous -> 6 traces
+    assert o.info["k"] == 6 and o.tokens == 600 and o.answer == 0
+    assert _run(ESC(window=4), _q([0, 1] * 4)).info["k"] == 8  # never unanimous: all N
+    assert _run(ESC(window=2), _q([-1, -1, 2, 2])).info["k"] == 4  # unanswered never agree
+
+
+def test_adaptive_consistency_beta_stops_at_hand_computed_point():
+    # all agree: P(Beta(v+1, 1) > 1/2) = 1 - 2^-(v+1) >= 0.95 first at v = 4
+    assert _run(AdaptiveConsistency(0.95), _q([3] * 10, gold=3)).info["k"] == 4
+    # 0,0,1,0,0,0: after 6 traces v1=5, v2=1: P(Beta(6,2) > .5) = 0.9375 < .95; after 7: Beta(7,2) = 0.9648
+    o = _run(AdaptiveConsistency(0.95), _q([0, 0, 1, 0, 0, 0, 0, 0, 0]))
+    assert o.info["k"] == 7
+    d = _run(AdaptiveConsistency(0.95, "dirichlet"), _q([3] * 10, gold=3))
+    assert 3 <= d.info["k"] <= 5  # one vote alone is never conclusive
+
+
+def test_consol_sprt_bound():
+    # p1=.75, alpha=.05, beta=.2: bound log(16) = 2.77; each leader vote log(1.5) = .405 -> 7 votes
+    assert _run(ConSol(), _q([0] * 12)).info["k"] == 7
+    # a vote for the runner-up costs log(.5) = -.693: 0,1 then zeros -> needs 7 + 2 = 9 leader votes... check
+    k = _run(ConSol(), _q([0, 1] + [0] * 20)).info["k"]
+    a = k - 1  # leader votes
+    assert a * np.log(1.5) + np.log(0.5) >= np.log(16) > (a - 1) * np.log(1.5) + np.log(0.5)
+
+
+def test_entropy_stop():
+    assert _run(EntropyStop(0.5, min_traces=3), _q([0, 0, 0, 1])).info["k"] == 3
+    # 0,1,0,0,0,0: entropies 1.0 (k=2, below min), .918, .811, .722, .650 ... <= .5 first at k=... compute
+    labels = [0, 1] + [0] * 20
+    k = _run(EntropyStop(0.5, min_traces=3), _q(labels)).info["k"]
+    p = 1 / k
+    h = -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+    assert h <= 0.5 and k == 10  # 1/10: H = .469; 1/9: H = .503
+
+
+def test_short_m_at_k_votes_the_first_m_finishers():
+    q = _q([1, 0, 0, 1, 1], tokens=[50, 10, 30, 20, 90])
+    o = _run(ShortMK(m=3), q)  # finishers 10 (0), 20 (1), 30 (0) -> answer 0; cutoff 30
+    assert o.answer == 0 and o.tokens == 30 + 10 + 30 + 20 + 30
+    o1 = _run(ShortMK(m=1), q)
+    assert o1.answer == 0 and o1.tokens == 5 * 10
+    tie = _run(ShortMK(m=2), q)  # 10 (0), 20 (1): tie -> the shorter trace's answer
+    assert tie.answer == 0
+
+
+def test_polr_expands_the_dominant_prefix_cluster():
+    sim = np.array([[1, .9, .9, .1, .1], [.9, 1, .9, .1, .1], [.9, .9, 1, .1, .1],
+                    [.1, .1, .1, 1, .9], [.1, .1, .1, .9, 1]])  # fmt: skip
+    q = _q([0, 0, 0, 1, 1], sim=sim)
+    o = _run(PoLR("sim", tau=0.5), q)
+    assert o.info["k"] == 3 and o.answer == 0
+    assert o.tokens == 5 * 10 + 3 * 90 and o.aux_calls == 5
+
+
+def test_slim_sc_prunes_near_duplicates_in_arrival_order():
+    sim = np.array([[1, 0.99, 0.5], [0.99, 1, 0.5], [0.5, 0.5, 1]])
+    q = _q([1, 1, 0], sim=sim, gold=1)
+    o = _run(SlimSC("sim", threshold=0.95), q)
+    assert o.info["k"] == 2 and o.tokens == 3 * 10 + 2 * 90  # trace 1 pruned after its prefix
+    assert o.answer == 1  # kept 0 (answer 1) and 2 (answer 0): tie -> first seen
+
+
+def test_confidence_vote_weights_and_top_eta():
+    confs = [np.full(10, 0.9), np.full(10, 0.2), np.full(10, 0.3)]
+    q = _q([0, 1, 1], confs=confs)
+    assert _run(ConfidenceVote("mean"), q).answer == 0  # 0.9 > 0.2 + 0.3
+    assert _run(ConfidenceVote("mean", eta=50), q).answer == 0
+    c = np.concatenate([np.full(3000, 0.9), np.full(2048, 0.1)])
+    assert trace_confidence(c, "tail") == pytest.approx(0.1)
+    assert trace_confidence(c, "lowest") == pytest.approx(0.1)
+    assert trace_confidence(c, "mean") == pytest.approx((3000 * 0.9 + 2048 * 0.1) / 5048)
+    with pytest.raises(ValueError, match="unknown confidence score"):
+        ConfidenceVote("median")
