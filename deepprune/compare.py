@@ -73,21 +73,29 @@ def _families(sim: str) -> dict[str, Callable[[], list[Method]]]:
 FAMILIES = tuple(_families("x"))
 
 
-def _outcomes(method: Method, qs: list[QuestionData], cfg: OnlineConfig):
+def _arrays(per_q: list[list], qs: list[QuestionData], R: int):
     """(correct, tokens, aux_calls, aux_tokens) arrays of shape (questions, repeats)."""
-    R = cfg.repeats
     corr = np.full((len(qs), R), np.nan)
-    tok = np.zeros((len(qs), R))
-    calls = np.zeros((len(qs), R))
-    auxt = np.zeros((len(qs), R))
-    for a, q in enumerate(qs):
-        for r, o in enumerate(method.run_repeats(q, _orders(q, cfg), cfg.seed)):
+    tok, calls, auxt = np.zeros((len(qs), R)), np.zeros((len(qs), R)), np.zeros((len(qs), R))
+    for a, (q, outs) in enumerate(zip(qs, per_q, strict=True)):
+        for r, o in enumerate(outs):
             if o.correct is not None:
                 corr[a, r] = o.correct
             elif q.gold_class is not None:
                 corr[a, r] = float(o.answer >= 0 and o.answer == q.gold_class)
             tok[a, r], calls[a, r], auxt[a, r] = o.tokens, o.aux_calls, o.aux_tokens
     return corr, tok, calls, auxt
+
+
+def _outcomes(method: Method, qs: list[QuestionData], cfg: OnlineConfig):
+    return _arrays([method.run_repeats(q, _orders(q, cfg), cfg.seed) for q in qs], qs, cfg.repeats)
+
+
+def _sweep_outcomes(methods: list[DeepPrune], qs: list[QuestionData], cfg: OnlineConfig) -> list:
+    """DeepPrune points differing only in tau: one lock-step batch per question."""
+    taus = [m.cfg.tau for m in methods]
+    per_q = [methods[0].sweep(q, _orders(q, cfg), cfg.seed, taus) for q in qs]
+    return [_arrays([o[k] for o in per_q], qs, cfg.repeats) for k in range(len(methods))]
 
 
 def paired_ci(diff_q: np.ndarray, n_boot: int, seed: int = 0) -> list[float]:
@@ -132,14 +140,18 @@ def compare_pool(
     cons_n = _point("cons@N", "cons@N", *base)
     points, skipped = [], {}
     for fam in chosen:
-        for m in fams[fam]():
-            reason = m.skip_reason(qs)
-            if reason:
-                skipped[fam] = reason
-                break
-            if progress:
-                progress(m.name)
-            out = _outcomes(m, qs, oc)
+        methods = fams[fam]()
+        reason = methods[0].skip_reason(qs)
+        if reason:
+            skipped[fam] = reason
+            continue
+        if progress:
+            progress(fam)
+        if fam == "deepprune":
+            outs = _sweep_outcomes(methods, qs, oc)
+        else:
+            outs = [_outcomes(m, qs, oc) for m in methods]
+        for m, out in zip(methods, outs, strict=True):
             p = _point(m.name, fam, *out)
             k = max(p["tokens"] / mean_trace, 1e-9)
             matched = _outcomes(ConsK(k, name=f"cons@k~{m.name}"), qs, oc)

@@ -8,6 +8,7 @@ but never votes, and never counts as agreeing with another trace.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -15,28 +16,31 @@ import numpy as np
 from deepprune.methods.base import Method, Outcome, QuestionData, vote
 
 
-def _counts(labels) -> list[int]:
-    """Vote counts, largest first (answered traces only)."""
-    c: dict[int, int] = {}
-    for lab in labels:
-        if lab >= 0:
-            c[lab] = c.get(lab, 0) + 1
-    return sorted(c.values(), reverse=True)
-
-
 class _Sequential(Method):
-    def stop(self, drawn_labels: list[int]) -> bool:
+    """Draw in arrival order; ``stop(counts, drawn)`` sees the vote counts so far.
+
+    ``counts`` maps answer class -> votes, with -1 for traces without an answer.
+    """
+
+    def stop(self, counts: dict[int, int], drawn: int) -> bool:
         raise NotImplementedError
 
     def run(self, q: QuestionData, order, rng):
-        drawn: list[int] = []
+        counts: dict[int, int] = {}
+        k = 0
         for i in order:
-            drawn.append(i)
-            if self.stop(q.labels[drawn].tolist()):
+            k += 1
+            lab = int(q.labels[i])
+            counts[lab] = counts.get(lab, 0) + 1
+            if self.stop(counts, k):
                 break
-        return Outcome(
-            answer=vote(q, drawn), tokens=float(q.tokens[drawn].sum()), info={"k": len(drawn)}
-        )
+        drawn = list(order[:k])
+        return Outcome(answer=vote(q, drawn), tokens=float(q.tokens[drawn].sum()), info={"k": k})
+
+
+def _top(counts: dict[int, int]) -> list[int]:
+    """Vote counts of answered classes, largest first."""
+    return sorted((v for c, v in counts.items() if c >= 0), reverse=True)
 
 
 class ESC(Method):
@@ -89,20 +93,30 @@ class AdaptiveConsistency(_Sequential):
         self.name = name or f"adaptive-consistency({criterion},{threshold:g})"
 
     def confidence(self, counts: list[int]) -> float:
+        """P(the leader is the true majority) from vote counts, largest first."""
         if not counts:
             return 0.0
         if self.criterion == "beta":
-            from scipy.stats import beta
+            return _beta_leader(counts[0], counts[1] if len(counts) > 1 else 0)
+        return _dirichlet_leader(tuple(counts), self.draws)
 
-            v2 = counts[1] if len(counts) > 1 else 0
-            return float(beta.sf(0.5, counts[0] + 1, v2 + 1))
-        alpha = np.array([*counts, 0], dtype=float) + 1  # + one category for answers not seen yet
-        rng = np.random.default_rng(sum(counts) * 1000003 + len(counts))
-        p = rng.dirichlet(alpha, size=self.draws)
-        return float((p.argmax(axis=1) == 0).mean())
+    def stop(self, counts, drawn):
+        return self.confidence(_top(counts)) >= self.threshold
 
-    def stop(self, drawn_labels):
-        return self.confidence(_counts(drawn_labels)) >= self.threshold
+
+@functools.lru_cache(maxsize=65536)
+def _beta_leader(v1: int, v2: int) -> float:
+    from scipy.special import betainc
+
+    return float(1.0 - betainc(v1 + 1, v2 + 1, 0.5))  # P(X > 1/2), X ~ Beta(v1+1, v2+1)
+
+
+@functools.lru_cache(maxsize=65536)
+def _dirichlet_leader(counts: tuple[int, ...], draws: int) -> float:
+    alpha = np.array([*counts, 0], dtype=float) + 1  # + one category for answers not seen yet
+    rng = np.random.default_rng(sum(counts) * 1000003 + len(counts))
+    p = rng.dirichlet(alpha, size=draws)
+    return float((p.argmax(axis=1) == 0).mean())
 
 
 class ConSol(_Sequential):
@@ -124,8 +138,8 @@ class ConSol(_Sequential):
         self.up, self.down = math.log(2 * p1), math.log(2 * (1 - p1))
         self.name = name or f"consol(alpha={alpha:g})"
 
-    def stop(self, drawn_labels):
-        c = _counts(drawn_labels)
+    def stop(self, counts, drawn):
+        c = _top(counts)
         if not c:
             return False
         a, b = c[0], (c[1] if len(c) > 1 else 0)
@@ -146,12 +160,11 @@ class EntropyStop(_Sequential):
         self.max_entropy, self.min_traces = max_entropy, min_traces
         self.name = name or f"entropy-stop(H<={max_entropy:g})"
 
-    def stop(self, drawn_labels):
-        if len(drawn_labels) < self.min_traces:
+    def stop(self, counts, drawn):
+        if drawn < self.min_traces:
             return False
-        _, c = np.unique(drawn_labels, return_counts=True)
-        p = c / c.sum()
-        return float(-(p * np.log2(p)).sum()) <= self.max_entropy
+        h = -sum(v / drawn * math.log2(v / drawn) for v in counts.values())
+        return h <= self.max_entropy + 1e-12
 
 
 class ShortMK(Method):
