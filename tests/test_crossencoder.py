@@ -1,0 +1,72 @@
+"""The cross-encoder judge, trained for real on the real MiniLM weights (tiny sizes for CPU)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from deepprune.crossencoder import MANIFEST, CrossEncoderConfig, train_crossencoder
+from deepprune.judges import JudgePair, get_judge
+from tests.conftest import DEMO_POOL
+
+SMALL = dict(trunc="words:8", max_train_pairs=48, max_length=48, batch_size=8, save_every=1)
+
+
+def test_train_writes_a_judge_that_scores(tmp_path):
+    man = train_crossencoder(
+        [DEMO_POOL], tmp_path / "ce", CrossEncoderConfig(**SMALL), progress=False
+    )
+    assert (tmp_path / "ce" / MANIFEST).exists() and not (
+        tmp_path / "ce" / "checkpoint.pt"
+    ).exists()
+    assert man["steps"] == int(np.ceil(sum(man["train_pairs"].values()) / 8))
+    # 2x oversampling of the minority class ("no" on the demo pool)
+    assert man["train_pairs"]["no"] == 2 * man["train_pairs_before_oversampling"]["no"]
+    assert "model.safetensors" in man["sha256"]
+    judge = get_judge(f"crossencoder:{tmp_path / 'ce'}")
+    s = judge.score([JudgePair("First, a. Then b.", "First, a. Then c."), JudgePair("x", "y")])
+    assert s.shape == (2,) and ((s > 0) & (s < 1)).all()
+
+
+def test_resume_after_a_crash_redoes_no_step(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real_step = torch.optim.AdamW.step
+
+    def failing_step(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("simulated crash")
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", failing_step)
+    cfg = CrossEncoderConfig(**SMALL)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_crossencoder([DEMO_POOL], tmp_path / "ce", cfg, progress=False)
+    assert (tmp_path / "ce" / "checkpoint.pt").exists() and not (
+        tmp_path / "ce" / MANIFEST
+    ).exists()
+    calls["n"] = -(10**9)  # no more crashes; count the steps of the resumed run
+    man = train_crossencoder([DEMO_POOL], tmp_path / "ce", cfg, progress=False)
+    assert calls["n"] + 10**9 == man["steps"] - 2  # resumed after the 2 saved steps
+
+
+def test_focal_vs_ce_and_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="loss must be focal or ce"):
+        CrossEncoderConfig(loss="mse")
+    with pytest.raises(ValueError, match="alpha keys"):
+        CrossEncoderConfig(alpha={"maybe": 1.0})
+    with pytest.raises(FileNotFoundError, match="no such directory"):
+        get_judge(f"crossencoder:{tmp_path / 'missing'}")
+    (tmp_path / "half").mkdir()
+    with pytest.raises(ValueError, match="not a finished cross-encoder"):
+        get_judge(f"crossencoder:{tmp_path / 'half'}")
+    ce = train_crossencoder(
+        [DEMO_POOL], tmp_path / "ce", CrossEncoderConfig(loss="ce", **SMALL), progress=False
+    )
+    fl = train_crossencoder(
+        [DEMO_POOL], tmp_path / "fl", CrossEncoderConfig(loss="focal", **SMALL), progress=False
+    )
+    # same data, same init: focal (gamma 2, alpha .25/.75) shrinks the loss below cross-entropy
+    assert fl["loss_first20"] < ce["loss_first20"]
+    assert json.loads((tmp_path / "ce" / MANIFEST).read_text())["config"]["loss"] == "ce"
