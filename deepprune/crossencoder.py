@@ -42,13 +42,12 @@ class CrossEncoderConfig:
     trunc: str = "words:25"  # paper: 25 reasoning words
     loss: str = "focal"  # paper: focal loss ("ce" for the ablation)
     gamma: float = 2.0  # Lin et al. default
-    alpha: dict[str, float] = field(
-        default_factory=lambda: {"yes": 0.25, "no": 0.75}
-    )  # class-aware
+    # class-aware alpha per label word (the minority "no" weighs more)
+    alpha: dict[str, float] = field(default_factory=lambda: {"yes": 0.25, "no": 0.75})
     oversample: float = 2.0  # paper: minority class 2x
-    max_train_pairs: int = (
-        2000  # CPU budget: pairs sampled from the train split (before oversampling)
-    )
+    test_fraction: float = 0.2  # held-out questions, never trained on (as pairs build)
+    # CPU budget: pairs sampled from the train split (before oversampling)
+    max_train_pairs: int = 2000
     max_length: int = 256  # tokens for both prefixes together
     batch_size: int = 16
     lr: float = 3e-5
@@ -92,7 +91,7 @@ def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossE
     base = _base_path(cfg.base)
     (out / MANIFEST).unlink(missing_ok=True)  # a half-trained directory never looks finished
     t0 = time.time()
-    pc = PairConfig(trunc=cfg.trunc, oversample=1.0, seed=cfg.seed)
+    pc = PairConfig(trunc=cfg.trunc, oversample=1.0, seed=cfg.seed, test_fraction=cfg.test_fraction)
     built = build_pairs(list(pools), pc)
     rng = random.Random(cfg.seed)
     train = built["train"]
@@ -208,3 +207,113 @@ class CrossEncoderJudge(Judge):
                 )
             ) / 2
         return s
+
+
+# ---- the paper's ablation, on real pools ------------------------------------------------
+
+
+@dataclass
+class AblationConfig:
+    """Grid and sizes of the ablation. Every value is our choice (sized for 2 CPU cores)."""
+
+    truncs: tuple[str, ...] = ("words:25", "tokens:500")  # paper: words:25 vs tokens:500
+    losses: tuple[str, ...] = ("ce", "focal")
+    oversamples: tuple[float, ...] = (1.0, 2.0)
+    max_eval_pairs: int = 2000  # held-out pairs scored per (pool, prefix), seeded sample
+    baselines: tuple[str, ...] = ("sbert", "lexical:jaccard", "lexical:tfidf")
+    bootstrap: int = 500
+    # 40% held-out questions (more than pairs build's 20%: the intervals resample questions)
+    base: CrossEncoderConfig = field(
+        default_factory=lambda: CrossEncoderConfig(
+            test_fraction=0.4, max_train_pairs=1000, max_length=128
+        )
+    )
+
+
+def _cell_dir(out: Path, trunc: str, loss: str, over: float) -> Path:
+    return out / f"{trunc.replace(':', '')}-{loss}-x{over:g}"
+
+
+def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | os.PathLike,
+             cfg: AblationConfig, progress: bool = True) -> list[dict]:  # fmt: skip
+    """Train every cell (skipping finished ones: a rerun resumes), evaluate on held-out pairs.
+
+    Rows: one per (eval pool, prefix, judge); the eval pools' held-out questions when a
+    pool is also a training pool, all its questions otherwise (transfer).
+    """
+    from dataclasses import replace
+
+    from deepprune.judges import get_judge
+    from deepprune.metrics import judge_metrics
+    from deepprune.offline import GridConfig, eval_pairs
+    from deepprune.pairs import PairConfig
+
+    out = Path(out)
+    cells = {}
+    for trunc in cfg.truncs:
+        for loss in cfg.losses:
+            for over in cfg.oversamples:
+                d = _cell_dir(out, trunc, loss, over)
+                c = replace(cfg.base, trunc=trunc, loss=loss, oversample=over)
+                if not (d / MANIFEST).exists():
+                    if progress:
+                        print(f"training {d.name}", flush=True)
+                    train_crossencoder(train_pools, d, replace(c), progress=progress)
+                cells[(trunc, loss, over)] = d
+    rows = []  # evaluation uses the cells' own split (same seed, same test fraction): no leakage
+    train_names = {Path(p).name for p in train_pools}
+    for pool in eval_pools:
+        held_out = Path(pool).name in train_names
+        for trunc in cfg.truncs:
+            gc = GridConfig(pairs=PairConfig(test_fraction=cfg.base.test_fraction, seed=cfg.base.seed),
+                            all_questions=not held_out)  # fmt: skip
+            pairs, shows = eval_pairs(pool, trunc, gc)
+            rng = random.Random(cfg.base.seed)
+            idx = sorted(rng.sample(range(len(pairs)), min(cfg.max_eval_pairs, len(pairs))))
+            pairs, shows = [pairs[i] for i in idx], [shows[i] for i in idx]
+            jp = [JudgePair(p.prefix_a, p.prefix_b, p.question, p.label) for p in pairs]
+            labels = [p.label for p in pairs]
+            groups = [p.qid for p in pairs]
+            judges = [(b, b, None) for b in cfg.baselines]
+            judges += [(f"crossencoder {loss} x{over:g}", f"crossencoder:{d}", ctrunc)
+                       for (ctrunc, loss, over), d in cells.items() if ctrunc == trunc]  # fmt: skip
+            for name, spec, _ in judges:
+                judge = get_judge(spec)
+                judge.prepare(list(dict.fromkeys(t for p in jp for t in (p.prefix_a, p.prefix_b))))
+                m = judge_metrics(np.asarray(judge.score(jp), dtype=float), labels, groups=groups,
+                                  n_boot=cfg.bootstrap)  # fmt: skip
+                rows.append({"pool": Path(pool).name, "eval": "held-out questions" if held_out else "all questions (transfer)",
+                             "trunc": trunc, "judge": name, "questions": len(set(groups)), "pairs": len(pairs),
+                             "answer_in_prefix_share": float(np.mean(shows)), "auroc": m["auroc"],
+                             "tnr@0.2": m["tnr@0.2"], "ci95": m["ci95"]})  # fmt: skip
+                if progress:
+                    print(
+                        f"  {Path(pool).name} {trunc} {name}: AUROC {m['auroc']:.3f} TNR@0.2 {m['tnr@0.2']:.3f}",
+                        flush=True,
+                    )
+    return rows
+
+
+def ablation_table(rows: list[dict], cells_dir: str | os.PathLike | None = None) -> str:
+    lines = ["| eval pool | questions | prefix | judge | pairs | answer in a prefix | AUROC [95% CI] | TNR@0.2 [95% CI] |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        ci = r["ci95"] or {}
+
+        def f(k, r=r, ci=ci):
+            v = r[k]
+            if v is None or np.isnan(v):
+                return "n/a"
+            lo, hi = ci.get(k, [np.nan, np.nan])
+            return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+
+        lines.append(f"| {r['pool']} | {r['questions']} ({r['eval']}) | `{r['trunc']}` | {r['judge']} | {r['pairs']:,} | "
+                     f"{100 * r['answer_in_prefix_share']:.1f}% | {f('auroc')} | {f('tnr@0.2')} |")  # fmt: skip
+    if cells_dir is not None:
+        lines += ["", "| cell | train pairs (after oversampling) | steps | loss first/last 20 steps | seconds |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        for man_path in sorted(Path(cells_dir).glob(f"*/{MANIFEST}")):
+            m = json.loads(man_path.read_text())
+            lines.append(f"| {man_path.parent.name} | {m['train_pairs']} | {m['steps']} | "
+                         f"{m['loss_first20']:.4f} / {m['loss_last20']:.4f} | {m['seconds']:.0f} |")  # fmt: skip
+    return "\n".join(lines)

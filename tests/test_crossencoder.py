@@ -70,3 +70,36 @@ def test_focal_vs_ce_and_bad_input(tmp_path):
     # same data, same init: focal (gamma 2, alpha .25/.75) shrinks the loss below cross-entropy
     assert fl["loss_first20"] < ce["loss_first20"]
     assert json.loads((tmp_path / "ce" / MANIFEST).read_text())["config"]["loss"] == "ce"
+
+
+def test_ablation_grid_reuses_finished_cells(tmp_path, monkeypatch):
+    from deepprune import crossencoder
+    from deepprune.crossencoder import AblationConfig, ablation, ablation_table
+
+    base = CrossEncoderConfig(**{**SMALL, "trunc": "words:8"}, test_fraction=0.4)
+    cfg = AblationConfig(truncs=("words:8",), losses=("ce", "focal"), oversamples=(1.0,), max_eval_pairs=80,
+                         baselines=("lexical:jaccard",), bootstrap=0, base=base)  # fmt: skip
+    rows = ablation([str(DEMO_POOL)], [str(DEMO_POOL)], tmp_path, cfg, progress=False)
+    assert [r["judge"] for r in rows] == [
+        "lexical:jaccard",
+        "crossencoder ce x1",
+        "crossencoder focal x1",
+    ]
+    assert all(r["eval"] == "held-out questions" and r["pairs"] == 80 for r in rows)
+    # held-out questions were never trained on: training uses the same split as the evaluation
+    from deepprune.offline import GridConfig, eval_pairs
+    from deepprune.pairs import PairConfig, build_pairs
+
+    trained = {
+        p.qid
+        for p in build_pairs([DEMO_POOL], PairConfig(trunc="words:8", test_fraction=0.4))["train"]
+    }
+    held, _ = eval_pairs(DEMO_POOL, "words:8", GridConfig(pairs=PairConfig(test_fraction=0.4)))
+    assert trained and not trained & {p.qid for p in held}
+    monkeypatch.setattr(
+        crossencoder, "train_crossencoder", lambda *a, **k: pytest.fail("retrained a finished cell")
+    )
+    again = ablation([str(DEMO_POOL)], [str(DEMO_POOL)], tmp_path, cfg, progress=False)
+    assert [r["auroc"] for r in again] == [r["auroc"] for r in rows]
+    table = ablation_table(rows, tmp_path)
+    assert "words8-ce-x1" in table and "crossencoder focal x1" in table
