@@ -5,7 +5,7 @@ PIP ?= $(PY) -m pip
 CONSTRAINTS ?= constraints-cpu.txt
 EXTRAS ?= train,embed,gguf,notebooks,dev
 
-.PHONY: install demo test lint format bench figures online-real offline-real comparison-real ablation-real
+.PHONY: install demo test lint format bench figures online-real offline-real comparison-real ablation-real gemma-judge
 
 install:
 	$(PIP) install -q -c $(CONSTRAINTS) torch
@@ -90,3 +90,17 @@ ablation-real:
 	deepprune crossencoder ablation --train-pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl \
 	    --eval-pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --eval-pool $(POOLS)/aimo3-deepseek-reasoner-n8.jsonl \
 	    --eval-pool $(POOLS)/aimo3-gpt-oss-120b-n8.jsonl --out runs/ablation --markdown Offline/ABLATION.md
+
+# Offline/GEMMA.md: the generative judge on real small weights (Gemma 3 270M from the GGUF
+# package, LoRA, CPU): zero-shot vs cross-entropy vs focal + 2x oversampling, on held-out
+# Qwen3-8B questions with tokens:96 prefixes (20 pairs per question; sizes are our choice).
+GEMMA_PAIRS = $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --trunc tokens:96 --max-pairs 20 --test-fraction 0.4
+gemma-judge:
+	deepprune gguf-convert --out runs/gemma3-270m
+	deepprune pairs build $(GEMMA_PAIRS) --out runs/gemma_pairs --oversample 2
+	deepprune pairs build $(GEMMA_PAIRS) --out runs/gemma_pairs_x1 --oversample 1
+	[ -f runs/gemma3-270m-judge-focal/adapter_config.json ] || deepprune train Offline/gemma3_270m_lora_cpu.yaml
+	[ -f runs/gemma3-270m-judge-ce/adapter_config.json ] || deepprune train Offline/gemma3_270m_lora_cpu.yaml \
+	    focal_loss=false dataset_dir=runs/gemma_pairs_x1 output_dir=runs/gemma3-270m-judge-ce
+	deepprune judge grid --pool $(GEMMA_PAIRS) --judge llm:runs/gemma3-270m --judge llm:runs/gemma3-270m-judge-ce \
+	    --judge llm:runs/gemma3-270m-judge-focal --judge sbert --judge lexical:tfidf --bootstrap 500 --markdown Offline/GEMMA.md

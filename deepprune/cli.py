@@ -184,7 +184,8 @@ def _cmd_judge_grid(args) -> int:
     from deepprune.offline import GridConfig, grid, grid_table
     from deepprune.pairs import PairConfig, _atomic_write
 
-    cfg = GridConfig(pairs=PairConfig(test_fraction=args.test_fraction, seed=args.seed),
+    cfg = GridConfig(pairs=PairConfig(test_fraction=args.test_fraction, seed=args.seed,
+                                      max_pairs_per_question=args.max_pairs),
                      bootstrap=args.bootstrap, all_questions=args.all_questions)  # fmt: skip
     for pool in args.pool:
         if not Path(pool).is_file():
@@ -219,6 +220,12 @@ def _add_judge(sub) -> None:
         "--test-fraction", type=float, default=0.2, help="held-out questions (as pairs build)"
     )
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument(
+        "--max-pairs",
+        type=int,
+        default=None,
+        help="sample at most this many pairs per question (as pairs build)",
+    )
     g.add_argument(
         "--all-questions",
         action="store_true",

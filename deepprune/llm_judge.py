@@ -12,6 +12,7 @@ lazily: logprobs of the first generated token with ``max_tokens=1``).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -125,9 +126,21 @@ class LLMJudge(Judge):
                 torch_dtype = torch.bfloat16
             else:
                 torch_dtype = torch.float32
-            self.model = (
-                AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(self.device).eval()
-            )
+            adapter = os.path.join(path, "adapter_config.json")
+            if os.path.isfile(
+                adapter
+            ):  # a LoRA checkpoint (deepprune train, finetuning_type: lora)
+                from peft import PeftModel
+
+                with open(adapter, encoding="utf-8") as fh:
+                    base = json.load(fh)["base_model_name_or_path"]
+                if not os.path.isdir(base):
+                    raise FileNotFoundError(f"{adapter}: base model {base}: no such directory")
+                model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
+                model = PeftModel.from_pretrained(model, path).merge_and_unload()
+            else:
+                model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+            self.model = model.to(self.device).eval()
         else:
             try:
                 from vllm import LLM
