@@ -5,7 +5,7 @@ PIP ?= $(PY) -m pip
 CONSTRAINTS ?= constraints-cpu.txt
 EXTRAS ?= train,embed,gguf,notebooks,dev
 
-.PHONY: install demo test lint format bench figures online-real offline-real comparison-real ablation-real gemma-judge
+.PHONY: install demo test lint format bench figures online-real offline-real comparison-real ablation-real gemma-judge online-trained
 
 install:
 	$(PIP) install -q -c $(CONSTRAINTS) torch
@@ -104,3 +104,13 @@ gemma-judge:
 	    focal_loss=false dataset_dir=runs/gemma_pairs_x1 output_dir=runs/gemma3-270m-judge-ce
 	deepprune judge grid --pool $(GEMMA_PAIRS) --judge llm:runs/gemma3-270m --judge llm:runs/gemma3-270m-judge-ce \
 	    --judge llm:runs/gemma3-270m-judge-focal --judge sbert --judge lexical:tfidf --bootstrap 500 --markdown Offline/GEMMA.md
+
+# Online/TRAINED.md: the trained cross-encoder inside DeepPrune on the held-out Qwen3-8B
+# questions (never trained on), beside SBERT, the oracle ceiling, a noisy oracle of the
+# cross-encoder's measured held-out AUROC (Offline/ABLATION.md) and budget-matched cons@k.
+CE_JUDGE ?= runs/ablation/words25-focal-x2
+CE_AUROC ?= 0.70
+online-trained:
+	deepprune prune --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --holdout 0.4 --trunc words:25 \
+	    --judge crossencoder:$(CE_JUDGE) --judge sbert --noisy-auroc $(CE_AUROC) --repeats 8 \
+	    --sweep tau=0.1:0.9:0.1 --out runs/trained --markdown Online/TRAINED.md

@@ -278,7 +278,7 @@ def _cmd_prune(args) -> int:
 
     pools = args.pool or [str(DEMO_POOL)]
     cfg = OnlineConfig(trunc=args.trunc, repeats=args.repeats, seed=args.seed, shuffle=args.shuffle,
-                       tokenizer=args.tokenizer, workers=args.workers,
+                       tokenizer=args.tokenizer, workers=args.workers, holdout=args.holdout,
                        cluster=ClusterConfig(tau=args.tau, K=args.K, K1=args.K1, K2=args.K2, K3=args.K3))  # fmt: skip
     sweep = parse_sweep(args.sweep) if args.sweep else None
     results = []
@@ -334,6 +334,8 @@ def _add_prune(sub) -> None:
     )
     p.add_argument("--repeats", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--holdout", type=float, default=None,
+                   help="only the held-out questions of the pair builder's split with this test fraction (trained judges)")  # fmt: skip
     p.add_argument("--workers", type=int, default=1,
                    help="processes over questions (forked; for cheap judges: oracle, noisy-oracle, lexical)")  # fmt: skip
     p.add_argument(

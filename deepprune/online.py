@@ -39,6 +39,9 @@ class OnlineConfig:
     shuffle: bool = True  # seeded permutation per repeat (False: pool order, every repeat)
     tokenizer: str | None = None
     workers: int = 1  # our choice: forked processes over questions (cheap judges; see run_method)
+    # keep only the held-out questions of the pair builder's split with this test fraction
+    # (seed 0), e.g. 0.4 for judges trained by `make ablation-real`: no question seen in training
+    holdout: float | None = None
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def __post_init__(self):
@@ -83,6 +86,12 @@ def load_questions(path: str | os.PathLike, cfg: OnlineConfig) -> list[QuestionD
                 confs=[np.asarray(t.confs, dtype=float) for t in q.traces] if has_confs else None,
             )
         )
+    if cfg.holdout:
+        from deepprune.pairs import split_questions
+
+        source = Path(path).name.removesuffix(".gz").removesuffix(".jsonl")
+        _, test = split_questions([f"{source}/{q.qid}" for q in out], cfg.holdout, 0)
+        out = [q for q in out if f"{source}/{q.qid}" in test]
     if all((q.labels < 0).all() for q in out):
         raise ValueError(f"{path}: no trace in the pool has an answer; nothing to vote on")
     return out

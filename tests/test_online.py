@@ -157,3 +157,11 @@ def test_sweep_rows_equal_single_runs_and_workers_agree():
     before = sum(q.scores[judge.id].calls for q in qs2)
     run_method(DeepPrune(judge.id, ClusterConfig(tau=0.6)), qs2, cfg2)
     assert sum(q.scores[judge.id].calls for q in qs2) == before  # nothing scored twice
+
+
+def test_holdout_keeps_only_the_pair_builders_test_questions():
+    from deepprune.pairs import PairConfig, build_pairs
+
+    qs = load_questions(DEMO_POOL, OnlineConfig(holdout=0.4))
+    test_qids = {p.qid for p in build_pairs([DEMO_POOL], PairConfig(test_fraction=0.4))["test"]}
+    assert {q.qid for q in qs} == test_qids and 0 < len(qs) < 12
