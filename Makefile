@@ -108,8 +108,8 @@ gemma-judge:
 # Online/TRAINED.md: the trained cross-encoder inside DeepPrune on the held-out Qwen3-8B
 # questions (never trained on), beside SBERT, the oracle ceiling, a noisy oracle of the
 # cross-encoder's measured held-out AUROC (Offline/ABLATION.md) and budget-matched cons@k.
-CE_JUDGE ?= runs/ablation/words25-focal-x2
-CE_AUROC ?= 0.70
+CE_JUDGE ?= runs/ablation/words25-start-focal-x2
+CE_AUROC ?= 0.568  # measured: Offline/ABLATION.md, words:25 focal x2, held-out Qwen3-8B
 online-trained:
 	deepprune prune --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --holdout 0.4 --trunc words:25 \
 	    --judge crossencoder:$(CE_JUDGE) --judge sbert --noisy-auroc $(CE_AUROC) --repeats 8 \

@@ -1,6 +1,6 @@
 """A trained cross-encoder judge inside DeepPrune's online loop on a 512-trace question (CPU).
 
-    python bench/bench_crossencoder_online.py [--model runs/ablation/words25-focal-x2]
+    python bench/bench_crossencoder_online.py [--model runs/ablation/words25-start-focal-x2]
 
 Runs the greedy clustering (tau 0.5, K=32, K1=10) over one synthetic question of 512
 traces with the cross-encoder as judge and reports the distinct pairs it had to score
@@ -21,7 +21,7 @@ from deepprune.synth import SynthConfig, synth_pool
 from deepprune.truncate import parse_spec, truncate
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--model", default="runs/ablation/words25-focal-x2")
+ap.add_argument("--model", default="runs/ablation/words25-start-focal-x2")
 ap.add_argument("--traces", type=int, default=512)
 ap.add_argument("--batch", type=int, default=64)
 a = ap.parse_args()

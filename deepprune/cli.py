@@ -581,7 +581,7 @@ def _cmd_crossencoder_train(args) -> int:
     for pool in args.pool:
         if not Path(pool).is_file():
             raise FileNotFoundError(f"{pool}: no such pool file")
-    cfg = CrossEncoderConfig(base=args.base, trunc=args.trunc, loss=args.loss, gamma=args.gamma,
+    cfg = CrossEncoderConfig(base=args.base, trunc=args.trunc, loss=args.loss, gamma=args.gamma, keep=args.keep,
                              alpha={"yes": args.alpha_yes, "no": args.alpha_no}, oversample=args.oversample,
                              max_train_pairs=args.max_train_pairs, max_length=args.max_length,
                              batch_size=args.batch_size, lr=args.lr, epochs=args.epochs, seed=args.seed)  # fmt: skip
@@ -606,7 +606,7 @@ def _cmd_crossencoder_ablation(args) -> int:
             raise FileNotFoundError(f"{pool}: no such pool file")
     cfg = AblationConfig()
     cfg = replace(cfg, truncs=tuple(args.trunc or cfg.truncs), max_eval_pairs=args.max_eval_pairs,
-                  base=replace(cfg.base, max_train_pairs=args.max_train_pairs))  # fmt: skip
+                  base=replace(cfg.base, max_train_pairs=args.max_train_pairs, keep=args.keep))  # fmt: skip
     rows = ablation(args.train_pool, args.eval_pool, args.out, cfg, progress=not args.no_progress)
     table = ablation_table(rows, args.out)
     if args.markdown:
@@ -638,6 +638,8 @@ def _add_crossencoder(sub) -> None:
     )
     t.add_argument("--trunc", default=d.trunc)
     t.add_argument("--loss", default=d.loss, choices=["focal", "ce"])
+    t.add_argument("--keep", default=d.keep, choices=["start", "end"],
+                   help="tokens of a long prefix the encoder sees (end: the latest reasoning)")  # fmt: skip
     t.add_argument("--gamma", type=float, default=d.gamma)
     t.add_argument("--alpha-yes", type=float, default=d.alpha["yes"])
     t.add_argument("--alpha-no", type=float, default=d.alpha["no"])
@@ -663,6 +665,7 @@ def _add_crossencoder(sub) -> None:
                    help="held-out questions if also a train pool, else all questions (transfer)")  # fmt: skip
     a.add_argument("--trunc", action="append", help="default: words:25 and tokens:500")
     a.add_argument("--max-train-pairs", type=int, default=1000)
+    a.add_argument("--keep", default="start", choices=["start", "end"])
     a.add_argument("--max-eval-pairs", type=int, default=2000)
     a.add_argument(
         "--out", required=True, help="one model directory per cell (finished cells are reused)"

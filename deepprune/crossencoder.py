@@ -49,6 +49,7 @@ class CrossEncoderConfig:
     # CPU budget: pairs sampled from the train split (before oversampling)
     max_train_pairs: int = 2000
     max_length: int = 256  # tokens for both prefixes together
+    keep: str = "start"  # which tokens of a long prefix the encoder sees: "start" or "end" (latest reasoning)
     batch_size: int = 16
     lr: float = 3e-5
     epochs: int = 1
@@ -56,6 +57,8 @@ class CrossEncoderConfig:
     save_every: int = 50  # steps between resumable checkpoints
 
     def __post_init__(self):
+        if self.keep not in ("start", "end"):
+            raise ValueError(f"keep must be start or end, got {self.keep!r}")
         if self.loss not in ("focal", "ce"):
             raise ValueError(f"loss must be focal or ce, got {self.loss!r}")
         unknown = set(self.alpha) - {"yes", "no"}
@@ -72,9 +75,29 @@ def _base_path(base: str | None) -> str:
     return path
 
 
-def _encode(tok, pairs: Sequence[JudgePair], max_length: int):
-    return tok([p.prefix_a for p in pairs], [p.prefix_b for p in pairs], truncation="longest_first",
-               max_length=max_length, padding=True, return_tensors="pt")  # fmt: skip
+def _encode(tok, pairs: Sequence[JudgePair], max_length: int, keep: str = "start"):
+    """Tokenise pairs as one input each. ``keep="end"``: each prefix keeps its *last* tokens
+    (half the budget each), i.e. the latest reasoning; ``"start"``: standard truncation."""
+    if keep == "start":
+        return tok([p.prefix_a for p in pairs], [p.prefix_b for p in pairs], truncation="longest_first",
+                   max_length=max_length, padding=True, return_tensors="pt")  # fmt: skip
+    if tok.cls_token_id is None or tok.sep_token_id is None:
+        raise ValueError("keep=end needs a BERT-style tokenizer ([CLS] a [SEP] b [SEP])")
+    half = (max_length - 3) // 2
+    a_ids = tok([p.prefix_a for p in pairs], add_special_tokens=False)["input_ids"]
+    b_ids = tok([p.prefix_b for p in pairs], add_special_tokens=False)["input_ids"]
+    feats = []
+    for a, b in zip(a_ids, b_ids, strict=True):
+        a, b = a[-half:] if half else [], b[-half:] if half else []
+        ids = [
+            tok.cls_token_id,
+            *a,
+            tok.sep_token_id,
+            *b,
+            tok.sep_token_id,
+        ]  # BERT-style pair input
+        feats.append({"input_ids": ids, "token_type_ids": [0] * (len(a) + 2) + [1] * (len(b) + 1)})
+    return tok.pad(feats, padding=True, return_tensors="pt")
 
 
 def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossEncoderConfig,
@@ -128,7 +151,9 @@ def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossE
                desc="cross-encoder", unit="step")  # fmt: skip
     for s in bar:
         batch = [train[i] for i in steps[s]]
-        enc = _encode(tok, [JudgePair(p.prefix_a, p.prefix_b) for p in batch], cfg.max_length)
+        enc = _encode(
+            tok, [JudgePair(p.prefix_a, p.prefix_b) for p in batch], cfg.max_length, cfg.keep
+        )
         labels = torch.tensor([p.label for p in batch])
         logits = model(**enc).logits
         loss = focal_loss(
@@ -177,6 +202,7 @@ class CrossEncoderJudge(Judge):
 
         man = json.loads((Path(path) / MANIFEST).read_text())
         self.max_length = max_length or man["config"]["max_length"]
+        self.keep = man["config"].get("keep", "start")
         self.tok = AutoTokenizer.from_pretrained(path)
         self.model = AutoModelForSequenceClassification.from_pretrained(path).eval()
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -190,9 +216,9 @@ class CrossEncoderJudge(Judge):
         out = []
         with torch.inference_mode():
             for k in range(0, len(pairs), self.batch_size):
-                enc = _encode(self.tok, pairs[k : k + self.batch_size], self.max_length).to(
-                    self.device
-                )
+                enc = _encode(
+                    self.tok, pairs[k : k + self.batch_size], self.max_length, self.keep
+                ).to(self.device)
                 out.append(torch.softmax(self.model(**enc).logits.float(), -1)[:, 1].cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0)
 
@@ -230,8 +256,8 @@ class AblationConfig:
     )
 
 
-def _cell_dir(out: Path, trunc: str, loss: str, over: float) -> Path:
-    return out / f"{trunc.replace(':', '')}-{loss}-x{over:g}"
+def _cell_dir(out: Path, trunc: str, keep: str, loss: str, over: float) -> Path:
+    return out / f"{trunc.replace(':', '')}-{keep}-{loss}-x{over:g}"
 
 
 def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | os.PathLike,
@@ -253,7 +279,7 @@ def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | o
     for trunc in cfg.truncs:
         for loss in cfg.losses:
             for over in cfg.oversamples:
-                d = _cell_dir(out, trunc, loss, over)
+                d = _cell_dir(out, trunc, cfg.base.keep, loss, over)
                 c = replace(cfg.base, trunc=trunc, loss=loss, oversample=over)
                 if not (d / MANIFEST).exists():
                     if progress:

@@ -102,4 +102,4 @@ def test_ablation_grid_reuses_finished_cells(tmp_path, monkeypatch):
     again = ablation([str(DEMO_POOL)], [str(DEMO_POOL)], tmp_path, cfg, progress=False)
     assert [r["auroc"] for r in again] == [r["auroc"] for r in rows]
     table = ablation_table(rows, tmp_path)
-    assert "words8-ce-x1" in table and "crossencoder focal x1" in table
+    assert "words8-start-ce-x1" in table and "crossencoder focal x1" in table
