@@ -499,7 +499,8 @@ def _add_pairs(sub) -> None:
 
 
 def _cmd_compare(args) -> int:
-    from deepprune.compare import CompareConfig, compare_pool, comparison_markdown, comparison_plot
+    from deepprune.compare import CompareConfig, compare_pool, comparison_markdown
+    from deepprune.figures import comparison_plot
     from deepprune.online import OnlineConfig
     from deepprune.pairs import _atomic_write
 

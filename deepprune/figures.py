@@ -48,9 +48,52 @@ def tradeoff_plot(result: dict, path: str | os.PathLike) -> Path:
     ax.set_title(Path(result["pool"]).name)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path, dpi=120)
+
+
+def _save(fig, path, dpi: int) -> Path:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
+
+
+def comparison_plot(res: dict, path: str | os.PathLike) -> Path:
+    """Accuracy vs tokens: every family's operating points and the cons@k curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    curve = [p for p in res["cons_k_curve"] if p["accuracy"] is not None]
+    if curve:
+        ax.plot(
+            [p["tokens"] for p in curve],
+            [p["accuracy"] for p in curve],
+            "-",
+            color="gray",
+            label="cons@k",
+        )
+    fams = list(dict.fromkeys(p["family"] for p in res["points"]))
+    markers = "osD^v<>pP*Xh"
+    for n, fam in enumerate(fams):
+        pts = sorted((p for p in res["points"] if p["family"] == fam and p["accuracy"] is not None),
+                     key=lambda p: p["tokens"])  # fmt: skip
+        if pts:
+            ax.plot([p["tokens"] for p in pts], [p["accuracy"] for p in pts], markers[n % len(markers)] + "--",
+                    ms=5, lw=0.8, label=fam)  # fmt: skip
+    c = res["cons@N"]
+    if c["accuracy"] is not None:
+        ax.plot([c["tokens"]], [c["accuracy"]], "k*", ms=12, label="cons@N")
+        ax.axhline(c["accuracy"] - res["config"]["target_drop"], ls=":", color="k", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("generated tokens per question (log)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(Path(res["pool"]).name)
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path, dpi=110)
