@@ -22,7 +22,8 @@ CPU_OVERRIDES = (
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
 def test_every_recipe_parses(recipe):
     model, data, training, finetuning, _ = parse_recipe(str(recipe), CPU_OVERRIDES)
-    assert finetuning.stage == "sft" and data.template == "qwen3_nothink"
+    template = "gemma" if recipe.name.startswith("gemma") else "qwen3_nothink"
+    assert finetuning.stage == "sft" and data.template == template
     assert isinstance(finetuning.focal_loss, bool)
 
 
