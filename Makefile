@@ -89,7 +89,8 @@ comparison-real:
 ablation-real:
 	deepprune crossencoder ablation --train-pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl \
 	    --eval-pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --eval-pool $(POOLS)/aimo3-deepseek-reasoner-n8.jsonl \
-	    --eval-pool $(POOLS)/aimo3-gpt-oss-120b-n8.jsonl --out runs/ablation --markdown Offline/ABLATION.md
+	    --eval-pool $(POOLS)/aimo3-gpt-oss-120b-n8.jsonl --out runs/ablation --markdown Offline/ABLATION.md \
+	    --manifest Offline/crossencoder_manifest.json
 
 # Offline/GEMMA.md: the generative judge on real small weights (Gemma 3 270M from the GGUF
 # package, LoRA, CPU): zero-shot vs cross-entropy vs focal + 2x oversampling, on held-out

@@ -610,6 +610,12 @@ def _cmd_crossencoder_ablation(args) -> int:
                   base=replace(cfg.base, max_train_pairs=args.max_train_pairs, keep=args.keep))  # fmt: skip
     rows = ablation(args.train_pool, args.eval_pool, args.out, cfg, progress=not args.no_progress)
     table = ablation_table(rows, args.out)
+    if args.manifest:
+        from deepprune.crossencoder import cells_manifest
+
+        _atomic_write(
+            Path(args.manifest), json.dumps(cells_manifest(args.out, rows), indent=1) + "\n"
+        )
     if args.markdown:
         cmd = (
             "deepprune " + " ".join(sys.argv[1:])
@@ -672,6 +678,7 @@ def _add_crossencoder(sub) -> None:
         "--out", required=True, help="one model directory per cell (finished cells are reused)"
     )
     a.add_argument("--markdown")
+    a.add_argument("--manifest", help="write the cells' hashes, configs and metrics here (JSON)")
     a.add_argument("--no-progress", action="store_true")
     a.set_defaults(func=_cmd_crossencoder_ablation)
 

@@ -301,9 +301,9 @@ def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | o
             labels = [p.label for p in pairs]
             groups = [p.qid for p in pairs]
             judges = [(b, b, None) for b in cfg.baselines]
-            judges += [(f"crossencoder {loss} x{over:g}", f"crossencoder:{d}", ctrunc)
+            judges += [(f"crossencoder {loss} x{over:g}", f"crossencoder:{d}", d.name)
                        for (ctrunc, loss, over), d in cells.items() if ctrunc == trunc]  # fmt: skip
-            for name, spec, _ in judges:
+            for name, spec, cell in judges:
                 judge = get_judge(spec)
                 judge.prepare(list(dict.fromkeys(t for p in jp for t in (p.prefix_a, p.prefix_b))))
                 m = judge_metrics(np.asarray(judge.score(jp), dtype=float), labels, groups=groups,
@@ -311,7 +311,7 @@ def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | o
                 rows.append({"pool": Path(pool).name, "eval": "held-out questions" if held_out else "all questions (transfer)",
                              "trunc": trunc, "judge": name, "questions": len(set(groups)), "pairs": len(pairs),
                              "answer_in_prefix_share": float(np.mean(shows)), "auroc": m["auroc"],
-                             "tnr@0.2": m["tnr@0.2"], "ci95": m["ci95"]})  # fmt: skip
+                             "tnr@0.2": m["tnr@0.2"], "ci95": m["ci95"], "cell": cell})  # fmt: skip
                 if progress:
                     print(
                         f"  {Path(pool).name} {trunc} {name}: AUROC {m['auroc']:.3f} TNR@0.2 {m['tnr@0.2']:.3f}",
@@ -343,3 +343,16 @@ def ablation_table(rows: list[dict], cells_dir: str | os.PathLike | None = None)
             lines.append(f"| {man_path.parent.name} | {m['train_pairs']} | {m['steps']} | "
                          f"{m['loss_first20']:.4f} / {m['loss_last20']:.4f} | {m['seconds']:.0f} |")  # fmt: skip
     return "\n".join(lines)
+
+
+def cells_manifest(cells_dir: str | os.PathLike, rows: list[dict] | None = None) -> dict:
+    """Hashes and metrics of every trained cell under ``cells_dir`` (committed; checkpoints are not)."""
+    out = {}
+    for man_path in sorted(Path(cells_dir).glob(f"*/{MANIFEST}")):
+        m = json.loads(man_path.read_text())
+        name = man_path.parent.name
+        out[name] = {"config": m["config"], "train_pairs": m["train_pairs"], "steps": m["steps"],
+                     "seconds": m["seconds"], "sha256": m["sha256"],
+                     "eval": [{k: r[k] for k in ("pool", "eval", "trunc", "pairs", "auroc", "tnr@0.2")}
+                              for r in rows or [] if r.get("cell") == name]}  # fmt: skip
+    return out

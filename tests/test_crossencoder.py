@@ -102,4 +102,10 @@ def test_ablation_grid_reuses_finished_cells(tmp_path, monkeypatch):
     again = ablation([str(DEMO_POOL)], [str(DEMO_POOL)], tmp_path, cfg, progress=False)
     assert [r["auroc"] for r in again] == [r["auroc"] for r in rows]
     table = ablation_table(rows, tmp_path)
+    from deepprune.crossencoder import cells_manifest
+
+    man = cells_manifest(tmp_path, rows)
+    assert set(man) == {"words8-start-ce-x1", "words8-start-focal-x1"}
+    assert len(man["words8-start-ce-x1"]["sha256"]["model.safetensors"]) == 64
+    assert man["words8-start-ce-x1"]["eval"][0]["auroc"] == rows[1]["auroc"]
     assert "words8-start-ce-x1" in table and "crossencoder focal x1" in table
