@@ -164,7 +164,9 @@ class LLMJudge(Judge):
                                  max_length=self.max_length, add_special_tokens=False).to(self.device)  # fmt: skip
             with torch.no_grad():
                 logits = (
-                    self.model(**enc).logits[:, -1, :].float()
+                    self.model(**enc, logits_to_keep=1)
+                    .logits[:, -1, :]
+                    .float()  # last position only
                 )  # (batch, vocab): next token after the prompt
             two = torch.stack([logits[:, self.yes_id], logits[:, self.no_id]], dim=1)
             out.append(torch.softmax(two, dim=1)[:, 0].cpu().numpy())
