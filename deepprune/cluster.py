@@ -84,12 +84,6 @@ class PairScores:
             self.mat[b, a] = vals
             self.calls += len(a)
 
-    def fetch(self, t: int, members: Sequence[int]) -> np.ndarray:
-        """Scores of trace ``t`` against ``members`` (scoring the missing ones)."""
-        members = np.asarray(members, dtype=np.int64)
-        self.fill(np.full(len(members), t), members)
-        return self.mat[t, members]
-
     def distinct(self) -> int:
         """Distinct pairs in the memo (i < j), plus self-pairs if any were scored."""
         m = ~np.isnan(self.mat[:, : self.n])
