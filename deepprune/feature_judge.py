@@ -135,7 +135,11 @@ def question_features(texts: Sequence[str], rep: dict) -> tuple[np.ndarray, np.n
 
 
 def _labelled_questions(pools: Sequence[str], trunc: str) -> list[dict]:
-    """Per question: key, prefixes, answer labels (traces without an answer dropped)."""
+    """Per question: key, prefixes, answer labels (traces without an answer dropped).
+
+    Questions with fewer than two answered traces have no pairs; they are kept (``texts``
+    may be short) so the question-level split sees the same keys as ``pairs build``.
+    """
     from deepprune.answers import question_answers
     from deepprune.grading import AnswerClasses
     from deepprune.pools import read_pool
@@ -148,8 +152,6 @@ def _labelled_questions(pools: Sequence[str], trunc: str) -> list[dict]:
         for q in read_pool(path):
             labels = AnswerClasses(question_answers(q), q.answer_type).labels
             keep = [k for k, lab in enumerate(labels) if lab >= 0 and q.traces[k].text]
-            if len(keep) < 2:
-                continue
             out.append({"key": f"{source}/{q.id}", "texts": [truncate(q.traces[k].text, spec) for k in keep],
                         "labels": np.array([labels[k] for k in keep])})  # fmt: skip
     return out
@@ -160,6 +162,9 @@ def _featurise(questions: list[dict], enc: _Encoder, progress: bool) -> list[dic
 
     for q in tqdm(questions, desc="features", unit="question", disable=not progress):
         if "x" in q:
+            continue
+        if len(q["texts"]) < 2:
+            q.update(x=None, y=np.zeros(0, np.int64))  # no pairs
             continue
         x, i, j = question_features(q["texts"], enc.represent(q["texts"]))
         q.update(x=x, y=(q["labels"][i] == q["labels"][j]).astype(np.int64))
@@ -243,8 +248,8 @@ def train_feature_judge(pools: Sequence[str], out: str | os.PathLike, cfg: Featu
     if not train:
         raise ValueError("no training questions: the pools' train split is empty")
     _featurise(train, enc or _Encoder(cfg.encoder, cfg.tail_words), progress)
-    x = np.concatenate([q["x"] for q in train])
-    y = np.concatenate([q["y"] for q in train])
+    x = np.concatenate([q["x"] for q in train if q["x"] is not None])
+    y = np.concatenate([q["y"] for q in train if q["x"] is not None])
     w = _fit(x, y, cfg)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / (WEIGHTS + ".tmp.npz")
@@ -329,19 +334,17 @@ def crossfit(pool: str, trunc: str, cfg: FeatureJudgeConfig, folds: int = 5,
     enc = _Encoder(cfg.encoder, cfg.tail_words)
     questions = _featurise(_labelled_questions([pool], trunc), enc, progress)
     if len(questions) < folds:
-        raise ValueError(
-            f"{pool}: {len(questions)} questions with >= 2 answered traces, fewer than {folds} folds"
-        )
+        raise ValueError(f"{pool}: {len(questions)} questions, fewer than {folds} folds")
     keys = sorted(q["key"] for q in questions)
     random.Random(cfg.seed).shuffle(keys)
     fold_of = {k: n % folds for n, k in enumerate(keys)}
     y = np.concatenate([q["y"] for q in questions])
-    groups = np.concatenate([[q["key"]] * len(q["y"]) for q in questions])
+    groups = np.array([q["key"] for q in questions for _ in q["y"]])
     scores: dict[str, np.ndarray] = {}
     for name in baselines:  # untrained baselines: the same pairs, IDF fitted per question
         judge = enc.emb if name == "sbert" and cfg.encoder is None else get_judge(name)
         parts = []
-        for q in questions:
+        for q in (q for q in questions if q["x"] is not None):
             ij = np.array(list(itertools.combinations(range(len(q["texts"])), 2)), dtype=int)
             judge.prepare(q["texts"])
             parts.append(judge.score_indexed(q["texts"], ij[:, 0], ij[:, 1]))
@@ -351,14 +354,14 @@ def crossfit(pool: str, trunc: str, cfg: FeatureJudgeConfig, folds: int = 5,
         vcfg = replace(cfg, trunc=trunc, **over)
         s = np.empty(len(y))
         for f in range(folds):
-            train = [q for q in questions if fold_of[q["key"]] != f]
+            train = [q for q in questions if fold_of[q["key"]] != f and q["x"] is not None]
             w = _fit(
                 np.concatenate([q["x"] for q in train]),
                 np.concatenate([q["y"] for q in train]),
                 vcfg,
             )
             for n, q in enumerate(questions):
-                if fold_of[q["key"]] == f:
+                if fold_of[q["key"]] == f and q["x"] is not None:
                     s[offsets[n] : offsets[n + 1]] = _forward(w, q["x"])
         scores[f"trained {vname}"] = s
     ref = baselines[0] if baselines else None
