@@ -32,3 +32,17 @@ def test_bootstrap_and_by_source():
     lo, hi = m["ci95"]["auroc"]
     assert lo < m["auroc"] < hi and set(m["by_source"]) == {"a", "b"}
     assert bootstrap_ci(s, y, n_boot=50, seed=3) == bootstrap_ci(s, y, n_boot=50, seed=3)
+
+
+def test_auroc_diff_ci_is_paired_over_questions():
+    from deepprune.metrics import auroc_diff_ci
+
+    y = [1, 0, 1, 0, 1, 0]
+    perfect = [0.9, 0.1, 0.8, 0.2, 0.7, 0.3]
+    groups = ["q1", "q1", "q2", "q2", "q3", "q3"]
+    same = auroc_diff_ci(perfect, perfect, y, groups, n_boot=100)
+    assert same["diff"] == 0.0 and same["ci95"] == [0.0, 0.0]  # paired: no spread at all
+    flat = auroc_diff_ci(perfect, [0.5] * 6, y, groups, n_boot=100)
+    assert flat["diff"] == 0.5 and flat["ci95"] == [0.5, 0.5] and flat["p_le_0"] == 0.0
+    inverted = auroc_diff_ci([1 - s for s in perfect], perfect, y, groups, n_boot=100)
+    assert inverted["diff"] == -1.0 and inverted["p_le_0"] == 1.0
