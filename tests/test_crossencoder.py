@@ -109,3 +109,23 @@ def test_ablation_grid_reuses_finished_cells(tmp_path, monkeypatch):
     assert len(man["words8-start-ce-x1"]["sha256"]["model.safetensors"]) == 64
     assert man["words8-start-ce-x1"]["eval"][0]["auroc"] == rows[1]["auroc"]
     assert "words8-start-ce-x1" in table and "crossencoder focal x1" in table
+
+
+def test_fewer_layers_and_int8_scoring(tmp_path):
+    man = train_crossencoder(
+        [DEMO_POOL], tmp_path / "ce2", CrossEncoderConfig(**SMALL, layers=2), progress=False
+    )
+    cfg = json.loads((tmp_path / "ce2" / "config.json").read_text())
+    assert cfg["num_hidden_layers"] == 2 and man["config"]["layers"] == 2
+    pairs = [JudgePair("First, a. Then b.", "First, a. Then c."), JudgePair("x y z", "y z w")]
+    fp32 = get_judge(f"crossencoder:{tmp_path / 'ce2'}")
+    assert len(fp32.model.base_model.encoder.layer) == 2
+    q = get_judge(f"crossencoder:{tmp_path / 'ce2'},int8=1")
+    assert "int8=1" in q.id and q.id != fp32.id  # cached scores never mix the two
+    np.testing.assert_allclose(q.score(pairs), fp32.score(pairs), atol=0.05)
+    with pytest.raises(ValueError, match="layers must be"):
+        CrossEncoderConfig(layers=0)
+    with pytest.raises(ValueError, match="only 6 layers"):
+        train_crossencoder(
+            [DEMO_POOL], tmp_path / "ce9", CrossEncoderConfig(**SMALL, layers=9), progress=False
+        )
