@@ -112,9 +112,9 @@ gemma-judge:
 features-real:
 	@mkdir -p runs/features
 	deepprune features crossfit --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --trunc words:25 --trunc tokens:500 \
-	    --ablation --markdown runs/features/qwen3.md >/dev/null
+	    --ablation --scalars-too --markdown runs/features/qwen3.md >/dev/null
 	deepprune features crossfit --pool $(POOLS)/qwen25math-math100-n8.jsonl --pool $(POOLS)/esc-gpt35-lastletters-n40.jsonl \
-	    --trunc frac:0.3 --bootstrap 200 --markdown runs/features/short.md >/dev/null
+	    --trunc frac:0.3 --scalars-too --bootstrap 200 --markdown runs/features/short.md >/dev/null
 	deepprune features train --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --test-fraction 0 --out runs/features/qwen3-all --no-progress
 	deepprune judge grid --pool $(POOLS)/aimo3-deepseek-reasoner-n8.jsonl --pool $(POOLS)/aimo3-gpt-oss-120b-n8.jsonl \
 	    --trunc words:25 --trunc tokens:500 --judge sbert --judge lexical:tfidf --judge features:runs/features/qwen3-all \
@@ -125,12 +125,17 @@ features-real:
 	  echo; echo "### Transfer: trained on all Qwen3-8B questions, tested on the AIMO3 pools (other models, other task)"; \
 	  echo; sed 1,2d runs/features/transfer.md; } > Offline/FEATURES.md
 
-# Online/TRAINED.md: the trained cross-encoder inside DeepPrune on the held-out Qwen3-8B
-# questions (never trained on), beside SBERT, the oracle ceiling, a noisy oracle of the
-# cross-encoder's measured held-out AUROC (Offline/ABLATION.md) and budget-matched cons@k.
+# Online/TRAINED.md: the trained cross-encoder and pair-feature judges inside DeepPrune on the
+# held-out Qwen3-8B questions (never trained on), beside SBERT, the oracle ceiling, noisy
+# oracles of each trained judge's measured held-out AUROC and budget-matched cons@k.
 CE_JUDGE ?= runs/ablation/words25-start-focal-x2
 CE_AUROC ?= 0.568  # measured: Offline/ABLATION.md, words:25 focal x2, held-out Qwen3-8B
+FEAT_JUDGE ?= runs/features/qwen3-h40
+FEAT_AUROC ?= 0.6  # placeholder until measured
 online-trained:
+	[ -f $(FEAT_JUDGE)/deepprune_features.json ] || deepprune features train --no-progress \
+	    --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --test-fraction 0.4 --out $(FEAT_JUDGE)
 	deepprune prune --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --holdout 0.4 --trunc words:25 \
-	    --judge crossencoder:$(CE_JUDGE) --judge sbert --noisy-auroc $(CE_AUROC) --repeats 8 \
+	    --judge crossencoder:$(CE_JUDGE) --judge features:$(FEAT_JUDGE) --judge sbert \
+	    --judge noisy-oracle:auroc=$(CE_AUROC) --judge noisy-oracle:auroc=$(FEAT_AUROC) --repeats 8 \
 	    --sweep tau=0.1:0.9:0.1 --out runs/trained --markdown Online/TRAINED.md

@@ -685,7 +685,7 @@ def _cmd_features_train(args) -> int:
         if not Path(pool).is_file():
             raise FileNotFoundError(f"{pool}: no such pool file")
     cfg = FeatureJudgeConfig(encoder=args.encoder, trunc=args.trunc, loss=args.loss, gamma=args.gamma,
-                             oversample=args.oversample, hidden=args.hidden, steps=args.steps,
+                             oversample=args.oversample, hidden=args.hidden, steps=args.steps, vectors=args.vectors,
                              test_fraction=args.test_fraction, seed=args.seed)  # fmt: skip
     man = train_feature_judge(args.pool, args.out, cfg, progress=not args.no_progress)
     print(json.dumps({k: man[k] for k in ("train_pairs", "final_loss", "seconds")}))
@@ -696,8 +696,11 @@ def _cmd_features_train(args) -> int:
 def _cmd_features_crossfit(args) -> int:
     from deepprune.feature_judge import FeatureJudgeConfig, crossfit, crossfit_table
 
-    variants = {"focal x2": {}, "focal x1": {"oversample": 1.0}, "ce x2": {"loss": "ce"},
-                "ce x1": {"loss": "ce", "oversample": 1.0}}  # fmt: skip
+    paper = {"focal x2": {}, "focal x1": {"oversample": 1.0}, "ce x2": {"loss": "ce"},
+             "ce x1": {"loss": "ce", "oversample": 1.0}}  # fmt: skip
+    variants = paper if args.ablation else {"focal x2": {}}
+    if args.scalars_too:
+        variants["focal x2, scalars only"] = {"vectors": False}
     for pool in args.pool:
         if not Path(pool).is_file():
             raise FileNotFoundError(f"{pool}: no such pool file")
@@ -705,7 +708,7 @@ def _cmd_features_crossfit(args) -> int:
     for pool, trunc in [(p, t) for p in args.pool for t in args.trunc or ["words:25"]]:
         rows += crossfit(pool, trunc, FeatureJudgeConfig(encoder=args.encoder, seed=args.seed),
                          folds=args.folds, n_boot=args.bootstrap, progress=not args.no_progress,
-                         variants=variants if args.ablation else None)  # fmt: skip
+                         variants=variants)  # fmt: skip
     table = crossfit_table(rows)
     if args.markdown:
         _write_generated(args.markdown, table, "deepprune features crossfit")
@@ -739,6 +742,8 @@ def _add_features(sub) -> None:
         help="minority factor (paper: 2; 1 = none)",
     )
     t.add_argument("--hidden", type=int, default=d.hidden, help="0: logistic; >0: one ReLU layer")
+    t.add_argument("--vectors", action=argparse.BooleanOptionalAction, default=d.vectors,
+                   help="use the tail-embedding product/difference features (--no-vectors: 6 scalars)")  # fmt: skip
     t.add_argument("--steps", type=int, default=d.steps)
     t.add_argument(
         "--test-fraction", type=float, default=d.test_fraction, help="held-out questions"
@@ -755,6 +760,8 @@ def _add_features(sub) -> None:
     c.add_argument(
         "--ablation", action="store_true", help="all four {ce, focal} x {x1, x2} variants"
     )
+    c.add_argument("--scalars-too", action="store_true",
+                   help="also a focal x2 judge on the 6 scalar features only (no embedding vectors)")  # fmt: skip
     c.add_argument("--encoder", default=None)
     c.add_argument("--bootstrap", type=int, default=1000)
     c.add_argument("--seed", type=int, default=0)

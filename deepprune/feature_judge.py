@@ -52,6 +52,9 @@ class FeatureJudgeConfig:
     gamma: float = 2.0  # Lin et al. default
     alpha: dict[str, float] = field(default_factory=lambda: {"yes": 0.25, "no": 0.75})
     oversample: float = 2.0  # paper: minority class 2x
+    # include the 2*384 tail-embedding product/|difference| features (False: the 6 scalars only).
+    # They can encode a question's topic, i.e. its identity: check train vs held-out AUROC.
+    vectors: bool = True
     hidden: int = 0  # 0: logistic model on the features; >0: one ReLU layer of this width
     weight_decay: float = 1e-3
     lr: float = 0.05
@@ -177,6 +180,8 @@ def _fit(x: np.ndarray, y: np.ndarray, cfg: FeatureJudgeConfig) -> dict[str, np.
 
     from deepprune.focal import focal_loss
 
+    if not cfg.vectors:
+        x = x[:, -len(SCALARS) :]
     rng = random.Random(cfg.seed)
     idx = list(range(len(y)))
     pos, neg = [k for k in idx if y[k] == 1], [k for k in idx if y[k] == 0]
@@ -210,11 +215,19 @@ def _fit(x: np.ndarray, y: np.ndarray, cfg: FeatureJudgeConfig) -> dict[str, np.
         loss.backward()
         opt.step()
     arrays = {f"p{k}": p.detach().numpy() for k, p in enumerate(net.parameters())}
-    return {"mu": mu, "sd": sd, "final_loss": np.array(float(loss.detach())), **arrays}
+    return {
+        "mu": mu,
+        "sd": sd,
+        "vectors": np.array(cfg.vectors),
+        "final_loss": np.array(float(loss.detach())),
+        **arrays,
+    }
 
 
 def _forward(w: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     """P(same answer) from the saved arrays (numpy only: no torch at scoring time)."""
+    if "vectors" in w and not bool(w["vectors"]):
+        x = x[:, -len(SCALARS) :]
     h = (x - w["mu"]) / w["sd"]
     layers = sorted((k for k in w if k.startswith("p")), key=lambda k: int(k[1:]))
     for n in range(0, len(layers), 2):
@@ -327,7 +340,7 @@ def crossfit(pool: str, trunc: str, cfg: FeatureJudgeConfig, folds: int = 5,
     from dataclasses import replace
 
     from deepprune.judges import get_judge
-    from deepprune.metrics import auroc_diff_ci, judge_metrics
+    from deepprune.metrics import auroc, auroc_diff_ci, judge_metrics
 
     if folds < 2:
         raise ValueError(f"folds must be >= 2, got {folds}")
@@ -341,6 +354,7 @@ def crossfit(pool: str, trunc: str, cfg: FeatureJudgeConfig, folds: int = 5,
     y = np.concatenate([q["y"] for q in questions])
     groups = np.array([q["key"] for q in questions for _ in q["y"]])
     scores: dict[str, np.ndarray] = {}
+    train_auroc: dict[str, float] = {}
     for name in baselines:  # untrained baselines: the same pairs, IDF fitted per question
         judge = enc.emb if name == "sbert" and cfg.encoder is None else get_judge(name)
         parts = []
@@ -353,24 +367,25 @@ def crossfit(pool: str, trunc: str, cfg: FeatureJudgeConfig, folds: int = 5,
     for vname, over in (variants or {"features": {}}).items():
         vcfg = replace(cfg, trunc=trunc, **over)
         s = np.empty(len(y))
+        fit_auroc = []  # in-sample AUROC of each fold's judge: far above held-out = overfitting
         for f in range(folds):
             train = [q for q in questions if fold_of[q["key"]] != f and q["x"] is not None]
-            w = _fit(
-                np.concatenate([q["x"] for q in train]),
-                np.concatenate([q["y"] for q in train]),
-                vcfg,
-            )
+            xf = np.concatenate([q["x"] for q in train])
+            yf = np.concatenate([q["y"] for q in train])
+            w = _fit(xf, yf, vcfg)
+            fit_auroc.append(auroc(_forward(w, xf), yf))
             for n, q in enumerate(questions):
                 if fold_of[q["key"]] == f and q["x"] is not None:
                     s[offsets[n] : offsets[n + 1]] = _forward(w, q["x"])
         scores[f"trained {vname}"] = s
+        train_auroc[f"trained {vname}"] = float(np.nanmean(fit_auroc))
     ref = baselines[0] if baselines else None
     rows = []
     for name, s in scores.items():
         m = judge_metrics(s, y, groups=groups, n_boot=n_boot)
         row = {"pool": Path(pool).name, "trunc": trunc, "judge": name, "questions": len(questions),
                "pairs": int(len(y)), "auroc": m["auroc"], "tnr@0.2": m["tnr@0.2"], "ci95": m["ci95"],
-               "diff_vs_ref": None}  # fmt: skip
+               "diff_vs_ref": None, "train_auroc": train_auroc.get(name)}  # fmt: skip
         if ref and name != ref:
             row["diff_vs_ref"] = auroc_diff_ci(s, scores[ref], y, groups, n_boot=n_boot)
         rows.append(row)
@@ -383,13 +398,14 @@ def crossfit(pool: str, trunc: str, cfg: FeatureJudgeConfig, folds: int = 5,
 
 
 def crossfit_table(rows: list[dict], ref: str = "sbert") -> str:
-    lines = [f"| pool | prefix | judge | questions | pairs | AUROC [95% CI] | TNR@0.2 [95% CI] | AUROC - {ref} [95% CI] |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [f"| pool | prefix | judge | questions | pairs | AUROC [95% CI] | TNR@0.2 [95% CI] | AUROC - {ref} [95% CI] | in-fold AUROC |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         ci = r["ci95"] or {}
         au, tn = ci.get("auroc", [np.nan] * 2), ci.get("tnr@0.2", [np.nan] * 2)
         d = r["diff_vs_ref"]
+        fit = "—" if r.get("train_auroc") is None else f"{r['train_auroc']:.3f}"
         dtxt = f"{d['diff']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d else "—"
         lines.append(f"| {r['pool']} | `{r['trunc']}` | {r['judge']} | {r['questions']} | {r['pairs']:,} | "
-                     f"{r['auroc']:.3f} [{au[0]:.3f}, {au[1]:.3f}] | {r['tnr@0.2']:.3f} [{tn[0]:.3f}, {tn[1]:.3f}] | {dtxt} |")  # fmt: skip
+                     f"{r['auroc']:.3f} [{au[0]:.3f}, {au[1]:.3f}] | {r['tnr@0.2']:.3f} [{tn[0]:.3f}, {tn[1]:.3f}] | {dtxt} | {fit} |")  # fmt: skip
     return "\n".join(lines)

@@ -78,7 +78,8 @@ def test_crossfit_scores_every_question_once_and_reports_a_paired_difference(tmp
     names = [r["judge"] for r in rows]
     assert names == ["sbert", "lexical:jaccard", "trained features"]
     assert len({r["pairs"] for r in rows}) == 1 and rows[0]["questions"] >= 3
-    assert rows[0]["diff_vs_ref"] is None
+    assert rows[0]["diff_vs_ref"] is None and rows[0]["train_auroc"] is None
+    assert 0.5 < rows[2]["train_auroc"] <= 1.0  # in-fold AUROC, reported beside held-out
     d = rows[2]["diff_vs_ref"]
     assert d["ci95"][0] <= d["diff"] <= d["ci95"][1]
     assert d["diff"] == pytest.approx(rows[2]["auroc"] - rows[0]["auroc"])
@@ -92,7 +93,7 @@ def test_cli_train_crossfit_and_bad_input(tmp_path, capsys):
     md = tmp_path / "cf.md"
     assert main(["features", "crossfit", "--pool", str(DEMO_POOL), "--trunc", "words:8", "--folds", "2",
                  "--bootstrap", "20", "--markdown", str(md), "--no-progress"]) == 0  # fmt: skip
-    assert "trained features" in md.read_text()
+    assert "trained focal x2" in md.read_text()
     assert (
         main(["features", "train", "--pool", str(tmp_path / "nope.jsonl"), "--out", str(out)]) == 2
     )
@@ -105,3 +106,13 @@ def test_cli_train_crossfit_and_bad_input(tmp_path, capsys):
     with pytest.raises(ValueError, match="loss must be focal or ce"):
         FeatureJudgeConfig(loss="mse")
     assert json.loads((out / MANIFEST).read_text())["config"]["trunc"] == "words:8"
+
+
+def test_scalars_only_uses_the_last_six_columns():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(300, 20)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)  # the signal sits in a "vector" column
+    w = _fit(x, y, FeatureJudgeConfig(vectors=False, steps=100))
+    assert w["mu"].shape == (6,)
+    assert abs(auroc(_forward(w, x), y) - 0.5) < 0.1  # blind to column 0
+    assert auroc(_forward(_fit(x, y, FeatureJudgeConfig(steps=100)), x), y) > 0.95
