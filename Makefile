@@ -112,9 +112,9 @@ gemma-judge:
 features-real:
 	@mkdir -p runs/features
 	deepprune features crossfit --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --trunc words:25 --trunc tokens:500 \
-	    --ablation --scalars-too --markdown runs/features/qwen3.md >/dev/null
+	    --ablation --scalars-too --cache runs/features/cache --markdown runs/features/qwen3.md >/dev/null
 	deepprune features crossfit --pool $(POOLS)/qwen25math-math100-n8.jsonl --pool $(POOLS)/esc-gpt35-lastletters-n40.jsonl \
-	    --trunc frac:0.3 --scalars-too --bootstrap 200 --markdown runs/features/short.md >/dev/null
+	    --trunc frac:0.3 --scalars-too --cache runs/features/cache --bootstrap 200 --markdown runs/features/short.md >/dev/null
 	deepprune features train --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --test-fraction 0 --out runs/features/qwen3-all --no-progress
 	deepprune judge grid --pool $(POOLS)/aimo3-deepseek-reasoner-n8.jsonl --pool $(POOLS)/aimo3-gpt-oss-120b-n8.jsonl \
 	    --trunc words:25 --trunc tokens:500 --judge sbert --judge lexical:tfidf --judge features:runs/features/qwen3-all \

@@ -707,7 +707,7 @@ def _cmd_features_crossfit(args) -> int:
     rows = []
     for pool, trunc in [(p, t) for p in args.pool for t in args.trunc or ["words:25"]]:
         rows += crossfit(pool, trunc, FeatureJudgeConfig(encoder=args.encoder, seed=args.seed),
-                         folds=args.folds, n_boot=args.bootstrap, progress=not args.no_progress,
+                         folds=args.folds, cache=args.cache, n_boot=args.bootstrap, progress=not args.no_progress,
                          variants=variants)  # fmt: skip
     table = crossfit_table(rows)
     if args.markdown:
@@ -757,6 +757,9 @@ def _add_features(sub) -> None:
     c.add_argument("--pool", action="append", required=True, help="trace pool (repeatable)")
     c.add_argument("--trunc", action="append", help="default: words:25 (repeatable)")
     c.add_argument("--folds", type=int, default=5)
+    c.add_argument(
+        "--cache", help="keep per-question features here (a rerun or killed run reuses them)"
+    )
     c.add_argument(
         "--ablation", action="store_true", help="all four {ce, focal} x {x1, x2} variants"
     )

@@ -160,7 +160,11 @@ def _labelled_questions(pools: Sequence[str], trunc: str) -> list[dict]:
     return out
 
 
-def _featurise(questions: list[dict], enc: _Encoder, progress: bool) -> list[dict]:
+def _featurise(questions: list[dict], enc: _Encoder, progress: bool,
+               cache: str | os.PathLike | None = None) -> list[dict]:  # fmt: skip
+    """Pair features of every question; with ``cache``, one .npy per question is kept there
+    (named by a hash of the encoder, tail length and the prefixes), so a killed run resumes
+    without re-embedding what it finished."""
     from tqdm import tqdm
 
     for q in tqdm(questions, desc="features", unit="question", disable=not progress):
@@ -169,8 +173,23 @@ def _featurise(questions: list[dict], enc: _Encoder, progress: bool) -> list[dic
         if len(q["texts"]) < 2:
             q.update(x=None, y=np.zeros(0, np.int64))  # no pairs
             continue
-        x, i, j = question_features(q["texts"], enc.represent(q["texts"]))
-        q.update(x=x, y=(q["labels"][i] == q["labels"][j]).astype(np.int64))
+        ij = np.array(list(itertools.combinations(range(len(q["texts"])), 2)), dtype=int)
+        path = None
+        if cache is not None:
+            h = hashlib.sha256(
+                f"{enc.emb.id}|{enc.tail_words}|".encode() + "\x00".join(q["texts"]).encode()
+            )
+            path = Path(cache) / f"{h.hexdigest()[:32]}.npy"
+        if path is not None and path.exists():
+            x = np.load(path)
+        else:
+            x, _, _ = question_features(q["texts"], enc.represent(q["texts"]))
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp.npy")
+                np.save(tmp, x)
+                os.replace(tmp, path)
+        q.update(x=x, y=(q["labels"][ij[:, 0]] == q["labels"][ij[:, 1]]).astype(np.int64))
     return questions
 
 
@@ -323,7 +342,7 @@ class FeatureJudge(Judge):
 # ---- cross-fitted evaluation: every question held out once ------------------------------
 
 
-def crossfit(pool: str, trunc: str, cfg: FeatureJudgeConfig, folds: int = 5,
+def crossfit(pool: str, trunc: str, cfg: FeatureJudgeConfig, folds: int = 5, cache: str | os.PathLike | None = None,
              baselines: Sequence[str] = ("sbert", "lexical:jaccard", "lexical:tfidf"), n_boot: int = 1000,
              progress: bool = True, variants: dict[str, dict] | None = None) -> list[dict]:  # fmt: skip
     """K-fold over questions: train on K-1 folds, score the held-out fold; pool the scores.
@@ -334,6 +353,7 @@ def crossfit(pool: str, trunc: str, cfg: FeatureJudgeConfig, folds: int = 5,
     against the first baseline (SBERT by default).
 
     Args:
+        cache: keep each question's features here (a rerun or a killed run reuses them).
         variants: name -> config overrides (e.g. ``{"ce x1": {"loss": "ce", "oversample": 1}}``);
             default: the config as given.
     """
@@ -345,7 +365,7 @@ def crossfit(pool: str, trunc: str, cfg: FeatureJudgeConfig, folds: int = 5,
     if folds < 2:
         raise ValueError(f"folds must be >= 2, got {folds}")
     enc = _Encoder(cfg.encoder, cfg.tail_words)
-    questions = _featurise(_labelled_questions([pool], trunc), enc, progress)
+    questions = _featurise(_labelled_questions([pool], trunc), enc, progress, cache)
     if len(questions) < folds:
         raise ValueError(f"{pool}: {len(questions)} questions, fewer than {folds} folds")
     keys = sorted(q["key"] for q in questions)

@@ -116,3 +116,20 @@ def test_scalars_only_uses_the_last_six_columns():
     assert w["mu"].shape == (6,)
     assert abs(auroc(_forward(w, x), y) - 0.5) < 0.1  # blind to column 0
     assert auroc(_forward(_fit(x, y, FeatureJudgeConfig(steps=100)), x), y) > 0.95
+
+
+def test_crossfit_feature_cache_resumes_without_re_embedding(tmp_path, monkeypatch):
+    from deepprune import feature_judge
+
+    cfg = FeatureJudgeConfig(steps=20)
+    first = crossfit(DEMO_POOL, "words:8", cfg, folds=2, n_boot=20, baselines=("lexical:jaccard",),
+                     cache=tmp_path / "cache", progress=False)  # fmt: skip
+    assert list((tmp_path / "cache").glob("*.npy"))
+
+    def no_embedding(self, texts):
+        raise AssertionError("re-embedded a cached question")
+
+    monkeypatch.setattr(feature_judge._Encoder, "represent", no_embedding)
+    again = crossfit(DEMO_POOL, "words:8", cfg, folds=2, n_boot=20, baselines=("lexical:jaccard",),
+                     cache=tmp_path / "cache", progress=False)  # fmt: skip
+    assert [r["auroc"] for r in again] == [r["auroc"] for r in first]
