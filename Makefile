@@ -129,12 +129,15 @@ features-real:
 # held-out Qwen3-8B questions (never trained on), beside SBERT, the oracle ceiling, noisy
 # oracles of each trained judge's measured held-out AUROC and budget-matched cons@k.
 CE_JUDGE ?= runs/ablation/words25-start-focal-x2
-CE_AUROC ?= 0.568  # measured: Offline/ABLATION.md, words:25 focal x2, held-out Qwen3-8B
+CE_AUROC ?= 0.579  # measured: Online/TRAINED_AUROC.md (all 10,468 held-out pairs)
 FEAT_JUDGE ?= runs/features/qwen3-h40
-FEAT_AUROC ?= 0.6  # placeholder until measured
+FEAT_AUROC ?= 0.550  # measured: Online/TRAINED_AUROC.md
 online-trained:
 	[ -f $(FEAT_JUDGE)/deepprune_features.json ] || deepprune features train --no-progress \
 	    --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --test-fraction 0.4 --out $(FEAT_JUDGE)
+	[ -f Online/TRAINED_AUROC.md ] || deepprune judge grid --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl \
+	    --trunc words:25 --test-fraction 0.4 --judge features:$(FEAT_JUDGE) --judge crossencoder:$(CE_JUDGE) \
+	    --judge sbert --judge lexical:tfidf --bootstrap 500 --markdown Online/TRAINED_AUROC.md
 	deepprune prune --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --holdout 0.4 --trunc words:25 \
 	    --judge crossencoder:$(CE_JUDGE) --judge features:$(FEAT_JUDGE) --judge sbert \
 	    --judge noisy-oracle:auroc=$(CE_AUROC) --judge noisy-oracle:auroc=$(FEAT_AUROC) --repeats 8 \
