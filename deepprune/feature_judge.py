@@ -312,8 +312,10 @@ class FeatureJudge(Judge):
         man = json.loads((Path(path) / MANIFEST).read_text())
         with np.load(Path(path) / WEIGHTS) as f:
             self.w = {k: f[k] for k in f.files}
-        self.enc = _Encoder(man["encoder"] if os.path.isdir(man["encoder"]) else None,
-                            man["config"]["tail_words"], batch_size)  # fmt: skip
+        # trained on the packaged MiniLM: use it wherever it is installed now; a custom encoder
+        # directory must still exist (EmbeddingJudge raises naming it)
+        encoder = man["config"]["encoder"]
+        self.enc = _Encoder(encoder, man["config"]["tail_words"], batch_size)
         self.id = f"features:{os.path.abspath(path)}"
         self._rep: tuple[Sequence[str], dict] | None = None
 
