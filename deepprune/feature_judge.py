@@ -25,7 +25,6 @@ import itertools
 import json
 import os
 import random
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,12 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from deepprune.judges import Judge
+from deepprune.judges import _WORD_RE, Judge
 
 MANIFEST = "deepprune_features.json"
 WEIGHTS = "feature_judge.npz"
 SCALARS = ("cos_head", "cos_tail", "tfidf", "jaccard", "len_absdiff", "len_mean")
-_WORD_RE = re.compile(r"\w+")
 
 
 @dataclass
@@ -89,8 +87,8 @@ class _Encoder:
     def represent(self, texts: Sequence[str]) -> dict[str, np.ndarray | list]:
         tails = [_tail(t, self.tail_words) for t in texts]
         self.emb.embed(list(texts) + tails)
-        head = np.stack([self.emb._cache[t] for t in texts]) if texts else np.zeros((0, 384))
-        tail = np.stack([self.emb._cache[t] for t in tails]) if texts else np.zeros((0, 384))
+        head = np.stack([self.emb._cache[t] for t in texts])
+        tail = np.stack([self.emb._cache[t] for t in tails])
         words = [set(_WORD_RE.findall(t.lower())) for t in texts]
         length = np.log1p([len(t.split()) for t in texts])
         return {"head": head, "tail": tail, "words": words, "len": length}
@@ -98,15 +96,11 @@ class _Encoder:
 
 def _tfidf_cos(texts: Sequence[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """TF-IDF cosine with the IDF fitted on ``texts`` (one question's prefixes)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    from deepprune.judges import TfidfJudge
 
-    try:
-        m = TfidfVectorizer(sublinear_tf=True, token_pattern=r"(?u)\b\w+\b").fit_transform(
-            [t or " " for t in texts]
-        )
-    except ValueError:  # no words at all
-        return np.array([float(texts[a].strip() == texts[b].strip()) for a, b in zip(i, j)])
-    return np.asarray(m[i].multiply(m[j]).sum(axis=1)).ravel()
+    judge = TfidfJudge()
+    judge.prepare(texts)
+    return judge.score_indexed(texts, i, j)
 
 
 def pair_features(texts: Sequence[str], rep: dict, i: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -201,13 +195,10 @@ def _fit(x: np.ndarray, y: np.ndarray, cfg: FeatureJudgeConfig) -> dict[str, np.
 
     if not cfg.vectors:
         x = x[:, -len(SCALARS) :]
-    rng = random.Random(cfg.seed)
-    idx = list(range(len(y)))
-    pos, neg = [k for k in idx if y[k] == 1], [k for k in idx if y[k] == 0]
-    minority = pos if len(pos) < len(neg) else neg
-    if cfg.oversample != 1 and minority:  # the paper's oversampling: repeat minority rows
-        whole, frac = divmod(cfg.oversample - 1, 1)
-        idx += minority * int(whole) + rng.sample(minority, round(frac * len(minority)))
+    from deepprune.pairs import minority_repeats
+
+    # the paper's oversampling, by the pair builder's rule: repeat minority rows
+    idx = list(range(len(y))) + minority_repeats(y, cfg.oversample, random.Random(cfg.seed))
     mu, sd = x.mean(0), x.std(0) + 1e-6
     torch.manual_seed(cfg.seed)
     xt = torch.from_numpy((x[idx] - mu) / sd).float()

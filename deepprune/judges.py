@@ -201,6 +201,15 @@ class TfidfJudge(Judge):
             np.asarray(a.multiply(b).sum(axis=1)).ravel(), 0.0, 1.0
         )  # rows are L2-normalised
 
+    def score_indexed(self, texts, i, j, labels=None, question=None):
+        """Each text is transformed once (not once per pair it appears in)."""
+        if self._vec is None:
+            self.prepare(texts)
+        if self._vec is False:
+            return np.array([float(texts[a].strip() == texts[b].strip()) for a, b in zip(i, j)])
+        m = self._vec.transform(texts)
+        return np.clip(np.asarray(m[i].multiply(m[j]).sum(axis=1)).ravel(), 0.0, 1.0)
+
 
 def default_sbert_path() -> str:
     try:

@@ -150,18 +150,25 @@ def split_questions(
     return set(keys[n_test:]), set(keys[:n_test])
 
 
-def oversample(pairs: list[Pair], factor: float, rng: random.Random) -> list[Pair]:
-    """Repeat the minority-label pairs so their count becomes ``factor`` times larger."""
-    if factor == 1 or not pairs:
-        return list(pairs)
-    pos = [p for p in pairs if p.label == 1]
-    neg = [p for p in pairs if p.label == 0]
+def minority_repeats(labels: Sequence[int], factor: float, rng: random.Random) -> list[int]:
+    """Indices to append so the minority label's count becomes ``factor`` times larger."""
+    if factor == 1:
+        return []
+    pos = [k for k, y in enumerate(labels) if y == 1]
+    neg = [k for k, y in enumerate(labels) if y == 0]
     minority = pos if len(pos) < len(neg) else neg
     if not minority:
-        return list(pairs)
+        return []
     whole, frac = divmod(factor - 1, 1)
-    extra = minority * int(whole) + rng.sample(minority, round(frac * len(minority)))
-    out = pairs + extra
+    return minority * int(whole) + rng.sample(minority, round(frac * len(minority)))
+
+
+def oversample(pairs: list[Pair], factor: float, rng: random.Random) -> list[Pair]:
+    """Repeat the minority-label pairs so their count becomes ``factor`` times larger."""
+    labels = [p.label for p in pairs]
+    if factor == 1 or not (0 < sum(labels) < len(labels)):  # nothing to repeat
+        return list(pairs)
+    out = pairs + [pairs[k] for k in minority_repeats(labels, factor, rng)]
     rng.shuffle(out)
     return out
 

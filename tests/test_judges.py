@@ -59,3 +59,19 @@ def test_tfidf_handles_prefixes_without_words():
     j = get_judge("lexical:tfidf")
     j.prepare(["", " ", "."])
     assert list(j.score([JudgePair("", ""), JudgePair("", ".")])) == [1.0, 0.0]
+
+
+def test_tfidf_index_path_matches_pair_path():
+    texts = ["first add two and three", "first add two then four", "multiply five", ""]
+    i, j = np.array([0, 0, 1, 2, 3]), np.array([1, 2, 3, 3, 3])
+    by_pairs = get_judge("lexical:tfidf")
+    by_pairs.prepare(texts)
+    expected = by_pairs.score([JudgePair(texts[a], texts[b]) for a, b in zip(i, j)])
+    by_index = get_judge("lexical:tfidf")
+    by_index.prepare(texts)
+    np.testing.assert_allclose(by_index.score_indexed(texts, i, j), expected)
+    assert expected[0] > expected[1] == 0.0  # shared words score, disjoint ones do not
+    empty = get_judge("lexical:tfidf")
+    np.testing.assert_array_equal(
+        empty.score_indexed(["", " "], np.array([0]), np.array([1])), [1.0]
+    )
