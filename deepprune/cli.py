@@ -615,7 +615,7 @@ def _cmd_crossencoder_train(args) -> int:
     for pool in args.pool:
         if not Path(pool).is_file():
             raise FileNotFoundError(f"{pool}: no such pool file")
-    cfg = CrossEncoderConfig(base=args.base, trunc=args.trunc, loss=args.loss, gamma=args.gamma, keep=args.keep, layers=args.layers, test_fraction=args.test_fraction,
+    cfg = CrossEncoderConfig(base=args.base, trunc=args.trunc, loss=args.loss, gamma=args.gamma, keep=args.keep, layers=args.layers, test_fraction=args.test_fraction, joint=args.joint, head_lr=args.head_lr,
                              alpha={"yes": args.alpha_yes, "no": args.alpha_no}, oversample=args.oversample,
                              max_train_pairs=args.max_train_pairs, max_length=args.max_length,
                              batch_size=args.batch_size, lr=args.lr, epochs=args.epochs, seed=args.seed)  # fmt: skip
@@ -677,6 +677,15 @@ def _add_crossencoder(sub) -> None:
                    help="tokens of a long prefix the encoder sees (end: the latest reasoning)")  # fmt: skip
     t.add_argument(
         "--layers", type=int, default=None, help="keep the base encoder's first N layers (faster)"
+    )
+    t.add_argument("--joint", default=d.joint, choices=["all", "last"],
+                   help="all: both prefixes in one input through every layer; last: late interaction, "
+                   "lower layers read each prefix alone (cached per trace online), the last layer both")  # fmt: skip
+    t.add_argument(
+        "--head-lr",
+        type=float,
+        default=d.head_lr,
+        help="--joint last: the pair head's learning rate",
     )
     t.add_argument(
         "--test-fraction", type=float, default=d.test_fraction, help="held-out questions"

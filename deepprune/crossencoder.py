@@ -53,6 +53,11 @@ class CrossEncoderConfig:
         None  # keep only the encoder's first N layers (None: all 6); a faster judge
     )
     keep: str = "start"  # which tokens of a long prefix the encoder sees: "start" or "end" (latest reasoning)
+    # "all": both prefixes in one input through every layer (a classic cross-encoder);
+    # "last": late interaction: the lower layers read each prefix alone (once per trace,
+    # cached online), the last layer lets each prefix's [CLS] attend to both prefixes
+    joint: str = "all"
+    head_lr: float = 1e-3  # joint="last": the new pair head's learning rate
     batch_size: int = 16
     lr: float = 3e-5
     epochs: int = 1
@@ -62,6 +67,8 @@ class CrossEncoderConfig:
     def __post_init__(self):
         if self.keep not in ("start", "end"):
             raise ValueError(f"keep must be start or end, got {self.keep!r}")
+        if self.joint not in ("all", "last"):
+            raise ValueError(f"joint must be all or last, got {self.joint!r}")
         if self.loss not in ("focal", "ce"):
             raise ValueError(f"loss must be focal or ce, got {self.loss!r}")
         unknown = set(self.alpha) - {"yes", "no"}
@@ -116,6 +123,86 @@ def _encode(tok, pairs: Sequence[JudgePair], max_length: int, keep: str = "start
     return tok.pad(feats, padding=True, return_tensors="pt")
 
 
+# ---- late interaction (joint="last"): the last layer reads both prefixes ----------------
+
+LATE_HEAD = "late_head.pt"
+
+
+def _late_parts(path: str, layers: int | None = None, head_path: Path | None = None):
+    """(encoder, pair head) of a late-interaction cross-encoder."""
+    import torch
+    from transformers import AutoModel
+
+    bert = AutoModel.from_pretrained(path, add_pooling_layer=False)
+    _truncate_layers(bert, layers)
+    head = torch.nn.Linear(3 * bert.config.hidden_size, 2)
+    if head_path is not None:
+        head.load_state_dict(torch.load(head_path, weights_only=True))
+    return bert, head
+
+
+def _late_traces(bert, tok, texts: Sequence[str], max_tokens: int, keep: str):
+    """Each prefix alone through all layers but the last: its [CLS] state, and the last
+    layer's keys and values of its tokens (B, heads, T, head_dim) with the token mask."""
+    side = "left" if keep == "end" else "right"  # keep=end: a long prefix keeps its last tokens
+    old = tok.truncation_side
+    tok.truncation_side = side
+    try:
+        enc = tok(list(texts), truncation=True, max_length=max_tokens, padding="max_length",
+                  return_tensors="pt").to(bert.device)  # fmt: skip
+    finally:
+        tok.truncation_side = old
+    layers = bert.encoder.layer
+    bert.encoder.layer = layers[:-1]
+    try:
+        h = bert(**enc).last_hidden_state
+    finally:
+        bert.encoder.layer = layers
+    att = layers[-1].attention.self
+    shape = (*h.shape[:2], att.num_attention_heads, att.attention_head_size)
+    k = att.key(h).view(shape).transpose(1, 2)
+    v = att.value(h).view(shape).transpose(1, 2)
+    return h[:, 0], k, v, enc["attention_mask"].bool()
+
+
+def _late_cls(bert, cls, k, v, mask, a, b):
+    """The last layer's output at the two [CLS] tokens of pairs (a[n], b[n]), each attending
+    over the tokens of both prefixes (the same computation as that BERT layer over the
+    concatenated states, for these two positions only)."""
+    import torch
+
+    layer = bert.encoder.layer[-1]
+    att, ao, out = layer.attention.self, layer.attention.output, layer.output
+    h0 = torch.stack([cls[a], cls[b]], 1)  # (P, 2, d)
+    n, d = h0.shape[0], h0.shape[2]
+    q = att.query(h0).view(n, 2, att.num_attention_heads, -1).transpose(1, 2)
+    kk, vv = torch.cat([k[a], k[b]], 2), torch.cat([v[a], v[b]], 2)
+    m = torch.cat([mask[a], mask[b]], 1)[:, None, None, :]
+    w = (q @ kk.transpose(-1, -2) * att.scaling).masked_fill(~m, float("-inf"))
+    ctx = (att.dropout(w.softmax(-1)) @ vv).transpose(1, 2).reshape(n, 2, d)
+    x = ao.LayerNorm(ao.dropout(ao.dense(ctx)) + h0)
+    x = out.LayerNorm(out.dropout(out.dense(layer.intermediate(x))) + x)
+    return x[:, 0], x[:, 1]
+
+
+def _late_joint(bert, head, cls, k, v, mask, a, b):
+    """Logits of pairs (a[n], b[n]); the head reads the two [CLS] outputs symmetrically."""
+    import torch
+
+    ca, cb = _late_cls(bert, cls, k, v, mask, a, b)
+    return head(torch.cat([ca + cb, ca * cb, (ca - cb).abs()], -1))
+
+
+def _late_logits(bert, head, tok, pairs: Sequence[JudgePair], max_length: int, keep: str):
+    import torch
+
+    n = len(pairs)
+    cls, k, v, mask = _late_traces(bert, tok, [p.prefix_a for p in pairs] + [p.prefix_b for p in pairs],
+                                   max_length // 2, keep)  # fmt: skip
+    idx = torch.arange(n)
+    return _late_joint(bert, head, cls, k, v, mask, idx, idx + n)
+
+
 def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossEncoderConfig,
                        progress: bool = True) -> dict:  # fmt: skip
     """Train on the pools' train split; returns the manifest written beside the model."""
@@ -145,9 +232,15 @@ def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossE
     torch.manual_seed(cfg.seed)
     tok = AutoTokenizer.from_pretrained(base)
     ckpt = out / "checkpoint.pt"
-    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=2)
-    _truncate_layers(model, cfg.layers)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    if cfg.joint == "last":
+        bert, head = _late_parts(base, cfg.layers)
+        model = torch.nn.ModuleDict({"bert": bert, "head": head})
+        opt = torch.optim.AdamW([{"params": bert.parameters()},
+                                 {"params": head.parameters(), "lr": cfg.head_lr}], lr=cfg.lr)  # fmt: skip
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=2)
+        _truncate_layers(model, cfg.layers)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     order = [i for _ in range(cfg.epochs) for i in rng.sample(range(len(train)), len(train))]
     steps = [order[k : k + cfg.batch_size] for k in range(0, len(order), cfg.batch_size)]
     start, losses = 0, []
@@ -168,11 +261,12 @@ def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossE
                desc="cross-encoder", unit="step")  # fmt: skip
     for s in bar:
         batch = [train[i] for i in steps[s]]
-        enc = _encode(
-            tok, [JudgePair(p.prefix_a, p.prefix_b) for p in batch], cfg.max_length, cfg.keep
-        )
+        jp = [JudgePair(p.prefix_a, p.prefix_b) for p in batch]
         labels = torch.tensor([p.label for p in batch])
-        logits = model(**enc).logits
+        if cfg.joint == "last":
+            logits = _late_logits(bert, head, tok, jp, cfg.max_length, cfg.keep)
+        else:
+            logits = model(**_encode(tok, jp, cfg.max_length, cfg.keep)).logits
         loss = focal_loss(
             logits[:, None, :], labels[:, None], gamma=gamma, alpha_vec=alpha_vec, shift=False
         )
@@ -186,7 +280,11 @@ def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossE
             torch.save({"cfg_key": cfg_key, "model": model.state_dict(), "opt": opt.state_dict(),
                         "step": s + 1, "losses": losses}, tmp)  # fmt: skip
             os.replace(tmp, ckpt)
-    model.save_pretrained(out)
+    if cfg.joint == "last":
+        bert.save_pretrained(out)
+        torch.save(head.state_dict(), out / LATE_HEAD)
+    else:
+        model.save_pretrained(out)
     tok.save_pretrained(out)
     ckpt.unlink(missing_ok=True)
     files = {
@@ -221,9 +319,17 @@ class CrossEncoderJudge(Judge):
         self.max_length = max_length or man["config"]["max_length"]
         self.keep = man["config"].get("keep", "start")
         self.tok = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+        self.joint = man["config"].get("joint", "all")
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.model.to(self.device)
+        if (
+            self.joint == "last"
+        ):  # late interaction: per-trace states cached, then a cheap joint step
+            self.model, self.head = _late_parts(path, None, Path(path) / LATE_HEAD)
+            self.head.eval().to(self.device)
+            self._traces: dict[str, tuple] = {}
+        else:
+            self.model = AutoModelForSequenceClassification.from_pretrained(path)
+        self.model.eval().to(self.device)
         if int8:  # dynamic int8 Linear layers: a CPU speed-up at a small numeric cost
             if self.device != "cpu":
                 raise ValueError("crossencoder int8=1 is a CPU option (dynamic quantization)")
@@ -237,9 +343,56 @@ class CrossEncoderJudge(Judge):
         self.batch_size, self.both_orders = batch_size, both_orders
         self.id = f"crossencoder:{os.path.abspath(path)}|both={int(both_orders)}|int8={int(int8)}"
 
+    _CACHE_TRACES = 4096  # joint="last": per-trace states kept (one question's worth and more)
+
+    def _late_states(self, texts: Sequence[str]):
+        import torch
+
+        todo = [t for t in dict.fromkeys(texts) if t not in self._traces]
+        if len(self._traces) + len(todo) > self._CACHE_TRACES:
+            self._traces.clear()
+            todo = list(dict.fromkeys(texts))
+        with torch.inference_mode():
+            for k in range(0, len(todo), self.batch_size):
+                chunk = todo[k : k + self.batch_size]
+                rows = _late_traces(self.model, self.tok, chunk, self.max_length // 2, self.keep)
+                for n, t in enumerate(chunk):
+                    self._traces[t] = tuple(r[n] for r in rows)
+        return [torch.stack(c) for c in zip(*(self._traces[t] for t in texts), strict=True)]
+
+    def _late_score(self, texts: Sequence[str], i, j) -> np.ndarray:
+        import torch
+
+        if len(i) == 0:
+            return np.zeros(0)
+        used = sorted(set(np.asarray(i).tolist()) | set(np.asarray(j).tolist()))
+        pos = np.full(max(used) + 1, -1)
+        pos[used] = np.arange(len(used))
+        cls, k, v, mask = self._late_states([texts[u] for u in used])
+        a, b = torch.from_numpy(pos[np.asarray(i)]), torch.from_numpy(pos[np.asarray(j)])
+        out = []
+        with torch.inference_mode():
+            for s in range(0, len(a), 1024):
+                logits = _late_joint(
+                    self.model, self.head, cls, k, v, mask, a[s : s + 1024], b[s : s + 1024]
+                )
+                out.append(torch.softmax(logits.float(), -1)[:, 1].cpu().numpy())
+        return np.concatenate(out)
+
+    def score_indexed(self, texts, i, j, labels=None, question=None):
+        if self.joint == "last":
+            return self._late_score(texts, i, j)
+        return super().score_indexed(texts, i, j, labels, question)
+
     def _score(self, pairs):
         import torch
 
+        if self.joint == "last":
+            texts = list(dict.fromkeys([p.prefix_a for p in pairs] + [p.prefix_b for p in pairs]))
+            at = {t: n for n, t in enumerate(texts)}
+            return self._late_score(
+                texts, [at[p.prefix_a] for p in pairs], [at[p.prefix_b] for p in pairs]
+            )
         out = []
         with torch.inference_mode():
             for k in range(0, len(pairs), self.batch_size):

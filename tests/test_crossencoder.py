@@ -129,3 +129,44 @@ def test_fewer_layers_and_int8_scoring(tmp_path):
         train_crossencoder(
             [DEMO_POOL], tmp_path / "ce9", CrossEncoderConfig(**SMALL, layers=9), progress=False
         )
+
+
+def test_late_interaction_layer_matches_bert_and_judge_caches_traces(tmp_path, monkeypatch):
+    from transformers import AutoTokenizer
+
+    import deepprune.crossencoder as ce
+    from deepprune.judges import default_sbert_path
+
+    # our last-layer step equals the real BERT layer: a pair (t, t) duplicates every key, which
+    # leaves attention unchanged, so its [CLS] output is the plain encoder's [CLS] output on t
+    bert, _ = ce._late_parts(default_sbert_path())
+    bert.eval()
+    tok = AutoTokenizer.from_pretrained(default_sbert_path())
+    texts = ["First, compute 3 + 4 = 7. Then", "The last letter of 'Ann' is 'n'."]
+    with torch.no_grad():
+        cls, k, v, mask = ce._late_traces(bert, tok, texts, 24, "start")
+        idx = torch.arange(2)
+        ca, cb = ce._late_cls(bert, cls, k, v, mask, idx, idx)
+        ref = bert(**tok(texts, padding="max_length", max_length=24, return_tensors="pt"))
+    assert torch.allclose(ca, ref.last_hidden_state[:, 0], atol=1e-4) and torch.equal(ca, cb)
+
+    man = train_crossencoder(
+        [DEMO_POOL], tmp_path / "late", CrossEncoderConfig(**SMALL, joint="last"), progress=False
+    )
+    assert ce.LATE_HEAD in man["sha256"] and man["config"]["joint"] == "last"
+    judge = get_judge(f"crossencoder:{tmp_path / 'late'}")
+    calls = []
+    real = ce._late_traces
+    monkeypatch.setattr(
+        ce, "_late_traces", lambda *a, **kw: calls.append(len(a[2])) or real(*a, **kw)
+    )
+    prefixes = ["First, a. Then b.", "First, a. Then c.", "Let x = 2.", "x"]
+    i, j = np.array([0, 0, 1, 2]), np.array([1, 2, 3, 3])
+    s = judge.score_indexed(prefixes, i, j)
+    assert s.shape == (4,) and ((s > 0) & (s < 1)).all() and sum(calls) == 4
+    assert np.allclose(judge.score_indexed(prefixes, j, i), s, atol=1e-6)  # symmetric
+    assert sum(calls) == 4  # every prefix encoded once, then cached
+    pairs = [JudgePair(prefixes[a], prefixes[b]) for a, b in zip(i, j, strict=True)]
+    assert np.allclose(judge.score(pairs), s, atol=1e-6)
+    with pytest.raises(ValueError, match="joint must be"):
+        CrossEncoderConfig(joint="middle")
