@@ -84,12 +84,12 @@ comparison-real:
 	  > Online/COMPARISON.md.tmp && mv Online/COMPARISON.md.tmp Online/COMPARISON.md
 
 # Offline/README.md, section "ablation": cross-encoder judges (MiniLM, CPU) trained on the Qwen3-8B pool:
-# {words:25, tokens:500} x {ce, focal} x {no oversampling, 2x}; evaluated on its held-out
+# {words:25, tokens:500} x {ce, focal} x {no oversampling, 2x} x {classic, late interaction}; evaluated on its held-out
 # questions and, as transfer to unseen models and tasks, on both AIMO3 pools.
 ablation-real:
 	deepprune crossencoder ablation --train-pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl \
 	    --eval-pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --eval-pool $(POOLS)/aimo3-deepseek-reasoner-n8.jsonl \
-	    --eval-pool $(POOLS)/aimo3-gpt-oss-120b-n8.jsonl --out runs/ablation --markdown Offline/README.md --section ablation \
+	    --eval-pool $(POOLS)/aimo3-gpt-oss-120b-n8.jsonl --joint all --joint last --out runs/ablation --markdown Offline/README.md --section ablation \
 	    --manifest Offline/crossencoder_manifest.json
 
 # Offline/GEMMA.md: the generative judge on real small weights (Gemma 3 270M from the GGUF

@@ -640,6 +640,7 @@ def _cmd_crossencoder_ablation(args) -> int:
             raise FileNotFoundError(f"{pool}: no such pool file")
     cfg = AblationConfig()
     cfg = replace(cfg, truncs=tuple(args.trunc or cfg.truncs), max_eval_pairs=args.max_eval_pairs,
+                  joints=tuple(dict.fromkeys(args.joint or cfg.joints)),
                   base=replace(cfg.base, max_train_pairs=args.max_train_pairs, keep=args.keep))  # fmt: skip
     rows = ablation(args.train_pool, args.eval_pool, args.out, cfg, progress=not args.no_progress)
     table = ablation_table(rows, args.out)
@@ -717,6 +718,8 @@ def _add_crossencoder(sub) -> None:
     a.add_argument("--max-train-pairs", type=int, default=1000)
     a.add_argument("--keep", default="start", choices=["start", "end"])
     a.add_argument("--max-eval-pairs", type=int, default=2000)
+    a.add_argument("--joint", action="append", choices=["all", "last"],
+                   help="cross-encoder kind(s) (repeatable; default: all); last = late interaction")  # fmt: skip
     a.add_argument(
         "--out", required=True, help="one model directory per cell (finished cells are reused)"
     )

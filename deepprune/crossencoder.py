@@ -17,6 +17,7 @@ resumes from it, same data order), and finishes with the model directory plus
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -425,6 +426,9 @@ class AblationConfig:
     truncs: tuple[str, ...] = ("words:25", "tokens:500")  # paper: words:25 vs tokens:500
     losses: tuple[str, ...] = ("ce", "focal")
     oversamples: tuple[float, ...] = (1.0, 2.0)
+    joints: tuple[str, ...] = (
+        "all",
+    )  # "last" adds late-interaction cells (CrossEncoderConfig.joint)
     max_eval_pairs: int = 2000  # held-out pairs scored per (pool, prefix), seeded sample
     baselines: tuple[str, ...] = ("sbert", "lexical:jaccard", "lexical:tfidf")
     bootstrap: int = 500
@@ -436,8 +440,9 @@ class AblationConfig:
     )
 
 
-def _cell_dir(out: Path, trunc: str, keep: str, loss: str, over: float) -> Path:
-    return out / f"{trunc.replace(':', '')}-{keep}-{loss}-x{over:g}"
+def _cell_dir(out: Path, trunc: str, keep: str, loss: str, over: float, joint: str = "all") -> Path:
+    late = "-late" if joint == "last" else ""
+    return out / f"{trunc.replace(':', '')}-{keep}{late}-{loss}-x{over:g}"
 
 
 def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | os.PathLike,
@@ -456,16 +461,16 @@ def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | o
 
     out = Path(out)
     cells = {}
-    for trunc in cfg.truncs:
-        for loss in cfg.losses:
-            for over in cfg.oversamples:
-                d = _cell_dir(out, trunc, cfg.base.keep, loss, over)
-                c = replace(cfg.base, trunc=trunc, loss=loss, oversample=over)
-                if not (d / MANIFEST).exists():
-                    if progress:
-                        print(f"training {d.name}", flush=True)
-                    train_crossencoder(train_pools, d, replace(c), progress=progress)
-                cells[(trunc, loss, over)] = d
+    for joint, trunc, loss, over in itertools.product(
+        cfg.joints, cfg.truncs, cfg.losses, cfg.oversamples
+    ):
+        d = _cell_dir(out, trunc, cfg.base.keep, loss, over, joint)
+        c = replace(cfg.base, trunc=trunc, loss=loss, oversample=over, joint=joint)
+        if not (d / MANIFEST).exists():
+            if progress:
+                print(f"training {d.name}", flush=True)
+            train_crossencoder(train_pools, d, c, progress=progress)
+        cells[(joint, trunc, loss, over)] = d
     rows = []  # evaluation uses the cells' own split (same seed, same test fraction): no leakage
     train_names = {Path(p).name for p in train_pools}
     for pool in eval_pools:
@@ -481,8 +486,8 @@ def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | o
             labels = [p.label for p in pairs]
             groups = [p.qid for p in pairs]
             judges = [(b, b, None) for b in cfg.baselines]
-            judges += [(f"crossencoder {loss} x{over:g}", f"crossencoder:{d}", d.name)
-                       for (ctrunc, loss, over), d in cells.items() if ctrunc == trunc]  # fmt: skip
+            judges += [(f"crossencoder{' late' if joint == 'last' else ''} {loss} x{over:g}", f"crossencoder:{d}", d.name)
+                       for (joint, ctrunc, loss, over), d in cells.items() if ctrunc == trunc]  # fmt: skip
             for name, spec, cell in judges:
                 judge = get_judge(spec)
                 judge.prepare(list(dict.fromkeys(t for p in jp for t in (p.prefix_a, p.prefix_b))))

@@ -78,12 +78,14 @@ def test_ablation_grid_reuses_finished_cells(tmp_path, monkeypatch):
 
     base = CrossEncoderConfig(**{**SMALL, "trunc": "words:8"}, test_fraction=0.4)
     cfg = AblationConfig(truncs=("words:8",), losses=("ce", "focal"), oversamples=(1.0,), max_eval_pairs=80,
-                         baselines=("lexical:jaccard",), bootstrap=0, base=base)  # fmt: skip
+                         joints=("all", "last"), baselines=("lexical:jaccard",), bootstrap=0, base=base)  # fmt: skip
     rows = ablation([str(DEMO_POOL)], [str(DEMO_POOL)], tmp_path, cfg, progress=False)
     assert [r["judge"] for r in rows] == [
         "lexical:jaccard",
         "crossencoder ce x1",
         "crossencoder focal x1",
+        "crossencoder late ce x1",
+        "crossencoder late focal x1",
     ]
     assert all(r["eval"] == "held-out questions" and r["pairs"] == 80 for r in rows)
     # held-out questions were never trained on: training uses the same split as the evaluation
@@ -105,7 +107,9 @@ def test_ablation_grid_reuses_finished_cells(tmp_path, monkeypatch):
     from deepprune.crossencoder import cells_manifest
 
     man = cells_manifest(tmp_path, rows)
-    assert set(man) == {"words8-start-ce-x1", "words8-start-focal-x1"}
+    assert set(man) == {"words8-start-ce-x1", "words8-start-focal-x1",
+                        "words8-start-late-ce-x1", "words8-start-late-focal-x1"}  # fmt: skip
+    assert man["words8-start-late-ce-x1"]["config"]["joint"] == "last"
     assert len(man["words8-start-ce-x1"]["sha256"]["model.safetensors"]) == 64
     assert man["words8-start-ce-x1"]["eval"][0]["auroc"] == rows[1]["auroc"]
     assert "words8-start-ce-x1" in table and "crossencoder focal x1" in table
