@@ -130,6 +130,8 @@ features-real:
 # oracles of each trained judge's measured held-out AUROC and budget-matched cons@k.
 CE_JUDGE ?= runs/ablation/words25-start-focal-x2
 CE_AUROC ?= 0.579  # measured: Online/TRAINED_AUROC.md (all 10,468 held-out pairs)
+LATE_JUDGE ?= runs/ablation/words25-start-late-focal-x2
+LATE_AUROC ?= 0.000  # measured: Online/TRAINED_AUROC.md
 FEAT_JUDGE ?= runs/features/qwen3-h40
 FEAT_AUROC ?= 0.550  # measured: Online/TRAINED_AUROC.md
 online-trained:
@@ -137,8 +139,9 @@ online-trained:
 	    --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --test-fraction 0.4 --out $(FEAT_JUDGE)
 	[ -f Online/TRAINED_AUROC.md ] || deepprune judge grid --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl \
 	    --trunc words:25 --test-fraction 0.4 --judge features:$(FEAT_JUDGE) --judge crossencoder:$(CE_JUDGE) \
-	    --judge sbert --judge lexical:tfidf --bootstrap 500 --markdown Online/TRAINED_AUROC.md
+	    --judge crossencoder:$(LATE_JUDGE) --judge sbert --judge lexical:tfidf --bootstrap 500 --markdown Online/TRAINED_AUROC.md
 	deepprune prune --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --holdout 0.4 --trunc words:25 \
-	    --judge crossencoder:$(CE_JUDGE) --judge features:$(FEAT_JUDGE) --judge sbert \
-	    --judge noisy-oracle:auroc=$(CE_AUROC) --judge noisy-oracle:auroc=$(FEAT_AUROC) --repeats 8 \
+	    --judge crossencoder:$(CE_JUDGE) --judge crossencoder:$(LATE_JUDGE) --judge features:$(FEAT_JUDGE) --judge sbert \
+	    --judge noisy-oracle:auroc=$(CE_AUROC) --judge noisy-oracle:auroc=$(LATE_AUROC) \
+	    --judge noisy-oracle:auroc=$(FEAT_AUROC) --repeats 8 \
 	    --sweep tau=0.1:0.9:0.1 --out runs/trained --markdown Online/TRAINED.md

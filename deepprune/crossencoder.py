@@ -133,8 +133,14 @@ def _late_parts(path: str, layers: int | None = None, head_path: Path | None = N
     """(encoder, pair head) of a late-interaction cross-encoder."""
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
-    bert = AutoModel.from_pretrained(path, add_pooling_layer=False)
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the sentence encoder's unused pooler is not a problem
+    try:
+        bert = AutoModel.from_pretrained(path, add_pooling_layer=False)
+    finally:
+        hf_logging.set_verbosity(level)
     _truncate_layers(bert, layers)
     head = torch.nn.Linear(3 * bert.config.hidden_size, 2)
     if head_path is not None:
