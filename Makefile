@@ -131,9 +131,9 @@ features-real:
 CE_JUDGE ?= runs/ablation/words25-start-focal-x2
 CE_AUROC ?= 0.579  # measured: Online/TRAINED_AUROC.md (all 10,468 held-out pairs)
 LATE_JUDGE ?= runs/ablation/words25-start-late-focal-x2
-LATE_AUROC ?= 0.000  # measured: Online/TRAINED_AUROC.md
+LATE_AUROC ?= 0.574  # measured: Online/TRAINED_AUROC.md
 FEAT_JUDGE ?= runs/features/qwen3-h40
-FEAT_AUROC ?= 0.550  # measured: Online/TRAINED_AUROC.md
+FEAT_AUROC ?= 0.517  # measured: Online/TRAINED_AUROC.md (retrained 2026-11-23; 0.550 before)
 online-trained:
 	[ -f $(FEAT_JUDGE)/deepprune_features.json ] || deepprune features train --no-progress \
 	    --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --test-fraction 0.4 --out $(FEAT_JUDGE)
