@@ -328,9 +328,8 @@ class CrossEncoderJudge(Judge):
         self.tok = AutoTokenizer.from_pretrained(path)
         self.joint = man["config"].get("joint", "all")
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if (
-            self.joint == "last"
-        ):  # late interaction: per-trace states cached, then a cheap joint step
+        # late interaction: per-trace states cached, then a cheap joint step per pair
+        if self.joint == "last":
             self.model, self.head = _late_parts(path, None, Path(path) / LATE_HEAD)
             self.head.eval().to(self.device)
             self._traces: dict[str, tuple] = {}
@@ -412,7 +411,7 @@ class CrossEncoderJudge(Judge):
     def score(self, pairs):
         pairs = list(pairs)
         s = self._score(pairs)
-        if self.both_orders:
+        if self.both_orders and self.joint == "all":  # joint="last" is symmetric already
             s = (
                 s
                 + self._score(
@@ -432,9 +431,8 @@ class AblationConfig:
     truncs: tuple[str, ...] = ("words:25", "tokens:500")  # paper: words:25 vs tokens:500
     losses: tuple[str, ...] = ("ce", "focal")
     oversamples: tuple[float, ...] = (1.0, 2.0)
-    joints: tuple[str, ...] = (
-        "all",
-    )  # "last" adds late-interaction cells (CrossEncoderConfig.joint)
+    # "last" adds late-interaction cells (CrossEncoderConfig.joint)
+    joints: tuple[str, ...] = ("all",)
     max_eval_pairs: int = 2000  # held-out pairs scored per (pool, prefix), seeded sample
     baselines: tuple[str, ...] = ("sbert", "lexical:jaccard", "lexical:tfidf")
     bootstrap: int = 500
