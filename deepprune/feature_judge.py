@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from deepprune.judges import _WORD_RE, Judge
+from deepprune.pairs import labelled_questions, question_folds, split_questions
 
 MANIFEST = "deepprune_features.json"
 WEIGHTS = "feature_judge.npz"
@@ -129,29 +130,6 @@ def question_features(texts: Sequence[str], rep: dict) -> tuple[np.ndarray, np.n
     """All unordered pairs of one question's prefixes: (features, i, j)."""
     ij = np.array(list(itertools.combinations(range(len(texts)), 2)), dtype=int).reshape(-1, 2)
     return pair_features(texts, rep, ij[:, 0], ij[:, 1]), ij[:, 0], ij[:, 1]
-
-
-def _labelled_questions(pools: Sequence[str], trunc: str) -> list[dict]:
-    """Per question: key, prefixes, answer labels (traces without an answer dropped).
-
-    Questions with fewer than two answered traces have no pairs; they are kept (``texts``
-    may be short) so the question-level split sees the same keys as ``pairs build``.
-    """
-    from deepprune.answers import question_answers
-    from deepprune.grading import AnswerClasses
-    from deepprune.pools import read_pool
-    from deepprune.truncate import parse_spec, truncate
-
-    spec = parse_spec(trunc)
-    out = []
-    for path in pools:
-        source = Path(path).name.removesuffix(".gz").removesuffix(".jsonl")
-        for q in read_pool(path):
-            labels = AnswerClasses(question_answers(q), q.answer_type).labels
-            keep = [k for k, lab in enumerate(labels) if lab >= 0 and q.traces[k].text]
-            out.append({"key": f"{source}/{q.id}", "texts": [truncate(q.traces[k].text, spec) for k in keep],
-                        "labels": np.array([labels[k] for k in keep])})  # fmt: skip
-    return out
 
 
 def _featurise(questions: list[dict], enc: _Encoder, progress: bool,
@@ -256,15 +234,13 @@ def train_feature_judge(pools: Sequence[str], out: str | os.PathLike, cfg: Featu
     Returns the manifest written beside the weights. ``questions`` reuses featurised
     questions (cross-fitting trains several judges on the same features).
     """
-    from deepprune.pairs import split_questions
-
     out = Path(out)
     (out / MANIFEST).unlink(missing_ok=True)  # a half-written directory never looks finished
     t0 = time.time()
     enc = None
     if questions is None:
         enc = _Encoder(cfg.encoder, cfg.tail_words)
-        questions = _labelled_questions(pools, cfg.trunc)
+        questions = labelled_questions(pools, cfg.trunc)
     if train_keys is None:
         train_keys, _ = split_questions([q["key"] for q in questions], cfg.test_fraction, cfg.seed)
     train = [q for q in questions if q["key"] in train_keys]
@@ -353,29 +329,23 @@ def crossfit(pool: str, trunc: str, cfg: FeatureJudgeConfig, folds: int = 5, cac
     from dataclasses import replace
 
     from deepprune.judges import get_judge
-    from deepprune.metrics import auroc, auroc_diff_ci, judge_metrics
+    from deepprune.metrics import auroc
+    from deepprune.offline import all_pair_scores, crossfit_rows
 
     if folds < 2:
         raise ValueError(f"folds must be >= 2, got {folds}")
     enc = _Encoder(cfg.encoder, cfg.tail_words)
-    questions = _featurise(_labelled_questions([pool], trunc), enc, progress, cache)
+    questions = _featurise(labelled_questions([pool], trunc), enc, progress, cache)
     if len(questions) < folds:
         raise ValueError(f"{pool}: {len(questions)} questions, fewer than {folds} folds")
-    keys = sorted(q["key"] for q in questions)
-    random.Random(cfg.seed).shuffle(keys)
-    fold_of = {k: n % folds for n, k in enumerate(keys)}
+    fold_of = question_folds([q["key"] for q in questions], folds, cfg.seed)
     y = np.concatenate([q["y"] for q in questions])
     groups = np.array([q["key"] for q in questions for _ in q["y"]])
     scores: dict[str, np.ndarray] = {}
     train_auroc: dict[str, float] = {}
     for name in baselines:  # untrained baselines: the same pairs, IDF fitted per question
         judge = enc.emb if name == "sbert" and cfg.encoder is None else get_judge(name)
-        parts = []
-        for q in (q for q in questions if q["x"] is not None):
-            ij = np.array(list(itertools.combinations(range(len(q["texts"])), 2)), dtype=int)
-            judge.prepare(q["texts"])
-            parts.append(judge.score_indexed(q["texts"], ij[:, 0], ij[:, 1]))
-        scores[name] = np.concatenate(parts)
+        scores[name] = all_pair_scores(judge, questions)
     offsets = np.cumsum([0] + [len(q["y"]) for q in questions])
     for vname, over in (variants or {"features": {}}).items():
         vcfg = replace(cfg, trunc=trunc, **over)
@@ -392,33 +362,5 @@ def crossfit(pool: str, trunc: str, cfg: FeatureJudgeConfig, folds: int = 5, cac
                     s[offsets[n] : offsets[n + 1]] = _forward(w, q["x"])
         scores[f"trained {vname}"] = s
         train_auroc[f"trained {vname}"] = float(np.nanmean(fit_auroc))
-    ref = baselines[0] if baselines else None
-    rows = []
-    for name, s in scores.items():
-        m = judge_metrics(s, y, groups=groups, n_boot=n_boot)
-        row = {"pool": Path(pool).name, "trunc": trunc, "judge": name, "questions": len(questions),
-               "pairs": int(len(y)), "auroc": m["auroc"], "tnr@0.2": m["tnr@0.2"], "ci95": m["ci95"],
-               "diff_vs_ref": None, "train_auroc": train_auroc.get(name)}  # fmt: skip
-        if ref and name != ref:
-            row["diff_vs_ref"] = auroc_diff_ci(s, scores[ref], y, groups, n_boot=n_boot)
-        rows.append(row)
-        if progress:
-            print(
-                f"  {Path(pool).name} {trunc} {name}: AUROC {m['auroc']:.3f} TNR@0.2 {m['tnr@0.2']:.3f}",
-                flush=True,
-            )
-    return rows
-
-
-def crossfit_table(rows: list[dict], ref: str = "sbert") -> str:
-    lines = [f"| pool | prefix | judge | questions | pairs | AUROC [95% CI] | TNR@0.2 [95% CI] | AUROC - {ref} [95% CI] | in-fold AUROC |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for r in rows:
-        ci = r["ci95"] or {}
-        au, tn = ci.get("auroc", [np.nan] * 2), ci.get("tnr@0.2", [np.nan] * 2)
-        d = r["diff_vs_ref"]
-        fit = "—" if r.get("train_auroc") is None else f"{r['train_auroc']:.3f}"
-        dtxt = f"{d['diff']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d else "—"
-        lines.append(f"| {r['pool']} | `{r['trunc']}` | {r['judge']} | {r['questions']} | {r['pairs']:,} | "
-                     f"{r['auroc']:.3f} [{au[0]:.3f}, {au[1]:.3f}] | {r['tnr@0.2']:.3f} [{tn[0]:.3f}, {tn[1]:.3f}] | {dtxt} | {fit} |")  # fmt: skip
-    return "\n".join(lines)
+    return crossfit_rows(pool, trunc, len(questions), scores, y, groups, baselines[0] if baselines else None,
+                         n_boot, train_auroc, progress)  # fmt: skip

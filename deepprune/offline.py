@@ -13,6 +13,7 @@ that share is high, a judge can read the answer instead of predicting it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 from dataclasses import dataclass, replace
@@ -105,3 +106,56 @@ def grid_table(rows: list[dict]) -> str:
                    f"{100 * r['same_answer_share']:.1f}% | {100 * r['answer_in_prefix_share']:.1f}% | "
                    f"{fmt('auroc')} | {fmt('tnr@0.2')} |")  # fmt: skip
     return "\n".join(out)
+
+
+# ---- cross-fitted evaluation (every question scored by a judge that never saw it) -------
+
+
+def all_pair_scores(judge, questions: list[dict]) -> np.ndarray:
+    """Scores of every pair of every question (``labelled_questions`` order: the
+    ``itertools.combinations`` of its prefixes); questions with < 2 prefixes add none."""
+    parts = [np.zeros(0)]
+    for q in questions:
+        if len(q["texts"]) < 2:
+            continue
+        ij = np.array(list(itertools.combinations(range(len(q["texts"])), 2)), dtype=int)
+        judge.prepare(q["texts"])
+        parts.append(np.asarray(judge.score_indexed(q["texts"], ij[:, 0], ij[:, 1]), dtype=float))
+    return np.concatenate(parts)
+
+
+def crossfit_rows(pool: str, trunc: str, n_questions: int, scores: dict[str, np.ndarray], y, groups,
+                  ref: str | None, n_boot: int, train_auroc: dict | None = None, progress: bool = True) -> list[dict]:  # fmt: skip
+    """One row per judge: AUROC, TNR@0.2, question-bootstrap CIs, and a paired bootstrap of
+    the AUROC difference against ``ref`` on the same pairs."""
+    from deepprune.metrics import auroc_diff_ci
+
+    rows = []
+    for name, s in scores.items():
+        m = judge_metrics(s, y, groups=groups, n_boot=n_boot)
+        row = {"pool": Path(pool).name, "trunc": trunc, "judge": name, "questions": n_questions,
+               "pairs": int(len(y)), "auroc": m["auroc"], "tnr@0.2": m["tnr@0.2"], "ci95": m["ci95"],
+               "diff_vs_ref": None, "train_auroc": (train_auroc or {}).get(name)}  # fmt: skip
+        if ref and name != ref:
+            row["diff_vs_ref"] = auroc_diff_ci(s, scores[ref], y, groups, n_boot=n_boot)
+        rows.append(row)
+        if progress:
+            print(
+                f"  {Path(pool).name} {trunc} {name}: AUROC {m['auroc']:.3f} TNR@0.2 {m['tnr@0.2']:.3f}",
+                flush=True,
+            )
+    return rows
+
+
+def crossfit_table(rows: list[dict], ref: str = "sbert") -> str:
+    lines = [f"| pool | prefix | judge | questions | pairs | AUROC [95% CI] | TNR@0.2 [95% CI] | AUROC - {ref} [95% CI] | in-fold AUROC |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        ci = r["ci95"] or {}
+        au, tn = ci.get("auroc", [np.nan] * 2), ci.get("tnr@0.2", [np.nan] * 2)
+        d = r["diff_vs_ref"]
+        fit = "—" if r.get("train_auroc") is None else f"{r['train_auroc']:.3f}"
+        dtxt = f"{d['diff']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d else "—"
+        lines.append(f"| {r['pool']} | `{r['trunc']}` | {r['judge']} | {r['questions']} | {r['pairs']:,} | "
+                     f"{r['auroc']:.3f} [{au[0]:.3f}, {au[1]:.3f}] | {r['tnr@0.2']:.3f} [{tn[0]:.3f}, {tn[1]:.3f}] | {dtxt} | {fit} |")  # fmt: skip
+    return "\n".join(lines)

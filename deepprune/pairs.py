@@ -25,6 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from deepprune.answers import question_answers
 from deepprune.grading import AnswerClasses
 from deepprune.pools import Question, read_pool
@@ -150,6 +152,39 @@ def split_questions(
     return set(keys[n_test:]), set(keys[:n_test])
 
 
+def question_folds(keys: Sequence[str], folds: int, seed: int) -> dict[str, int]:
+    """Assign question keys to ``folds`` folds (sorted, seeded shuffle, round robin).
+
+    Cross-fitting trains on every fold but one and scores the one left out, so each
+    question is judged by a model that never saw it.
+    """
+    if folds < 2:
+        raise ValueError(f"folds must be >= 2, got {folds}")
+    keys = sorted(set(keys))
+    random.Random(seed).shuffle(keys)
+    return {k: n % folds for n, k in enumerate(keys)}
+
+
+def labelled_questions(pools: Sequence[str | os.PathLike], trunc: str) -> list[dict]:
+    """Per question: key, prefixes, answer labels (traces without an answer dropped).
+
+    The traces kept and their order are those of :func:`question_pairs`, so the pairs
+    ``itertools.combinations(range(len(texts)), 2)`` are the pairs it builds. Questions
+    with fewer than two answered traces have no pairs; they are kept (``texts`` may be
+    short) so question-level splits see the same keys as :func:`build_pairs`.
+    """
+    spec = parse_spec(trunc)
+    out = []
+    for path in pools:
+        source = Path(path).name.removesuffix(".gz").removesuffix(".jsonl")
+        for q in read_pool(path):
+            labels = AnswerClasses(question_answers(q), q.answer_type).labels
+            keep = [k for k, lab in enumerate(labels) if lab >= 0 and q.traces[k].text]
+            out.append({"key": f"{source}/{q.id}", "texts": [truncate(q.traces[k].text, spec) for k in keep],
+                        "labels": np.array([labels[k] for k in keep])})  # fmt: skip
+    return out
+
+
 def minority_repeats(labels: Sequence[int], factor: float, rng: random.Random) -> list[int]:
     """Indices to append so the minority label's count becomes ``factor`` times larger."""
     if factor == 1:
@@ -204,7 +239,8 @@ def build_pairs(pools: Sequence[str | os.PathLike], cfg: PairConfig) -> dict:
         "test_labels": label_counts(test),
         "skipped": skipped,
     }
-    return {"train": train, "test": test, "manifest": manifest}
+    return {"train": train, "test": test, "manifest": manifest,
+            "keys": {"train": sorted(train_keys), "test": sorted(test_keys)}}  # fmt: skip
 
 
 def _atomic_write(path: Path, text: str) -> None:

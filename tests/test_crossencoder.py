@@ -174,3 +174,73 @@ def test_late_interaction_layer_matches_bert_and_judge_caches_traces(tmp_path, m
     assert np.allclose(judge.score(pairs), s, atol=1e-6)
     with pytest.raises(ValueError, match="joint must be"):
         CrossEncoderConfig(joint="middle")
+
+
+def test_crossfit_trains_each_fold_without_its_questions_and_resumes(tmp_path, monkeypatch):
+    from deepprune import crossencoder, pairs
+    from deepprune.crossencoder import crossfit
+    from deepprune.pairs import labelled_questions, question_folds
+
+    seen = []  # the training pairs of each fold, as train_crossencoder hands them on
+    real_oversample = pairs.oversample
+
+    def spy(ps, factor, rng):  # build_pairs calls it with 1.0, train_crossencoder with 2.0
+        if factor == 2.0:
+            seen.append(ps)
+        return real_oversample(ps, factor, rng)
+
+    monkeypatch.setattr(pairs, "oversample", spy)
+    cfg = CrossEncoderConfig(**SMALL, joint="last")
+    rows = crossfit(DEMO_POOL, "words:8", tmp_path, cfg, folds=2, baselines=("lexical:jaccard",),
+                    n_boot=20, progress=False)  # fmt: skip
+    keys = [q["key"] for q in labelled_questions([DEMO_POOL], "words:8")]
+    fold_of = question_folds(keys, 2, cfg.seed)
+    assert len(seen) == 2
+    for f, ps in enumerate(seen):  # fold f's model never saw a question of fold f
+        trained = {f"{p.source}/{p.qid}" for p in ps}
+        assert trained and all(fold_of[k] != f for k in trained)
+    assert [r["judge"] for r in rows] == ["lexical:jaccard", "crossencoder late focal x2"]
+    assert rows[0]["pairs"] == rows[1]["pairs"] == 12 * 32 * 31 // 2  # every pair of every question
+    assert rows[1]["questions"] == 12 and 0 <= rows[1]["auroc"] <= 1
+    d = rows[1]["diff_vs_ref"]
+    assert d["diff"] == pytest.approx(rows[1]["auroc"] - rows[0]["auroc"])
+    man = json.loads((tmp_path / "demo_pool" / "words8-focalx2" / "fold1" / MANIFEST).read_text())
+    assert man["config"]["fold"] == "1/2" and man["train_questions"] == 6
+    # a rerun reuses the finished models and their cached held-out scores
+    monkeypatch.setattr(
+        crossencoder, "train_crossencoder", lambda *a, **k: pytest.fail("retrained")
+    )
+    monkeypatch.setattr(
+        crossencoder.CrossEncoderJudge, "score_indexed", lambda *a, **k: pytest.fail("rescored")
+    )
+    again = crossfit(DEMO_POOL, "words:8", tmp_path, cfg, folds=2, baselines=("lexical:jaccard",),
+                     n_boot=20, progress=False)  # fmt: skip
+    assert [r["auroc"] for r in again] == [r["auroc"] for r in rows]
+    with pytest.raises(ValueError, match="fold must look like F/K"):
+        CrossEncoderConfig(fold="first")
+    with pytest.raises(ValueError, match="need K >= 2"):
+        CrossEncoderConfig(fold="2/2")
+
+
+def test_cli_crossfit_writes_a_table_and_rejects_bad_input(tmp_path, capsys):
+    from deepprune.cli import main
+
+    md = tmp_path / "cf.md"
+    argv = ["crossencoder", "crossfit", "--pool", str(DEMO_POOL), "--trunc", "words:8", "--folds", "2",
+            "--joint", "last", "--max-train-pairs", "16", "--max-length", "32", "--bootstrap", "20",
+            "--out", str(tmp_path / "cf"), "--markdown", str(md), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    table = md.read_text()
+    assert "crossencoder late focal x2" in table and "| sbert |" in table
+    bad = [
+        "crossencoder",
+        "crossfit",
+        "--pool",
+        str(tmp_path / "nope.jsonl"),
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(bad) == 2
+    assert "no such pool file" in capsys.readouterr().err
+    assert main(argv[:6] + ["--folds", "1"] + argv[8:]) == 2
+    assert "folds must be >= 2" in capsys.readouterr().err
