@@ -583,25 +583,40 @@ def _finished(d: Path, cfg: CrossEncoderConfig, pools: Sequence[str]) -> bool:
     return man.get("config") == want and man.get("pools") == [str(p) for p in pools]
 
 
-def _heldout_scores(judge: CrossEncoderJudge, d: Path, questions: list[dict]) -> np.ndarray:
-    """All pairs of the held-out questions, cached in ``d`` (keyed by a hash of the prefixes)."""
-    from deepprune.offline import all_pair_scores
-
-    key = hashlib.sha256(json.dumps([q["texts"] for q in questions]).encode()).hexdigest()
-    cache = d / f"heldout_scores-{key[:16]}.npy"
+def _cached_scores(judge: CrossEncoderJudge, d: Path, questions: list[dict], per_question: int | None = None,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(scores, labels) of each question's pairs in ``itertools.combinations`` order (all of
+    them, or ``per_question`` sampled), cached in ``d`` under a hash of prefixes and pairs."""
+    rng = random.Random(seed)
+    chosen = []
+    for q in questions:
+        ij = list(itertools.combinations(range(len(q["texts"])), 2))
+        if per_question is not None and len(ij) > per_question:
+            ij = sorted(rng.sample(ij, per_question))
+        chosen.append(ij)
+    y = np.array([int(q["labels"][i] == q["labels"][j]) for q, ij in zip(questions, chosen, strict=True)
+                  for i, j in ij], dtype=int)  # fmt: skip
+    key = hashlib.sha256(json.dumps([[q["texts"] for q in questions], chosen]).encode()).hexdigest()
+    cache = d / f"scores-{key[:16]}.npy"
     if cache.exists():
-        return np.load(cache)
-    s = all_pair_scores(judge, questions)
+        return np.load(cache), y
+    parts = [np.zeros(0)]
+    for q, ij in zip(questions, chosen, strict=True):
+        if ij:
+            a = np.array(ij, dtype=int)
+            judge.prepare(q["texts"])
+            parts.append(np.asarray(judge.score_indexed(q["texts"], a[:, 0], a[:, 1]), dtype=float))
+    s = np.concatenate(parts)
     tmp = cache.with_suffix(".tmp.npy")
     np.save(tmp, s)
     os.replace(tmp, cache)
-    return s
+    return s, y
 
 
 def crossfit(pool: str, trunc: str, out: str | os.PathLike, cfg: CrossEncoderConfig, folds: int = 5,
              variants: dict[str, dict] | None = None,
              baselines: Sequence[str] = ("sbert", "lexical:jaccard", "lexical:tfidf"),
-             n_boot: int = 1000, progress: bool = True) -> list[dict]:  # fmt: skip
+             n_boot: int = 1000, infold_pairs: int = 1000, progress: bool = True) -> list[dict]:  # fmt: skip
     """K-fold over questions: K cross-encoders, each trained on K-1 folds, score the fold left out.
 
     Every question of the pool counts (not only a held-out split), so the question-level
@@ -612,10 +627,13 @@ def crossfit(pool: str, trunc: str, out: str | os.PathLike, cfg: CrossEncoderCon
     Args:
         variants: name -> config overrides (e.g. ``{"ce x1": {"loss": "ce", "oversample": 1.0}}``);
             default: the config as given, named by its loss and oversampling.
+        infold_pairs: pairs of the training questions each fold's judge scores for the
+            in-fold AUROC column (far above the held-out AUROC: the judge memorised questions).
     """
     from dataclasses import replace
 
     from deepprune.judges import get_judge
+    from deepprune.metrics import auroc
     from deepprune.offline import all_pair_scores, crossfit_rows
     from deepprune.pairs import labelled_questions, question_folds
 
@@ -636,8 +654,9 @@ def crossfit(pool: str, trunc: str, out: str | os.PathLike, cfg: CrossEncoderCon
     late = " late" if cfg.joint == "last" else ""
     variants = variants or {f"{cfg.loss} x{cfg.oversample:g}": {}}
     stem = Path(pool).name.removesuffix(".gz").removesuffix(".jsonl")
+    fit_auroc = {}  # each fold's judge on a sample of its own training questions' pairs
     for vname, over in variants.items():
-        s = np.full(len(y), np.nan)
+        s, fit = np.full(len(y), np.nan), []
         for f in range(folds):
             vcfg = replace(cfg, trunc=trunc, fold=f"{f}/{folds}", **over)
             d = Path(out) / stem / f"{trunc.replace(':', '')}-{vname.replace(' ', '')}" / f"fold{f}"
@@ -645,12 +664,23 @@ def crossfit(pool: str, trunc: str, out: str | os.PathLike, cfg: CrossEncoderCon
                 if progress:
                     print(f"training {d} (fold {f + 1}/{folds}, {vname})", flush=True)
                 train_crossencoder([pool], d, vcfg, progress=progress)
+            judge = CrossEncoderJudge(str(d))
             held = [q for q in questions if fold_of[q["key"]] == f and len(q["texts"]) >= 2]
-            sf = _heldout_scores(CrossEncoderJudge(str(d)), d, held)
+            sf, _ = _cached_scores(judge, d, held)
+            seen = [q for q in questions if fold_of[q["key"]] != f and len(q["texts"]) >= 2]
+            st, yt = _cached_scores(
+                judge,
+                d,
+                seen,
+                per_question=max(1, infold_pairs // max(1, len(seen))),
+                seed=cfg.seed,
+            )
+            fit.append(auroc(st, yt))
             at = 0
             for q in held:
                 s[offsets[q["key"]] : offsets[q["key"]] + len(q["y"])] = sf[at : at + len(q["y"])]
                 at += len(q["y"])
         scores[f"crossencoder{late} {vname}"] = s
+        fit_auroc[f"crossencoder{late} {vname}"] = float(np.nanmean(fit))
     return crossfit_rows(pool, trunc, len(questions), scores, y, groups, baselines[0] if baselines else None,
-                         n_boot, progress=progress)  # fmt: skip
+                         n_boot, fit_auroc, progress)  # fmt: skip

@@ -202,6 +202,7 @@ def test_crossfit_trains_each_fold_without_its_questions_and_resumes(tmp_path, m
     assert [r["judge"] for r in rows] == ["lexical:jaccard", "crossencoder late focal x2"]
     assert rows[0]["pairs"] == rows[1]["pairs"] == 12 * 32 * 31 // 2  # every pair of every question
     assert rows[1]["questions"] == 12 and 0 <= rows[1]["auroc"] <= 1
+    assert rows[0]["train_auroc"] is None and 0 <= rows[1]["train_auroc"] <= 1  # in-fold AUROC
     d = rows[1]["diff_vs_ref"]
     assert d["diff"] == pytest.approx(rows[1]["auroc"] - rows[0]["auroc"])
     man = json.loads((tmp_path / "demo_pool" / "words8-focalx2" / "fold1" / MANIFEST).read_text())
