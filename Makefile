@@ -5,7 +5,7 @@ PIP ?= $(PY) -m pip
 CONSTRAINTS ?= constraints-cpu.txt
 EXTRAS ?= train,embed,gguf,notebooks,dev
 
-.PHONY: install demo test lint format bench figures online-real offline-real comparison-real ablation-real gemma-judge online-trained features-real
+.PHONY: install demo test lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real
 
 install:
 	$(PIP) install -q -c $(CONSTRAINTS) torch
@@ -91,6 +91,14 @@ ablation-real:
 	    --eval-pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --eval-pool $(POOLS)/aimo3-deepseek-reasoner-n8.jsonl \
 	    --eval-pool $(POOLS)/aimo3-gpt-oss-120b-n8.jsonl --joint all --joint last --out runs/ablation --markdown Offline/README.md --section ablation \
 	    --manifest Offline/crossencoder_manifest.json
+
+# Offline/README.md (crossfit section): the late-interaction cross-encoder cross-fitted over
+# all 25 Qwen3-8B questions (5 folds: each question scored by a judge that never saw it),
+# {ce, focal} x {x1, x2}, same sizes as the ablation cells; finished folds are reused.
+crossfit-real:
+	deepprune crossencoder crossfit --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --trunc words:25 --joint last --ablation \
+	    --max-train-pairs 1000 --max-length 128 --out runs/crossfit --bootstrap 500 \
+	    --markdown Offline/README.md --section crossfit
 
 # Offline/GEMMA.md: the generative judge on real small weights (Gemma 3 270M from the GGUF
 # package, LoRA, CPU): zero-shot vs cross-entropy vs focal + 2x oversampling, on held-out

@@ -636,7 +636,7 @@ def _ce_config(args, **over):
     from deepprune.crossencoder import CrossEncoderConfig
 
     kw = dict(base=args.base, loss=args.loss, gamma=args.gamma, keep=args.keep, layers=args.layers, joint=args.joint,
-              head_lr=args.head_lr, alpha={"yes": args.alpha_yes, "no": args.alpha_no}, oversample=args.oversample,
+              head_lr=args.head_lr, freeze_lower=args.freeze_lower, alpha={"yes": args.alpha_yes, "no": args.alpha_no}, oversample=args.oversample,
               max_train_pairs=args.max_train_pairs, max_length=args.max_length, batch_size=args.batch_size,
               lr=args.lr, epochs=args.epochs, seed=args.seed)  # fmt: skip
     return CrossEncoderConfig(**{**kw, **over})
@@ -706,6 +706,8 @@ def _add_ce_training(t, d) -> None:
         default=d.head_lr,
         help="--joint last: the pair head's learning rate",
     )
+    t.add_argument("--freeze-lower", action="store_true",
+                   help="--joint last: train only the last layer and the head (lower layers fixed)")  # fmt: skip
     t.add_argument("--gamma", type=float, default=d.gamma)
     t.add_argument("--alpha-yes", type=float, default=d.alpha["yes"])
     t.add_argument("--alpha-no", type=float, default=d.alpha["no"])

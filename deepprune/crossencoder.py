@@ -59,6 +59,9 @@ class CrossEncoderConfig:
     # cached online), the last layer lets each prefix's [CLS] attend to both prefixes
     joint: str = "all"
     head_lr: float = 1e-3  # joint="last": the new pair head's learning rate
+    # joint="last": train only the last layer and the pair head (embeddings and lower
+    # layers stay at the pretrained weights: fewer parameters to memorise questions with)
+    freeze_lower: bool = False
     batch_size: int = 16
     lr: float = 3e-5
     epochs: int = 1
@@ -82,6 +85,8 @@ class CrossEncoderConfig:
             raise ValueError(f"layers must be >= 1 or None, got {self.layers}")
         if self.fold is not None:
             _parse_fold(self.fold)
+        if self.freeze_lower and self.joint != "last":
+            raise ValueError("freeze_lower needs joint='last' (the late-interaction cross-encoder)")
 
 
 def _parse_fold(fold: str) -> tuple[int, int]:
@@ -264,6 +269,9 @@ def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossE
     if cfg.joint == "last":
         bert, head = _late_parts(base, cfg.layers)
         model = torch.nn.ModuleDict({"bert": bert, "head": head})
+        if cfg.freeze_lower:
+            for part in [bert.embeddings, *bert.encoder.layer[:-1]]:
+                part.requires_grad_(False)
         opt = torch.optim.AdamW([{"params": bert.parameters()},
                                  {"params": head.parameters(), "lr": cfg.head_lr}], lr=cfg.lr)  # fmt: skip
     else:
@@ -651,7 +659,7 @@ def crossfit(pool: str, trunc: str, out: str | os.PathLike, cfg: CrossEncoderCon
     ends = np.cumsum([len(q["y"]) for q in questions])
     offsets = {q["key"]: int(e) - len(q["y"]) for q, e in zip(questions, ends, strict=True)}
     scores = {name: all_pair_scores(get_judge(name), questions) for name in baselines}
-    late = " late" if cfg.joint == "last" else ""
+    late = (" late" if cfg.joint == "last" else "") + (" frozen" if cfg.freeze_lower else "")
     variants = variants or {f"{cfg.loss} x{cfg.oversample:g}": {}}
     stem = Path(pool).name.removesuffix(".gz").removesuffix(".jsonl")
     fit_auroc = {}  # each fold's judge on a sample of its own training questions' pairs
@@ -659,7 +667,8 @@ def crossfit(pool: str, trunc: str, out: str | os.PathLike, cfg: CrossEncoderCon
         s, fit = np.full(len(y), np.nan), []
         for f in range(folds):
             vcfg = replace(cfg, trunc=trunc, fold=f"{f}/{folds}", **over)
-            d = Path(out) / stem / f"{trunc.replace(':', '')}-{vname.replace(' ', '')}" / f"fold{f}"
+            name = f"{trunc.replace(':', '')}{late.replace(' ', '-')}-{vname.replace(' ', '')}"
+            d = Path(out) / stem / name / f"fold{f}"
             if not _finished(d, vcfg, [pool]):
                 if progress:
                     print(f"training {d} (fold {f + 1}/{folds}, {vname})", flush=True)

@@ -205,7 +205,9 @@ def test_crossfit_trains_each_fold_without_its_questions_and_resumes(tmp_path, m
     assert rows[0]["train_auroc"] is None and 0 <= rows[1]["train_auroc"] <= 1  # in-fold AUROC
     d = rows[1]["diff_vs_ref"]
     assert d["diff"] == pytest.approx(rows[1]["auroc"] - rows[0]["auroc"])
-    man = json.loads((tmp_path / "demo_pool" / "words8-focalx2" / "fold1" / MANIFEST).read_text())
+    man = json.loads(
+        (tmp_path / "demo_pool" / "words8-late-focalx2" / "fold1" / MANIFEST).read_text()
+    )
     assert man["config"]["fold"] == "1/2" and man["train_questions"] == 6
     # a rerun reuses the finished models and their cached held-out scores
     monkeypatch.setattr(
@@ -245,3 +247,20 @@ def test_cli_crossfit_writes_a_table_and_rejects_bad_input(tmp_path, capsys):
     assert "no such pool file" in capsys.readouterr().err
     assert main(argv[:6] + ["--folds", "1"] + argv[8:]) == 2
     assert "folds must be >= 2" in capsys.readouterr().err
+
+
+def test_freeze_lower_trains_only_the_last_layer_and_head(tmp_path):
+    from safetensors.torch import load_file
+
+    from deepprune.crossencoder import _base_path
+
+    cfg = CrossEncoderConfig(**SMALL, joint="last", freeze_lower=True)
+    train_crossencoder([DEMO_POOL], tmp_path / "fz", cfg, progress=False)
+    base = load_file(f"{_base_path(None)}/model.safetensors")
+    tuned = load_file(tmp_path / "fz" / "model.safetensors")
+    last = "encoder.layer.5."
+    lower = [k for k in tuned if not k.startswith(last) and k in base]
+    assert lower and all(torch.equal(tuned[k], base[k]) for k in lower)
+    assert any(not torch.equal(tuned[k], base[k]) for k in tuned if k.startswith(last))
+    with pytest.raises(ValueError, match="freeze_lower needs joint='last'"):
+        CrossEncoderConfig(freeze_lower=True)
