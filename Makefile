@@ -98,7 +98,7 @@ ablation-real:
 crossfit-real:
 	deepprune crossencoder crossfit --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --trunc words:25 --joint last --ablation \
 	    --max-train-pairs 1000 --max-length 128 --out runs/crossfit --bootstrap 500 \
-	    --markdown Offline/README.md --section crossfit
+	    --markdown Offline/README.md --section crossfit --manifest Offline/crossfit_manifest.json
 
 # Offline/GEMMA.md: the generative judge on real small weights (Gemma 3 270M from the GGUF
 # package, LoRA, CPU): zero-shot vs cross-entropy vs focal + 2x oversampling, on held-out

@@ -626,6 +626,12 @@ def _cmd_crossencoder_crossfit(args) -> int:
         rows += crossfit(pool, trunc, args.out, cfg, folds=args.folds, variants=variants,
                          n_boot=args.bootstrap, progress=not args.no_progress)  # fmt: skip
     table = crossfit_table(rows)
+    if args.manifest:
+        from deepprune.crossencoder import crossfit_manifest
+        from deepprune.pairs import _atomic_write
+
+        man = crossfit_manifest(args.out, rows)
+        _atomic_write(Path(args.manifest), json.dumps(man, indent=1, default=float) + "\n")
     if args.markdown:
         _write_generated(args.markdown, table, "deepprune crossencoder crossfit", args.section)
     print(table)
@@ -785,6 +791,10 @@ def _add_crossencoder(sub) -> None:
     )
     x.add_argument("--bootstrap", type=int, default=1000)
     x.add_argument("--trunc", action="append", help=f"default: {d.trunc} (repeatable)")
+    x.add_argument(
+        "--manifest",
+        help="write every fold model's hashes and config, and the metrics, here (JSON)",
+    )
     _add_ce_training(x, d)
     _add_markdown(x)
     x.add_argument("--no-progress", action="store_true")

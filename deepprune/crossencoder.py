@@ -693,3 +693,18 @@ def crossfit(pool: str, trunc: str, out: str | os.PathLike, cfg: CrossEncoderCon
         fit_auroc[f"crossencoder{late} {vname}"] = float(np.nanmean(fit))
     return crossfit_rows(pool, trunc, len(questions), scores, y, groups, baselines[0] if baselines else None,
                          n_boot, fit_auroc, progress)  # fmt: skip
+
+
+def crossfit_manifest(out: str | os.PathLike, rows: list[dict]) -> dict:
+    """Hashes, configs and sizes of every fold model under ``out`` plus the rows' metrics
+    (committed in place of the models, which are rebuilt by the command)."""
+    models = {}
+    for man_path in sorted(Path(out).glob(f"*/*/fold*/{MANIFEST}")):
+        m = json.loads(man_path.read_text())
+        models[str(man_path.parent.relative_to(out))] = {
+            k: m.get(k)
+            for k in ("config", "train_questions", "train_pairs", "steps", "seconds", "sha256")
+        }
+    metrics = [{k: r[k] for k in ("pool", "trunc", "judge", "questions", "pairs", "auroc", "tnr@0.2", "ci95",
+                                  "diff_vs_ref", "train_auroc")} for r in rows]  # fmt: skip
+    return {"models": models, "metrics": metrics}

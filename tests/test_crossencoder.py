@@ -231,8 +231,19 @@ def test_cli_crossfit_writes_a_table_and_rejects_bad_input(tmp_path, capsys):
     md = tmp_path / "cf.md"
     argv = ["crossencoder", "crossfit", "--pool", str(DEMO_POOL), "--trunc", "words:8", "--folds", "2",
             "--joint", "last", "--max-train-pairs", "16", "--max-length", "32", "--bootstrap", "20",
-            "--out", str(tmp_path / "cf"), "--markdown", str(md), "--no-progress"]  # fmt: skip
+            "--out", str(tmp_path / "cf"), "--markdown", str(md), "--manifest", str(tmp_path / "m.json"),
+            "--no-progress"]  # fmt: skip
     assert main(argv) == 0
+    man = json.loads((tmp_path / "m.json").read_text())
+    assert set(man["models"]) == {
+        "demo_pool/words8-late-focalx2/fold0",
+        "demo_pool/words8-late-focalx2/fold1",
+    }
+    assert (
+        len(man["models"]["demo_pool/words8-late-focalx2/fold0"]["sha256"]["model.safetensors"])
+        == 64
+    )
+    assert [m["judge"] for m in man["metrics"]][-1] == "crossencoder late focal x2"
     table = md.read_text()
     assert "crossencoder late focal x2" in table and "| sbert |" in table
     bad = [
@@ -245,7 +256,7 @@ def test_cli_crossfit_writes_a_table_and_rejects_bad_input(tmp_path, capsys):
     ]
     assert main(bad) == 2
     assert "no such pool file" in capsys.readouterr().err
-    assert main(argv[:6] + ["--folds", "1"] + argv[8:]) == 2
+    assert main(argv[:6] + ["--folds", "1"] + argv[8:]) == 2  # fails before training
     assert "folds must be >= 2" in capsys.readouterr().err
 
 
