@@ -588,7 +588,9 @@ def _finished(d: Path, cfg: CrossEncoderConfig, pools: Sequence[str]) -> bool:
     except (OSError, ValueError):
         return False
     want = json.loads(json.dumps(asdict(cfg)))
-    return man.get("config") == want and man.get("pools") == [str(p) for p in pools]
+    # a field added after the model was trained counts as its default (the old behaviour)
+    have = {**json.loads(json.dumps(asdict(CrossEncoderConfig()))), **man.get("config", {})}
+    return have == want and man.get("pools") == [str(p) for p in pools]
 
 
 def _cached_scores(judge: CrossEncoderJudge, d: Path, questions: list[dict], per_question: int | None = None,
@@ -604,7 +606,12 @@ def _cached_scores(judge: CrossEncoderJudge, d: Path, questions: list[dict], per
         chosen.append(ij)
     y = np.array([int(q["labels"][i] == q["labels"][j]) for q, ij in zip(questions, chosen, strict=True)
                   for i, j in ij], dtype=int)  # fmt: skip
-    key = hashlib.sha256(json.dumps([[q["texts"] for q in questions], chosen]).encode()).hexdigest()
+    weights = json.loads((d / MANIFEST).read_text())[
+        "sha256"
+    ]  # a retrained model never reuses scores
+    key = hashlib.sha256(
+        json.dumps([weights, [q["texts"] for q in questions], chosen]).encode()
+    ).hexdigest()
     cache = d / f"scores-{key[:16]}.npy"
     if cache.exists():
         return np.load(cache), y

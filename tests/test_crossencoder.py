@@ -275,3 +275,44 @@ def test_freeze_lower_trains_only_the_last_layer_and_head(tmp_path):
     assert any(not torch.equal(tuned[k], base[k]) for k in tuned if k.startswith(last))
     with pytest.raises(ValueError, match="freeze_lower needs joint='last'"):
         CrossEncoderConfig(freeze_lower=True)
+
+
+def test_finished_models_predate_new_config_fields_and_scores_follow_the_weights(tmp_path):
+    from dataclasses import asdict
+
+    from deepprune.crossencoder import _cached_scores, _finished
+
+    cfg = CrossEncoderConfig(**SMALL, joint="last")
+    old = {
+        k: v for k, v in asdict(cfg).items() if k != "freeze_lower"
+    }  # trained before the field existed
+    (tmp_path / MANIFEST).write_text(
+        json.dumps({"config": old, "pools": ["p"], "sha256": {"w": "1"}})
+    )
+    assert _finished(tmp_path, cfg, ["p"]) and not _finished(tmp_path, cfg, ["q"])
+    assert not _finished(
+        tmp_path, CrossEncoderConfig(**SMALL, joint="last", freeze_lower=True), ["p"]
+    )
+
+    class Judge:
+        def __init__(self, value):
+            self.value = value
+
+        def prepare(self, texts):
+            pass
+
+        def score_indexed(self, texts, i, j):
+            return np.full(len(i), self.value)
+
+    qs = [{"texts": ["a", "b", "c"], "labels": [0, 0, 1]}]
+    s, y = _cached_scores(Judge(0.25), tmp_path, qs)
+    assert s.tolist() == [0.25] * 3 and y.tolist() == [1, 0, 0]
+    assert (
+        _cached_scores(Judge(0.75), tmp_path, qs)[0].tolist() == [0.25] * 3
+    )  # same weights: cached
+    (tmp_path / MANIFEST).write_text(
+        json.dumps({"config": old, "pools": ["p"], "sha256": {"w": "2"}})
+    )
+    assert (
+        _cached_scores(Judge(0.75), tmp_path, qs)[0].tolist() == [0.75] * 3
+    )  # retrained: rescored
