@@ -581,6 +581,9 @@ def cells_manifest(cells_dir: str | os.PathLike, rows: list[dict] | None = None)
 # ---- cross-fitting: every question of a pool judged by a cross-encoder that never saw it ----
 
 
+PRIOR_ORACLE = "question agreement rate (oracle)"
+
+
 def _finished(d: Path, cfg: CrossEncoderConfig, pools: Sequence[str]) -> bool:
     """A trained directory whose manifest matches this config and these pools."""
     try:
@@ -698,6 +701,10 @@ def crossfit(pool: str, trunc: str, out: str | os.PathLike, cfg: CrossEncoderCon
                 at += len(q["y"])
         scores[f"crossencoder{late} {vname}"] = s
         fit_auroc[f"crossencoder{late} {vname}"] = float(np.nanmean(fit))
+    # reference, not a judge: each pair scored by its question's true agreement rate. Its
+    # pooled AUROC is what memorising the training questions' agreement rates is worth
+    scores[PRIOR_ORACLE] = np.concatenate([np.full(len(q["y"]), q["y"].mean() if len(q["y"]) else 0.0)
+                                           for q in questions])  # fmt: skip
     return crossfit_rows(pool, trunc, len(questions), scores, y, groups, baselines[0] if baselines else None,
                          n_boot, fit_auroc, progress)  # fmt: skip
 
