@@ -599,7 +599,10 @@ def _finished(d: Path, cfg: CrossEncoderConfig, pools: Sequence[str]) -> bool:
 def _cached_scores(judge: CrossEncoderJudge, d: Path, questions: list[dict], per_question: int | None = None,
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(scores, labels) of each question's pairs in ``itertools.combinations`` order (all of
-    them, or ``per_question`` sampled), cached in ``d`` under a hash of prefixes and pairs."""
+    them, or ``per_question`` sampled), cached in ``d`` under a hash of the model's weights,
+    the prefixes and the pairs."""
+    from deepprune.pairs import pair_labels
+
     rng = random.Random(seed)
     chosen = []
     for q in questions:
@@ -607,11 +610,12 @@ def _cached_scores(judge: CrossEncoderJudge, d: Path, questions: list[dict], per
         if per_question is not None and len(ij) > per_question:
             ij = sorted(rng.sample(ij, per_question))
         chosen.append(ij)
-    y = np.array([int(q["labels"][i] == q["labels"][j]) for q, ij in zip(questions, chosen, strict=True)
-                  for i, j in ij], dtype=int)  # fmt: skip
-    weights = json.loads((d / MANIFEST).read_text())[
-        "sha256"
-    ]  # a retrained model never reuses scores
+    y = np.concatenate(
+        [np.zeros(0, dtype=np.int64)]
+        + [pair_labels(q["labels"], ij) for q, ij in zip(questions, chosen, strict=True)]
+    )
+    # keyed by the model's weights too: a retrained fold is always rescored
+    weights = json.loads((d / MANIFEST).read_text())["sha256"]
     key = hashlib.sha256(
         json.dumps([weights, [q["texts"] for q in questions], chosen]).encode()
     ).hexdigest()
@@ -639,7 +643,7 @@ def crossfit(pool: str, trunc: str, out: str | os.PathLike, cfg: CrossEncoderCon
 
     Every question of the pool counts (not only a held-out split), so the question-level
     intervals are narrower, and the paired bootstrap of the AUROC difference to SBERT uses
-    the very same pairs. Each fold's model lives in ``out/POOL/TRUNC-VARIANT/foldF``; a rerun
+    the very same pairs. Each fold's model lives in ``out/POOL/TRUNC[-late][-frozen]-VARIANT/foldF``; a rerun
     reuses finished models and cached held-out scores (a killed run resumes).
 
     Args:
@@ -653,7 +657,7 @@ def crossfit(pool: str, trunc: str, out: str | os.PathLike, cfg: CrossEncoderCon
     from deepprune.judges import get_judge
     from deepprune.metrics import auroc
     from deepprune.offline import all_pair_scores, crossfit_rows
-    from deepprune.pairs import labelled_questions, question_folds
+    from deepprune.pairs import labelled_questions, pair_labels, question_folds
 
     if not Path(pool).is_file():
         raise FileNotFoundError(f"{pool}: no such pool file")
@@ -662,8 +666,7 @@ def crossfit(pool: str, trunc: str, out: str | os.PathLike, cfg: CrossEncoderCon
         raise ValueError(f"{pool}: {len(questions)} questions, fewer than {folds} folds")
     fold_of = question_folds([q["key"] for q in questions], folds, cfg.seed)
     for q in questions:
-        ij = list(itertools.combinations(range(len(q["texts"])), 2))
-        q["y"] = np.array([int(q["labels"][i] == q["labels"][j]) for i, j in ij], dtype=int)
+        q["y"] = pair_labels(q["labels"], list(itertools.combinations(range(len(q["texts"])), 2)))
     y = np.concatenate([q["y"] for q in questions])
     groups = np.array([q["key"] for q in questions for _ in q["y"]])
     ends = np.cumsum([len(q["y"]) for q in questions])
@@ -687,13 +690,8 @@ def crossfit(pool: str, trunc: str, out: str | os.PathLike, cfg: CrossEncoderCon
             held = [q for q in questions if fold_of[q["key"]] == f and len(q["texts"]) >= 2]
             sf, _ = _cached_scores(judge, d, held)
             seen = [q for q in questions if fold_of[q["key"]] != f and len(q["texts"]) >= 2]
-            st, yt = _cached_scores(
-                judge,
-                d,
-                seen,
-                per_question=max(1, infold_pairs // max(1, len(seen))),
-                seed=cfg.seed,
-            )
+            per_question = max(1, infold_pairs // max(1, len(seen)))
+            st, yt = _cached_scores(judge, d, seen, per_question, cfg.seed)
             fit.append(auroc(st, yt))
             at = 0
             for q in held:

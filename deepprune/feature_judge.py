@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from deepprune.judges import _WORD_RE, Judge
-from deepprune.pairs import labelled_questions, question_folds, split_questions
+from deepprune.pairs import labelled_questions, pair_labels, question_folds, split_questions
 
 MANIFEST = "deepprune_features.json"
 WEIGHTS = "feature_judge.npz"
@@ -161,7 +161,7 @@ def _featurise(questions: list[dict], enc: _Encoder, progress: bool,
                 tmp = path.with_suffix(".tmp.npy")
                 np.save(tmp, x)
                 os.replace(tmp, path)
-        q.update(x=x, y=(q["labels"][ij[:, 0]] == q["labels"][ij[:, 1]]).astype(np.int64))
+        q.update(x=x, y=pair_labels(q["labels"], ij))
     return questions
 
 

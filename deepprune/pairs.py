@@ -165,6 +165,12 @@ def question_folds(keys: Sequence[str], folds: int, seed: int) -> dict[str, int]
     return {k: n % folds for n, k in enumerate(keys)}
 
 
+def pair_labels(labels, ij) -> np.ndarray:
+    """1 where the two traces of each index pair (rows of ``ij``) share an answer class."""
+    labels, ij = np.asarray(labels), np.asarray(ij, dtype=int).reshape(-1, 2)
+    return (labels[ij[:, 0]] == labels[ij[:, 1]]).astype(np.int64)
+
+
 def labelled_questions(pools: Sequence[str | os.PathLike], trunc: str) -> list[dict]:
     """Per question: key, prefixes, answer labels (traces without an answer dropped).
 
