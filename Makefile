@@ -13,7 +13,7 @@ install:
 	# no CPU builds of torchvision/torchaudio exist; transformers treats both as optional
 	$(PIP) uninstall -q -y torchvision torchaudio 2>/dev/null || true
 	$(PY) -m ipykernel install --user --name python3 >/dev/null
-	# plain `llamafactory-cli train` accepts the focal_* keys (a .pth import hook; see deepprune/lf_hook.py)
+	# plain `llamafactory-cli train` accepts the focal_* keys (a .pth import hook; see deepprune/train/lf_hook.py)
 	$(PY) -m deepprune.cli hook install
 
 demo: install
@@ -114,7 +114,7 @@ gemma-judge:
 	deepprune judge grid --pool $(GEMMA_PAIRS) --judge llm:runs/gemma3-270m --judge llm:runs/gemma3-270m-judge-ce \
 	    --judge llm:runs/gemma3-270m-judge-focal --judge sbert --judge lexical:tfidf --bootstrap 500 --markdown Offline/GEMMA.md
 
-# Offline/FEATURES.md: the trained pair-feature judge (deepprune/feature_judge.py), cross-fitted
+# Offline/FEATURES.md: the trained pair-feature judge (deepprune/judges/features.py), cross-fitted
 # (5 folds over questions: every question judged by a judge that never saw it) on the real
 # pools, its {ce, focal} x {x1, x2} ablation on Qwen3-8B, and transfer Qwen3-8B -> AIMO3.
 features-real:

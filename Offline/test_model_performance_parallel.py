@@ -5,7 +5,7 @@
     python Offline/test_model_performance_parallel.py PAIRS.jsonl --judge sbert --cache C --procs 2
     python Offline/test_model_performance_parallel.py PAIRS.jsonl --judge J --cache C --shards 4 --shard-id 1
 
-Thin wrapper over the library (deepprune.scoring, `deepprune judge score|eval`). A killed
+Thin wrapper over the library (deepprune.judges.scoring, `deepprune judge score|eval`). A killed
 run resumes from the cache; a rerun of a finished evaluation makes zero judge calls.
 """
 
@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from deepprune.cli import main
-from deepprune.scoring import launch_shards, local_devices
+from deepprune.judges.scoring import launch_shards, local_devices
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("pairs")

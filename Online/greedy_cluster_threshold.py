@@ -3,7 +3,7 @@
     python Online/greedy_cluster_threshold.py                       # demo pool, lexical:tfidf judge
     python Online/greedy_cluster_threshold.py --pool POOL --judge sbert --sweep tau=0.1:0.9:0.05
 
-Same flags as `deepprune prune` (all logic lives in deepprune.online / deepprune.cluster).
+Same flags as `deepprune prune` (all logic lives in deepprune.replay.prune / deepprune.replay.batched).
 """
 
 import sys

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from deepprune.cluster import ClusterConfig, PairScores, cluster_runs, run_key
+from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge, parse_judge_spec
+from deepprune.replay.batched import PairScores, cluster_runs
+from deepprune.rng import run_key
 from deepprune.truncate import parse_spec, truncate
 
 ap = argparse.ArgumentParser()

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from deepprune.cli import main
+from deepprune.dev.tiny_model import build_tiny_model
 from deepprune.pairs import PairConfig, build_pairs, write_pairs
-from deepprune.tiny_model import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 with tempfile.TemporaryDirectory() as d:

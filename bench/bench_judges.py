@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from deepprune.dev.tiny_model import build_tiny_model
 from deepprune.judges import JudgePair, get_judge
 from deepprune.synth import SynthConfig, synth_pool
-from deepprune.tiny_model import build_tiny_model
 from deepprune.truncate import parse_spec, truncate
 
 ap = argparse.ArgumentParser()

@@ -13,10 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from deepprune.cluster import ClusterConfig
+from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
-from deepprune.methods import DeepPrune
-from deepprune.online import (
+from deepprune.pools import write_pool
+from deepprune.replay.methods import DeepPrune
+from deepprune.replay.prune import (
     OnlineConfig,
     attach_judge,
     load_questions,
@@ -24,7 +25,6 @@ from deepprune.online import (
     run_method,
     run_sweep,
 )
-from deepprune.pools import write_pool
 from deepprune.synth import SynthConfig, synth_pool
 
 ap = argparse.ArgumentParser()

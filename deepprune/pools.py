@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from deepprune.errors import DeepPruneError
+
 AnswerType = Literal["math", "choice", "text"]
 ANSWER_TYPES: tuple[str, ...] = ("math", "choice", "text")
 
@@ -27,7 +29,7 @@ _QUESTION_KEYS = ("id", "question", "gold", "answer_type", "meta", "traces")
 _MISSING = object()
 
 
-class PoolError(ValueError):
+class PoolError(DeepPruneError, ValueError):
     """A pool file that cannot be read; the message names the file, line and reason."""
 
 

@@ -16,10 +16,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from deepprune.pools import Question, Trace
+
+# the bundled demo pool (package data; DeepPrune_data/demo/demo_pool.jsonl links to it):
+# `deepprune synth --seed 0` with the defaults below
+DEMO_POOL = Path(__file__).resolve().parent / "data" / "demo_pool.jsonl"
 
 _OPENERS = [
     "First",

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from deepprune.cli import main
-from deepprune.compare import CompareConfig, compare_pool, comparison_markdown, paired_ci
-from deepprune.online import OnlineConfig
+from deepprune.replay.compare import CompareConfig, compare_pool, comparison_markdown, paired_ci
+from deepprune.replay.prune import OnlineConfig
 from tests.conftest import DEMO_POOL
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from deepprune.crossencoder import MANIFEST, CrossEncoderConfig, train_crossencoder
 from deepprune.judges import JudgePair, get_judge
+from deepprune.judges.crossencoder import MANIFEST, CrossEncoderConfig, train_crossencoder
 from tests.conftest import DEMO_POOL
 
 SMALL = dict(trunc="words:8", max_train_pairs=48, max_length=48, batch_size=8, save_every=1)
@@ -74,8 +74,8 @@ def test_focal_vs_ce_and_bad_input(tmp_path):
 
 
 def test_ablation_grid_reuses_finished_cells(tmp_path, monkeypatch):
-    from deepprune import crossencoder
-    from deepprune.crossencoder import AblationConfig, ablation, ablation_table
+    from deepprune.judges import crossencoder
+    from deepprune.judges.crossencoder import AblationConfig, ablation, ablation_table
 
     base = CrossEncoderConfig(**{**SMALL, "trunc": "words:8"}, test_fraction=0.4)
     cfg = AblationConfig(truncs=("words:8",), losses=("ce", "focal"), oversamples=(1.0,), max_eval_pairs=80,
@@ -90,7 +90,7 @@ def test_ablation_grid_reuses_finished_cells(tmp_path, monkeypatch):
     ]
     assert all(r["eval"] == "held-out questions" and r["pairs"] == 80 for r in rows)
     # held-out questions were never trained on: training uses the same split as the evaluation
-    from deepprune.offline import GridConfig, eval_pairs
+    from deepprune.judges.evaluation import GridConfig, eval_pairs
     from deepprune.pairs import PairConfig, build_pairs
 
     trained = {
@@ -105,7 +105,7 @@ def test_ablation_grid_reuses_finished_cells(tmp_path, monkeypatch):
     again = ablation([str(DEMO_POOL)], [str(DEMO_POOL)], tmp_path, cfg, progress=False)
     assert [r["auroc"] for r in again] == [r["auroc"] for r in rows]
     table = ablation_table(rows, tmp_path)
-    from deepprune.crossencoder import cells_manifest
+    from deepprune.judges.crossencoder import cells_manifest
 
     man = cells_manifest(tmp_path, rows)
     assert set(man) == {"words8-start-ce-x1", "words8-start-focal-x1",
@@ -139,7 +139,7 @@ def test_fewer_layers_and_int8_scoring(tmp_path):
 def test_late_interaction_layer_matches_bert_and_judge_caches_traces(tmp_path, monkeypatch):
     from transformers import AutoTokenizer
 
-    import deepprune.crossencoder as ce
+    import deepprune.judges.crossencoder as ce
     from deepprune.judges import default_sbert_path
 
     # our last-layer step equals the real BERT layer: a pair (t, t) duplicates every key, which
@@ -178,8 +178,9 @@ def test_late_interaction_layer_matches_bert_and_judge_caches_traces(tmp_path, m
 
 
 def test_crossfit_trains_each_fold_without_its_questions_and_resumes(tmp_path, monkeypatch):
-    from deepprune import crossencoder, pairs
-    from deepprune.crossencoder import crossfit
+    from deepprune import pairs
+    from deepprune.judges import crossencoder
+    from deepprune.judges.crossencoder import crossfit
     from deepprune.metrics import auroc
     from deepprune.pairs import labelled_questions, question_folds
 
@@ -273,7 +274,7 @@ def test_cli_crossfit_writes_a_table_and_rejects_bad_input(tmp_path, capsys):
 def test_freeze_lower_trains_only_the_last_layer_and_head(tmp_path):
     from safetensors.torch import load_file
 
-    from deepprune.crossencoder import _base_path
+    from deepprune.judges.crossencoder import _base_path
 
     cfg = CrossEncoderConfig(**SMALL, joint="last", freeze_lower=True)
     train_crossencoder([DEMO_POOL], tmp_path / "fz", cfg, progress=False)
@@ -290,7 +291,7 @@ def test_freeze_lower_trains_only_the_last_layer_and_head(tmp_path):
 def test_finished_models_predate_new_config_fields_and_scores_follow_the_weights(tmp_path):
     from dataclasses import asdict
 
-    from deepprune.crossencoder import _cached_scores, _finished
+    from deepprune.judges.crossencoder import _cached_scores, _finished
 
     cfg = CrossEncoderConfig(**SMALL, joint="last")
     old = {

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from deepprune.cli import main
-from deepprune.feature_judge import (
+from deepprune.judges import JudgePair, get_judge
+from deepprune.judges.features import (
     MANIFEST,
     WEIGHTS,
     FeatureJudgeConfig,
@@ -16,7 +17,6 @@ from deepprune.feature_judge import (
     crossfit,
     train_feature_judge,
 )
-from deepprune.judges import JudgePair, get_judge
 from deepprune.metrics import auroc
 from tests.conftest import DEMO_POOL
 
@@ -119,7 +119,7 @@ def test_scalars_only_uses_the_last_six_columns():
 
 
 def test_crossfit_feature_cache_resumes_without_re_embedding(tmp_path, monkeypatch):
-    from deepprune import feature_judge
+    from deepprune.judges import features
 
     cfg = FeatureJudgeConfig(steps=20)
     first = crossfit(DEMO_POOL, "words:8", cfg, folds=2, n_boot=20, baselines=("lexical:jaccard",),
@@ -129,7 +129,7 @@ def test_crossfit_feature_cache_resumes_without_re_embedding(tmp_path, monkeypat
     def no_embedding(self, texts):
         raise AssertionError("re-embedded a cached question")
 
-    monkeypatch.setattr(feature_judge._Encoder, "represent", no_embedding)
+    monkeypatch.setattr(features._Encoder, "represent", no_embedding)
     again = crossfit(DEMO_POOL, "words:8", cfg, folds=2, n_boot=20, baselines=("lexical:jaccard",),
                      cache=tmp_path / "cache", progress=False)  # fmt: skip
     assert [r["auroc"] for r in again] == [r["auroc"] for r in first]

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from deepprune.cli import main
-from deepprune.gguf import MARKER, convert_gguf, sha256_file
+from deepprune.dev.gguf import MARKER, convert_gguf, sha256_file
 
 
 def test_bad_inputs(tmp_path, capsys):

@@ -2,8 +2,8 @@ import os
 import subprocess
 import sys
 
-from deepprune import lf_hook
 from deepprune.cli import main
+from deepprune.train import lf_hook
 
 
 def test_install_status_uninstall(tmp_path, capsys):

@@ -1,12 +1,17 @@
 import pytest
 
 from deepprune.judges import JudgePair
-from deepprune.llm_judge import build_vllm_requests, label_token_ids, render_prompt, yes_probability
+from deepprune.judges.llm import (
+    build_vllm_requests,
+    label_token_ids,
+    render_prompt,
+    yes_probability,
+)
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from deepprune.tiny_model import build_tiny_model
+    from deepprune.dev.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("m") / "tiny")
 

@@ -5,11 +5,17 @@ import random
 import numpy as np
 import pytest
 
-from deepprune.cluster import PairScores
-from deepprune.methods.base import QuestionData
-from deepprune.methods.confidence import ConfidenceVote, trace_confidence
-from deepprune.methods.prefix_cluster import PoLR, SlimSC
-from deepprune.methods.sequential import ESC, AdaptiveConsistency, ConSol, EntropyStop, ShortMK
+from deepprune.replay.batched import PairScores
+from deepprune.replay.methods.base import QuestionData
+from deepprune.replay.methods.confidence import ConfidenceVote, trace_confidence
+from deepprune.replay.methods.prefix_cluster import PoLR, SlimSC
+from deepprune.replay.methods.sequential import (
+    ESC,
+    AdaptiveConsistency,
+    ConSol,
+    EntropyStop,
+    ShortMK,
+)
 
 
 def _q(labels, tokens=None, gold=0, sim=None, confs=None):

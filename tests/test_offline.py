@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from deepprune.cli import main
-from deepprune.offline import GridConfig, eval_pairs, grid, grid_table
+from deepprune.judges.evaluation import GridConfig, eval_pairs, grid, grid_table
 from deepprune.pairs import PairConfig
 from tests.conftest import DEMO_POOL, ROOT, write_jsonl
 
@@ -88,7 +88,7 @@ def test_parallel_script_two_processes_then_zero_call_eval(tmp_path, demo_pairs)
 
 
 def test_zero_shot_script_on_tiny_model(tmp_path, demo_pairs):
-    from deepprune.tiny_model import build_tiny_model
+    from deepprune.dev.tiny_model import build_tiny_model
 
     model = build_tiny_model(tmp_path / "tiny")
     cmd = [sys.executable, str(ROOT / "Preliminaries" / "zero_shot_exp.py"), str(demo_pairs),

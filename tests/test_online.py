@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from deepprune.cli import main
-from deepprune.cluster import ClusterConfig
+from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
-from deepprune.methods import ConsK, ConsN, DeepPrune
-from deepprune.online import (
+from deepprune.replay.methods import ConsK, ConsN, DeepPrune
+from deepprune.replay.prune import (
     OnlineConfig,
     attach_judge,
     load_questions,

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from deepprune.judges import JaccardJudge, JudgePair
-from deepprune.scoring import load_cache, score_pairs
+from deepprune.judges.scoring import load_cache, score_pairs
 
 
 class CountingJudge(JaccardJudge):
@@ -56,7 +56,7 @@ def test_shards_cover_everything_once(tmp_path):
 SLOW_SCORER = """
 import sys, time
 from deepprune.judges import JaccardJudge, JudgePair
-from deepprune.scoring import score_pairs
+from deepprune.judges.scoring import score_pairs
 class Slow(JaccardJudge):
     def score(self, pairs):
         time.sleep(0.05)

@@ -9,7 +9,7 @@ import torch
 
 from deepprune.cli import main
 from deepprune.pairs import PairConfig, build_pairs, write_pairs
-from deepprune.train import install, parse_recipe
+from deepprune.train.extension import install, parse_recipe
 from tests.conftest import DEMO_POOL, ROOT
 
 RECIPES = sorted((ROOT / "Offline").glob("*.yaml"))
@@ -59,7 +59,7 @@ def test_help_lists_focal_keys(capsys):
 
 @pytest.fixture(scope="module")
 def setup_dirs(tmp_path_factory):
-    from deepprune.tiny_model import build_tiny_model
+    from deepprune.dev.tiny_model import build_tiny_model
 
     root = tmp_path_factory.mktemp("train")
     model = build_tiny_model(root / "tiny")

@@ -3,10 +3,10 @@
 Selection by name is a plain dict; :func:`standard_methods` builds the default set.
 """
 
-from deepprune.methods.base import Method, Outcome, QuestionData
-from deepprune.methods.deepconf import DeepConfOffline, DeepConfOnline
-from deepprune.methods.deepprune_method import DeepPrune
-from deepprune.methods.voting import ConsK, ConsN, PassAt1
+from deepprune.replay.methods.base import Method, Outcome, QuestionData
+from deepprune.replay.methods.deepconf import DeepConfOffline, DeepConfOnline
+from deepprune.replay.methods.deepprune_method import DeepPrune
+from deepprune.replay.methods.voting import ConsK, ConsN, PassAt1
 
 BASELINES = {
     "pass@1": PassAt1,

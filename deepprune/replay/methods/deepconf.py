@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepprune.methods.base import Method, Outcome, vote
+from deepprune.replay.methods.base import Method, Outcome, vote
 
 WINDOW = 2048  # paper: group size
 WARMUP = 16  # paper: warm-up traces

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from deepprune.synth import DEMO_POOL
+
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -40,9 +42,7 @@ def build_tiny_model(out: str | os.PathLike, pool: str | os.PathLike | None = No
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
-    pool = (
-        pool or Path(__file__).resolve().parents[1] / "DeepPrune_data" / "demo" / "demo_pool.jsonl"
-    )
+    pool = pool or DEMO_POOL
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tok = Tokenizer(models.BPE())

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepprune.methods.base import Method, Outcome, vote
-from deepprune.methods.deepconf import WINDOW, window_means
+from deepprune.replay.methods.base import Method, Outcome, vote
+from deepprune.replay.methods.deepconf import WINDOW, window_means
 
 SCORES = ("mean", "tail", "bottom10", "lowest")
 

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from deepprune.methods.base import Method, Outcome, QuestionData, vote
+from deepprune.replay.methods.base import Method, Outcome, QuestionData, vote
 
 
 class _Sequential(Method):

@@ -5,7 +5,7 @@ length); the k* completed traces generate the rest. Judge calls and their input 
 (two prefixes per comparison) are reported separately.
 
 All repeats of a question (and, through :meth:`DeepPrune.sweep`, all tau values of a
-sweep) run in one lock-step batch of :func:`deepprune.cluster.cluster_runs`. A run's
+sweep) run in one lock-step batch of :func:`deepprune.replay.batched.cluster_runs`. A run's
 randomness is keyed by (seed, repeat, question) only, so the tau values of a sweep see
 the same arrival orders and member samples.
 """
@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepprune.cluster import ClusterConfig, cluster_runs, run_key, select_completed
-from deepprune.methods.base import Method, Outcome, QuestionData, vote
+from deepprune.greedy import ClusterConfig
+from deepprune.replay.batched import cluster_runs, select_completed
+from deepprune.replay.methods.base import Method, Outcome, QuestionData, vote
+from deepprune.rng import run_key
 
 
 class DeepPrune(Method):

@@ -180,7 +180,7 @@ def run(config: str, overrides: list[str]) -> int:
         cmd = ["torchrun", "--nproc_per_node", nproc,
                "--master_addr", os.environ.get("MASTER_ADDR", "127.0.0.1"),
                "--master_port", os.environ.get("MASTER_PORT", "29517"),
-               "-m", "deepprune.train", config, *overrides]  # fmt: skip
+               "-m", "deepprune.train.extension", config, *overrides]  # fmt: skip
         return subprocess.run(cmd, check=False).returncode
     return _train_here(config, overrides)
 
@@ -221,5 +221,7 @@ def parse_recipe(config: str, overrides: list[str] | None = None):
     return _parse_train_args(OmegaConf.to_container(merged))
 
 
-if __name__ == "__main__":  # torchrun worker entry: python -m deepprune.train CONFIG [k=v ...]
+if (
+    __name__ == "__main__"
+):  # torchrun worker entry: python -m deepprune.train.extension CONFIG [k=v ...]
     sys.exit(_train_here(sys.argv[1], sys.argv[2:]))

@@ -329,8 +329,8 @@ def crossfit(pool: str, trunc: str, cfg: FeatureJudgeConfig, folds: int = 5, cac
     from dataclasses import replace
 
     from deepprune.judges import get_judge
+    from deepprune.judges.evaluation import all_pair_scores, crossfit_rows
     from deepprune.metrics import auroc
-    from deepprune.offline import all_pair_scores, crossfit_rows
 
     if folds < 2:
         raise ValueError(f"folds must be >= 2, got {folds}")

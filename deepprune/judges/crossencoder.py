@@ -490,8 +490,8 @@ def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | o
     from dataclasses import replace
 
     from deepprune.judges import get_judge
+    from deepprune.judges.evaluation import GridConfig, eval_pairs
     from deepprune.metrics import judge_metrics
-    from deepprune.offline import GridConfig, eval_pairs
     from deepprune.pairs import PairConfig
 
     out = Path(out)
@@ -655,8 +655,8 @@ def crossfit(pool: str, trunc: str, out: str | os.PathLike, cfg: CrossEncoderCon
     from dataclasses import replace
 
     from deepprune.judges import get_judge
+    from deepprune.judges.evaluation import all_pair_scores, crossfit_rows
     from deepprune.metrics import auroc
-    from deepprune.offline import all_pair_scores, crossfit_rows
     from deepprune.pairs import labelled_questions, pair_labels, question_folds
 
     if not Path(pool).is_file():

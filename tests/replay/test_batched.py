@@ -3,14 +3,9 @@ import random
 import numpy as np
 import pytest
 
-from deepprune.cluster import (
-    ClusterConfig,
-    PairScores,
-    cluster_runs,
-    deepprune_question,
-    floyd_sample,
-    run_key,
-)
+from deepprune.greedy import ClusterConfig
+from deepprune.replay.batched import PairScores, cluster_runs, deepprune_question
+from deepprune.rng import floyd_sample, run_key
 
 
 def _scores(classes):

@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 
-from deepprune.methods.base import Method, Outcome, QuestionData, vote
+from deepprune.replay.methods.base import Method, Outcome, QuestionData, vote
 
 
 class PassAt1(Method):

@@ -185,7 +185,7 @@ def _load_judge_pairs(path, need_labels):
 
 def _score_file(args, need_labels):
     from deepprune.judges import get_judge
-    from deepprune.scoring import score_pairs
+    from deepprune.judges.scoring import score_pairs
 
     rows, pairs = _load_judge_pairs(args.pairs, need_labels)
     judge = get_judge(args.judge)
@@ -232,7 +232,7 @@ def _cmd_judge_eval(args) -> int:
 
 
 def _cmd_judge_grid(args) -> int:
-    from deepprune.offline import GridConfig, grid, grid_table
+    from deepprune.judges.evaluation import GridConfig, grid, grid_table
     from deepprune.pairs import PairConfig
 
     cfg = GridConfig(pairs=PairConfig(test_fraction=args.test_fraction, seed=args.seed,
@@ -312,14 +312,14 @@ def _add_judge(sub) -> None:
             c.add_argument("--json", action="store_true")
 
 
-DEMO_POOL = Path(__file__).resolve().parents[1] / "DeepPrune_data" / "demo" / "demo_pool.jsonl"
+from deepprune.synth import DEMO_POOL  # noqa: E402
 
 
 def _cmd_prune(args) -> int:
-    from deepprune.cluster import ClusterConfig
-    from deepprune.figures import tradeoff_plot
-    from deepprune.online import OnlineConfig, parse_sweep, prune_pool, results_table
+    from deepprune.greedy import ClusterConfig
     from deepprune.pairs import _atomic_write
+    from deepprune.replay.figures import tradeoff_plot
+    from deepprune.replay.prune import OnlineConfig, parse_sweep, prune_pool, results_table
 
     pools = args.pool or [str(DEMO_POOL)]
     cfg = OnlineConfig(trunc=args.trunc, repeats=args.repeats, seed=args.seed, shuffle=args.shuffle,
@@ -340,7 +340,7 @@ def _cmd_prune(args) -> int:
             print(results_table(res))
             print(f"\nplot: {res['plot']}\n")
     if args.markdown:
-        from deepprune.online import results_table
+        from deepprune.replay.prune import results_table
 
         body = "\n\n".join(results_table(r) for r in results)
         _write_generated(args.markdown, body, "deepprune prune", args.section)
@@ -350,7 +350,7 @@ def _cmd_prune(args) -> int:
 
 
 def _add_prune(sub) -> None:
-    from deepprune.cluster import ClusterConfig
+    from deepprune.greedy import ClusterConfig
 
     d = ClusterConfig()
     p = sub.add_parser(
@@ -405,7 +405,7 @@ def _add_prune(sub) -> None:
 
 
 def _cmd_train(args) -> int:
-    from deepprune.train import ExtensionError, print_help, run
+    from deepprune.train.extension import ExtensionError, print_help, run
 
     try:
         if (
@@ -432,7 +432,7 @@ def _add_train(sub) -> None:
 
 
 def _cmd_tiny_model(args) -> int:
-    from deepprune.tiny_model import build_tiny_model
+    from deepprune.dev.tiny_model import build_tiny_model
 
     print(
         f"wrote a tiny random Qwen3 model and tokenizer to {build_tiny_model(args.out, args.pool)}"
@@ -537,10 +537,10 @@ def _add_pairs(sub) -> None:
 
 
 def _cmd_compare(args) -> int:
-    from deepprune.compare import CompareConfig, compare_pool, comparison_markdown
-    from deepprune.figures import comparison_plot
-    from deepprune.online import OnlineConfig
     from deepprune.pairs import _atomic_write
+    from deepprune.replay.compare import CompareConfig, compare_pool, comparison_markdown
+    from deepprune.replay.figures import comparison_plot
+    from deepprune.replay.prune import OnlineConfig
 
     fams = (
         ()
@@ -578,7 +578,7 @@ def _cmd_compare(args) -> int:
 
 
 def _add_compare(sub) -> None:
-    from deepprune.compare import FAMILIES
+    from deepprune.replay.compare import FAMILIES
 
     p = sub.add_parser(
         "compare", help="every published way to cut self-consistency cost, on the same pools"
@@ -610,8 +610,8 @@ def _add_compare(sub) -> None:
 
 
 def _cmd_crossencoder_crossfit(args) -> int:
-    from deepprune.crossencoder import crossfit
-    from deepprune.offline import crossfit_table
+    from deepprune.judges.crossencoder import crossfit
+    from deepprune.judges.evaluation import crossfit_table
 
     for pool in args.pool:
         if not Path(pool).is_file():
@@ -627,7 +627,7 @@ def _cmd_crossencoder_crossfit(args) -> int:
                          n_boot=args.bootstrap, progress=not args.no_progress)  # fmt: skip
     table = crossfit_table(rows)
     if args.manifest:
-        from deepprune.crossencoder import crossfit_manifest
+        from deepprune.judges.crossencoder import crossfit_manifest
         from deepprune.pairs import _atomic_write
 
         man = crossfit_manifest(args.out, rows)
@@ -639,7 +639,7 @@ def _cmd_crossencoder_crossfit(args) -> int:
 
 
 def _ce_config(args, **over):
-    from deepprune.crossencoder import CrossEncoderConfig
+    from deepprune.judges.crossencoder import CrossEncoderConfig
 
     kw = dict(base=args.base, loss=args.loss, gamma=args.gamma, keep=args.keep, layers=args.layers, joint=args.joint,
               head_lr=args.head_lr, freeze_lower=args.freeze_lower, alpha={"yes": args.alpha_yes, "no": args.alpha_no}, oversample=args.oversample,
@@ -649,7 +649,7 @@ def _ce_config(args, **over):
 
 
 def _cmd_crossencoder_train(args) -> int:
-    from deepprune.crossencoder import train_crossencoder
+    from deepprune.judges.crossencoder import train_crossencoder
 
     for pool in args.pool:
         if not Path(pool).is_file():
@@ -668,7 +668,7 @@ def _cmd_crossencoder_train(args) -> int:
 def _cmd_crossencoder_ablation(args) -> int:
     from dataclasses import replace
 
-    from deepprune.crossencoder import AblationConfig, ablation, ablation_table
+    from deepprune.judges.crossencoder import AblationConfig, ablation, ablation_table
     from deepprune.pairs import _atomic_write
 
     for pool in args.train_pool + args.eval_pool:
@@ -681,7 +681,7 @@ def _cmd_crossencoder_ablation(args) -> int:
     rows = ablation(args.train_pool, args.eval_pool, args.out, cfg, progress=not args.no_progress)
     table = ablation_table(rows, args.out)
     if args.manifest:
-        from deepprune.crossencoder import cells_manifest
+        from deepprune.judges.crossencoder import cells_manifest
 
         _atomic_write(
             Path(args.manifest), json.dumps(cells_manifest(args.out, rows), indent=1) + "\n"
@@ -732,7 +732,7 @@ def _add_ce_training(t, d) -> None:
 
 
 def _add_crossencoder(sub) -> None:
-    from deepprune.crossencoder import CrossEncoderConfig
+    from deepprune.judges.crossencoder import CrossEncoderConfig
 
     d = CrossEncoderConfig()
     p = sub.add_parser(
@@ -802,7 +802,7 @@ def _add_crossencoder(sub) -> None:
 
 
 def _cmd_features_train(args) -> int:
-    from deepprune.feature_judge import FeatureJudgeConfig, train_feature_judge
+    from deepprune.judges.features import FeatureJudgeConfig, train_feature_judge
 
     for pool in args.pool:
         if not Path(pool).is_file():
@@ -817,8 +817,8 @@ def _cmd_features_train(args) -> int:
 
 
 def _cmd_features_crossfit(args) -> int:
-    from deepprune.feature_judge import FeatureJudgeConfig, crossfit
-    from deepprune.offline import crossfit_table
+    from deepprune.judges.evaluation import crossfit_table
+    from deepprune.judges.features import FeatureJudgeConfig, crossfit
 
     paper = {"focal x2": {}, "focal x1": {"oversample": 1.0}, "ce x2": {"loss": "ce"},
              "ce x1": {"loss": "ce", "oversample": 1.0}}  # fmt: skip
@@ -841,7 +841,7 @@ def _cmd_features_crossfit(args) -> int:
 
 
 def _add_features(sub) -> None:
-    from deepprune.feature_judge import FeatureJudgeConfig
+    from deepprune.judges.features import FeatureJudgeConfig
 
     d = FeatureJudgeConfig()
     p = sub.add_parser(
@@ -898,7 +898,7 @@ def _add_features(sub) -> None:
 
 
 def _cmd_gguf_convert(args) -> int:
-    from deepprune.gguf import convert_gguf
+    from deepprune.dev.gguf import convert_gguf
 
     out = convert_gguf(args.out, args.gguf, args.sha256)
     print(f"wrote {out} (judge spec llm:{out}; train base for deepprune train)")
@@ -919,7 +919,7 @@ def _add_gguf(sub) -> None:
 
 
 def _cmd_hook(args) -> int:
-    from deepprune import lf_hook
+    from deepprune.train import lf_hook
 
     if args.action == "install":
         print(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepprune.methods.base import Method, Outcome, QuestionData, vote
+from deepprune.replay.methods.base import Method, Outcome, QuestionData, vote
 
 
 def similarity_matrix(q: QuestionData, judge_id: str) -> np.ndarray:

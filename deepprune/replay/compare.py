@@ -23,13 +23,19 @@ from pathlib import Path
 
 import numpy as np
 
-from deepprune.cluster import ClusterConfig
+from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
-from deepprune.methods import BASELINES, ConsK, ConsN, DeepPrune, Method, QuestionData
-from deepprune.methods.confidence import ConfidenceVote
-from deepprune.methods.prefix_cluster import PoLR, SlimSC
-from deepprune.methods.sequential import ESC, AdaptiveConsistency, ConSol, EntropyStop, ShortMK
-from deepprune.online import OnlineConfig, _k_grid, _orders, attach_judge, load_questions
+from deepprune.replay.methods import BASELINES, ConsK, ConsN, DeepPrune, Method, QuestionData
+from deepprune.replay.methods.confidence import ConfidenceVote
+from deepprune.replay.methods.prefix_cluster import PoLR, SlimSC
+from deepprune.replay.methods.sequential import (
+    ESC,
+    AdaptiveConsistency,
+    ConSol,
+    EntropyStop,
+    ShortMK,
+)
+from deepprune.replay.prune import OnlineConfig, _k_grid, _orders, attach_judge, load_questions
 
 
 @dataclass

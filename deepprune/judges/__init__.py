@@ -130,7 +130,7 @@ class NoisyOracleJudge(Judge):
     def _draw(self, ha: np.ndarray, hb: np.ndarray, labels) -> np.ndarray:
         from scipy.special import ndtr, ndtri
 
-        from deepprune.cluster import uniform01
+        from deepprune.rng import uniform01
 
         z = ndtri(uniform01(np.minimum(ha, hb), np.maximum(ha, hb)))
         return ndtr(z + np.where(np.asarray(labels) > 0, self.d / 2, -self.d / 2))
@@ -319,7 +319,7 @@ def get_judge(spec: str) -> Judge:
         _check_opts(spec, opts, ["batch", "device"])
         return EmbeddingJudge(arg, batch_size=int(opts.get("batch", 64)), device=opts.get("device"))
     if kind == "llm":
-        from deepprune.llm_judge import LLMJudge
+        from deepprune.judges.llm import LLMJudge
 
         _check_opts(spec, opts, ["backend", "batch", "both_orders", "question", "device", "dtype"])
         if not arg:
@@ -336,7 +336,7 @@ def get_judge(spec: str) -> Judge:
             dtype=opts.get("dtype"),
         )
     if kind == "crossencoder":
-        from deepprune.crossencoder import CrossEncoderJudge
+        from deepprune.judges.crossencoder import CrossEncoderJudge
 
         _check_opts(spec, opts, ["batch", "device", "both_orders", "int8"])
         if not arg:
@@ -345,7 +345,7 @@ def get_judge(spec: str) -> Judge:
                                  both_orders=opts.get("both_orders", "0") in ("1", "true", "yes"),
                                  int8=opts.get("int8", "0") in ("1", "true", "yes"))  # fmt: skip
     if kind == "features":
-        from deepprune.feature_judge import FeatureJudge
+        from deepprune.judges.features import FeatureJudge
 
         _check_opts(spec, opts, ["batch"])
         if not arg:

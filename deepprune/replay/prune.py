@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from deepprune.answers import question_answers
-from deepprune.cluster import ClusterConfig, PairScores
 from deepprune.grading import AnswerClasses
+from deepprune.greedy import ClusterConfig
 from deepprune.judges import Judge, get_judge
-from deepprune.methods import BASELINES, ConsK, DeepPrune, Method, QuestionData
 from deepprune.pools import iter_pool
+from deepprune.replay.batched import PairScores
+from deepprune.replay.methods import BASELINES, ConsK, DeepPrune, Method, QuestionData
 from deepprune.tokens import get_counter, trace_tokens
 from deepprune.truncate import parse_spec, truncate
 

@@ -25,29 +25,13 @@ lock-step position sends all runs' missing pairs in one batch.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-
-@dataclass
-class ClusterConfig:
-    """Clustering parameters. Values marked "paper" are as reported for DeepPrune."""
-
-    tau: float = 0.5  # paper: similarity threshold
-    K: int = 32  # paper: maximum number of clusters
-    K1: int = 10  # paper: members sampled per cluster when comparing
-    K2: int = 20  # paper: maximum traces completed from the largest cluster
-    K3: int = 20  # our choice (not reported in the paper): fallback sample when all clusters are singletons
-
-    def __post_init__(self):
-        if not 0 <= self.tau <= 1:
-            raise ValueError(f"tau must be in [0, 1], got {self.tau}")
-        for name in ("K", "K1", "K2", "K3"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+from deepprune.greedy import ClusterConfig
+from deepprune.rng import fallback_pick, floyd_sample
 
 
 class PairScores:
@@ -88,61 +72,6 @@ class PairScores:
         """Distinct pairs in the memo (i < j), plus self-pairs if any were scored."""
         m = ~np.isnan(self.mat[:, : self.n])
         return int((np.triu(m, 1).sum()) + np.diagonal(m).sum())
-
-
-# ---- counter-based randomness: a run's draws depend only on its key -------------------
-
-_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-_G = np.uint64(0x9E3779B97F4A7C15)
-_STEPS = np.array([(k * 0x9E3779B97F4A7C15) % 2**64 for k in range(1, 257)], dtype=np.uint64)
-
-
-def mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: a bijective scramble of uint64 values."""
-    x = np.asarray(x, dtype=np.uint64)
-    x = (x ^ (x >> np.uint64(30))) * _M1
-    x = (x ^ (x >> np.uint64(27))) * _M2
-    return x ^ (x >> np.uint64(31))
-
-
-def uniform01(*parts: np.ndarray) -> np.ndarray:
-    """Uniform floats in (0, 1), a deterministic function of the uint64 ``parts``."""
-    x = np.zeros((), dtype=np.uint64)
-    for p in parts:
-        x = mix64(x * _G + np.asarray(p, dtype=np.uint64))
-    return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
-
-
-def run_key(*parts) -> int:
-    """A run's 64-bit key from any values (seed, repeat, question id, ...)."""
-    h = hashlib.blake2b("\0".join(map(str, parts)).encode(), digest_size=8)
-    return int.from_bytes(h.digest(), "little")
-
-
-def floyd_sample(sizes: np.ndarray, k: int, *key_parts) -> np.ndarray:
-    """A uniform k-subset of range(sizes[e]) per row e, without replacement (Floyd's algorithm).
-
-    Rows must have ``sizes >= k``; the draws are keyed by ``key_parts`` (one value per row
-    each). Returns (rows, k) indices.
-    """
-    rows = len(sizes)
-    base = np.zeros(rows, dtype=np.uint64)
-    for part in key_parts:
-        base = mix64(base * _G + np.asarray(part, dtype=np.uint64))
-    x = mix64(base[:, None] + _STEPS[:k])  # (rows, k) independent draws
-    u = ((x >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
-    i = (
-        sizes[:, None] - k + np.arange(k)
-    )  # Floyd: for i in n-k .. n-1, draw t in [0, i]; if taken, take i
-    t = (u * (i + 1)).astype(np.int64)
-    t, i = t.T.copy(), i.T.copy()  # (k, rows): contiguous rows for the column loop
-    out = np.empty((k, rows), dtype=np.int64)
-    for it in range(k):
-        taken = np.zeros(rows, dtype=bool)
-        for prev in out[:it]:
-            taken |= prev == t[it]
-        out[it] = np.where(taken, i[it], t[it])
-    return out.T
 
 
 # ---- the engine --------------------------------------------------------------------------
@@ -225,7 +154,8 @@ def cluster_runs(
             comparisons += cnt.sum(axis=1)
             if jt is not None:
                 ctoks += jt[t] * cnt.sum(axis=1) + jt[sampled].sum(axis=(1, 2))
-            avg = vals.sum(axis=2) / np.maximum(cnt, 1)
+            # float64 sums of float32 scores are exact: the same means as GreedyClusterer
+            avg = vals.astype(np.float64).sum(axis=2) / np.maximum(cnt, 1)
             avg[cl[None, :] >= n_cl[:, None]] = -np.inf
             best = np.argmax(avg, axis=1)  # ties: the cluster created first
             join = (avg[rows, best] > taus) | (n_cl >= K)
@@ -248,9 +178,7 @@ def select_completed(runs: Runs, r: int, cfg: ClusterConfig, key: int) -> tuple[
     order = runs.orders[r]
     n = len(order)
     if runs.n_clusters[r] == n:  # every cluster a singleton
-        u = uniform01(np.full(n, key, dtype=np.uint64), np.full(n, 0xFA11BAC), np.arange(n))
-        pick = np.argsort(u, kind="stable")[: min(cfg.K3, n)]
-        return order[pick].tolist(), True
+        return order[fallback_pick(key, n, cfg.K3)].tolist(), True
     lab = runs.assign[r]
     sizes = np.bincount(lab[lab >= 0], minlength=int(runs.n_clusters[r]))
     c_max = int(np.argmax(sizes))  # first of equal-size clusters = created first

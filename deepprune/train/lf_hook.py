@@ -8,7 +8,7 @@ The ``.pth`` line runs at every interpreter start (torchrun workers included) an
 registers an import hook; it imports nothing heavy. The hook acts when llamafactory is
 imported: before ``llamafactory`` runs it provides the torchaudio placeholder (CPU
 machines have no torchaudio build), and once ``llamafactory.train.tuner`` has loaded it
-applies :func:`deepprune.train.install` (focal keys in the parser, focal loss in the SFT
+applies :func:`deepprune.train.extension.install` (focal keys in the parser, focal loss in the SFT
 trainer) before any training starts. Set ``DEEPPRUNE_LF_HOOK=0`` to switch it off.
 
 If the installed llamafactory is not a supported version, the hook prints one warning
@@ -31,7 +31,7 @@ PTH_NAME = "deepprune_llamafactory.pth"
 # One line, executed by site.py at interpreter start: load this file by path (no package import).
 PTH_LINE = (
     "import importlib.util as _u, os as _o; _s = _u.find_spec('deepprune'); "
-    "_p = _s and _s.submodule_search_locations and _o.path.join(list(_s.submodule_search_locations)[0], 'lf_hook.py'); "
+    "_p = _s and _s.submodule_search_locations and _o.path.join(list(_s.submodule_search_locations)[0], 'train', 'lf_hook.py'); "
     "_m = _p and _o.path.isfile(_p) and _u.module_from_spec(_u.spec_from_file_location('_deepprune_lf_hook', _p)); "
     "_m and _m.__spec__.loader.exec_module(_m); _m and _m.activate()\n"
 )
@@ -77,7 +77,7 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 def _before_llamafactory() -> None:
     try:
-        from deepprune.train import _torchaudio_placeholder
+        from deepprune.train.extension import _torchaudio_placeholder
 
         _torchaudio_placeholder()
     except Exception as e:  # never break llamafactory itself
@@ -86,7 +86,7 @@ def _before_llamafactory() -> None:
 
 def _after_tuner() -> None:
     try:
-        from deepprune.train import install
+        from deepprune.train.extension import install
 
         install()
     except Exception as e:

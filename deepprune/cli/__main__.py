@@ -1,0 +1,5 @@
+import sys
+
+from deepprune.cli import main
+
+sys.exit(main())

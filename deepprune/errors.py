@@ -1,0 +1,14 @@
+"""The project's error types: what ``deepprune`` reports as bad input (one line, exit 2).
+
+Everything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class DeepPruneError(Exception):
+    """Bad input or configuration: a message naming the place and the reason."""
+
+
+class ConfigError(DeepPruneError, ValueError):
+    """An invalid configuration value, key or spec."""
