@@ -5,7 +5,7 @@ PIP ?= $(PY) -m pip
 CONSTRAINTS ?= constraints-cpu.txt
 EXTRAS ?= train,embed,gguf,notebooks,dev
 
-.PHONY: install demo test lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real
+.PHONY: install demo test test-fast lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real
 
 install:
 	$(PIP) install -q -c $(CONSTRAINTS) torch
@@ -21,6 +21,9 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
 
 lint:
 	ruff check . && ruff format --check .

@@ -15,40 +15,36 @@ import sys
 from deepprune.cli import main
 from deepprune.judges.scoring import launch_shards, local_devices
 
-ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-ap.add_argument("pairs")
-ap.add_argument("--judge", required=True)
-ap.add_argument("--cache", required=True, help="cache directory shared by the shards")
-ap.add_argument(
-    "--procs", default="auto", help="parallel shard processes; auto: one per GPU (1 on CPU)"
-)
-ap.add_argument("--shards", type=int, help="score only one shard of this many (with --shard-id)")
-ap.add_argument("--shard-id", type=int, default=0)
-ap.add_argument("--batch-size", type=int, default=64)
-a = ap.parse_args()
 
-common = ["--judge", a.judge, "--cache", a.cache, "--batch-size", str(a.batch_size)]
-if a.shards:  # one shard, e.g. under a cluster scheduler
-    sys.exit(
-        main(
-            [
-                "judge",
-                "score",
-                a.pairs,
-                *common,
-                "--shards",
-                str(a.shards),
-                "--shard-id",
-                str(a.shard_id),
-            ]
-        )
+def run() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("pairs")
+    ap.add_argument("--judge", required=True)
+    ap.add_argument("--cache", required=True, help="cache directory shared by the shards")
+    ap.add_argument(
+        "--procs", default="auto", help="parallel shard processes; auto: one per GPU (1 on CPU)"
     )
-devices = local_devices()
-procs = max(len(devices), 1) if a.procs == "auto" else int(a.procs)
-try:
-    if procs > 1:
-        launch_shards(a.pairs, a.judge, a.cache, procs, devices, a.batch_size)
-except (RuntimeError, ValueError) as e:
-    sys.exit(f"test_model_performance_parallel: error: {e}")
-# every shard is cached now: evaluation reads the cache (no judge calls when procs > 1)
-sys.exit(main(["judge", "eval", a.pairs, *common, "--json"]))
+    ap.add_argument(
+        "--shards", type=int, help="score only one shard of this many (with --shard-id)"
+    )
+    ap.add_argument("--shard-id", type=int, default=0)
+    ap.add_argument("--batch-size", type=int, default=64)
+    a = ap.parse_args()
+
+    common = ["--judge", a.judge, "--cache", a.cache, "--batch-size", str(a.batch_size)]
+    if a.shards:  # one shard, e.g. under a cluster scheduler
+        shard = ["--shards", str(a.shards), "--shard-id", str(a.shard_id)]
+        sys.exit(main(["judge", "score", a.pairs, *common, *shard]))
+    devices = local_devices()
+    procs = max(len(devices), 1) if a.procs == "auto" else int(a.procs)
+    try:
+        if procs > 1:
+            launch_shards(a.pairs, a.judge, a.cache, procs, devices, a.batch_size)
+    except (RuntimeError, ValueError) as e:
+        sys.exit(f"test_model_performance_parallel: error: {e}")
+    # every shard is cached now: evaluation reads the cache (no judge calls when procs > 1)
+    sys.exit(main(["judge", "eval", a.pairs, *common, "--json"]))
+
+
+if __name__ == "__main__":  # shard processes are spawned: they import this file
+    run()

@@ -12,26 +12,43 @@ from __future__ import annotations
 
 import re
 
+from deepprune.errors import ConfigError
 from deepprune.pools import Question, Trace
 
-_BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BOX_RE = re.compile(r"\\(?:boxed|fbox)\s{0,20}\{")
+# Every pattern below repeats only a bounded number of times, so matching is linear in the
+# text (a hostile trace costs milliseconds); the bounds (our choice) are far above what a
+# real final answer needs. Patterns anchored at the end of the text run on its tail only.
 _CHOICE_PATTERNS = [
     # "the best answer is: (A)", "answer is (C)", "Answer: B", "answer is **D**"
-    re.compile(r"answer\s*(?:is|:)\s*:?\s*[\*\s]*\(?\s*([A-Z])\s*\)?(?![A-Za-z])", re.IGNORECASE),
-    re.compile(r"\\boxed\s*\{\s*\(?\s*(?:\\text\{)?\s*([A-Z])\s*\}?\s*\)?\s*\}"),
-    re.compile(r"(?:option|choice)\s+\(?([A-Z])\)?\s+is\s+(?:the\s+)?correct", re.IGNORECASE),
-]
-_TEXT_PATTERNS = [
-    re.compile(r"answer\s+is\s*:?\s*(.+?)(?:\.\s*$|\.\s+|\n|$)", re.IGNORECASE),
-    re.compile(r"^\s*(?:final\s+)?answer\s*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE),
-    # a last sentence like: Concatenating them gives us "yajo".
     re.compile(
-        r"(?:gives|get|results\s+in)\b[^\n\"']*?[\"'“‘]([^\"'”’\n]+)[\"'”’]\s*\.?\s*$",
+        r"answer\s{0,20}(?:is|:)\s{0,20}:?[\*\s]{0,20}\(?\s{0,20}([A-Z])(?![A-Za-z])", re.IGNORECASE
+    ),
+    re.compile(
+        r"\\boxed\s{0,20}\{\s{0,20}\(?\s{0,20}(?:\\text\{)?\s{0,20}([A-Z])\s{0,20}\}?\s{0,20}\)?\s{0,20}\}"
+    ),
+    re.compile(
+        r"(?:option|choice)\s{1,20}\(?([A-Z])\)?\s{1,20}is\s{1,20}(?:the\s{1,20})?correct",
         re.IGNORECASE,
     ),
 ]
+_TEXT_PATTERNS = [
+    re.compile(
+        r"answer\s{1,20}is\s{0,20}:?\s{0,20}(.{1,300}?)(?:\.\s{0,20}$|\.\s|\n|$)", re.IGNORECASE
+    ),
+    re.compile(
+        r"^\s{0,20}(?:final\s{1,20})?answer\s{0,20}:\s{0,20}(.{1,300}?)\s{0,20}$",
+        re.IGNORECASE | re.MULTILINE,
+    ),
+]
+# a last sentence like: Concatenating them gives us "yajo".  (anchored at the end: tail only)
+_TEXT_LAST_QUOTE = re.compile(
+    r"(?:gives|get|results\s{1,20}in)\b[^\n\"']{0,300}?[\"'“‘]([^\"'”’\n]{1,300})[\"'”’]\s{0,20}\.?\s{0,20}$",
+    re.IGNORECASE,
+)
+_TAIL = 2000  # characters: longer than any match of the end-anchored patterns
 _MATH_FALLBACK = re.compile(
-    r"(?:final\s+)?answer\s*(?:is|:)\s*:?\s*\$?([^\n$]+?)\$?\s*(?:\.\s*)?$",
+    r"(?:final\s{1,20})?answer\s{0,20}(?:is|:)\s{0,20}:?\s{0,20}\$?([^\n$]{1,300}?)\$?\s{0,20}(?:\.\s{0,20})?$",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -44,9 +61,10 @@ def last_boxed(text: str) -> str | None:
         '\\\\frac{1}{2}'
     """
     starts = [m for m in _BOX_RE.finditer(text)]
+    limit = len(text)  # a box left open at p also keeps every earlier box open past p
     for m in reversed(starts):
         depth, i = 1, m.end()
-        while i < len(text) and depth:
+        while i < limit and depth:
             c = text[i]
             if c == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
                 i += 2
@@ -60,16 +78,19 @@ def last_boxed(text: str) -> str | None:
             content = text[m.end() : i - 1].strip()
             if content:
                 return content
+        else:
+            limit = m.start()
     return None
 
 
-def _last_match(patterns: list[re.Pattern], text: str) -> str | None:
+def _last_match(patterns: list[re.Pattern], text: str, offset: int = 0) -> tuple[int, str | None]:
+    """(start, group 1) of the match that starts last over all patterns; (-1, None) if none."""
     best_pos, best = -1, None
     for pat in patterns:
         for m in pat.finditer(text):
-            if m.start() >= best_pos:
-                best_pos, best = m.start(), m.group(1)
-    return best
+            if m.start() + offset >= best_pos:
+                best_pos, best = m.start() + offset, m.group(1)
+    return best_pos, best
 
 
 def _clean_text_answer(ans: str) -> str:
@@ -98,18 +119,22 @@ def extract_answer(text: str | None, answer_type: str = "math") -> str | None:
         boxed = last_boxed(text)
         if boxed is not None:
             return boxed
-        m = _last_match([_MATH_FALLBACK], text[-2000:])
+        _, m = _last_match([_MATH_FALLBACK], text[-_TAIL:])
         return m.strip() if m else None
     if answer_type == "choice":
-        letter = _last_match(_CHOICE_PATTERNS, text)
+        _, letter = _last_match(_CHOICE_PATTERNS, text)
         return letter.upper() if letter else None
     if answer_type == "text":
-        ans = _last_match(_TEXT_PATTERNS, text)
+        pos, ans = _last_match(_TEXT_PATTERNS, text)
+        tail_start = max(0, len(text) - _TAIL)
+        qpos, quoted = _last_match([_TEXT_LAST_QUOTE], text[tail_start:], tail_start)
+        if quoted is not None and qpos >= pos:
+            ans = quoted
         if ans is None:
             return None
         ans = _clean_text_answer(ans)
         return ans or None
-    raise ValueError(f"unknown answer_type {answer_type!r} (expected math, choice or text)")
+    raise ConfigError(f"unknown answer_type {answer_type!r} (expected math, choice or text)")
 
 
 def has_final_answer(text: str, answer_type: str = "math") -> bool:

@@ -12,3 +12,7 @@ class DeepPruneError(Exception):
 
 class ConfigError(DeepPruneError, ValueError):
     """An invalid configuration value, key or spec."""
+
+
+class MissingInputError(DeepPruneError, FileNotFoundError):
+    """A file, directory or model path that does not exist."""

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from deepprune.errors import ConfigError
+
 IGNORE_INDEX = -100
 
 
@@ -89,7 +91,7 @@ def alpha_vector(
     for word, w in label_weights.items():
         ids = tokenizer(word, add_special_tokens=False)["input_ids"]
         if not ids:
-            raise ValueError(f"focal_alpha_labels: {word!r} encodes to no tokens")
+            raise ConfigError(f"focal_alpha_labels: {word!r} encodes to no tokens")
         vec[ids] = float(w)
     return vec
 

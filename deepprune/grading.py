@@ -15,6 +15,8 @@ import threading
 from collections.abc import Sequence
 from functools import lru_cache
 
+from deepprune.errors import ConfigError
+
 MATH_VERIFY_TIMEOUT_S = (
     5  # our choice: per parse/verify call; pathological inputs fall back to strings
 )
@@ -57,7 +59,7 @@ def normalize(ans: str, answer_type: str) -> str:
         return ans.strip().strip("()").strip().upper()
     if answer_type == "text":
         return normalize_text(ans)
-    raise ValueError(f"unknown answer_type {answer_type!r} (expected math, choice or text)")
+    raise ConfigError(f"unknown answer_type {answer_type!r} (expected math, choice or text)")
 
 
 @lru_cache(maxsize=65536)

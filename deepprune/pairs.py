@@ -20,7 +20,6 @@ import itertools
 import json
 import os
 import random
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,34 +27,20 @@ from pathlib import Path
 import numpy as np
 
 from deepprune.answers import question_answers
+from deepprune.artifacts import atomic_write
+from deepprune.errors import ConfigError, MissingInputError
 from deepprune.grading import AnswerClasses
+from deepprune.judges.prompt import NEGATIVE, POSITIVE, judge_prompt
 from deepprune.pools import Question, read_pool
 from deepprune.tokens import get_counter
-from deepprune.truncate import parse_spec, truncate
-
-JUDGE_INSTRUCTION = (
-    "You are given two partial reasoning traces written for the same problem. "
-    "Both are unfinished. Predict whether the two traces will reach the same final answer. "
-    'Answer with exactly one word: "yes" or "no".'
-)
-JUDGE_INPUT_TEMPLATE = "{question_block}### Trace A\n{prefix_a}\n\n### Trace B\n{prefix_b}"
-QUESTION_BLOCK = "### Problem\n{question}\n\n"
-POSITIVE, NEGATIVE = "yes", "no"
-
-
-def judge_prompt(prefix_a: str, prefix_b: str, question: str | None = None) -> tuple[str, str]:
-    """The judge prompt as an Alpaca (instruction, input) pair; the LLM judges score this."""
-    qb = QUESTION_BLOCK.format(question=question) if question else ""
-    return JUDGE_INSTRUCTION, JUDGE_INPUT_TEMPLATE.format(
-        question_block=qb, prefix_a=prefix_a, prefix_b=prefix_b
-    )
+from deepprune.truncate import PAPER_TRUNC, parse_spec, truncate
 
 
 @dataclass
 class PairConfig:
     """How pairs are built. Defaults marked "paper" follow DeepPrune §3; others are our choice."""
 
-    trunc: str = "words:25"  # paper: 25 reasoning words
+    trunc: str = PAPER_TRUNC
     max_pairs_per_question: int | None = None  # None: all pairs (our choice)
     test_fraction: float = 0.2  # our choice
     oversample: float = 2.0  # paper: minority class oversampled 2x
@@ -67,11 +52,11 @@ class PairConfig:
     def __post_init__(self):
         parse_spec(self.trunc)
         if not 0 <= self.test_fraction < 1:
-            raise ValueError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
+            raise ConfigError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
         if self.oversample < 1:
-            raise ValueError(f"oversample must be >= 1, got {self.oversample}")
+            raise ConfigError(f"oversample must be >= 1, got {self.oversample}")
         if self.max_pairs_per_question is not None and self.max_pairs_per_question <= 0:
-            raise ValueError("max_pairs_per_question must be positive")
+            raise ConfigError("max_pairs_per_question must be positive")
 
 
 @dataclass
@@ -159,7 +144,7 @@ def question_folds(keys: Sequence[str], folds: int, seed: int) -> dict[str, int]
     question is judged by a model that never saw it.
     """
     if folds < 2:
-        raise ValueError(f"folds must be >= 2, got {folds}")
+        raise ConfigError(f"folds must be >= 2, got {folds}")
     keys = sorted(set(keys))
     random.Random(seed).shuffle(keys)
     return {k: n % folds for n, k in enumerate(keys)}
@@ -249,17 +234,6 @@ def build_pairs(pools: Sequence[str | os.PathLike], cfg: PairConfig) -> dict:
             "keys": {"train": sorted(train_keys), "test": sorted(test_keys)}}  # fmt: skip
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def pair_record(p: Pair) -> dict:
     return {"source": p.source, "qid": p.qid, "i": p.i, "j": p.j, "label": p.label,
             "question": p.question, "prefix_a": p.prefix_a, "prefix_b": p.prefix_b}  # fmt: skip
@@ -275,13 +249,13 @@ def write_pairs(
     info = {}
     for split in ("train", "test"):
         pairs = built[split]
-        _atomic_write(
+        atomic_write(
             out / f"{split}.json",
             json.dumps(
                 [p.alpaca(cfg.include_question) for p in pairs], ensure_ascii=False, indent=1
             ),
         )
-        _atomic_write(
+        atomic_write(
             out / f"{split}.jsonl",
             "".join(json.dumps(pair_record(p), ensure_ascii=False) + "\n" for p in pairs),
         )
@@ -289,8 +263,8 @@ def write_pairs(
             "file_name": f"{split}.json",
             "columns": {"prompt": "instruction", "query": "input", "response": "output"},
         }
-    _atomic_write(out / "dataset_info.json", json.dumps(info, indent=2))
-    _atomic_write(out / "manifest.json", json.dumps(built["manifest"], indent=2))
+    atomic_write(out / "dataset_info.json", json.dumps(info, indent=2))
+    atomic_write(out / "manifest.json", json.dumps(built["manifest"], indent=2))
     return built["manifest"]
 
 
@@ -298,7 +272,7 @@ def read_pair_file(path: str | os.PathLike, need_labels: bool = False) -> list[d
     """Read a ``.jsonl`` pair file; errors name the file, line and reason."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such pair file")
+        raise MissingInputError(f"{path}: no such pair file")
     rows = []
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, start=1):
@@ -307,12 +281,12 @@ def read_pair_file(path: str | os.PathLike, need_labels: bool = False) -> list[d
             try:
                 r = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: invalid JSON ({e.msg})") from None
+                raise ConfigError(f"{path}:{n}: invalid JSON ({e.msg})") from None
             if not isinstance(r, dict) or "prefix_a" not in r or "prefix_b" not in r:
-                raise ValueError(f"{path}:{n}: a pair needs 'prefix_a' and 'prefix_b'")
+                raise ConfigError(f"{path}:{n}: a pair needs 'prefix_a' and 'prefix_b'")
             if need_labels and r.get("label") not in (0, 1):
-                raise ValueError(f"{path}:{n}: pair has no 0/1 'label' (needed for evaluation)")
+                raise ConfigError(f"{path}:{n}: pair has no 0/1 'label' (needed for evaluation)")
             rows.append(r)
     if not rows:
-        raise ValueError(f"{path}: empty pair file")
+        raise ConfigError(f"{path}: empty pair file")
     return rows

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from deepprune.artifacts import umask
 from deepprune.errors import DeepPruneError
 
 AnswerType = Literal["math", "choice", "text"]
@@ -241,7 +242,9 @@ def iter_pool(
             skip_invalid), a missing file, duplicate ids, or a pool with no questions.
 
     Example:
-        >>> for q in iter_pool("DeepPrune_data/demo/demo_pool.jsonl"): ...
+        >>> from deepprune.synth import DEMO_POOL
+        >>> sum(len(q.traces) for q in iter_pool(DEMO_POOL))
+        384
     """
     path = Path(path)
     report = report if report is not None else ReadReport()
@@ -289,12 +292,6 @@ def read_pool(
     return list(iter_pool(path, skip_invalid=skip_invalid, report=report))
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_pool(path: str | os.PathLike, questions: Iterable[Question]) -> int:
     """Write questions atomically (temp file + rename), gzip when the name ends in .gz.
 
@@ -313,7 +310,7 @@ def write_pool(path: str | os.PathLike, questions: Iterable[Question]) -> int:
                 n += 1
             if fh is not raw:
                 fh.close()
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -26,16 +26,18 @@ FALLBACK_STREAM = 0xFA11BAC  # our choice: the stream id of the all-singletons f
 def mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser: a bijective scramble of uint64 values."""
     x = np.asarray(x, dtype=np.uint64)
-    x = (x ^ (x >> np.uint64(30))) * _M1
-    x = (x ^ (x >> np.uint64(27))) * _M2
+    with np.errstate(over="ignore"):  # wrap-around multiplication is the point
+        x = (x ^ (x >> np.uint64(30))) * _M1
+        x = (x ^ (x >> np.uint64(27))) * _M2
     return x ^ (x >> np.uint64(31))
 
 
 def uniform01(*parts) -> np.ndarray:
     """Uniform floats in (0, 1), a deterministic function of the uint64 ``parts``."""
     x = np.zeros((), dtype=np.uint64)
-    for p in parts:
-        x = mix64(x * _G + np.asarray(p, dtype=np.uint64))
+    with np.errstate(over="ignore"):
+        for p in parts:
+            x = mix64(x * _G + np.asarray(p, dtype=np.uint64))
     return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
 
 

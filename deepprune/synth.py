@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepprune.errors import ConfigError
 from deepprune.pools import Question, Trace
 
 # the bundled demo pool (package data; DeepPrune_data/demo/demo_pool.jsonl links to it):
@@ -62,9 +63,9 @@ class SynthConfig:
 
     def __post_init__(self):
         if self.questions <= 0 or self.traces <= 0 or self.paths <= 0 or self.steps <= 0:
-            raise ValueError("questions, traces, paths and steps must be positive")
+            raise ConfigError("questions, traces, paths and steps must be positive")
         if not 0 < self.dominant <= 1:
-            raise ValueError("dominant must be in (0, 1]")
+            raise ConfigError("dominant must be in (0, 1]")
 
 
 def _path_probs(rng: np.random.Generator, cfg: SynthConfig) -> np.ndarray:

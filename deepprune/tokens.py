@@ -14,6 +14,8 @@ import os
 import re
 from functools import lru_cache
 
+from deepprune.errors import MissingInputError
+
 _PIECE_RE = re.compile(r"\w{1,4}|[^\w\s]")
 
 
@@ -46,7 +48,7 @@ class HFTokenCounter(TokenCounter):
 
     def __init__(self, path: str | os.PathLike):
         if not os.path.isdir(path):
-            raise FileNotFoundError(f"tokenizer path {path}: no such directory")
+            raise MissingInputError(f"tokenizer path {path}: no such directory")
         from transformers import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from deepprune.errors import ConfigError
 from deepprune.tokens import TokenCounter, get_counter
 
 # our choice of list; covers the words the paper names as reasoning-step markers
@@ -27,6 +28,9 @@ REASONING_WORDS: tuple[str, ...] = (
     "wait", "thus", "since", "so", "therefore", "but", "however", "alternatively",
     "hmm", "let me", "first", "then", "now", "hence", "because", "okay", "maybe",
 )  # fmt: skip
+
+
+PAPER_TRUNC = "words:25"  # DeepPrune §4: prefixes cut before the 25th reasoning word
 
 
 @lru_cache(maxsize=16)
@@ -84,7 +88,7 @@ def parse_spec(spec: str | Truncation, words: Sequence[str] | None = None) -> Tr
             return Truncation(kind, f, wl)
     except ValueError:
         pass
-    raise ValueError(
+    raise ConfigError(
         f"bad truncation spec {spec!r}: expected tokens:K or words:K (K a positive integer), "
         "frac:F (0 < F <= 1) or full"
     )

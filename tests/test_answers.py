@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from deepprune.answers import extract_answer, last_boxed, trace_answer
@@ -63,3 +65,57 @@ def test_trace_answer_prefers_shipped():
 def test_unknown_answer_type():
     with pytest.raises(ValueError, match="answer_type"):
         extract_answer("x", "bogus")
+
+
+def _unbounded(pattern) -> list:
+    """Repeats with no upper bound anywhere in a compiled pattern (sre parse tree)."""
+    import re._constants as c
+    import re._parser as p
+
+    found = []
+
+    def walk(items):
+        for op, av in items:
+            if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+                if av[1] == c.MAXREPEAT:
+                    found.append((op, av[0]))
+                walk(av[2])
+            elif op in (c.SUBPATTERN,):
+                walk(av[-1])
+            elif op is c.BRANCH:
+                for b in av[1]:
+                    walk(b)
+            elif op in (c.ASSERT, c.ASSERT_NOT):
+                walk(av[1])
+
+    walk(p.parse(pattern.pattern, pattern.flags))
+    return found
+
+
+def test_every_extraction_pattern_is_bounded():
+    """Bounded repeats make matching linear in the text: no catastrophic backtracking."""
+    from deepprune import answers
+
+    pats = [v for v in vars(answers).values() if isinstance(v, re.Pattern)]
+    pats += [
+        p
+        for v in vars(answers).values()
+        if isinstance(v, list)
+        for p in v
+        if isinstance(p, re.Pattern)
+    ]
+    assert len(pats) >= 7
+    for pat in pats:
+        assert not _unbounded(pat), pat.pattern
+
+
+@pytest.mark.parametrize(
+    "text,kind",
+    [("The answer is" + "\n" * 100_000, "choice"), ("answer is " + " " * 200_000 + "x", "choice"),
+     ("the answer is " * 50_000, "text"), ("we get " * 80_000 + "'", "text"),
+     ("\\boxed{" * 100_000, "math"), ("Final answer: " + "(" * 200_000, "math")],
+    ids=["newlines", "spaces", "repeated-text", "repeated-get", "open-boxes", "parens"],
+)  # fmt: skip
+def test_hostile_megabyte_texts_finish(text, kind):
+    # these hung for minutes before the patterns were bounded; now they are linear scans
+    extract_answer(text, kind)

@@ -11,6 +11,10 @@ from deepprune.judges import JudgePair, get_judge
 from deepprune.judges.crossencoder import MANIFEST, CrossEncoderConfig, train_crossencoder
 from tests.conftest import DEMO_POOL
 
+pytestmark = (
+    pytest.mark.slow
+)  # model training / notebooks / LLaMA-Factory: `make test-fast` skips them
+
 SMALL = dict(trunc="words:8", max_train_pairs=48, max_length=48, batch_size=8, save_every=1)
 
 
@@ -50,6 +54,26 @@ def test_resume_after_a_crash_redoes_no_step(tmp_path, monkeypatch):
     calls["n"] = -(10**9)  # no more crashes; count the steps of the resumed run
     man = train_crossencoder([DEMO_POOL], tmp_path / "ce", cfg, progress=False)
     assert calls["n"] + 10**9 == man["steps"] - 2  # resumed after the 2 saved steps
+    # the resumed model is bit-identical to an uninterrupted run (RNG state restored too)
+    whole = train_crossencoder([DEMO_POOL], tmp_path / "whole", cfg, progress=False)
+    assert man["sha256"] == whole["sha256"]
+
+
+def test_a_crafted_checkpoint_is_refused_not_executed(tmp_path):
+    import pickle
+
+    from deepprune.errors import DeepPruneError
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))
+
+    out = tmp_path / "ce"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(pickle.dumps({"cfg_key": Payload()}))
+    with pytest.raises(DeepPruneError, match="not a checkpoint written by deepprune"):
+        train_crossencoder([DEMO_POOL], out, CrossEncoderConfig(**SMALL), progress=False)
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_focal_vs_ce_and_bad_input(tmp_path):
@@ -74,8 +98,7 @@ def test_focal_vs_ce_and_bad_input(tmp_path):
 
 
 def test_ablation_grid_reuses_finished_cells(tmp_path, monkeypatch):
-    from deepprune.judges import crossencoder
-    from deepprune.judges.crossencoder import AblationConfig, ablation, ablation_table
+    from deepprune.judges.evaluation import AblationConfig, ablation, ablation_table
 
     base = CrossEncoderConfig(**{**SMALL, "trunc": "words:8"}, test_fraction=0.4)
     cfg = AblationConfig(truncs=("words:8",), losses=("ce", "focal"), oversamples=(1.0,), max_eval_pairs=80,
@@ -99,13 +122,15 @@ def test_ablation_grid_reuses_finished_cells(tmp_path, monkeypatch):
     }
     held, _ = eval_pairs(DEMO_POOL, "words:8", GridConfig(pairs=PairConfig(test_fraction=0.4)))
     assert trained and not trained & {p.qid for p in held}
+    from deepprune.judges import evaluation
+
     monkeypatch.setattr(
-        crossencoder, "train_crossencoder", lambda *a, **k: pytest.fail("retrained a finished cell")
+        evaluation, "train_crossencoder", lambda *a, **k: pytest.fail("retrained a finished cell")
     )
     again = ablation([str(DEMO_POOL)], [str(DEMO_POOL)], tmp_path, cfg, progress=False)
     assert [r["auroc"] for r in again] == [r["auroc"] for r in rows]
     table = ablation_table(rows, tmp_path)
-    from deepprune.judges.crossencoder import cells_manifest
+    from deepprune.judges.evaluation import cells_manifest
 
     man = cells_manifest(tmp_path, rows)
     assert set(man) == {"words8-start-ce-x1", "words8-start-focal-x1",
@@ -179,8 +204,8 @@ def test_late_interaction_layer_matches_bert_and_judge_caches_traces(tmp_path, m
 
 def test_crossfit_trains_each_fold_without_its_questions_and_resumes(tmp_path, monkeypatch):
     from deepprune import pairs
-    from deepprune.judges import crossencoder
-    from deepprune.judges.crossencoder import crossfit
+    from deepprune.judges import crossencoder, evaluation
+    from deepprune.judges.evaluation import crossfit_crossencoder as crossfit
     from deepprune.metrics import auroc
     from deepprune.pairs import labelled_questions, question_folds
 
@@ -205,7 +230,7 @@ def test_crossfit_trains_each_fold_without_its_questions_and_resumes(tmp_path, m
     assert [r["judge"] for r in rows] == [
         "lexical:jaccard",
         "crossencoder late focal x2",
-        crossencoder.PRIOR_ORACLE,
+        evaluation.PRIOR_ORACLE,
     ]
     ys = [np.array([int(q["labels"][i] == q["labels"][j]) for i, j in itertools.combinations(range(len(q["labels"])), 2)])
           for q in labelled_questions([DEMO_POOL], "words:8")]  # fmt: skip
@@ -221,9 +246,7 @@ def test_crossfit_trains_each_fold_without_its_questions_and_resumes(tmp_path, m
     )
     assert man["config"]["fold"] == "1/2" and man["train_questions"] == 6
     # a rerun reuses the finished models and their cached held-out scores
-    monkeypatch.setattr(
-        crossencoder, "train_crossencoder", lambda *a, **k: pytest.fail("retrained")
-    )
+    monkeypatch.setattr(evaluation, "train_crossencoder", lambda *a, **k: pytest.fail("retrained"))
     monkeypatch.setattr(
         crossencoder.CrossEncoderJudge, "score_indexed", lambda *a, **k: pytest.fail("rescored")
     )
@@ -291,7 +314,7 @@ def test_freeze_lower_trains_only_the_last_layer_and_head(tmp_path):
 def test_finished_models_predate_new_config_fields_and_scores_follow_the_weights(tmp_path):
     from dataclasses import asdict
 
-    from deepprune.judges.crossencoder import _cached_scores, _finished
+    from deepprune.judges.evaluation import cached_fold_scores, fold_is_finished
 
     cfg = CrossEncoderConfig(**SMALL, joint="last")
     old = {
@@ -300,8 +323,8 @@ def test_finished_models_predate_new_config_fields_and_scores_follow_the_weights
     (tmp_path / MANIFEST).write_text(
         json.dumps({"config": old, "pools": ["p"], "sha256": {"w": "1"}})
     )
-    assert _finished(tmp_path, cfg, ["p"]) and not _finished(tmp_path, cfg, ["q"])
-    assert not _finished(
+    assert fold_is_finished(tmp_path, cfg, ["p"]) and not fold_is_finished(tmp_path, cfg, ["q"])
+    assert not fold_is_finished(
         tmp_path, CrossEncoderConfig(**SMALL, joint="last", freeze_lower=True), ["p"]
     )
 
@@ -316,14 +339,14 @@ def test_finished_models_predate_new_config_fields_and_scores_follow_the_weights
             return np.full(len(i), self.value)
 
     qs = [{"texts": ["a", "b", "c"], "labels": [0, 0, 1]}]
-    s, y = _cached_scores(Judge(0.25), tmp_path, qs)
+    s, y = cached_fold_scores(Judge(0.25), tmp_path, qs)
     assert s.tolist() == [0.25] * 3 and y.tolist() == [1, 0, 0]
     assert (
-        _cached_scores(Judge(0.75), tmp_path, qs)[0].tolist() == [0.25] * 3
+        cached_fold_scores(Judge(0.75), tmp_path, qs)[0].tolist() == [0.25] * 3
     )  # same weights: cached
     (tmp_path / MANIFEST).write_text(
         json.dumps({"config": old, "pools": ["p"], "sha256": {"w": "2"}})
     )
     assert (
-        _cached_scores(Judge(0.75), tmp_path, qs)[0].tolist() == [0.75] * 3
+        cached_fold_scores(Judge(0.75), tmp_path, qs)[0].tolist() == [0.75] * 3
     )  # retrained: rescored

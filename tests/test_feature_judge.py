@@ -8,17 +8,21 @@ import torch
 
 from deepprune.cli import main
 from deepprune.judges import JudgePair, get_judge
+from deepprune.judges.evaluation import crossfit_features as crossfit
 from deepprune.judges.features import (
     MANIFEST,
     WEIGHTS,
     FeatureJudgeConfig,
-    _fit,
-    _forward,
-    crossfit,
+    fit_weights,
+    forward,
     train_feature_judge,
 )
 from deepprune.metrics import auroc
 from tests.conftest import DEMO_POOL
+
+pytestmark = (
+    pytest.mark.slow
+)  # model training / notebooks / LLaMA-Factory: `make test-fast` skips them
 
 
 def test_numpy_forward_matches_the_trained_torch_model():
@@ -26,8 +30,8 @@ def test_numpy_forward_matches_the_trained_torch_model():
     x = rng.normal(size=(200, 5)).astype(np.float32)
     y = (x[:, 0] + 0.3 * rng.normal(size=200) > 0).astype(np.int64)
     for hidden in (0, 8):
-        w = _fit(x, y, FeatureJudgeConfig(hidden=hidden, steps=200))
-        p = _forward(w, x)
+        w = fit_weights(x, y, FeatureJudgeConfig(hidden=hidden, steps=200))
+        p = forward(w, x)
         h = torch.from_numpy((x - w["mu"]) / w["sd"]).float()
         layers = [torch.from_numpy(w[f"p{k}"]) for k in range(4 if hidden else 2)]
         z = h @ layers[0].T + layers[1]
@@ -43,8 +47,8 @@ def test_focal_and_oversampling_change_the_fit():
     x = rng.normal(size=(300, 3)).astype(np.float32)
     y = (x[:, 0] + rng.normal(size=300) > 1.0).astype(np.int64)  # minority positives
     base = FeatureJudgeConfig(loss="ce", oversample=1.0, steps=100)
-    p_ce = _forward(_fit(x, y, base), x)
-    p_x2 = _forward(_fit(x, y, FeatureJudgeConfig(loss="ce", oversample=2.0, steps=100)), x)
+    p_ce = forward(fit_weights(x, y, base), x)
+    p_x2 = forward(fit_weights(x, y, FeatureJudgeConfig(loss="ce", oversample=2.0, steps=100)), x)
     assert p_x2.mean() > p_ce.mean()  # doubled minority rows raise its predicted share
 
 
@@ -112,10 +116,10 @@ def test_scalars_only_uses_the_last_six_columns():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(300, 20)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64)  # the signal sits in a "vector" column
-    w = _fit(x, y, FeatureJudgeConfig(vectors=False, steps=100))
+    w = fit_weights(x, y, FeatureJudgeConfig(vectors=False, steps=100))
     assert w["mu"].shape == (6,)
-    assert abs(auroc(_forward(w, x), y) - 0.5) < 0.1  # blind to column 0
-    assert auroc(_forward(_fit(x, y, FeatureJudgeConfig(steps=100)), x), y) > 0.95
+    assert abs(auroc(forward(w, x), y) - 0.5) < 0.1  # blind to column 0
+    assert auroc(forward(fit_weights(x, y, FeatureJudgeConfig(steps=100)), x), y) > 0.95
 
 
 def test_crossfit_feature_cache_resumes_without_re_embedding(tmp_path, monkeypatch):
@@ -129,7 +133,7 @@ def test_crossfit_feature_cache_resumes_without_re_embedding(tmp_path, monkeypat
     def no_embedding(self, texts):
         raise AssertionError("re-embedded a cached question")
 
-    monkeypatch.setattr(features._Encoder, "represent", no_embedding)
+    monkeypatch.setattr(features.PrefixEncoder, "represent", no_embedding)
     again = crossfit(DEMO_POOL, "words:8", cfg, folds=2, n_boot=20, baselines=("lexical:jaccard",),
                      cache=tmp_path / "cache", progress=False)  # fmt: skip
     assert [r["auroc"] for r in again] == [r["auroc"] for r in first]

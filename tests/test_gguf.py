@@ -7,6 +7,10 @@ import pytest
 from deepprune.cli import main
 from deepprune.dev.gguf import MARKER, convert_gguf, sha256_file
 
+pytestmark = (
+    pytest.mark.slow
+)  # model training / notebooks / LLaMA-Factory: `make test-fast` skips them
+
 
 def test_bad_inputs(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="no such GGUF file"):

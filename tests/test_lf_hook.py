@@ -2,8 +2,14 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from deepprune.cli import main
 from deepprune.train import lf_hook
+
+pytestmark = (
+    pytest.mark.slow
+)  # model training / notebooks / LLaMA-Factory: `make test-fast` skips them
 
 
 def test_install_status_uninstall(tmp_path, capsys):

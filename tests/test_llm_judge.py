@@ -8,6 +8,10 @@ from deepprune.judges.llm import (
     yes_probability,
 )
 
+pytestmark = (
+    pytest.mark.slow
+)  # model training / notebooks / LLaMA-Factory: `make test-fast` skips them
+
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):

@@ -108,3 +108,16 @@ def test_confidence_vote_weights_and_top_eta():
     assert trace_confidence(c, "mean") == pytest.approx((3000 * 0.9 + 2048 * 0.1) / 5048)
     with pytest.raises(ValueError, match="unknown confidence score"):
         ConfidenceVote("median")
+
+
+def test_vote_ties_go_to_the_answer_seen_first_in_arrival_order():
+    from deepprune.replay.methods import ConsN, DeepPrune
+
+    q = _q([1, 0, 0, 1])  # two answers, two traces each
+    assert _run(ConsN(), q, [3, 0, 1, 2]).answer == 1  # trace 3 (answer 1) arrives first
+    assert _run(ConsN(), q, [1, 3, 0, 2]).answer == 0
+    # DeepPrune completes the whole single cluster (one answer class per trace does not matter to a
+    # judge that calls everything the same): its vote tie is broken the same way
+    q.scores["same"] = PairScores(4, lambda i, j: np.ones(len(i)))
+    assert _run(DeepPrune("same"), q, [3, 0, 1, 2]).answer == 1
+    assert _run(DeepPrune("same"), q, [2, 3, 0, 1]).answer == 0

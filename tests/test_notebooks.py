@@ -8,6 +8,10 @@ from nbclient import NotebookClient
 
 from tests.conftest import ROOT
 
+pytestmark = (
+    pytest.mark.slow
+)  # model training / notebooks / LLaMA-Factory: `make test-fast` skips them
+
 NOTEBOOKS = sorted(p for p in ROOT.glob("*/*.ipynb") if ".ipynb_checkpoints" not in str(p))
 
 

@@ -165,3 +165,14 @@ def test_holdout_keeps_only_the_pair_builders_test_questions():
     qs = load_questions(DEMO_POOL, OnlineConfig(holdout=0.4))
     test_qids = {p.qid for p in build_pairs([DEMO_POOL], PairConfig(test_fraction=0.4))["test"]}
     assert {q.qid for q in qs} == test_qids and 0 < len(qs) < 12
+
+
+def test_budget_matched_cons_k_spends_what_deepprune_spent():
+    cfg = OnlineConfig(repeats=2)
+    res = prune_pool(DEMO_POOL, ["lexical:jaccard"], cfg, noisy_auroc=None)
+    dp = next(r for r in res["rows"] if r["method"] == "deepprune[lexical:jaccard]")
+    matched = next(r for r in res["rows"] if "budget-matched" in r["method"])
+    qs = load_questions(DEMO_POOL, cfg)
+    mean_trace = float(np.mean([q.tokens.mean() for q in qs]))
+    assert matched["k"] == pytest.approx(dp["tokens"] / mean_trace)  # k traces of the mean length
+    assert matched["tokens"] == pytest.approx(dp["tokens"], rel=0.15)  # the same budget, sampled

@@ -21,7 +21,7 @@ class CountingJudge(JaccardJudge):
 
 
 def _pairs(n):
-    return [JudgePair(f"w{i} common words", f"w{i + 1} common text", label=i % 2) for i in range(n)]
+    return [JudgePair(f"w{i} common words", f"w{i + 1} common text") for i in range(n)]
 
 
 def test_rerun_makes_zero_calls_and_corrupt_lines_rescored(tmp_path):

@@ -12,6 +12,10 @@ from deepprune.pairs import PairConfig, build_pairs, write_pairs
 from deepprune.train.extension import install, parse_recipe
 from tests.conftest import DEMO_POOL, ROOT
 
+pytestmark = (
+    pytest.mark.slow
+)  # model training / notebooks / LLaMA-Factory: `make test-fast` skips them
+
 RECIPES = sorted((ROOT / "Offline").glob("*.yaml"))
 # hardware keys overridden on machines without CUDA / deepspeed; everything else parses as written
 CPU_OVERRIDES = (

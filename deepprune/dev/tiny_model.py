@@ -23,7 +23,7 @@ SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
 def _corpus(pool: str | os.PathLike) -> list[str]:
-    from deepprune.pairs import NEGATIVE, POSITIVE, judge_prompt
+    from deepprune.judges.prompt import NEGATIVE, POSITIVE, judge_prompt
     from deepprune.pools import read_pool
 
     texts = []

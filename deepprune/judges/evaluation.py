@@ -13,19 +13,43 @@ that share is high, a judge can read the answer instead of predicting it.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import os
 import random
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from deepprune.answers import has_final_answer
-from deepprune.judges import JudgePair, get_judge
+from deepprune.errors import ConfigError, MissingInputError
+from deepprune.judges import JudgePair, get_judge, judge_scores
+from deepprune.judges.crossencoder import (
+    MANIFEST,
+    CrossEncoderConfig,
+    CrossEncoderJudge,
+    train_crossencoder,
+)
+from deepprune.judges.features import (
+    FeatureJudgeConfig,
+    PrefixEncoder,
+    featurise,
+    fit_weights,
+    forward,
+)
 from deepprune.metrics import judge_metrics
-from deepprune.pairs import PairConfig, question_pairs, split_questions
+from deepprune.pairs import (
+    PairConfig,
+    labelled_questions,
+    question_folds,
+    question_pairs,
+    split_questions,
+)
 from deepprune.pools import read_pool
+from deepprune.truncate import PAPER_TRUNC
 
 
 @dataclass
@@ -58,7 +82,7 @@ def eval_pairs(pool: str | os.PathLike, trunc: str, cfg: GridConfig) -> tuple[li
                 or has_final_answer(p.prefix_b, q.answer_type)
             )
     if not pairs:
-        raise ValueError(f"{pool}: no labelled pairs in the evaluation questions")
+        raise ConfigError(f"{pool}: no labelled pairs in the evaluation questions")
     return pairs, shows
 
 
@@ -72,12 +96,12 @@ def grid(
     for pool in pools:
         for trunc in truncs:
             pairs, shows = eval_pairs(pool, trunc, cfg)
-            jp = [JudgePair(p.prefix_a, p.prefix_b, p.question, p.label) for p in pairs]
+            jp = [JudgePair(p.prefix_a, p.prefix_b, p.question) for p in pairs]
             labels = [p.label for p in pairs]
             groups = [f"{p.source}/{p.qid}" for p in pairs]
             for spec, judge in built.items():
                 judge.prepare(list(dict.fromkeys(t for p in jp for t in (p.prefix_a, p.prefix_b))))
-                scores = np.asarray(judge.score(jp), dtype=float)
+                scores = np.asarray(judge_scores(judge, jp, labels), dtype=float)
                 m = judge_metrics(scores, labels, groups=groups, n_boot=cfg.bootstrap)
                 rows.append({
                     "pool": Path(pool).name, "trunc": trunc, "judge": spec, "questions": len(set(groups)),
@@ -119,7 +143,6 @@ def all_pair_scores(judge, questions: list[dict]) -> np.ndarray:
         if len(q["texts"]) < 2:
             continue
         ij = np.array(list(itertools.combinations(range(len(q["texts"])), 2)), dtype=int)
-        judge.prepare(q["texts"])
         parts.append(np.asarray(judge.score_indexed(q["texts"], ij[:, 0], ij[:, 1]), dtype=float))
     return np.concatenate(parts)
 
@@ -159,3 +182,327 @@ def crossfit_table(rows: list[dict], ref: str = "sbert") -> str:
         lines.append(f"| {r['pool']} | `{r['trunc']}` | {r['judge']} | {r['questions']} | {r['pairs']:,} | "
                      f"{r['auroc']:.3f} [{au[0]:.3f}, {au[1]:.3f}] | {r['tnr@0.2']:.3f} [{tn[0]:.3f}, {tn[1]:.3f}] | {dtxt} | {fit} |")  # fmt: skip
     return "\n".join(lines)
+
+
+# ---- the paper's ablation, on real pools ------------------------------------------------
+
+
+@dataclass
+class AblationConfig:
+    """Grid and sizes of the ablation. Every value is our choice (sized for 2 CPU cores)."""
+
+    truncs: tuple[str, ...] = (
+        PAPER_TRUNC,
+        "tokens:500",
+    )  # DeepPrune ablation: words:25 vs tokens:500
+    losses: tuple[str, ...] = ("ce", "focal")
+    oversamples: tuple[float, ...] = (1.0, 2.0)
+    # "last" adds late-interaction cells (CrossEncoderConfig.joint)
+    joints: tuple[str, ...] = ("all",)
+    max_eval_pairs: int = 2000  # held-out pairs scored per (pool, prefix), seeded sample
+    baselines: tuple[str, ...] = ("sbert", "lexical:jaccard", "lexical:tfidf")
+    bootstrap: int = 500
+    # 40% held-out questions (more than pairs build's 20%: the intervals resample questions)
+    base: CrossEncoderConfig = field(
+        default_factory=lambda: CrossEncoderConfig(
+            test_fraction=0.4, max_train_pairs=1000, max_length=128
+        )
+    )
+
+
+def _cell_dir(out: Path, trunc: str, keep: str, loss: str, over: float, joint: str = "all") -> Path:
+    late = "-late" if joint == "last" else ""
+    return out / f"{trunc.replace(':', '')}-{keep}{late}-{loss}-x{over:g}"
+
+
+def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | os.PathLike,
+             cfg: AblationConfig, progress: bool = True) -> list[dict]:  # fmt: skip
+    """Train every cell (skipping finished ones: a rerun resumes), evaluate on held-out pairs.
+
+    Rows: one per (eval pool, prefix, judge); the eval pools' held-out questions when a
+    pool is also a training pool, all its questions otherwise (transfer).
+    """
+    from dataclasses import replace
+
+    from deepprune.metrics import judge_metrics
+    from deepprune.pairs import PairConfig
+
+    out = Path(out)
+    cells = {}
+    for joint, trunc, loss, over in itertools.product(
+        cfg.joints, cfg.truncs, cfg.losses, cfg.oversamples
+    ):
+        d = _cell_dir(out, trunc, cfg.base.keep, loss, over, joint)
+        c = replace(cfg.base, trunc=trunc, loss=loss, oversample=over, joint=joint)
+        if not (d / MANIFEST).exists():
+            if progress:
+                print(f"training {d.name}", flush=True)
+            train_crossencoder(train_pools, d, c, progress=progress)
+        cells[(joint, trunc, loss, over)] = d
+    rows = []  # evaluation uses the cells' own split (same seed, same test fraction): no leakage
+    train_names = {Path(p).name for p in train_pools}
+    for pool in eval_pools:
+        held_out = Path(pool).name in train_names
+        for trunc in cfg.truncs:
+            gc = GridConfig(pairs=PairConfig(test_fraction=cfg.base.test_fraction, seed=cfg.base.seed),
+                            all_questions=not held_out)  # fmt: skip
+            pairs, shows = eval_pairs(pool, trunc, gc)
+            rng = random.Random(cfg.base.seed)
+            idx = sorted(rng.sample(range(len(pairs)), min(cfg.max_eval_pairs, len(pairs))))
+            pairs, shows = [pairs[i] for i in idx], [shows[i] for i in idx]
+            jp = [JudgePair(p.prefix_a, p.prefix_b, p.question) for p in pairs]
+            labels = [p.label for p in pairs]
+            groups = [p.qid for p in pairs]
+            judges = [(b, b, None) for b in cfg.baselines]
+            judges += [(f"crossencoder{' late' if joint == 'last' else ''} {loss} x{over:g}", f"crossencoder:{d}", d.name)
+                       for (joint, ctrunc, loss, over), d in cells.items() if ctrunc == trunc]  # fmt: skip
+            for name, spec, cell in judges:
+                judge = get_judge(spec)
+                judge.prepare(list(dict.fromkeys(t for p in jp for t in (p.prefix_a, p.prefix_b))))
+                m = judge_metrics(np.asarray(judge_scores(judge, jp, labels), dtype=float), labels, groups=groups,
+                                  n_boot=cfg.bootstrap)  # fmt: skip
+                rows.append({"pool": Path(pool).name, "eval": "held-out questions" if held_out else "all questions (transfer)",
+                             "trunc": trunc, "judge": name, "questions": len(set(groups)), "pairs": len(pairs),
+                             "answer_in_prefix_share": float(np.mean(shows)), "auroc": m["auroc"],
+                             "tnr@0.2": m["tnr@0.2"], "ci95": m["ci95"], "cell": cell})  # fmt: skip
+                if progress:
+                    print(
+                        f"  {Path(pool).name} {trunc} {name}: AUROC {m['auroc']:.3f} TNR@0.2 {m['tnr@0.2']:.3f}",
+                        flush=True,
+                    )
+    return rows
+
+
+def ablation_table(rows: list[dict], cells_dir: str | os.PathLike | None = None) -> str:
+    lines = ["| eval pool | questions | prefix | judge | pairs | answer in a prefix | AUROC [95% CI] | TNR@0.2 [95% CI] |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        ci = r["ci95"] or {}
+
+        def f(k, r=r, ci=ci):
+            v = r[k]
+            if v is None or np.isnan(v):
+                return "n/a"
+            lo, hi = ci.get(k, [np.nan, np.nan])
+            return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+
+        lines.append(f"| {r['pool']} | {r['questions']} ({r['eval']}) | `{r['trunc']}` | {r['judge']} | {r['pairs']:,} | "
+                     f"{100 * r['answer_in_prefix_share']:.1f}% | {f('auroc')} | {f('tnr@0.2')} |")  # fmt: skip
+    if cells_dir is not None:
+        lines += ["", "| cell | train pairs (after oversampling) | steps | loss first/last 20 steps | seconds |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        for man_path in sorted(Path(cells_dir).glob(f"*/{MANIFEST}")):
+            m = json.loads(man_path.read_text())
+            lines.append(f"| {man_path.parent.name} | {m['train_pairs']} | {m['steps']} | "
+                         f"{m['loss_first20']:.4f} / {m['loss_last20']:.4f} | {m['seconds']:.0f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def cells_manifest(cells_dir: str | os.PathLike, rows: list[dict] | None = None) -> dict:
+    """Hashes and metrics of every trained cell under ``cells_dir`` (committed; checkpoints are not)."""
+    out = {}
+    for man_path in sorted(Path(cells_dir).glob(f"*/{MANIFEST}")):
+        m = json.loads(man_path.read_text())
+        name = man_path.parent.name
+        out[name] = {"config": m["config"], "train_pairs": m["train_pairs"], "steps": m["steps"],
+                     "seconds": m["seconds"], "sha256": m["sha256"],
+                     "eval": [{k: r[k] for k in ("pool", "eval", "trunc", "pairs", "auroc", "tnr@0.2")}
+                              for r in rows or [] if r.get("cell") == name]}  # fmt: skip
+    return out
+
+
+# ---- cross-fitting: every question of a pool judged by a cross-encoder that never saw it ----
+
+
+PRIOR_ORACLE = "question agreement rate (oracle)"
+
+
+def fold_is_finished(d: Path, cfg: CrossEncoderConfig, pools: Sequence[str]) -> bool:
+    """A trained directory whose manifest matches this config and these pools."""
+    try:
+        man = json.loads((d / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    want = json.loads(json.dumps(asdict(cfg)))
+    # a field added after the model was trained counts as its default (the old behaviour)
+    have = {**json.loads(json.dumps(asdict(CrossEncoderConfig()))), **man.get("config", {})}
+    return have == want and man.get("pools") == [str(p) for p in pools]
+
+
+def cached_fold_scores(judge: CrossEncoderJudge, d: Path, questions: list[dict], per_question: int | None = None,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(scores, labels) of each question's pairs in ``itertools.combinations`` order (all of
+    them, or ``per_question`` sampled), cached in ``d`` under a hash of the model's weights,
+    the prefixes and the pairs."""
+    from deepprune.pairs import pair_labels
+
+    rng = random.Random(seed)
+    chosen = []
+    for q in questions:
+        ij = list(itertools.combinations(range(len(q["texts"])), 2))
+        if per_question is not None and len(ij) > per_question:
+            ij = sorted(rng.sample(ij, per_question))
+        chosen.append(ij)
+    y = np.concatenate(
+        [np.zeros(0, dtype=np.int64)]
+        + [pair_labels(q["labels"], ij) for q, ij in zip(questions, chosen, strict=True)]
+    )
+    # keyed by the model's weights too: a retrained fold is always rescored
+    weights = json.loads((d / MANIFEST).read_text())["sha256"]
+    key = hashlib.sha256(
+        json.dumps([weights, [q["texts"] for q in questions], chosen]).encode()
+    ).hexdigest()
+    cache = d / f"scores-{key[:16]}.npy"
+    if cache.exists():
+        return np.load(cache), y
+    parts = [np.zeros(0)]
+    for q, ij in zip(questions, chosen, strict=True):
+        if ij:
+            a = np.array(ij, dtype=int)
+            parts.append(np.asarray(judge.score_indexed(q["texts"], a[:, 0], a[:, 1]), dtype=float))
+    s = np.concatenate(parts)
+    tmp = cache.with_suffix(".tmp.npy")
+    np.save(tmp, s)
+    os.replace(tmp, cache)
+    return s, y
+
+
+def crossfit_crossencoder(pool: str, trunc: str, out: str | os.PathLike, cfg: CrossEncoderConfig, folds: int = 5,
+             variants: dict[str, dict] | None = None,
+             baselines: Sequence[str] = ("sbert", "lexical:jaccard", "lexical:tfidf"),
+             n_boot: int = 1000, infold_pairs: int = 1000, progress: bool = True) -> list[dict]:  # fmt: skip
+    """K-fold over questions: K cross-encoders, each trained on K-1 folds, score the fold left out.
+
+    Every question of the pool counts (not only a held-out split), so the question-level
+    intervals are narrower, and the paired bootstrap of the AUROC difference to SBERT uses
+    the very same pairs. Each fold's model lives in ``out/POOL/TRUNC[-late][-frozen]-VARIANT/foldF``; a rerun
+    reuses finished models and cached held-out scores (a killed run resumes).
+
+    Args:
+        variants: name -> config overrides (e.g. ``{"ce x1": {"loss": "ce", "oversample": 1.0}}``);
+            default: the config as given, named by its loss and oversampling.
+        infold_pairs: pairs of the training questions each fold's judge scores for the
+            in-fold AUROC column (far above the held-out AUROC: the judge memorised questions).
+    """
+    from dataclasses import replace
+
+    from deepprune.metrics import auroc
+    from deepprune.pairs import labelled_questions, pair_labels, question_folds
+
+    if not Path(pool).is_file():
+        raise MissingInputError(f"{pool}: no such pool file")
+    questions = labelled_questions([pool], trunc)
+    if len(questions) < folds:
+        raise ConfigError(f"{pool}: {len(questions)} questions, fewer than {folds} folds")
+    fold_of = question_folds([q["key"] for q in questions], folds, cfg.seed)
+    for q in questions:
+        q["y"] = pair_labels(q["labels"], list(itertools.combinations(range(len(q["texts"])), 2)))
+    y = np.concatenate([q["y"] for q in questions])
+    groups = np.array([q["key"] for q in questions for _ in q["y"]])
+    ends = np.cumsum([len(q["y"]) for q in questions])
+    offsets = {q["key"]: int(e) - len(q["y"]) for q, e in zip(questions, ends, strict=True)}
+    scores = {name: all_pair_scores(get_judge(name), questions) for name in baselines}
+    late = (" late" if cfg.joint == "last" else "") + (" frozen" if cfg.freeze_lower else "")
+    variants = variants or {f"{cfg.loss} x{cfg.oversample:g}": {}}
+    stem = Path(pool).name.removesuffix(".gz").removesuffix(".jsonl")
+    fit_auroc = {}  # each fold's judge on a sample of its own training questions' pairs
+    for vname, over in variants.items():
+        s, fit = np.full(len(y), np.nan), []
+        for f in range(folds):
+            vcfg = replace(cfg, trunc=trunc, fold=f"{f}/{folds}", **over)
+            name = f"{trunc.replace(':', '')}{late.replace(' ', '-')}-{vname.replace(' ', '')}"
+            d = Path(out) / stem / name / f"fold{f}"
+            if not fold_is_finished(d, vcfg, [pool]):
+                if progress:
+                    print(f"training {d} (fold {f + 1}/{folds}, {vname})", flush=True)
+                train_crossencoder([pool], d, vcfg, progress=progress)
+            judge = CrossEncoderJudge(str(d))
+            held = [q for q in questions if fold_of[q["key"]] == f and len(q["texts"]) >= 2]
+            sf, _ = cached_fold_scores(judge, d, held)
+            seen = [q for q in questions if fold_of[q["key"]] != f and len(q["texts"]) >= 2]
+            per_question = max(1, infold_pairs // max(1, len(seen)))
+            st, yt = cached_fold_scores(judge, d, seen, per_question, cfg.seed)
+            fit.append(auroc(st, yt))
+            at = 0
+            for q in held:
+                s[offsets[q["key"]] : offsets[q["key"]] + len(q["y"])] = sf[at : at + len(q["y"])]
+                at += len(q["y"])
+        scores[f"crossencoder{late} {vname}"] = s
+        fit_auroc[f"crossencoder{late} {vname}"] = float(np.nanmean(fit))
+    # reference, not a judge: each pair scored by its question's true agreement rate. Its
+    # pooled AUROC is what memorising the training questions' agreement rates is worth
+    scores[PRIOR_ORACLE] = np.concatenate([np.full(len(q["y"]), q["y"].mean() if len(q["y"]) else 0.0)
+                                           for q in questions])  # fmt: skip
+    return crossfit_rows(pool, trunc, len(questions), scores, y, groups, baselines[0] if baselines else None,
+                         n_boot, fit_auroc, progress)  # fmt: skip
+
+
+def crossfit_manifest(out: str | os.PathLike, rows: list[dict]) -> dict:
+    """Hashes, configs and sizes of every fold model under ``out`` plus the rows' metrics
+    (committed in place of the models, which are rebuilt by the command)."""
+    models = {}
+    for man_path in sorted(Path(out).glob(f"*/*/fold*/{MANIFEST}")):
+        m = json.loads(man_path.read_text())
+        models[str(man_path.parent.relative_to(out))] = {
+            k: m.get(k)
+            for k in ("config", "train_questions", "train_pairs", "steps", "seconds", "sha256")
+        }
+    metrics = [{k: r[k] for k in ("pool", "trunc", "judge", "questions", "pairs", "auroc", "tnr@0.2", "ci95",
+                                  "diff_vs_ref", "train_auroc")} for r in rows]  # fmt: skip
+    return {"models": models, "metrics": metrics}
+
+
+# ---- cross-fitted evaluation: every question held out once ------------------------------
+
+
+def crossfit_features(pool: str, trunc: str, cfg: FeatureJudgeConfig, folds: int = 5, cache: str | os.PathLike | None = None,
+             baselines: Sequence[str] = ("sbert", "lexical:jaccard", "lexical:tfidf"), n_boot: int = 1000,
+             progress: bool = True, variants: dict[str, dict] | None = None) -> list[dict]:  # fmt: skip
+    """K-fold over questions: train on K-1 folds, score the held-out fold; pool the scores.
+
+    Every question is scored by a judge that never saw it, so all of the pool's questions
+    count (not only a 20-40% split): narrower question-level intervals. Rows carry AUROC,
+    TNR@0.2, their question-bootstrap CIs and a paired bootstrap of the AUROC difference
+    against the first baseline (SBERT by default).
+
+    Args:
+        cache: keep each question's features here (a rerun or a killed run reuses them).
+        variants: name -> config overrides (e.g. ``{"ce x1": {"loss": "ce", "oversample": 1}}``);
+            default: the config as given.
+    """
+    from dataclasses import replace
+
+    from deepprune.metrics import auroc
+
+    if folds < 2:
+        raise ConfigError(f"folds must be >= 2, got {folds}")
+    enc = PrefixEncoder(cfg.encoder, cfg.tail_words)
+    questions = featurise(labelled_questions([pool], trunc), enc, progress, cache)
+    if len(questions) < folds:
+        raise ConfigError(f"{pool}: {len(questions)} questions, fewer than {folds} folds")
+    fold_of = question_folds([q["key"] for q in questions], folds, cfg.seed)
+    y = np.concatenate([q["y"] for q in questions])
+    groups = np.array([q["key"] for q in questions for _ in q["y"]])
+    scores: dict[str, np.ndarray] = {}
+    train_auroc: dict[str, float] = {}
+    for name in baselines:  # untrained baselines: the same pairs, IDF fitted per question
+        judge = enc.emb if name == "sbert" and cfg.encoder is None else get_judge(name)
+        scores[name] = all_pair_scores(judge, questions)
+    offsets = np.cumsum([0] + [len(q["y"]) for q in questions])
+    for vname, over in (variants or {"features": {}}).items():
+        vcfg = replace(cfg, trunc=trunc, **over)
+        s = np.empty(len(y))
+        fit_auroc = []  # in-sample AUROC of each fold's judge: far above held-out = overfitting
+        for f in range(folds):
+            train = [q for q in questions if fold_of[q["key"]] != f and q["x"] is not None]
+            xf = np.concatenate([q["x"] for q in train])
+            yf = np.concatenate([q["y"] for q in train])
+            w = fit_weights(xf, yf, vcfg)
+            fit_auroc.append(auroc(forward(w, xf), yf))
+            for n, q in enumerate(questions):
+                if fold_of[q["key"]] == f and q["x"] is not None:
+                    s[offsets[n] : offsets[n + 1]] = forward(w, q["x"])
+        scores[f"trained {vname}"] = s
+        train_auroc[f"trained {vname}"] = float(np.nanmean(fit_auroc))
+    return crossfit_rows(pool, trunc, len(questions), scores, y, groups, baselines[0] if baselines else None,
+                         n_boot, train_auroc, progress)  # fmt: skip

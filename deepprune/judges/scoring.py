@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deepprune.judges import Judge, JudgePair
+from deepprune.errors import ConfigError
+from deepprune.judges.base import Judge, JudgePair, judge_scores
 
 
 def pair_key(judge_id: str, pair: JudgePair) -> str:
@@ -65,6 +66,7 @@ def score_pairs(
     shard_id: int = 0,
     batch_size: int = 64,
     progress: bool = True,
+    labels: Sequence[int | None] | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Score pairs (this shard's share when sharded), reusing and extending the cache.
 
@@ -73,7 +75,7 @@ def score_pairs(
         not yet cached), and counts: judge_calls (pairs scored now), cached, corrupt_lines.
     """
     if not 0 <= shard_id < shards:
-        raise ValueError(f"--shard-id must be in [0, {shards}), got {shard_id}")
+        raise ConfigError(f"--shard-id must be in [0, {shards}), got {shard_id}")
     keys = [pair_key(judge.id, p) for p in pairs]
     cache, bad = load_cache(cache_dir) if cache_dir else ({}, 0)
     mine = [i for i in range(len(pairs)) if i % shards == shard_id and keys[i] not in cache]
@@ -91,7 +93,8 @@ def score_pairs(
             idx = mine[start : start + batch_size]
             uniq = list(dict.fromkeys(keys[i] for i in idx))  # identical pairs are scored once
             first = {keys[i]: i for i in reversed(idx)}
-            s = judge.score([pairs[first[k]] for k in uniq])
+            s = judge_scores(judge, [pairs[first[k]] for k in uniq],
+                             None if labels is None else [labels[first[k]] for k in uniq])  # fmt: skip
             calls += len(uniq)
             for k, v in zip(uniq, s):
                 cache[k] = float(v)
@@ -132,6 +135,27 @@ def local_devices() -> list[str]:
         return []
 
 
+def score_shard(
+    pair_file: str | os.PathLike,
+    judge_spec: str,
+    cache_dir: str | os.PathLike,
+    shards: int = 1,
+    shard_id: int = 0,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> dict:
+    """Score one shard of a pair file into the cache (what ``deepprune judge score --shard-id`` does)."""
+    from deepprune.judges import get_judge
+    from deepprune.pairs import read_pair_file
+
+    rows = read_pair_file(pair_file)
+    pairs = [JudgePair(r["prefix_a"], r["prefix_b"], r.get("question")) for r in rows]
+    judge = get_judge(judge_spec)
+    judge.prepare(list(dict.fromkeys(t for p in pairs for t in (p.prefix_a, p.prefix_b))))
+    return score_pairs(judge, pairs, cache_dir, shards, shard_id, batch_size, progress,
+                       labels=[r.get("label") for r in rows])[1]  # fmt: skip
+
+
 def launch_shards(
     pair_file: str | os.PathLike,
     judge_spec: str,
@@ -142,24 +166,26 @@ def launch_shards(
 ) -> None:
     """Score a pair file in ``procs`` parallel processes, shard i on ``devices[i]`` when given.
 
-    Each process is ``deepprune judge score --shards procs --shard-id i``, writing its own
-    cache file; a failed shard raises with its exit code (its finished work stays cached,
+    Each process runs :func:`score_shard` (spawned, so CUDA starts fresh in each), writing its
+    own cache file; a failed shard raises with its exit code (its finished work stays cached,
     so rerunning resumes it).
     """
-    import subprocess
-    import sys
+    import multiprocessing as mp
 
     if procs < 1:
-        raise ValueError(f"procs must be >= 1, got {procs}")
+        raise ConfigError(f"procs must be >= 1, got {procs}")
+    ctx = mp.get_context("spawn")
     running = []
     for i in range(procs):
         spec = device_spec(judge_spec, devices[i]) if i < len(devices) else judge_spec
-        cmd = [sys.executable, "-m", "deepprune.cli", "judge", "score", str(pair_file), "--judge", spec,
-               "--cache", str(cache_dir), "--shards", str(procs), "--shard-id", str(i),
-               "--batch-size", str(batch_size)]  # fmt: skip
-        running.append(subprocess.Popen(cmd))
-    failed = [(i, p.wait()) for i, p in enumerate(running)]
-    failed = [(i, rc) for i, rc in failed if rc != 0]
+        proc = ctx.Process(
+            target=score_shard, args=(str(pair_file), spec, str(cache_dir), procs, i, batch_size)
+        )
+        proc.start()
+        running.append(proc)
+    for proc in running:
+        proc.join()
+    failed = [(i, p.exitcode) for i, p in enumerate(running) if p.exitcode != 0]
     if failed:
         raise RuntimeError(
             f"shard(s) failed: {failed} (finished pairs are cached; rerun to resume)"

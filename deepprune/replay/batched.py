@@ -30,7 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from deepprune.errors import ConfigError
 from deepprune.greedy import ClusterConfig
+from deepprune.judges.base import JudgeCost
 from deepprune.rng import fallback_pick, floyd_sample
 
 
@@ -63,7 +65,7 @@ class PairScores:
         if len(a):
             vals = np.asarray(self.judge_fn(a, b), dtype=np.float32)
             if vals.shape != a.shape:
-                raise ValueError(f"judge returned {vals.shape} scores for {len(a)} pairs")
+                raise ConfigError(f"judge returned {vals.shape} scores for {len(a)} pairs")
             self.mat[a, b] = vals
             self.mat[b, a] = vals
             self.calls += len(a)
@@ -104,7 +106,7 @@ def cluster_runs(
     keys: np.ndarray,
     scores: PairScores,
     cfg: ClusterConfig,
-    judge_tokens: np.ndarray | None = None,
+    judge_cost: JudgeCost | None = None,
 ) -> Runs:
     """Greedy clustering of R runs of one question in lock-step.
 
@@ -114,7 +116,7 @@ def cluster_runs(
         keys: (R,) uint64 randomness key of each run (see :func:`run_key`).
         scores: the question's memo; missing pairs are scored in one batch per position.
         cfg: K, K1 (K2, K3 are used by :func:`select_completed`).
-        judge_tokens: (n,) judge input tokens of each prefix, for the judge cost.
+        judge_cost: what the judge reads per call (:meth:`deepprune.judges.Judge.cost`).
     """
     orders = np.atleast_2d(np.asarray(orders, dtype=np.int64))
     R, n = orders.shape  # n arrival positions (usually every trace of the question)
@@ -133,8 +135,10 @@ def cluster_runs(
     comparisons = np.zeros(R, dtype=np.int64)
     ctoks = np.zeros(R, dtype=np.int64)
     jt = None
-    if judge_tokens is not None:
-        jt = np.append(np.asarray(judge_tokens, dtype=np.int64), 0)  # sentinel slot costs 0
+    if judge_cost is not None:
+        jt = np.append(
+            np.asarray(judge_cost.per_prefix, dtype=np.int64), 0
+        )  # sentinel slot costs 0
     cl = np.arange(K)
     for p in range(n):
         t = orders[:, p]
@@ -153,7 +157,10 @@ def cluster_runs(
             cnt = np.minimum(size, K1)
             comparisons += cnt.sum(axis=1)
             if jt is not None:
-                ctoks += jt[t] * cnt.sum(axis=1) + jt[sampled].sum(axis=(1, 2))
+                calls = cnt.sum(axis=1)
+                ctoks += judge_cost.passes * (
+                    (judge_cost.per_pair + jt[t]) * calls + jt[sampled].sum(axis=(1, 2))
+                )
             # float64 sums of float32 scores are exact: the same means as GreedyClusterer
             avg = vals.astype(np.float64).sum(axis=2) / np.maximum(cnt, 1)
             avg[cl[None, :] >= n_cl[:, None]] = -np.inf
@@ -200,11 +207,16 @@ def deepprune_question(
     scores: PairScores,
     cfg: ClusterConfig,
     key: int = 0,
-    judge_tokens: np.ndarray | None = None,
+    judge_cost: JudgeCost | None = None,
 ) -> ClusterResult:
     """Cluster one question's traces in ``order`` and choose the traces to complete."""
-    runs = cluster_runs(np.array([order]), np.array([cfg.tau]), np.array([key], dtype=np.uint64),
-                        scores, cfg, judge_tokens)  # fmt: skip
+    keys = np.array([key], dtype=np.uint64)
+    runs = cluster_runs(np.array([order]), np.array([cfg.tau]), keys, scores, cfg, judge_cost)
     completed, fallback = select_completed(runs, 0, cfg, key)
-    return ClusterResult(runs.clusters(0), completed, fallback, int(runs.comparisons[0]),
-                         int(runs.comparison_tokens[0]))  # fmt: skip
+    return ClusterResult(
+        runs.clusters(0),
+        completed,
+        fallback,
+        int(runs.comparisons[0]),
+        int(runs.comparison_tokens[0]),
+    )

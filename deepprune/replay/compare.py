@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepprune.errors import ConfigError
 from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
 from deepprune.replay.methods import BASELINES, ConsK, ConsN, DeepPrune, Method, QuestionData
@@ -35,7 +36,7 @@ from deepprune.replay.methods.sequential import (
     EntropyStop,
     ShortMK,
 )
-from deepprune.replay.prune import OnlineConfig, _k_grid, _orders, attach_judge, load_questions
+from deepprune.replay.prune import OnlineConfig, attach_judge, k_grid, load_questions, orders_for
 
 
 @dataclass
@@ -94,13 +95,15 @@ def _arrays(per_q: list[list], qs: list[QuestionData], R: int):
 
 
 def _outcomes(method: Method, qs: list[QuestionData], cfg: OnlineConfig):
-    return _arrays([method.run_repeats(q, _orders(q, cfg), cfg.seed) for q in qs], qs, cfg.repeats)
+    return _arrays(
+        [method.run_repeats(q, orders_for(q, cfg), cfg.seed) for q in qs], qs, cfg.repeats
+    )
 
 
 def _sweep_outcomes(methods: list[DeepPrune], qs: list[QuestionData], cfg: OnlineConfig) -> list:
     """DeepPrune points differing only in tau: one lock-step batch per question."""
     taus = [m.cfg.tau for m in methods]
-    per_q = [methods[0].sweep(q, _orders(q, cfg), cfg.seed, taus) for q in qs]
+    per_q = [methods[0].sweep(q, orders_for(q, cfg), cfg.seed, taus) for q in qs]
     return [_arrays([o[k] for o in per_q], qs, cfg.repeats) for k in range(len(methods))]
 
 
@@ -132,7 +135,9 @@ def compare_pool(
     mean_trace = float(np.mean([q.tokens.mean() for q in qs]))
     unknown = set(cfg.families) - set(FAMILIES)
     if unknown:
-        raise ValueError(f"unknown method families {sorted(unknown)}; known: {', '.join(FAMILIES)}")
+        raise ConfigError(
+            f"unknown method families {sorted(unknown)}; known: {', '.join(FAMILIES)}"
+        )
     chosen = cfg.families or FAMILIES
     sim_id = cfg.similarity
     if any(f in chosen for f in ("polr", "slim-sc", "deepprune")):
@@ -173,7 +178,7 @@ def compare_pool(
             p["reduction_vs_consN"] = 1 - p["tokens"] / cons_n["tokens"]
             points.append(p)
     n_max = max(q.n for q in qs)
-    grid = list(cfg.budget_grid) or _k_grid(n_max)
+    grid = list(cfg.budget_grid) or k_grid(n_max)
     curve = []
     for k in grid:
         c = _point(f"cons@{k:g}", "cons@k", *_outcomes(ConsK(k), qs, oc))

@@ -20,21 +20,23 @@ from pathlib import Path
 import numpy as np
 
 from deepprune.answers import question_answers
+from deepprune.errors import ConfigError
 from deepprune.grading import AnswerClasses
 from deepprune.greedy import ClusterConfig
-from deepprune.judges import Judge, get_judge
+from deepprune.judges import Judge, get_judge, judge_scores_indexed
+from deepprune.judges.oracle import PAPER_JUDGE_AUROC
 from deepprune.pools import iter_pool
 from deepprune.replay.batched import PairScores
 from deepprune.replay.methods import BASELINES, ConsK, DeepPrune, Method, QuestionData
 from deepprune.tokens import get_counter, trace_tokens
-from deepprune.truncate import parse_spec, truncate
+from deepprune.truncate import PAPER_TRUNC, parse_spec, truncate
 
 
 @dataclass
 class OnlineConfig:
     """An online run. ``cluster`` defaults are the paper's (see ClusterConfig)."""
 
-    trunc: str = "words:25"  # paper: prefixes cut at the 25th reasoning word
+    trunc: str = PAPER_TRUNC
     repeats: int = 4  # our choice
     seed: int = 0
     shuffle: bool = True  # seeded permutation per repeat (False: pool order, every repeat)
@@ -48,15 +50,15 @@ class OnlineConfig:
     def __post_init__(self):
         parse_spec(self.trunc)
         if self.repeats < 1:
-            raise ValueError(f"repeats must be >= 1, got {self.repeats}")
+            raise ConfigError(f"repeats must be >= 1, got {self.repeats}")
         if self.workers < 1:
-            raise ValueError(f"workers must be >= 1, got {self.workers}")
+            raise ConfigError(f"workers must be >= 1, got {self.workers}")
 
 
 def _judge_fn(judge: Judge, q: QuestionData):
     def fn(i: np.ndarray, j: np.ndarray) -> np.ndarray:
         labels = ((q.labels[i] >= 0) & (q.labels[i] == q.labels[j])).astype(int)
-        return judge.score_indexed(q.prefixes, i, j, labels, q.question)
+        return judge_scores_indexed(judge, q.prefixes, i, j, labels, q.question)
 
     return fn
 
@@ -94,7 +96,7 @@ def load_questions(path: str | os.PathLike, cfg: OnlineConfig) -> list[QuestionD
         _, test = split_questions([f"{source}/{q.qid}" for q in out], cfg.holdout, 0)
         out = [q for q in out if f"{source}/{q.qid}" in test]
     if all((q.labels < 0).all() for q in out):
-        raise ValueError(f"{path}: no trace in the pool has an answer; nothing to vote on")
+        raise ConfigError(f"{path}: no trace in the pool has an answer; nothing to vote on")
     return out
 
 
@@ -102,8 +104,8 @@ def attach_judge(questions: list[QuestionData], judge: Judge) -> None:
     """Give every question a memo of this judge's scores (shared by all repeats/sweeps)."""
     for q in questions:
         if judge.id not in q.scores:
-            judge.prepare([p for p in q.prefixes if p])
             q.scores[judge.id] = PairScores(q.n, _judge_fn(judge, q))
+            q.costs[judge.id] = judge.cost(q.prefixes, q.judge_tokens)
 
 
 def _order(q: QuestionData, cfg: OnlineConfig, r: int) -> list[int]:
@@ -119,7 +121,7 @@ def run_method(method: Method, questions: list[QuestionData], cfg: OnlineConfig)
     if reason:
         return {"method": method.name, "skipped": reason}
     per_q = _map_questions(
-        lambda q: method.run_repeats(q, _orders(q, cfg), cfg.seed), questions, cfg
+        lambda q: method.run_repeats(q, orders_for(q, cfg), cfg.seed), questions, cfg
     )
     return _summarise(method.name, questions, per_q, cfg.repeats)
 
@@ -132,7 +134,7 @@ def run_sweep(
     Rows equal ``run_method`` with ``tau`` set (same orders, same member samples).
     """
     per_q = _map_questions(
-        lambda q: method.sweep(q, _orders(q, cfg), cfg.seed, taus), questions, cfg
+        lambda q: method.sweep(q, orders_for(q, cfg), cfg.seed, taus), questions, cfg
     )
     return [
         _summarise(f"{method.name} tau={tau:g}", questions, [o[k] for o in per_q], cfg.repeats)
@@ -179,7 +181,7 @@ def _map_questions(fn, questions: list[QuestionData], cfg: OnlineConfig) -> list
     return [out for out, _ in results]
 
 
-def _orders(q: QuestionData, cfg: OnlineConfig) -> list[list[int]]:
+def orders_for(q: QuestionData, cfg: OnlineConfig) -> list[list[int]]:
     return [_order(q, cfg, r) for r in range(cfg.repeats)]
 
 
@@ -221,11 +223,11 @@ def parse_sweep(spec: str) -> list[float]:
     """``tau=0.1:0.9:0.05`` -> [0.1, 0.15, ..., 0.9]."""
     name, _, rng = spec.partition("=")
     if name != "tau":
-        raise ValueError(f"bad sweep {spec!r}: only tau=START:STOP:STEP is supported")
+        raise ConfigError(f"bad sweep {spec!r}: only tau=START:STOP:STEP is supported")
     try:
         a, b, step = (float(x) for x in rng.split(":"))
     except ValueError:
-        raise ValueError(f"bad sweep {spec!r}: expected tau=START:STOP:STEP") from None
+        raise ConfigError(f"bad sweep {spec!r}: expected tau=START:STOP:STEP") from None
     n = int(round((b - a) / step)) + 1
     return [round(a + k * step, 6) for k in range(n) if a + k * step <= b + 1e-9]
 
@@ -236,7 +238,7 @@ def prune_pool(
     cfg: OnlineConfig,
     sweep: list[float] | None = None,
     ceiling: bool = True,
-    noisy_auroc: float | None = 0.87,
+    noisy_auroc: float | None = PAPER_JUDGE_AUROC,
 ) -> dict:
     """The full online comparison on one pool.
 
@@ -282,7 +284,7 @@ def prune_pool(
         rows.append(matched)
     n_max = max(q.n for q in questions)
     curve = [
-        run_method(ConsK(k, name=f"cons@{k}"), questions, cfg) | {"k": k} for k in _k_grid(n_max)
+        run_method(ConsK(k, name=f"cons@{k}"), questions, cfg) | {"k": k} for k in k_grid(n_max)
     ]
     for r in rows + sweep_rows:
         if "tokens" in r:
@@ -300,7 +302,7 @@ def prune_pool(
     }
 
 
-def _k_grid(n: int) -> list[int]:
+def k_grid(n: int) -> list[int]:
     if n <= 64:
         return list(range(1, n + 1))
     grid = sorted({int(round(x)) for x in np.geomspace(1, n, 40)} | {n})

@@ -25,6 +25,8 @@ import sys
 import types
 from dataclasses import dataclass, field
 
+from deepprune.errors import ConfigError, MissingInputError
+
 SUPPORTED = ">=0.9.5,<0.10"
 _INSTALLED = False
 
@@ -33,7 +35,7 @@ class ExtensionError(RuntimeError):
     """llamafactory is missing or its internals are not those of a supported version."""
 
 
-def _torchaudio_placeholder() -> None:
+def torchaudio_placeholder() -> None:
     """llamafactory's multimodal plugin imports torchaudio at top level; only audio data uses it."""
     if "torchaudio" in sys.modules or importlib.util.find_spec("torchaudio") is not None:
         return
@@ -74,7 +76,7 @@ def install() -> None:
     if _INSTALLED:
         return
     _check_version()
-    _torchaudio_placeholder()
+    torchaudio_placeholder()
     try:
         import llamafactory.hparams.parser as parser_mod
         import llamafactory.train.sft.workflow as workflow_mod
@@ -123,15 +125,15 @@ def install() -> None:
                 try:
                     weights = json.loads(self.focal_alpha_labels)
                 except json.JSONDecodeError as e:
-                    raise ValueError(f"focal_alpha_labels is not valid JSON: {e.msg}") from None
+                    raise ConfigError(f"focal_alpha_labels is not valid JSON: {e.msg}") from None
                 if not isinstance(weights, dict) or not all(
                     isinstance(v, int | float) for v in weights.values()
                 ):
-                    raise ValueError(
+                    raise ConfigError(
                         'focal_alpha_labels must map label words to numbers, e.g. {"yes": 0.25, "no": 0.75}'
                     )
             if self.focal_gamma < 0:
-                raise ValueError(f"focal_gamma must be >= 0, got {self.focal_gamma}")
+                raise ConfigError(f"focal_gamma must be >= 0, got {self.focal_gamma}")
 
     class FocalSeq2SeqTrainer(base_trainer):
         def __init__(self, *args, finetuning_args=None, **kwargs):
@@ -170,10 +172,10 @@ def _device_count() -> int:
 def run(config: str, overrides: list[str]) -> int:
     """Train from a LLaMA-Factory YAML plus ``key=value`` overrides (in this process or via torchrun)."""
     if not os.path.isfile(config):
-        raise FileNotFoundError(f"training config {config}: no such file")
+        raise MissingInputError(f"training config {config}: no such file")
     bad = [o for o in overrides if "=" not in o]
     if bad:
-        raise ValueError(f"overrides must be key=value, got {bad[0]!r}")
+        raise ConfigError(f"overrides must be key=value, got {bad[0]!r}")
     force = os.environ.get("FORCE_TORCHRUN", "0").lower() in ("1", "true", "y")
     if force or _device_count() > 1:
         nproc = os.environ.get("NPROC_PER_NODE", str(max(_device_count(), 1)))

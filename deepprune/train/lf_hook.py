@@ -77,9 +77,9 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 def _before_llamafactory() -> None:
     try:
-        from deepprune.train.extension import _torchaudio_placeholder
+        from deepprune.train.extension import torchaudio_placeholder
 
-        _torchaudio_placeholder()
+        torchaudio_placeholder()
     except Exception as e:  # never break llamafactory itself
         print(f"deepprune hook: torchaudio placeholder not installed ({e})", file=sys.stderr)
 

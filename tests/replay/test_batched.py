@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from deepprune.greedy import ClusterConfig
+from deepprune.judges import JudgeCost
 from deepprune.replay.batched import PairScores, cluster_runs, deepprune_question
 from deepprune.rng import floyd_sample, run_key
 
@@ -53,9 +54,13 @@ def test_arrival_order_decides_completed_members():
 
 
 def test_judge_tokens_cost_two_prefixes_per_comparison():
-    jt = np.array([3, 5, 7])
-    res = deepprune_question([0, 1, 2], _scores([0, 0, 0]), ClusterConfig(), judge_tokens=jt)
+    jt = JudgeCost(np.array([3, 5, 7]))
+    res = deepprune_question([0, 1, 2], _scores([0, 0, 0]), ClusterConfig(), judge_cost=jt)
     assert res.comparisons == 3 and res.comparison_tokens == (5 + 3) + (7 + 3) + (7 + 5)
+    # a prompt around each pair and both orders (an LLM judge) count too
+    jt = JudgeCost(np.array([3, 5, 7]), per_pair=100, passes=2)
+    res = deepprune_question([0, 1, 2], _scores([0, 0, 0]), ClusterConfig(), judge_cost=jt)
+    assert res.comparison_tokens == 2 * (3 * 100 + (5 + 3) + (7 + 3) + (7 + 5))
 
 
 def test_member_samples_are_uniform_and_fresh():

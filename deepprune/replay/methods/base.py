@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from deepprune.judges.base import JudgeCost
 from deepprune.replay.batched import PairScores
 from deepprune.vote import majority_class
 
@@ -35,6 +36,9 @@ class QuestionData:
     question: str | None = None
     confs: list[np.ndarray] | None = field(repr=False, default=None)
     scores: dict[str, PairScores] = field(repr=False, default_factory=dict)  # judge id -> memo
+    costs: dict[str, JudgeCost] = field(
+        repr=False, default_factory=dict
+    )  # judge id -> its input tokens
 
     @property
     def n(self) -> int:

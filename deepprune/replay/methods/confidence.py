@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deepprune.errors import ConfigError
 from deepprune.replay.methods.base import Method, Outcome, vote
 from deepprune.replay.methods.deepconf import WINDOW, window_means
 
@@ -32,7 +33,7 @@ def trace_confidence(confs: np.ndarray, kind: str, window: int = WINDOW) -> floa
     if kind == "bottom10":
         g = np.sort(g)
         return float(g[: max(1, int(np.ceil(0.1 * len(g))))].mean())
-    raise ValueError(f"unknown confidence score {kind!r}; known: {', '.join(SCORES)}")
+    raise ConfigError(f"unknown confidence score {kind!r}; known: {', '.join(SCORES)}")
 
 
 class ConfidenceVote(Method):
@@ -42,7 +43,7 @@ class ConfidenceVote(Method):
 
     def __init__(self, score: str = "mean", eta: float = 100.0, name: str | None = None):
         if score not in SCORES:
-            raise ValueError(f"unknown confidence score {score!r}; known: {', '.join(SCORES)}")
+            raise ConfigError(f"unknown confidence score {score!r}; known: {', '.join(SCORES)}")
         self.score, self.eta = score, eta
         self.name = name or f"conf-vote({score}{'' if eta >= 100 else f',top{eta:g}%'})"
 

@@ -41,7 +41,7 @@ class DeepPrune(Method):
         keys = np.array([run_key("deepprune", seed, r, q.qid) for r in range(R)], dtype=np.uint64)
         before = scores.calls
         runs = cluster_runs(np.tile(np.asarray(orders), (T, 1)), np.repeat(taus, R),
-                            np.tile(keys, T), scores, self.cfg, q.judge_tokens)  # fmt: skip
+                            np.tile(keys, T), scores, self.cfg, q.costs.get(self.judge_id))  # fmt: skip
         new_calls = scores.calls - before
         out = []
         for k in range(T):

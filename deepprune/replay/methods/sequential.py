@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from deepprune.errors import ConfigError
 from deepprune.replay.methods.base import Method, Outcome, QuestionData, vote
 
 
@@ -54,7 +55,7 @@ class ESC(Method):
 
     def __init__(self, window: int = 5, name: str | None = None):
         if window < 1:
-            raise ValueError(f"ESC window must be >= 1, got {window}")
+            raise ConfigError(f"ESC window must be >= 1, got {window}")
         self.window = window
         self.name = name or f"esc(w={window})"
 
@@ -86,9 +87,9 @@ class AdaptiveConsistency(_Sequential):
     def __init__(self, threshold: float = 0.95, criterion: str = "beta", draws: int = 2000,
                  name: str | None = None):  # fmt: skip
         if criterion not in ("beta", "dirichlet"):
-            raise ValueError(f"criterion must be beta or dirichlet, got {criterion!r}")
+            raise ConfigError(f"criterion must be beta or dirichlet, got {criterion!r}")
         if not 0.5 < threshold < 1:
-            raise ValueError(f"threshold must be in (0.5, 1), got {threshold}")
+            raise ConfigError(f"threshold must be in (0.5, 1), got {threshold}")
         self.threshold, self.criterion, self.draws = threshold, criterion, draws
         self.name = name or f"adaptive-consistency({criterion},{threshold:g})"
 
@@ -133,7 +134,7 @@ class ConSol(_Sequential):
     def __init__(self, alpha: float = 0.05, beta: float = 0.2, p1: float = 0.75,
                  name: str | None = None):  # fmt: skip
         if not 0.5 < p1 < 1:
-            raise ValueError(f"p1 must be in (0.5, 1), got {p1}")
+            raise ConfigError(f"p1 must be in (0.5, 1), got {p1}")
         self.bound = math.log((1 - beta) / alpha)
         self.up, self.down = math.log(2 * p1), math.log(2 * (1 - p1))
         self.name = name or f"consol(alpha={alpha:g})"
@@ -178,7 +179,7 @@ class ShortMK(Method):
 
     def __init__(self, m: int = 3, k: int | None = None, name: str | None = None):
         if m < 1:
-            raise ValueError(f"short-m@k needs m >= 1, got {m}")
+            raise ConfigError(f"short-m@k needs m >= 1, got {m}")
         self.m, self.k = m, k
         self.name = name or f"short-{m}@{'N' if k is None else k}"
 

@@ -7,6 +7,7 @@ import random
 
 import numpy as np
 
+from deepprune.errors import ConfigError
 from deepprune.replay.methods.base import Method, Outcome, QuestionData, vote
 
 
@@ -42,7 +43,7 @@ class ConsK(Method):
 
     def __init__(self, k: float, name: str | None = None):
         if k <= 0:
-            raise ValueError(f"cons@k needs k > 0, got {k}")
+            raise ConfigError(f"cons@k needs k > 0, got {k}")
         self.k = k
         self.name = name or f"cons@{k:g}"
 

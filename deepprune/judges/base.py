@@ -1,0 +1,135 @@
+"""The judge interface: P(two truncated traces reach the same final answer), in batches.
+
+A judge never sees the true answers: :class:`Judge` methods take prefixes only. The two
+oracles (references, not judges one could deploy) are :class:`LabelledJudge` and read the
+labels through their own methods; :func:`judge_scores` and :func:`judge_scores_indexed`
+are the only places labels are handed over, and only to them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from deepprune.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class JudgePair:
+    """Two truncated traces of one question (no label: judges must not see it)."""
+
+    prefix_a: str
+    prefix_b: str
+    question: str | None = None
+
+
+@dataclass(frozen=True)
+class JudgeCost:
+    """Input tokens a judge reads: ``per_pair + per_prefix[i] + per_prefix[j]`` per call, x ``passes``."""
+
+    per_prefix: np.ndarray  # (n,) tokens of each prefix as the judge reads it
+    per_pair: int = 0  # prompt template tokens around the two prefixes
+    passes: int = 1  # 2 when the judge scores both orders
+
+    def of(self, i, j) -> np.ndarray:
+        """Input tokens of the calls (i[k], j[k])."""
+        return self.passes * (self.per_pair + self.per_prefix[i] + self.per_prefix[j])
+
+
+class Judge:
+    """Base class: subclasses implement :meth:`score` (and may override the others)."""
+
+    id: str = "judge"
+
+    def prepare(self, texts: Sequence[str]) -> None:  # noqa: B027 - optional hook
+        """Optionally see every prefix of an evaluation set first (TF-IDF fits its IDF there)."""
+
+    def score(self, pairs: Sequence[JudgePair]) -> np.ndarray:
+        raise NotImplementedError
+
+    def score_indexed(
+        self, texts: Sequence[str], i: np.ndarray, j: np.ndarray, question: str | None = None
+    ) -> np.ndarray:
+        """Score the pairs (texts[i[k]], texts[j[k]]) of one question: same result as :meth:`score`.
+
+        The online engine calls this with one question's prefixes; judges that can work on
+        indices (embeddings, TF-IDF) override it to represent each prefix once.
+        """
+        return self.score([JudgePair(texts[a], texts[b], question) for a, b in zip(i, j)])
+
+    def input_tokens(self, pair: JudgePair) -> int:
+        """Tokens the judge reads for one pair (cost accounting)."""
+        return int(self.cost([pair.prefix_a, pair.prefix_b]).of(np.array([0]), np.array([1]))[0])
+
+    def cost(self, texts: Sequence[str], counts: np.ndarray | None = None) -> JudgeCost:
+        """What the judge reads per call: by default the two prefixes, as counted by the pool's
+        counter (``counts``, one per text) or by the regex-4char counter."""
+        if counts is None:
+            from deepprune.tokens import get_counter
+
+            c = get_counter(None)
+            counts = [c.count(t) for t in texts]
+        return JudgeCost(np.asarray(counts, dtype=np.int64))
+
+
+class LabelledJudge(Judge):
+    """A reference that reads the true labels (the oracles); never a deployable judge."""
+
+    def score(self, pairs):
+        raise ConfigError(
+            f"judge {self.id!r} needs labelled pairs (a 'label' of 0/1 on every pair)"
+        )
+
+    def score_indexed(self, texts, i, j, question=None):
+        raise ConfigError(f"judge {self.id!r} needs labelled pairs")
+
+    def score_labelled(self, pairs: Sequence[JudgePair], labels: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def score_indexed_labelled(self, texts, i, j, labels: np.ndarray) -> np.ndarray:
+        return self.score_labelled([JudgePair(texts[a], texts[b]) for a, b in zip(i, j)], labels)
+
+
+def _labels(judge: Judge, labels) -> np.ndarray:
+    if labels is None or any(x is None for x in labels):
+        raise ConfigError(
+            f"judge {judge.id!r} needs labelled pairs (a 'label' of 0/1 on every pair)"
+        )
+    return np.asarray(labels, dtype=int)
+
+
+def judge_scores(judge: Judge, pairs: Sequence[JudgePair], labels=None) -> np.ndarray:
+    """Scores of ``pairs``; ``labels`` reach the judge only if it is a :class:`LabelledJudge`."""
+    if isinstance(judge, LabelledJudge):
+        return judge.score_labelled(pairs, _labels(judge, labels))
+    return judge.score(pairs)
+
+
+def judge_scores_indexed(judge: Judge, texts, i, j, labels=None, question=None) -> np.ndarray:
+    """Indexed scores of one question; ``labels`` reach only a :class:`LabelledJudge`."""
+    if isinstance(judge, LabelledJudge):
+        return judge.score_indexed_labelled(texts, i, j, _labels(judge, labels))
+    return judge.score_indexed(texts, i, j, question)
+
+
+def parse_judge_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
+    """Split ``kind:arg,key=value,...`` into (kind, arg, options).
+
+    Example:
+        >>> parse_judge_spec("llm:/m,batch=8")
+        ('llm', '/m', {'batch': '8'})
+    """
+    kind, _, rest = spec.strip().partition(":")
+    arg, opts = None, {}
+    for part in [p for p in rest.split(",") if p] if rest else []:
+        if "=" in part and os.path.sep not in part.split("=", 1)[0]:
+            k, v = part.split("=", 1)
+            opts[k.strip()] = v.strip()
+        elif arg is None:
+            arg = part
+        else:
+            raise ConfigError(f"bad judge spec {spec!r}: more than one positional argument")
+    return kind, arg, opts

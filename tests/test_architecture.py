@@ -1,0 +1,98 @@
+"""The package's shape: no import cycles (lazy imports count), no private names across
+modules, and the library never launches its own CLI."""
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "deepprune"
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for p in PKG.rglob("*.py"):
+        parts = list(p.relative_to(PKG.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = p
+    return out
+
+
+def _imports(mods: dict[str, Path]):
+    """(module, imported deepprune module, imported names) for every import statement."""
+    for name, path in mods.items():
+        is_pkg = path.name == "__init__.py"
+        for node in ast.walk(
+            ast.parse(path.read_text())
+        ):  # function bodies too: lazy imports count
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.startswith("deepprune"):
+                        yield name, a.name, []
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    pkg = name if is_pkg else name.rpartition(".")[0]
+                    for _ in range(node.level - 1):
+                        pkg = pkg.rpartition(".")[0]
+                    base = f"{pkg}.{base}".rstrip(".")
+                if not base.startswith("deepprune"):
+                    continue
+                plain = []
+                for a in node.names:
+                    if f"{base}.{a.name}" in mods:  # `from pkg import module`
+                        yield name, f"{base}.{a.name}", []
+                    else:
+                        plain.append(a.name)
+                if plain:
+                    yield name, base, plain
+
+
+def test_no_import_cycles():
+    mods = _modules()
+    graph = {m: set() for m in mods}
+    for src, dst, _ in _imports(mods):
+        if dst in mods and dst != src:
+            graph[src].add(dst)
+    state, stack = {}, []
+
+    def visit(m):
+        state[m] = "open"
+        stack.append(m)
+        for n in sorted(graph[m]):
+            if state.get(n) == "open":
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(n) :] + [n]))
+            if n not in state:
+                visit(n)
+        stack.pop()
+        state[m] = "done"
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
+
+
+def test_no_private_name_is_imported_across_modules():
+    bad = [(src, dst, n) for src, dst, names in _imports(_modules()) for n in names
+           if n.startswith("_") and not n.startswith("__")]  # fmt: skip
+    assert not bad, bad
+
+
+def test_the_library_never_launches_its_own_cli():
+    for path in PKG.rglob("*.py"):
+        text = path.read_text()
+        assert '"deepprune.cli"' not in text and "'deepprune.cli'" not in text, path
+        assert '["deepprune"' not in text, path
+
+
+def test_every_docstring_example_runs():
+    import doctest
+    import importlib
+
+    failed = {}
+    for name in sorted(_modules()):
+        if name.endswith("__main__"):
+            continue
+        res = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+        if res.failed:
+            failed[name] = res.failed
+    assert not failed, failed
