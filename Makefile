@@ -3,9 +3,9 @@
 PY ?= python3
 PIP ?= $(PY) -m pip
 CONSTRAINTS ?= constraints-cpu.txt
-EXTRAS ?= train,embed,gguf,notebooks,dev
+EXTRAS ?= train,embed,gguf,serve,notebooks,dev
 
-.PHONY: install demo test test-fast lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real
+.PHONY: install demo test test-fast serve demo-generate lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real
 
 install:
 	$(PIP) install -q -c $(CONSTRAINTS) torch
@@ -36,6 +36,17 @@ bench:
 
 figures:
 	deepprune prune --out Online/figures
+
+# the local OpenAI-compatible server (llama.cpp, Gemma 3 270M GGUF) on 127.0.0.1:$(PORT), until Ctrl-C
+PORT ?= 8765
+serve:
+	deepprune serve --port $(PORT)
+
+# a small real pool from the local server: 24 arithmetic problems x 8 traces (start `make serve` first)
+demo-generate:
+	deepprune generate --problems DeepPrune_data/problems/arith24.jsonl --n 8 --max-tokens 64 \
+	    --base-url http://127.0.0.1:$(PORT)/v1 --model gemma3-270m --prompt @DeepPrune_data/prompts/fewshot_math.txt \
+	    --stop "$$(printf '\nQuestion:')" --out runs/generate/arith24-gemma3-270m.jsonl
 
 # Online/RESULTS.md: DeepPrune vs baselines on every real shared pool (../shared/data/pools).
 # words:25 (paper) on the long reasoning-model pools; frac:0.3 on the short ones, where

@@ -904,6 +904,13 @@ def _add_hook(sub) -> None:
     p.set_defaults(func=_cmd_hook)
 
 
+def _add_generate(sub) -> None:
+    from deepprune.cli import generate, serve
+
+    generate.register(sub)
+    serve.register(sub)
+
+
 _REGISTRARS: list[Callable] = [
     _add_pools,
     _add_answers,
@@ -912,6 +919,7 @@ _REGISTRARS: list[Callable] = [
     _add_judge,
     _add_prune,
     _add_compare,
+    _add_generate,
     _add_train,
     _add_crossencoder,
     _add_features,

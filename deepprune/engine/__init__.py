@@ -1,0 +1,1 @@
+"""Generation: sample traces from a real model server (``backends``) and build pools (``generate``)."""

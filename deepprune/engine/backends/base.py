@@ -1,0 +1,88 @@
+"""The backend interface: start a completion, stream its tokens, stop it, report its usage.
+
+One request per trace (``n=1``, its own seed and id), so a single trace can be stopped.
+A backend's :meth:`Backend.stream` is an async generator of :class:`Delta` items ending
+with one :class:`Finish`; leaving the loop early stops the trace (the stream is closed and,
+where the server offers it, the request aborted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Request:
+    """One trace to generate."""
+
+    request_id: str
+    prompt: str
+    seed: int
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    logprobs: int = 0  # top-k log-probabilities per generated token (0: none)
+    stop: tuple[str, ...] = ()
+    meta: dict = field(
+        default_factory=dict, compare=False
+    )  # e.g. the replay backend's (question, trace)
+
+
+@dataclass
+class Delta:
+    """Newly generated text; ``tokens`` tokens, with their top-k logprobs when asked."""
+
+    text: str
+    tokens: int
+    top_logprobs: list[list[float]] | None = None  # per token: the top-k candidates' logprobs
+
+
+@dataclass
+class Finish:
+    """The end of a completion, as the server reports it."""
+
+    completion_tokens: int  # tokens the server generated (its usage where it reports one)
+    prompt_tokens: int | None
+    finished: bool  # stopped by EOS / a stop string (False: hit max_tokens)
+    usage_source: (
+        str  # "usage" (the server's usage field) or "stream" (one streamed delta per token)
+    )
+
+
+def token_confidence(top_logprobs: list[float]) -> float:
+    """DeepConf's token confidence: minus the mean log-probability of the top-k candidates.
+
+    Example:
+        >>> token_confidence([-0.5, -1.5])
+        1.0
+    """
+    return float(-np.mean(top_logprobs))
+
+
+class Backend:
+    """A model server (or a saved pool) that generates traces."""
+
+    name = "backend"
+
+    async def stream(self, req: Request) -> AsyncIterator[Delta | Finish]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    async def complete(self, req: Request) -> tuple[str, Finish]:
+        """A short non-streamed completion (answer probes): its text and usage."""
+        text, finish = [], None
+        async for item in self.stream(req):
+            if isinstance(item, Finish):
+                finish = item
+            else:
+                text.append(item.text)
+        return "".join(text), finish
+
+    async def check(self) -> None:
+        """Raise a one-line error if the backend cannot serve requests (server down, unknown model)."""
+
+    async def close(self) -> None:
+        """Release connections or engines."""

@@ -1,0 +1,262 @@
+"""Build a trace pool from a model server: N traces per problem, with token counts, confidences, probes.
+
+    deepprune generate --problems ../shared/data/problems/aime24.jsonl --n 16 \
+        --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen3-8B --max-tokens 32768 --out runs/aime24.jsonl
+
+Each trace is one streamed request (its own seed, derived from ``--seed``, the problem id and
+the trace index). A trace records ``text``, the extracted ``answer``, ``num_tokens`` (the
+server's usage), ``finished`` (EOS / stop string vs the token limit), ``confs`` with
+``--logprobs K`` (DeepConf's token confidence, K = 20 in DeepConf) and, with
+``--probe-every P``, ``probes``: every P generated tokens a short greedy request (prompt +
+partial trace + an answer cue) asks the model for its answer so far (cheap under prefix
+caching). Finished problems are appended to ``OUT.partial`` as they complete, so a killed run
+resumes with only unfinished problems redone; the pool is written atomically at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from deepprune.answers import extract_answer
+from deepprune.engine.backends import Backend, Finish, Request, get_backend, token_confidence
+from deepprune.errors import ConfigError, DeepPruneError, MissingInputError
+from deepprune.pools import ANSWER_TYPES, Question, Trace, iter_pool, write_pool
+from deepprune.rng import run_key
+
+DEFAULT_PROMPT = "Question: {question}\nAnswer: Let's think step by step."  # our choice
+DEFAULT_CUE = (
+    "\nThe final answer is \\boxed{"  # our choice: forces a \boxed{} answer from a partial trace
+)
+
+
+@dataclass
+class Problem:
+    id: str
+    question: str
+    gold: str | None = None
+    answer_type: str = "math"
+
+
+@dataclass
+class GenerateConfig:
+    """Sampling settings (all values our choice unless a paper is named)."""
+
+    n: int = 8  # traces per problem
+    max_tokens: int = 4096
+    temperature: float = 0.8
+    top_p: float = 0.95
+    seed: int = 0
+    logprobs: int = 0  # top-k logprobs per token for confs (DeepConf: 20); 0 = no confs
+    probe_every: int = 0  # generated tokens between answer probes; 0 = no probes
+    probe_tokens: int = 16  # max tokens of one probe answer
+    concurrency: int = 8  # traces in flight at once (across problems)
+    prompt: str = DEFAULT_PROMPT  # a template with {question}
+    answer_cue: str = DEFAULT_CUE
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        for name in ("n", "max_tokens", "concurrency", "probe_tokens"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("logprobs", "probe_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.temperature <= 5 or not 0 < self.top_p <= 1:
+            raise ConfigError(
+                f"temperature must be in [0, 5] and top_p in (0, 1], got {self.temperature}, {self.top_p}"
+            )
+        if "{question}" not in self.prompt:
+            raise ConfigError("the prompt template must contain {question}")
+
+
+def load_problems(path: str | os.PathLike) -> list[Problem]:
+    """Problems in the format of ``shared/data/problems`` (id, question, gold, answer_type), or a pool."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"{path}: no such file")
+    out, seen = [], set()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise DeepPruneError(f"{path}: not UTF-8 text ({e.reason})") from None
+    for no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DeepPruneError(f"{path}:{no}: not JSON ({e.msg})") from None
+        if (
+            not isinstance(row, dict)
+            or not isinstance(row.get("id"), str)
+            or not isinstance(row.get("question"), str)
+        ):
+            raise DeepPruneError(
+                f"{path}:{no}: a problem needs a string 'id' and a string 'question'"
+            )
+        if row["id"] in seen:
+            raise DeepPruneError(f"{path}:{no}: duplicate id {row['id']!r}")
+        kind = row.get("answer_type", "math")
+        if kind not in ANSWER_TYPES:
+            raise DeepPruneError(
+                f"{path}:{no}: answer_type {kind!r} is not one of {', '.join(ANSWER_TYPES)}"
+            )
+        gold = row.get("gold")
+        seen.add(row["id"])
+        out.append(Problem(row["id"], row["question"], None if gold is None else str(gold), kind))
+    if not out:
+        raise DeepPruneError(f"{path}: no problems")
+    return out
+
+
+@dataclass
+class TraceStats:
+    tokens: int = 0
+    probe_tokens: int = 0
+    usage_source: set = field(default_factory=set)
+
+
+def trace_seed(cfg: GenerateConfig, qid: str, index: int) -> int:
+    return run_key("trace", cfg.seed, qid, index) % 2**31
+
+
+async def probe(backend: Backend, prompt: str, prefix: str, cfg: GenerateConfig, p: Problem, rid: str,
+                sem: asyncio.Semaphore) -> tuple[str | None, int]:  # fmt: skip
+    """The model's answer from a partial trace (greedy, a few tokens) and its token count."""
+    req = Request(
+        rid, prompt + prefix + cfg.answer_cue, seed=0, max_tokens=cfg.probe_tokens, temperature=0.0
+    )
+    async with sem:
+        text, fin = await backend.complete(req)
+    return extract_answer(cfg.answer_cue + text, p.answer_type), fin.completion_tokens
+
+
+async def sample_trace(backend: Backend, p: Problem, index: int, cfg: GenerateConfig,
+                       sem: asyncio.Semaphore, probe_sem: asyncio.Semaphore, stats: TraceStats) -> Trace:  # fmt: skip
+    prompt = cfg.prompt.replace(
+        "{question}", p.question
+    )  # literal: templates may hold \\boxed{...}
+    rid = f"{p.id}/{index}"
+    req = Request(rid, prompt, trace_seed(cfg, p.id, index), cfg.max_tokens, cfg.temperature, cfg.top_p,
+                  cfg.logprobs, tuple(cfg.stop), meta={"question": p.id, "index": index})  # fmt: skip
+    parts, confs, probes, n, fin = [], [], [], 0, None
+    async with sem:
+        async for item in backend.stream(req):
+            if isinstance(item, Finish):
+                fin = item
+                break
+            parts.append(item.text)
+            n += item.tokens
+            if item.top_logprobs:
+                confs += [token_confidence(r) for r in item.top_logprobs]
+            while cfg.probe_every and n >= (len(probes) + 1) * cfg.probe_every:
+                k = len(probes)
+                probes.append(asyncio.create_task(
+                    probe(backend, prompt, "".join(parts), cfg, p, f"{rid}/probe{k}", probe_sem)))  # fmt: skip
+    text = "".join(parts)
+    if cfg.logprobs and len(confs) != n:
+        raise DeepPruneError(f"{rid}: the server returned logprobs for {len(confs)} of {n} tokens")
+    answers = await asyncio.gather(*probes)
+    stats.tokens += fin.completion_tokens
+    stats.probe_tokens += sum(t for _, t in answers)
+    stats.usage_source.add(fin.usage_source)
+    extra = {"probes": [a for a, _ in answers]} if cfg.probe_every else {}
+    return Trace(text=text, answer=extract_answer(text, p.answer_type), answer_given=True,
+                 num_tokens=fin.completion_tokens, finished=fin.finished, confs=confs if cfg.logprobs else None,
+                 extra=extra)  # fmt: skip
+
+
+def _settings(cfg: GenerateConfig, backend: str, model: str | None) -> dict:
+    return {"generated_by": "deepprune generate", "backend": backend, "model": model, **asdict(cfg)}
+
+
+def _read_done(paths: list[Path], settings: dict) -> dict[str, Question]:
+    """Questions already finished by an earlier run with the same settings (a torn last line is redone)."""
+    done = {}
+    keys = [k for k in settings if k not in ("concurrency",)]
+    for path in paths:
+        if not path.exists():
+            continue
+        for q in iter_pool(path, skip_invalid=True):
+            old = q.meta.get("generate", {})
+            diff = [k for k in keys if json.dumps(old.get(k)) != json.dumps(settings[k])]
+            if diff:
+                raise DeepPruneError(
+                    f"{path}: generated with other settings ({', '.join(diff)}); use another --out"
+                )
+            done[q.id] = q
+    return done
+
+
+async def _generate(problems: list[Problem], backend: Backend, cfg: GenerateConfig, out: Path,
+                    settings: dict, progress: bool) -> dict:  # fmt: skip
+    from tqdm import tqdm
+
+    partial = out.with_name(out.name + ".partial")
+    done = _read_done([out, partial], settings)
+    todo = [p for p in problems if p.id not in done]
+    stats = TraceStats()
+    t0 = time.perf_counter()
+    if todo:
+        await backend.check()
+    sem, probe_sem = asyncio.Semaphore(cfg.concurrency), asyncio.Semaphore(cfg.concurrency)
+    bar = tqdm(total=len(todo) * cfg.n, unit="trace", desc="generate", disable=not progress)
+    lock = asyncio.Lock()
+
+    async def one(p: Problem):
+        async def counted(i):
+            t = await sample_trace(backend, p, i, cfg, sem, probe_sem, stats)
+            bar.update(1)
+            bar.set_postfix(tok_s=f"{stats.tokens / max(time.perf_counter() - t0, 1e-9):.1f}")
+            return t
+
+        traces = await asyncio.gather(*(counted(i) for i in range(cfg.n)))
+        q = Question(p.id, list(traces), question=p.question, gold=p.gold, answer_type=p.answer_type,
+                     meta={"generate": settings}, extra={"probe_every": cfg.probe_every} if cfg.probe_every else {})  # fmt: skip
+        async with lock:  # one whole line per finished problem
+            with open(partial, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(q.to_dict(), ensure_ascii=False) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        done[p.id] = q
+
+    try:
+        await asyncio.gather(*(one(p) for p in todo))
+    finally:
+        bar.close()
+        await backend.close()
+    seconds = time.perf_counter() - t0
+    write_pool(out, [done[p.id] for p in problems])
+    partial.unlink(missing_ok=True)
+    return {"out": str(out), "problems": len(problems), "generated_problems": len(todo),
+            "traces_generated": len(todo) * cfg.n, "tokens_generated": stats.tokens,
+            "probe_tokens": stats.probe_tokens, "seconds": seconds,
+            "tokens_per_s": stats.tokens / seconds if todo and seconds > 0 else None,
+            "token_count": sorted(stats.usage_source)}  # fmt: skip
+
+
+def generate(problems: str | os.PathLike | list[Problem], out: str | os.PathLike, cfg: GenerateConfig,
+             backend: str = "openai", progress: bool = True, **backend_args) -> dict:  # fmt: skip
+    """Generate a pool (see the module docstring); returns counts, tokens and tokens/s.
+
+    ``backend_args``: ``base_url`` and ``model`` (openai), ``model`` (vllm), ``pool`` (replay).
+    With the replay backend and no problems file, the pool's own questions are the problems.
+    """
+    if backend == "replay" and problems is None:
+        problems = [
+            Problem(q.id, q.question or "", q.gold, q.answer_type)
+            for q in iter_pool(backend_args["pool"])
+        ]
+    probs = problems if isinstance(problems, list) else load_problems(problems)
+    out = Path(out)
+    if out.is_dir():
+        raise DeepPruneError(f"{out}: is a directory; --out takes a pool file name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    b = get_backend(backend, **backend_args)
+    settings = _settings(cfg, backend, backend_args.get("model"))
+    return asyncio.run(_generate(probs, b, cfg, out, settings, progress))

@@ -1,0 +1,125 @@
+"""Backends without a server: request building and output reading (openai, vllm), and the replay backend."""
+
+import asyncio
+import json
+from types import SimpleNamespace as NS
+
+import pytest
+
+from deepprune.cli import main
+from deepprune.engine.backends import Finish, Request, get_backend, token_confidence
+from deepprune.engine.backends.openai_compat import completion_kwargs, read_chunk
+from deepprune.engine.backends.vllm_engine import read_output, sampling_kwargs
+from deepprune.errors import ConfigError
+from deepprune.pools import read_pool
+from tests.conftest import DEMO_POOL, write_jsonl
+
+REQ = Request(
+    "q1/3",
+    "Q: 1+1?\nA:",
+    seed=7,
+    max_tokens=32,
+    temperature=0.6,
+    top_p=0.9,
+    logprobs=5,
+    stop=("\nQ:",),
+)
+
+
+def test_openai_request_is_one_seeded_streamed_trace():
+    kw = completion_kwargs(REQ, "m")
+    assert kw["n"] == 1 and kw["seed"] == 7 and kw["stream"] and kw["logprobs"] == 5
+    assert kw["stop"] == ["\nQ:"] and kw["stream_options"] == {"include_usage": True}
+    assert "logprobs" not in completion_kwargs(Request("r", "p", 0, 4), "m")
+
+
+def test_openai_chunks_give_text_tokens_and_top_logprobs():
+    lp = NS(top_logprobs=[{"a": -0.1, "b": -2.0, "c": -3.0}])
+    d, fin, usage = read_chunk(
+        NS(choices=[NS(text="a", logprobs=lp, finish_reason=None)], usage=None), 2
+    )
+    assert (d.text, d.tokens, d.top_logprobs, fin) == ("a", 1, [[-0.1, -2.0]], None)
+    d, fin, _ = read_chunk(
+        NS(choices=[NS(text="", logprobs=None, finish_reason="length")], usage=None), 0
+    )
+    assert d.tokens == 0 and fin == "length"  # llama.cpp's closing chunk carries no token
+    u = NS(completion_tokens=9, prompt_tokens=4)
+    assert read_chunk(NS(choices=[], usage=u), 0) == (None, None, u)  # vLLM's usage chunk
+
+
+def test_vllm_request_and_delta_outputs_without_vllm():
+    kw = sampling_kwargs(REQ)
+    assert kw == {"n": 1, "seed": 7, "max_tokens": 32, "temperature": 0.6, "top_p": 0.9, "logprobs": 5,
+                  "stop": ["\nQ:"]}  # fmt: skip
+    out = NS(prompt_token_ids=[1, 2, 3], outputs=[NS(text=" two", token_ids=[11, 12], finish_reason=None,
+             logprobs=[{11: NS(logprob=-0.2), 5: NS(logprob=-1.0)}, {12: NS(logprob=-0.5)}])])  # fmt: skip
+    d, fin, prompt = read_output(out, 5)
+    assert (
+        d.text == " two"
+        and d.tokens == 2
+        and d.top_logprobs == [[-0.2, -1.0], [-0.5]]
+        and prompt == 3
+    )
+    assert token_confidence(d.top_logprobs[0]) == pytest.approx(0.6)
+
+
+def test_unknown_backend_and_missing_arguments_are_one_line_errors():
+    with pytest.raises(ConfigError, match="unknown backend"):
+        get_backend("tgi")
+    with pytest.raises(ConfigError, match="--base-url"):
+        get_backend("openai", model="m")
+
+
+def test_replay_backend_streams_a_trace_in_token_order():
+    b = get_backend("replay", pool=str(DEMO_POOL))
+    q = read_pool(DEMO_POOL)[0]
+
+    async def collect(max_tokens):
+        return [
+            x
+            async for x in b.stream(
+                Request("r", "", 0, max_tokens, meta={"question": q.id, "index": 2})
+            )
+        ]
+
+    items = asyncio.run(collect(10**6))
+    assert "".join(x.text for x in items[:-1]) == q.traces[2].text
+    assert isinstance(items[-1], Finish) and items[-1].completion_tokens == q.traces[2].num_tokens
+    cut = asyncio.run(collect(5))
+    assert len(cut) == 6 and cut[-1].completion_tokens == 5 and not cut[-1].finished
+
+
+def test_generate_with_the_replay_backend_reproduces_the_pool(tmp_path):
+    out = tmp_path / "again.jsonl"
+    assert main(["generate", "--backend", "replay", "--pool", str(DEMO_POOL), "--n", "32", "--out", str(out),
+                 "--no-progress", "--json"]) == 0  # fmt: skip
+    a, b = read_pool(DEMO_POOL), read_pool(out)
+    assert [q.id for q in a] == [q.id for q in b]
+    for qa, qb in zip(a, b):
+        assert [t.text for t in qa.traces] == [t.text for t in qb.traces]
+        assert [t.num_tokens for t in qa.traces] == [t.num_tokens for t in qb.traces]
+        assert [t.answer for t in qa.traces] == [t.answer for t in qb.traces]
+
+
+def test_generate_resumes_and_rejects_bad_problem_files(tmp_path, capsys):
+    probs = write_jsonl(tmp_path / "p.jsonl", [{"id": "x", "question": "?"}, {"id": 3}])
+    out = tmp_path / "pool.jsonl"
+    rc = main(["generate", "--problems", str(probs), "--base-url", "http://127.0.0.1:9/v1", "--model", "m",
+               "--out", str(out)])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0 and f"{probs}:2:" in err and not out.exists()
+    # a killed run left one finished problem in OUT.partial: only the other one is generated
+    pool = tmp_path / "two.jsonl"
+    assert main(["generate", "--backend", "replay", "--pool", str(DEMO_POOL), "--n", "4", "--out", str(pool),
+                 "--no-progress"]) == 0  # fmt: skip
+    lines = pool.read_text().splitlines()
+    partial = tmp_path / "again.jsonl.partial"
+    partial.write_text(
+        lines[0] + "\n" + lines[1][: len(lines[1]) // 2]
+    )  # the second line was torn by the kill
+    capsys.readouterr()
+    assert main(["generate", "--backend", "replay", "--pool", str(DEMO_POOL), "--n", "4",
+                 "--out", str(tmp_path / "again.jsonl"), "--no-progress", "--json"]) == 0  # fmt: skip
+    res = json.loads(capsys.readouterr().out)
+    assert res["generated_problems"] == len(lines) - 1 and not partial.exists()
+    assert (tmp_path / "again.jsonl").read_text() == pool.read_text()

@@ -1,0 +1,92 @@
+"""`deepprune generate` against a real OpenAI-compatible server (llama.cpp, Gemma 3 270M on the CPU)."""
+
+import asyncio
+import json
+
+import pytest
+
+from deepprune.cli import main
+from deepprune.engine.generate import GenerateConfig, trace_seed
+from deepprune.engine.server import MODEL_ALIAS
+from deepprune.pools import read_pool
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # a real server: ~3 tokens/s with logprobs on 2 cores
+
+PROMPT = ROOT / "DeepPrune_data" / "prompts" / "fewshot_math.txt"
+PROBLEMS = ROOT / "DeepPrune_data" / "problems" / "arith24.jsonl"
+ARGS = ["--n", "8", "--max-tokens", "24", "--logprobs", "5", "--probe-every", "8", "--stop", "\nQuestion:",
+        "--prompt", f"@{PROMPT}", "--concurrency", "4", "--no-progress"]  # fmt: skip
+
+
+def _server_usage(base_url, prompt, seed, max_tokens):
+    import openai
+
+    async def go():
+        c = openai.AsyncOpenAI(base_url=base_url, api_key="x")
+        r = await c.completions.create(model=MODEL_ALIAS, prompt=prompt, max_tokens=max_tokens, seed=seed,
+                                       temperature=0.8, top_p=0.95, stop=["\nQuestion:"])  # fmt: skip
+        await c.close()
+        return r.usage.completion_tokens, r.choices[0].text
+
+    return asyncio.run(go())
+
+
+def test_generate_a_real_pool_then_prune_it(local_server, tmp_path, capsys):
+    probs = tmp_path / "p.jsonl"
+    probs.write_text("".join(PROBLEMS.read_text().splitlines(keepends=True)[:2]))
+    out = tmp_path / "pool.jsonl"
+    common = [
+        "generate",
+        "--problems",
+        str(probs),
+        "--base-url",
+        local_server.base_url,
+        "--model",
+        MODEL_ALIAS,
+    ]
+    assert main([*common, *ARGS, "--out", str(out), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(["pools", "validate", str(out)]) == 0
+    capsys.readouterr()
+    pool = read_pool(out)
+    assert len(pool) == 2 and all(len(q.traces) == 8 for q in pool)
+    template = PROMPT.read_text()
+    q = pool[0]
+    for i, t in enumerate(q.traces[:2]):  # the server's own usage for the same seeded request
+        n, text = _server_usage(local_server.base_url, template.replace("{question}", q.question),
+                                trace_seed(GenerateConfig(), q.id, i), 24)  # fmt: skip
+        assert (t.num_tokens, t.text) == (n, text)
+    for q in pool:
+        assert q.extra["probe_every"] == 8
+        for t in q.traces:
+            assert len(t.confs) == t.num_tokens  # one confidence per generated token
+            assert len(t.extra["probes"]) == t.num_tokens // 8  # a probe every 8 tokens
+    # the same command again: nothing regenerated
+    before = out.read_text()
+    assert main([*common, *ARGS, "--out", str(out), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (
+        again["generated_problems"] == 0
+        and again["tokens_generated"] == 0
+        and out.read_text() == before
+    )
+    assert first["tokens_generated"] == sum(t.num_tokens for q in pool for t in q.traces)
+    # the pool feeds the replay: DeepConf rows run (the pool carries confs)
+    assert main(["prune", "--pool", str(out), "--judge", "lexical:jaccard", "--trunc", "tokens:8", "--repeats", "2",
+                 "--json", "--out", str(tmp_path / "prune")]) == 0  # fmt: skip
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    deepconf = [r for r in rows if r["method"].startswith("deepconf")]
+    assert deepconf and not any("skipped" in r for r in deepconf)
+
+
+def test_server_errors_are_one_line(local_server, tmp_path, capsys):
+    probs = tmp_path / "p.jsonl"
+    probs.write_text(PROBLEMS.read_text().splitlines(keepends=True)[0])
+    out = tmp_path / "pool.jsonl"
+    for url, model, reason in [("http://127.0.0.1:9/v1", MODEL_ALIAS, "no OpenAI-compatible server"),
+                               (local_server.base_url, "no-such-model", "unknown model 'no-such-model'")]:  # fmt: skip
+        rc = main(["generate", "--problems", str(probs), "--base-url", url, "--model", model, "--out", str(out),
+                   "--no-progress"])  # fmt: skip
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and reason in err and err.count("\n") == 0 and not out.exists()
