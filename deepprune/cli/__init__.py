@@ -905,9 +905,10 @@ def _add_hook(sub) -> None:
 
 
 def _add_generate(sub) -> None:
-    from deepprune.cli import generate, serve
+    from deepprune.cli import generate, serve, solve
 
     generate.register(sub)
+    solve.register(sub)
     serve.register(sub)
 
 

@@ -135,6 +135,28 @@ class OpenAIBackend(Backend):
         else:
             yield Finish(counted, None, reason != "length", "stream")
 
+    async def complete(self, req: Request) -> tuple[str, Finish]:
+        """One non-streamed completion: the server's own usage, exactly."""
+        import openai
+
+        kw = completion_kwargs(req, self.model, stream=False)
+        if self.extra_body:
+            kw["extra_body"] = self.extra_body
+        try:
+            r = await self.client.completions.create(**kw)
+        except openai.APIConnectionError:
+            raise DeepPruneError(
+                f"{self.base_url}: connection failed (is the server running?)"
+            ) from None
+        except openai.APIStatusError as e:
+            raise DeepPruneError(
+                f"{self.base_url}: request {req.request_id} refused ({e.status_code}): {e.message}"
+            ) from None
+        ch = r.choices[0]
+        return ch.text, Finish(
+            r.usage.completion_tokens, r.usage.prompt_tokens, ch.finish_reason != "length", "usage"
+        )
+
     async def _abort(self, request_id: str) -> None:
         if not self.abort_url:
             return

@@ -1,6 +1,7 @@
 """A saved pool streamed as if a server were generating it (deterministic; tests and cross-checks).
 
-A request names its trace in ``meta`` (``question`` id and trace ``index``). The trace's text
+A request names its trace in ``meta`` (``question`` id, trace ``index`` and, for a continuation,
+the ``start`` token it resumes from). The trace's text
 is cut into its tokens (the pool's counter), streamed in order at ``rate`` tokens per second
 (0: as fast as possible), and the shipped ``num_tokens`` is reported as the server's usage.
 A pool with ``confs`` streams them as one-candidate log-probabilities (-conf), so the
@@ -42,15 +43,16 @@ class ReplayBackend(Backend):
         spans = self.counter.spans(t.text)
         total = trace_tokens(t.text, t.num_tokens, self.counter)
         cut = [0] + [e for _, e in spans[:-1]] + [len(t.text)] if spans else [0, len(t.text)]
-        limit = min(len(cut) - 1, req.max_tokens)
-        for k in range(limit):
+        start = int(req.meta.get("start", 0))
+        end = min(len(cut) - 1, start + req.max_tokens)
+        for k in range(start, end):
             top = [[-t.confs[k]]] if (req.logprobs and t.confs and k < len(t.confs)) else None
             yield Delta(t.text[cut[k] : cut[k + 1]], 1, top)
             if self.rate:
                 await asyncio.sleep(1.0 / self.rate)
             else:
                 await asyncio.sleep(0)
-        if limit < len(cut) - 1:
-            yield Finish(limit, None, False, "usage")
-        else:
-            yield Finish(total, None, t.finished, "usage")
+        if end < len(cut) - 1:
+            yield Finish(end - start, None, False, "usage")
+        else:  # the shipped count of the whole trace, less what an earlier request generated
+            yield Finish(max(total - start, 0), None, t.finished, "usage")
