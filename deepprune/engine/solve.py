@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepprune.answers import extract_answer
+from deepprune.answers import extract_answer, question_answers
 from deepprune.artifacts import atomic_write, config_hash
 from deepprune.engine.backends import Backend, Finish, Request, get_backend, token_confidence
 from deepprune.engine.generate import DEFAULT_PROMPT, Problem, load_problems, trace_seed
@@ -154,6 +154,8 @@ class Run:
     def __init__(self, backend: Backend, p: Problem, cfg: SolveConfig):
         self.backend, self.p, self.cfg = backend, p, cfg
         self.prompt = cfg.prompt.replace("{question}", p.question)
+        pool = getattr(backend, "questions", {}).get(p.id)  # a replayed problem has only its pool's traces
+        self.n = min(cfg.n, len(pool.traces)) if pool is not None else cfg.n
 
     def request(
         self, i: int, max_tokens: int, suffix: str = "", start: int = 0, logprobs: int = 0
@@ -189,8 +191,8 @@ class ConsN(GenMethod):
     name = "cons@N"
 
     async def run(self, r, led, before):
-        texts = await asyncio.gather(*(r.full(i, led) for i in range(r.cfg.n)))
-        return {"answer": r.vote(list(texts)), "completed": list(range(r.cfg.n))}
+        texts = await asyncio.gather(*(r.full(i, led) for i in range(r.n)))
+        return {"answer": r.vote(list(texts)), "completed": list(range(r.n))}
 
 
 class ConsK(GenMethod):
@@ -199,9 +201,9 @@ class ConsK(GenMethod):
     async def run(self, r, led, before):
         k = r.cfg.k
         if k == 0:  # DeepPrune's budget: its tokens in traces of cons@N's mean length
-            mean = before["cons@N"]["tokens"] / r.cfg.n
+            mean = before["cons@N"]["tokens"] / r.n
             k = before["deepprune"]["tokens"] / max(mean, 1e-9)
-        k = int(min(max(round(k), 1), r.cfg.n))
+        k = int(min(max(round(k), 1), r.n))
         texts = await asyncio.gather(*(r.full(i, led) for i in range(k)))
         return {"answer": r.vote(list(texts)), "completed": list(range(k)), "k": k}
 
@@ -284,7 +286,7 @@ class DeepPrune(GenMethod):
         return np.array(AnswerClasses(answers, r.p.answer_type).labels)
 
     async def run(self, r, led, before):
-        cfg, n = r.cfg, r.cfg.n
+        cfg, n = r.cfg, r.n
         texts, labels = [""] * n, self._labels(r)
 
         def score(t, members):
@@ -404,7 +406,7 @@ class DeepConfOnline(GenMethod):
         )
         s = float(np.percentile([c for _, c, _ in warm], 100 - cfg.deepconf_keep))
         rest = await asyncio.gather(
-            *(self._trace(r, i, led, s) for i in range(cfg.deepconf_warmup, cfg.n))
+            *(self._trace(r, i, led, s) for i in range(cfg.deepconf_warmup, r.n))
         )
         voters = [(t, c) for t, c, _ in warm if c >= s] + [
             (t, c) for t, c, stop in rest if not stop and c >= s
@@ -499,7 +501,8 @@ async def _solve(
 
     judge = get_judge(cfg.judge) if "deepprune" in cfg.methods else None
     methods = build_methods(cfg, judge)
-    settings = {"config": asdict(cfg), "config_hash": config_hash(asdict(cfg))}
+    results_cfg = {k: v for k, v in asdict(cfg).items() if k != "concurrency"}  # what decides the results
+    settings = {"config": asdict(cfg), "config_hash": config_hash(results_cfg)}
     records: list[dict] = []
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

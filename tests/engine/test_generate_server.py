@@ -90,3 +90,28 @@ def test_server_errors_are_one_line(local_server, tmp_path, capsys):
                    "--no-progress"])  # fmt: skip
         err = capsys.readouterr().err.strip()
         assert rc == 2 and reason in err and err.count("\n") == 0 and not out.exists()
+
+
+def test_solve_on_the_real_server_saves_tokens_and_counts_the_servers_usage(local_server, tmp_path):
+    from deepprune.engine.solve import SolveConfig, solve
+
+    probs = tmp_path / "p.jsonl"
+    probs.write_text("".join(PROBLEMS.read_text().splitlines(keepends=True)[:2]))
+    cfg = SolveConfig(n=8, methods=("cons@N", "deepprune"), judge="lexical:jaccard", trunc="tokens:12", K2=3,
+                      max_tokens=48, prompt=PROMPT.read_text(), stop=("\nQuestion:",), concurrency=2)  # fmt: skip
+    res = solve(str(probs), cfg, base_url=local_server.base_url, model=MODEL_ALIAS, out=tmp_path / "run",
+                progress=False)  # fmt: skip
+    by = {(r["question"], r["method"]): r for r in res["records"]}
+    template = PROMPT.read_text()
+    for qid in ("arith-00", "arith-01"):
+        dp, cn = by[(qid, "deepprune")], by[(qid, "cons@N")]
+        assert dp["tokens"] < cn["tokens"] and len(dp["completed"]) <= 3
+        for rec in (dp, cn):  # the ledger is the sum of the server's usage of every request
+            assert rec["token_count"] == ["usage"] and rec["tokens"] == sum(n for _, n in rec["requests"])
+        question = next(json.loads(x) for x in PROBLEMS.read_text().splitlines() if json.loads(x)["id"] == qid)["question"]
+        asked = dict(dp["requests"])[f"{qid}/0"]  # trace 0's prefix request, asked again directly
+        n, _ = _server_usage(local_server.base_url, template.replace("{question}", question),
+                             trace_seed(cfg, qid, 0), 12)  # fmt: skip
+        assert asked == n
+    assert (tmp_path / "run" / "config.json").exists()
+    assert len((tmp_path / "run" / "records.jsonl").read_text().splitlines()) == 4

@@ -26,6 +26,7 @@ class ReplayBackend(Backend):
         self.questions: dict[str, Question] = {q.id: q for q in questions}
         self.rate = rate
         self.counter = get_counter(tokenizer)
+        self.served: dict[str, int] = {}  # request id -> tokens streamed (what a pruned request really cost)
 
     def trace(self, req: Request):
         qid, index = req.meta.get("question"), req.meta.get("index")
@@ -45,7 +46,9 @@ class ReplayBackend(Backend):
         cut = [0] + [e for _, e in spans[:-1]] + [len(t.text)] if spans else [0, len(t.text)]
         start = int(req.meta.get("start", 0))
         end = min(len(cut) - 1, start + req.max_tokens)
+        self.served[req.request_id] = 0
         for k in range(start, end):
+            self.served[req.request_id] += 1
             top = [[-t.confs[k]]] if (req.logprobs and t.confs and k < len(t.confs)) else None
             yield Delta(t.text[cut[k] : cut[k + 1]], 1, top)
             if self.rate:
