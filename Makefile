@@ -5,7 +5,7 @@ PIP ?= $(PY) -m pip
 CONSTRAINTS ?= constraints-cpu.txt
 EXTRAS ?= train,embed,gguf,serve,notebooks,dev
 
-.PHONY: install demo test test-fast serve demo-generate lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real
+.PHONY: install demo test test-fast serve demo-generate solve-local lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real
 
 install:
 	$(PIP) install -q -c $(CONSTRAINTS) torch
@@ -47,6 +47,15 @@ demo-generate:
 	deepprune generate --problems DeepPrune_data/problems/arith24.jsonl --n 8 --max-tokens 64 \
 	    --base-url http://127.0.0.1:$(PORT)/v1 --model gemma3-270m --prompt @DeepPrune_data/prompts/fewshot_math.txt \
 	    --stop "$$(printf '\nQuestion:')" --out runs/generate/arith24-gemma3-270m.jsonl
+
+# Online/SOLVE.md: DeepPrune at generation time vs cons@N / cons@k on the local server (start `make serve`
+# first): 24 problems x 16 traces, tokens:16 prefixes, Jaccard judge, paper cluster defaults
+SOLVE_ARGS = --problems DeepPrune_data/problems/arith24.jsonl --base-url http://127.0.0.1:$(PORT)/v1 --model gemma3-270m \
+	--n 16 --judge lexical:jaccard --trunc tokens:16 --max-tokens 64 --prompt @DeepPrune_data/prompts/fewshot_math.txt \
+	--stop "$$(printf '\nQuestion:')"
+solve-local:
+	deepprune solve $(SOLVE_ARGS) --methods cons@N,deepprune,cons@k --out runs/solve/arith24 --markdown runs/solve/arith24.md
+	deepprune solve $(SOLVE_ARGS) --methods cons@N,deepprune --mode stream --out runs/solve/arith24-stream --markdown runs/solve/arith24-stream.md
 
 # Online/RESULTS.md: DeepPrune vs baselines on every real shared pool (../shared/data/pools).
 # words:25 (paper) on the long reasoning-model pools; frac:0.3 on the short ones, where

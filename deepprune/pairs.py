@@ -271,22 +271,42 @@ def write_pairs(
 def read_pair_file(path: str | os.PathLike, need_labels: bool = False) -> list[dict]:
     """Read a ``.jsonl`` pair file; errors name the file, line and reason."""
     path = Path(path)
+    if path.is_dir():
+        raise MissingInputError(
+            f"{path}: is a directory, not a pair file (e.g. {path / 'test.jsonl'})"
+        )
     if not path.is_file():
         raise MissingInputError(f"{path}: no such pair file")
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":  # gzip, like pools
+        import gzip
+
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise ConfigError(f"{path}: a damaged gzip file ({e})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text ({e.reason})") from None
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ConfigError(f"{path}:{n}: invalid JSON ({e.msg})") from None
-            if not isinstance(r, dict) or "prefix_a" not in r or "prefix_b" not in r:
-                raise ConfigError(f"{path}:{n}: a pair needs 'prefix_a' and 'prefix_b'")
-            if need_labels and r.get("label") not in (0, 1):
-                raise ConfigError(f"{path}:{n}: pair has no 0/1 'label' (needed for evaluation)")
-            rows.append(r)
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}:{n}: invalid JSON ({e.msg})") from None
+        if (
+            not isinstance(r, dict)
+            or not isinstance(r.get("prefix_a"), str)
+            or not isinstance(r.get("prefix_b"), str)
+        ):
+            raise ConfigError(f"{path}:{n}: a pair needs string 'prefix_a' and 'prefix_b'")
+        if need_labels and r.get("label") not in (0, 1):
+            raise ConfigError(f"{path}:{n}: pair has no 0/1 'label' (needed for evaluation)")
+        rows.append(r)
     if not rows:
         raise ConfigError(f"{path}: empty pair file")
     return rows

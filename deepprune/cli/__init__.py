@@ -162,9 +162,13 @@ def _cmd_judge_score(args) -> int:
 
     rows, scores, info, judge = _score_file(args, need_labels=False)
     if args.out:
+        missing = sum(math.isnan(s) for s in scores)
+        if missing:  # never a file that looks complete but is not
+            raise CLIError(f"--out {args.out}: {missing} of {len(scores)} pairs have no score yet (other shards); "
+                           "run every shard with --cache, then rerun without --shards to write them all")  # fmt: skip
         lines = [json.dumps({"qid": r.get("qid"), "source": r.get("source"), "i": r.get("i"), "j": r.get("j"),
                              "label": r.get("label"), "score": float(s)})
-                 for r, s in zip(rows, scores) if not math.isnan(s)]  # fmt: skip
+                 for r, s in zip(rows, scores)]  # fmt: skip
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(Path(args.out), "\n".join(lines) + "\n")
     print(json.dumps({"judge": judge.id, **info}), file=sys.stderr)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepprune.answers import extract_answer, question_answers
+from deepprune.answers import extract_answer
 from deepprune.artifacts import atomic_write, config_hash
 from deepprune.engine.backends import Backend, Finish, Request, get_backend, token_confidence
 from deepprune.engine.generate import DEFAULT_PROMPT, Problem, load_problems, trace_seed
@@ -154,7 +154,9 @@ class Run:
     def __init__(self, backend: Backend, p: Problem, cfg: SolveConfig):
         self.backend, self.p, self.cfg = backend, p, cfg
         self.prompt = cfg.prompt.replace("{question}", p.question)
-        pool = getattr(backend, "questions", {}).get(p.id)  # a replayed problem has only its pool's traces
+        pool = getattr(backend, "questions", {}).get(
+            p.id
+        )  # a replayed problem has only its pool's traces
         self.n = min(cfg.n, len(pool.traces)) if pool is not None else cfg.n
 
     def request(
@@ -501,7 +503,9 @@ async def _solve(
 
     judge = get_judge(cfg.judge) if "deepprune" in cfg.methods else None
     methods = build_methods(cfg, judge)
-    results_cfg = {k: v for k, v in asdict(cfg).items() if k != "concurrency"}  # what decides the results
+    results_cfg = {
+        k: v for k, v in asdict(cfg).items() if k != "concurrency"
+    }  # what decides the results
     settings = {"config": asdict(cfg), "config_hash": config_hash(results_cfg)}
     records: list[dict] = []
     if out is not None:

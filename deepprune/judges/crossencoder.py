@@ -29,6 +29,7 @@ import numpy as np
 
 from deepprune.errors import ConfigError, DeepPruneError, MissingInputError
 from deepprune.judges.base import Judge, JudgePair
+from deepprune.judges.training import check_training
 from deepprune.truncate import PAPER_TRUNC
 
 MANIFEST = "deepprune_crossencoder.json"
@@ -77,11 +78,7 @@ class CrossEncoderConfig:
             raise ConfigError(f"keep must be start or end, got {self.keep!r}")
         if self.joint not in ("all", "last"):
             raise ConfigError(f"joint must be all or last, got {self.joint!r}")
-        if self.loss not in ("focal", "ce"):
-            raise ConfigError(f"loss must be focal or ce, got {self.loss!r}")
-        unknown = set(self.alpha) - {"yes", "no"}
-        if unknown:
-            raise ConfigError(f"alpha keys must be 'yes'/'no', got {sorted(unknown)}")
+        check_training(self)
         if self.layers is not None and self.layers < 1:
             raise ConfigError(f"layers must be >= 1 or None, got {self.layers}")
         if self.fold is not None:

@@ -35,6 +35,7 @@ import numpy as np
 from deepprune.errors import ConfigError, MissingInputError
 from deepprune.judges.base import Judge
 from deepprune.judges.lexical import WORD_RE
+from deepprune.judges.training import check_training
 from deepprune.pairs import labelled_questions, pair_labels, split_questions
 from deepprune.truncate import PAPER_TRUNC
 
@@ -65,11 +66,7 @@ class FeatureJudgeConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if self.loss not in ("focal", "ce"):
-            raise ConfigError(f"loss must be focal or ce, got {self.loss!r}")
-        unknown = set(self.alpha) - {"yes", "no"}
-        if unknown:
-            raise ConfigError(f"alpha keys must be 'yes'/'no', got {sorted(unknown)}")
+        check_training(self)
         if self.tail_words <= 0 or self.steps <= 0 or self.hidden < 0:
             raise ConfigError("tail_words and steps must be > 0, hidden >= 0")
 

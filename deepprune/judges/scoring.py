@@ -74,6 +74,8 @@ def score_pairs(
         (scores, info): scores for *all* pairs where known (NaN for other shards' pairs
         not yet cached), and counts: judge_calls (pairs scored now), cached, corrupt_lines.
     """
+    if batch_size < 1 or shards < 1:
+        raise ConfigError(f"batch size and shards must be >= 1, got {batch_size} and {shards}")
     if not 0 <= shard_id < shards:
         raise ConfigError(f"--shard-id must be in [0, {shards}), got {shard_id}")
     keys = [pair_key(judge.id, p) for p in pairs]

@@ -53,6 +53,8 @@ class OnlineConfig:
             raise ConfigError(f"repeats must be >= 1, got {self.repeats}")
         if self.workers < 1:
             raise ConfigError(f"workers must be >= 1, got {self.workers}")
+        if self.holdout is not None and not 0 < self.holdout < 1:
+            raise ConfigError(f"holdout must be in (0, 1), got {self.holdout}")
 
 
 def _judge_fn(judge: Judge, q: QuestionData):
@@ -228,8 +230,15 @@ def parse_sweep(spec: str) -> list[float]:
         a, b, step = (float(x) for x in rng.split(":"))
     except ValueError:
         raise ConfigError(f"bad sweep {spec!r}: expected tau=START:STOP:STEP") from None
+    if not (step > 0 and a <= b):
+        raise ConfigError(f"bad sweep {spec!r}: needs START <= STOP and STEP > 0")
     n = int(round((b - a) / step)) + 1
-    return [round(a + k * step, 6) for k in range(n) if a + k * step <= b + 1e-9]
+    if n > 1000:  # our choice: a sweep is a curve, not a grid search
+        raise ConfigError(f"bad sweep {spec!r}: {n} values; at most 1000")
+    taus = [round(a + k * step, 6) for k in range(n) if a + k * step <= b + 1e-9]
+    for t in taus:  # every value is a valid ClusterConfig (tau in [0, 1])
+        ClusterConfig(tau=t)
+    return taus
 
 
 def prune_pool(

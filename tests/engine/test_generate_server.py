@@ -107,8 +107,12 @@ def test_solve_on_the_real_server_saves_tokens_and_counts_the_servers_usage(loca
         dp, cn = by[(qid, "deepprune")], by[(qid, "cons@N")]
         assert dp["tokens"] < cn["tokens"] and len(dp["completed"]) <= 3
         for rec in (dp, cn):  # the ledger is the sum of the server's usage of every request
-            assert rec["token_count"] == ["usage"] and rec["tokens"] == sum(n for _, n in rec["requests"])
-        question = next(json.loads(x) for x in PROBLEMS.read_text().splitlines() if json.loads(x)["id"] == qid)["question"]
+            assert rec["token_count"] == ["usage"] and rec["tokens"] == sum(
+                n for _, n in rec["requests"]
+            )
+        question = next(
+            json.loads(x) for x in PROBLEMS.read_text().splitlines() if json.loads(x)["id"] == qid
+        )["question"]
         asked = dict(dp["requests"])[f"{qid}/0"]  # trace 0's prefix request, asked again directly
         n, _ = _server_usage(local_server.base_url, template.replace("{question}", question),
                              trace_seed(cfg, qid, 0), 12)  # fmt: skip

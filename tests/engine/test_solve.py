@@ -54,10 +54,11 @@ def test_solve_on_a_replayed_pool_makes_the_simulators_decisions(pool, judge):
 
 
 def test_stream_mode_stops_pruned_traces_and_counts_their_waste():
-    from deepprune.engine.backends.replay import ReplayBackend
-    from deepprune.engine.solve import _solve
-    from deepprune.engine.generate import Problem
     import asyncio
+
+    from deepprune.engine.backends.replay import ReplayBackend
+    from deepprune.engine.generate import Problem
+    from deepprune.engine.solve import _solve
 
     backend = ReplayBackend(str(DEMO_POOL), rate=0)
     q = read_pool(DEMO_POOL)[0]
@@ -70,7 +71,9 @@ def test_stream_mode_stops_pruned_traces_and_counts_their_waste():
     pruned = [i for i in range(32) if i not in dp["completed"]]
     assert pruned and dp["tokens"] < cn["tokens"]
     streamed = {rid: n for rid, n in dp["requests"]}
-    for i in pruned:  # a pruned trace stopped: what was streamed is its prefix plus the counted waste
+    for (
+        i
+    ) in pruned:  # a pruned trace stopped: what was streamed is its prefix plus the counted waste
         assert streamed[f"{q.id}/{i}"] == served[f"{q.id}/{i}"] < len(q.traces[i].text)
     assert dp["inflight_waste"] == sum(streamed[f"{q.id}/{i}"] - 40 for i in pruned)
 
@@ -80,7 +83,9 @@ def test_bad_solve_configs_are_config_errors(tmp_path, capsys):
         SolveConfig(trunc="frac:0.3")
     with pytest.raises(ConfigError, match="unknown method"):
         SolveConfig(methods=("cons@N", "best-of-n"))
-    rc = main(["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--judge", "lexcal:jaccard"])
+    rc = main(
+        ["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--judge", "lexcal:jaccard"]
+    )
     assert rc == 2 and "unknown judge 'lexcal'" in capsys.readouterr().err
 
 
@@ -92,7 +97,9 @@ def test_a_killed_solve_resumes_without_redoing_finished_problems(tmp_path):
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rec = out / "records.jsonl"
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and (not rec.exists() or len(rec.read_text().splitlines()) < 3):
+    while time.monotonic() < deadline and (
+        not rec.exists() or len(rec.read_text().splitlines()) < 3
+    ):
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

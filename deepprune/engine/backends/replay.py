@@ -26,7 +26,9 @@ class ReplayBackend(Backend):
         self.questions: dict[str, Question] = {q.id: q for q in questions}
         self.rate = rate
         self.counter = get_counter(tokenizer)
-        self.served: dict[str, int] = {}  # request id -> tokens streamed (what a pruned request really cost)
+        self.served: dict[
+            str, int
+        ] = {}  # request id -> tokens streamed (what a pruned request really cost)
 
     def trace(self, req: Request):
         qid, index = req.meta.get("question"), req.meta.get("index")

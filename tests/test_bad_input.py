@@ -1,0 +1,102 @@
+"""Hostile inputs through the CLI, in-process: exit 2, one line naming the place and the reason,
+no traceback, no output left looking complete."""
+
+import gzip
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deepprune.cli import main
+from deepprune.errors import ConfigError
+from deepprune.replay.prune import parse_sweep
+from tests.conftest import DEMO_POOL
+
+GOOD_PAIR = {"prefix_a": "first a", "prefix_b": "first b", "label": 1, "qid": "q"}
+
+
+def _files(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "ok.jsonl").write_text(json.dumps(GOOD_PAIR) + "\n")
+    (d / "null.jsonl").write_text(json.dumps({**GOOD_PAIR, "prefix_a": None}) + "\n")
+    (d / "latin1.jsonl").write_bytes(
+        json.dumps(GOOD_PAIR).encode() + b"\n" + '{"prefix_a": "é"}'.encode("latin-1")
+    )
+    (d / "utf16.jsonl").write_bytes(json.dumps(GOOD_PAIR).encode("utf-16"))
+    (d / "torn.jsonl.gz").write_bytes(gzip.compress(b'{"prefix_a": "x"}\n' * 50)[:40])
+    (d / "bad.jsonl").write_text("{not json\n")
+    (d / "empty.jsonl").write_text("")
+    (d / "recipe_syntax.yaml").write_text("n: [1, 2\n")
+    (d / "recipe_list.yaml").write_text("- 1\n- 2\n")
+    (d / "recipe_type.yaml").write_text("n: many\n")
+    (d / "recipe_key.yaml").write_text("nn: 3\n")
+    return d
+
+
+CASES = [
+    # (argv with {d} for the input folder, words the one-line error must contain)
+    (["judge", "eval", "{d}/null.jsonl", "--judge", "lexical:jaccard"], "null.jsonl:1: a pair needs string"),
+    (["judge", "eval", "{d}/latin1.jsonl", "--judge", "lexical:jaccard"], "latin1.jsonl:2: not UTF-8"),
+    (["judge", "eval", "{d}/utf16.jsonl", "--judge", "lexical:jaccard"], "utf16.jsonl:1: not UTF-8"),
+    (["judge", "eval", "{d}/torn.jsonl.gz", "--judge", "lexical:jaccard"], "damaged gzip"),
+    (["judge", "eval", "{d}/bad.jsonl", "--judge", "lexical:jaccard"], "bad.jsonl:1: invalid JSON"),
+    (["judge", "eval", "{d}/empty.jsonl", "--judge", "lexical:jaccard"], "empty pair file"),
+    (["judge", "eval", "{d}", "--judge", "lexical:jaccard"], "is a directory"),
+    (["judge", "eval", "{d}/missing.jsonl", "--judge", "lexical:jaccard"], "no such pair file"),
+    (["judge", "eval", "{d}/ok.jsonl", "--judge", "lexical:jacard"], "unknown lexical judge"),
+    (["judge", "score", "{d}/ok.jsonl", "--judge", "lexical:jaccard", "--batch-size", "-3"], "batch size"),
+    (["prune", "--sweep", "tau=0.9:0.1:0.05"], "START <= STOP"),
+    (["prune", "--sweep", "tau=0.1:0.9:0"], "STEP > 0"),
+    (["prune", "--sweep", "tau=0.5:1.25:0.25"], "tau must be in [0, 1]"),
+    (["prune", "--holdout", "-0.2"], "holdout must be in (0, 1)"),
+    (["prune", "--tau", "1.5"], "tau must be in [0, 1]"),
+    (["generate", "--problems", "{d}/bad.jsonl", "--base-url", "http://127.0.0.1:9/v1", "--model", "m",
+      "--out", "{d}/out.jsonl"], "bad.jsonl:1: not JSON"),
+    (["generate", "--backend", "replay", "--pool", str(DEMO_POOL), "--out", "{d}/o.jsonl", "--config",
+      "{d}/recipe_syntax.yaml"], "recipe_syntax.yaml:2: not valid YAML"),
+    (["generate", "--backend", "replay", "--pool", str(DEMO_POOL), "--out", "{d}/o.jsonl", "--config",
+      "{d}/recipe_list.yaml"], "must be a mapping"),
+    (["generate", "--backend", "replay", "--pool", str(DEMO_POOL), "--out", "{d}/o.jsonl", "--config",
+      "{d}/recipe_type.yaml"], "n: expected int"),
+    (["generate", "--backend", "replay", "--pool", str(DEMO_POOL), "--out", "{d}/o.jsonl", "--config",
+      "{d}/recipe_key.yaml"], "unknown config key(s) ['nn']"),
+    (["generate", "--backend", "replay", "--pool", str(DEMO_POOL), "--out", "{d}/o.jsonl", "--n", "0"], "n must be >= 1"),
+    (["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--trunc", "frac:0.3"], "frac"),
+    (["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--methods", "cons@N,best-of"], "unknown method"),
+    (["solve", "--problems", "{d}/missing.jsonl", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"], "no such file"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("argv,words", CASES, ids=[f"{c[0][0]}-{k}" for k, c in enumerate(CASES)])
+def test_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, words):
+    d = _files(tmp_path)
+    rc = main([a.replace("{d}", str(d)) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err and err[-1].startswith("deepprune: error:") and words in err[-1], err
+    assert not any(line.startswith("Traceback") for line in err)
+    assert not (d / "out.jsonl").exists() and not (d / "o.jsonl").exists()
+
+
+def test_judge_score_out_refuses_to_write_a_partial_file(tmp_path, capsys):
+    d = _files(tmp_path)
+    pairs = d / "many.jsonl"
+    pairs.write_text(
+        "".join(json.dumps({**GOOD_PAIR, "prefix_b": f"b{i}"}) + "\n" for i in range(10))
+    )
+    out = tmp_path / "scores.jsonl"
+    rc = main(["judge", "score", str(pairs), "--judge", "lexical:jaccard", "--shards", "2", "--shard-id", "0",
+               "--out", str(out), "--no-progress"])  # fmt: skip
+    assert rc == 2 and "have no score yet" in capsys.readouterr().err and not out.exists()
+
+
+@settings(deadline=None)
+@given(a=st.floats(-2, 2), b=st.floats(-2, 2), step=st.floats(-1, 1))
+def test_the_sweep_parser_accepts_only_valid_taus(a, b, step):
+    try:
+        taus = parse_sweep(f"tau={a}:{b}:{step}")
+    except ConfigError:  # a bad sweep is a config error, never an empty sweep or a traceback
+        return
+    assert step > 0 and a <= b and 0 < len(taus) <= 1000
+    assert all(0 <= t <= 1 for t in taus) and taus == sorted(taus)
