@@ -1,19 +1,29 @@
-# deepprune: common tasks. `make install` sets up a CPU machine; GPU users install
-# their own torch first and then `pip install -e ".[train,embed,notebooks,dev]"`.
-PY ?= python3
-PIP ?= $(PY) -m pip
+# deepprune: common tasks. `make install` sets up a CPU machine inside a virtual environment it
+# creates (.venv; nothing outside it is touched); every target below runs in it. GPU users install
+# their own torch first and then `pip install -e ".[train,embed,serve,notebooks,dev]"`.
+BASE_PY ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
 CONSTRAINTS ?= constraints-cpu.txt
 EXTRAS ?= train,embed,gguf,serve,notebooks,dev
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: install demo test test-fast serve demo-generate solve-local lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real
 
-install:
+$(PY):
+	$(BASE_PY) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+install: $(PY)
 	$(PIP) install -q -c $(CONSTRAINTS) torch
 	$(PIP) install -q -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
 	# no CPU builds of torchvision/torchaudio exist; transformers treats both as optional
 	$(PIP) uninstall -q -y torchvision torchaudio 2>/dev/null || true
-	$(PY) -m ipykernel install --user --name python3 >/dev/null
-	# plain `llamafactory-cli train` accepts the focal_* keys (a .pth import hook; see deepprune/train/lf_hook.py)
+	# the notebooks' kernel, inside the environment (a user's own kernels are left alone)
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	# plain `llamafactory-cli train` accepts the focal_* keys: a .pth import hook in this environment only
+	# (see deepprune/train/lf_hook.py)
 	$(PY) -m deepprune.cli hook install
 
 demo: install

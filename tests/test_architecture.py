@@ -96,3 +96,18 @@ def test_every_docstring_example_runs():
         if res.failed:
             failed[name] = res.failed
     assert not failed, failed
+
+
+def test_the_install_leaves_the_base_python_alone():
+    """`make install` works inside .venv: the interpreter it was made from cannot import deepprune."""
+    import subprocess
+    import sys
+
+    if sys.prefix == sys.base_prefix:
+        import pytest
+
+        pytest.skip("not running inside a virtual environment (a GPU user's own install)")
+    base = Path(sys.base_prefix) / "bin" / "python3"
+    out = subprocess.run([str(base), "-c", "import deepprune"], cwd="/", capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert out.returncode != 0 and "No module named 'deepprune'" in out.stderr
