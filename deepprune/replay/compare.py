@@ -36,7 +36,14 @@ from deepprune.replay.methods.sequential import (
     EntropyStop,
     ShortMK,
 )
-from deepprune.replay.prune import OnlineConfig, attach_judge, k_grid, load_questions, orders_for
+from deepprune.replay.prune import (
+    OnlineConfig,
+    attach_judge,
+    k_grid,
+    load_questions,
+    orders_for,
+    token_source,
+)
 
 
 @dataclass
@@ -196,7 +203,7 @@ def compare_pool(
                 "method": best["method"], "tokens": best["tokens"], "accuracy": best["accuracy"],
                 "reduction_vs_consN": 1 - best["tokens"] / cons_n["tokens"]}  # fmt: skip
     return {"pool": str(path), "questions": len(qs), "traces_per_question": float(np.mean([q.n for q in qs])),
-            "token_counter": load_counter_name(oc), "config": asdict(cfg), "cons@N": cons_n,
+            "token_counter": token_source(qs, load_counter_name(oc)), "config": asdict(cfg), "cons@N": cons_n,
             "points": points, "skipped": skipped, "cons_k_curve": curve, "headline": headline}  # fmt: skip
 
 

@@ -23,7 +23,7 @@ from deepprune.answers import question_answers
 from deepprune.errors import ConfigError
 from deepprune.grading import AnswerClasses
 from deepprune.greedy import ClusterConfig
-from deepprune.judges import Judge, get_judge, judge_scores_indexed
+from deepprune.judges import Judge, LabelledJudge, get_judge, judge_scores_indexed
 from deepprune.judges.oracle import PAPER_JUDGE_AUROC
 from deepprune.pools import iter_pool
 from deepprune.replay.batched import PairScores
@@ -65,6 +65,15 @@ def _judge_fn(judge: Judge, q: QuestionData):
     return fn
 
 
+def _textless_prefix(spec, tokens: float) -> float:
+    """A prefix's token cost from ``num_tokens`` alone; NaN where the spec needs the text (words:K)."""
+    if spec.kind == "tokens":
+        return min(spec.value, tokens)
+    if spec.kind == "frac":
+        return round(spec.value * tokens)
+    return tokens if spec.kind == "full" else float("nan")
+
+
 def load_questions(path: str | os.PathLike, cfg: OnlineConfig) -> list[QuestionData]:
     """Precompute every question of a pool once: classes, tokens, prefixes."""
     counter = get_counter(cfg.tokenizer)
@@ -76,7 +85,8 @@ def load_questions(path: str | os.PathLike, cfg: OnlineConfig) -> list[QuestionD
             [trace_tokens(t.text, t.num_tokens, counter) for t in q.traces], dtype=float
         )
         prefixes = [truncate(t.text, spec, counter) if t.text else "" for t in q.traces]
-        ptok = np.array([counter.count(p) for p in prefixes], dtype=float)
+        ptok = np.array([counter.count(p) if t.text else _textless_prefix(spec, n)
+                         for p, t, n in zip(prefixes, q.traces, tokens)], dtype=float)  # fmt: skip
         has_confs = all(t.confs is not None for t in q.traces)
         out.append(
             QuestionData(
@@ -89,6 +99,9 @@ def load_questions(path: str | os.PathLike, cfg: OnlineConfig) -> list[QuestionD
                 prefixes=prefixes,
                 question=q.question,
                 confs=[np.asarray(t.confs, dtype=float) for t in q.traces] if has_confs else None,
+                text_missing=sum(not t.text for t in q.traces),
+                prefix_known=not np.isnan(ptok).any(),
+                tokens_shipped=sum(t.num_tokens is not None for t in q.traces),
             )
         )
     if cfg.holdout:
@@ -257,6 +270,15 @@ def prune_pool(
     DeepPrune; plus the cons@k curve for k = 1..N.
     """
     questions = load_questions(path, cfg)
+    if not all(q.prefix_known for q in questions):
+        raise ConfigError(
+            f"{path}: traces without text have no {cfg.trunc} prefix (tokens:K works from num_tokens)"
+        )
+    check_text(
+        questions,
+        path,
+        [get_judge(s) for s in judge_specs if not s.startswith(("oracle", "noisy-oracle"))],
+    )
     rows = [run_method(BASELINES[name](), questions, cfg) for name in BASELINES]
     cons_n = next(r for r in rows if r["method"] == "cons@N")
     specs = list(judge_specs)
@@ -302,13 +324,33 @@ def prune_pool(
         "pool": str(path),
         "questions": len(questions),
         "traces_per_question": float(np.mean([q.n for q in questions])),
-        "token_counter": get_counter(cfg.tokenizer).name,
+        "token_counter": token_source(questions, get_counter(cfg.tokenizer).name),
         "config": asdict(cfg),
         "judges": specs,
         "rows": rows,
         "sweep": sweep_rows,
         "cons_k_curve": curve,
     }
+
+
+def token_source(questions: list[QuestionData], counter: str) -> str:
+    """Which token counts a report used: the pool's shipped ``num_tokens``, a counter, or both."""
+    shipped, total = sum(q.tokens_shipped for q in questions), sum(q.n for q in questions)
+    if shipped == total:
+        return "shipped num_tokens"
+    if shipped == 0:
+        return counter
+    return f"mixed: {shipped} shipped num_tokens, {total - shipped} counted by {counter}"
+
+
+def check_text(questions: list[QuestionData], path, judges: list[Judge]) -> None:
+    """A judge that reads prefix text refuses a pool without text (one line, before any work)."""
+    missing = sum(q.text_missing for q in questions)
+    readers = [j.id for j in judges if not isinstance(j, LabelledJudge)]
+    if missing and readers:
+        total = sum(q.n for q in questions)
+        raise ConfigError(f"{path}: {missing} of {total} traces have no text, and judge {readers[0]!r} reads the "
+                          "prefixes' text (judges that need no text: oracle, noisy-oracle)")  # fmt: skip
 
 
 def k_grid(n: int) -> list[int]:

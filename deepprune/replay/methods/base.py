@@ -36,9 +36,11 @@ class QuestionData:
     question: str | None = None
     confs: list[np.ndarray] | None = field(repr=False, default=None)
     scores: dict[str, PairScores] = field(repr=False, default_factory=dict)  # judge id -> memo
-    costs: dict[str, JudgeCost] = field(
-        repr=False, default_factory=dict
-    )  # judge id -> its input tokens
+    # judge id -> what it reads per call
+    costs: dict[str, JudgeCost] = field(repr=False, default_factory=dict)
+    text_missing: int = 0  # traces without text: no prefix for a text-reading judge
+    tokens_shipped: int = 0  # traces whose token count the pool ships (the rest are counted)
+    prefix_known: bool = True  # False: the truncation needs text some traces lack (words:K)
 
     @property
     def n(self) -> int:
@@ -66,6 +68,14 @@ class Method:
     def skip_reason(self, questions: list[QuestionData]) -> str | None:
         if "confs" in self.needs and any(q.confs is None for q in questions):
             return "pool has no per-token confidences ('confs')"
+        if "prefix" in self.needs and not all(q.prefix_known for q in questions):
+            return (
+                "the prefix spec needs trace text the pool lacks (tokens:K works from num_tokens)"
+            )
+        missing = sum(q.text_missing for q in questions)
+        if "text" in self.needs and missing:
+            total = sum(q.n for q in questions)
+            return f"{missing} of {total} traces have no text; this method reads the prefixes' text"
         return None
 
     def run(self, q: QuestionData, order: list[int], rng: random.Random) -> Outcome:

@@ -24,6 +24,12 @@ class DeepPrune(Method):
     def __init__(self, judge_id: str, cfg: ClusterConfig | None = None, name: str | None = None):
         self.judge_id = judge_id
         self.cfg = cfg or ClusterConfig()
+        # the oracles read answers; every other judge reads the prefixes' text
+        self.needs = (
+            ("prefix",)
+            if judge_id.split(":")[0] in ("oracle", "noisy-oracle")
+            else ("prefix", "text")
+        )
         self.name = name or f"deepprune[{judge_id}]"
 
     def run(self, q, order, rng):

@@ -39,6 +39,8 @@ class PoLR(Method):
     (ties: the one holding the earliest trace) is completed and votes.
     """
 
+    needs = ("prefix", "text")
+
     def __init__(self, judge_id: str, tau: float = 0.5, name: str | None = None):
         self.judge_id, self.tau = judge_id, tau
         self.name = name or f"polr[{judge_id}](tau={tau:g})"
@@ -73,6 +75,8 @@ class SlimSC(Method):
     prunes repeatedly along the trace with embedding cosine; one checkpoint and the
     threshold 0.95 are our choice.
     """
+
+    needs = ("prefix", "text")
 
     def __init__(self, judge_id: str, threshold: float = 0.95, name: str | None = None):
         self.judge_id, self.threshold = judge_id, threshold
