@@ -104,6 +104,36 @@ def bootstrap_ci(
             "tnr@0.2": np.percentile(tn, q).tolist() if tn else [float("nan")] * 2}  # fmt: skip
 
 
+def within_question_auroc(
+    scores, labels, groups, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
+) -> dict:
+    """Mean over questions (with both labels) of the AUROC computed inside each question.
+
+    Clustering happens within a question, so this is the judge quality that matters there;
+    pooled AUROC also rewards knowing which *questions* agree more. The interval resamples
+    questions.
+
+    Example:
+        >>> r = within_question_auroc([0.9, 0.1, 0.2, 0.8], [1, 0, 1, 0], ["a", "a", "b", "b"], n_boot=0)
+        >>> r["within_question_auroc"], r["questions"]
+        (0.5, 2)
+    """
+    s, y = _arrays(scores, labels)
+    g = np.asarray([str(x) for x in groups])
+    per = [
+        auroc(s[g == u], y[g == u]) for u in np.unique(g) if 0 < y[g == u].sum() < (g == u).sum()
+    ]
+    out = {
+        "within_question_auroc": float(np.mean(per)) if per else float("nan"),
+        "questions": len(per),
+    }
+    if n_boot and per:
+        rng = np.random.default_rng(seed)
+        boots = [float(np.mean(rng.choice(per, len(per)))) for _ in range(n_boot)]
+        out["ci95"] = np.percentile(boots, [100 * alpha / 2, 100 * (1 - alpha / 2)]).tolist()
+    return out
+
+
 def judge_metrics(
     scores, labels, groups=None, sources=None, n_boot: int = 1000, seed: int = 0
 ) -> dict:
@@ -120,6 +150,11 @@ def judge_metrics(
         "ci95": bootstrap_ci(s, y, groups, n_boot=n_boot, seed=seed) if n_boot else None,
         "roc": roc_points(s, y) if 0 < y.sum() < len(y) else None,
     }
+    if groups is not None:
+        w = within_question_auroc(s, y, groups, n_boot=n_boot, seed=seed)
+        out["within_question_auroc"] = w["within_question_auroc"]
+        out["within_question_ci95"] = w.get("ci95")
+        out["questions_with_both_labels"] = w["questions"]
     if sources is not None:
         src = np.asarray([str(x) for x in sources])
         out["by_source"] = {

@@ -46,3 +46,24 @@ def test_auroc_diff_ci_is_paired_over_questions():
     assert flat["diff"] == 0.5 and flat["ci95"] == [0.5, 0.5] and flat["p_le_0"] == 0.0
     inverted = auroc_diff_ci([1 - s for s in perfect], perfect, y, groups, n_boot=100)
     assert inverted["diff"] == -1.0 and inverted["p_le_0"] == 1.0
+
+
+def test_within_question_auroc_ignores_which_questions_agree_more():
+    from deepprune.metrics import judge_metrics, within_question_auroc
+
+    # each pair scored by its question's agreement rate: pooled AUROC is high, within-question 0.5
+    groups = ["a"] * 4 + ["b"] * 4
+    labels = [1, 1, 1, 0, 0, 0, 0, 1]
+    scores = [0.75] * 4 + [0.25] * 4
+    m = judge_metrics(scores, labels, groups=groups, n_boot=50)
+    assert m["auroc"] > 0.7 and m["within_question_auroc"] == 0.5
+    assert (
+        within_question_auroc([1, 0, 1, 0], [1, 0, 0, 1], ["a", "a", "b", "b"], n_boot=0)[
+            "within_question_auroc"
+        ]
+        == 0.5
+    )
+    perfect = within_question_auroc(
+        [0.9, 0.1, 0.6, 0.4], [1, 0, 1, 0], ["a", "a", "b", "b"], n_boot=10
+    )
+    assert perfect["within_question_auroc"] == 1.0 and perfect["ci95"] == [1.0, 1.0]

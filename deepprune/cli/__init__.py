@@ -192,6 +192,15 @@ def _cmd_judge_eval(args) -> int:
         print(f"{judge.id}: AUROC {m['auroc']:.3f} [{ci['auroc'][0]:.3f}, {ci['auroc'][1]:.3f}]  "
               f"TNR@0.2 {m['tnr@0.2']:.3f} [{ci['tnr@0.2'][0]:.3f}, {ci['tnr@0.2'][1]:.3f}]  "
               f"acc {m['accuracy']:.3f}  F1 {m['f1']:.3f}  ({m['pairs']} pairs)")  # fmt: skip
+        if "within_question_auroc" in m:
+            w = m["within_question_ci95"] or [float("nan")] * 2
+            print(f"  within-question AUROC {m['within_question_auroc']:.3f} [{w[0]:.3f}, {w[1]:.3f}] "
+                  f"over {m['questions_with_both_labels']} questions (clustering happens within a question)")  # fmt: skip
+        n_q = len({f"{r.get('source')}/{r.get('qid')}" for r in rows})
+        if n_q < 10:  # our choice of cut-off: a question bootstrap over fewer means little
+            print(
+                f"  warning: only {n_q} questions; the intervals resample questions and mean little here"
+            )
     return 0
 
 
