@@ -253,6 +253,9 @@ def _add_judge(sub) -> None:
     _add_markdown(g, "write the table here")
     g.add_argument("--json", action="store_true")
     g.set_defaults(func=_cmd_judge_grid)
+    from deepprune.cli import calibrate
+
+    calibrate.register(s)
     for name, func, helptext in (("score", _cmd_judge_score, "score a pair file (resumable, shardable)"),
                                  ("eval", _cmd_judge_eval, "AUROC, TNR@0.2, accuracy/F1, bootstrap CIs")):  # fmt: skip
         c = s.add_parser(name, help=helptext)

@@ -13,6 +13,7 @@ A judge is addressed by a spec string used by every command:
 | ``llm:PATH[,backend=transformers|vllm][,batch=16][,both_orders=1][,question=1]`` | P(yes)/(P(yes)+P(no)) of the next token after the judge prompt |
 | ``crossencoder:PATH[,batch=32][,both_orders=1][,int8=1]`` | a trained cross-encoder (``deepprune crossencoder train``) |
 | ``features:PATH[,batch=64]`` | a trained pair-feature judge (``deepprune features train``) |
+| ``SPEC,calib=FILE`` (any judge above but the oracles) | the judge's score mapped to P(same answer) by ``deepprune judge calibrate`` |
 
 Every judge scores a batch in one call: ``judge.score(pairs) -> np.ndarray`` of
 probabilities in [0, 1]; ``judge.score_indexed(texts, i, j)`` scores one question's pairs
@@ -136,7 +137,15 @@ def get_judge(spec: str) -> Judge:
         raise ConfigError(
             f"unknown judge {kind!r} in spec {spec!r}; known kinds: {', '.join(JUDGE_KINDS)}"
         )
-    return JUDGES[kind](spec, arg, opts)
+    calib = opts.pop("calib", None)
+    judge = JUDGES[kind](spec, arg, opts)
+    if calib is None:
+        return judge
+    if isinstance(judge, LabelledJudge):
+        raise ConfigError(f"judge spec {spec!r}: the oracles are not calibrated")
+    from deepprune.judges.calibration import CalibratedJudge
+
+    return CalibratedJudge(judge, calib)
 
 
 __all__ = [

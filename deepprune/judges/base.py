@@ -121,8 +121,14 @@ def parse_judge_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
     Example:
         >>> parse_judge_spec("llm:/m,batch=8")
         ('llm', '/m', {'batch': '8'})
+        >>> parse_judge_spec("sbert,calib=c.json")
+        ('sbert', None, {'calib': 'c.json'})
     """
-    kind, _, rest = spec.strip().partition(":")
+    spec = spec.strip()
+    head = spec.split(",", 1)[0]
+    kind, _, rest = (
+        spec.partition(":") if ":" in head else spec.partition(",")
+    )  # "sbert,calib=F" too
     arg, opts = None, {}
     for part in [p for p in rest.split(",") if p] if rest else []:
         if "=" in part and os.path.sep not in part.split("=", 1)[0]:

@@ -231,6 +231,14 @@ def _summarise(name: str, questions: list[QuestionData], per_q: list[list], repe
         row["largest_mean"] = float(np.mean([i["largest"] for i in infos]))
         row["completed_mean"] = float(np.mean([i["completed"] for i in infos]))
         row["fallback_rate"] = float(np.mean([i["fallback"] for i in infos]))
+        if all(i["clusters"] == 1 for i in infos):
+            row["warning"] = (
+                "every run collapsed into one cluster: the judge's scores all exceed tau (calibrate it: calib=FILE)"
+            )
+        elif all(i["fallback"] for i in infos):
+            row["warning"] = (
+                "every run ended in all singletons: no score exceeds tau (calibrate the judge: calib=FILE)"
+            )
     return row
 
 
@@ -382,4 +390,8 @@ def results_table(result: dict) -> str:
             f"| {r['method']} | {acc} | {r['tokens']:,.0f} | {100 * r['reduction_vs_consN']:.1f}% | "
             f"{r['aux_calls']:,.0f} | {r['aux_tokens']:,.0f} |"
         )
+    warnings = [f"- {r['method']}: {r['warning']} (clusters per run: {r['clusters_mean']:.1f})"
+                for r in result["rows"] if r.get("warning")]  # fmt: skip
+    if warnings:
+        lines += ["", "Warnings:", *warnings]
     return "\n".join(lines)

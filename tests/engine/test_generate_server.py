@@ -106,6 +106,11 @@ def test_solve_on_the_real_server_saves_tokens_and_counts_the_servers_usage(loca
     for qid in ("arith-00", "arith-01"):
         dp, cn = by[(qid, "deepprune")], by[(qid, "cons@N")]
         assert dp["tokens"] < cn["tokens"] and len(dp["completed"]) <= 3
+        for i in set(range(8)) - set(
+            dp["completed"]
+        ):  # a pruned trace: the server stopped it at its prefix
+            used = [n for rid, n in dp["requests"] if rid.startswith(f"{qid}/{i}")]
+            assert len(used) == 1 and used[0] <= 12
         for rec in (dp, cn):  # the ledger is the sum of the server's usage of every request
             assert rec["token_count"] == ["usage"] and rec["tokens"] == sum(
                 n for _, n in rec["requests"]
