@@ -186,7 +186,20 @@ def parse_question(obj: Any, where: str) -> Question:
         )
     meta = obj.get("meta") or {}
     _check_type(where, "meta", meta, (dict,), False)
+    pe = obj.get("probe_every")
+    if pe is not None and (not isinstance(pe, int) or isinstance(pe, bool) or pe < 1):
+        raise _fail(where, f"field 'probe_every' must be a positive integer, got {pe!r}")
     parsed = [parse_trace(t, f"{where}: trace {i}") for i, t in enumerate(traces)]
+    for i, t in enumerate(parsed):
+        probes = t.extra.get("probes")
+        if probes is None:
+            continue
+        if pe is None:
+            raise _fail(f"{where}: trace {i}", "field 'probes' needs 'probe_every' on the question")
+        if not isinstance(probes, list) or not all(a is None or isinstance(a, str) for a in probes):
+            raise _fail(
+                f"{where}: trace {i}", "field 'probes' must be a list of answers (strings or null)"
+            )
     return Question(
         id=qid,
         traces=parsed,

@@ -76,7 +76,7 @@ def parse_spec(spec: str | Truncation, words: Sequence[str] | None = None) -> Tr
         return Truncation("full", 0, wl)
     kind, _, val = s.partition(":")
     try:
-        if kind in ("tokens", "words"):
+        if kind in ("tokens", "words", "probe"):
             k = int(val)
             if k <= 0:
                 raise ValueError
@@ -89,7 +89,7 @@ def parse_spec(spec: str | Truncation, words: Sequence[str] | None = None) -> Tr
     except ValueError:
         pass
     raise ConfigError(
-        f"bad truncation spec {spec!r}: expected tokens:K or words:K (K a positive integer), "
+        f"bad truncation spec {spec!r}: expected tokens:K, words:K or probe:J (a positive integer), "
         "frac:F (0 < F <= 1) or full"
     )
 
@@ -110,6 +110,10 @@ def truncate(text: str | None, spec: str | Truncation, counter: TokenCounter | N
         'First a. '
     """
     t = parse_spec(spec)
+    if t.kind == "probe":
+        raise ConfigError(
+            "probe:J cuts a trace at its J-th answer probe: it needs a pool's probes, not text"
+        )
     text = text or ""
     counter = counter or get_counter(None)
     if t.kind == "full":

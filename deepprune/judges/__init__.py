@@ -13,6 +13,7 @@ A judge is addressed by a spec string used by every command:
 | ``llm:PATH[,backend=transformers|vllm][,batch=16][,both_orders=1][,question=1]`` | P(yes)/(P(yes)+P(no)) of the next token after the judge prompt |
 | ``crossencoder:PATH[,batch=32][,both_orders=1][,int8=1]`` | a trained cross-encoder (``deepprune crossencoder train``) |
 | ``features:PATH[,batch=64]`` | a trained pair-feature judge (``deepprune features train``) |
+| ``probe[:last=M]`` | answer probes agree (pools with ``probes``, truncation ``probe:J``) |
 | ``SPEC,calib=FILE`` (any judge above but the oracles) | the judge's score mapped to P(same answer) by ``deepprune judge calibrate`` |
 
 Every judge scores a batch in one call: ``judge.score(pairs) -> np.ndarray`` of
@@ -101,6 +102,13 @@ def _crossencoder(spec, arg, opts):
                              int8=opts.get("int8", "0") in _TRUE)  # fmt: skip
 
 
+def _probe(spec, arg, opts):
+    from deepprune.judges.probe import ProbeJudge
+
+    _check_opts(spec, opts, ["last"])
+    return ProbeJudge(int(opts.get("last", 1)))
+
+
 def _features(spec, arg, opts):
     from deepprune.judges.features import FeatureJudge
 
@@ -117,6 +125,7 @@ JUDGES: dict[str, Callable[[str, str | None, dict], Judge]] = {
     "llm": _llm,
     "crossencoder": _crossencoder,
     "features": _features,
+    "probe": _probe,
 }
 JUDGE_KINDS = tuple(JUDGES)
 

@@ -43,6 +43,7 @@ class Judge:
     """Base class: subclasses implement :meth:`score` (and may override the others)."""
 
     id: str = "judge"
+    reads = "text"  # what the judge needs of a trace: "text", "probes" or (the oracles) "labels"
 
     def prepare(self, texts: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Optionally see every prefix of an evaluation set first (TF-IDF fits its IDF there)."""
@@ -77,6 +78,8 @@ class Judge:
 
 class LabelledJudge(Judge):
     """A reference that reads the true labels (the oracles); never a deployable judge."""
+
+    reads = "labels"
 
     def score(self, pairs):
         raise ConfigError(

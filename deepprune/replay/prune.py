@@ -23,7 +23,7 @@ from deepprune.answers import question_answers
 from deepprune.errors import ConfigError
 from deepprune.grading import AnswerClasses
 from deepprune.greedy import ClusterConfig
-from deepprune.judges import Judge, LabelledJudge, get_judge, judge_scores_indexed
+from deepprune.judges import Judge, get_judge, judge_scores_indexed
 from deepprune.judges.oracle import PAPER_JUDGE_AUROC
 from deepprune.pools import iter_pool
 from deepprune.replay.batched import PairScores
@@ -65,6 +65,22 @@ def _judge_fn(judge: Judge, q: QuestionData):
     return fn
 
 
+def _probe_prefixes(path, q, j: int, tokens: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """``probe:J``: each trace's first J answer probes (for the probe judge) and J x probe_every tokens."""
+    import json
+
+    pe = q.extra.get("probe_every")
+    if pe is None or any("probes" not in t.extra for t in q.traces):
+        raise ConfigError(
+            f"{path}: question {q.id} has no answer probes; probe:J needs 'probes' and 'probe_every'"
+        )
+    prefixes = [
+        json.dumps({"answer_type": q.answer_type, "probes": t.extra["probes"][:j]})
+        for t in q.traces
+    ]
+    return prefixes, np.minimum(float(j * pe), tokens)
+
+
 def _textless_prefix(spec, tokens: float) -> float:
     """A prefix's token cost from ``num_tokens`` alone; NaN where the spec needs the text (words:K)."""
     if spec.kind == "tokens":
@@ -84,9 +100,12 @@ def load_questions(path: str | os.PathLike, cfg: OnlineConfig) -> list[QuestionD
         tokens = np.array(
             [trace_tokens(t.text, t.num_tokens, counter) for t in q.traces], dtype=float
         )
-        prefixes = [truncate(t.text, spec, counter) if t.text else "" for t in q.traces]
-        ptok = np.array([counter.count(p) if t.text else _textless_prefix(spec, n)
-                         for p, t, n in zip(prefixes, q.traces, tokens)], dtype=float)  # fmt: skip
+        if spec.kind == "probe":  # the prefix is the trace's answer probes so far
+            prefixes, ptok = _probe_prefixes(path, q, int(spec.value), tokens)
+        else:
+            prefixes = [truncate(t.text, spec, counter) if t.text else "" for t in q.traces]
+            ptok = np.array([counter.count(p) if t.text else _textless_prefix(spec, n)
+                             for p, t, n in zip(prefixes, q.traces, tokens)], dtype=float)  # fmt: skip
         has_confs = all(t.confs is not None for t in q.traces)
         out.append(
             QuestionData(
@@ -99,7 +118,9 @@ def load_questions(path: str | os.PathLike, cfg: OnlineConfig) -> list[QuestionD
                 prefixes=prefixes,
                 question=q.question,
                 confs=[np.asarray(t.confs, dtype=float) for t in q.traces] if has_confs else None,
-                text_missing=sum(not t.text for t in q.traces),
+                text_missing=len(q.traces)
+                if spec.kind == "probe"
+                else sum(not t.text for t in q.traces),
                 prefix_known=not np.isnan(ptok).any(),
                 tokens_shipped=sum(t.num_tokens is not None for t in q.traces),
             )
@@ -354,7 +375,7 @@ def token_source(questions: list[QuestionData], counter: str) -> str:
 def check_text(questions: list[QuestionData], path, judges: list[Judge]) -> None:
     """A judge that reads prefix text refuses a pool without text (one line, before any work)."""
     missing = sum(q.text_missing for q in questions)
-    readers = [j.id for j in judges if not isinstance(j, LabelledJudge)]
+    readers = [j.id for j in judges if getattr(j, "reads", "text") == "text"]
     if missing and readers:
         total = sum(q.n for q in questions)
         raise ConfigError(f"{path}: {missing} of {total} traces have no text, and judge {readers[0]!r} reads the "

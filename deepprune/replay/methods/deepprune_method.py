@@ -24,12 +24,9 @@ class DeepPrune(Method):
     def __init__(self, judge_id: str, cfg: ClusterConfig | None = None, name: str | None = None):
         self.judge_id = judge_id
         self.cfg = cfg or ClusterConfig()
-        # the oracles read answers; every other judge reads the prefixes' text
-        self.needs = (
-            ("prefix",)
-            if judge_id.split(":")[0] in ("oracle", "noisy-oracle")
-            else ("prefix", "text")
-        )
+        # the oracles read answers and the probe judge answer probes; every other judge reads text
+        reads_text = judge_id.split(":")[0] not in ("oracle", "noisy-oracle", "probe")
+        self.needs = ("prefix", "text") if reads_text else ("prefix",)
         self.name = name or f"deepprune[{judge_id}]"
 
     def run(self, q, order, rng):

@@ -1,0 +1,63 @@
+"""Answer-probe pools: validation, the probe:J truncation, and the probe judge."""
+
+import json
+
+import numpy as np
+import pytest
+
+from deepprune.cli import main
+from deepprune.greedy import ClusterConfig
+from deepprune.judges import get_judge
+from deepprune.pools import PoolError, read_pool
+from deepprune.replay.methods import DeepPrune
+from deepprune.replay.prune import OnlineConfig, attach_judge, load_questions, run_method
+from tests.conftest import write_jsonl
+
+TRACES = [  # answer, num_tokens, probes every 100 tokens
+    ("7", 350, ["3", "7", "7"]), ("7", 420, ["7", "7", "7", "7"]), ("5", 260, ["5", None]), ("7", 90, []),
+]  # fmt: skip
+
+
+def _pool(tmp_path, **extra):
+    row = {"id": "q", "gold": "7", "probe_every": 100,
+           "traces": [{"answer": a, "num_tokens": n, "probes": p} for a, n, p in TRACES], **extra}  # fmt: skip
+    return write_jsonl(tmp_path / "probes.jsonl", [row])
+
+
+def test_probe_prefixes_cost_j_probes_and_the_judge_compares_their_answers(tmp_path):
+    qs = load_questions(_pool(tmp_path), OnlineConfig(trunc="probe:2", repeats=1, shuffle=False))
+    q = qs[0]
+    assert list(q.prefix_tokens) == [200, 200, 200, 90]  # 2 x probe_every, capped at the trace
+    j = get_judge("probe")
+    s = j.score_indexed(q.prefixes, np.array([0, 0, 1, 2, 0]), np.array([1, 2, 2, 3, 3]))
+    # second probes: 7 vs 7 agree; 7 vs None unknown; 7 vs None; None vs (none) unknown; 7 vs none
+    assert list(s) == [1.0, 0.5, 0.5, 0.5, 0.5]
+    two = get_judge("probe:last=2").score_indexed(q.prefixes, np.array([0]), np.array([1]))
+    assert two[0] == 0.5  # first probes 3 vs 7 differ, second agree
+
+
+def test_deepprune_with_the_probe_judge_runs_and_text_judges_refuse(tmp_path, capsys):
+    pool = _pool(tmp_path)
+    cfg = OnlineConfig(trunc="probe:1", repeats=2, cluster=ClusterConfig(K2=1, K3=1))
+    qs = load_questions(pool, cfg)
+    attach_judge(qs, get_judge("probe"))
+    row = run_method(DeepPrune("probe", cfg.cluster), qs, cfg)
+    assert "tokens" in row and row["tokens"] < sum(n for _, n, _ in TRACES)
+    rc = main(["prune", "--pool", str(pool), "--trunc", "probe:1", "--judge", "lexical:jaccard"])
+    assert rc == 2 and "reads the prefixes' text" in capsys.readouterr().err
+
+
+def test_probe_fields_are_validated(tmp_path):
+    bad = write_jsonl(
+        tmp_path / "bad.jsonl", [{"id": "q", "probe_every": 0, "traces": [{"answer": "1"}]}]
+    )
+    with pytest.raises(PoolError, match="probe_every"):
+        read_pool(bad)
+    bad = write_jsonl(
+        tmp_path / "bad2.jsonl",
+        [{"id": "q", "probe_every": 5, "traces": [{"answer": "1", "probes": [3]}]}],
+    )
+    with pytest.raises(PoolError, match="probes"):
+        read_pool(bad)
+    q = read_pool(_pool(tmp_path))[0]
+    assert json.loads(json.dumps(q.to_dict()))["probe_every"] == 100  # preserved on rewrite
