@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from deepprune.errors import DeepPruneError
+from deepprune.errors import ConfigError, DeepPruneError, MissingInputError
 
 
 def umask() -> int:
@@ -44,6 +44,41 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_jsonl(path: str | os.PathLike, what: str = "file") -> list[tuple[int, object]]:
+    """(line number, decoded object) of every non-blank line of a JSONL file (gzip allowed).
+
+    Errors name the file and line: missing, a directory, a damaged gzip, not UTF-8, not JSON.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise MissingInputError(f"{path}: is a directory, not a {what}")
+    if not path.is_file():
+        raise MissingInputError(f"{path}: no such {what}")
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        import gzip
+
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise ConfigError(f"{path}: a damaged gzip file ({e})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text ({e.reason})") from None
+    rows = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append((n, json.loads(line)))
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"{path}:{n}: invalid JSON ({e.msg})") from None
+    if not rows:
+        raise ConfigError(f"{path}: empty {what}")
+    return rows
 
 
 def config_hash(config: dict) -> str:

@@ -78,10 +78,13 @@ def test_no_private_name_is_imported_across_modules():
 
 
 def test_the_library_never_launches_its_own_cli():
-    for path in PKG.rglob("*.py"):
-        text = path.read_text()
-        assert '"deepprune.cli"' not in text and "'deepprune.cli'" not in text, path
-        assert '["deepprune"' not in text, path
+    import re
+
+    argv = re.compile(
+        r"(?<![\w\]])\[\s*[\"']deepprune[\"']\s*,|[\"']-m[\"']\s*,\s*[\"']deepprune\.cli"
+    )
+    for path in PKG.rglob("*.py"):  # (torchrun workers run the training module, not the CLI)
+        assert not argv.search(path.read_text()), path
 
 
 def test_every_docstring_example_runs():

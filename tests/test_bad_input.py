@@ -53,7 +53,7 @@ CASES = [
     (["prune", "--holdout", "-0.2"], "holdout must be in (0, 1)"),
     (["prune", "--tau", "1.5"], "tau must be in [0, 1]"),
     (["generate", "--problems", "{d}/bad.jsonl", "--base-url", "http://127.0.0.1:9/v1", "--model", "m",
-      "--out", "{d}/out.jsonl"], "bad.jsonl:1: not JSON"),
+      "--out", "{d}/out.jsonl"], "bad.jsonl:1: invalid JSON"),
     (["generate", "--backend", "replay", "--pool", str(DEMO_POOL), "--out", "{d}/o.jsonl", "--config",
       "{d}/recipe_syntax.yaml"], "recipe_syntax.yaml:2: not valid YAML"),
     (["generate", "--backend", "replay", "--pool", str(DEMO_POOL), "--out", "{d}/o.jsonl", "--config",
@@ -65,7 +65,7 @@ CASES = [
     (["generate", "--backend", "replay", "--pool", str(DEMO_POOL), "--out", "{d}/o.jsonl", "--n", "0"], "n must be >= 1"),
     (["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--trunc", "frac:0.3"], "frac"),
     (["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--methods", "cons@N,best-of"], "unknown method"),
-    (["solve", "--problems", "{d}/missing.jsonl", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"], "no such file"),
+    (["solve", "--problems", "{d}/missing.jsonl", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"], "no such problem file"),
 ]  # fmt: skip
 
 

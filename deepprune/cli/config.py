@@ -89,3 +89,53 @@ def config_from_args(args: argparse.Namespace, cls, section: dict | None = None)
         elif hint in (int, float, str, bool) and not isinstance(v, hint):
             raise ConfigError(f"{name}: expected {hint.__name__}, got {v!r}")
     return cls(**values)
+
+
+def add_backend_args(p: argparse.ArgumentParser) -> None:
+    """The flags `generate` and `solve` share: problems, the backend and where it is."""
+    from deepprune.engine.backends import BACKENDS
+
+    p.add_argument(
+        "--problems",
+        help="problems JSONL (id, question, gold, answer_type); with --backend replay: the pool's own",
+    )
+    p.add_argument("--backend", default="openai", choices=list(BACKENDS))
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--model", help="served model name (openai) or local model path (vllm)")
+    p.add_argument("--pool", help="the pool to stream (--backend replay)")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="replay speed, tokens/s per trace (0: as fast as possible)",
+    )
+    p.add_argument(
+        "--abort-url",
+        help="SGLang: POST here to abort a stopped request (http://HOST:PORT/abort_request)",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="show a progress bar",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def engine_config(args: argparse.Namespace, cls):
+    """The config of `generate`/`solve`: YAML < flags; ``--prompt @FILE`` read; problems required but on replay."""
+    section = load_yaml(args.config) if args.config else {}
+    if isinstance(args.prompt, str) and args.prompt.startswith("@"):
+        path = Path(args.prompt[1:])
+        if not path.is_file():
+            raise MissingInputError(f"{path}: no such prompt file")
+        args.prompt = path.read_text(encoding="utf-8")
+    cfg = config_from_args(args, cls, section)
+    if args.problems is None and args.backend != "replay":
+        raise ConfigError("--problems is required (except with --backend replay)")
+    return cfg
+
+
+def backend_args(args: argparse.Namespace) -> dict:
+    return {"base_url": args.base_url, "model": args.model, "pool": args.pool, "rate": args.rate,
+            "abort_url": args.abort_url}  # fmt: skip

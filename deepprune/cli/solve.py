@@ -2,64 +2,41 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+
+from deepprune.cli.config import add_backend_args, add_config_args, backend_args, engine_config
 
 
 def register(sub) -> None:
-    from deepprune.cli.config import add_config_args
-    from deepprune.engine.backends import BACKENDS
     from deepprune.engine.solve import SolveConfig
 
     p = sub.add_parser(
         "solve",
         help="run DeepPrune and its baselines against a live model server; measure the saving",
     )
-    p.add_argument(
-        "--problems",
-        help="problems JSONL (id, question, gold, answer_type); with --backend replay: the pool's own",
-    )
-    p.add_argument("--backend", default="openai", choices=list(BACKENDS))
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
-    p.add_argument("--model", help="served model name (openai) or local model path (vllm)")
-    p.add_argument("--pool", help="the pool to replay (--backend replay)")
-    p.add_argument(
-        "--rate",
-        type=float,
-        default=0.0,
-        help="replay speed, tokens/s per trace (0: as fast as possible)",
-    )
-    p.add_argument("--abort-url", help="SGLang: POST here to abort a stopped request")
+    add_backend_args(p)
     p.add_argument("--out", help="run directory: records.jsonl (resumable) and config.json")
     p.add_argument("--markdown", help="also write the table here")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--json", action="store_true", help="print the summary rows as JSON")
     add_config_args(p, SolveConfig, {"methods": "cons@N, cons@k, deepprune, deepconf (repeat or comma-separate)",
                                      "prompt": "prompt template with {question}, or @FILE", "trunc": "tokens:K or words:K"})  # fmt: skip
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     from deepprune.artifacts import atomic_write
-    from deepprune.cli.config import config_from_args, load_yaml
     from deepprune.engine.solve import SolveConfig, solve, solve_table
-    from deepprune.errors import ConfigError, MissingInputError
 
-    section = load_yaml(args.config) if args.config else {}
     if args.methods:
         args.methods = [m for item in args.methods for m in item.split(",") if m]
-    if isinstance(args.prompt, str) and args.prompt.startswith("@"):
-        path = Path(args.prompt[1:])
-        if not path.is_file():
-            raise MissingInputError(f"{path}: no such prompt file")
-        args.prompt = path.read_text(encoding="utf-8")
-    cfg = config_from_args(args, SolveConfig, section)
-    if args.problems is None and args.backend != "replay":
-        raise ConfigError("--problems is required (except with --backend replay)")
-    res = solve(args.problems, cfg, backend=args.backend, out=args.out, progress=args.progress,
-                base_url=args.base_url, model=args.model, pool=args.pool, rate=args.rate, abort_url=args.abort_url)  # fmt: skip
+    cfg = engine_config(args, SolveConfig)
+    res = solve(
+        args.problems,
+        cfg,
+        backend=args.backend,
+        out=args.out,
+        progress=args.progress,
+        **backend_args(args),
+    )
     table = solve_table(res["rows"])
     if args.markdown:
         atomic_write(
@@ -68,8 +45,6 @@ def run(args) -> int:
         )
     print(json.dumps(res["rows"], indent=2) if args.json else table)
     if res["client_cpu_share"] is not None and not args.json:
-        print(
-            f"wall {res['seconds']:.1f} s; the client's own CPU time {res['client_cpu_s']:.2f} s "
-            f"({100 * res['client_cpu_share']:.2f}% of the wall time)"
-        )
+        print(f"wall {res['seconds']:.1f} s; the client's own CPU time {res['client_cpu_s']:.2f} s "
+              f"({100 * res['client_cpu_share']:.2f}% of the wall time)")  # fmt: skip
     return 0

@@ -23,8 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from deepprune.answers import extract_answer
+from deepprune.artifacts import read_jsonl
 from deepprune.engine.backends import Backend, Finish, Request, get_backend, token_confidence
-from deepprune.errors import ConfigError, DeepPruneError, MissingInputError
+from deepprune.errors import ConfigError, DeepPruneError
 from deepprune.pools import ANSWER_TYPES, Question, Trace, iter_pool, write_pool
 from deepprune.rng import run_key
 
@@ -76,21 +77,8 @@ class GenerateConfig:
 
 def load_problems(path: str | os.PathLike) -> list[Problem]:
     """Problems in the format of ``shared/data/problems`` (id, question, gold, answer_type), or a pool."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingInputError(f"{path}: no such file")
     out, seen = [], set()
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise DeepPruneError(f"{path}: not UTF-8 text ({e.reason})") from None
-    for no, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DeepPruneError(f"{path}:{no}: not JSON ({e.msg})") from None
+    for no, row in read_jsonl(path, "problem file"):
         if (
             not isinstance(row, dict)
             or not isinstance(row.get("id"), str)
@@ -109,8 +97,6 @@ def load_problems(path: str | os.PathLike) -> list[Problem]:
         gold = row.get("gold")
         seen.add(row["id"])
         out.append(Problem(row["id"], row["question"], None if gold is None else str(gold), kind))
-    if not out:
-        raise DeepPruneError(f"{path}: no problems")
     return out
 
 

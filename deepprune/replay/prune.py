@@ -274,10 +274,10 @@ def parse_sweep(spec: str) -> list[float]:
         raise ConfigError(f"bad sweep {spec!r}: expected tau=START:STOP:STEP") from None
     if not (step > 0 and a <= b):
         raise ConfigError(f"bad sweep {spec!r}: needs START <= STOP and STEP > 0")
-    n = int(round((b - a) / step)) + 1
-    if n > 1000:  # our choice: a sweep is a curve, not a grid search
+    n = (b - a) / step + 1
+    if not n <= 1000:  # our choice: a sweep is a curve, not a grid search
         raise ConfigError(f"bad sweep {spec!r}: {n} values; at most 1000")
-    taus = [round(a + k * step, 6) for k in range(n) if a + k * step <= b + 1e-9]
+    taus = [round(a + k * step, 6) for k in range(int(round(n))) if a + k * step <= b + 1e-9]
     for t in taus:  # every value is a valid ClusterConfig (tau in [0, 1])
         ClusterConfig(tau=t)
     return taus

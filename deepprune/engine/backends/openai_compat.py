@@ -93,25 +93,31 @@ class OpenAIBackend(Backend):
                 f"{self.base_url}: unknown model {self.model!r}; served: {', '.join(models)}"
             )
 
-    async def stream(self, req: Request):
+    async def _create(self, req: Request, kw: dict):
+        """One completions call; connection and HTTP errors become one-line errors."""
         import openai
 
-        kw = completion_kwargs(req, self.model)
         extra = dict(self.extra_body or {})
         if self.abort_url:  # SGLang: our request id, so /abort_request can name it
             extra["rid"] = req.request_id
         if extra:
             kw["extra_body"] = extra
         try:
-            stream = await self.client.completions.create(**kw)
+            return await self.client.completions.create(**kw)
         except openai.APIConnectionError:
             raise DeepPruneError(
                 f"{self.base_url}: connection failed (is the server running?)"
             ) from None
         except openai.APIStatusError as e:
-            raise DeepPruneError(
+            msg = (
                 f"{self.base_url}: request {req.request_id} refused ({e.status_code}): {e.message}"
-            ) from None
+            )
+            raise DeepPruneError(msg) from None
+
+    async def stream(self, req: Request):
+
+        kw = completion_kwargs(req, self.model)
+        stream = await self._create(req, kw)
         counted, reason, usage, done = 0, None, None, False
         try:
             async for chunk in stream:
@@ -137,21 +143,7 @@ class OpenAIBackend(Backend):
 
     async def complete(self, req: Request) -> tuple[str, Finish]:
         """One non-streamed completion: the server's own usage, exactly."""
-        import openai
-
-        kw = completion_kwargs(req, self.model, stream=False)
-        if self.extra_body:
-            kw["extra_body"] = self.extra_body
-        try:
-            r = await self.client.completions.create(**kw)
-        except openai.APIConnectionError:
-            raise DeepPruneError(
-                f"{self.base_url}: connection failed (is the server running?)"
-            ) from None
-        except openai.APIStatusError as e:
-            raise DeepPruneError(
-                f"{self.base_url}: request {req.request_id} refused ({e.status_code}): {e.message}"
-            ) from None
+        r = await self._create(req, completion_kwargs(req, self.model, stream=False))
         ch = r.choices[0]
         return ch.text, Finish(
             r.usage.completion_tokens, r.usage.prompt_tokens, ch.finish_reason != "length", "usage"
