@@ -152,14 +152,3 @@ class AnswerClasses:
             if answers_equal(ans, rep, self.answer_type):
                 return c
         return -1
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.representatives)
-
-
-def is_correct(answer: str | None, gold: str | None, answer_type: str = "math") -> bool | None:
-    """Grade one answer against gold; None when gold is unknown."""
-    if gold is None:
-        return None
-    return answers_equal(answer, gold, answer_type)

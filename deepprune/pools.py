@@ -225,7 +225,6 @@ def _open_binary(path: Path) -> io.BufferedIOBase:
 class ReadReport:
     """What a tolerant read skipped: ``errors`` holds one message per skipped line."""
 
-    lines: int = 0
     questions: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -265,7 +264,6 @@ def iter_pool(
     with _open_binary(path) as fh:
         try:
             for lineno, raw in enumerate(fh, start=1):
-                report.lines = lineno
                 where = f"{path}:{lineno}"
                 try:
                     try:

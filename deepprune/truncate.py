@@ -54,9 +54,6 @@ class Truncation:
         v = int(self.value) if self.kind != "frac" else self.value
         return f"{self.kind}:{v}"
 
-    def __call__(self, text: str | None, counter: TokenCounter | None = None) -> str:
-        return truncate(text, self, counter)
-
 
 def parse_spec(spec: str | Truncation, words: Sequence[str] | None = None) -> Truncation:
     """Parse ``tokens:500`` / ``words:25`` / ``frac:0.3`` / ``full``.

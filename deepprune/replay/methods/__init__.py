@@ -1,6 +1,6 @@
 """Online methods, each one unit over the same pool data and cost ledger.
 
-Selection by name is a plain dict; :func:`standard_methods` builds the default set.
+Selection by name is a plain dict (:data:`BASELINES`); ``deepprune.replay.compare`` lists the families.
 """
 
 from deepprune.replay.methods.base import Method, Outcome, QuestionData
