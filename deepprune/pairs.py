@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from deepprune.answers import question_answers
-from deepprune.artifacts import atomic_write
-from deepprune.errors import ConfigError, MissingInputError
+from deepprune.artifacts import atomic_write, read_jsonl, umask
+from deepprune.errors import ConfigError
 from deepprune.grading import AnswerClasses
 from deepprune.judges.prompt import NEGATIVE, POSITIVE, judge_prompt
 from deepprune.pools import Question, read_pool
@@ -242,71 +242,50 @@ def pair_record(p: Pair) -> dict:
 def write_pairs(
     out_dir: str | os.PathLike, built: dict, cfg: PairConfig, name: str = "deepprune_pairs"
 ) -> dict:
-    """Write Alpaca JSON, metadata JSONL, dataset_info.json and manifest.json (manifest last)."""
+    """Write Alpaca JSON, metadata JSONL, dataset_info.json and manifest.json.
+
+    Everything is written into a fresh sibling directory that then replaces ``out_dir`` in
+    two renames, so a killed build leaves the old directory whole (or none), never a mix.
+    """
+    import shutil
+    import tempfile
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "manifest.json").unlink(missing_ok=True)  # a half-written directory never looks complete
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
     info = {}
     for split in ("train", "test"):
         pairs = built[split]
-        atomic_write(
-            out / f"{split}.json",
-            json.dumps(
-                [p.alpaca(cfg.include_question) for p in pairs], ensure_ascii=False, indent=1
-            ),
-        )
-        atomic_write(
-            out / f"{split}.jsonl",
-            "".join(json.dumps(pair_record(p), ensure_ascii=False) + "\n" for p in pairs),
-        )
+        alpaca = [p.alpaca(cfg.include_question) for p in pairs]
+        atomic_write(tmp / f"{split}.json", json.dumps(alpaca, ensure_ascii=False, indent=1))
+        records = "".join(json.dumps(pair_record(p), ensure_ascii=False) + "\n" for p in pairs)
+        atomic_write(tmp / f"{split}.jsonl", records)
         info[f"{name}_{split}"] = {
             "file_name": f"{split}.json",
             "columns": {"prompt": "instruction", "query": "input", "response": "output"},
         }
-    atomic_write(out / "dataset_info.json", json.dumps(info, indent=2))
-    atomic_write(out / "manifest.json", json.dumps(built["manifest"], indent=2))
+    atomic_write(tmp / "dataset_info.json", json.dumps(info, indent=2))
+    atomic_write(tmp / "manifest.json", json.dumps(built["manifest"], indent=2))
+    os.chmod(tmp, 0o777 & ~umask())
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
     return built["manifest"]
 
 
 def read_pair_file(path: str | os.PathLike, need_labels: bool = False) -> list[dict]:
     """Read a ``.jsonl`` pair file; errors name the file, line and reason."""
-    path = Path(path)
-    if path.is_dir():
-        raise MissingInputError(
-            f"{path}: is a directory, not a pair file (e.g. {path / 'test.jsonl'})"
-        )
-    if not path.is_file():
-        raise MissingInputError(f"{path}: no such pair file")
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":  # gzip, like pools
-        import gzip
-
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise ConfigError(f"{path}: a damaged gzip file ({e})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{line}: not UTF-8 text ({e.reason})") from None
     rows = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}:{n}: invalid JSON ({e.msg})") from None
-        if (
-            not isinstance(r, dict)
-            or not isinstance(r.get("prefix_a"), str)
-            or not isinstance(r.get("prefix_b"), str)
+    for n, r in read_jsonl(path, "pair file"):
+        if not isinstance(r, dict) or not all(
+            isinstance(r.get(k), str) for k in ("prefix_a", "prefix_b")
         ):
             raise ConfigError(f"{path}:{n}: a pair needs string 'prefix_a' and 'prefix_b'")
         if need_labels and r.get("label") not in (0, 1):
             raise ConfigError(f"{path}:{n}: pair has no 0/1 'label' (needed for evaluation)")
         rows.append(r)
-    if not rows:
-        raise ConfigError(f"{path}: empty pair file")
     return rows

@@ -60,3 +60,31 @@ def test_write_outputs_for_llamafactory(tmp_path):
     rows = read_pair_file(tmp_path / "test.jsonl", need_labels=True)
     assert len(rows) == sum(manifest["test_labels"].values())
     assert manifest["config"]["trunc"] == "words:10"
+
+
+def test_a_rebuild_replaces_the_whole_directory(tmp_path):
+    from deepprune.cli import main
+
+    out = tmp_path / "pairs"
+    out.mkdir()
+    (out / "train.jsonl").write_text("stale\n")
+    (out / "extra-from-an-old-build.json").write_text("{}")
+    assert (
+        main(
+            [
+                "pairs",
+                "build",
+                str(DEMO_POOL),
+                "--out",
+                str(out),
+                "--trunc",
+                "words:10",
+                "--max-pairs",
+                "5",
+            ]
+        )
+        == 0
+    )
+    assert not (out / "extra-from-an-old-build.json").exists()  # no file of the old build survives
+    assert (out / "train.jsonl").read_text() != "stale\n" and (out / "manifest.json").exists()
+    assert not list(tmp_path.glob(".pairs.*"))  # no temporary directory left behind
