@@ -131,6 +131,15 @@ async def sample_trace(backend: Backend, p: Problem, index: int, cfg: GenerateCo
     req = Request(rid, prompt, trace_seed(cfg, p.id, index), cfg.max_tokens, cfg.temperature, cfg.top_p,
                   cfg.logprobs, tuple(cfg.stop), meta={"question": p.id, "index": index})  # fmt: skip
     parts, confs, probes, n, fin = [], [], [], 0, None
+    if (
+        not cfg.logprobs and not cfg.probe_every
+    ):  # nothing to watch token by token: one plain request,
+        async with sem:  # whose usage is the server's exact count (stop-string tokens included)
+            text, fin = await backend.complete(req)
+        stats.tokens += fin.completion_tokens
+        stats.usage_source.add(fin.usage_source)
+        return Trace(text=text, answer=extract_answer(text, p.answer_type), answer_given=True,
+                     num_tokens=fin.completion_tokens, finished=fin.finished)  # fmt: skip
     async with sem:
         async for item in backend.stream(req):
             if isinstance(item, Finish):
