@@ -54,7 +54,9 @@ def calibrate(judge: Judge, pools, trunc: str, test_fraction: float = 0.2, seed:
     train_keys, test_keys = split_questions([q["key"] for q in qs], test_fraction, seed)
     rng = np.random.default_rng(seed)
     parts = {"train": ([], []), "test": ([], [])}
-    for q in qs:
+    from tqdm import tqdm
+
+    for q in tqdm(qs, desc=f"calibrate {judge.id}", unit="question"):
         ij = np.array(list(itertools.combinations(range(len(q["texts"])), 2)))
         if len(ij) > max_pairs_per_question:  # our choice: bound the work on 512-trace questions
             ij = ij[np.sort(rng.choice(len(ij), max_pairs_per_question, replace=False))]
