@@ -4,8 +4,8 @@
 
 Starts the local server (Gemma 3 270M, CPU), then: (1) the server's own throughput, the same
 requests sent one after another with the bare `openai` client, non-streamed (no client work
-beyond HTTP); (2) `generate` at concurrency 1, 4 and 8 (streamed, answers extracted, pool
-written). Prints tokens/s of each and the ratio generate / server (the client should not be
+beyond HTTP); (2) `generate` at concurrency 1, 4 and 8 (plain requests as the server's own,
+answers extracted, the pool written and resumable). Prints tokens/s of each and the ratio generate / server (the client should not be
 the bottleneck: >= 0.9). The server runs one request at a time, so concurrency cannot raise
 its throughput here; on vLLM/SGLang it does.
 """
