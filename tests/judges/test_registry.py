@@ -60,6 +60,7 @@ def test_only_oracles_can_receive_labels():
         "oracle",
         "noisy-oracle",
         "lexical",
+        "probe",
         "sbert",
         "llm",
         "crossencoder",
