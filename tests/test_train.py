@@ -127,3 +127,13 @@ def test_plain_llamafactory_cli_train_with_focal_keys(setup_dirs):
     assert len([h for h in hist if "loss" in h]) == 3
     typo = subprocess.run(args + ["focal_gama=1"], capture_output=True, text=True)
     assert typo.returncode != 0 and "focal_gama" in typo.stderr
+
+
+def test_a_gpu_recipe_on_a_cpu_machine_is_one_line(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the paper recipe can run")
+    rc = main(["train", str(ROOT / "Offline" / "Qwen3_full_sft.yaml")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0 and "deepspeed and bf16 need a CUDA GPU" in err

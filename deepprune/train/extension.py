@@ -176,6 +176,7 @@ def run(config: str, overrides: list[str]) -> int:
     bad = [o for o in overrides if "=" not in o]
     if bad:
         raise ConfigError(f"overrides must be key=value, got {bad[0]!r}")
+    _check_runnable_here(config, overrides)
     force = os.environ.get("FORCE_TORCHRUN", "0").lower() in ("1", "true", "y")
     if force or _device_count() > 1:
         nproc = os.environ.get("NPROC_PER_NODE", str(max(_device_count(), 1)))
@@ -185,6 +186,28 @@ def run(config: str, overrides: list[str]) -> int:
                "-m", "deepprune.train.extension", config, *overrides]  # fmt: skip
         return subprocess.run(cmd, check=False).returncode
     return _train_here(config, overrides)
+
+
+def _check_runnable_here(config: str, overrides: list[str]) -> None:
+    """A recipe that needs a GPU (DeepSpeed, bf16) fails with one line on a machine without one."""
+    import yaml
+
+    try:
+        with open(config, encoding="utf-8") as fh:
+            recipe = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(
+            f"training config {config}: not valid YAML ({getattr(e, 'problem', e)})"
+        ) from None
+    if not isinstance(recipe, dict):
+        raise ConfigError(f"training config {config}: must be a mapping of keys to values")
+    recipe.update(dict(o.split("=", 1) for o in overrides))
+    needs = [
+        k for k in ("deepspeed", "bf16") if recipe.get(k) not in (None, False, "false", "False", "")
+    ]
+    if needs and _device_count() == 0:
+        raise ConfigError(f"training config {config}: {' and '.join(needs)} need a CUDA GPU and this machine has none "
+                          "(on a CPU: Offline/tiny_cpu_sft.yaml or Offline/gemma3_270m_lora_cpu.yaml)")  # fmt: skip
 
 
 def _train_here(config: str, overrides: list[str]) -> int:
