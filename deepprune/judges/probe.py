@@ -17,7 +17,7 @@ import numpy as np
 
 from deepprune.errors import ConfigError
 from deepprune.grading import AnswerClasses
-from deepprune.judges.base import Judge
+from deepprune.judges.base import Judge, JudgeCost
 
 
 class ProbeJudge(Judge):
@@ -67,6 +67,4 @@ class ProbeJudge(Judge):
         return self.score_indexed(tuple(texts), 2 * k, 2 * k + 1)
 
     def cost(self, texts, counts=None):
-        from deepprune.judges.base import JudgeCost
-
         return JudgeCost(np.zeros(len(texts), dtype=np.int64))  # the probes were generated already

@@ -303,22 +303,19 @@ def prune_pool(
         raise ConfigError(
             f"{path}: traces without text have no {cfg.trunc} prefix (tokens:K works from num_tokens)"
         )
-    check_text(
-        questions,
-        path,
-        [get_judge(s) for s in judge_specs if not s.startswith(("oracle", "noisy-oracle"))],
-    )
-    rows = [run_method(BASELINES[name](), questions, cfg) for name in BASELINES]
-    cons_n = next(r for r in rows if r["method"] == "cons@N")
     specs = list(judge_specs)
     if ceiling and "oracle" not in specs:
         specs.append("oracle")
     if noisy_auroc and not any(s.startswith("noisy-oracle") for s in specs):
         specs.append(f"noisy-oracle:auroc={noisy_auroc}")
+    judges = {spec: get_judge(spec) for spec in specs}  # every model loaded once, before any run
+    check_text(questions, path, list(judges.values()))
+    rows = [run_method(BASELINES[name](), questions, cfg) for name in BASELINES]
+    cons_n = next(r for r in rows if r["method"] == "cons@N")
     main_row = None
     ids: dict[str, str] = {}
     for k, spec in enumerate(specs):
-        judge = get_judge(spec)
+        judge = judges[spec]
         ids[spec] = judge.id
         attach_judge(questions, judge)
         row = run_method(

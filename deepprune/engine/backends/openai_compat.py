@@ -115,9 +115,7 @@ class OpenAIBackend(Backend):
             raise DeepPruneError(msg) from None
 
     async def stream(self, req: Request):
-
-        kw = completion_kwargs(req, self.model)
-        stream = await self._create(req, kw)
+        stream = await self._create(req, completion_kwargs(req, self.model))
         counted, reason, usage, done = 0, None, None, False
         try:
             async for chunk in stream:
