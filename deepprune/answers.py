@@ -206,3 +206,17 @@ def check_extraction(path, max_examples: int = 10) -> dict:
         "correct_match": {"n": cor_n, "share": cor_ok / cor_n if cor_n else None},
         "disagreements": examples,
     }
+
+
+def check_report(r: dict) -> str:
+    """:func:`check_extraction`'s result for a terminal: a summary line and each disagreement."""
+    import json
+
+    fmt = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"  # noqa: E731
+    lines = [
+        f"{r['file']}: {r['traces']} traces | answer extracted {fmt(r['extracted_share'])} | "
+        f"= shipped answer {fmt(r['answer_match']['share'])} (n={r['answer_match']['n']}) | "
+        f"grading = shipped correct {fmt(r['correct_match']['share'])} (n={r['correct_match']['n']})"
+    ]
+    lines += [f"    disagreement: {json.dumps(d, ensure_ascii=False)}" for d in r["disagreements"]]
+    return "\n".join(lines)

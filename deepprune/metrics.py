@@ -205,3 +205,25 @@ def auroc_diff_ci(
         "ci95": [lo, hi],
         "p_le_0": float(np.mean(np.array(diffs) <= 0)) if diffs else float("nan"),
     }
+
+
+def metrics_report(m: dict, questions: int) -> str:
+    """:func:`judge_metrics`' result (with its ``judge``) for a terminal."""
+    nan2 = [float("nan")] * 2
+    ci = m["ci95"] or {"auroc": nan2, "tnr@0.2": nan2}
+    lines = [
+        f"{m['judge']}: AUROC {m['auroc']:.3f} [{ci['auroc'][0]:.3f}, {ci['auroc'][1]:.3f}]  "
+        f"TNR@0.2 {m['tnr@0.2']:.3f} [{ci['tnr@0.2'][0]:.3f}, {ci['tnr@0.2'][1]:.3f}]  "
+        f"acc {m['accuracy']:.3f}  F1 {m['f1']:.3f}  ({m['pairs']} pairs)"
+    ]
+    if "within_question_auroc" in m:
+        w = m["within_question_ci95"] or nan2
+        lines.append(
+            f"  within-question AUROC {m['within_question_auroc']:.3f} [{w[0]:.3f}, {w[1]:.3f}] "
+            f"over {m['questions_with_both_labels']} questions (clustering happens within a question)"
+        )
+    if questions < 10:  # our choice of cut-off: a question bootstrap over fewer means little
+        lines.append(
+            f"  warning: only {questions} questions; the intervals resample questions and mean little here"
+        )
+    return "\n".join(lines)

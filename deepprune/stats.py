@@ -90,3 +90,14 @@ def agreement_by_question(path: str | os.PathLike) -> dict[str, float | None]:
         pairs = [a == b for a, b in combinations(labels, 2)]
         out[q.id] = float(np.mean(pairs)) if pairs else None
     return out
+
+
+def stats_line(r: dict) -> str:
+    """One line of :func:`pool_stats` for a terminal."""
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    return (
+        f"{r['file']}: {r['questions']} questions, {r['traces']} traces, "
+        f"agreement {fmt(r['pairwise_agreement'])}, majority acc {fmt(r['majority_vote_accuracy'])}, "
+        f"per-trace acc {fmt(r['mean_trace_accuracy'])}, no answer {r['no_answer_share']:.3f}, "
+        f"median tokens {r['tokens']['median']:.0f} ({r['tokens']['counter']})"
+    )

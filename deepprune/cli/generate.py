@@ -17,7 +17,7 @@ def register(sub) -> None:
     p.add_argument(
         "--out", required=True, help="the pool to write (resumes from OUT.partial / OUT)"
     )
-    add_config_args(p, GenerateConfig, {"prompt": "prompt template with {question}, or @FILE", "n": "traces per problem",
+    add_config_args(p, GenerateConfig, helps={"prompt": "prompt template with {question}, or @FILE", "n": "traces per problem",
                                         "logprobs": "top-k logprobs per token -> confs (DeepConf: 20)",
                                         "probe_every": "answer probe every P generated tokens"})  # fmt: skip
     p.set_defaults(func=run)

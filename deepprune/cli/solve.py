@@ -17,7 +17,7 @@ def register(sub) -> None:
     add_backend_args(p)
     p.add_argument("--out", help="run directory: records.jsonl (resumable) and config.json")
     p.add_argument("--markdown", help="also write the table here")
-    add_config_args(p, SolveConfig, {"methods": "cons@N, cons@k, deepprune, deepconf (repeat or comma-separate)",
+    add_config_args(p, SolveConfig, helps={"methods": "cons@N, cons@k, deepprune, deepconf (repeat or comma-separate)",
                                      "prompt": "prompt template with {question}, or @FILE", "trunc": "tokens:K or words:K"})  # fmt: skip
     p.set_defaults(func=run)
 

@@ -314,6 +314,12 @@ def cells_manifest(cells_dir: str | os.PathLike, rows: list[dict] | None = None)
 # ---- cross-fitting: every question of a pool judged by a cross-encoder that never saw it ----
 
 
+# the paper's ablation variants: focal loss vs cross-entropy, minority oversampling x2 vs none
+PAPER_ABLATION = {
+    f"{loss} x{over:g}": {"loss": loss, "oversample": over}
+    for loss in ("focal", "ce")
+    for over in (2.0, 1.0)
+}
 PRIOR_ORACLE = "question agreement rate (oracle)"
 
 

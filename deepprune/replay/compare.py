@@ -52,10 +52,14 @@ class CompareConfig:
 
     online: OnlineConfig = field(default_factory=lambda: OnlineConfig(repeats=32))
     similarity: str = "lexical:tfidf"  # untrained similarity for DeepPrune / PoLR / Slim-SC (CPU)
-    families: tuple[str, ...] = ()  # empty: all
+    families: tuple[str, ...] = ()  # method families (empty or "all": every one)
     budget_grid: tuple[float, ...] = ()  # cons@k curve; empty: k = 1..N (geometric beyond 64)
-    n_boot: int = 1000
+    n_boot: int = 1000  # paired bootstrap resamples over questions
     target_drop: float = 0.01  # headline: cons@N accuracy minus one point
+
+    def __post_init__(self):
+        if tuple(self.families) == ("all",):
+            self.families = ()
 
 
 def _families(sim: str) -> dict[str, Callable[[], list[Method]]]:

@@ -1,0 +1,156 @@
+"""Config dataclasses from plain values: YAML recipes, flags, notebooks.
+
+    >>> from deepprune.configs import load_config
+    >>> from deepprune.replay.prune import OnlineConfig
+    >>> load_config(OnlineConfig, {"repeats": 8, "tau": 0.7}).cluster.tau
+    0.7
+
+Nested configs are flattened (``OnlineConfig.cluster.tau`` is the key ``tau``); unknown keys
+and values of the wrong type raise :class:`~deepprune.errors.ConfigError`, and the result is
+validated by the dataclasses' own ``__post_init__``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import os
+import re
+import types
+import typing
+from pathlib import Path
+
+from deepprune.errors import ConfigError, MissingInputError
+
+
+def _base(hint):
+    """``int | None`` -> int."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0] if len(args) == 1 else str
+    return hint
+
+
+@functools.cache
+def field_comments(cls) -> dict[str, str]:
+    """Each field's comment in the class source (trailing, else the comment lines above it)."""
+    try:
+        lines = inspect.getsource(cls).splitlines()
+    except (OSError, TypeError):
+        return {}
+    out, above = {}, []
+    for line in lines:
+        s = line.strip()
+        if s.startswith("#"):
+            above.append(s.lstrip("# "))
+            continue
+        m = re.match(r"(\w+): [^#]*?(?:#\s*(.*))?$", s)
+        if m and m.group(1) not in out:
+            text = m.group(2) or " ".join(above)
+            out[m.group(1)] = re.sub(r"\s*(type: ignore\S*|fmt: skip)\s*#?\s*", "", text)
+        above = []
+    return out
+
+
+def config_fields(
+    cls, default=None, exclude=()
+) -> list[tuple[dataclasses.Field, object, object, type]]:
+    """(field, resolved type, default, owner class) of every leaf field, nested configs flattened."""
+    hints, out = typing.get_type_hints(cls), []
+    for f in dataclasses.fields(cls):
+        if f.name.startswith("_") or f.name in exclude:
+            continue
+        if default is not None:
+            value = getattr(default, f.name)
+        elif f.default is not dataclasses.MISSING:
+            value = f.default
+        else:
+            value = f.default_factory()  # type: ignore[misc]
+        hint = _base(hints[f.name])
+        if dataclasses.is_dataclass(hint):
+            out += config_fields(hint, value if value is not None else hint(), exclude)
+        else:
+            out.append((f, hint, value, cls))
+    return out
+
+
+def load_yaml(path: str | Path) -> dict:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise MissingInputError(f"{p}: no such file")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark else str(p)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{p}: a config file must be a mapping of keys to values, got a {type(data).__name__}"
+        )
+    return data
+
+
+def convert_value(name: str, hint, v):
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        items = v if isinstance(v, list | tuple) else [v]
+        items = [
+            x
+            for item in items
+            for x in (item.split(",") if isinstance(item, str) else [item])
+            if x != ""
+        ]
+        kind = typing.get_args(hint)[0]
+        return tuple(convert_value(name, kind, x) for x in items)
+    if origin is dict:
+        if isinstance(v, dict):
+            return {k: float(x) for k, x in v.items()}
+        pairs = [p for item in v for p in item.split(",")]
+        try:
+            return {k.strip(): float(x) for k, x in (p.split("=") for p in pairs)}
+        except ValueError:
+            raise ConfigError(f"{name}: expected key=value[,key=value], got {v!r}") from None
+    if hint in (int, float) and not isinstance(v, bool) and isinstance(v, int | float | str):
+        try:
+            return hint(v)
+        except ValueError:
+            raise ConfigError(f"{name}: expected {hint.__name__}, got {v!r}") from None
+    if hint in (int, float, str, bool) and not isinstance(v, hint):
+        raise ConfigError(f"{name}: expected {hint.__name__}, got {v!r}")
+    return v
+
+
+def build_config(cls, values: dict, default=None, exclude=()):
+    hints, kw = typing.get_type_hints(cls), {}
+    for f in dataclasses.fields(cls):
+        hint = _base(hints[f.name])
+        if dataclasses.is_dataclass(hint) and f.name not in exclude:
+            inner = getattr(default, f.name, None) if default is not None else None
+            if inner is None and f.default_factory is not dataclasses.MISSING:
+                inner = f.default_factory()
+            kw[f.name] = build_config(hint, values, inner if inner is not None else hint(), exclude)
+        elif f.name in values:
+            kw[f.name] = (
+                values[f.name]
+                if values[f.name] is None
+                else convert_value(f.name, hints[f.name] if hint is None else hint, values[f.name])
+            )
+    return dataclasses.replace(default, **kw) if default is not None else cls(**kw)
+
+
+def load_config(cls, source: str | os.PathLike | dict, default=None, exclude=()):
+    """``cls`` from a YAML file or a mapping of (flattened) keys; unknown keys raise."""
+    values = dict(source) if isinstance(source, dict) else load_yaml(source)
+    names = {f.name for f, *_ in config_fields(cls, default, exclude)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key(s) {unknown} for {cls.__name__}; known: {sorted(names)}"
+        )
+    return build_config(cls, values, default, exclude)
