@@ -32,6 +32,7 @@ from deepprune.errors import ConfigError
 from deepprune.grading import AnswerClasses
 from deepprune.judges.prompt import NEGATIVE, POSITIVE, judge_prompt
 from deepprune.pools import Question, read_pool
+from deepprune.splits import question_folds, split_questions  # noqa: F401 (their old home)
 from deepprune.tokens import get_counter
 from deepprune.truncate import PAPER_TRUNC, parse_spec, truncate
 
@@ -122,32 +123,6 @@ def question_pairs(
                 )
             )
     return out
-
-
-def split_questions(
-    keys: Sequence[str], test_fraction: float, seed: int
-) -> tuple[set[str], set[str]]:
-    """Split question keys into (train, test), never one key in both."""
-    keys = sorted(set(keys))
-    rng = random.Random(seed)
-    rng.shuffle(keys)
-    n_test = round(len(keys) * test_fraction)
-    if test_fraction > 0 and len(keys) >= 2:
-        n_test = min(max(n_test, 1), len(keys) - 1)
-    return set(keys[n_test:]), set(keys[:n_test])
-
-
-def question_folds(keys: Sequence[str], folds: int, seed: int) -> dict[str, int]:
-    """Assign question keys to ``folds`` folds (sorted, seeded shuffle, round robin).
-
-    Cross-fitting trains on every fold but one and scores the one left out, so each
-    question is judged by a model that never saw it.
-    """
-    if folds < 2:
-        raise ConfigError(f"folds must be >= 2, got {folds}")
-    keys = sorted(set(keys))
-    random.Random(seed).shuffle(keys)
-    return {k: n % folds for n, k in enumerate(keys)}
 
 
 def pair_labels(labels, ij) -> np.ndarray:

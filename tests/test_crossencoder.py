@@ -205,7 +205,7 @@ def test_late_interaction_layer_matches_bert_and_judge_caches_traces(tmp_path, m
 def test_crossfit_trains_each_fold_without_its_questions_and_resumes(tmp_path, monkeypatch):
     from deepprune import pairs
     from deepprune.judges import crossencoder, evaluation
-    from deepprune.judges.evaluation import crossfit_crossencoder as crossfit
+    from deepprune.judges.evaluation import CrossEncoderFolds, crossfit
     from deepprune.metrics import auroc
     from deepprune.pairs import labelled_questions, question_folds
 
@@ -219,7 +219,7 @@ def test_crossfit_trains_each_fold_without_its_questions_and_resumes(tmp_path, m
 
     monkeypatch.setattr(pairs, "oversample", spy)
     cfg = CrossEncoderConfig(**SMALL, joint="last")
-    rows = crossfit(DEMO_POOL, "words:8", tmp_path, cfg, folds=2, baselines=("lexical:jaccard",),
+    rows = crossfit(DEMO_POOL, "words:8", CrossEncoderFolds(cfg, tmp_path), folds=2, baselines=("lexical:jaccard",),
                     n_boot=20, progress=False)  # fmt: skip
     keys = [q["key"] for q in labelled_questions([DEMO_POOL], "words:8")]
     fold_of = question_folds(keys, 2, cfg.seed)
@@ -250,7 +250,7 @@ def test_crossfit_trains_each_fold_without_its_questions_and_resumes(tmp_path, m
     monkeypatch.setattr(
         crossencoder.CrossEncoderJudge, "score_indexed", lambda *a, **k: pytest.fail("rescored")
     )
-    again = crossfit(DEMO_POOL, "words:8", tmp_path, cfg, folds=2, baselines=("lexical:jaccard",),
+    again = crossfit(DEMO_POOL, "words:8", CrossEncoderFolds(cfg, tmp_path), folds=2, baselines=("lexical:jaccard",),
                      n_boot=20, progress=False)  # fmt: skip
     assert [r["auroc"] for r in again] == [r["auroc"] for r in rows]
     with pytest.raises(ValueError, match="fold must look like F/K"):

@@ -8,7 +8,7 @@ import torch
 
 from deepprune.cli import main
 from deepprune.judges import JudgePair, get_judge
-from deepprune.judges.evaluation import crossfit_features as crossfit
+from deepprune.judges.evaluation import FeatureFolds, crossfit
 from deepprune.judges.features import (
     MANIFEST,
     WEIGHTS,
@@ -77,10 +77,10 @@ def test_train_then_judge_spec_scores_pairs(tmp_path):
 
 
 def test_crossfit_scores_every_question_once_and_reports_a_paired_difference(tmp_path):
-    rows = crossfit(DEMO_POOL, "words:8", FeatureJudgeConfig(steps=30), folds=3, n_boot=50,
+    rows = crossfit(DEMO_POOL, "words:8", FeatureFolds(FeatureJudgeConfig(steps=30)), folds=3, n_boot=50,
                     baselines=("sbert", "lexical:jaccard"), progress=False)  # fmt: skip
     names = [r["judge"] for r in rows]
-    assert names == ["sbert", "lexical:jaccard", "trained features"]
+    assert names == ["sbert", "lexical:jaccard", "trained focal x2"]
     assert len({r["pairs"] for r in rows}) == 1 and rows[0]["questions"] >= 3
     assert rows[0]["diff_vs_ref"] is None and rows[0]["train_auroc"] is None
     assert 0.5 < rows[2]["train_auroc"] <= 1.0  # in-fold AUROC, reported beside held-out
@@ -126,14 +126,14 @@ def test_crossfit_feature_cache_resumes_without_re_embedding(tmp_path, monkeypat
     from deepprune.judges import features
 
     cfg = FeatureJudgeConfig(steps=20)
-    first = crossfit(DEMO_POOL, "words:8", cfg, folds=2, n_boot=20, baselines=("lexical:jaccard",),
-                     cache=tmp_path / "cache", progress=False)  # fmt: skip
+    first = crossfit(DEMO_POOL, "words:8", FeatureFolds(cfg, tmp_path / "cache"), folds=2, n_boot=20,
+                     baselines=("lexical:jaccard",), progress=False)  # fmt: skip
     assert list((tmp_path / "cache").glob("*.npy"))
 
     def no_embedding(self, texts):
         raise AssertionError("re-embedded a cached question")
 
     monkeypatch.setattr(features.PrefixEncoder, "represent", no_embedding)
-    again = crossfit(DEMO_POOL, "words:8", cfg, folds=2, n_boot=20, baselines=("lexical:jaccard",),
-                     cache=tmp_path / "cache", progress=False)  # fmt: skip
+    again = crossfit(DEMO_POOL, "words:8", FeatureFolds(cfg, tmp_path / "cache"), folds=2, n_boot=20,
+                     baselines=("lexical:jaccard",), progress=False)  # fmt: skip
     assert [r["auroc"] for r in again] == [r["auroc"] for r in first]

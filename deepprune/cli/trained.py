@@ -52,7 +52,7 @@ def register(sub) -> None:
         x.add_argument("--bootstrap", type=int, help="resamples over questions (default: 1000)")
         add_config_args(x, cls, exclude=CROSSFIT_FIXED)
         add_output_args(x, json=False)
-        x.set_defaults(func=crossfit, cls=cls)
+        x.set_defaults(func=crossfit_cmd, cls=cls)
     x = ce.choices["crossfit"]
     x.add_argument(
         "--out", help="models go to OUT/POOL/TRUNC-VARIANT/foldF (finished ones are reused)"
@@ -109,13 +109,14 @@ def train(args) -> int:
     return 0
 
 
-def crossfit(args) -> int:
+def crossfit_cmd(args) -> int:
     from deepprune.artifacts import atomic_write
     from deepprune.judges.crossencoder import CrossEncoderConfig
     from deepprune.judges.evaluation import (
         PAPER_ABLATION,
-        crossfit_crossencoder,
-        crossfit_features,
+        CrossEncoderFolds,
+        FeatureFolds,
+        crossfit,
         crossfit_manifest,
         crossfit_table,
     )
@@ -128,19 +129,19 @@ def crossfit(args) -> int:
         variants["focal x2, scalars only"] = {"vectors": False}
     if ce:
         require(args, "out")
-    rows = []
-    for pool in paths:
-        for trunc in args.trunc or [cfg.trunc]:
-            kw = {
-                "folds": args.folds,
-                "variants": variants,
-                "n_boot": args.bootstrap,
-                "progress": args.progress,
-            }
-            if ce:
-                rows += crossfit_crossencoder(pool, trunc, args.out, cfg, **kw)
-            else:
-                rows += crossfit_features(pool, trunc, cfg, cache=args.cache, **kw)
+    trainer = CrossEncoderFolds(cfg, args.out) if ce else FeatureFolds(cfg, args.cache)
+    kw = {
+        "folds": args.folds,
+        "variants": variants,
+        "n_boot": args.bootstrap,
+        "progress": args.progress,
+    }
+    rows = [
+        r
+        for pool in paths
+        for trunc in args.trunc or [cfg.trunc]
+        for r in crossfit(pool, trunc, trainer, **kw)
+    ]
     if ce and args.manifest:
         atomic_write(
             args.manifest,

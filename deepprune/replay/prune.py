@@ -126,7 +126,7 @@ def load_questions(path: str | os.PathLike, cfg: OnlineConfig) -> list[QuestionD
             )
         )
     if cfg.holdout:
-        from deepprune.pairs import split_questions
+        from deepprune.splits import split_questions
 
         source = Path(path).name.removesuffix(".gz").removesuffix(".jsonl")
         _, test = split_questions([f"{source}/{q.qid}" for q in out], cfg.holdout, 0)
