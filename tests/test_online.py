@@ -6,16 +6,9 @@ import pytest
 from deepprune.cli import main
 from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
+from deepprune.replay.harness import OnlineConfig, run_sweep
 from deepprune.replay.methods import ConsK, ConsN, DeepPrune
-from deepprune.replay.prune import (
-    OnlineConfig,
-    attach_judge,
-    load_questions,
-    parse_sweep,
-    prune_pool,
-    run_method,
-    run_sweep,
-)
+from deepprune.replay.prune import attach_judge, load_questions, parse_sweep, prune_pool, run_method
 from tests.conftest import DEMO_POOL, write_jsonl
 
 
@@ -139,7 +132,7 @@ def test_sweep_rows_equal_single_runs_and_workers_agree():
     qs = load_questions(DEMO_POOL, cfg)
     judge = get_judge("noisy-oracle:auroc=0.8")
     attach_judge(qs, judge)
-    rows = run_sweep(DeepPrune(judge.id), [0.3, 0.6], qs, cfg)
+    rows = [led.summary() for led in run_sweep(DeepPrune(judge.id), [0.3, 0.6], qs, cfg)]
     single = run_method(DeepPrune(judge.id, ClusterConfig(tau=0.6)), qs, cfg)
     assert rows[1]["tokens"] == single["tokens"] and rows[1]["accuracy"] == single["accuracy"]
     assert rows[0]["tokens"] != rows[1]["tokens"]

@@ -26,7 +26,9 @@ import numpy as np
 from deepprune.errors import ConfigError
 from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
-from deepprune.replay.methods import BASELINES, ConsK, ConsN, DeepPrune, Method, QuestionData
+from deepprune.replay.harness import OnlineConfig, run, run_sweep
+from deepprune.replay.ledger import matched_k, paired_ci
+from deepprune.replay.methods import BASELINES, ConsK, ConsN, DeepPrune, Method
 from deepprune.replay.methods.confidence import ConfidenceVote
 from deepprune.replay.methods.prefix_cluster import PoLR, SlimSC
 from deepprune.replay.methods.sequential import (
@@ -37,11 +39,9 @@ from deepprune.replay.methods.sequential import (
     ShortMK,
 )
 from deepprune.replay.prune import (
-    OnlineConfig,
     attach_judge,
     k_grid,
     load_questions,
-    orders_for,
     token_source,
 )
 
@@ -91,51 +91,6 @@ def _families(sim: str) -> dict[str, Callable[[], list[Method]]]:
 FAMILIES = tuple(_families("x"))
 
 
-def _arrays(per_q: list[list], qs: list[QuestionData], R: int):
-    """(correct, tokens, aux_calls, aux_tokens) arrays of shape (questions, repeats)."""
-    corr = np.full((len(qs), R), np.nan)
-    tok, calls, auxt = np.zeros((len(qs), R)), np.zeros((len(qs), R)), np.zeros((len(qs), R))
-    for a, (q, outs) in enumerate(zip(qs, per_q, strict=True)):
-        for r, o in enumerate(outs):
-            if o.correct is not None:
-                corr[a, r] = o.correct
-            elif q.gold_class is not None:
-                corr[a, r] = float(o.answer >= 0 and o.answer == q.gold_class)
-            tok[a, r], calls[a, r], auxt[a, r] = o.tokens, o.aux_calls, o.aux_tokens
-    return corr, tok, calls, auxt
-
-
-def _outcomes(method: Method, qs: list[QuestionData], cfg: OnlineConfig):
-    return _arrays(
-        [method.run_repeats(q, orders_for(q, cfg), cfg.seed) for q in qs], qs, cfg.repeats
-    )
-
-
-def _sweep_outcomes(methods: list[DeepPrune], qs: list[QuestionData], cfg: OnlineConfig) -> list:
-    """DeepPrune points differing only in tau: one lock-step batch per question."""
-    taus = [m.cfg.tau for m in methods]
-    per_q = [methods[0].sweep(q, orders_for(q, cfg), cfg.seed, taus) for q in qs]
-    return [_arrays([o[k] for o in per_q], qs, cfg.repeats) for k in range(len(methods))]
-
-
-def paired_ci(diff_q: np.ndarray, n_boot: int, seed: int = 0) -> list[float]:
-    """95% bootstrap interval of the mean of per-question differences (questions resampled)."""
-    d = diff_q[~np.isnan(diff_q)]
-    if len(d) == 0 or n_boot <= 0:
-        return [float("nan"), float("nan")]
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
-    return np.percentile(means, [2.5, 97.5]).tolist()
-
-
-def _point(name, family, corr, tok, calls, auxt):
-    graded = not np.isnan(corr).all()
-    return {"method": name, "family": family,
-            "accuracy": float(np.nanmean(corr)) if graded else None,
-            "accuracy_std": float(np.nanmean(corr, axis=0).std()) if graded else None,
-            "tokens": float(tok.mean()), "aux_calls": float(calls.mean()), "aux_tokens": float(auxt.mean())}  # fmt: skip
-
-
 def compare_pool(
     path: str | os.PathLike, cfg: CompareConfig, progress: Callable[[str], None] | None = None
 ) -> dict:
@@ -143,7 +98,6 @@ def compare_pool(
     oc = cfg.online
     qs = load_questions(path, oc)
     graded = any(q.gold_class is not None for q in qs)
-    mean_trace = float(np.mean([q.tokens.mean() for q in qs]))
     unknown = set(cfg.families) - set(FAMILIES)
     if unknown:
         raise ConfigError(
@@ -158,8 +112,8 @@ def compare_pool(
     fams = _families(sim_id)
     if "deepprune-oracle" in chosen:
         attach_judge(qs, get_judge("oracle"))
-    base = _outcomes(ConsN(), qs, oc)
-    cons_n = _point("cons@N", "cons@N", *base)
+    base = run(ConsN(), qs, oc)
+    cons_n = base.point("cons@N", "cons@N")
     points, skipped = [], {}
     for fam in chosen:
         methods = fams[fam]()
@@ -169,19 +123,19 @@ def compare_pool(
             continue
         if progress:
             progress(fam)
-        if fam == "deepprune":
-            outs = _sweep_outcomes(methods, qs, oc)
+        if fam == "deepprune":  # points differing only in tau: one lock-step batch per question
+            outs = run_sweep(methods[0], [m.cfg.tau for m in methods], qs, oc)
         else:
-            outs = [_outcomes(m, qs, oc) for m in methods]
+            outs = [run(m, qs, oc) for m in methods]
         for m, out in zip(methods, outs, strict=True):
-            p = _point(m.name, fam, *out)
-            k = max(p["tokens"] / mean_trace, 1e-9)
-            matched = _outcomes(ConsK(k, name=f"cons@k~{m.name}"), qs, oc)
+            p = out.point(fam, m.name)
+            k = matched_k(p["tokens"], qs)
+            matched = run(ConsK(k, name=f"cons@k~{m.name}"), qs, oc)
             p["matched_k"] = k
-            p["matched_cons_k_accuracy"] = float(np.nanmean(matched[0])) if graded else None
+            p["matched_cons_k_accuracy"] = float(np.nanmean(matched.correct)) if graded else None
             if graded:
-                d_n = np.nanmean(out[0] - base[0], axis=1)
-                d_k = np.nanmean(out[0] - matched[0], axis=1)
+                d_n = np.nanmean(out.correct - base.correct, axis=1)
+                d_k = np.nanmean(out.correct - matched.correct, axis=1)
                 p["delta_vs_consN"] = float(np.nanmean(d_n))
                 p["delta_vs_consN_ci95"] = paired_ci(d_n, cfg.n_boot)
                 p["delta_vs_matched_cons_k"] = float(np.nanmean(d_k))
@@ -192,7 +146,7 @@ def compare_pool(
     grid = list(cfg.budget_grid) or k_grid(n_max)
     curve = []
     for k in grid:
-        c = _point(f"cons@{k:g}", "cons@k", *_outcomes(ConsK(k), qs, oc))
+        c = run(ConsK(k), qs, oc).point("cons@k", f"cons@{k:g}")
         c["k"] = k
         c["reduction_vs_consN"] = 1 - c["tokens"] / cons_n["tokens"]
         curve.append(c)

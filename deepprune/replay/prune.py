@@ -13,8 +13,7 @@ reported as unavailable for pools without gold).
 from __future__ import annotations
 
 import os
-import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -27,34 +26,11 @@ from deepprune.judges import Judge, get_judge, judge_scores_indexed
 from deepprune.judges.oracle import PAPER_JUDGE_AUROC
 from deepprune.pools import iter_pool
 from deepprune.replay.batched import PairScores
+from deepprune.replay.harness import OnlineConfig, run, run_sweep
+from deepprune.replay.ledger import matched_k
 from deepprune.replay.methods import BASELINES, ConsK, DeepPrune, Method, QuestionData
 from deepprune.tokens import get_counter, trace_tokens
-from deepprune.truncate import PAPER_TRUNC, parse_spec, truncate
-
-
-@dataclass
-class OnlineConfig:
-    """An online run. ``cluster`` defaults are the paper's (see ClusterConfig)."""
-
-    trunc: str = PAPER_TRUNC
-    repeats: int = 4  # our choice
-    seed: int = 0
-    shuffle: bool = True  # seeded permutation per repeat (False: pool order, every repeat)
-    tokenizer: str | None = None
-    workers: int = 1  # our choice: forked processes over questions (cheap judges; see run_method)
-    # keep only the held-out questions of the pair builder's split with this test fraction
-    # (seed 0), e.g. 0.4 for judges trained by `make ablation-real`: no question seen in training
-    holdout: float | None = None
-    cluster: ClusterConfig = field(default_factory=ClusterConfig)
-
-    def __post_init__(self):
-        parse_spec(self.trunc)
-        if self.repeats < 1:
-            raise ConfigError(f"repeats must be >= 1, got {self.repeats}")
-        if self.workers < 1:
-            raise ConfigError(f"workers must be >= 1, got {self.workers}")
-        if self.holdout is not None and not 0 < self.holdout < 1:
-            raise ConfigError(f"holdout must be in (0, 1), got {self.holdout}")
+from deepprune.truncate import parse_spec, truncate
 
 
 def _judge_fn(judge: Judge, q: QuestionData):
@@ -144,123 +120,12 @@ def attach_judge(questions: list[QuestionData], judge: Judge) -> None:
             q.costs[judge.id] = judge.cost(q.prefixes, q.judge_tokens)
 
 
-def _order(q: QuestionData, cfg: OnlineConfig, r: int) -> list[int]:
-    order = list(range(q.n))
-    if cfg.shuffle:
-        random.Random(f"order:{cfg.seed}:{r}:{q.qid}").shuffle(order)
-    return order
-
-
 def run_method(method: Method, questions: list[QuestionData], cfg: OnlineConfig) -> dict:
-    """Run one method over all questions and repeats; returns its summary row."""
+    """One method's ``prune`` row (or why it was skipped: the pool lacks what it needs)."""
     reason = method.skip_reason(questions)
     if reason:
         return {"method": method.name, "skipped": reason}
-    per_q = _map_questions(
-        lambda q: method.run_repeats(q, orders_for(q, cfg), cfg.seed), questions, cfg
-    )
-    return _summarise(method.name, questions, per_q, cfg.repeats)
-
-
-def run_sweep(
-    method: DeepPrune, taus: list[float], questions: list[QuestionData], cfg: OnlineConfig
-) -> list[dict]:
-    """DeepPrune over a tau sweep: every tau and repeat of a question in one batch.
-
-    Rows equal ``run_method`` with ``tau`` set (same orders, same member samples).
-    """
-    per_q = _map_questions(
-        lambda q: method.sweep(q, orders_for(q, cfg), cfg.seed, taus), questions, cfg
-    )
-    return [
-        _summarise(f"{method.name} tau={tau:g}", questions, [o[k] for o in per_q], cfg.repeats)
-        | {"tau": tau}
-        for k, tau in enumerate(taus)
-    ]
-
-
-_WORK: tuple = ()  # (fn, questions) seen by forked workers
-
-
-def _work(k: int):
-    fn, questions = _WORK
-    q = questions[k]
-    before = {jid: m.calls for jid, m in q.scores.items()}
-    out = fn(q)
-    memos = {
-        jid: (m.mat, m.calls - before[jid]) for jid, m in q.scores.items() if m.calls != before[jid]
-    }
-    return out, memos
-
-
-def _map_questions(fn, questions: list[QuestionData], cfg: OnlineConfig) -> list:
-    """``[fn(q) for q in questions]``, in ``cfg.workers`` forked processes when > 1.
-
-    Workers send back their new judge scores, which are merged into each question's memo,
-    so later runs still never score a pair twice.
-    """
-    if cfg.workers <= 1 or len(questions) < 2:
-        return [fn(q) for q in questions]
-    import multiprocessing as mp
-
-    global _WORK
-    _WORK = (fn, questions)
-    try:
-        with mp.get_context("fork").Pool(min(cfg.workers, len(questions))) as pool:
-            results = pool.map(_work, range(len(questions)), chunksize=1)
-    finally:
-        _WORK = ()
-    for q, (_, memos) in zip(questions, results, strict=True):
-        for jid, (mat, new_calls) in memos.items():
-            q.scores[jid].mat[:] = mat
-            q.scores[jid].calls += new_calls
-    return [out for out, _ in results]
-
-
-def orders_for(q: QuestionData, cfg: OnlineConfig) -> list[list[int]]:
-    return [_order(q, cfg, r) for r in range(cfg.repeats)]
-
-
-def _summarise(name: str, questions: list[QuestionData], per_q: list[list], repeats: int) -> dict:
-    """Average outcomes ``per_q[question][repeat]`` into a row (spread: sd over repeats)."""
-    graded = any(q.gold_class is not None for q in questions)
-    acc_r, tok_r, calls_r, auxtok_r = [], [], [], []
-    for r in range(repeats):
-        accs = []
-        for q, outs in zip(questions, per_q, strict=True):
-            o = outs[r]
-            if o.correct is None and q.gold_class is not None:
-                o.correct = float(o.answer >= 0 and o.answer == q.gold_class)
-            if o.correct is not None:
-                accs.append(o.correct)
-        acc_r.append(float(np.mean(accs)) if accs else np.nan)
-        tok_r.append(float(np.mean([outs[r].tokens for outs in per_q])))
-        calls_r.append(float(np.mean([outs[r].aux_calls for outs in per_q])))
-        auxtok_r.append(float(np.mean([outs[r].aux_tokens for outs in per_q])))
-    row = {
-        "method": name,
-        "accuracy": float(np.mean(acc_r)) if graded else None,
-        "accuracy_std": float(np.std(acc_r)) if graded else None,
-        "tokens": float(np.mean(tok_r)),  # mean per question
-        "tokens_std": float(np.std(tok_r)),
-        "aux_calls": float(np.mean(calls_r)),
-        "aux_tokens": float(np.mean(auxtok_r)),
-    }
-    infos = [o.info for outs in per_q for o in outs]
-    if infos and "clusters" in infos[0]:
-        row["clusters_mean"] = float(np.mean([i["clusters"] for i in infos]))
-        row["largest_mean"] = float(np.mean([i["largest"] for i in infos]))
-        row["completed_mean"] = float(np.mean([i["completed"] for i in infos]))
-        row["fallback_rate"] = float(np.mean([i["fallback"] for i in infos]))
-        if all(i["clusters"] == 1 for i in infos):
-            row["warning"] = (
-                "every run collapsed into one cluster: the judge's scores all exceed tau (calibrate it: calib=FILE)"
-            )
-        elif all(i["fallback"] for i in infos):
-            row["warning"] = (
-                "every run ended in all singletons: no score exceeds tau (calibrate the judge: calib=FILE)"
-            )
-    return row
+    return run(method, questions, cfg).summary()
 
 
 def parse_sweep(spec: str) -> list[float]:
@@ -328,12 +193,11 @@ def prune_pool(
     sweep_rows = []
     if sweep:
         judge_id = ids[specs[0]]
-        sweep_rows = run_sweep(
-            DeepPrune(judge_id, cfg.cluster, name=f"deepprune[{specs[0]}]"), sweep, questions, cfg
-        )
-    mean_trace = float(np.mean([q.tokens.mean() for q in questions]))
+        method = DeepPrune(judge_id, cfg.cluster, name=f"deepprune[{specs[0]}]")
+        ledgers = run_sweep(method, sweep, questions, cfg)
+        sweep_rows = [led.summary() | {"tau": tau} for led, tau in zip(ledgers, sweep, strict=True)]
     if main_row is not None:
-        k_match = max(main_row["tokens"] / mean_trace, 1.0)
+        k_match = matched_k(main_row["tokens"], questions)
         matched = run_method(
             ConsK(k_match, name=f"cons@k (k={k_match:.2f}, budget-matched)"), questions, cfg
         )

@@ -18,8 +18,9 @@ from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
 from deepprune.pools import read_pool
 from deepprune.replay.batched import cluster_runs, select_completed
+from deepprune.replay.harness import OnlineConfig, orders_for
 from deepprune.replay.methods import DeepPrune
-from deepprune.replay.prune import OnlineConfig, attach_judge, load_questions, orders_for
+from deepprune.replay.prune import attach_judge, load_questions
 from deepprune.rng import run_key
 from tests.conftest import DEMO_POOL, ROOT, shared_pool
 

@@ -1,0 +1,108 @@
+"""One method's outcomes over questions x repeats, graded in exactly one place.
+
+``Ledger.of(name, questions, per_q)`` turns the :class:`~deepprune.replay.methods.Outcome` of
+every (question, repeat) into arrays of shape (questions, repeats): correct (NaN where the
+question has no gold), reasoning tokens, auxiliary calls and their tokens. ``summary()`` is a
+row of ``deepprune prune`` (means, spread over repeats, clustering diagnostics);
+``point(family)`` a point of ``deepprune compare``. :func:`paired_ci` and :func:`matched_k`
+(the cons@k at the same budget) are shared by both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+COLLAPSED = "every run collapsed into one cluster: the judge's scores all exceed tau (calibrate it: calib=FILE)"
+SINGLETONS = (
+    "every run ended in all singletons: no score exceeds tau (calibrate the judge: calib=FILE)"
+)
+
+
+@dataclass
+class Ledger:
+    name: str
+    correct: np.ndarray  # (questions, repeats); NaN: the question has no gold
+    tokens: np.ndarray
+    aux_calls: np.ndarray
+    aux_tokens: np.ndarray
+    graded: bool
+    infos: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, name: str, questions, per_q: list[list]) -> Ledger:
+        """Grade ``per_q[question][repeat]``: a method's own expectation (pass@1) or its answer
+        class against the question's gold class."""
+        shape = (len(questions), len(per_q[0]) if per_q else 0)
+        corr = np.full(shape, np.nan)
+        tok, calls, auxt = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+        for a, (q, outs) in enumerate(zip(questions, per_q, strict=True)):
+            for r, o in enumerate(outs):
+                if o.correct is None and q.gold_class is not None:
+                    o.correct = float(o.answer >= 0 and o.answer == q.gold_class)
+                if o.correct is not None:
+                    corr[a, r] = o.correct
+                tok[a, r], calls[a, r], auxt[a, r] = o.tokens, o.aux_calls, o.aux_tokens
+        graded = any(q.gold_class is not None for q in questions)
+        infos = [o.info for outs in per_q for o in outs]
+        return cls(name, corr, tok, calls, auxt, graded, infos)
+
+    def summary(self) -> dict:
+        """The ``prune`` row: per-repeat means over questions, averaged (spread: sd over repeats)."""
+        R = self.tokens.shape[1]
+        acc_r = []
+        for r in range(R):
+            col = self.correct[:, r]
+            accs = col[~np.isnan(col)].tolist()
+            acc_r.append(float(np.mean(accs)) if accs else np.nan)
+        tok_r = [float(np.mean(self.tokens[:, r].tolist())) for r in range(R)]
+        row = {
+            "method": self.name,
+            "accuracy": float(np.mean(acc_r)) if self.graded else None,
+            "accuracy_std": float(np.std(acc_r)) if self.graded else None,
+            "tokens": float(np.mean(tok_r)),  # mean per question
+            "tokens_std": float(np.std(tok_r)),
+            "aux_calls": float(
+                np.mean([float(np.mean(self.aux_calls[:, r].tolist())) for r in range(R)])
+            ),
+            "aux_tokens": float(
+                np.mean([float(np.mean(self.aux_tokens[:, r].tolist())) for r in range(R)])
+            ),
+        }
+        if self.infos and "clusters" in self.infos[0]:
+            i = self.infos
+            row["clusters_mean"] = float(np.mean([x["clusters"] for x in i]))
+            row["largest_mean"] = float(np.mean([x["largest"] for x in i]))
+            row["completed_mean"] = float(np.mean([x["completed"] for x in i]))
+            row["fallback_rate"] = float(np.mean([x["fallback"] for x in i]))
+            if all(x["clusters"] == 1 for x in i):
+                row["warning"] = COLLAPSED
+            elif all(x["fallback"] for x in i):
+                row["warning"] = SINGLETONS
+        return row
+
+    def point(self, family: str, name: str | None = None) -> dict:
+        """The ``compare`` point: means over questions and repeats."""
+        g = self.graded and not np.isnan(self.correct).all()
+        return {"method": name or self.name, "family": family,
+                "accuracy": float(np.nanmean(self.correct)) if g else None,
+                "accuracy_std": float(np.nanmean(self.correct, axis=0).std()) if g else None,
+                "tokens": float(self.tokens.mean()), "aux_calls": float(self.aux_calls.mean()),
+                "aux_tokens": float(self.aux_tokens.mean())}  # fmt: skip
+
+
+def paired_ci(diff_q: np.ndarray, n_boot: int, seed: int = 0) -> list[float]:
+    """95% bootstrap interval of the mean of per-question differences (questions resampled)."""
+    d = diff_q[~np.isnan(diff_q)]
+    if len(d) == 0 or n_boot <= 0:
+        return [float("nan"), float("nan")]
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+    return np.percentile(means, [2.5, 97.5]).tolist()
+
+
+def matched_k(tokens: float, questions) -> float:
+    """k of the cons@k that spends ``tokens`` per question: the budget over the mean trace
+    length (fractional k is randomised by ConsK), at least one trace."""
+    return max(tokens / float(np.mean([q.tokens.mean() for q in questions])), 1.0)
