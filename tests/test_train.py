@@ -3,6 +3,8 @@
 import json
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -118,7 +120,11 @@ def test_plain_llamafactory_cli_train_with_focal_keys(setup_dirs):
     # the command the paper's users know, through the import hook that `make install` installs
     root, model = setup_dirs
     out = root / "lf-cli"
-    args = [shutil.which("llamafactory-cli") or "llamafactory-cli", "train",
+    beside = (
+        Path(sys.executable).parent / "llamafactory-cli"
+    )  # this environment's, not another on PATH
+    cli = str(beside) if beside.exists() else shutil.which("llamafactory-cli") or "llamafactory-cli"
+    args = [cli, "train",
             str(ROOT / "Offline" / "tiny_cpu_sft.yaml"), f"model_name_or_path={model}",
             f"dataset_dir={root / 'pairs'}", f"output_dir={out}", "max_steps=3"]  # fmt: skip
     run = subprocess.run(args, capture_output=True, text=True)
