@@ -20,6 +20,10 @@ from deepprune.errors import ConfigError
 MATH_VERIFY_TIMEOUT_S = (
     5  # our choice: per parse/verify call; pathological inputs fall back to strings
 )
+# our choice: answers longer or more deeply nested than this skip the symbolic parser (an extracted
+# final answer is short; a hostile one would otherwise cost seconds per pair) and compare as strings
+MAX_SYMBOLIC_CHARS = 400
+MAX_SYMBOLIC_DEPTH = 12
 
 _LATEX_NOISE = [
     (re.compile(r"\\(?:left|right|displaystyle|,|;|!|\s)"), ""),
@@ -31,11 +35,48 @@ _LATEX_NOISE = [
 ]
 
 
+def strip_redundant_brackets(s: str) -> str:
+    """``((1))`` -> ``1``, ``{x+1}`` -> ``x+1``; a tuple or interval such as ``(1,2)`` is kept.
+    One pass over the text (linear, whatever the nesting).
+
+    Example:
+        >>> strip_redundant_brackets("(((-3/4)))"), strip_redundant_brackets("(1,2)")
+        ('-3/4', '(1,2)')
+    """
+    n, stack, match, comma_depths, depth = len(s), [], {}, set(), 0
+    for k, ch in enumerate(s):
+        if ch in "({":
+            stack.append(k)
+            depth += 1
+        elif ch in ")}":
+            if not stack:
+                return s  # unbalanced: leave it to the string comparison
+            match[stack.pop()] = k
+            depth -= 1
+        elif ch == ",":
+            comma_depths.add(depth)
+    k = 0
+    while 2 * k + 1 < n and match.get(k) == n - 1 - k and s[k] + s[n - 1 - k] in ("()", "{}"):
+        if k + 1 in comma_depths:  # a tuple/interval at this layer
+            break
+        k += 1
+    return s[k : n - k] if k else s
+
+
+def _nesting(s: str) -> int:
+    depth = deepest = 0
+    for ch in s:
+        depth += (ch in "([{") - (ch in ")]}")
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def normalize_math(ans: str) -> str:
     """Normalise a math answer string for exact comparison (fallback path)."""
     s = ans.strip().strip("$").strip()
     for pat, repl in _LATEX_NOISE:
         s = pat.sub(repl, s)
+    s = strip_redundant_brackets(s)
     s = s.rstrip(".").replace("{,}", "")
     s = re.sub(r"^(?:[a-zA-Z]\s*=\s*)", "", s)  # "x=5" -> "5"
     if re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", s):
@@ -66,6 +107,9 @@ def normalize(ans: str, answer_type: str) -> str:
 def _parse_math(ans: str):
     from math_verify import parse
 
+    if len(ans) > MAX_SYMBOLIC_CHARS or _nesting(ans) > MAX_SYMBOLIC_DEPTH:
+        return []  # the string comparison decides
+
     timeout = (
         MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
     )
@@ -80,7 +124,9 @@ def _parse_math(ans: str):
 def _math_equal(a: str, b: str) -> bool:
     if normalize_math(a) == normalize_math(b):
         return True
-    pa, pb = _parse_math(a), _parse_math(b)
+    a, b = strip_redundant_brackets(a), strip_redundant_brackets(b)
+    pa = _parse_math(a)
+    pb = _parse_math(b) if pa else []
     if not pa or not pb:
         return False
     from math_verify import verify

@@ -32,6 +32,24 @@ def _files(tmp_path):
     (d / "recipe_list.yaml").write_text("- 1\n- 2\n")
     (d / "recipe_type.yaml").write_text("n: many\n")
     (d / "recipe_key.yaml").write_text("nn: 3\n")
+    q = json.loads(DEMO_POOL.read_text().splitlines()[0])
+    no_answer = {
+        **q,
+        "traces": [{**t, "text": "no final answer here", "answer": None} for t in q["traces"]],
+    }
+    (d / "noanswer.jsonl").write_text(json.dumps(no_answer) + "\n")
+    agree = [
+        {
+            **q,
+            "id": f"a{k}",
+            "traces": [
+                {**t, "text": t["text"].rsplit("\\boxed", 1)[0] + "\\boxed{7}", "answer": "7"}
+                for t in q["traces"][:4]
+            ],
+        }
+        for k in range(6)
+    ]
+    (d / "agree.jsonl").write_text("".join(json.dumps(x) + "\n" for x in agree))
     return d
 
 
@@ -66,6 +84,18 @@ CASES = [
     (["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--trunc", "frac:0.3"], "frac"),
     (["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--methods", "cons@N,best-of"], "unknown method"),
     (["solve", "--problems", "{d}/missing.jsonl", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"], "no such problem file"),
+    (["features", "train", "--pool", "{d}", "--out", "{d}/out.jsonl"], "is a directory, not a pool file"),
+    (["crossencoder", "train", "--pool", "{d}", "--out", "{d}/out.jsonl"], "is a directory, not a pool file"),
+    (["compare", "--pool", "{d}"], "is a directory, not a pool file"),
+    (["crossencoder", "train", "--pool", "{d}/bad.jsonl", "--out", "{d}/out.jsonl"], "bad.jsonl:1"),
+    (["features", "train", "--pool", "{d}/noanswer.jsonl", "--out", "{d}/out.jsonl"], "no training question has two"),
+    (["crossencoder", "train", "--pool", "{d}/noanswer.jsonl", "--out", "{d}/out.jsonl", "--test-fraction", "0"],
+     "no training pairs"),
+    (["features", "train", "--pool", "{d}/agree.jsonl", "--out", "{d}/out.jsonl"], "all one class"),
+    (["crossencoder", "train", "--pool", "{d}/agree.jsonl", "--out", "{d}/out.jsonl"], "all one class"),
+    (["prune", "--pool", str(DEMO_POOL), "--pool", "{d}/bad.jsonl", "--out", "{d}/o.jsonl"], "bad.jsonl:1"),
+    (["prune", "--pool", str(DEMO_POOL), "--out", "{d}/ok.jsonl/sub"], "cannot write here"),
+    (["prune", "--judge", "lexical:jaccard", "--judge", "sbertt", "--out", "{d}/o.jsonl"], "unknown judge"),
 ]  # fmt: skip
 
 

@@ -42,3 +42,22 @@ def test_classes_match_integer_identity(values):
     for i in range(len(values)):
         for j in range(len(values)):
             assert (labels[i] == labels[j]) == (values[i] == values[j])
+
+
+def test_redundant_brackets_are_one_value_and_hostile_nesting_is_cheap(monkeypatch):
+    import math_verify
+
+    from deepprune import grading
+
+    assert answers_equal("((1))", "1") and answers_equal("(" * 500 + "1" + ")" * 500, "1")
+    assert grading.strip_redundant_brackets("((1,2))") == "(1,2)"  # a tuple keeps its brackets
+    assert not answers_equal("(1,2)", "1") and answers_equal("{(-3/4)}", "-0.75")
+    calls = []
+    real = math_verify.parse
+    monkeypatch.setattr(math_verify, "parse", lambda *a, **k: calls.append(a) or real(*a, **k))
+    grading._parse_math.cache_clear()
+    deep = "(" * 200 + "x+(" * 50 + "1" + ")" * 250
+    assert (
+        not answers_equal(deep, "2") and not calls
+    )  # too deep for the symbolic parser: strings decide
+    assert not answers_equal("x" * 10_000, "2") and not calls  # too long, likewise

@@ -101,13 +101,34 @@ def require(args: argparse.Namespace, *names: str) -> None:
 
 
 def pools(args: argparse.Namespace, name: str = "pool") -> list[str]:
-    """The pool files of ``--pool`` (or the YAML), each checked to exist before any work."""
+    """The pool files of ``--pool`` (or the YAML), every line of each read and checked before
+    any work: a bad second pool fails before the first one's run, not after it."""
+    from deepprune.pools import iter_pool
+
     require(args, name)
     paths = getattr(args, name)
-    for p in [paths] if isinstance(paths, str) else paths:
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    for p in paths:
+        if Path(p).is_dir():
+            raise MissingInputError(f"{p}: is a directory, not a pool file")
         if not Path(p).is_file():
             raise MissingInputError(f"{p}: no such pool file")
-    return [paths] if isinstance(paths, str) else list(paths)
+        for _ in iter_pool(p):
+            pass
+    return paths
+
+
+def writable_dir(path: str | Path) -> Path:
+    """Check before any work that ``path`` can be created and written (nothing is created here)."""
+    import os
+
+    p = Path(path)
+    existing = next(a for a in [p, *p.parents] if a.exists() or a == Path(a.anchor))
+    if not existing.is_dir():
+        raise MissingInputError(f"{p}: cannot write here ({existing} is a file)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise MissingInputError(f"{p}: cannot write here ({existing} is not writable)")
+    return p
 
 
 def add_backend_args(p: argparse.ArgumentParser) -> None:

@@ -6,7 +6,14 @@ import json
 import sys
 from pathlib import Path
 
-from deepprune.cli.config import add_config_args, add_output_args, emit, pools, resolve
+from deepprune.cli.config import (
+    add_config_args,
+    add_output_args,
+    emit,
+    pools,
+    resolve,
+    writable_dir,
+)
 from deepprune.judges.oracle import PAPER_JUDGE_AUROC
 
 COMPARE_EXCLUDE = ("cluster", "workers", "holdout", "shuffle")  # each family sets its own
@@ -65,6 +72,7 @@ def prune(args) -> int:
 
     cfg = resolve(args, OnlineConfig)
     paths = pools(args) if args.pool else [str(DEMO_POOL)]
+    writable_dir(args.out or args.default_out)
     sweep = parse_sweep(args.sweep) if args.sweep else None
     noisy = PAPER_JUDGE_AUROC if args.noisy_auroc is None else args.noisy_auroc
     results = []
@@ -81,8 +89,10 @@ def compare(args) -> int:
     from deepprune.replay.figures import comparison_plot
 
     cfg = resolve(args, CompareConfig, exclude=COMPARE_EXCLUDE)
+    paths = pools(args)
+    writable_dir(args.out or args.default_out)
     results = []
-    for pool in pools(args):
+    for pool in paths:
         log = (
             None
             if args.json

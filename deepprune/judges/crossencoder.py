@@ -223,12 +223,10 @@ def _late_logits(bert, head, tok, pairs: Sequence[JudgePair], max_length: int, k
 
 def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossEncoderConfig,
                        progress: bool = True) -> dict:  # fmt: skip
-    """Train on the pools' train split; returns the manifest written beside the model."""
-    import torch
-    from tqdm import tqdm
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    """Train on the pools' train split; returns the manifest written beside the model.
 
-    from deepprune.focal import focal_loss
+    The pools are read and the pairs built before torch or the encoder load: bad input fails
+    in a second, not after the model loaded."""
     from deepprune.pairs import PairConfig, build_pairs
     from deepprune.splits import question_folds
 
@@ -253,7 +251,17 @@ def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossE
     before = label_counts(train)
     train = oversample(train, cfg.oversample, rng)
     if not train:
-        raise ConfigError("no training pairs: the pools' train split is empty")
+        raise ConfigError(f"{', '.join(map(str, pools))}: no training pairs (the train split has no "
+                          "question with two answered traces)")  # fmt: skip
+    if min(before.values(), default=0) == 0:
+        raise ConfigError(f"{', '.join(map(str, pools))}: the training pairs are all one class ({before}): "
+                          "nothing for a judge to learn")  # fmt: skip
+    import torch
+    from tqdm import tqdm
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from deepprune.focal import focal_loss
+
     torch.manual_seed(cfg.seed)
     tok = AutoTokenizer.from_pretrained(base)
     ckpt = out / "checkpoint.pt"

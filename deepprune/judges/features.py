@@ -230,16 +230,21 @@ def train_feature_judge(pools: Sequence[str], out: str | os.PathLike, cfg: Featu
     out = Path(out)
     (out / MANIFEST).unlink(missing_ok=True)  # a half-written directory never looks finished
     t0 = time.time()
-    enc = None
-    if questions is None:
-        enc = PrefixEncoder(cfg.encoder, cfg.tail_words)
+    if questions is None:  # the pools are read before the encoder loads: bad input fails fast
         questions = labelled_questions(pools, cfg.trunc)
     if train_keys is None:
         train_keys, _ = split_questions([q["key"] for q in questions], cfg.test_fraction, cfg.seed)
-    train = [q for q in questions if q["key"] in train_keys]
+    train = [q for q in questions if q["key"] in train_keys and len(q["texts"]) >= 2]
+    where = ", ".join(map(str, pools))
     if not train:
-        raise ConfigError("no training questions: the pools' train split is empty")
-    featurise(train, enc or PrefixEncoder(cfg.encoder, cfg.tail_words), progress)
+        raise ConfigError(f"{where}: no training question has two answered traces with text: "
+                          "nothing to train on")  # fmt: skip
+    same = any(len(set(q["labels"].tolist())) < len(q["labels"]) for q in train)  # some pair agrees
+    differ = any(len(set(q["labels"].tolist())) > 1 for q in train)  # some pair disagrees
+    if not (same and differ):
+        raise ConfigError(f"{where}: the training pairs are all one class (all {'same' if same else 'different'} "
+                          "answers): nothing for a judge to learn")  # fmt: skip
+    featurise(train, PrefixEncoder(cfg.encoder, cfg.tail_words), progress)
     x = np.concatenate([q["x"] for q in train if q["x"] is not None])
     y = np.concatenate([q["y"] for q in train if q["x"] is not None])
     w = fit_weights(x, y, cfg)
