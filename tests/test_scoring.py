@@ -6,6 +6,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from deepprune.judges import JaccardJudge, JudgePair
 from deepprune.judges.scoring import load_cache, score_pairs
@@ -91,3 +92,48 @@ def test_kill_minus_9_then_resume_scores_each_pair_once(tmp_path):
     )
     assert int(out.stdout.strip()) == 400 - done_before
     assert len(load_cache(tmp_path)[0]) == 400
+
+
+def test_cache_keys_follow_a_batch_dependent_fit_and_duplicates_score_once(tmp_path):
+    from deepprune.judges import JudgePair, get_judge
+    from deepprune.judges.scoring import score_pairs
+
+    shared = JudgePair("the cat sat on the mat", "the dog sat on the mat")
+    file_a = [shared, JudgePair("alpha beta", "beta gamma")]
+    file_b = [shared, JudgePair("the the the", "mat mat cat")]
+
+    def scored(pairs, cache):
+        judge = get_judge("lexical:tfidf")
+        judge.prepare([t for p in pairs for t in (p.prefix_a, p.prefix_b)])  # the file's own IDF
+        return score_pairs(judge, pairs, cache_dir=cache, progress=False)
+
+    score_a, _ = scored(file_a, tmp_path / "c")
+    alone_b, _ = scored(file_b, None)
+    via_cache, info = scored(file_b, tmp_path / "c")  # file A's scores must not leak into B's
+    assert via_cache[0] == alone_b[0] != score_a[0] and info["cached"] == 0
+    dup = [shared, JudgePair("x", "y"), shared, shared]
+    _, info = score_pairs(get_judge("lexical:jaccard"), dup, batch_size=1, progress=False)
+    assert info["judge_calls"] == 2  # identical pairs in different batches are scored once
+
+
+def test_embedding_cache_is_written_batch_by_batch(tmp_path, monkeypatch):
+    from deepprune.judges import JudgePair, get_judge
+    from deepprune.judges.embedding import EmbeddingJudge
+    from deepprune.judges.scoring import load_cache, score_pairs
+
+    judge = get_judge("sbert")
+    pairs = [JudgePair(f"prefix {k} a", f"prefix {k} b") for k in range(6)]
+    judge.prepare([t for p in pairs for t in (p.prefix_a, p.prefix_b)])  # embeds nothing up front
+    assert not judge._cache
+    real, calls = EmbeddingJudge.score, []
+
+    def dies_on_third_batch(self, batch):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the kill arrives mid-run
+        return real(self, batch)
+
+    monkeypatch.setattr(EmbeddingJudge, "score", dies_on_third_batch)
+    with pytest.raises(KeyboardInterrupt):
+        score_pairs(judge, pairs, cache_dir=tmp_path, batch_size=2, progress=False)
+    assert len(load_cache(tmp_path)[0]) == 4  # the two finished batches survived

@@ -48,6 +48,12 @@ class Judge:
     def prepare(self, texts: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Optionally see every prefix of an evaluation set first (TF-IDF fits its IDF there)."""
 
+    @property
+    def cache_id(self) -> str:
+        """What a cached score is keyed by besides its two prefixes: the judge's id, plus, for a
+        judge whose scores depend on what it was prepared on (TF-IDF), that set."""
+        return self.id
+
     def score(self, pairs: Sequence[JudgePair]) -> np.ndarray:
         raise NotImplementedError
 

@@ -107,6 +107,10 @@ class CalibratedJudge(Judge):
     def prepare(self, texts) -> None:
         self.base.prepare(texts)
 
+    @property
+    def cache_id(self) -> str:
+        return self.id + self.base.cache_id.removeprefix(self.base.id)
+
     def score(self, pairs):
         return self._map(self.base.score(pairs))
 

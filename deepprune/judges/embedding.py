@@ -50,7 +50,8 @@ class EmbeddingJudge(Judge):
             )
             self._cache.update(zip(todo, vecs))
 
-    prepare = embed
+    # no prepare(): texts are embedded batch by batch as pairs are scored, so a scoring run
+    # with a cache writes each batch's scores as it goes (a kill loses one batch, not all)
 
     def score(self, pairs):
         self.embed([t for p in pairs for t in (p.prefix_a, p.prefix_b)])

@@ -51,7 +51,15 @@ class TfidfJudge(Judge):
         return vec
 
     def prepare(self, texts):
+        import hashlib
+
         self._vec = self._fit(texts)
+        h = hashlib.sha1("\0".join(sorted(set(texts))).encode("utf-8", "surrogatepass"))
+        self._fitted_on = h.hexdigest()[:16]
+
+    @property
+    def cache_id(self) -> str:  # scores depend on the texts the IDF was fitted on
+        return f"{self.id}|idf={getattr(self, '_fitted_on', 'batch')}"
 
     def score(self, pairs):
         vec = (

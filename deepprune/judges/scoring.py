@@ -3,8 +3,8 @@
     deepprune judge score DeepPrune_data/demo_pairs/test.jsonl --judge lexical:tfidf --cache runs/cache
 
 The cache is a directory of JSONL files, one per shard (``shard-I-of-N.jsonl``), each
-line ``{"k": key, "s": score, "c": check}`` where ``key`` hashes the judge id and the
-two prefixes and ``check`` is a CRC of key and score. A killed run loses at most its
+line ``{"k": key, "s": score, "c": check}`` where ``key`` hashes the judge's ``cache_id``
+(its id, plus the fitted vocabulary for TF-IDF) and the two prefixes and ``check`` is a CRC of key and score. A killed run loses at most its
 unflushed batch; a rerun scores only pairs not in the cache, and a corrupt or partial
 line is ignored (its pair is re-scored), never trusted.
 """
@@ -78,9 +78,13 @@ def score_pairs(
         raise ConfigError(f"batch size and shards must be >= 1, got {batch_size} and {shards}")
     if not 0 <= shard_id < shards:
         raise ConfigError(f"--shard-id must be in [0, {shards}), got {shard_id}")
-    keys = [pair_key(judge.id, p) for p in pairs]
+    keys = [pair_key(judge.cache_id, p) for p in pairs]
     cache, bad = load_cache(cache_dir) if cache_dir else ({}, 0)
-    mine = [i for i in range(len(pairs)) if i % shards == shard_id and keys[i] not in cache]
+    first_of: dict[str, int] = {}  # identical pairs are scored once, whichever batch they fall in
+    for i in range(len(pairs)):
+        if i % shards == shard_id and keys[i] not in cache:
+            first_of.setdefault(keys[i], i)
+    mine = sorted(first_of.values())
     cached = sum(1 for i in range(len(pairs)) if i % shards == shard_id and keys[i] in cache)
     fh = None
     if cache_dir and mine:
