@@ -214,6 +214,29 @@ def pair_record(p: Pair) -> dict:
             "question": p.question, "prefix_a": p.prefix_a, "prefix_b": p.prefix_b}  # fmt: skip
 
 
+def _remove_stale(out: Path) -> None:
+    """Remove what a killed build left beside ``out`` (its process is gone); a live build's
+    directories are left alone. A killed swap's old directory is put back first."""
+    import re
+    import shutil
+
+    for d in out.parent.glob(f".{out.name}.*-*"):
+        m = re.fullmatch(rf"\.{re.escape(out.name)}\.(building|old)-(\d+)(-.*)?", d.name)
+        if not m:
+            continue
+        try:
+            os.kill(int(m.group(2)), 0)
+            continue  # its process still runs
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        if m.group(1) == "old" and not out.exists():
+            os.replace(d, out)
+        else:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def write_pairs(
     out_dir: str | os.PathLike, built: dict, cfg: PairConfig, name: str = "deepprune_pairs"
 ) -> dict:
@@ -227,7 +250,8 @@ def write_pairs(
 
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
+    _remove_stale(out)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-{os.getpid()}-"))
     info = {}
     for split in ("train", "test"):
         pairs = built[split]
