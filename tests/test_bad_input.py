@@ -64,7 +64,7 @@ CASES = [
     (["judge", "eval", "{d}", "--judge", "lexical:jaccard"], "is a directory"),
     (["judge", "eval", "{d}/missing.jsonl", "--judge", "lexical:jaccard"], "no such pair file"),
     (["judge", "eval", "{d}/ok.jsonl", "--judge", "lexical:jacard"], "unknown lexical judge"),
-    (["judge", "score", "{d}/ok.jsonl", "--judge", "lexical:jaccard", "--batch-size", "-3"], "batch size"),
+    (["judge", "score", "{d}/ok.jsonl", "--judge", "lexical:jaccard", "--batch-size", "-3"], "batch_size"),
     (["prune", "--sweep", "tau=0.9:0.1:0.05"], "START <= STOP"),
     (["prune", "--sweep", "tau=0.1:0.9:0"], "STEP > 0"),
     (["prune", "--sweep", "tau=0.5:1.25:0.25"], "tau must be in [0, 1]"),

@@ -75,7 +75,9 @@ def score_pairs(
         not yet cached), and counts: judge_calls (pairs scored now), cached, corrupt_lines.
     """
     if batch_size < 1 or shards < 1:
-        raise ConfigError(f"batch size and shards must be >= 1, got {batch_size} and {shards}")
+        raise ConfigError(
+            f"batch_size and shards must be >= 1, got batch_size={batch_size}, shards={shards}"
+        )
     if not 0 <= shard_id < shards:
         raise ConfigError(f"--shard-id must be in [0, {shards}), got {shard_id}")
     keys = [pair_key(judge.cache_id, p) for p in pairs]

@@ -60,6 +60,17 @@ class CompareConfig:
     def __post_init__(self):
         if tuple(self.families) == ("all",):
             self.families = ()
+        unknown = set(self.families) - set(FAMILIES)
+        if unknown:
+            raise ConfigError(
+                f"methods: unknown families {sorted(unknown)}; known: {', '.join(FAMILIES)}"
+            )
+        if any(not k > 0 for k in self.budget_grid):
+            raise ConfigError(f"budget_grid: every k must be > 0, got {list(self.budget_grid)}")
+        if self.n_boot < 0:
+            raise ConfigError(f"n_boot (--bootstrap) must be >= 0, got {self.n_boot}")
+        if not 0 <= self.target_drop < 1:
+            raise ConfigError(f"target_drop must be in [0, 1), got {self.target_drop}")
 
 
 def _families(sim: str) -> dict[str, Callable[[], list[Method]]]:
@@ -98,11 +109,6 @@ def compare_pool(
     oc = cfg.online
     qs = load_questions(path, oc)
     graded = any(q.gold_class is not None for q in qs)
-    unknown = set(cfg.families) - set(FAMILIES)
-    if unknown:
-        raise ConfigError(
-            f"unknown method families {sorted(unknown)}; known: {', '.join(FAMILIES)}"
-        )
     chosen = cfg.families or FAMILIES
     sim_id = cfg.similarity
     if any(f in chosen for f in ("polr", "slim-sc", "deepprune")):

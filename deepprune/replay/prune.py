@@ -144,7 +144,10 @@ def parse_sweep(spec: str) -> list[float]:
         raise ConfigError(f"bad sweep {spec!r}: {n} values; at most 1000")
     taus = [round(a + k * step, 6) for k in range(int(round(n))) if a + k * step <= b + 1e-9]
     for t in taus:  # every value is a valid ClusterConfig (tau in [0, 1])
-        ClusterConfig(tau=t)
+        try:
+            ClusterConfig(tau=t)
+        except ConfigError as e:
+            raise ConfigError(f"bad sweep {spec!r}: {e}") from None
     return taus
 
 

@@ -1,0 +1,282 @@
+"""Hostile inputs x every command that takes them, classified: the table of issue 19.
+
+    python bench/bench_bad_inputs.py            # prints the table, then every trial that is not clean
+    python bench/bench_bad_inputs.py --json     # one JSON object per trial
+
+Each trial runs ``deepprune.cli.main(argv)`` in-process (stdout/stderr captured, 60 s alarm) and
+is classified as:
+  clean      exit 2, one ``deepprune: error:`` line naming the place (a file, flag, key or the bad
+             value) and no
+             output left behind
+  accepted   a valid (if odd) input: exit 0
+  unclear    exit 2, but the line names no place
+  traceback  an exception escaped main(), or a traceback was printed
+  silent     exit 0 on bad input, or output left behind after an error
+  hang       still running after 60 s
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import signal
+import sys
+import tempfile
+import traceback
+from collections import Counter
+from pathlib import Path
+
+from deepprune.cli import main
+from deepprune.synth import DEMO_POOL
+
+Q = json.loads(DEMO_POOL.read_text().splitlines()[0])
+HANG_S = 60
+
+
+def _pools(d: Path) -> dict[str, tuple[Path, bool]]:
+    """name -> (path, valid)."""
+    line = json.dumps(Q)
+    files = {
+        "malformed": ("{not json\n", False),
+        "empty": ("", False),
+        "null-fields": (json.dumps({**Q, "traces": None}) + "\n", False),
+        "null-trace": (json.dumps({**Q, "traces": [None, *Q["traces"][1:]]}) + "\n", False),
+        "wrong-types": (json.dumps({**Q, "traces": [{**Q["traces"][0], "num_tokens": "ten"}]}) + "\n", False),
+        "bad-answer-type": (json.dumps({**Q, "answer_type": "essay"}) + "\n", False),
+        "duplicate-ids": (line + "\n" + line + "\n", False),
+        "top-level-list": ("[1, 2]\n", False),
+        "huge-line": (json.dumps({**Q, "traces": [{**t, "text": t["text"] * 2000} for t in Q["traces"][:4]]}) + "\n", True),
+        "pathological-text": (json.dumps({**Q, "answer_type": "choice", "traces": [
+            {"text": "The answer is" + "\n" * 5000 + "(" * 3000 + "B", "answer": None},
+            {"text": "\\boxed{" * 20000 + "1", "answer": None},
+            {"text": "The final answer is " + "(" * 5000 + "1" + ")" * 5000, "answer": None}]}) + "\n", True),
+    }  # fmt: skip
+    out = {}
+    for name, (text, valid) in files.items():
+        (d / f"{name}.jsonl").write_text(text, encoding="utf-8")
+        out[name] = (d / f"{name}.jsonl", valid)
+    (d / "latin1.jsonl").write_bytes(
+        line.encode() + b"\n" + '{"id": "\xe9"}'.encode("latin-1") + b"\n"
+    )
+    (d / "utf16.jsonl").write_bytes(line.encode("utf-16"))
+    (d / "torn.jsonl.gz").write_bytes(gzip.compress((line + "\n").encode() * 20)[:200])
+    (d / "a-directory").mkdir()
+    out |= {"non-utf8": (d / "latin1.jsonl", False), "utf16": (d / "utf16.jsonl", False),
+            "truncated-gzip": (d / "torn.jsonl.gz", False), "directory": (d / "a-directory", False),
+            "missing": (d / "missing.jsonl", False)}  # fmt: skip
+    return out
+
+
+def _pool_commands(p: str, o: str) -> dict[str, list[str]]:
+    return {
+        "pools validate": ["pools", "validate", p],
+        "pools stats": ["pools", "stats", p],
+        "answers check": ["answers", "check", p],
+        "pairs build": ["pairs", "build", p, "--out", o],
+        "prune": ["prune", "--pool", p, "--repeats", "1", "--judge", "lexical:jaccard", "--out", o],
+        "compare": ["compare", "--pool", p, "--repeats", "1", "--methods", "esc", "--bootstrap", "0", "--out", o],
+        "judge grid": ["judge", "grid", "--pool", p, "--trunc", "words:5", "--judge", "lexical:jaccard",
+                       "--bootstrap", "0", "--markdown", o],
+        "judge calibrate": ["judge", "calibrate", "--pool", p, "--judge", "lexical:jaccard", "--out", o],
+        "crossencoder train": ["crossencoder", "train", "--pool", p, "--out", o, "--no-progress"],
+        "features train": ["features", "train", "--pool", p, "--out", o, "--no-progress"],
+        "features crossfit": ["features", "crossfit", "--pool", p, "--folds", "2", "--markdown", o, "--no-progress"],
+        "generate (replay)": ["generate", "--backend", "replay", "--pool", p, "--out", o, "--no-progress"],
+        "solve (replay)": ["solve", "--backend", "replay", "--pool", p, "--n", "4", "--out", o, "--no-progress"],
+    }  # fmt: skip
+
+
+def _pair_files(d: Path) -> dict[str, Path]:
+    good = {"prefix_a": "a b", "prefix_b": "a c", "label": 1, "qid": "q"}
+    files = {"pairs-malformed": "{x\n", "pairs-empty": "", "pairs-null": json.dumps({**good, "prefix_a": None}) + "\n",
+             "pairs-no-label": json.dumps({k: v for k, v in good.items() if k != "label"}) + "\n",
+             "pairs-wrong-type": json.dumps({**good, "prefix_b": 3}) + "\n"}  # fmt: skip
+    for name, text in files.items():
+        (d / f"{name}.jsonl").write_text(text)
+    out = {name: d / f"{name}.jsonl" for name in files}
+    (d / "pairs-latin1.jsonl").write_bytes(json.dumps(good).encode() + b"\n\xe9\n")
+    return out | {"pairs-non-utf8": d / "pairs-latin1.jsonl", "pairs-directory": d / "a-directory",
+                  "pairs-missing": d / "nope.jsonl"}  # fmt: skip
+
+
+# (command, argv, valid?) of numeric options out of range
+P = str(DEMO_POOL)
+NUMBERS = [
+    *[(f"prune --{k} {v}", ["prune", f"--{k}", v]) for k, v in [("tau", "1.5"), ("tau", "-0.1"), ("K", "0"), ("K1", "0"),
+      ("K1", "1000"), ("K2", "0"), ("K3", "-1"), ("repeats", "0"), ("holdout", "1.0"), ("holdout", "-0.2"),
+      ("workers", "0"), ("trunc", "words:0"), ("trunc", "frac:1.5"), ("trunc", "chars:10"), ("noisy-auroc", "1.5"),
+      ("sweep", "tau=0.9:0.1:0.1"), ("sweep", "tau=0.1:0.9:0"), ("sweep", "tau=0:2:0.5"), ("sweep", "k=1:2:1"),
+      ("repeats", "two")]],
+    *[(f"compare --{k} {v}", ["compare", "--pool", P, f"--{k}", v]) for k, v in [("repeats", "0"), ("methods", "esc,nope"),
+      ("budget-grid", "0,2"), ("bootstrap", "-5"), ("similarity", "lexical:nope"), ("target-drop", "-1")]],
+    *[(f"pairs build --{k} {v}", ["pairs", "build", P, "--out", "{o}", f"--{k}", v]) for k, v in [("test-fraction", "1.0"),
+      ("oversample", "0.5"), ("max-pairs", "0"), ("trunc", "tokens:-3")]],
+    *[(f"crossencoder train --{k} {v}", ["crossencoder", "train", "--pool", P, "--out", "{o}", f"--{k}", v])
+      for k, v in [("epochs", "0"), ("batch-size", "0"), ("lr", "0"), ("gamma", "-2"), ("oversample", "0.5"),
+                   ("layers", "0"), ("alpha", "yes=0"), ("alpha", "maybe=1"), ("keep", "middle"), ("joint", "some")]],
+    *[(f"features train --{k} {v}", ["features", "train", "--pool", P, "--out", "{o}", f"--{k}", v])
+      for k, v in [("steps", "0"), ("hidden", "-1"), ("gamma", "-2"), ("test-fraction", "1.5"), ("loss", "hinge")]],
+    *[(f"generate --{k} {v}", ["generate", "--backend", "replay", "--pool", P, "--out", "{o}", f"--{k}", v])
+      for k, v in [("n", "0"), ("max-tokens", "0"), ("concurrency", "0"), ("temperature", "-1"), ("probe-every", "-1")]],
+    *[(f"solve --{k} {v}", ["solve", "--backend", "replay", "--pool", P, f"--{k}", v])
+      for k, v in [("n", "0"), ("trunc", "frac:0.3"), ("methods", "best-of"), ("tau", "2")]],
+    ("judge score --batch-size -3", ["judge", "score", "{pairs}", "--judge", "lexical:jaccard", "--batch-size", "-3"]),
+    ("judge score --shards 0", ["judge", "score", "{pairs}", "--judge", "lexical:jaccard", "--shards", "0"]),
+    ("judge score --shard-id 5", ["judge", "score", "{pairs}", "--judge", "lexical:jaccard", "--shards", "2", "--shard-id", "5"]),
+    ("judge eval --judge typo", ["judge", "eval", "{pairs}", "--judge", "lexcial:jaccard"]),
+    ("prune --judge typo", ["prune", "--judge", "sbertt"]),
+    ("prune --judge llm:missing", ["prune", "--judge", "llm:/no/such/model"]),
+    ("generate unreachable server", ["generate", "--problems", "{problems}", "--base-url", "http://127.0.0.1:9/v1",
+                                     "--model", "m", "--out", "{o}"]),
+]  # fmt: skip
+
+YAMLS = {"yaml-syntax": "repeats: [1, 2\n", "yaml-list": "- 1\n- 2\n", "yaml-type": "seed: many\n",
+         "yaml-unknown-key": "nonsense_key: 3\n"}  # fmt: skip
+YAML_COMMANDS = {
+    "prune": ["prune"], "compare": ["compare", "--pool", P], "pairs build": ["pairs", "build", P, "--out", "{o}"],
+    "synth": ["synth", "--out", "{o}"], "judge grid": ["judge", "grid", "--pool", P, "--trunc", "words:5", "--judge", "lexical:jaccard"],
+    "crossencoder train": ["crossencoder", "train", "--pool", P, "--out", "{o}"],
+    "features crossfit": ["features", "crossfit", "--pool", P], "generate": ["generate", "--backend", "replay", "--pool", P, "--out", "{o}"],
+    "solve": ["solve", "--backend", "replay", "--pool", P],
+}  # fmt: skip
+
+
+class _Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _Hang
+
+
+def trial(argv: list[str], valid: bool, place: list[str], out: Path | None) -> tuple[str, str]:
+    err, std = io.StringIO(), io.StringIO()
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(HANG_S)
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(std):
+            rc = main(argv)
+    except _Hang:
+        return "hang", ""
+    except SystemExit as e:  # argparse: a usage error is exit 2 with a usage line
+        rc = e.code if isinstance(e.code, int) else 1
+    except BaseException:  # noqa: BLE001 - the point is to see every escape
+        return "traceback", traceback.format_exc().splitlines()[-1]
+    finally:
+        signal.alarm(0)
+    text = err.getvalue()
+    last = [ln for ln in text.splitlines() if ln.strip()][-1:] or [""]
+    if "Traceback (most recent call last)" in text:
+        return "traceback", last[0]
+    if rc == 0:
+        return ("accepted", "") if valid else ("silent", "exit 0 on bad input")
+    left = out is not None and out.exists() and (out.is_file() or any(out.iterdir()))
+    if left:
+        return "silent", f"output left at {out.name}: {last[0]}"
+    line = last[0]
+    if valid and not any(p and p in line for p in place):
+        return "unclear", f"valid input refused: {line}"
+    if not (line.startswith("deepprune: error:") or line.startswith("usage:") or "error:" in line):
+        return "unclear", line
+    if not any(p and p in line for p in place):
+        return "unclear", line
+    return "clean", line
+
+
+def trials(d: Path):
+    pools = _pools(d)
+    pairs = _pair_files(d)
+    problems = d / "problems.jsonl"
+    problems.write_text(json.dumps({"id": "p1", "question": "1+1?", "gold": "2"}) + "\n")
+    good_pairs = d / "good-pairs.jsonl"
+    good_pairs.write_text(
+        json.dumps({"prefix_a": "a b", "prefix_b": "a c", "label": 1, "qid": "q"}) + "\n"
+    )
+    n = 0
+    for pname, (path, valid) in pools.items():
+        for cname in _pool_commands("", ""):
+            if valid and cname in (
+                "crossencoder train",
+                "features train",
+                "features crossfit",
+                "judge calibrate",
+            ):
+                continue  # a valid one-question pool trains nothing useful; these refuse it (tested elsewhere)
+            argv = _pool_commands(str(path), str(d / f"out{n}"))[cname]
+            yield f"pool:{pname}", cname, argv, valid, [path.name, "pool"], d / f"out{n}"
+            n += 1
+    for pname, path in pairs.items():
+        for cname in ("judge score", "judge eval"):
+            valid = pname == "pairs-no-label" and cname == "judge score"  # scoring needs no labels
+            yield f"pairs:{pname}", cname, ["judge", cname.split()[1], str(path), "--judge", "lexical:jaccard",
+                                            "--no-progress"], valid, [path.name], None  # fmt: skip
+    for name, argv in NUMBERS:
+        o = d / f"out{n}"
+        n += 1
+        argv = [a.replace("{o}", str(o)).replace("{pairs}", str(good_pairs)).replace("{problems}", str(problems))
+                for a in argv]  # fmt: skip
+        flag = name.split()[-2] if name.split()[-2].startswith("--") else name.split()[-1]
+        value = name.split()[-1]
+        words = [
+            flag.lstrip("-"),
+            flag.lstrip("-").replace("-", "_"),
+            flag.split("-")[-1],
+            value,
+            f"[{value!r}]",
+            "127.0.0.1",
+            "sbertt",
+            "lexcial",
+            "/no/such",
+        ]  # the option, or the bad value itself
+        yield "number", name, argv, False, words, o
+    for yname, text in YAMLS.items():
+        f = d / f"{yname}.yaml"
+        f.write_text(text)
+        for cname, argv in YAML_COMMANDS.items():
+            o = d / f"out{n}"
+            n += 1
+            yield (
+                f"yaml:{yname}",
+                cname,
+                [*[a.replace("{o}", str(o)) for a in argv], "--config", str(f)],
+                False,
+                [f.name, "seed", "nonsense_key"],
+                o,
+            )
+
+
+def run() -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind, command, argv, valid, place, out in trials(Path(tmp)):
+            outcome, line = trial(argv, valid, place, out)
+            rows.append(
+                {
+                    "input": kind,
+                    "command": command,
+                    "outcome": outcome,
+                    "line": line.replace(tmp, "TMP"),
+                }
+            )
+            print(
+                f"{outcome:9s} {kind:28s} {command:30s} {line.replace(tmp, 'TMP')[:110]}",
+                file=sys.stderr,
+                flush=True,
+            )
+    return rows
+
+
+if __name__ == "__main__":
+    rows = run()
+    if "--json" in sys.argv:
+        print("\n".join(json.dumps(r) for r in rows))
+    else:
+        counts = Counter(r["outcome"] for r in rows)
+        print(f"trials: {len(rows)}")
+        for k in ("clean", "accepted", "unclear", "traceback", "silent", "hang"):
+            print(f"{k:10s} {counts.get(k, 0)}")
+        for r in rows:
+            if r["outcome"] not in ("clean", "accepted"):
+                print(f"  {r['outcome']}: {r['input']} x {r['command']}: {r['line']}")
