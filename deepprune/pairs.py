@@ -190,6 +190,9 @@ def build_pairs(pools: Sequence[str | os.PathLike], cfg: PairConfig) -> dict:
         source = Path(path).name.removesuffix(".gz").removesuffix(".jsonl")
         for q in read_pool(path):
             by_question[f"{source}/{q.id}"] = question_pairs(q, source, cfg, rng, skipped)
+    if not any(by_question.values()):
+        raise ConfigError(f"{', '.join(map(str, pools))}: no pairs: no question has two traces with an "
+                          f"answer and text (skipped: {skipped})")  # fmt: skip
     train_keys, test_keys = split_questions(list(by_question), cfg.test_fraction, cfg.seed)
     train = [p for k in sorted(train_keys) for p in by_question[k]]
     test = [p for k in sorted(test_keys) for p in by_question[k]]

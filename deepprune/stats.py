@@ -100,4 +100,5 @@ def stats_line(r: dict) -> str:
         f"agreement {fmt(r['pairwise_agreement'])}, majority acc {fmt(r['majority_vote_accuracy'])}, "
         f"per-trace acc {fmt(r['mean_trace_accuracy'])}, no answer {r['no_answer_share']:.3f}, "
         f"median tokens {r['tokens']['median']:.0f} ({r['tokens']['counter']})"
+        + (f", {r['skipped_lines']} invalid lines skipped" if r["skipped_lines"] else "")
     )
