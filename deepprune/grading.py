@@ -10,6 +10,7 @@ answers, not O(n^2).
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Sequence
@@ -86,6 +87,9 @@ def normalize_math(ans: str) -> str:
     return s.lower()
 
 
+_INT = re.compile(r"-?\d{1,50}")
+
+
 def normalize_text(ans: str) -> str:
     """Normalise a free-text answer: case, surrounding quotes/punctuation, whitespace."""
     s = ans.strip().lower()
@@ -122,8 +126,11 @@ def _parse_math(ans: str):
 
 @lru_cache(maxsize=262144)
 def _math_equal(a: str, b: str) -> bool:
-    if normalize_math(a) == normalize_math(b):
+    na, nb = normalize_math(a), normalize_math(b)
+    if na == nb:
         return True
+    if _INT.fullmatch(na) and _INT.fullmatch(nb):  # two integers: no symbolic engine needed
+        return int(na) == int(nb)
     a, b = strip_redundant_brackets(a), strip_redundant_brackets(b)
     pa = _parse_math(a)
     pb = _parse_math(b) if pa else []
@@ -171,6 +178,8 @@ class AnswerClasses:
     def __init__(self, answers: Sequence[str | None], answer_type: str = "math"):
         self.answer_type = answer_type
         self.representatives: list[str] = []
+        self._by_value: dict[int, list[int]] = {}  # numeric value bucket -> classes
+        self._no_value: list[int] = []  # classes whose answer is not a plain number
         key_to_class: dict[str, int] = {}
         labels: list[int] = []
         for ans in answers:
@@ -183,18 +192,62 @@ class AnswerClasses:
             labels.append(key_to_class[key])
         self.labels = labels
 
+    def _candidates(self, ans: str) -> list[int]:
+        """Classes ``ans`` may equal: for a number, only classes holding (about) the same number or
+        no number at all; so u distinct numbers cost u parses, not u^2 symbolic comparisons."""
+        if self.answer_type != "math":
+            return list(range(len(self.representatives)))
+        value = numeric_value(ans.strip())
+        if value is None:
+            return list(range(len(self.representatives)))
+        near = [c for b in (value - 1, value, value + 1) for c in self._by_value.get(b, [])]
+        return sorted(near + self._no_value)
+
     def _find_or_add(self, ans: str) -> int:
-        for c, rep in enumerate(self.representatives):
-            if answers_equal(ans, rep, self.answer_type):
+        for c in self._candidates(ans):
+            if answers_equal(ans, self.representatives[c], self.answer_type):
                 return c
         self.representatives.append(ans)
-        return len(self.representatives) - 1
+        c = len(self.representatives) - 1
+        value = numeric_value(ans.strip()) if self.answer_type == "math" else None
+        if value is None:
+            self._no_value.append(c)
+        else:
+            self._by_value.setdefault(value, []).append(c)
+        return c
 
     def class_of(self, ans: str | None) -> int:
         """Class of an outside answer (e.g. gold), or -1 when it matches none."""
         if ans is None:
             return -1
-        for c, rep in enumerate(self.representatives):
-            if answers_equal(ans, rep, self.answer_type):
+        for c in self._candidates(ans):
+            if answers_equal(ans, self.representatives[c], self.answer_type):
                 return c
         return -1
+
+
+# our choice: the point where an expression with free symbols is evaluated for its fingerprint
+_PROBE_POINT = (0.6180339887, 1.4142135623, 2.7182818284, 0.5772156649, 1.7320508075)
+
+
+@lru_cache(maxsize=262144)
+def numeric_value(ans: str) -> int | None:
+    """A fingerprint bucket of an answer's value: a number's value, or an expression's value with
+    its symbols set to fixed irrational points, in steps of 1e-4 (None: no real value, e.g. a
+    set or an equation). Equal answers have equal values, so :class:`AnswerClasses` only
+    compares answers in the same or a neighbouring bucket; math-verify still decides equality."""
+    parsed = _parse_math(ans)
+    for p in parsed:
+        if not hasattr(p, "free_symbols") or not hasattr(p, "evalf"):
+            continue
+        try:
+            symbols = sorted(p.free_symbols, key=str)
+            if len(symbols) > len(_PROBE_POINT):
+                return None
+            v = complex(p.evalf(subs=dict(zip(symbols, _PROBE_POINT))))
+        except Exception:  # sets, relations, matrices, odd LaTeX: no value
+            return None
+        if v.imag == 0 and math.isfinite(v.real) and abs(v.real) < 1e12:
+            return round(v.real * 1e4)
+        return None
+    return None

@@ -11,9 +11,11 @@ from deepprune.cli.config import (
     add_output_args,
     emit,
     pools,
+    require,
     resolve,
     writable_dir,
 )
+from deepprune.errors import ConfigError
 from deepprune.judges.oracle import PAPER_JUDGE_AUROC
 
 COMPARE_EXCLUDE = ("cluster", "workers", "holdout", "shuffle")  # each family sets its own
@@ -22,6 +24,7 @@ COMPARE_EXCLUDE = ("cluster", "workers", "holdout", "shuffle")  # each family se
 def register(sub) -> None:
     from deepprune.replay.compare import CompareConfig
     from deepprune.replay.prune import OnlineConfig
+    from deepprune.replay.reproduce import ReproduceConfig
 
     p = sub.add_parser(
         "prune", help="online pruning over trace pools: DeepPrune vs baselines (the main job)"
@@ -49,6 +52,15 @@ def register(sub) -> None:
         exclude=COMPARE_EXCLUDE,
         aliases={"families": "--methods", "n_boot": "--bootstrap"},
     )
+    r = sub.add_parser(
+        "reproduce",
+        help="the Parallel-Probe authors' published table, replayed on their probe pools",
+    )
+    r.add_argument("--pool", action="append", help="probe pool (repeatable, one --published each)")
+    r.add_argument("--published", action="append", help="the authors' results CSV for that pool")
+    add_config_args(r, ReproduceConfig)
+    add_output_args(r)
+    r.set_defaults(func=reproduce)
     for q, func, out in ((p, prune, "runs/prune"), (c, compare, "runs/compare")):
         q.add_argument("--out", help=f"directory for results JSON and plots (default: {out})")
         add_output_args(q)
@@ -102,3 +114,17 @@ def compare(args) -> int:
         _save(args, pool, res, "_compare", comparison_plot, "")
         results.append(res)
     return emit(args, results, comparison_markdown, "compare", lambda r: f"\n\nplot: {r['plot']}\n")
+
+
+def reproduce(args) -> int:
+    from deepprune.replay.reproduce import ReproduceConfig, reproduce, reproduce_table
+
+    cfg = resolve(args, ReproduceConfig)
+    paths = pools(args)
+    require(args, "published")
+    if len(args.published) != len(paths):
+        raise ConfigError(
+            f"{len(paths)} --pool but {len(args.published)} --published: give one table per pool"
+        )
+    results = [reproduce(p, t, cfg) for p, t in zip(paths, args.published, strict=True)]
+    return emit(args, results, reproduce_table, "reproduce")

@@ -49,6 +49,15 @@ class Judge:
         """Optionally see every prefix of an evaluation set first (TF-IDF fits its IDF there)."""
 
     @property
+    def params(self) -> float | None:
+        """The judge model's parameter count (its compute per input token, for the ledger's net
+        reduction); None: unknown (the ledger then assumes the paper's 4B judge)."""
+        model = getattr(self, "model", None)
+        if model is None or not hasattr(model, "parameters"):
+            return None
+        return float(sum(p.numel() for p in model.parameters()))
+
+    @property
     def cache_id(self) -> str:
         """What a cached score is keyed by besides its two prefixes: the judge's id, plus, for a
         judge whose scores depend on what it was prepared on (TF-IDF), that set."""

@@ -111,6 +111,10 @@ class CalibratedJudge(Judge):
     def cache_id(self) -> str:
         return self.id + self.base.cache_id.removeprefix(self.base.id)
 
+    @property
+    def params(self) -> float | None:
+        return self.base.params
+
     def score(self, pairs):
         return self._map(self.base.score(pairs))
 

@@ -267,6 +267,10 @@ def train_feature_judge(pools: Sequence[str], out: str | os.PathLike, cfg: Featu
 class FeatureJudge(Judge):
     """P(same answer) of a trained pair-feature judge directory (``features:PATH``)."""
 
+    @property
+    def params(self) -> float | None:  # the encoder; the pair head is a few thousand weights
+        return self.enc.emb.params
+
     def __init__(self, path: str, batch_size: int = 64):
         if not os.path.isdir(path):
             raise MissingInputError(f"feature judge path {path}: no such directory")

@@ -13,6 +13,7 @@ WORD_RE = re.compile(r"\w+")
 
 class JaccardJudge(Judge):
     id = "lexical:jaccard"
+    params = 0.0  # no model: string operations on the CPU
 
     def score(self, pairs):
         out = np.empty(len(pairs))
@@ -33,6 +34,7 @@ class TfidfJudge(Judge):
     """
 
     id = "lexical:tfidf"
+    params = 0.0  # no model
 
     def __init__(self):
         self._vec = None  # fitted by prepare()

@@ -22,6 +22,7 @@ from deepprune.judges.base import Judge, JudgeCost
 
 class ProbeJudge(Judge):
     reads = "probes"
+    params = 0.0  # compares answers the reasoner already gave
 
     def __init__(self, last: int = 1):
         if last < 1:

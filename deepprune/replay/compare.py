@@ -27,10 +27,11 @@ from deepprune.errors import ConfigError
 from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
 from deepprune.replay.harness import OnlineConfig, run, run_sweep
-from deepprune.replay.ledger import matched_k, paired_ci
+from deepprune.replay.ledger import add_reductions, matched_k, paired_ci
 from deepprune.replay.methods import BASELINES, ConsK, ConsN, DeepPrune, Method
 from deepprune.replay.methods.confidence import ConfidenceVote
 from deepprune.replay.methods.prefix_cluster import PoLR, SlimSC
+from deepprune.replay.methods.probing import ParallelProbe
 from deepprune.replay.methods.sequential import (
     ESC,
     AdaptiveConsistency,
@@ -91,6 +92,8 @@ def _families(sim: str) -> dict[str, Callable[[], list[Method]]]:
         ],  # fmt: skip
         "deepprune-oracle": lambda: [DeepPrune("oracle", name="deepprune[oracle] (ceiling)")],
         "deepconf": lambda: [BASELINES[k]() for k in BASELINES if k.startswith("deepconf")],
+        # paper default (published configuration): T = 40; shorter consensus windows are our choice
+        "parallel-probe": lambda: [ParallelProbe(T=t) for t in (10, 20, 40)],
         "conf-vote": lambda: [
             ConfidenceVote(s, eta)
             for s in ("mean", "tail", "bottom10", "lowest")
@@ -110,14 +113,16 @@ def compare_pool(
     qs = load_questions(path, oc)
     graded = any(q.gold_class is not None for q in qs)
     chosen = cfg.families or FAMILIES
-    sim_id = cfg.similarity
+    sim_id, judge_of = cfg.similarity, {}
     if any(f in chosen for f in ("polr", "slim-sc", "deepprune")):
         judge = get_judge(cfg.similarity)
         sim_id = judge.id
         attach_judge(qs, judge)
+        judge_of = dict.fromkeys(("polr", "slim-sc", "deepprune"), judge)
     fams = _families(sim_id)
     if "deepprune-oracle" in chosen:
-        attach_judge(qs, get_judge("oracle"))
+        judge_of["deepprune-oracle"] = get_judge("oracle")
+        attach_judge(qs, judge_of["deepprune-oracle"])
     base = run(ConsN(), qs, oc)
     cons_n = base.point("cons@N", "cons@N")
     points, skipped = [], {}
@@ -146,7 +151,8 @@ def compare_pool(
                 p["delta_vs_consN_ci95"] = paired_ci(d_n, cfg.n_boot)
                 p["delta_vs_matched_cons_k"] = float(np.nanmean(d_k))
                 p["delta_vs_matched_cons_k_ci95"] = paired_ci(d_k, cfg.n_boot, seed=1)
-            p["reduction_vs_consN"] = 1 - p["tokens"] / cons_n["tokens"]
+            p["net_tokens"] = p["tokens"] + p["aux_tokens"] * oc.judge_ratio(judge_of.get(fam))
+            add_reductions([p], cons_n)
             points.append(p)
     n_max = max(q.n for q in qs)
     grid = list(cfg.budget_grid) or k_grid(n_max)
@@ -154,8 +160,8 @@ def compare_pool(
     for k in grid:
         c = run(ConsK(k), qs, oc).point("cons@k", f"cons@{k:g}")
         c["k"] = k
-        c["reduction_vs_consN"] = 1 - c["tokens"] / cons_n["tokens"]
         curve.append(c)
+    add_reductions([cons_n, *curve], cons_n)
     headline = {}
     if graded:
         target = cons_n["accuracy"] - cfg.target_drop
@@ -189,7 +195,9 @@ def comparison_markdown(res: dict) -> str:
     lines = [f"### {Path(res['pool']).name}",
              f"{res['questions']} questions × {res['traces_per_question']:.0f} traces; prefix `{cfg['online']['trunc']}`; "
              f"{cfg['online']['repeats']} repeats; similarity `{cfg['similarity']}`; tokens by `{res['token_counter']}`. "
-             f"cons@N: {acc} at {c['tokens']:,.0f} tokens/question.", ""]  # fmt: skip
+             f"cons@N: {acc} at {c['tokens']:,.0f} tokens/question ({c['seq_tokens']:,.0f} sequential). Net reduction: "
+             f"judge input tokens weighted by judge/reasoner parameters (reasoner {cfg['online']['reasoner_params'] / 1e9:g}B; "
+             f"a judge of unknown size: {cfg['online']['judge_params'] / 1e9:g}B).", ""]  # fmt: skip
     if res["skipped"]:
         lines += [f"Skipped: {', '.join(f'{k} ({v})' for k, v in res['skipped'].items())}.", ""]
     if res["headline"]:
@@ -203,8 +211,9 @@ def comparison_markdown(res: dict) -> str:
                     f"| {fam} | {h['method']} | {100 * h['accuracy']:.1f}% | {h['tokens']:,.0f} | {100 * h['reduction_vs_consN']:.1f}% |"
                 )
         lines.append("")
-    lines += ["| method | accuracy | tokens / q | reduction | aux calls / q | aux tokens / q | Δacc vs cons@N [95% CI] | Δacc vs cons@k, same budget [95% CI] |",
-              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines += ["| method | accuracy | tokens / q | reduction | net reduction | sequential tokens / q | sequential reduction "
+              "| aux calls / q | aux tokens / q | Δacc vs cons@N [95% CI] | Δacc vs cons@k, same budget [95% CI] |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for p in res["points"]:
         if p["accuracy"] is None:
             a = d1 = d2 = "n/a"
@@ -212,6 +221,12 @@ def comparison_markdown(res: dict) -> str:
             a = f"{100 * p['accuracy']:.1f}%"
             d1 = f"{100 * p['delta_vs_consN']:+.1f} {_ci(p['delta_vs_consN_ci95'])}"
             d2 = f"{100 * p['delta_vs_matched_cons_k']:+.1f} {_ci(p['delta_vs_matched_cons_k_ci95'])} (k={p['matched_k']:.1f})"
+        seq = (
+            "n/a"
+            if p["seq_tokens"] is None
+            else f"{p['seq_tokens']:,.0f} | {100 * p['seq_reduction_vs_consN']:.1f}%"
+        )
         lines.append(f"| {p['method']} | {a} | {p['tokens']:,.0f} | {100 * p['reduction_vs_consN']:.1f}% | "
+                     f"{100 * p['net_reduction_vs_consN']:.1f}% | {seq if p['seq_tokens'] is not None else 'n/a | n/a'} | "
                      f"{p['aux_calls']:,.0f} | {p['aux_tokens']:,.0f} | {d1} | {d2} |")  # fmt: skip
     return "\n".join(lines)

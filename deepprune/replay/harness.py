@@ -31,6 +31,9 @@ class OnlineConfig:
     # (seed 0), e.g. 0.4 for judges trained by `make ablation-real`: no question seen in training
     holdout: float | None = None
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    # net reduction: a judge's input tokens cost judge_params / reasoner_params reasoner tokens each
+    reasoner_params: float = 8e9  # our choice: Qwen3-8B, the model of most shared pools
+    judge_params: float = 4e9  # paper: a Qwen3-4B judge; used where a judge does not know its size
 
     def __post_init__(self):
         parse_spec(self.trunc)
@@ -40,6 +43,15 @@ class OnlineConfig:
             raise ConfigError(f"workers must be >= 1, got {self.workers}")
         if self.holdout is not None and not 0 < self.holdout < 1:
             raise ConfigError(f"holdout must be in (0, 1), got {self.holdout}")
+        if not (self.reasoner_params > 0 and self.judge_params >= 0):
+            raise ConfigError("reasoner_params must be > 0 and judge_params >= 0")
+
+    def judge_ratio(self, judge) -> float:
+        """Reasoner tokens one judge input token costs (parameters of judge over reasoner)."""
+        params = (
+            judge.params if judge is not None and judge.params is not None else self.judge_params
+        )
+        return params / self.reasoner_params
 
 
 def _order(q: QuestionData, cfg: OnlineConfig, r: int) -> list[int]:

@@ -27,6 +27,7 @@ class Ledger:
     tokens: np.ndarray
     aux_calls: np.ndarray
     aux_tokens: np.ndarray
+    seq_tokens: np.ndarray  # NaN where the method does not define its latency
     graded: bool
     infos: list[dict] = field(default_factory=list)
 
@@ -36,7 +37,7 @@ class Ledger:
         class against the question's gold class."""
         shape = (len(questions), len(per_q[0]) if per_q else 0)
         corr = np.full(shape, np.nan)
-        tok, calls, auxt = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+        tok, calls, auxt, seq = np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros(shape)
         for a, (q, outs) in enumerate(zip(questions, per_q, strict=True)):
             for r, o in enumerate(outs):
                 if o.correct is None and q.gold_class is not None:
@@ -44,9 +45,10 @@ class Ledger:
                 if o.correct is not None:
                     corr[a, r] = o.correct
                 tok[a, r], calls[a, r], auxt[a, r] = o.tokens, o.aux_calls, o.aux_tokens
+                seq[a, r] = np.nan if o.seq_tokens is None else o.seq_tokens
         graded = any(q.gold_class is not None for q in questions)
         infos = [o.info for outs in per_q for o in outs]
-        return cls(name, corr, tok, calls, auxt, graded, infos)
+        return cls(name, corr, tok, calls, auxt, seq, graded, infos)
 
     def summary(self) -> dict:
         """The ``prune`` row: per-repeat means over questions, averaged (spread: sd over repeats)."""
@@ -69,6 +71,7 @@ class Ledger:
             "aux_tokens": float(
                 np.mean([float(np.mean(self.aux_tokens[:, r].tolist())) for r in range(R)])
             ),
+            "seq_tokens": self._seq(),
         }
         if self.infos and "clusters" in self.infos[0]:
             i = self.infos
@@ -89,7 +92,23 @@ class Ledger:
                 "accuracy": float(np.nanmean(self.correct)) if g else None,
                 "accuracy_std": float(np.nanmean(self.correct, axis=0).std()) if g else None,
                 "tokens": float(self.tokens.mean()), "aux_calls": float(self.aux_calls.mean()),
-                "aux_tokens": float(self.aux_tokens.mean())}  # fmt: skip
+                "aux_tokens": float(self.aux_tokens.mean()), "seq_tokens": self._seq()}  # fmt: skip
+
+    def _seq(self) -> float | None:
+        """Mean sequential tokens per question (None where the method does not define them)."""
+        return None if np.isnan(self.seq_tokens).any() else float(self.seq_tokens.mean())
+
+
+def add_reductions(rows: list[dict], cons_n: dict) -> None:
+    """Token, net and sequential-token reductions of each row against cons@N (in place)."""
+    for r in rows:
+        if "tokens" not in r:
+            continue
+        r.setdefault("net_tokens", r["tokens"])  # no judge: nothing to add
+        r["reduction_vs_consN"] = 1 - r["tokens"] / cons_n["tokens"]
+        r["net_reduction_vs_consN"] = 1 - r["net_tokens"] / cons_n["tokens"]
+        seq, base = r.get("seq_tokens"), cons_n.get("seq_tokens")
+        r["seq_reduction_vs_consN"] = None if seq is None or not base else 1 - seq / base
 
 
 def paired_ci(diff_q: np.ndarray, n_boot: int, seed: int = 0) -> list[float]:

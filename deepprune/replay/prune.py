@@ -27,7 +27,7 @@ from deepprune.judges.oracle import PAPER_JUDGE_AUROC
 from deepprune.pools import iter_pool
 from deepprune.replay.batched import PairScores
 from deepprune.replay.harness import OnlineConfig, run, run_sweep
-from deepprune.replay.ledger import matched_k
+from deepprune.replay.ledger import add_reductions, matched_k
 from deepprune.replay.methods import BASELINES, ConsK, DeepPrune, Method, QuestionData
 from deepprune.tokens import get_counter, trace_tokens
 from deepprune.truncate import parse_spec, truncate
@@ -57,6 +57,23 @@ def _probe_prefixes(path, q, j: int, tokens: np.ndarray) -> tuple[list[str], np.
     return prefixes, np.minimum(float(j * pe), tokens)
 
 
+def _probe_lists(q) -> list[list] | None:
+    """Each trace's probe answers, or None where the question has none."""
+    if q.extra.get("probe_every") is None or any("probes" not in t.extra for t in q.traces):
+        return None
+    return [t.extra["probes"] for t in q.traces]
+
+
+def _probe_matrix(probe_lists: list[list], flat_labels: list[int]) -> np.ndarray:
+    """(n, P) probe answer classes from the flattened labels; -2 pads past a trace's last probe."""
+    out = np.full((len(probe_lists), max(map(len, probe_lists), default=0)), -2, dtype=np.int64)
+    at = 0
+    for i, p in enumerate(probe_lists):
+        out[i, : len(p)] = flat_labels[at : at + len(p)]
+        at += len(p)
+    return out
+
+
 def _textless_prefix(spec, tokens: float) -> float:
     """A prefix's token cost from ``num_tokens`` alone; NaN where the spec needs the text (words:K)."""
     if spec.kind == "tokens":
@@ -72,7 +89,13 @@ def load_questions(path: str | os.PathLike, cfg: OnlineConfig) -> list[QuestionD
     spec = parse_spec(cfg.trunc)
     out = []
     for q in iter_pool(path):
-        classes = AnswerClasses(question_answers(q), q.answer_type)
+        finals = question_answers(q)
+        probe_lists = _probe_lists(q)
+        flat = [a for p in probe_lists or [] for a in p]
+        classes = AnswerClasses(
+            finals + flat, q.answer_type
+        )  # finals first: their classes as alone
+        labels = classes.labels[: len(finals)]
         tokens = np.array(
             [trace_tokens(t.text, t.num_tokens, counter) for t in q.traces], dtype=float
         )
@@ -86,7 +109,7 @@ def load_questions(path: str | os.PathLike, cfg: OnlineConfig) -> list[QuestionD
         out.append(
             QuestionData(
                 qid=q.id,
-                labels=np.array(classes.labels),
+                labels=np.array(labels),
                 gold_class=None if q.gold is None else classes.class_of(q.gold),
                 tokens=tokens,
                 prefix_tokens=np.minimum(ptok, tokens),
@@ -99,6 +122,10 @@ def load_questions(path: str | os.PathLike, cfg: OnlineConfig) -> list[QuestionD
                 else sum(not t.text for t in q.traces),
                 prefix_known=not np.isnan(ptok).any(),
                 tokens_shipped=sum(t.num_tokens is not None for t in q.traces),
+                probes=None
+                if probe_lists is None
+                else _probe_matrix(probe_lists, classes.labels[len(finals) :]),
+                probe_every=q.extra.get("probe_every"),
             )
         )
     if cfg.holdout:
@@ -190,6 +217,7 @@ def prune_pool(
             DeepPrune(judge.id, cfg.cluster, name=f"deepprune[{spec}]"), questions, cfg
         )
         row["judge_distinct_pairs"] = int(sum(q.scores[judge.id].calls for q in questions))
+        row["net_tokens"] = row["tokens"] + row["aux_tokens"] * cfg.judge_ratio(judge)
         rows.append(row)
         if k == 0:
             main_row = row
@@ -199,6 +227,8 @@ def prune_pool(
         method = DeepPrune(judge_id, cfg.cluster, name=f"deepprune[{specs[0]}]")
         ledgers = run_sweep(method, sweep, questions, cfg)
         sweep_rows = [led.summary() | {"tau": tau} for led, tau in zip(ledgers, sweep, strict=True)]
+        for r in sweep_rows:
+            r["net_tokens"] = r["tokens"] + r["aux_tokens"] * cfg.judge_ratio(judges[specs[0]])
     if main_row is not None:
         k_match = matched_k(main_row["tokens"], questions)
         matched = run_method(
@@ -210,9 +240,7 @@ def prune_pool(
     curve = [
         run_method(ConsK(k, name=f"cons@{k}"), questions, cfg) | {"k": k} for k in k_grid(n_max)
     ]
-    for r in rows + sweep_rows:
-        if "tokens" in r:
-            r["reduction_vs_consN"] = 1 - r["tokens"] / cons_n["tokens"]
+    add_reductions(rows + sweep_rows, cons_n)
     return {
         "pool": str(path),
         "questions": len(questions),
@@ -257,22 +285,28 @@ def results_table(result: dict) -> str:
     """A Markdown table of one pool's rows (paper-shaped: accuracy, tokens, reduction)."""
     lines = [
         f"**{Path(result['pool']).name}** — {result['questions']} questions × {result['traces_per_question']:.0f} traces, "
-        f"prefix `{result['config']['trunc']}`, {result['config']['repeats']} repeats, tokens by `{result['token_counter']}`",
+        f"prefix `{result['config']['trunc']}`, {result['config']['repeats']} repeats, tokens by `{result['token_counter']}`; "
+        f"net reduction counts each judge input token as judge/reasoner parameters reasoner tokens (reasoner "
+        f"{result['config']['reasoner_params'] / 1e9:g}B; a judge of unknown size: {result['config']['judge_params'] / 1e9:g}B)",
         "",
-        "| method | accuracy (± sd) | tokens / question | reduction vs cons@N | judge calls / q | judge input tokens / q |",
-        "|---|---|---|---|---|---|",
+        "| method | accuracy (± sd) | tokens / question | reduction vs cons@N | net reduction | sequential tokens / q "
+        "| sequential reduction | judge calls / q | judge input tokens / q |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         if "skipped" in r:
-            lines.append(f"| {r['method']} | skipped: {r['skipped']} | | | | |")
+            lines.append(f"| {r['method']} | skipped: {r['skipped']} | | | | | | | |")
             continue
         acc = (
             "n/a (no gold)"
             if r["accuracy"] is None
             else f"{100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f}"
         )
+        seq = "n/a" if r["seq_tokens"] is None else f"{r['seq_tokens']:,.0f}"
+        seq_red = r.get("seq_reduction_vs_consN")
         lines.append(
             f"| {r['method']} | {acc} | {r['tokens']:,.0f} | {100 * r['reduction_vs_consN']:.1f}% | "
+            f"{100 * r['net_reduction_vs_consN']:.1f}% | {seq} | {'n/a' if seq_red is None else f'{100 * seq_red:.1f}%'} | "
             f"{r['aux_calls']:,.0f} | {r['aux_tokens']:,.0f} |"
         )
     warnings = [f"- {r['method']}: {r['warning']} (clusters per run: {r['clusters_mean']:.1f})"

@@ -6,6 +6,7 @@ Selection by name is a plain dict (:data:`BASELINES`); ``deepprune.replay.compar
 from deepprune.replay.methods.base import Method, Outcome, QuestionData
 from deepprune.replay.methods.deepconf import DeepConfOffline, DeepConfOnline
 from deepprune.replay.methods.deepprune_method import DeepPrune
+from deepprune.replay.methods.probing import ParallelProbe
 from deepprune.replay.methods.voting import ConsK, ConsN, PassAt1
 
 BASELINES = {
@@ -18,4 +19,4 @@ BASELINES = {
 }
 
 __all__ = ["BASELINES", "ConsK", "ConsN", "DeepConfOffline", "DeepConfOnline", "DeepPrune", "Method", "Outcome",
-           "PassAt1", "QuestionData"]  # fmt: skip
+           "ParallelProbe", "PassAt1", "QuestionData"]  # fmt: skip

@@ -52,4 +52,6 @@ class ConfidenceVote(Method):
         cut = np.percentile(c, 100 - self.eta) if self.eta < 100 else -np.inf
         keep = [i for i, s in zip(order, c, strict=True) if s >= cut]
         w = [s for s in c if s >= cut]
-        return Outcome(answer=vote(q, keep, w), tokens=float(q.tokens.sum()))
+        return Outcome(
+            answer=vote(q, keep, w), tokens=float(q.tokens.sum()), seq_tokens=float(q.tokens.max())
+        )

@@ -46,7 +46,9 @@ class DeepConfOffline(Method):
         cut = np.percentile(lgc, 100 - self.eta)
         keep = [i for i, g in zip(order, lgc) if g >= cut]
         w = [lowest_group_conf(q.confs[i]) for i in keep]
-        return Outcome(answer=vote(q, keep, w), tokens=float(q.tokens.sum()))
+        return Outcome(
+            answer=vote(q, keep, w), tokens=float(q.tokens.sum()), seq_tokens=float(q.tokens.max())
+        )
 
 
 class DeepConfOnline(Method):
@@ -60,6 +62,7 @@ class DeepConfOnline(Method):
         lgc = {i: lowest_group_conf(q.confs[i]) for i in warm}
         s = float(np.percentile(list(lgc.values()), 100 - self.eta))
         tokens = float(q.tokens[warm].sum())
+        seq = float(q.tokens[warm].max())  # the warm-up round in parallel, then one trace at a time
         voters = [i for i in warm if lgc[i] >= s]
         weights = [lgc[i] for i in voters]
         stopped = 0
@@ -69,20 +72,23 @@ class DeepConfOnline(Method):
             wm = window_means(q.confs[i])
             below = np.flatnonzero(wm < s)
             if len(below) and len(q.confs[i]) > WINDOW:
-                tokens += float(below[0] + WINDOW) * q.tokens[i] / len(q.confs[i])
-                stopped += 1
-                continue
-            if len(below):  # shorter than one window: judged when it ends
-                tokens += float(q.tokens[i])
+                cut = float(below[0] + WINDOW) * q.tokens[i] / len(q.confs[i])
+                tokens += cut
+                seq += cut
                 stopped += 1
                 continue
             tokens += float(q.tokens[i])
+            seq += float(q.tokens[i])
+            if len(below):  # shorter than one window: judged when it ends
+                stopped += 1
+                continue
             voters.append(i)
             weights.append(lowest_group_conf(q.confs[i]))
         return Outcome(
             answer=vote(q, voters, weights),
             tokens=tokens,
             info={"stopped": stopped, "threshold": s},
+            seq_tokens=seq,
         )
 
     def _consensus(self, q, voters, weights) -> bool:

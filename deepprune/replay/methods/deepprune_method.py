@@ -16,7 +16,7 @@ import numpy as np
 
 from deepprune.greedy import ClusterConfig
 from deepprune.replay.batched import cluster_runs, select_completed
-from deepprune.replay.methods.base import Method, Outcome, QuestionData, vote
+from deepprune.replay.methods.base import Method, Outcome, QuestionData, prefix_then_finish, vote
 from deepprune.rng import run_key
 
 
@@ -64,6 +64,7 @@ class DeepPrune(Method):
                     info={"clusters": int(runs.n_clusters[b]), "largest": int(sizes.max()),
                           "completed": len(done), "fallback": fallback,
                           "new_judge_calls": new_calls if b == 0 else 0},
+                    seq_tokens=prefix_then_finish(q, done),
                 ))  # fmt: skip
             out.append(row)
         return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepprune.replay.methods.base import Method, Outcome, QuestionData, vote
+from deepprune.replay.methods.base import Method, Outcome, QuestionData, prefix_then_finish, vote
 
 
 def similarity_matrix(q: QuestionData, judge_id: str) -> np.ndarray:
@@ -62,7 +62,7 @@ class PoLR(Method):
         tokens = float(q.prefix_tokens.sum() + (q.tokens[members] - q.prefix_tokens[members]).sum())
         calls, aux_tokens = _aux(q)
         return Outcome(answer=vote(q, members), tokens=tokens, aux_calls=calls, aux_tokens=aux_tokens,
-                       info={"k": len(members)})  # fmt: skip
+                       info={"k": len(members)}, seq_tokens=prefix_then_finish(q, members))  # fmt: skip
 
 
 class SlimSC(Method):
@@ -91,4 +91,4 @@ class SlimSC(Method):
         tokens = float(q.prefix_tokens.sum() + (q.tokens[kept] - q.prefix_tokens[kept]).sum())
         calls, aux_tokens = _aux(q)
         return Outcome(answer=vote(q, kept), tokens=tokens, aux_calls=calls, aux_tokens=aux_tokens,
-                       info={"k": len(kept)})  # fmt: skip
+                       info={"k": len(kept)}, seq_tokens=prefix_then_finish(q, kept))  # fmt: skip

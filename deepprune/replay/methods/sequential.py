@@ -26,7 +26,10 @@ class _Sequential(Method):
     def stop(self, counts: dict[int, int], drawn: int) -> bool:
         raise NotImplementedError
 
+    max_traces: int | None = None  # the sampling budget (None: the pool's N)
+
     def run(self, q: QuestionData, order, rng):
+        order = order[: self.max_traces] if self.max_traces else order
         counts: dict[int, int] = {}
         k = 0
         for i in order:
@@ -36,7 +39,8 @@ class _Sequential(Method):
             if self.stop(counts, k):
                 break
         drawn = list(order[:k])
-        return Outcome(answer=vote(q, drawn), tokens=float(q.tokens[drawn].sum()), info={"k": k})
+        total = float(q.tokens[drawn].sum())  # one trace after another: latency is the sum
+        return Outcome(answer=vote(q, drawn), tokens=total, info={"k": k}, seq_tokens=total)
 
 
 def _top(counts: dict[int, int]) -> list[int]:
@@ -53,23 +57,28 @@ class ESC(Method):
     not a multiple of w.
     """
 
-    def __init__(self, window: int = 5, name: str | None = None):
+    def __init__(self, window: int = 5, name: str | None = None, max_traces: int | None = None):
         if window < 1:
             raise ConfigError(f"ESC window must be >= 1, got {window}")
-        self.window = window
-        self.name = name or f"esc(w={window})"
+        self.window, self.max_traces = (
+            window,
+            max_traces,
+        )  # max_traces: the sampling budget L (None: N)
+        self.name = name or f"esc(w={window})" + (f"@{max_traces}" if max_traces else "")
 
     def run(self, q, order, rng):
         drawn: list[int] = []
+        seq = 0.0  # a window's traces run in parallel, windows one after another
+        order = order[: self.max_traces] if self.max_traces else order
         for start in range(0, len(order), self.window):
             win = list(order[start : start + self.window])
             drawn += win
+            seq += float(q.tokens[win].max())
             labs = q.labels[win]
             if (labs >= 0).all() and len(set(labs.tolist())) == 1:
                 break
-        return Outcome(
-            answer=vote(q, drawn), tokens=float(q.tokens[drawn].sum()), info={"k": len(drawn)}
-        )
+        return Outcome(answer=vote(q, drawn), tokens=float(q.tokens[drawn].sum()),
+                       info={"k": len(drawn)}, seq_tokens=seq)  # fmt: skip
 
 
 class AdaptiveConsistency(_Sequential):
@@ -85,13 +94,16 @@ class AdaptiveConsistency(_Sequential):
     """
 
     def __init__(self, threshold: float = 0.95, criterion: str = "beta", draws: int = 2000,
-                 name: str | None = None):  # fmt: skip
+                 name: str | None = None, max_traces: int | None = None):  # fmt: skip
         if criterion not in ("beta", "dirichlet"):
             raise ConfigError(f"criterion must be beta or dirichlet, got {criterion!r}")
         if not 0.5 < threshold < 1:
             raise ConfigError(f"threshold must be in (0.5, 1), got {threshold}")
         self.threshold, self.criterion, self.draws = threshold, criterion, draws
-        self.name = name or f"adaptive-consistency({criterion},{threshold:g})"
+        self.max_traces = max_traces
+        self.name = name or f"adaptive-consistency({criterion},{threshold:g})" + (
+            f"@{max_traces}" if max_traces else ""
+        )
 
     def confidence(self, counts: list[int]) -> float:
         """P(the leader is the true majority) from vote counts, largest first."""
@@ -190,4 +202,4 @@ class ShortMK(Method):
         voters = [started[f] for f in finish]  # shortest first: ties go to the shorter trace
         cutoff = lengths[finish[-1]]
         return Outcome(answer=vote(q, voters), tokens=float(np.minimum(lengths, cutoff).sum()),
-                       info={"k": len(started)})  # fmt: skip
+                       info={"k": len(started)}, seq_tokens=float(cutoff))  # fmt: skip

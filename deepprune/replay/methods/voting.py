@@ -22,7 +22,8 @@ class PassAt1(Method):
             if q.gold_class is None
             else float(np.mean((q.labels == q.gold_class) & (q.labels >= 0)))
         )
-        return Outcome(answer=-1, tokens=float(q.tokens.mean()), correct=correct)
+        mean = float(q.tokens.mean())
+        return Outcome(answer=-1, tokens=mean, correct=correct, seq_tokens=mean)
 
 
 class ConsN(Method):
@@ -31,7 +32,9 @@ class ConsN(Method):
     name = "cons@N"
 
     def run(self, q, order, rng):
-        return Outcome(answer=vote(q, order), tokens=float(q.tokens.sum()))
+        return Outcome(
+            answer=vote(q, order), tokens=float(q.tokens.sum()), seq_tokens=float(q.tokens.max())
+        )
 
 
 class ConsK(Method):
@@ -52,4 +55,5 @@ class ConsK(Method):
         k = lo + (rng.random() < self.k - lo)
         k = max(1, min(k, q.n))
         chosen = order[:k]
-        return Outcome(answer=vote(q, chosen), tokens=float(q.tokens[chosen].sum()), info={"k": k})
+        return Outcome(answer=vote(q, chosen), tokens=float(q.tokens[chosen].sum()), info={"k": k},
+                       seq_tokens=float(q.tokens[chosen].max()))  # fmt: skip
