@@ -80,7 +80,12 @@ def test_crossfit_scores_every_question_once_and_reports_a_paired_difference(tmp
     rows = crossfit(DEMO_POOL, "words:8", FeatureFolds(FeatureJudgeConfig(steps=30)), folds=3, n_boot=50,
                     baselines=("sbert", "lexical:jaccard"), progress=False)  # fmt: skip
     names = [r["judge"] for r in rows]
-    assert names == ["sbert", "lexical:jaccard", "trained focal x2"]
+    assert names == [
+        "sbert",
+        "lexical:jaccard",
+        "trained focal x2",
+        "question agreement rate (oracle)",
+    ]
     assert len({r["pairs"] for r in rows}) == 1 and rows[0]["questions"] >= 3
     assert rows[0]["diff_vs_ref"] is None and rows[0]["train_auroc"] is None
     assert 0.5 < rows[2]["train_auroc"] <= 1.0  # in-fold AUROC, reported beside held-out

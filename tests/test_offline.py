@@ -35,15 +35,22 @@ def test_answer_in_prefix_share_and_question_split(tmp_path):
 def test_grid_rows_and_table():
     rows = grid([str(DEMO_POOL)], ["words:10", "frac:0.5"], ["lexical:jaccard", "oracle"],
                 GridConfig(bootstrap=50))  # fmt: skip
+    ref = "question agreement rate (oracle)"
     assert [(r["trunc"], r["judge"]) for r in rows] == [
-        ("words:10", "lexical:jaccard"), ("words:10", "oracle"),
-        ("frac:0.5", "lexical:jaccard"), ("frac:0.5", "oracle"),
+        ("words:10", "lexical:jaccard"), ("words:10", "oracle"), ("words:10", ref),
+        ("frac:0.5", "lexical:jaccard"), ("frac:0.5", "oracle"), ("frac:0.5", ref),
     ]  # fmt: skip
     oracle = rows[1]
-    assert oracle["auroc"] == 1.0 and oracle["tnr@0.2"] == 1.0
+    assert (
+        oracle["auroc"] == 1.0
+        and oracle["tnr@0.2"] == 1.0
+        and oracle["within_question_auroc"] == 1.0
+    )
     assert 0.5 < rows[0]["auroc"] < 1.0 and rows[0]["ci95"]["auroc"][0] <= rows[0]["auroc"]
+    # the reference knows each question's agreement rate and tells no two of its traces apart
+    assert rows[2]["auroc"] > 0.5 and rows[2]["within_question_auroc"] == 0.5
     table = grid_table(rows)
-    assert table.count("\n") == 5 and "| demo_pool.jsonl | `words:10` | oracle |" in table
+    assert table.count("\n") == 7 and "| demo_pool.jsonl | `words:10` | oracle |" in table
 
 
 def test_grid_cli_bad_input(tmp_path, capsys):

@@ -99,23 +99,52 @@ def grid(
             jp = [JudgePair(p.prefix_a, p.prefix_b, p.question) for p in pairs]
             labels = [p.label for p in pairs]
             groups = [f"{p.source}/{p.qid}" for p in pairs]
-            for spec, judge in built.items():
-                judge.prepare(list(dict.fromkeys(t for p in jp for t in (p.prefix_a, p.prefix_b))))
-                scores = np.asarray(judge_scores(judge, jp, labels), dtype=float)
-                m = judge_metrics(scores, labels, groups=groups, n_boot=cfg.bootstrap)
+            scored = {spec: None for spec in built} | {
+                PRIOR_ORACLE: agreement_rate_scores(labels, groups)
+            }
+            for spec in scored:
+                if spec in built:
+                    judge = built[spec]
+                    judge.prepare(
+                        list(dict.fromkeys(t for p in jp for t in (p.prefix_a, p.prefix_b)))
+                    )
+                    scored[spec] = np.asarray(judge_scores(judge, jp, labels), dtype=float)
+                m = judge_metrics(scored[spec], labels, groups=groups, n_boot=cfg.bootstrap)
                 rows.append({
                     "pool": Path(pool).name, "trunc": trunc, "judge": spec, "questions": len(set(groups)),
                     "pairs": len(pairs), "same_answer_share": float(np.mean(labels)),
                     "answer_in_prefix_share": float(np.mean(shows)),
                     "auroc": m["auroc"], "tnr@0.2": m["tnr@0.2"], "ci95": m.get("ci95"),
+                    "within_question_auroc": m.get("within_question_auroc"),
+                    "within_question_ci95": m.get("within_question_ci95"),
                 })  # fmt: skip
     return rows
 
 
+PRIOR_ORACLE = "question agreement rate (oracle)"
+
+
+def agreement_rate_scores(labels, groups) -> np.ndarray:
+    """The reference "judge": each pair scored by its own question's share of agreeing pairs.
+    It knows which questions agree more and tells no two traces of a question apart: its pooled
+    AUROC is what memorising questions is worth; its within-question AUROC is 0.5."""
+    y, g = np.asarray(labels, dtype=float), np.asarray(groups)
+    rate = {k: y[g == k].mean() for k in np.unique(g)}
+    return np.array([rate[k] for k in g])
+
+
+def _within(r: dict) -> str:
+    w, ci = r.get("within_question_auroc"), r.get("within_question_ci95")
+    if w is None or (isinstance(w, float) and np.isnan(w)):
+        return "n/a"
+    return f"{w:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{w:.3f}"
+
+
 def grid_table(rows: list[dict]) -> str:
     """Markdown table of :func:`grid` rows."""
-    out = ["| pool | prefix | judge | questions | pairs | same-answer share | answer already in a prefix | AUROC [95% CI] | TNR@0.2 [95% CI] |",
-           "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    out = ["| pool | prefix | judge | questions | pairs | same-answer share | answer already in a prefix | AUROC [95% CI] "
+           "| within-question AUROC [95% CI] | TNR@0.2 [95% CI] |",
+           "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         ci = r.get("ci95") or {}
 
@@ -128,7 +157,7 @@ def grid_table(rows: list[dict]) -> str:
 
         out.append(f"| {r['pool']} | `{r['trunc']}` | {r['judge']} | {r['questions']} | {r['pairs']:,} | "
                    f"{100 * r['same_answer_share']:.1f}% | {100 * r['answer_in_prefix_share']:.1f}% | "
-                   f"{fmt('auroc')} | {fmt('tnr@0.2')} |")  # fmt: skip
+                   f"{fmt('auroc')} | {_within(r)} | {fmt('tnr@0.2')} |")  # fmt: skip
     return "\n".join(out)
 
 
@@ -158,6 +187,8 @@ def crossfit_rows(pool: str, trunc: str, n_questions: int, scores: dict[str, np.
         m = judge_metrics(s, y, groups=groups, n_boot=n_boot)
         row = {"pool": Path(pool).name, "trunc": trunc, "judge": name, "questions": n_questions,
                "pairs": int(len(y)), "auroc": m["auroc"], "tnr@0.2": m["tnr@0.2"], "ci95": m["ci95"],
+               "within_question_auroc": m.get("within_question_auroc"),
+               "within_question_ci95": m.get("within_question_ci95"),
                "diff_vs_ref": None, "train_auroc": (train_auroc or {}).get(name)}  # fmt: skip
         if ref and name != ref:
             row["diff_vs_ref"] = auroc_diff_ci(s, scores[ref], y, groups, n_boot=n_boot)
@@ -171,8 +202,9 @@ def crossfit_rows(pool: str, trunc: str, n_questions: int, scores: dict[str, np.
 
 
 def crossfit_table(rows: list[dict], ref: str = "sbert") -> str:
-    lines = [f"| pool | prefix | judge | questions | pairs | AUROC [95% CI] | TNR@0.2 [95% CI] | AUROC - {ref} [95% CI] | in-fold AUROC |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [f"| pool | prefix | judge | questions | pairs | AUROC [95% CI] | within-question AUROC [95% CI] "
+             f"| TNR@0.2 [95% CI] | AUROC - {ref} [95% CI] | in-fold AUROC |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         ci = r["ci95"] or {}
         au, tn = ci.get("auroc", [np.nan] * 2), ci.get("tnr@0.2", [np.nan] * 2)
@@ -180,7 +212,7 @@ def crossfit_table(rows: list[dict], ref: str = "sbert") -> str:
         fit = "—" if r.get("train_auroc") is None else f"{r['train_auroc']:.3f}"
         dtxt = f"{d['diff']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d else "—"
         lines.append(f"| {r['pool']} | `{r['trunc']}` | {r['judge']} | {r['questions']} | {r['pairs']:,} | "
-                     f"{r['auroc']:.3f} [{au[0]:.3f}, {au[1]:.3f}] | {r['tnr@0.2']:.3f} [{tn[0]:.3f}, {tn[1]:.3f}] | {dtxt} | {fit} |")  # fmt: skip
+                     f"{r['auroc']:.3f} [{au[0]:.3f}, {au[1]:.3f}] | {_within(r)} | {r['tnr@0.2']:.3f} [{tn[0]:.3f}, {tn[1]:.3f}] | {dtxt} | {fit} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -256,15 +288,23 @@ def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | o
             judges = [(b, b, None) for b in cfg.baselines]
             judges += [(f"crossencoder{' late' if joint == 'last' else ''} {loss} x{over:g}", f"crossencoder:{d}", d.name)
                        for (joint, ctrunc, loss, over), d in cells.items() if ctrunc == trunc]  # fmt: skip
+            judges.append((PRIOR_ORACLE, None, None))
             for name, spec, cell in judges:
-                judge = get_judge(spec)
-                judge.prepare(list(dict.fromkeys(t for p in jp for t in (p.prefix_a, p.prefix_b))))
-                m = judge_metrics(np.asarray(judge_scores(judge, jp, labels), dtype=float), labels, groups=groups,
-                                  n_boot=cfg.bootstrap)  # fmt: skip
+                if spec is None:  # the reference row
+                    s = agreement_rate_scores(labels, groups)
+                else:
+                    judge = get_judge(spec)
+                    judge.prepare(
+                        list(dict.fromkeys(t for p in jp for t in (p.prefix_a, p.prefix_b)))
+                    )
+                    s = np.asarray(judge_scores(judge, jp, labels), dtype=float)
+                m = judge_metrics(s, labels, groups=groups, n_boot=cfg.bootstrap)
                 rows.append({"pool": Path(pool).name, "eval": "held-out questions" if held_out else "all questions (transfer)",
                              "trunc": trunc, "judge": name, "questions": len(set(groups)), "pairs": len(pairs),
                              "answer_in_prefix_share": float(np.mean(shows)), "auroc": m["auroc"],
-                             "tnr@0.2": m["tnr@0.2"], "ci95": m["ci95"], "cell": cell})  # fmt: skip
+                             "tnr@0.2": m["tnr@0.2"], "ci95": m["ci95"], "cell": cell,
+                             "within_question_auroc": m.get("within_question_auroc"),
+                             "within_question_ci95": m.get("within_question_ci95")})  # fmt: skip
                 if progress:
                     print(
                         f"  {Path(pool).name} {trunc} {name}: AUROC {m['auroc']:.3f} TNR@0.2 {m['tnr@0.2']:.3f}",
@@ -274,8 +314,9 @@ def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | o
 
 
 def ablation_table(rows: list[dict], cells_dir: str | os.PathLike | None = None) -> str:
-    lines = ["| eval pool | questions | prefix | judge | pairs | answer in a prefix | AUROC [95% CI] | TNR@0.2 [95% CI] |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| eval pool | questions | prefix | judge | pairs | answer in a prefix | AUROC [95% CI] "
+             "| within-question AUROC [95% CI] | TNR@0.2 [95% CI] |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         ci = r["ci95"] or {}
 
@@ -287,7 +328,7 @@ def ablation_table(rows: list[dict], cells_dir: str | os.PathLike | None = None)
             return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
 
         lines.append(f"| {r['pool']} | {r['questions']} ({r['eval']}) | `{r['trunc']}` | {r['judge']} | {r['pairs']:,} | "
-                     f"{100 * r['answer_in_prefix_share']:.1f}% | {f('auroc')} | {f('tnr@0.2')} |")  # fmt: skip
+                     f"{100 * r['answer_in_prefix_share']:.1f}% | {f('auroc')} | {_within(r)} | {f('tnr@0.2')} |")  # fmt: skip
     if cells_dir is not None:
         lines += ["", "| cell | train pairs (after oversampling) | steps | loss first/last 20 steps | seconds |",
                   "|---|---|---|---|---|"]  # fmt: skip
@@ -320,7 +361,6 @@ PAPER_ABLATION = {
     for loss in ("focal", "ce")
     for over in (2.0, 1.0)
 }
-PRIOR_ORACLE = "question agreement rate (oracle)"
 
 
 def fold_is_finished(d: Path, cfg: CrossEncoderConfig, pools: Sequence[str]) -> bool:
@@ -399,7 +439,6 @@ class CrossEncoderFolds:
     cfg: CrossEncoderConfig
     out: str | os.PathLike
     infold_pairs: int = 1000  # training-question pairs each fold's judge scores (in-fold AUROC)
-    reference = True  # add the question-agreement-rate row
 
     def questions(self, pool: str, trunc: str, progress: bool) -> list[dict]:
         questions = labelled_questions([pool], trunc)
@@ -450,7 +489,6 @@ class FeatureFolds:
 
     cfg: FeatureJudgeConfig
     cache: str | os.PathLike | None = None
-    reference = False
 
     def questions(self, pool: str, trunc: str, progress: bool) -> list[dict]:
         self.enc = PrefixEncoder(self.cfg.encoder, self.cfg.tail_words)
@@ -515,9 +553,8 @@ def crossfit(pool: str, trunc: str, trainer: CrossEncoderFolds | FeatureFolds, f
             fit.append(auc)
         scores[trainer.row_name(variant)] = s
         fit_auroc[trainer.row_name(variant)] = float(np.nanmean(fit))
-    if trainer.reference:  # not a judge: each pair scored by its question's true agreement rate;
-        # its pooled AUROC is what memorising the training questions' agreement rates is worth
-        scores[PRIOR_ORACLE] = np.concatenate([np.full(len(q["y"]), q["y"].mean() if len(q["y"]) else 0.0)
-                                               for q in questions])  # fmt: skip
+    # not a judge: each pair scored by its question's true agreement rate; its pooled AUROC is what
+    # memorising the training questions' agreement rates is worth (within a question it is 0.5)
+    scores[PRIOR_ORACLE] = agreement_rate_scores(y, groups)
     return crossfit_rows(pool, trunc, len(questions), scores, y, groups, baselines[0] if baselines else None,
                          n_boot, fit_auroc, progress)  # fmt: skip

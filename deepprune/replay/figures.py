@@ -1,4 +1,4 @@
-"""Figures: accuracy vs generated tokens, every method on one plot per pool."""
+"""Figures: accuracy vs generated tokens (and vs sequential tokens), every method on one plot per pool."""
 
 from __future__ import annotations
 
@@ -63,37 +63,43 @@ def _save(fig, path, dpi: int) -> Path:
 
 
 def comparison_plot(res: dict, path: str | os.PathLike) -> Path:
-    """Accuracy vs tokens: every family's operating points and the cons@k curve."""
+    """Two panels: accuracy vs generated tokens (cost) and vs sequential tokens (latency), every
+    family's operating points and the cons@k curve."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    curve = [p for p in res["cons_k_curve"] if p["accuracy"] is not None]
-    if curve:
-        ax.plot(
-            [p["tokens"] for p in curve],
-            [p["accuracy"] for p in curve],
-            "-",
-            color="gray",
-            label="cons@k",
-        )
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
     fams = list(dict.fromkeys(p["family"] for p in res["points"]))
     markers = "osD^v<>pP*Xh"
-    for n, fam in enumerate(fams):
-        pts = sorted((p for p in res["points"] if p["family"] == fam and p["accuracy"] is not None),
-                     key=lambda p: p["tokens"])  # fmt: skip
-        if pts:
-            ax.plot([p["tokens"] for p in pts], [p["accuracy"] for p in pts], markers[n % len(markers)] + "--",
-                    ms=5, lw=0.8, label=fam)  # fmt: skip
     c = res["cons@N"]
-    if c["accuracy"] is not None:
-        ax.plot([c["tokens"]], [c["accuracy"]], "k*", ms=12, label="cons@N")
-        ax.axhline(c["accuracy"] - res["config"]["target_drop"], ls=":", color="k", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("generated tokens per question (log)")
-    ax.set_ylabel("accuracy")
-    ax.set_title(Path(res["pool"]).name)
-    ax.legend(fontsize=7, ncol=2)
+    for ax, key, label in ((axes[0], "tokens", "generated tokens per question (log)"),
+                           (axes[1], "seq_tokens", "sequential tokens per question (latency, log)")):  # fmt: skip
+        curve = [
+            p for p in res["cons_k_curve"] if p["accuracy"] is not None and p.get(key) is not None
+        ]
+        if curve:
+            ax.plot(
+                [p[key] for p in curve],
+                [p["accuracy"] for p in curve],
+                "-",
+                color="gray",
+                label="cons@k",
+            )
+        for n, fam in enumerate(fams):
+            pts = sorted((p for p in res["points"] if p["family"] == fam and p["accuracy"] is not None
+                          and p.get(key) is not None), key=lambda p: p[key])  # fmt: skip
+            if pts:
+                ax.plot([p[key] for p in pts], [p["accuracy"] for p in pts], markers[n % len(markers)] + "--",
+                        ms=5, lw=0.8, label=fam)  # fmt: skip
+        if c["accuracy"] is not None and c.get(key) is not None:
+            ax.plot([c[key]], [c["accuracy"]], "k*", ms=12, label="cons@N")
+            ax.axhline(c["accuracy"] - res["config"]["target_drop"], ls=":", color="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy")
+    fig.suptitle(Path(res["pool"]).name)
+    axes[1].legend(fontsize=7, ncol=2)
     return _save(fig, path, dpi=110)
