@@ -179,7 +179,7 @@ class AnswerClasses:
         self.answer_type = answer_type
         self.representatives: list[str] = []
         self._by_value: dict[int, list[int]] = {}  # numeric value bucket -> classes
-        self._no_value: list[int] = []  # classes whose answer is not a plain number
+        self._no_value: dict[tuple, list[int]] = {}  # shape -> classes of answers without a value
         key_to_class: dict[str, int] = {}
         labels: list[int] = []
         for ans in answers:
@@ -193,15 +193,15 @@ class AnswerClasses:
         self.labels = labels
 
     def _candidates(self, ans: str) -> list[int]:
-        """Classes ``ans`` may equal: for a number, only classes holding (about) the same number or
-        no number at all; so u distinct numbers cost u parses, not u^2 symbolic comparisons."""
+        """Classes ``ans`` may equal: for an answer with a value, only classes holding (about) the
+        same value; for one without, only the others without. So u distinct answers cost u
+        parses, not u^2 symbolic comparisons."""
         if self.answer_type != "math":
             return list(range(len(self.representatives)))
         value = numeric_value(ans.strip())
-        if value is None:
-            return list(range(len(self.representatives)))
-        near = [c for b in (value - 1, value, value + 1) for c in self._by_value.get(b, [])]
-        return sorted(near + self._no_value)
+        if value is None:  # no value (a set, an equation, words): only others of its shape
+            return self._no_value.get(answer_shape(ans.strip()), [])
+        return sorted(c for b in (value - 1, value, value + 1) for c in self._by_value.get(b, []))
 
     def _find_or_add(self, ans: str) -> int:
         for c in self._candidates(ans):
@@ -211,7 +211,7 @@ class AnswerClasses:
         c = len(self.representatives) - 1
         value = numeric_value(ans.strip()) if self.answer_type == "math" else None
         if value is None:
-            self._no_value.append(c)
+            self._no_value.setdefault(answer_shape(ans.strip()), []).append(c)
         else:
             self._by_value.setdefault(value, []).append(c)
         return c
@@ -224,6 +224,17 @@ class AnswerClasses:
             if answers_equal(ans, self.representatives[c], self.answer_type):
                 return c
         return -1
+
+
+@lru_cache(maxsize=262144)
+def answer_shape(ans: str) -> tuple:
+    """What an answer without a value is: the free symbols of its parse (equal answers share
+    them), or ``("text",)`` when it does not parse."""
+    for p in _parse_math(ans):
+        if hasattr(p, "free_symbols"):
+            return ("symbols", *sorted(map(str, p.free_symbols)))
+        return (type(p).__name__,)
+    return ("text",)
 
 
 # our choice: the point where an expression with free symbols is evaluated for its fingerprint
