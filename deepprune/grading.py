@@ -104,6 +104,8 @@ def normalize(ans: str, answer_type: str) -> str:
         return ans.strip().strip("()").strip().upper()
     if answer_type == "text":
         return normalize_text(ans)
+    if answer_type == "exact":  # the string as given (replaying others' string-equality grading)
+        return ans
     raise ConfigError(f"unknown answer_type {answer_type!r} (expected math, choice or text)")
 
 
@@ -160,7 +162,7 @@ def answers_equal(a: str | None, b: str | None, answer_type: str = "math") -> bo
         return False
     if answer_type == "math":
         return _math_equal(a.strip(), b.strip())
-    return normalize(a, answer_type) == normalize(b, answer_type)
+    return normalize(a, answer_type) == normalize(b, answer_type)  # "exact": a == b
 
 
 class AnswerClasses:

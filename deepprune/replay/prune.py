@@ -83,8 +83,13 @@ def _textless_prefix(spec, tokens: float) -> float:
     return tokens if spec.kind == "full" else float("nan")
 
 
-def load_questions(path: str | os.PathLike, cfg: OnlineConfig) -> list[QuestionData]:
-    """Precompute every question of a pool once: classes, tokens, prefixes."""
+def load_questions(
+    path: str | os.PathLike, cfg: OnlineConfig, grading: str | None = None
+) -> list[QuestionData]:
+    """Precompute every question of a pool once: classes, tokens, prefixes.
+
+    ``grading="exact"``: answers are equal only as identical strings (to replay another
+    project's string-equality grading); default: each question's own ``answer_type``."""
     counter = get_counter(cfg.tokenizer)
     spec = parse_spec(cfg.trunc)
     out = []
@@ -92,9 +97,8 @@ def load_questions(path: str | os.PathLike, cfg: OnlineConfig) -> list[QuestionD
         finals = question_answers(q)
         probe_lists = _probe_lists(q)
         flat = [a for p in probe_lists or [] for a in p]
-        classes = AnswerClasses(
-            finals + flat, q.answer_type
-        )  # finals first: their classes as alone
+        # finals first: their classes are numbered as if alone
+        classes = AnswerClasses(finals + flat, grading or q.answer_type)
         labels = classes.labels[: len(finals)]
         tokens = np.array(
             [trace_tokens(t.text, t.num_tokens, counter) for t in q.traces], dtype=float
