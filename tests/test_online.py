@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from deepprune.cli import main
+from deepprune.errors import ConfigError
 from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
 from deepprune.replay.harness import OnlineConfig, run_sweep
@@ -169,3 +170,18 @@ def test_budget_matched_cons_k_spends_what_deepprune_spent():
     mean_trace = float(np.mean([q.tokens.mean() for q in qs]))
     assert matched["k"] == pytest.approx(dp["tokens"] / mean_trace)  # k traces of the mean length
     assert matched["tokens"] == pytest.approx(dp["tokens"], rel=0.15)  # the same budget, sampled
+
+
+def test_drop_textless_drops_only_traces_without_text(tmp_path, capsys):
+    rows = [json.loads(x) for x in DEMO_POOL.read_text().splitlines()[:3]]
+    rows[0]["traces"][0]["text"] = None
+    rows[0]["traces"][0]["answer"] = "50"
+    pool = write_jsonl(tmp_path / "p.jsonl", rows)
+    with pytest.raises(ConfigError, match="traces without text have no words:25 prefix"):
+        prune_pool(
+            pool, ["lexical:jaccard"], OnlineConfig(repeats=1), ceiling=False, noisy_auroc=None
+        )
+    res = prune_pool(pool, ["lexical:jaccard"], OnlineConfig(repeats=1, drop_textless=True), ceiling=False,
+                     noisy_auroc=None)  # fmt: skip
+    assert res["traces_per_question"] == pytest.approx(95 / 3)
+    assert "dropped 1 traces without text" in capsys.readouterr().err

@@ -30,6 +30,8 @@ class OnlineConfig:
     # keep only the held-out questions of the pair builder's split with this test fraction
     # (seed 0), e.g. 0.4 for judges trained by `make ablation-real`: no question seen in training
     holdout: float | None = None
+    # drop traces without text (counted on stderr) instead of refusing a judge that reads text
+    drop_textless: bool = False
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     # net reduction: a judge's input tokens cost judge_params / reasoner_params reasoner tokens each
     reasoner_params: float = 8e9  # our choice: Qwen3-8B, the model of most shared pools

@@ -12,7 +12,9 @@ reported as unavailable for pools without gold).
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -93,7 +95,14 @@ def load_questions(
     counter = get_counter(cfg.tokenizer)
     spec = parse_spec(cfg.trunc)
     out = []
+    dropped = 0
     for q in iter_pool(path):
+        if cfg.drop_textless and any(not t.text for t in q.traces):
+            keep = [t for t in q.traces if t.text]
+            dropped += len(q.traces) - len(keep)
+            if not keep:
+                continue
+            q = dataclasses.replace(q, traces=keep)
         finals = question_answers(q)
         probe_lists = _probe_lists(q)
         flat = [a for p in probe_lists or [] for a in p]
@@ -138,7 +147,9 @@ def load_questions(
         source = Path(path).name.removesuffix(".gz").removesuffix(".jsonl")
         _, test = split_questions([f"{source}/{q.qid}" for q in out], cfg.holdout, 0)
         out = [q for q in out if f"{source}/{q.qid}" in test]
-    if all((q.labels < 0).all() for q in out):
+    if dropped:
+        print(f"{path}: dropped {dropped} traces without text (drop_textless)", file=sys.stderr)
+    if not out or all((q.labels < 0).all() for q in out):
         raise ConfigError(f"{path}: no trace in the pool has an answer; nothing to vote on")
     return out
 
