@@ -142,3 +142,27 @@ def test_crossfit_feature_cache_resumes_without_re_embedding(tmp_path, monkeypat
     again = crossfit(DEMO_POOL, "words:8", FeatureFolds(cfg, tmp_path / "cache"), folds=2, n_boot=20,
                      baselines=("lexical:jaccard",), progress=False)  # fmt: skip
     assert [r["auroc"] for r in again] == [r["auroc"] for r in first]
+
+
+@pytest.mark.slow
+def test_score_cache_follows_the_weights_not_the_folder(tmp_path):
+    from deepprune.judges import JudgePair, get_judge
+    from deepprune.judges.features import train_feature_judge
+    from deepprune.judges.scoring import score_pairs
+
+    d, cache = tmp_path / "judge", tmp_path / "cache"
+    q = json.loads(DEMO_POOL.read_text().splitlines()[0])
+    pairs = [
+        JudgePair(q["traces"][i]["text"][:200], q["traces"][i + 1]["text"][:200]) for i in range(6)
+    ]
+    train_feature_judge(
+        [DEMO_POOL], d, FeatureJudgeConfig(steps=20, trunc="words:8"), progress=False
+    )
+    first, _ = score_pairs(get_judge(f"features:{d}"), pairs, cache_dir=cache, progress=False)
+    # retrained into the same folder (the paper recipe's fixed output_dir), with other settings
+    train_feature_judge([DEMO_POOL], d, FeatureJudgeConfig(steps=20, trunc="words:8", loss="ce", hidden=4),
+                        progress=False)  # fmt: skip
+    again, info = score_pairs(get_judge(f"features:{d}"), pairs, cache_dir=cache, progress=False)
+    fresh, _ = score_pairs(get_judge(f"features:{d}"), pairs, progress=False)
+    assert info["judge_calls"] == len(pairs) and info["cached"] == 0  # nothing stale came back
+    assert np.allclose(again, fresh) and not np.allclose(again, first)

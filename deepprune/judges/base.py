@@ -57,6 +57,23 @@ class Judge:
             return None
         return float(sum(p.numel() for p in model.parameters()))
 
+    @staticmethod
+    def weights_digest(path: str | os.PathLike) -> str:
+        """A short hash of a model directory's weight files (content, not path: a model retrained
+        into the same folder gets new cache keys)."""
+        import hashlib
+        from pathlib import Path
+
+        h = hashlib.sha256()
+        files = sorted(p for p in Path(path).rglob("*") if p.is_file() and p.suffix in
+                       (".safetensors", ".bin", ".pt", ".npz", ".gguf", ".pth"))  # fmt: skip
+        for f in files:
+            h.update(f.name.encode())
+            with open(f, "rb") as fh:
+                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    h.update(block)
+        return h.hexdigest()[:16]
+
     @property
     def cache_id(self) -> str:
         """What a cached score is keyed by besides its two prefixes: the judge's id, plus, for a

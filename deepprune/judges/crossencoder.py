@@ -359,6 +359,9 @@ class CrossEncoderJudge(Judge):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         man = json.loads((Path(path) / MANIFEST).read_text())
+        self._weights = hashlib.sha256(
+            json.dumps(man.get("sha256"), sort_keys=True).encode()
+        ).hexdigest()[:16]
         self.max_length = max_length or man["config"]["max_length"]
         self.keep = man["config"].get("keep", "start")
         self.tok = AutoTokenizer.from_pretrained(path)
@@ -384,6 +387,10 @@ class CrossEncoderJudge(Judge):
                 )
         self.batch_size, self.both_orders = batch_size, both_orders
         self.id = f"crossencoder:{os.path.abspath(path)}|both={int(both_orders)}|int8={int(int8)}"
+
+    @property
+    def cache_id(self) -> str:  # the weights' hashes (manifest), not the folder: retraining re-keys
+        return f"{self.id}|w={self._weights}"
 
     _CACHE_TRACES = 4096  # joint="last": per-trace states kept (one question's worth and more)
 

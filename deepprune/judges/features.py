@@ -271,6 +271,10 @@ class FeatureJudge(Judge):
     def params(self) -> float | None:  # the encoder; the pair head is a few thousand weights
         return self.enc.emb.params
 
+    @property
+    def cache_id(self) -> str:  # the weights' hash (manifest), not the folder: retraining re-keys
+        return f"{self.id}|w={self._weights}"
+
     def __init__(self, path: str, batch_size: int = 64):
         if not os.path.isdir(path):
             raise MissingInputError(f"feature judge path {path}: no such directory")
@@ -279,6 +283,9 @@ class FeatureJudge(Judge):
                 f"{path}: not a finished feature judge ({MANIFEST} missing; train it first)"
             )
         man = json.loads((Path(path) / MANIFEST).read_text())
+        self._weights = hashlib.sha256(
+            json.dumps(man.get("sha256"), sort_keys=True).encode()
+        ).hexdigest()[:16]
         with np.load(Path(path) / WEIGHTS) as f:
             self.w = {k: f[k] for k in f.files}
         # trained on the packaged MiniLM: use it wherever it is installed now; a custom encoder

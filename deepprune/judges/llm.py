@@ -149,6 +149,12 @@ class LLMJudge(Judge):
                 ) from None
             self.llm = LLM(model=path)
 
+    @property
+    def cache_id(self) -> str:  # the weights' content, not the folder: retraining re-keys
+        if not hasattr(self, "_weights"):
+            self._weights = self.weights_digest(self.path)
+        return f"{self.id}|w={self._weights}"
+
     def input_tokens(self, pair: JudgePair) -> int:
         n = len(self.tokenizer(render_prompt(self.tokenizer, pair, self.use_question))["input_ids"])
         return 2 * n if self.both_orders else n
