@@ -89,8 +89,8 @@ def prune(args) -> int:
     noisy = PAPER_JUDGE_AUROC if args.noisy_auroc is None else args.noisy_auroc
     results = []
     for pool in paths:
-        res = prune_pool(pool, args.judge or ["lexical:tfidf"], cfg, sweep=sweep,
-                         ceiling=args.ceiling is not False, noisy_auroc=noisy or None)  # fmt: skip
+        res = prune_pool(pool, args.judge or ["lexical:tfidf"], cfg, sweep=sweep, ceiling=args.ceiling is not False,
+                         noisy_auroc=noisy or None, progress=not args.json)  # fmt: skip
         _save(args, pool, res, "", tradeoff_plot, "_tradeoff")
         results.append(res)
     return emit(args, results, results_table, "prune", lambda r: f"\n\nplot: {r['plot']}\n")

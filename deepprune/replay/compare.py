@@ -123,7 +123,8 @@ def compare_pool(
     if "deepprune-oracle" in chosen:
         judge_of["deepprune-oracle"] = get_judge("oracle")
         attach_judge(qs, judge_of["deepprune-oracle"])
-    base = run(ConsN(), qs, oc)
+    bars = progress is not None  # a bar per method over the questions
+    base = run(ConsN(), qs, oc, bars)
     cons_n = base.point("cons@N", "cons@N")
     points, skipped = [], {}
     for fam in chosen:
@@ -135,9 +136,9 @@ def compare_pool(
         if progress:
             progress(fam)
         if fam == "deepprune":  # points differing only in tau: one lock-step batch per question
-            outs = run_sweep(methods[0], [m.cfg.tau for m in methods], qs, oc)
+            outs = run_sweep(methods[0], [m.cfg.tau for m in methods], qs, oc, bars)
         else:
-            outs = [run(m, qs, oc) for m in methods]
+            outs = [run(m, qs, oc, bars) for m in methods]
         for m, out in zip(methods, outs, strict=True):
             p = out.point(fam, m.name)
             k = matched_k(p["tokens"], qs)

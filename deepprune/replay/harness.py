@@ -68,23 +68,36 @@ def orders_for(q: QuestionData, cfg: OnlineConfig) -> list[list[int]]:
     return [_order(q, cfg, r) for r in range(cfg.repeats)]
 
 
-def run(method: Method, questions: list[QuestionData], cfg: OnlineConfig) -> Ledger:
-    """One method over all questions and repeats (``cfg.workers`` forked processes when > 1)."""
+def run(
+    method: Method, questions: list[QuestionData], cfg: OnlineConfig, progress: bool = False
+) -> Ledger:
+    """One method over all questions and repeats (``cfg.workers`` forked processes when > 1;
+    ``progress``: a bar over questions on stderr)."""
     per_q = _map_questions(
-        lambda q: method.run_repeats(q, orders_for(q, cfg), cfg.seed), questions, cfg
+        lambda q: method.run_repeats(q, orders_for(q, cfg), cfg.seed),
+        questions,
+        cfg,
+        method.name if progress else None,
     )
     return Ledger.of(method.name, questions, per_q)
 
 
 def run_sweep(
-    method: DeepPrune, taus: list[float], questions: list[QuestionData], cfg: OnlineConfig
+    method: DeepPrune,
+    taus: list[float],
+    questions: list[QuestionData],
+    cfg: OnlineConfig,
+    progress: bool = False,
 ) -> list[Ledger]:
     """DeepPrune over a tau sweep: every tau and repeat of a question in one batch.
 
     Each ledger equals ``run`` with ``tau`` set (same orders, same member samples).
     """
     per_q = _map_questions(
-        lambda q: method.sweep(q, orders_for(q, cfg), cfg.seed, taus), questions, cfg
+        lambda q: method.sweep(q, orders_for(q, cfg), cfg.seed, taus),
+        questions,
+        cfg,
+        f"{method.name} ({len(taus)} tau)" if progress else None,
     )
     return [
         Ledger.of(f"{method.name} tau={tau:g}", questions, [o[k] for o in per_q])
@@ -106,14 +119,22 @@ def _work(k: int):
     return out, memos
 
 
-def _map_questions(fn, questions: list[QuestionData], cfg: OnlineConfig) -> list:
-    """``[fn(q) for q in questions]``, in ``cfg.workers`` forked processes when > 1.
+def _map_questions(
+    fn, questions: list[QuestionData], cfg: OnlineConfig, desc: str | None = None
+) -> list:
+    """``[fn(q) for q in questions]``, in ``cfg.workers`` forked processes when > 1; with
+    ``desc``, a progress bar (with ETA) over the questions.
 
     Workers send back their new judge scores, which are merged into each question's memo,
     so later runs still never score a pair twice.
     """
     if cfg.workers <= 1 or len(questions) < 2:
-        return [fn(q) for q in questions]
+        from tqdm import tqdm
+
+        return [
+            fn(q)
+            for q in tqdm(questions, desc=desc, unit="question", leave=False, disable=desc is None)
+        ]
     import multiprocessing as mp
 
     global _WORK

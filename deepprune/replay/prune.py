@@ -162,12 +162,14 @@ def attach_judge(questions: list[QuestionData], judge: Judge) -> None:
             q.costs[judge.id] = judge.cost(q.prefixes, q.judge_tokens)
 
 
-def run_method(method: Method, questions: list[QuestionData], cfg: OnlineConfig) -> dict:
+def run_method(
+    method: Method, questions: list[QuestionData], cfg: OnlineConfig, progress: bool = False
+) -> dict:
     """One method's ``prune`` row (or why it was skipped: the pool lacks what it needs)."""
     reason = method.skip_reason(questions)
     if reason:
         return {"method": method.name, "skipped": reason}
-    return run(method, questions, cfg).summary()
+    return run(method, questions, cfg, progress).summary()
 
 
 def parse_sweep(spec: str) -> list[float]:
@@ -200,6 +202,7 @@ def prune_pool(
     sweep: list[float] | None = None,
     ceiling: bool = True,
     noisy_auroc: float | None = PAPER_JUDGE_AUROC,
+    progress: bool = False,
 ) -> dict:
     """The full online comparison on one pool.
 
@@ -220,7 +223,7 @@ def prune_pool(
         specs.append(f"noisy-oracle:auroc={noisy_auroc}")
     judges = {spec: get_judge(spec) for spec in specs}  # every model loaded once, before any run
     check_text(questions, path, list(judges.values()))
-    rows = [run_method(BASELINES[name](), questions, cfg) for name in BASELINES]
+    rows = [run_method(BASELINES[name](), questions, cfg, progress) for name in BASELINES]
     cons_n = next(r for r in rows if r["method"] == "cons@N")
     main_row = None
     ids: dict[str, str] = {}
@@ -229,7 +232,7 @@ def prune_pool(
         ids[spec] = judge.id
         attach_judge(questions, judge)
         row = run_method(
-            DeepPrune(judge.id, cfg.cluster, name=f"deepprune[{spec}]"), questions, cfg
+            DeepPrune(judge.id, cfg.cluster, name=f"deepprune[{spec}]"), questions, cfg, progress
         )
         row["judge_distinct_pairs"] = int(sum(q.scores[judge.id].calls for q in questions))
         row["net_tokens"] = row["tokens"] + row["aux_tokens"] * cfg.judge_ratio(judge)
@@ -240,7 +243,7 @@ def prune_pool(
     if sweep:
         judge_id = ids[specs[0]]
         method = DeepPrune(judge_id, cfg.cluster, name=f"deepprune[{specs[0]}]")
-        ledgers = run_sweep(method, sweep, questions, cfg)
+        ledgers = run_sweep(method, sweep, questions, cfg, progress)
         sweep_rows = [led.summary() | {"tau": tau} for led, tau in zip(ledgers, sweep, strict=True)]
         for r in sweep_rows:
             r["net_tokens"] = r["tokens"] + r["aux_tokens"] * cfg.judge_ratio(judges[specs[0]])
