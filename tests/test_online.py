@@ -185,3 +185,26 @@ def test_drop_textless_drops_only_traces_without_text(tmp_path, capsys):
                      noisy_auroc=None)  # fmt: skip
     assert res["traces_per_question"] == pytest.approx(95 / 3)
     assert "dropped 1 traces without text" in capsys.readouterr().err
+
+
+def test_figures_from_saved_results(tmp_path, capsys):
+    res = tmp_path / "results"
+    assert (
+        main(["prune", "--repeats", "2", "--sweep", "tau=0.3:0.7:0.2", "--out", str(res), "--json"])
+        == 0
+    )
+    assert main(["compare", "--pool", str(DEMO_POOL), "--methods", "esc,deepprune", "--repeats", "2",
+                 "--bootstrap", "0", "--out", str(res), "--json"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["judge", "grid", "--pool", str(DEMO_POOL), "--trunc", "words:10", "--judge", "lexical:jaccard",
+                 "--bootstrap", "0", "--json"]) == 0  # fmt: skip
+    (res / "grid.json").write_text(capsys.readouterr().out)
+    for png in res.glob("*.png"):
+        png.unlink()
+    assert main(["figures", "--results", str(res), "--out", str(tmp_path / "figs")]) == 0
+    made = sorted(p.name for p in (tmp_path / "figs").glob("*.png"))
+    assert made == ["demo_pool_compare.png", "demo_pool_tradeoff.png", "demo_pool_words10_roc.png"]
+    assert all((tmp_path / "figs" / m).read_bytes()[:4] == b"\x89PNG" for m in made)
+    grid = json.loads((res / "grid.json").read_text())
+    assert grid[0]["roc"]["fpr"][0] == 0.0 and len(grid[0]["roc"]["fpr"]) <= 200
+    assert main(["figures", "--results", str(tmp_path / "figs")]) == 2  # no result JSON there

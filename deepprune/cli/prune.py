@@ -61,6 +61,14 @@ def register(sub) -> None:
     add_config_args(r, ReproduceConfig)
     add_output_args(r)
     r.set_defaults(func=reproduce)
+    f = sub.add_parser(
+        "figures", help="every figure from saved prune / compare / judge grid result JSON"
+    )
+    f.add_argument(
+        "--results", default="Online/results", help="a result JSON file or a folder of them"
+    )
+    f.add_argument("--out", default="runs/figures", help="where the PNGs go (untracked)")
+    f.set_defaults(func=figures)
     for q, func, out in ((p, prune, "runs/prune"), (c, compare, "runs/compare")):
         q.add_argument("--out", help=f"directory for results JSON and plots (default: {out})")
         add_output_args(q)
@@ -128,3 +136,11 @@ def reproduce(args) -> int:
         )
     results = [reproduce(p, t, cfg) for p, t in zip(paths, args.published, strict=True)]
     return emit(args, results, reproduce_table, "reproduce")
+
+
+def figures(args) -> int:
+    from deepprune.replay.figures import render_figures
+
+    for path in render_figures(args.results, writable_dir(args.out)):
+        print(path)
+    return 0

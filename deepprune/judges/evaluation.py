@@ -117,6 +117,7 @@ def grid(
                     "auroc": m["auroc"], "tnr@0.2": m["tnr@0.2"], "ci95": m.get("ci95"),
                     "within_question_auroc": m.get("within_question_auroc"),
                     "within_question_ci95": m.get("within_question_ci95"),
+                    "roc": _thin(m.get("roc")),
                 })  # fmt: skip
     return rows
 
@@ -131,6 +132,14 @@ def agreement_rate_scores(labels, groups) -> np.ndarray:
     y, g = np.asarray(labels, dtype=float), np.asarray(groups)
     rate = {k: y[g == k].mean() for k in np.unique(g)}
     return np.array([rate[k] for k in g])
+
+
+def _thin(roc: dict | None, n: int = 200) -> dict | None:
+    """At most ``n`` points of a ROC curve (for result JSON and figures)."""
+    if not roc or len(roc["fpr"]) <= n:
+        return roc
+    keep = np.unique(np.linspace(0, len(roc["fpr"]) - 1, n).round().astype(int))
+    return {k: [v[i] for i in keep] for k, v in roc.items()}
 
 
 def _within(r: dict) -> str:

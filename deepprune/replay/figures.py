@@ -7,48 +7,110 @@ from pathlib import Path
 
 
 def tradeoff_plot(result: dict, path: str | os.PathLike) -> Path:
-    """Accuracy vs tokens/question: cons@k curve, baselines as points, the tau sweep as a curve."""
+    """Accuracy vs tokens/question: the cons@k curve, every row with its spread over repeats as an
+    error bar, and (with a sweep) each tau value labelled; a second panel with a sweep: accuracy
+    and tokens against tau."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sweep = [r for r in result.get("sweep") or [] if r.get("accuracy") is not None]
+    fig, axes = plt.subplots(
+        1, 2 if sweep else 1, figsize=(13 if sweep else 7.5, 4.8), squeeze=False
+    )
+    ax = axes[0][0]
     curve = [r for r in result["cons_k_curve"] if r.get("accuracy") is not None]
     if curve:
-        ax.plot(
-            [r["tokens"] for r in curve],
-            [100 * r["accuracy"] for r in curve],
-            "-",
-            color="0.6",
-            label="cons@k, k=1..N",
-        )
-    if result["sweep"]:
-        sw = [r for r in result["sweep"] if r.get("accuracy") is not None]
-        ax.plot(
-            [r["tokens"] for r in sw],
-            [100 * r["accuracy"] for r in sw],
-            "o-",
-            ms=3,
-            label=f"DeepPrune τ sweep ({result['judges'][0]})",
-        )
-    for r in result["rows"]:
-        if "skipped" in r or r.get("accuracy") is None:
-            continue
-        ax.plot(
-            r["tokens"],
-            100 * r["accuracy"],
-            "s" if "deepprune" in r["method"] else "^",
-            ms=7,
-            label=r["method"],
-        )
+        ax.plot([r["tokens"] for r in curve], [100 * r["accuracy"] for r in curve], "-", color="0.6",
+                label="cons@k, k=1..N")  # fmt: skip
+    if sweep:
+        ax.plot([r["tokens"] for r in sweep], [100 * r["accuracy"] for r in sweep], "o", ms=4, color="C0",
+                label=f"DeepPrune, tau sweep ({result['judges'][0]})")  # fmt: skip
+        for r in sweep:
+            ax.annotate(f"{r['tau']:g}", (r["tokens"], 100 * r["accuracy"]), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")  # fmt: skip
+    rows = [r for r in result["rows"] if "skipped" not in r and r.get("accuracy") is not None]
+    markers = "s^vD<>pP*Xh"
+    for n, r in enumerate(rows):
+        ax.errorbar(r["tokens"], 100 * r["accuracy"], yerr=100 * (r.get("accuracy_std") or 0),
+                    xerr=r.get("tokens_std") or 0, fmt=markers[n % len(markers)], ms=6, capsize=2,
+                    label=r["method"])  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel(f"generated tokens per question ({result['token_counter']})")
-    ax.set_ylabel("accuracy (%)")
+    ax.set_ylabel("accuracy (%), error bars: sd over repeats")
     ax.set_title(Path(result["pool"]).name)
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, loc="lower right")
+    if sweep:
+        a2 = axes[0][1]
+        taus = [r["tau"] for r in sweep]
+        a2.plot(taus, [100 * r["accuracy"] for r in sweep], "o-", color="C0", label="accuracy")
+        a2.set_xlabel("tau")
+        a2.set_ylabel("accuracy (%)", color="C0")
+        t2 = a2.twinx()
+        t2.plot(taus, [r["tokens"] for r in sweep], "s--", color="C1", label="tokens / question")
+        t2.set_ylabel("tokens per question", color="C1")
+        a2.set_title(f"DeepPrune[{result['judges'][0]}] against tau")
+        a2.grid(alpha=0.3)
+    return _save(fig, path, dpi=120)
+
+
+def roc_plot(rows: list[dict], path: str | os.PathLike) -> Path:
+    """ROC curves of judges (rows with ``roc`` points), AUROC in the legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for r in rows:
+        if r.get("roc"):
+            ax.plot(
+                r["roc"]["fpr"],
+                r["roc"]["tpr"],
+                lw=1.2,
+                label=f"{r['judge']} (AUROC {r['auroc']:.3f})",
+            )
+    ax.plot([0, 1], [0, 1], ":", color="0.5")
+    ax.set_xlabel("false positive rate (different answers called same)")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(f"{rows[0]['pool']} `{rows[0]['trunc']}`" if rows else "")
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, path, dpi=120)
+
+
+def render_figures(results: str | os.PathLike, out: str | os.PathLike) -> list[Path]:
+    """Every figure from saved result JSON (``prune``, ``compare`` and ``judge grid`` output)."""
+    import json
+
+    from deepprune.errors import MissingInputError
+
+    src = Path(results)
+    files = sorted(src.glob("*.json")) if src.is_dir() else [src]
+    if not files or not all(f.is_file() for f in files):
+        raise MissingInputError(f"{src}: no result JSON here")
+    made = []
+    for f in files:
+        try:
+            res = json.loads(f.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise MissingInputError(f"{f}: not a result JSON ({e})") from None
+        for r in res if isinstance(res, list) and res and "cons_k_curve" in res[0] else [res]:
+            if isinstance(r, dict) and "points" in r:
+                made.append(comparison_plot(r, Path(out) / f"{f.stem}.png"))
+            elif isinstance(r, dict) and "rows" in r and "cons_k_curve" in r:
+                made.append(tradeoff_plot(r, Path(out) / f"{Path(r['pool']).stem}_tradeoff.png"))
+        if isinstance(res, list) and res and "auroc" in res[0]:  # judge grid rows
+            groups: dict[tuple, list] = {}
+            for r in res:
+                groups.setdefault((r["pool"], r["trunc"]), []).append(r)
+            for (pool, trunc), rows in groups.items():
+                name = f"{Path(pool).stem}_{trunc.replace(':', '')}_roc.png"
+                made.append(roc_plot(rows, Path(out) / name))
+    if not made:
+        raise MissingInputError(f"{src}: no prune, compare or judge grid results in these files")
+    return made
 
 
 def _save(fig, path, dpi: int) -> Path:
