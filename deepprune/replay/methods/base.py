@@ -112,3 +112,10 @@ def prefix_then_finish(q: QuestionData, completed) -> float:
     the completed ones run on (the judge's own time is not counted here)."""
     done = list(completed)
     return float(max(q.prefix_tokens.max(), q.tokens[done].max() if done else 0.0))
+
+
+def needs_of(judge_id: str) -> tuple[str, ...]:
+    """What a prefix method with this judge needs: the oracles read answers and the probe judge
+    answer probes; every other judge reads the prefixes' text."""
+    reads_text = judge_id.split(":")[0].split(",")[0] not in ("oracle", "noisy-oracle", "probe")
+    return ("prefix", "text") if reads_text else ("prefix",)

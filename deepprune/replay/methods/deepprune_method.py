@@ -16,7 +16,14 @@ import numpy as np
 
 from deepprune.greedy import ClusterConfig
 from deepprune.replay.batched import cluster_runs, select_completed
-from deepprune.replay.methods.base import Method, Outcome, QuestionData, prefix_then_finish, vote
+from deepprune.replay.methods.base import (
+    Method,
+    Outcome,
+    QuestionData,
+    needs_of,
+    prefix_then_finish,
+    vote,
+)
 from deepprune.rng import run_key
 
 
@@ -24,9 +31,7 @@ class DeepPrune(Method):
     def __init__(self, judge_id: str, cfg: ClusterConfig | None = None, name: str | None = None):
         self.judge_id = judge_id
         self.cfg = cfg or ClusterConfig()
-        # the oracles read answers and the probe judge answer probes; every other judge reads text
-        reads_text = judge_id.split(":")[0] not in ("oracle", "noisy-oracle", "probe")
-        self.needs = ("prefix", "text") if reads_text else ("prefix",)
+        self.needs = needs_of(judge_id)
         self.name = name or f"deepprune[{judge_id}]"
 
     def run(self, q, order, rng):

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepprune.replay.methods.base import Method, Outcome, QuestionData, prefix_then_finish, vote
+from deepprune.replay.methods.base import (
+    Method,
+    Outcome,
+    QuestionData,
+    needs_of,
+    prefix_then_finish,
+    vote,
+)
 
 
 def similarity_matrix(q: QuestionData, judge_id: str) -> np.ndarray:
@@ -42,6 +49,7 @@ class PoLR(Method):
     needs = ("prefix", "text")
 
     def __init__(self, judge_id: str, tau: float = 0.5, name: str | None = None):
+        self.needs = needs_of(judge_id)
         self.judge_id, self.tau = judge_id, tau
         self.name = name or f"polr[{judge_id}](tau={tau:g})"
 
@@ -79,6 +87,7 @@ class SlimSC(Method):
     needs = ("prefix", "text")
 
     def __init__(self, judge_id: str, threshold: float = 0.95, name: str | None = None):
+        self.needs = needs_of(judge_id)
         self.judge_id, self.threshold = judge_id, threshold
         self.name = name or f"slim-sc[{judge_id}](>{threshold:g})"
 
