@@ -72,6 +72,7 @@ class Pair:
     prefix_b: str
     label: int
     question: str | None = None
+    reads: str = "text"  # what the prefixes are: "text", or "probes" (probe:J)
 
     def alpaca(self, include_question: bool) -> dict:
         instruction, inp = judge_prompt(
@@ -82,6 +83,26 @@ class Pair:
             "input": inp,
             "output": POSITIVE if self.label else NEGATIVE,
         }
+
+
+def probe_prefix(q: Question, k: int, j: int) -> str:
+    """``probe:J``: trace k's first J answer probes (what the probe judge reads), as JSON."""
+    return json.dumps({"answer_type": q.answer_type, "probes": q.traces[k].extra["probes"][:j]})
+
+
+def has_prefix(q: Question, k: int, spec) -> bool:
+    """Whether trace k has what the prefix spec reads: its probes for ``probe:J``, else its text."""
+    if spec.kind == "probe":
+        return q.extra.get("probe_every") is not None and "probes" in q.traces[k].extra
+    return bool(q.traces[k].text)
+
+
+def trace_prefix(q: Question, k: int, spec, counter=None) -> str:
+    return (
+        probe_prefix(q, k, int(spec.value))
+        if spec.kind == "probe"
+        else truncate(q.traces[k].text, spec, counter)
+    )
 
 
 def question_pairs(
@@ -95,7 +116,7 @@ def question_pairs(
     counter = get_counter(cfg.tokenizer)
     spec = parse_spec(cfg.trunc)
     labels = AnswerClasses(question_answers(q), q.answer_type).labels
-    usable = [i for i, lab in enumerate(labels) if lab >= 0 and q.traces[i].text]
+    usable = [i for i, lab in enumerate(labels) if lab >= 0 and has_prefix(q, i, spec)]
     if skipped is not None:
         skipped["traces_without_answer_or_text"] = (
             skipped.get("traces_without_answer_or_text", 0) + len(q.traces) - len(usable)
@@ -103,9 +124,7 @@ def question_pairs(
     idx_pairs = list(itertools.combinations(usable, 2))
     if cfg.max_pairs_per_question is not None and len(idx_pairs) > cfg.max_pairs_per_question:
         idx_pairs = sorted(rng.sample(idx_pairs, cfg.max_pairs_per_question))
-    prefixes = {
-        i: truncate(q.traces[i].text, spec, counter) for i in {k for p in idx_pairs for k in p}
-    }
+    prefixes = {i: trace_prefix(q, i, spec, counter) for i in {k for p in idx_pairs for k in p}}
     out = []
     for i, j in idx_pairs:
         orders = [(i, j), (j, i)] if cfg.both_orders else [(i, j)]
@@ -120,6 +139,7 @@ def question_pairs(
                     prefixes[b],
                     int(labels[a] == labels[b]),
                     q.question,
+                    "probes" if spec.kind == "probe" else "text",
                 )
             )
     return out
@@ -145,8 +165,8 @@ def labelled_questions(pools: Sequence[str | os.PathLike], trunc: str) -> list[d
         source = Path(path).name.removesuffix(".gz").removesuffix(".jsonl")
         for q in read_pool(path):
             labels = AnswerClasses(question_answers(q), q.answer_type).labels
-            keep = [k for k, lab in enumerate(labels) if lab >= 0 and q.traces[k].text]
-            out.append({"key": f"{source}/{q.id}", "texts": [truncate(q.traces[k].text, spec) for k in keep],
+            keep = [k for k, lab in enumerate(labels) if lab >= 0 and has_prefix(q, k, spec)]
+            out.append({"key": f"{source}/{q.id}", "texts": [trace_prefix(q, k, spec) for k in keep],
                         "labels": np.array([labels[k] for k in keep])})  # fmt: skip
     return out
 
@@ -214,7 +234,8 @@ def build_pairs(pools: Sequence[str | os.PathLike], cfg: PairConfig) -> dict:
 
 def pair_record(p: Pair) -> dict:
     return {"source": p.source, "qid": p.qid, "i": p.i, "j": p.j, "label": p.label,
-            "question": p.question, "prefix_a": p.prefix_a, "prefix_b": p.prefix_b}  # fmt: skip
+            "question": p.question, "prefix_a": p.prefix_a, "prefix_b": p.prefix_b,
+            **({"reads": p.reads} if p.reads != "text" else {})}  # fmt: skip
 
 
 def _remove_stale(out: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from deepprune.cli import calibrate
 from deepprune.cli.config import add_config_args, add_output_args, emit, pools, require, resolve
-from deepprune.errors import CLIError
+from deepprune.errors import CLIError, ConfigError
 
 
 def register(sub) -> None:
@@ -60,6 +60,10 @@ def _score_file(args, need_labels):
     rows = read_pair_file(args.pairs, need_labels=need_labels)
     pairs = [JudgePair(r["prefix_a"], r["prefix_b"], r.get("question")) for r in rows]
     judge = get_judge(args.judge)
+    kinds = {r.get("reads", "text") for r in rows}
+    if kinds != {judge.reads} and judge.reads != "labels":
+        raise ConfigError(f"{args.pairs}: the prefixes are {'/'.join(sorted(kinds))}, and judge {judge.id!r} reads "
+                          f"{judge.reads} (answer probes: --judge probe; text: any other judge)")  # fmt: skip
     judge.prepare(list(dict.fromkeys(t for p in pairs for t in (p.prefix_a, p.prefix_b))))
     scores, info = score_pairs(judge, pairs, cache_dir=args.cache, shards=args.shards, shard_id=args.shard_id,
                                batch_size=args.batch_size, progress=not args.no_progress,

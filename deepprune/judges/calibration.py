@@ -115,6 +115,10 @@ class CalibratedJudge(Judge):
     def params(self) -> float | None:
         return self.base.params
 
+    @property
+    def reads(self) -> str:  # type: ignore[override]
+        return self.base.reads
+
     def score(self, pairs):
         return self._map(self.base.score(pairs))
 

@@ -26,6 +26,7 @@ from deepprune.grading import AnswerClasses
 from deepprune.greedy import ClusterConfig
 from deepprune.judges import Judge, get_judge, judge_scores_indexed
 from deepprune.judges.oracle import PAPER_JUDGE_AUROC
+from deepprune.pairs import probe_prefix
 from deepprune.pools import iter_pool
 from deepprune.replay.batched import PairScores
 from deepprune.replay.harness import OnlineConfig, run, run_sweep
@@ -45,17 +46,13 @@ def _judge_fn(judge: Judge, q: QuestionData):
 
 def _probe_prefixes(path, q, j: int, tokens: np.ndarray) -> tuple[list[str], np.ndarray]:
     """``probe:J``: each trace's first J answer probes (for the probe judge) and J x probe_every tokens."""
-    import json
 
     pe = q.extra.get("probe_every")
     if pe is None or any("probes" not in t.extra for t in q.traces):
         raise ConfigError(
             f"{path}: question {q.id} has no answer probes; probe:J needs 'probes' and 'probe_every'"
         )
-    prefixes = [
-        json.dumps({"answer_type": q.answer_type, "probes": t.extra["probes"][:j]})
-        for t in q.traces
-    ]
+    prefixes = [probe_prefix(q, k, j) for k in range(len(q.traces))]
     return prefixes, np.minimum(float(j * pe), tokens)
 
 

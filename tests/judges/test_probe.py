@@ -61,3 +61,30 @@ def test_probe_fields_are_validated(tmp_path):
         read_pool(bad)
     q = read_pool(_pool(tmp_path))[0]
     assert json.loads(json.dumps(q.to_dict()))["probe_every"] == 100  # preserved on rewrite
+
+
+def test_pairs_and_judge_eval_on_a_pool_without_text(tmp_path, capsys):
+    rows = [{"id": f"q{k}", "gold": "7", "probe_every": 100,
+             "traces": [{"answer": a, "num_tokens": n, "probes": p} for a, n, p in TRACES]} for k in range(5)]  # fmt: skip
+    pool = write_jsonl(tmp_path / "probes.jsonl", rows)
+    assert main(["pairs", "build", str(pool), "--trunc", "probe:2", "--test-fraction", "0.4",
+                 "--out", str(tmp_path / "pairs")]) == 0  # fmt: skip
+    test = [json.loads(x) for x in (tmp_path / "pairs" / "test.jsonl").read_text().splitlines()]
+    assert len(test) == 2 * 6 and json.loads(test[0]["prefix_a"])["probes"] == [
+        "3",
+        "7",
+    ]  # 2 questions x 4C2
+    capsys.readouterr()
+    assert main(["judge", "eval", str(tmp_path / "pairs" / "test.jsonl"), "--judge", "probe", "--json",
+                 "--bootstrap", "0", "--no-progress"]) == 0  # fmt: skip
+    m = json.loads(capsys.readouterr().out)
+    assert m["pairs"] == 12 and 0 <= m["auroc"] <= 1
+    assert (
+        main(
+            ["judge", "eval", str(tmp_path / "pairs" / "test.jsonl"), "--judge", "lexical:jaccard"]
+        )
+        == 2
+    )
+    assert (
+        "the prefixes are probes, and judge 'lexical:jaccard' reads text" in capsys.readouterr().err
+    )
