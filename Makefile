@@ -1,6 +1,6 @@
 # deepprune: common tasks. `make install` sets up a CPU machine inside a virtual environment it
 # creates (.venv; nothing outside it is touched); every target below runs in it. GPU users install
-# their own torch first and then `pip install -e ".[train,embed,serve,notebooks,dev]"`.
+# their own torch first and then `pip install -e ".[train,deepspeed,embed,serve,notebooks,dev]"`.
 BASE_PY ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
