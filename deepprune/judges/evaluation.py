@@ -228,6 +228,11 @@ def crossfit_table(rows: list[dict], ref: str = "sbert") -> str:
 # ---- the paper's ablation, on real pools ------------------------------------------------
 
 
+# the paper's ablation: cross-entropy vs focal loss, no oversampling vs the minority class x2
+ABLATION_LOSSES = ("ce", "focal")
+ABLATION_OVERSAMPLES = (1.0, 2.0)
+
+
 @dataclass
 class AblationConfig:
     """Grid and sizes of the ablation. Every value is our choice (sized for 2 CPU cores)."""
@@ -236,8 +241,8 @@ class AblationConfig:
         PAPER_TRUNC,
         "tokens:500",
     )  # DeepPrune ablation: words:25 vs tokens:500
-    losses: tuple[str, ...] = ("ce", "focal")
-    oversamples: tuple[float, ...] = (1.0, 2.0)
+    losses: tuple[str, ...] = ABLATION_LOSSES
+    oversamples: tuple[float, ...] = ABLATION_OVERSAMPLES
     # "last" adds late-interaction cells (CrossEncoderConfig.joint)
     joints: tuple[str, ...] = ("all",)
     max_eval_pairs: int = 2000  # held-out pairs scored per (pool, prefix), seeded sample
@@ -365,10 +370,10 @@ def cells_manifest(cells_dir: str | os.PathLike, rows: list[dict] | None = None)
 
 
 # the paper's ablation variants: focal loss vs cross-entropy, minority oversampling x2 vs none
-PAPER_ABLATION = {
+PAPER_ABLATION = {  # the same grid as AblationConfig's, paper's recipe first
     f"{loss} x{over:g}": {"loss": loss, "oversample": over}
-    for loss in ("focal", "ce")
-    for over in (2.0, 1.0)
+    for loss in reversed(ABLATION_LOSSES)
+    for over in reversed(ABLATION_OVERSAMPLES)
 }
 
 
