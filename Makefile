@@ -122,7 +122,7 @@ comparison-real:
 	  grep -v '^<!--' runs/compare/long.md; grep -v '^<!--' runs/compare/short.md; grep -v '^<!--' runs/compare/probes.md; } \
 	  > Online/COMPARISON.md.tmp && mv Online/COMPARISON.md.tmp Online/COMPARISON.md
 	@mkdir -p Online/results
-	cp runs/compare/*_compare.json Online/results/
+	for p in $(LONG_POOLS) $(SHORT_POOLS) $(PROBE_POOLS); do cp runs/compare/$${p}_compare.json Online/results/; done
 
 # Offline/README.md, sections "ablation" and "crossfit": the recipes say what each runs.
 ablation-real:

@@ -110,8 +110,10 @@ def test_ablation_grid_reuses_finished_cells(tmp_path, monkeypatch):
         "crossencoder focal x1",
         "crossencoder late ce x1",
         "crossencoder late focal x1",
+        "question agreement rate (oracle)",
     ]
     assert all(r["eval"] == "held-out questions" and r["pairs"] == 80 for r in rows)
+    assert rows[-1]["within_question_auroc"] == 0.5 and "within_question_auroc" in rows[0]
     # held-out questions were never trained on: training uses the same split as the evaluation
     from deepprune.judges.evaluation import GridConfig, eval_pairs
     from deepprune.pairs import PairConfig, build_pairs
