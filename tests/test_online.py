@@ -203,7 +203,11 @@ def test_figures_from_saved_results(tmp_path, capsys):
         png.unlink()
     assert main(["figures", "--results", str(res), "--out", str(tmp_path / "figs")]) == 0
     made = sorted(p.name for p in (tmp_path / "figs").glob("*.png"))
-    assert made == ["demo_pool_compare.png", "demo_pool_tradeoff.png", "demo_pool_words10_roc.png"]
+    assert made == [
+        "demo_pool_compare.png",
+        "demo_pool_tradeoff.png",
+        "grid_demo_pool_words10_roc.png",
+    ]
     assert all((tmp_path / "figs" / m).read_bytes()[:4] == b"\x89PNG" for m in made)
     grid = json.loads((res / "grid.json").read_text())
     assert grid[0]["roc"]["fpr"][0] == 0.0 and len(grid[0]["roc"]["fpr"]) <= 200

@@ -106,7 +106,7 @@ def render_figures(results: str | os.PathLike, out: str | os.PathLike) -> list[P
             for r in res:
                 groups.setdefault((r["pool"], r["trunc"]), []).append(r)
             for (pool, trunc), rows in groups.items():
-                name = f"{Path(pool).stem}_{trunc.replace(':', '')}_roc.png"
+                name = f"{f.stem}_{Path(pool).stem}_{trunc.replace(':', '')}_roc.png"  # one per grid file
                 made.append(roc_plot(rows, Path(out) / name))
     if not made:
         raise MissingInputError(f"{src}: no prune, compare or judge grid results in these files")
