@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from deepprune.errors import ConfigError, DeepPruneError, MissingInputError
@@ -123,3 +124,43 @@ def write_generated(
         head, rest = text.split(begin, 1)
         report = f"{head}{begin}\n{report}{end}{rest.split(end, 1)[1]}"
     atomic_write(path, report)
+
+
+@dataclass
+class Output:
+    """Where a command's report goes: printed (text, or JSON), and a Markdown file or section."""
+
+    markdown: str | None = None  # also write the report here
+    # replace only this generated section of the --markdown file (between <!-- begin generated: NAME -->
+    # and <!-- end generated: NAME -->)
+    section: str | None = None
+    json: bool = False  # print the results as JSON
+
+    def __post_init__(self) -> None:
+        if self.section and not self.markdown:
+            raise ConfigError("--section needs --markdown FILE")
+        if self.section:
+            check_section(self.markdown, self.section)  # before the run, not after it
+
+    def emit(self, results: list, render, command: str, footer=None) -> int:
+        """Write the Markdown report and print the results (text with each result's ``footer``,
+        or JSON)."""
+        body = "\n\n".join(render(r) for r in results)
+        if self.markdown:
+            write_generated(self.markdown, body, f"deepprune {command}", self.section)
+        if self.json:
+            print(json.dumps(results[0] if len(results) == 1 else results, indent=1, default=str))
+        else:
+            print("\n\n".join(render(r) + (footer(r) if footer else "") for r in results))
+        return 0
+
+
+def writable_dir(path: str | os.PathLike) -> Path:
+    """Check before any work that ``path`` can be created and written (nothing is created here)."""
+    p = Path(path)
+    existing = next(a for a in [p, *p.parents] if a.exists() or a == Path(a.anchor))
+    if not existing.is_dir():
+        raise MissingInputError(f"{p}: cannot write here ({existing} is a file)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise MissingInputError(f"{p}: cannot write here ({existing} is not writable)")
+    return p

@@ -54,12 +54,14 @@ def field_comments(cls) -> dict[str, str]:
 
 
 def config_fields(
-    cls, default=None, exclude=()
+    cls, default=None, exclude=(), nested: bool = False
 ) -> list[tuple[dataclasses.Field, object, object, type]]:
-    """(field, resolved type, default, owner class) of every leaf field, nested configs flattened."""
+    """(field, resolved type, default, owner class) of every leaf field, nested configs flattened.
+
+    ``exclude`` names fields of the nested configs (a job sets them itself), never ``cls``'s own."""
     hints, out = typing.get_type_hints(cls), []
     for f in dataclasses.fields(cls):
-        if f.name.startswith("_") or f.name in exclude:
+        if f.name.startswith("_") or (nested and f.name in exclude):
             continue
         if default is not None:
             value = getattr(default, f.name)
@@ -69,7 +71,7 @@ def config_fields(
             value = f.default_factory()  # type: ignore[misc]
         hint = _base(hints[f.name])
         if dataclasses.is_dataclass(hint):
-            out += config_fields(hint, value if value is not None else hint(), exclude)
+            out += config_fields(hint, value if value is not None else hint(), exclude, True)
         else:
             out.append((f, hint, value, cls))
     return out
@@ -98,6 +100,11 @@ def load_yaml(path: str | Path) -> dict:
 
 def convert_value(name: str, hint, v):
     origin = typing.get_origin(hint)
+    if origin is list:  # repeatable, each value whole (judge specs and paths may hold commas)
+        return [
+            convert_value(name, typing.get_args(hint)[0], x)
+            for x in (v if isinstance(v, list | tuple) else [v])
+        ]
     if origin is tuple:
         items = v if isinstance(v, list | tuple) else [v]
         items = [
@@ -126,15 +133,18 @@ def convert_value(name: str, hint, v):
     return v
 
 
-def build_config(cls, values: dict, default=None, exclude=()):
+def build_config(cls, values: dict, default=None, exclude=(), nested: bool = False):
     hints, kw = typing.get_type_hints(cls), {}
     for f in dataclasses.fields(cls):
         hint = _base(hints[f.name])
-        if dataclasses.is_dataclass(hint) and f.name not in exclude:
+        if nested and f.name in exclude:
+            continue
+        if dataclasses.is_dataclass(hint):
             inner = getattr(default, f.name, None) if default is not None else None
             if inner is None and f.default_factory is not dataclasses.MISSING:
                 inner = f.default_factory()
-            kw[f.name] = build_config(hint, values, inner if inner is not None else hint(), exclude)
+            inner = inner if inner is not None else hint()
+            kw[f.name] = build_config(hint, values, inner, exclude, True)
         elif f.name in values:
             kw[f.name] = (
                 values[f.name]

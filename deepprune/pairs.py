@@ -21,13 +21,13 @@ import json
 import os
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from deepprune.answers import question_answers
-from deepprune.artifacts import atomic_write, read_jsonl, umask
+from deepprune.artifacts import Output, atomic_write, read_jsonl, umask
 from deepprune.errors import ConfigError
 from deepprune.grading import AnswerClasses
 from deepprune.judges.prompt import NEGATIVE, POSITIVE, judge_prompt
@@ -259,6 +259,26 @@ def _remove_stale(out: Path) -> None:
             os.replace(d, out)
         else:
             shutil.rmtree(d, ignore_errors=True)
+
+
+@dataclass
+class PairsJob:
+    """``deepprune pairs build``: build train/test pairs (split by question) for judge training."""
+
+    pools: list[str] = field(default_factory=list, metadata={"nargs": "+"})  # trace pools
+    out: str = field(default="", metadata={"required": True})  # output directory
+    name: str = "deepprune_pairs"  # dataset name prefix in dataset_info.json
+    config: PairConfig = field(default_factory=PairConfig)
+    output: Output = field(default_factory=Output)
+
+    def run(self) -> list[dict]:
+        built = build_pairs(self.pools, self.config)
+        return [{"out": self.out, **write_pairs(self.out, built, self.config, name=self.name)}]
+
+    @staticmethod
+    def summary(m: dict) -> str:
+        return (f"wrote pairs to {m['out']}: train {m['train_labels']} (before oversampling "
+                f"{m['train_labels_before_oversampling']}), test {m['test_labels']}")  # fmt: skip
 
 
 def write_pairs(

@@ -303,6 +303,22 @@ def read_pool(
     return list(iter_pool(path, skip_invalid=skip_invalid, report=report))
 
 
+def check_pools(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
+    """Read every line of every pool before any work: a bad second pool fails before the
+    first one's run, not after it. Returns the paths."""
+    from deepprune.errors import MissingInputError
+
+    paths = [str(paths)] if isinstance(paths, str | os.PathLike) else [str(p) for p in paths]
+    for p in paths:
+        if Path(p).is_dir():
+            raise MissingInputError(f"{p}: is a directory, not a pool file")
+        if not Path(p).is_file():
+            raise MissingInputError(f"{p}: no such pool file")
+        for _ in iter_pool(p):
+            pass
+    return paths
+
+
 def write_pool(path: str | os.PathLike, questions: Iterable[Question]) -> int:
     """Write questions atomically (temp file + rename), gzip when the name ends in .gz.
 

@@ -6,11 +6,15 @@ deepprune pools stats DeepPrune_data/demo/demo_pool.jsonl --json
 from __future__ import annotations
 
 import os
+import sys
+from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
 
 from deepprune.answers import question_answers
+from deepprune.artifacts import Output
+from deepprune.errors import DeepPruneError
 from deepprune.grading import AnswerClasses
 from deepprune.pools import ReadReport, iter_pool
 from deepprune.tokens import get_counter, trace_tokens
@@ -102,3 +106,62 @@ def stats_line(r: dict) -> str:
         f"median tokens {r['tokens']['median']:.0f} ({r['tokens']['counter']})"
         + (f", {r['skipped_lines']} invalid lines skipped" if r["skipped_lines"] else "")
     )
+
+
+@dataclass
+class ValidateJob:
+    """``deepprune pools validate``: check pool files against the trace-pool format."""
+
+    files: list[str] = field(default_factory=list, metadata={"nargs": "+"})  # pool files
+    skip_invalid: bool = (
+        False  # skip malformed lines (each reported, and counted) instead of failing
+    )
+
+    def run(self) -> int:
+        """A line per file (one error line for a bad one, every file checked); 2 if any is bad."""
+        bad = 0
+        for f in self.files:
+            report = ReadReport()
+            try:
+                traces = sum(
+                    len(q.traces)
+                    for q in iter_pool(f, skip_invalid=self.skip_invalid, report=report)
+                )
+            except (DeepPruneError, OSError) as e:  # one line per file; keep checking the others
+                print(f"deepprune: error: {e}", file=sys.stderr)
+                bad += 1
+                continue
+            for msg in report.errors:
+                print(f"skipped {msg}", file=sys.stderr)
+            print(
+                f"{f}: ok, {report.questions} questions, {traces} traces, {report.skipped} invalid lines skipped"
+            )
+        return 2 if bad else 0
+
+
+@dataclass
+class StatsJob(ValidateJob):
+    """``deepprune pools stats``: questions, traces, answer agreement, voting accuracy, tokens."""
+
+    tokenizer: str | None = None  # local HF tokenizer directory (default: the regex-4char counter)
+    output: Output = field(default_factory=Output)
+
+    def run(self) -> list[dict]:
+        return [
+            pool_stats(f, tokenizer=self.tokenizer, skip_invalid=self.skip_invalid)
+            for f in self.files
+        ]
+
+
+@dataclass
+class CheckJob:
+    """``deepprune answers check``: cross-check extraction/grading against a pool's answer/correct fields."""
+
+    files: list[str] = field(default_factory=list, metadata={"nargs": "+"})  # pool files
+    examples: int = 10  # disagreements to list per file
+    output: Output = field(default_factory=Output)
+
+    def run(self) -> list[dict]:
+        from deepprune.answers import check_extraction
+
+        return [check_extraction(f, max_examples=self.examples) for f in self.files]

@@ -15,7 +15,7 @@ wrong path. All values below are our choice, not the paper's.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +122,20 @@ def synth_question(qi: int, cfg: SynthConfig, rng: np.random.Generator) -> Quest
         },
         traces=traces,
     )
+
+
+@dataclass
+class SynthJob:
+    """``deepprune synth``: generate a deterministic synthetic trace pool."""
+
+    out: str = field(default="", metadata={"required": True})  # the pool to write
+    config: SynthConfig = field(default_factory=SynthConfig)
+
+    def run(self) -> list[str]:
+        from deepprune.pools import write_pool
+
+        n = write_pool(self.out, synth_pool(self.config))
+        return [f"wrote {n} synthetic questions x {self.config.traces} traces to {self.out}"]
 
 
 def synth_pool(cfg: SynthConfig) -> list[Question]:

@@ -114,3 +114,19 @@ def test_the_install_leaves_the_base_python_alone():
     out = subprocess.run([str(base), "-c", "import deepprune"], cwd="/", capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin"})  # fmt: skip
     assert out.returncode != 0 and "No module named 'deepprune'" in out.stderr
+
+
+def test_the_cli_is_thin_and_its_flags_come_from_the_jobs():
+    lines = sum(len(p.read_text().splitlines()) for p in (PKG / "cli").glob("*.py"))
+    assert lines < 500, f"deepprune/cli/ has {lines} lines"
+    import argparse
+
+    from deepprune.cli import build_parser
+    from deepprune.configs import config_fields
+    from deepprune.replay.prune import PruneJob
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {o for a in sub.choices["prune"]._actions for o in a.option_strings}
+    fields = {"--" + f.name.replace("_", "-") for f, *_ in config_fields(PruneJob)}
+    assert fields <= flags and flags - fields == {"-h", "--help", "--config", "--print-config", "--no-ceiling",
+                                                   "--no-shuffle", "--no-drop-textless", "--no-json"}  # fmt: skip

@@ -14,11 +14,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from deepprune.artifacts import check_section
-from deepprune.errors import CLIError, DeepPruneError
+from deepprune.errors import DeepPruneError
 
 EXIT_BAD_INPUT = 2
-COMMANDS = ["data", "judge", "prune", "generate", "solve", "serve", "trained", "tools"]
+COMMANDS = ["data", "judge", "prune", "engine", "trained", "tools"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,10 +40,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
     try:
-        if getattr(args, "section", None):
-            if not args.markdown:
-                raise CLIError("--section needs --markdown FILE")
-            check_section(args.markdown, args.section)  # before the run, not after it
         return int(args.func(args) or 0)
     except DeepPruneError as e:  # bad input; anything else is a bug and keeps its traceback
         print(f"deepprune: error: {e}", file=sys.stderr)

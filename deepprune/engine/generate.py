@@ -24,7 +24,15 @@ from pathlib import Path
 
 from deepprune.answers import extract_answer
 from deepprune.artifacts import read_jsonl
-from deepprune.engine.backends import Backend, Finish, Request, get_backend, token_confidence
+from deepprune.engine.backends import (
+    Backend,
+    Finish,
+    Request,
+    Server,
+    get_backend,
+    read_prompt,
+    token_confidence,
+)
 from deepprune.errors import ConfigError, DeepPruneError
 from deepprune.pools import ANSWER_TYPES, Question, Trace, iter_pool, write_pool
 from deepprune.rng import run_key
@@ -56,7 +64,7 @@ class GenerateConfig:
     probe_every: int = 0  # generated tokens between answer probes; 0 = no probes
     probe_tokens: int = 16  # max tokens of one probe answer
     concurrency: int = 8  # traces in flight at once (across problems)
-    prompt: str = DEFAULT_PROMPT  # a template with {question}
+    prompt: str = DEFAULT_PROMPT  # a template with {question}, or @FILE
     answer_cue: str = DEFAULT_CUE
     stop: tuple[str, ...] = ()
 
@@ -71,8 +79,29 @@ class GenerateConfig:
             raise ConfigError(
                 f"temperature must be in [0, 5] and top_p in (0, 1], got {self.temperature}, {self.top_p}"
             )
+        self.prompt = read_prompt(self.prompt)
         if "{question}" not in self.prompt:
             raise ConfigError("the prompt template must contain {question}")
+
+
+@dataclass
+class GenerateJob:
+    """``deepprune generate``: sample a trace pool from a model server (OpenAI-compatible, vLLM, or a replayed pool)."""
+
+    out: str = field(
+        default="", metadata={"required": True}
+    )  # the pool to write (resumes from OUT.partial / OUT)
+    server: Server = field(default_factory=Server)
+    config: GenerateConfig = field(default_factory=GenerateConfig)
+
+    def run(self) -> list[str]:
+        sv = self.server
+        res = generate(sv.problems, self.out, self.config, progress=sv.progress, **sv.args())
+        if sv.json:
+            return [json.dumps(res, indent=2)]
+        rate = f", {res['tokens_per_s']:.1f} tokens/s" if res["tokens_per_s"] else ""
+        return [f"{res['out']}: {res['problems']} problems ({res['generated_problems']} generated now), "
+                f"{res['tokens_generated']} tokens in {res['seconds']:.1f} s{rate}"]  # fmt: skip
 
 
 def load_problems(path: str | os.PathLike) -> list[Problem]:

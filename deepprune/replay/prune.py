@@ -21,19 +21,75 @@ from pathlib import Path
 import numpy as np
 
 from deepprune.answers import question_answers
+from deepprune.artifacts import Output, writable_dir
 from deepprune.errors import ConfigError
 from deepprune.grading import AnswerClasses
 from deepprune.greedy import ClusterConfig
 from deepprune.judges import Judge, get_judge, judge_scores_indexed
 from deepprune.judges.oracle import PAPER_JUDGE_AUROC
 from deepprune.pairs import probe_prefix
-from deepprune.pools import iter_pool
+from deepprune.pools import check_pools, iter_pool
 from deepprune.replay.batched import PairScores
 from deepprune.replay.harness import OnlineConfig, run, run_sweep
 from deepprune.replay.ledger import add_reductions, matched_k
 from deepprune.replay.methods import BASELINES, ConsK, DeepPrune, Method, QuestionData
 from deepprune.tokens import get_counter, trace_tokens
 from deepprune.truncate import parse_spec, truncate
+
+
+@dataclasses.dataclass
+class PruneJob:
+    """``deepprune prune``: online pruning over trace pools, DeepPrune vs baselines (the main job).
+
+    Results (JSON and a plot per pool) are saved under ``out``."""
+
+    pool: list[str] = dataclasses.field(default_factory=list)  # trace pool (default: the demo pool)
+    # judge spec (default: lexical:tfidf, CPU-only); the first one is swept
+    judge: list[str] = dataclasses.field(default_factory=lambda: ["lexical:tfidf"])
+    sweep: str | None = None  # e.g. tau=0.1:0.9:0.05
+    ceiling: bool = True  # also run the oracle judge
+    noisy_auroc: float = PAPER_JUDGE_AUROC  # also run a noisy oracle of this AUROC (0: off)
+    out: str = "runs/prune"  # directory for results JSON and plots
+    online: OnlineConfig = dataclasses.field(default_factory=OnlineConfig)
+    output: Output = dataclasses.field(default_factory=Output)
+
+    def run(self) -> list[dict]:
+        """Every pool checked, then run and saved; the results."""
+        from deepprune.replay.figures import tradeoff_plot
+        from deepprune.synth import DEMO_POOL
+
+        paths = check_pools(self.pool) if self.pool else [str(DEMO_POOL)]
+        writable_dir(self.out)
+        sweep = parse_sweep(self.sweep) if self.sweep else None
+        results = []
+        for pool in paths:
+            res = prune_pool(
+                pool,
+                self.judge,
+                self.online,
+                sweep=sweep,
+                ceiling=self.ceiling,
+                noisy_auroc=self.noisy_auroc or None,
+                progress=not self.output.json,
+            )
+            save_result(self.out, pool, res, "", tradeoff_plot, "_tradeoff")
+            results.append(res)
+        return results
+
+
+def save_result(
+    out: str | os.PathLike, pool, res: dict, suffix: str, plot, plot_suffix: str
+) -> None:
+    """``OUT/POOL{suffix}.json`` and its figure (path in ``res["plot"]``)."""
+    import json
+
+    from deepprune.artifacts import atomic_write
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(pool).name.removesuffix(".gz").removesuffix(".jsonl") + suffix
+    res["plot"] = str(plot(res, out / f"{stem}{plot_suffix}.png"))
+    atomic_write(out / f"{stem}.json", json.dumps(res, indent=1, default=str))
 
 
 def _judge_fn(judge: Judge, q: QuestionData):

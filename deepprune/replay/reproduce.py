@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from deepprune.artifacts import Output
 from deepprune.errors import ConfigError, MissingInputError
+from deepprune.pools import check_pools
 from deepprune.replay.harness import OnlineConfig, orders_for
 from deepprune.replay.ledger import Ledger
 from deepprune.replay.methods import ConsK, ParallelProbe
@@ -43,6 +45,26 @@ from deepprune.replay.methods.sequential import ESC, AdaptiveConsistency
 class ReproduceConfig:
     repeats: int = 100  # the published replay's 100 random orders
     seed: int = 0
+
+
+@dataclass
+class ReproduceJob:
+    """``deepprune reproduce``: the Parallel-Probe authors' published table, replayed on their probe pools."""
+
+    pool: list[str] = field(default_factory=list, metadata={"required": True})  # probe pool
+    # the authors' results CSV for that pool (one per --pool)
+    published: list[str] = field(default_factory=list, metadata={"required": True})
+    config: ReproduceConfig = field(default_factory=ReproduceConfig)
+    output: Output = field(default_factory=Output)
+
+    def __post_init__(self):
+        if len(self.published) != len(self.pool):
+            raise ConfigError(f"{len(self.pool)} --pool but {len(self.published)} --published: "
+                              "give one table per pool")  # fmt: skip
+
+    def run(self) -> list[dict]:
+        paths = check_pools(self.pool)
+        return [reproduce(p, t, self.config) for p, t in zip(paths, self.published, strict=True)]
 
 
 def _num(row: dict, key: str) -> float:

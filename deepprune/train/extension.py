@@ -25,13 +25,13 @@ import sys
 import types
 from dataclasses import dataclass, field
 
-from deepprune.errors import ConfigError, MissingInputError
+from deepprune.errors import ConfigError, DeepPruneError, MissingInputError
 
 SUPPORTED = ">=0.9.5,<0.10"
 _INSTALLED = False
 
 
-class ExtensionError(RuntimeError):
+class ExtensionError(DeepPruneError, RuntimeError):
     """llamafactory is missing or its internals are not those of a supported version."""
 
 

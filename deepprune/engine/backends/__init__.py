@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
 from deepprune.engine.backends.base import Backend, Delta, Finish, Request, token_confidence
-from deepprune.errors import ConfigError
+from deepprune.errors import ConfigError, MissingInputError
 
 
 def _openai(**kw):
@@ -42,4 +45,55 @@ def get_backend(name: str, **kw) -> Backend:
     return BACKENDS[name](**kw)
 
 
-__all__ = ["BACKENDS", "Backend", "Delta", "Finish", "Request", "get_backend", "token_confidence"]
+@dataclass
+class Server:
+    """Which backend generates, and where it is: what ``generate`` and ``solve`` share."""
+
+    # problems JSONL (id, question, gold, answer_type); with --backend replay: the pool's own
+    problems: str | None = None
+    backend: str = (
+        "openai"  # openai (any OpenAI-compatible server), vllm (in-process), replay (a saved pool)
+    )
+    base_url: str | None = None  # OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1
+    model: str | None = None  # served model name (openai) or local model path (vllm)
+    pool: str | None = None  # the pool to stream (--backend replay)
+    rate: float = 0.0  # replay speed, tokens/s per trace (0: as fast as possible)
+    abort_url: str | None = (
+        None  # SGLang: POST here to abort a stopped request (http://HOST:PORT/abort_request)
+    )
+    progress: bool = True  # show a progress bar
+    json: bool = False  # print the summary as JSON
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.backend!r}; known: {', '.join(BACKENDS)}")
+
+    def args(self) -> dict:
+        """The keyword arguments of :func:`get_backend` (and ``backend``); problems required but on replay."""
+        if self.problems is None and self.backend != "replay":
+            raise ConfigError("--problems is required (except with --backend replay)")
+        keys = ("backend", "base_url", "model", "pool", "rate", "abort_url")
+        return {k: v for k, v in asdict(self).items() if k in keys}
+
+
+def read_prompt(prompt: str) -> str:
+    """A prompt template, or the text of FILE for ``@FILE``."""
+    if not prompt.startswith("@"):
+        return prompt
+    path = Path(prompt[1:])
+    if not path.is_file():
+        raise MissingInputError(f"{path}: no such prompt file")
+    return path.read_text(encoding="utf-8")
+
+
+__all__ = [
+    "Server",
+    "read_prompt",
+    "BACKENDS",
+    "Backend",
+    "Delta",
+    "Finish",
+    "Request",
+    "get_backend",
+    "token_confidence",
+]
