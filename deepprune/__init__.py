@@ -16,8 +16,8 @@ from deepprune.judges import get_judge
 from deepprune.metrics import judge_metrics
 from deepprune.pairs import PairConfig, build_pairs, write_pairs
 from deepprune.pools import PoolError, Question, Trace, iter_pool, read_pool, write_pool
+from deepprune.questions import PreparedQuestion, prepare_pool
 from deepprune.replay.compare import compare_pool as compare
-from deepprune.replay.prune import load_questions as prepare_pool
 from deepprune.replay.prune import prune_pool as prune
 from deepprune.stats import pool_stats
 from deepprune.synth import SynthConfig, synth_pool
@@ -29,7 +29,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnswerClasses", "ClusterConfig", "ConfigError", "DeepPruneError", "GreedyClusterer", "PairConfig",
-    "PoolError", "Question", "SynthConfig", "Trace", "answers_equal", "build_pairs", "compare",
+    "PoolError", "PreparedQuestion", "Question", "SynthConfig", "Trace", "answers_equal", "build_pairs", "compare",
     "extract_answer", "focal_loss", "get_counter", "get_judge", "iter_pool", "judge_metrics",
     "majority_class", "parse_spec", "pool_stats", "prepare_pool", "prune", "question_answers", "read_pool",
     "synth_pool", "trace_answer", "truncate", "write_pairs", "write_pool",

@@ -32,9 +32,10 @@ from deepprune.errors import ConfigError
 from deepprune.grading import AnswerClasses
 from deepprune.judges.prompt import NEGATIVE, POSITIVE, judge_prompt
 from deepprune.pools import Question, read_pool
+from deepprune.questions import has_prefix, trace_prefix
 from deepprune.splits import question_folds, split_questions  # noqa: F401 (their old home)
 from deepprune.tokens import get_counter
-from deepprune.truncate import PAPER_TRUNC, parse_spec, truncate
+from deepprune.truncate import PAPER_TRUNC, parse_spec
 
 
 @dataclass
@@ -85,26 +86,6 @@ class Pair:
         }
 
 
-def probe_prefix(q: Question, k: int, j: int) -> str:
-    """``probe:J``: trace k's first J answer probes (what the probe judge reads), as JSON."""
-    return json.dumps({"answer_type": q.answer_type, "probes": q.traces[k].extra["probes"][:j]})
-
-
-def has_prefix(q: Question, k: int, spec) -> bool:
-    """Whether trace k has what the prefix spec reads: its probes for ``probe:J``, else its text."""
-    if spec.kind == "probe":
-        return q.extra.get("probe_every") is not None and "probes" in q.traces[k].extra
-    return bool(q.traces[k].text)
-
-
-def trace_prefix(q: Question, k: int, spec, counter=None) -> str:
-    return (
-        probe_prefix(q, k, int(spec.value))
-        if spec.kind == "probe"
-        else truncate(q.traces[k].text, spec, counter)
-    )
-
-
 def question_pairs(
     q: Question,
     source: str,
@@ -149,26 +130,6 @@ def pair_labels(labels, ij) -> np.ndarray:
     """1 where the two traces of each index pair (rows of ``ij``) share an answer class."""
     labels, ij = np.asarray(labels), np.asarray(ij, dtype=int).reshape(-1, 2)
     return (labels[ij[:, 0]] == labels[ij[:, 1]]).astype(np.int64)
-
-
-def labelled_questions(pools: Sequence[str | os.PathLike], trunc: str) -> list[dict]:
-    """Per question: key, prefixes, answer labels (traces without an answer dropped).
-
-    The traces kept and their order are those of :func:`question_pairs`, so the pairs
-    ``itertools.combinations(range(len(texts)), 2)`` are the pairs it builds. Questions
-    with fewer than two answered traces have no pairs; they are kept (``texts`` may be
-    short) so question-level splits see the same keys as :func:`build_pairs`.
-    """
-    spec = parse_spec(trunc)
-    out = []
-    for path in pools:
-        source = Path(path).name.removesuffix(".gz").removesuffix(".jsonl")
-        for q in read_pool(path):
-            labels = AnswerClasses(question_answers(q), q.answer_type).labels
-            keep = [k for k, lab in enumerate(labels) if lab >= 0 and has_prefix(q, k, spec)]
-            out.append({"key": f"{source}/{q.id}", "texts": [trace_prefix(q, k, spec) for k in keep],
-                        "labels": np.array([labels[k] for k in keep])})  # fmt: skip
-    return out
 
 
 def minority_repeats(labels: Sequence[int], factor: float, rng: random.Random) -> list[int]:

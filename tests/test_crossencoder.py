@@ -209,7 +209,8 @@ def test_crossfit_trains_each_fold_without_its_questions_and_resumes(tmp_path, m
     from deepprune.judges import crossencoder, evaluation
     from deepprune.judges.evaluation import CrossEncoderFolds, crossfit
     from deepprune.metrics import auroc
-    from deepprune.pairs import labelled_questions, question_folds
+    from deepprune.questions import labelled_questions
+    from deepprune.splits import question_folds
 
     seen = []  # the training pairs of each fold, as train_crossencoder hands them on
     real_oversample = pairs.oversample
@@ -223,7 +224,7 @@ def test_crossfit_trains_each_fold_without_its_questions_and_resumes(tmp_path, m
     cfg = CrossEncoderConfig(**SMALL, joint="last")
     rows = crossfit(DEMO_POOL, "words:8", CrossEncoderFolds(cfg, tmp_path), folds=2, baselines=("lexical:jaccard",),
                     n_boot=20, progress=False)  # fmt: skip
-    keys = [q["key"] for q in labelled_questions([DEMO_POOL], "words:8")]
+    keys = [q.key for q in labelled_questions([DEMO_POOL], "words:8")]
     fold_of = question_folds(keys, 2, cfg.seed)
     assert len(seen) == 2
     for f, ps in enumerate(seen):  # fold f's model never saw a question of fold f
@@ -234,7 +235,7 @@ def test_crossfit_trains_each_fold_without_its_questions_and_resumes(tmp_path, m
         "crossencoder late focal x2",
         evaluation.PRIOR_ORACLE,
     ]
-    ys = [np.array([int(q["labels"][i] == q["labels"][j]) for i, j in itertools.combinations(range(len(q["labels"])), 2)])
+    ys = [np.array([int(q.labels[i] == q.labels[j]) for i, j in itertools.combinations(range(q.n), 2)])
           for q in labelled_questions([DEMO_POOL], "words:8")]  # fmt: skip
     prior = np.concatenate([np.full(len(y), y.mean()) for y in ys])
     assert rows[2]["auroc"] == pytest.approx(auroc(prior, np.concatenate(ys)))

@@ -46,25 +46,26 @@ def reliability(probs, labels, bins: int = 10) -> list[dict]:
 def calibrate(judge: Judge, pools, trunc: str, test_fraction: float = 0.2, seed: int = 0,
               max_pairs_per_question: int = 2000) -> dict:  # fmt: skip
     """Fit on the train questions' pairs (the pair builder's split), report reliability on the rest."""
-    from deepprune.pairs import labelled_questions, pair_labels
+    from deepprune.pairs import pair_labels
+    from deepprune.questions import labelled_questions
     from deepprune.splits import split_questions
 
-    qs = [q for q in labelled_questions(pools, trunc) if len(q["texts"]) >= 2]
+    qs = [q for q in labelled_questions(pools, trunc) if q.n >= 2]
     if not qs:
         raise ConfigError("no question has two answered traces with text: nothing to calibrate on")
-    train_keys, test_keys = split_questions([q["key"] for q in qs], test_fraction, seed)
+    train_keys, test_keys = split_questions([q.key for q in qs], test_fraction, seed)
     rng = np.random.default_rng(seed)
     parts = {"train": ([], []), "test": ([], [])}
     from tqdm import tqdm
 
     for q in tqdm(qs, desc=f"calibrate {judge.id}", unit="question"):
-        ij = np.array(list(itertools.combinations(range(len(q["texts"])), 2)))
+        ij = np.array(list(itertools.combinations(range(q.n), 2)))
         if len(ij) > max_pairs_per_question:  # our choice: bound the work on 512-trace questions
             ij = ij[np.sort(rng.choice(len(ij), max_pairs_per_question, replace=False))]
-        s = judge.score_indexed(q["texts"], ij[:, 0], ij[:, 1])
-        side = "train" if q["key"] in train_keys else "test"
+        s = judge.score_indexed(q.prefixes, ij[:, 0], ij[:, 1])
+        side = "train" if q.key in train_keys else "test"
         parts[side][0].append(np.asarray(s, dtype=float))
-        parts[side][1].append(pair_labels(q["labels"], ij))
+        parts[side][1].append(pair_labels(q.labels, ij))
     xs, ys = (np.concatenate(v) for v in parts["train"])
     if len(np.unique(ys)) < 2:
         raise ConfigError("the train questions' pairs have a single label: nothing to calibrate")

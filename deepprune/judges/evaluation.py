@@ -45,11 +45,11 @@ from deepprune.judges.features import (
 from deepprune.metrics import judge_metrics
 from deepprune.pairs import (
     PairConfig,
-    labelled_questions,
     pair_labels,
     question_pairs,
 )
 from deepprune.pools import check_pools, read_pool
+from deepprune.questions import PreparedQuestion, labelled_questions
 from deepprune.splits import question_folds, split_questions
 from deepprune.truncate import PAPER_TRUNC
 
@@ -192,15 +192,15 @@ def grid_table(rows: list[dict]) -> str:
 # ---- cross-fitted evaluation (every question scored by a judge that never saw it) -------
 
 
-def all_pair_scores(judge, questions: list[dict]) -> np.ndarray:
-    """Scores of every pair of every question (``labelled_questions`` order: the
-    ``itertools.combinations`` of its prefixes); questions with < 2 prefixes add none."""
+def all_pair_scores(judge, questions: list[PreparedQuestion]) -> np.ndarray:
+    """Scores of every pair of every question (the ``itertools.combinations`` of its
+    prefixes); questions with < 2 prefixes add none."""
     parts = [np.zeros(0)]
     for q in questions:
-        if len(q["texts"]) < 2:
+        if q.n < 2:
             continue
-        ij = np.array(list(itertools.combinations(range(len(q["texts"])), 2)), dtype=int)
-        parts.append(np.asarray(judge.score_indexed(q["texts"], ij[:, 0], ij[:, 1]), dtype=float))
+        i, j = np.triu_indices(q.n, 1)
+        parts.append(np.asarray(judge.score_indexed(q.prefixes, i, j), dtype=float))
     return np.concatenate(parts)
 
 
@@ -408,28 +408,27 @@ def fold_is_finished(d: Path, cfg: CrossEncoderConfig, pools: Sequence[str]) -> 
     return have == want and man.get("pools") == [str(p) for p in pools]
 
 
-def cached_fold_scores(judge: CrossEncoderJudge, d: Path, questions: list[dict], per_question: int | None = None,
+def cached_fold_scores(judge: CrossEncoderJudge, d: Path, questions: list[PreparedQuestion], per_question: int | None = None,
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(scores, labels) of each question's pairs in ``itertools.combinations`` order (all of
     them, or ``per_question`` sampled), cached in ``d`` under a hash of the model's weights,
     the prefixes and the pairs."""
-    from deepprune.pairs import pair_labels
 
     rng = random.Random(seed)
     chosen = []
     for q in questions:
-        ij = list(itertools.combinations(range(len(q["texts"])), 2))
+        ij = list(itertools.combinations(range(q.n), 2))
         if per_question is not None and len(ij) > per_question:
             ij = sorted(rng.sample(ij, per_question))
         chosen.append(ij)
     y = np.concatenate(
         [np.zeros(0, dtype=np.int64)]
-        + [pair_labels(q["labels"], ij) for q, ij in zip(questions, chosen, strict=True)]
+        + [pair_labels(q.labels, ij) for q, ij in zip(questions, chosen, strict=True)]
     )
     # keyed by the model's weights too: a retrained fold is always rescored
     weights = json.loads((d / MANIFEST).read_text())["sha256"]
     key = hashlib.sha256(
-        json.dumps([weights, [q["texts"] for q in questions], chosen]).encode()
+        json.dumps([weights, [q.prefixes for q in questions], chosen]).encode()
     ).hexdigest()
     cache = d / f"scores-{key[:16]}.npy"
     if cache.exists():
@@ -438,7 +437,7 @@ def cached_fold_scores(judge: CrossEncoderJudge, d: Path, questions: list[dict],
     for q, ij in zip(questions, chosen, strict=True):
         if ij:
             a = np.array(ij, dtype=int)
-            parts.append(np.asarray(judge.score_indexed(q["texts"], a[:, 0], a[:, 1]), dtype=float))
+            parts.append(np.asarray(judge.score_indexed(q.prefixes, a[:, 0], a[:, 1]), dtype=float))
     s = np.concatenate(parts)
     tmp = cache.with_suffix(".tmp.npy")
     np.save(tmp, s)
@@ -473,13 +472,8 @@ class CrossEncoderFolds:
     out: str | os.PathLike
     infold_pairs: int = 1000  # training-question pairs each fold's judge scores (in-fold AUROC)
 
-    def questions(self, pool: str, trunc: str, progress: bool) -> list[dict]:
-        questions = labelled_questions([pool], trunc)
-        for q in questions:
-            q["y"] = pair_labels(
-                q["labels"], list(itertools.combinations(range(len(q["texts"])), 2))
-            )
-        return questions
+    def questions(self, pool: str, trunc: str, progress: bool) -> list[PreparedQuestion]:
+        return labelled_questions([pool], trunc)
 
     def baseline(self, name: str):
         return get_judge(name)
@@ -507,12 +501,12 @@ class CrossEncoderFolds:
                 print(f"training {d} (fold {f + 1}/{folds}, {variant})", flush=True)
             train_crossencoder([pool], d, vcfg, progress=progress)
         judge = CrossEncoderJudge(str(d))
-        scored = [q for q in held if len(q["texts"]) >= 2]
+        scored = [q for q in held if q.n >= 2]
         sf, _ = cached_fold_scores(judge, d, scored)
-        seen = [q for q in train if len(q["texts"]) >= 2]
+        seen = [q for q in train if q.n >= 2]
         per_question = max(1, self.infold_pairs // max(1, len(seen)))
         st, yt = cached_fold_scores(judge, d, seen, per_question, self.cfg.seed)
-        return np.split(sf, np.cumsum([len(q["y"]) for q in held])[:-1]), auroc(st, yt)
+        return np.split(sf, np.cumsum([len(q.pair_labels()) for q in held])[:-1]), auroc(st, yt)
 
 
 @dataclass
@@ -523,9 +517,13 @@ class FeatureFolds:
     cfg: FeatureJudgeConfig
     cache: str | os.PathLike | None = None
 
-    def questions(self, pool: str, trunc: str, progress: bool) -> list[dict]:
+    def questions(self, pool: str, trunc: str, progress: bool) -> list[PreparedQuestion]:
         self.enc = PrefixEncoder(self.cfg.encoder, self.cfg.tail_words)
-        return featurise(labelled_questions([pool], trunc), self.enc, progress, self.cache)
+        questions = labelled_questions([pool], trunc)
+        self.x = dict(
+            zip([q.key for q in questions], featurise(questions, self.enc, progress, self.cache))
+        )
+        return questions
 
     def baseline(self, name: str):  # the SBERT baseline reuses the loaded encoder
         return self.enc.emb if name == "sbert" and self.cfg.encoder is None else get_judge(name)
@@ -536,10 +534,13 @@ class FeatureFolds:
     def fold(self, pool, trunc, variant, over, f, folds, train, held, progress):
         from deepprune.metrics import auroc
 
-        train = [q for q in train if q["x"] is not None]
-        xf, yf = np.concatenate([q["x"] for q in train]), np.concatenate([q["y"] for q in train])
+        train = [q for q in train if self.x[q.key] is not None]
+        xf = np.concatenate([self.x[q.key] for q in train])
+        yf = np.concatenate([q.pair_labels() for q in train])
         w = fit_weights(xf, yf, replace(self.cfg, trunc=trunc, **over))
-        held_scores = [np.zeros(0) if q["x"] is None else forward(w, q["x"]) for q in held]
+        held_scores = [
+            np.zeros(0) if self.x[q.key] is None else forward(w, self.x[q.key]) for q in held
+        ]
         return held_scores, auroc(forward(w, xf), yf)
 
 
@@ -567,18 +568,19 @@ def crossfit(pool: str, trunc: str, trainer: CrossEncoderFolds | FeatureFolds, f
     questions = trainer.questions(pool, trunc, progress)
     if len(questions) < folds:
         raise ConfigError(f"{pool}: {len(questions)} questions, fewer than {folds} folds")
-    fold_of = question_folds([q["key"] for q in questions], folds, trainer.cfg.seed)
-    y = np.concatenate([q["y"] for q in questions])
-    groups = np.array([q["key"] for q in questions for _ in q["y"]])
-    offsets = np.cumsum([0] + [len(q["y"]) for q in questions])
+    fold_of = question_folds([q.key for q in questions], folds, trainer.cfg.seed)
+    ys = [q.pair_labels() for q in questions]
+    y = np.concatenate([np.zeros(0, np.int64), *ys])
+    groups = np.array([q.key for q, yq in zip(questions, ys, strict=True) for _ in yq])
+    offsets = np.cumsum([0] + [len(yq) for yq in ys])
     scores = {name: all_pair_scores(trainer.baseline(name), questions) for name in baselines}
     fit_auroc = {}
     cfg = trainer.cfg
     for variant, over in (variants or {f"{cfg.loss} x{cfg.oversample:g}": {}}).items():
         s, fit = np.full(len(y), np.nan), []
         for f in range(folds):
-            held = [n for n, q in enumerate(questions) if fold_of[q["key"]] == f]
-            train = [q for q in questions if fold_of[q["key"]] != f]
+            held = [n for n, q in enumerate(questions) if fold_of[q.key] == f]
+            train = [q for q in questions if fold_of[q.key] != f]
             held_scores, auc = trainer.fold(pool, trunc, variant, over, f, folds, train,
                                             [questions[n] for n in held], progress)  # fmt: skip
             for n, hs in zip(held, held_scores, strict=True):

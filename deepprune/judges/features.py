@@ -36,7 +36,7 @@ from deepprune.errors import ConfigError, MissingInputError
 from deepprune.judges.base import Judge
 from deepprune.judges.lexical import WORD_RE
 from deepprune.judges.training import JudgeTrainConfig
-from deepprune.pairs import labelled_questions, pair_labels
+from deepprune.questions import PreparedQuestion, labelled_questions
 from deepprune.splits import split_questions
 
 MANIFEST = "deepprune_features.json"
@@ -125,37 +125,36 @@ def question_features(texts: Sequence[str], rep: dict) -> tuple[np.ndarray, np.n
     return pair_features(texts, rep, ij[:, 0], ij[:, 1]), ij[:, 0], ij[:, 1]
 
 
-def featurise(questions: list[dict], enc: PrefixEncoder, progress: bool,
-               cache: str | os.PathLike | None = None) -> list[dict]:  # fmt: skip
-    """Pair features of every question; with ``cache``, one .npy per question is kept there
-    (named by a hash of the encoder, tail length and the prefixes), so a killed run resumes
-    without re-embedding what it finished."""
+def featurise(questions: list[PreparedQuestion], enc: PrefixEncoder, progress: bool,
+               cache: str | os.PathLike | None = None) -> list[np.ndarray | None]:  # fmt: skip
+    """Pair features of every question (rows in ``itertools.combinations`` order; None: fewer
+    than two traces); with ``cache``, one .npy per question is kept there (named by a hash of
+    the encoder, tail length and the prefixes), so a killed run resumes without re-embedding
+    what it finished."""
     from tqdm import tqdm
 
+    out = []
     for q in tqdm(questions, desc="features", unit="question", disable=not progress):
-        if "x" in q:
+        if q.n < 2:
+            out.append(None)  # no pairs
             continue
-        if len(q["texts"]) < 2:
-            q.update(x=None, y=np.zeros(0, np.int64))  # no pairs
-            continue
-        ij = np.array(list(itertools.combinations(range(len(q["texts"])), 2)), dtype=int)
         path = None
         if cache is not None:
             h = hashlib.sha256(
-                f"{enc.emb.id}|{enc.tail_words}|".encode() + "\x00".join(q["texts"]).encode()
+                f"{enc.emb.id}|{enc.tail_words}|".encode() + "\x00".join(q.prefixes).encode()
             )
             path = Path(cache) / f"{h.hexdigest()[:32]}.npy"
         if path is not None and path.exists():
             x = np.load(path)
         else:
-            x, _, _ = question_features(q["texts"], enc.represent(q["texts"]))
+            x, _, _ = question_features(q.prefixes, enc.represent(q.prefixes))
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_suffix(".tmp.npy")
                 np.save(tmp, x)
                 os.replace(tmp, path)
-        q.update(x=x, y=pair_labels(q["labels"], ij))
-    return questions
+        out.append(x)
+    return out
 
 
 def fit_weights(x: np.ndarray, y: np.ndarray, cfg: FeatureJudgeConfig) -> dict[str, np.ndarray]:
@@ -220,7 +219,7 @@ def forward(w: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
 
 
 def train_feature_judge(pools: Sequence[str], out: str | os.PathLike, cfg: FeatureJudgeConfig,
-                        progress: bool = True, questions: list[dict] | None = None,
+                        progress: bool = True, questions: list[PreparedQuestion] | None = None,
                         train_keys: set[str] | None = None) -> dict:  # fmt: skip
     """Train on the pools' train split (or ``train_keys``); write the judge to ``out``.
 
@@ -233,20 +232,19 @@ def train_feature_judge(pools: Sequence[str], out: str | os.PathLike, cfg: Featu
     if questions is None:  # the pools are read before the encoder loads: bad input fails fast
         questions = labelled_questions(pools, cfg.trunc)
     if train_keys is None:
-        train_keys, _ = split_questions([q["key"] for q in questions], cfg.test_fraction, cfg.seed)
-    train = [q for q in questions if q["key"] in train_keys and len(q["texts"]) >= 2]
+        train_keys, _ = split_questions([q.key for q in questions], cfg.test_fraction, cfg.seed)
+    train = [q for q in questions if q.key in train_keys and q.n >= 2]
     where = ", ".join(map(str, pools))
     if not train:
         raise ConfigError(f"{where}: no training question has two answered traces with text: "
                           "nothing to train on")  # fmt: skip
-    same = any(len(set(q["labels"].tolist())) < len(q["labels"]) for q in train)  # some pair agrees
-    differ = any(len(set(q["labels"].tolist())) > 1 for q in train)  # some pair disagrees
+    same = any(len(set(q.labels.tolist())) < q.n for q in train)  # some pair agrees
+    differ = any(len(set(q.labels.tolist())) > 1 for q in train)  # some pair disagrees
     if not (same and differ):
         raise ConfigError(f"{where}: the training pairs are all one class (all {'same' if same else 'different'} "
                           "answers): nothing for a judge to learn")  # fmt: skip
-    featurise(train, PrefixEncoder(cfg.encoder, cfg.tail_words), progress)
-    x = np.concatenate([q["x"] for q in train if q["x"] is not None])
-    y = np.concatenate([q["y"] for q in train if q["x"] is not None])
+    x = np.concatenate(featurise(train, PrefixEncoder(cfg.encoder, cfg.tail_words), progress))
+    y = np.concatenate([q.pair_labels() for q in train])
     w = fit_weights(x, y, cfg)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / (WEIGHTS + ".tmp.npz")

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from deepprune.errors import ConfigError
 from deepprune.greedy import ClusterConfig
+from deepprune.questions import PreparedQuestion
 from deepprune.replay.ledger import Ledger
-from deepprune.replay.methods import DeepPrune, Method, QuestionData
+from deepprune.replay.methods import DeepPrune, Method
 from deepprune.truncate import PAPER_TRUNC, parse_spec
 
 
@@ -56,20 +57,20 @@ class OnlineConfig:
         return params / self.reasoner_params
 
 
-def _order(q: QuestionData, cfg: OnlineConfig, r: int) -> list[int]:
+def _order(q: PreparedQuestion, cfg: OnlineConfig, r: int) -> list[int]:
     order = list(range(q.n))
     if cfg.shuffle:
         random.Random(f"order:{cfg.seed}:{r}:{q.qid}").shuffle(order)
     return order
 
 
-def orders_for(q: QuestionData, cfg: OnlineConfig) -> list[list[int]]:
+def orders_for(q: PreparedQuestion, cfg: OnlineConfig) -> list[list[int]]:
     """The arrival order of each repeat (a seeded permutation per question and repeat)."""
     return [_order(q, cfg, r) for r in range(cfg.repeats)]
 
 
 def run(
-    method: Method, questions: list[QuestionData], cfg: OnlineConfig, progress: bool = False
+    method: Method, questions: list[PreparedQuestion], cfg: OnlineConfig, progress: bool = False
 ) -> Ledger:
     """One method over all questions and repeats (``cfg.workers`` forked processes when > 1;
     ``progress``: a bar over questions on stderr)."""
@@ -85,7 +86,7 @@ def run(
 def run_sweep(
     method: DeepPrune,
     taus: list[float],
-    questions: list[QuestionData],
+    questions: list[PreparedQuestion],
     cfg: OnlineConfig,
     progress: bool = False,
 ) -> list[Ledger]:
@@ -120,7 +121,7 @@ def _work(k: int):
 
 
 def _map_questions(
-    fn, questions: list[QuestionData], cfg: OnlineConfig, desc: str | None = None
+    fn, questions: list[PreparedQuestion], cfg: OnlineConfig, desc: str | None = None
 ) -> list:
     """``[fn(q) for q in questions]``, in ``cfg.workers`` forked processes when > 1; with
     ``desc``, a progress bar (with ETA) over the questions.

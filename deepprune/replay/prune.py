@@ -14,27 +14,24 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from deepprune.answers import question_answers
 from deepprune.artifacts import Output, writable_dir
 from deepprune.errors import ConfigError
-from deepprune.grading import AnswerClasses
 from deepprune.greedy import ClusterConfig
 from deepprune.judges import Judge, get_judge, judge_scores_indexed
 from deepprune.judges.oracle import PAPER_JUDGE_AUROC
-from deepprune.pairs import probe_prefix
-from deepprune.pools import check_pools, iter_pool
+from deepprune.pools import check_pools
+from deepprune.questions import PreparedQuestion, prepare_pool
 from deepprune.replay.batched import PairScores
 from deepprune.replay.harness import OnlineConfig, run, run_sweep
 from deepprune.replay.ledger import add_reductions, matched_k
-from deepprune.replay.methods import BASELINES, ConsK, DeepPrune, Method, QuestionData
-from deepprune.tokens import get_counter, trace_tokens
-from deepprune.truncate import parse_spec, truncate
+from deepprune.replay.methods import BASELINES, ConsK, DeepPrune, Method
+from deepprune.tokens import get_counter
+from deepprune.truncate import parse_spec
 
 
 @dataclasses.dataclass
@@ -92,7 +89,7 @@ def save_result(
     atomic_write(out / f"{stem}.json", json.dumps(res, indent=1, default=str))
 
 
-def _judge_fn(judge: Judge, q: QuestionData):
+def _judge_fn(judge: Judge, q: PreparedQuestion):
     def fn(i: np.ndarray, j: np.ndarray) -> np.ndarray:
         labels = ((q.labels[i] >= 0) & (q.labels[i] == q.labels[j])).astype(int)
         return judge_scores_indexed(judge, q.prefixes, i, j, labels, q.question)
@@ -100,114 +97,30 @@ def _judge_fn(judge: Judge, q: QuestionData):
     return fn
 
 
-def _probe_prefixes(path, q, j: int, tokens: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """``probe:J``: each trace's first J answer probes (for the probe judge) and J x probe_every tokens."""
-
-    pe = q.extra.get("probe_every")
-    if pe is None or any("probes" not in t.extra for t in q.traces):
-        raise ConfigError(
-            f"{path}: question {q.id} has no answer probes; probe:J needs 'probes' and 'probe_every'"
-        )
-    prefixes = [probe_prefix(q, k, j) for k in range(len(q.traces))]
-    return prefixes, np.minimum(float(j * pe), tokens)
-
-
-def _probe_lists(q) -> list[list] | None:
-    """Each trace's probe answers, or None where the question has none."""
-    if q.extra.get("probe_every") is None or any("probes" not in t.extra for t in q.traces):
-        return None
-    return [t.extra["probes"] for t in q.traces]
-
-
-def _probe_matrix(probe_lists: list[list], flat_labels: list[int]) -> np.ndarray:
-    """(n, P) probe answer classes from the flattened labels; -2 pads past a trace's last probe."""
-    out = np.full((len(probe_lists), max(map(len, probe_lists), default=0)), -2, dtype=np.int64)
-    at = 0
-    for i, p in enumerate(probe_lists):
-        out[i, : len(p)] = flat_labels[at : at + len(p)]
-        at += len(p)
-    return out
-
-
-def _textless_prefix(spec, tokens: float) -> float:
-    """A prefix's token cost from ``num_tokens`` alone; NaN where the spec needs the text (words:K)."""
-    if spec.kind == "tokens":
-        return min(spec.value, tokens)
-    if spec.kind == "frac":
-        return round(spec.value * tokens)
-    return tokens if spec.kind == "full" else float("nan")
-
-
 def load_questions(
     path: str | os.PathLike, cfg: OnlineConfig, grading: str | None = None
-) -> list[QuestionData]:
-    """Precompute every question of a pool once: classes, tokens, prefixes.
-
-    ``grading="exact"``: answers are equal only as identical strings (to replay another
-    project's string-equality grading); default: each question's own ``answer_type``."""
-    counter = get_counter(cfg.tokenizer)
+) -> list[PreparedQuestion]:
+    """Every question of a pool prepared once (:func:`deepprune.questions.prepare_pool`), only
+    the held-out ones with ``cfg.holdout``; a pool without any answer, or a ``probe:J`` prefix on
+    traces without probes, is an error."""
+    out = prepare_pool(path, cfg.trunc, cfg.tokenizer, grading, cfg.drop_textless)
     spec = parse_spec(cfg.trunc)
-    out = []
-    dropped = 0
-    for q in iter_pool(path):
-        if cfg.drop_textless and any(not t.text for t in q.traces):
-            keep = [t for t in q.traces if t.text]
-            dropped += len(q.traces) - len(keep)
-            if not keep:
-                continue
-            q = dataclasses.replace(q, traces=keep)
-        finals = question_answers(q)
-        probe_lists = _probe_lists(q)
-        flat = [a for p in probe_lists or [] for a in p]
-        # finals first: their classes are numbered as if alone
-        classes = AnswerClasses(finals + flat, grading or q.answer_type)
-        labels = classes.labels[: len(finals)]
-        tokens = np.array(
-            [trace_tokens(t.text, t.num_tokens, counter) for t in q.traces], dtype=float
-        )
-        if spec.kind == "probe":  # the prefix is the trace's answer probes so far
-            prefixes, ptok = _probe_prefixes(path, q, int(spec.value), tokens)
-        else:
-            prefixes = [truncate(t.text, spec, counter) if t.text else "" for t in q.traces]
-            ptok = np.array([counter.count(p) if t.text else _textless_prefix(spec, n)
-                             for p, t, n in zip(prefixes, q.traces, tokens)], dtype=float)  # fmt: skip
-        has_confs = all(t.confs is not None for t in q.traces)
-        out.append(
-            QuestionData(
-                qid=q.id,
-                labels=np.array(labels),
-                gold_class=None if q.gold is None else classes.class_of(q.gold),
-                tokens=tokens,
-                prefix_tokens=np.minimum(ptok, tokens),
-                judge_tokens=ptok,
-                prefixes=prefixes,
-                question=q.question,
-                confs=[np.asarray(t.confs, dtype=float) for t in q.traces] if has_confs else None,
-                text_missing=len(q.traces)
-                if spec.kind == "probe"
-                else sum(not t.text for t in q.traces),
-                prefix_known=not np.isnan(ptok).any(),
-                tokens_shipped=sum(t.num_tokens is not None for t in q.traces),
-                probes=None
-                if probe_lists is None
-                else _probe_matrix(probe_lists, classes.labels[len(finals) :]),
-                probe_every=q.extra.get("probe_every"),
+    for q in out:
+        if spec.kind == "probe" and not q.readable.all():
+            raise ConfigError(
+                f"{path}: question {q.qid} has no answer probes; probe:J needs 'probes' and 'probe_every'"
             )
-        )
     if cfg.holdout:
         from deepprune.splits import split_questions
 
-        source = Path(path).name.removesuffix(".gz").removesuffix(".jsonl")
-        _, test = split_questions([f"{source}/{q.qid}" for q in out], cfg.holdout, 0)
-        out = [q for q in out if f"{source}/{q.qid}" in test]
-    if dropped:
-        print(f"{path}: dropped {dropped} traces without text (drop_textless)", file=sys.stderr)
+        _, test = split_questions([q.key for q in out], cfg.holdout, 0)
+        out = [q for q in out if q.key in test]
     if not out or all((q.labels < 0).all() for q in out):
         raise ConfigError(f"{path}: no trace in the pool has an answer; nothing to vote on")
     return out
 
 
-def attach_judge(questions: list[QuestionData], judge: Judge) -> None:
+def attach_judge(questions: list[PreparedQuestion], judge: Judge) -> None:
     """Give every question a memo of this judge's scores (shared by all repeats/sweeps)."""
     for q in questions:
         if judge.id not in q.scores:
@@ -216,7 +129,7 @@ def attach_judge(questions: list[QuestionData], judge: Judge) -> None:
 
 
 def run_method(
-    method: Method, questions: list[QuestionData], cfg: OnlineConfig, progress: bool = False
+    method: Method, questions: list[PreparedQuestion], cfg: OnlineConfig, progress: bool = False
 ) -> dict:
     """One method's ``prune`` row (or why it was skipped: the pool lacks what it needs)."""
     reason = method.skip_reason(questions)
@@ -325,7 +238,7 @@ def prune_pool(
     }
 
 
-def token_source(questions: list[QuestionData], counter: str) -> str:
+def token_source(questions: list[PreparedQuestion], counter: str) -> str:
     """Which token counts a report used: the pool's shipped ``num_tokens``, a counter, or both."""
     shipped, total = sum(q.tokens_shipped for q in questions), sum(q.n for q in questions)
     if shipped == total:
@@ -335,7 +248,7 @@ def token_source(questions: list[QuestionData], counter: str) -> str:
     return f"mixed: {shipped} shipped num_tokens, {total - shipped} counted by {counter}"
 
 
-def check_text(questions: list[QuestionData], path, judges: list[Judge]) -> None:
+def check_text(questions: list[PreparedQuestion], path, judges: list[Judge]) -> None:
     """A judge that reads prefix text refuses a pool without text (one line, before any work)."""
     missing = sum(q.text_missing for q in questions)
     readers = [j.id for j in judges if getattr(j, "reads", "text") == "text"]

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from deepprune.cli import main
+from deepprune.questions import PreparedQuestion
 from deepprune.replay.harness import OnlineConfig, run
-from deepprune.replay.methods import ConsN, ParallelProbe, QuestionData
+from deepprune.replay.methods import ConsN, ParallelProbe
 from deepprune.replay.methods.sequential import ESC
 from deepprune.replay.prune import load_questions
 from deepprune.replay.reproduce import ReproduceConfig, reproduce
@@ -21,7 +22,7 @@ from tests.conftest import SHARED_POOLS, shared_pool, write_jsonl
 def _q(probes, finals, tokens, pe=10, gold=0):
     width = max(map(len, probes))
     mat = np.array([p + [-2] * (width - len(p)) for p in probes])
-    return QuestionData(qid="q", labels=np.array(finals), gold_class=gold, tokens=np.array(tokens, float),
+    return PreparedQuestion(qid="q", labels=np.array(finals), gold_class=gold, tokens=np.array(tokens, float),
                         prefix_tokens=np.zeros(len(finals)), judge_tokens=np.zeros(len(finals)),
                         probes=mat, probe_every=pe)  # fmt: skip
 

@@ -3,7 +3,7 @@
 Selection by name is a plain dict (:data:`BASELINES`); ``deepprune.replay.compare`` lists the families.
 """
 
-from deepprune.replay.methods.base import Method, Outcome, QuestionData
+from deepprune.replay.methods.base import Method, Outcome
 from deepprune.replay.methods.deepconf import DeepConfOffline, DeepConfOnline
 from deepprune.replay.methods.deepprune_method import DeepPrune
 from deepprune.replay.methods.probing import ParallelProbe
@@ -19,4 +19,4 @@ BASELINES = {
 }
 
 __all__ = ["BASELINES", "ConsK", "ConsN", "DeepConfOffline", "DeepConfOnline", "DeepPrune", "Method", "Outcome",
-           "ParallelProbe", "PassAt1", "QuestionData"]  # fmt: skip
+           "ParallelProbe", "PassAt1"]  # fmt: skip

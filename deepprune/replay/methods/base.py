@@ -16,40 +16,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from deepprune.judges.base import JudgeCost
-from deepprune.replay.batched import PairScores
+from deepprune.questions import PreparedQuestion
 from deepprune.vote import majority_class
-
-
-@dataclass
-class QuestionData:
-    """One question of a pool, precomputed once and shared by every method and repeat."""
-
-    qid: str
-    labels: np.ndarray  # answer class per trace, -1 = no answer
-    gold_class: int | None  # None: no gold; -1: gold matches no trace
-    tokens: np.ndarray  # generated tokens per trace
-    prefix_tokens: np.ndarray  # tokens of each trace's prefix, capped at the trace length
-    judge_tokens: np.ndarray  # tokens a judge reads for each prefix
-    prefixes: list[str] = field(repr=False, default_factory=list)
-    question: str | None = None
-    confs: list[np.ndarray] | None = field(repr=False, default=None)
-    scores: dict[str, PairScores] = field(repr=False, default_factory=dict)  # judge id -> memo
-    # judge id -> what it reads per call
-    costs: dict[str, JudgeCost] = field(repr=False, default_factory=dict)
-    text_missing: int = 0  # traces without text: no prefix for a text-reading judge
-    tokens_shipped: int = 0  # traces whose token count the pool ships (the rest are counted)
-    prefix_known: bool = True  # False: the truncation needs text some traces lack (words:K)
-    # answer probes: (n, P) answer classes (same numbering as labels; -1: no answer at that probe,
-    # -2: past the trace's last probe), one every probe_every tokens; None: the pool has none
-    probes: np.ndarray | None = field(repr=False, default=None)
-    probe_every: int | None = None
-
-    @property
-    def n(self) -> int:
-        return len(self.labels)
 
 
 @dataclass
@@ -73,7 +41,7 @@ class Method:
     name = "method"
     needs: tuple[str, ...] = ()  # pool features required, e.g. ("confs",)
 
-    def skip_reason(self, questions: list[QuestionData]) -> str | None:
+    def skip_reason(self, questions: list[PreparedQuestion]) -> str | None:
         if "confs" in self.needs and any(q.confs is None for q in questions):
             return "pool has no per-token confidences ('confs')"
         if "prefix" in self.needs and not all(q.prefix_known for q in questions):
@@ -86,10 +54,10 @@ class Method:
             return f"{missing} of {total} traces have no text; this method reads the prefixes' text"
         return None
 
-    def run(self, q: QuestionData, order: list[int], rng: random.Random) -> Outcome:
+    def run(self, q: PreparedQuestion, order: list[int], rng: random.Random) -> Outcome:
         raise NotImplementedError
 
-    def run_repeats(self, q: QuestionData, orders: list[list[int]], seed: int) -> list[Outcome]:
+    def run_repeats(self, q: PreparedQuestion, orders: list[list[int]], seed: int) -> list[Outcome]:
         """One outcome per repeat (``orders[r]`` is repeat r's arrival order).
 
         The default runs :meth:`run` once per repeat with a generator seeded by
@@ -101,13 +69,13 @@ class Method:
         ]
 
 
-def vote(q: QuestionData, traces, weights=None) -> int:
+def vote(q: PreparedQuestion, traces, weights=None) -> int:
     """Majority class over ``traces`` (ties: first seen in the given order)."""
     idx = list(traces)
     return majority_class(q.labels[idx].tolist(), None if weights is None else list(weights))
 
 
-def prefix_then_finish(q: QuestionData, completed) -> float:
+def prefix_then_finish(q: PreparedQuestion, completed) -> float:
     """Sequential tokens of a prefix method: every trace generates its prefix in parallel, then
     the completed ones run on (the judge's own time is not counted here)."""
     done = list(completed)

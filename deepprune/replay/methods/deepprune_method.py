@@ -15,11 +15,11 @@ from __future__ import annotations
 import numpy as np
 
 from deepprune.greedy import ClusterConfig
+from deepprune.questions import PreparedQuestion
 from deepprune.replay.batched import cluster_runs, select_completed
 from deepprune.replay.methods.base import (
     Method,
     Outcome,
-    QuestionData,
     needs_of,
     prefix_then_finish,
     vote,
@@ -41,7 +41,7 @@ class DeepPrune(Method):
         return self.sweep(q, orders, seed, [self.cfg.tau])[0]
 
     def sweep(
-        self, q: QuestionData, orders: list[list[int]], seed: int, taus: list[float]
+        self, q: PreparedQuestion, orders: list[list[int]], seed: int, taus: list[float]
     ) -> list[list[Outcome]]:
         """Outcomes ``[tau][repeat]`` of every tau value over every repeat, in one batch."""
         scores = q.scores[self.judge_id]

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from deepprune.questions import PreparedQuestion
 from deepprune.replay.methods.base import (
     Method,
     Outcome,
-    QuestionData,
     needs_of,
     prefix_then_finish,
     vote,
 )
 
 
-def similarity_matrix(q: QuestionData, judge_id: str) -> np.ndarray:
+def similarity_matrix(q: PreparedQuestion, judge_id: str) -> np.ndarray:
     """All pairwise similarities of a question's prefixes (memoised; diagonal 1)."""
     memo = q.scores[judge_id]
     i, j = np.triu_indices(q.n, 1)

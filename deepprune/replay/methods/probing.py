@@ -29,7 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 from deepprune.errors import ConfigError
-from deepprune.replay.methods.base import Method, Outcome, QuestionData
+from deepprune.questions import PreparedQuestion
+from deepprune.replay.methods.base import Method, Outcome
 
 
 def _consensus(answers: np.ndarray, err_votes: bool) -> int:
@@ -55,12 +56,12 @@ class ParallelProbe(Method):
         self.max_rounds, self.err_votes = max_rounds, err_votes
         self.name = name or f"parallel-probe(n={chains},T={T},p={patience},w={warm_up})"
 
-    def skip_reason(self, questions: list[QuestionData]) -> str | None:
+    def skip_reason(self, questions: list[PreparedQuestion]) -> str | None:
         if any(q.probes is None for q in questions):
             return "pool has no answer probes ('probes', 'probe_every')"
         return None
 
-    def run(self, q: QuestionData, order, rng) -> Outcome:
+    def run(self, q: PreparedQuestion, order, rng) -> Outcome:
         chains = np.asarray(order[: self.chains])
         probes, pe = q.probes[chains], float(q.probe_every)
         n_probes = (probes != -2).sum(axis=1)

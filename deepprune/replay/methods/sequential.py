@@ -14,7 +14,8 @@ import math
 import numpy as np
 
 from deepprune.errors import ConfigError
-from deepprune.replay.methods.base import Method, Outcome, QuestionData, vote
+from deepprune.questions import PreparedQuestion
+from deepprune.replay.methods.base import Method, Outcome, vote
 
 
 class _Sequential(Method):
@@ -28,7 +29,7 @@ class _Sequential(Method):
 
     max_traces: int | None = None  # the sampling budget (None: the pool's N)
 
-    def run(self, q: QuestionData, order, rng):
+    def run(self, q: PreparedQuestion, order, rng):
         order = order[: self.max_traces] if self.max_traces else order
         counts: dict[int, int] = {}
         k = 0

@@ -8,7 +8,8 @@ import random
 import numpy as np
 
 from deepprune.errors import ConfigError
-from deepprune.replay.methods.base import Method, Outcome, QuestionData, vote
+from deepprune.questions import PreparedQuestion
+from deepprune.replay.methods.base import Method, Outcome, vote
 
 
 class PassAt1(Method):
@@ -50,7 +51,7 @@ class ConsK(Method):
         self.k = k
         self.name = name or f"cons@{k:g}"
 
-    def run(self, q: QuestionData, order: list[int], rng: random.Random):
+    def run(self, q: PreparedQuestion, order: list[int], rng: random.Random):
         lo = math.floor(self.k)
         k = lo + (rng.random() < self.k - lo)
         k = max(1, min(k, q.n))
