@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from deepprune.cli import main
@@ -108,3 +109,34 @@ def test_zero_shot_script_on_tiny_model(tmp_path, demo_pairs):
         cmd[:3] + ["--model", str(tmp_path / "missing")], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "no such directory" in bad.stderr
+
+
+def test_grid_fits_tfidf_per_question_as_online_and_crossfit_do(tmp_path):
+    """One TF-IDF definition everywhere: the grid's AUROC equals that of the scores the online
+    replay and cross-fitting use (IDF fitted on each question's own prefixes)."""
+    from deepprune.judges import get_judge
+    from deepprune.judges.evaluation import GridConfig, all_pair_scores, grid
+    from deepprune.metrics import auroc
+    from deepprune.questions import labelled_questions
+
+    row, _ = grid(
+        [str(DEMO_POOL)],
+        ["words:8"],
+        ["lexical:tfidf"],
+        GridConfig(all_questions=True, bootstrap=0),
+    )
+    qs = labelled_questions([DEMO_POOL], "words:8")
+    judge = get_judge("lexical:tfidf")
+    online = auroc(all_pair_scores(judge, qs), np.concatenate([q.pair_labels() for q in qs]))
+    assert row["pairs"] == sum(q.n * (q.n - 1) // 2 for q in qs)
+    assert row["auroc"] == pytest.approx(online, abs=1e-9)
+    from deepprune.judges import JudgePair
+
+    pairs = [
+        JudgePair(q.prefixes[a], q.prefixes[b])
+        for q in qs
+        for a, b in zip(*np.triu_indices(q.n, 1))
+    ]
+    judge.prepare([p for q in qs for p in q.prefixes])  # the old grid: one IDF over every question
+    pooled = auroc(judge.score(pairs), np.concatenate([q.pair_labels() for q in qs]))
+    assert abs(pooled - online) > 1e-4  # so the test above tells the two apart

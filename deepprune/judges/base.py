@@ -45,8 +45,11 @@ class Judge:
     id: str = "judge"
     reads = "text"  # what the judge needs of a trace: "text", "probes" or (the oracles) "labels"
 
+    fits_texts = False  # True: prepare() fits on the texts (TF-IDF's IDF): prepare per question
+
     def prepare(self, texts: Sequence[str]) -> None:  # noqa: B027 - optional hook
-        """Optionally see every prefix of an evaluation set first (TF-IDF fits its IDF there)."""
+        """Optionally see the prefixes first (TF-IDF fits its IDF there; callers give it one
+        question's prefixes at a time, as online)."""
 
     @property
     def params(self) -> float | None:
@@ -141,6 +144,22 @@ def judge_scores(judge: Judge, pairs: Sequence[JudgePair], labels=None) -> np.nd
     if isinstance(judge, LabelledJudge):
         return judge.score_labelled(pairs, _labels(judge, labels))
     return judge.score(pairs)
+
+
+def judge_scores_by_question(
+    judge: Judge, pairs: Sequence[JudgePair], groups: Sequence, labels=None
+) -> np.ndarray:
+    """Scores of pairs from many questions, the judge prepared on each question's own prefixes
+    first: no question is scored with another's TF-IDF vocabulary (online fits per question too)."""
+    out = np.empty(len(pairs))
+    by_q: dict = {}
+    for n, g in enumerate(groups):
+        by_q.setdefault(g, []).append(n)
+    for idx in by_q.values():
+        ps = [pairs[n] for n in idx]
+        judge.prepare(list(dict.fromkeys(t for p in ps for t in (p.prefix_a, p.prefix_b))))
+        out[idx] = judge_scores(judge, ps, None if labels is None else [labels[n] for n in idx])
+    return out
 
 
 def judge_scores_indexed(judge: Judge, texts, i, j, labels=None, question=None) -> np.ndarray:

@@ -109,6 +109,10 @@ class CalibratedJudge(Judge):
         self.base.prepare(texts)
 
     @property
+    def fits_texts(self) -> bool:
+        return self.base.fits_texts
+
+    @property
     def cache_id(self) -> str:
         return self.id + self.base.cache_id.removeprefix(self.base.id)
 

@@ -27,7 +27,8 @@ import numpy as np
 from deepprune.answers import has_final_answer
 from deepprune.artifacts import Output
 from deepprune.errors import ConfigError, MissingInputError
-from deepprune.judges import JudgePair, get_judge, judge_scores
+from deepprune.judges import JudgePair, get_judge
+from deepprune.judges.base import judge_scores_by_question
 from deepprune.judges.crossencoder import (
     MANIFEST,
     CrossEncoderConfig,
@@ -123,11 +124,7 @@ def grid(
             }
             for spec in scored:
                 if spec in built:
-                    judge = built[spec]
-                    judge.prepare(
-                        list(dict.fromkeys(t for p in jp for t in (p.prefix_a, p.prefix_b)))
-                    )
-                    scored[spec] = np.asarray(judge_scores(judge, jp, labels), dtype=float)
+                    scored[spec] = judge_scores_by_question(built[spec], jp, groups, labels)
                 m = judge_metrics(scored[spec], labels, groups=groups, n_boot=cfg.bootstrap)
                 rows.append({
                     "pool": Path(pool).name, "trunc": trunc, "judge": spec, "questions": len(set(groups)),
@@ -326,11 +323,7 @@ def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | o
                 if spec is None:  # the reference row
                     s = agreement_rate_scores(labels, groups)
                 else:
-                    judge = get_judge(spec)
-                    judge.prepare(
-                        list(dict.fromkeys(t for p in jp for t in (p.prefix_a, p.prefix_b)))
-                    )
-                    s = np.asarray(judge_scores(judge, jp, labels), dtype=float)
+                    s = judge_scores_by_question(get_judge(spec), jp, groups, labels)
                 m = judge_metrics(s, labels, groups=groups, n_boot=cfg.bootstrap)
                 rows.append({"pool": Path(pool).name, "eval": "held-out questions" if held_out else "all questions (transfer)",
                              "trunc": trunc, "judge": name, "questions": len(set(groups)), "pairs": len(pairs),

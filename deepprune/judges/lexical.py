@@ -36,6 +36,8 @@ class TfidfJudge(Judge):
     id = "lexical:tfidf"
     params = 0.0  # no model
 
+    fits_texts = True
+
     def __init__(self):
         self._vec = None  # fitted by prepare()
         self._question: tuple[object, object] | None = None  # (texts, their rows or False)

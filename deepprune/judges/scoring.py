@@ -230,10 +230,29 @@ class PairFileJob:
         if kinds != {judge.reads} and judge.reads != "labels":
             raise ConfigError(f"{self.pairs}: the prefixes are {'/'.join(sorted(kinds))}, and judge {judge.id!r} "
                               f"reads {judge.reads} (answer probes: --judge probe; text: any other judge)")  # fmt: skip
-        judge.prepare(list(dict.fromkeys(t for p in pairs for t in (p.prefix_a, p.prefix_b))))
-        scores, info = score_pairs(judge, pairs, cache_dir=self.cache, shards=self.shards, shard_id=self.shard_id,
-                                   batch_size=self.batch_size, progress=self.progress,
-                                   labels=[r.get("label") for r in rows])  # fmt: skip
+        kw = {"cache_dir": self.cache, "shards": self.shards, "shard_id": self.shard_id,
+              "batch_size": self.batch_size}  # fmt: skip
+        labels = [r.get("label") for r in rows]
+        if not judge.fits_texts:
+            scores, info = score_pairs(judge, pairs, progress=self.progress, labels=labels, **kw)
+            return rows, scores, info, judge
+        # a judge fitted on the texts (TF-IDF) is fitted on each question's prefixes, as online
+        from tqdm import tqdm
+
+        groups: dict = {}
+        for n, r in enumerate(rows):
+            groups.setdefault((r.get("source"), r.get("qid")), []).append(n)
+        scores, info = np.full(len(pairs), np.nan), {}
+        for idx in tqdm(
+            groups.values(), desc=f"scoring {judge.id}", unit="question", disable=not self.progress
+        ):
+            ps = [pairs[n] for n in idx]
+            judge.prepare(list(dict.fromkeys(t for p in ps for t in (p.prefix_a, p.prefix_b))))
+            s, part = score_pairs(judge, ps, progress=False, labels=[labels[n] for n in idx], **kw)
+            scores[idx] = s
+            info = {k: info.get(k, 0) + v for k, v in part.items()} | {
+                "corrupt_lines": part["corrupt_lines"]
+            }
         return rows, scores, info, judge
 
 
