@@ -2,11 +2,14 @@
 
     python Offline/test_model_performance_parallel.py PAIRS.jsonl --judge llm:saves/qwen3-4b-judge/full/sft \
         --cache runs/cache/judge                       # one shard per local GPU (or 1 on CPU), then metrics
-    python Offline/test_model_performance_parallel.py PAIRS.jsonl --judge sbert --cache C --procs 2
+    python Offline/test_model_performance_parallel.py PAIRS.jsonl --judge llm:J --cache C --procs 2   # 2 of the GPUs
     python Offline/test_model_performance_parallel.py PAIRS.jsonl --judge J --cache C --shards 4 --shard-id 1
 
 Thin wrapper over the library (deepprune.judges.scoring, `deepprune judge score|eval`). A killed
-run resumes from the cache; a rerun of a finished evaluation makes zero judge calls.
+run resumes from the cache; a rerun of a finished evaluation makes zero judge calls. Processes
+are for GPUs (one each): on a CPU one process already uses every core (torch's threads), and a
+second one only competes with it (issue 15 measured 91.5 s with 2 processes vs about 30 s with 1,
+SBERT on 2 cores), so `--procs` above the GPU count is refused.
 """
 
 import argparse
@@ -37,6 +40,9 @@ def run() -> None:
         sys.exit(main(["judge", "score", a.pairs, *common, *shard]))
     devices = local_devices()
     procs = max(len(devices), 1) if a.procs == "auto" else int(a.procs)
+    if procs > max(len(devices), 1):
+        sys.exit(f"test_model_performance_parallel: error: --procs {procs}: {len(devices)} GPUs here; "
+                 "shard processes are one per GPU (on a CPU one process already uses every core)")  # fmt: skip
     try:
         if procs > 1:
             launch_shards(a.pairs, a.judge, a.cache, procs, devices, a.batch_size)

@@ -76,23 +76,35 @@ def demo_pairs(tmp_path_factory):
     return out / "test.jsonl"
 
 
-def test_parallel_script_two_processes_then_zero_call_eval(tmp_path, demo_pairs):
+def test_shards_in_two_processes_then_the_script_evaluates_with_zero_calls(tmp_path, demo_pairs):
+    from deepprune.judges.scoring import launch_shards
+
     cache = tmp_path / "cache"
-    cmd = [sys.executable, str(ROOT / "Offline" / "test_model_performance_parallel.py"), str(demo_pairs),
-           "--judge", "lexical:jaccard", "--cache", str(cache), "--procs", "2"]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-2000:]
-    m = json.loads(out.stdout)
+    launch_shards(
+        demo_pairs, "lexical:tfidf", cache, 2
+    )  # what the script does, one process per GPU
     assert sorted(p.name for p in cache.glob("shard-*")) == [
         "shard-0-of-2.jsonl",
         "shard-1-of-2.jsonl",
     ]
+    cmd = [sys.executable, str(ROOT / "Offline" / "test_model_performance_parallel.py"), str(demo_pairs),
+           "--judge", "lexical:tfidf", "--cache", str(cache)]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    m = json.loads(out.stdout)
     assert m["judge_calls"] == 0 and m["cached"] == m["pairs"]  # the evaluation only read the cache
     assert 0 <= m["auroc"] <= 1
     # one shard, as a cluster scheduler would run it
-    cmd1 = cmd[:-4] + ["--cache", str(tmp_path / "c3"), "--shards", "3", "--shard-id", "1"]
+    cmd1 = cmd[:-2] + ["--cache", str(tmp_path / "c3"), "--shards", "3", "--shard-id", "1"]
     assert subprocess.run(cmd1, capture_output=True, text=True).returncode == 0
     assert [p.name for p in (tmp_path / "c3").iterdir()] == ["shard-1-of-3.jsonl"]
+    # more processes than GPUs: refused in one line (no GPU here)
+    out = subprocess.run([*cmd, "--procs", "2"], capture_output=True, text=True)
+    assert (
+        out.returncode != 0
+        and "one per GPU" in out.stderr
+        and len(out.stderr.strip().splitlines()) == 1
+    )
 
 
 def test_zero_shot_script_on_tiny_model(tmp_path, demo_pairs):

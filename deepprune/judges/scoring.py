@@ -155,15 +155,9 @@ def score_shard(
     progress: bool = True,
 ) -> dict:
     """Score one shard of a pair file into the cache (what ``deepprune judge score --shard-id`` does)."""
-    from deepprune.judges import get_judge
-    from deepprune.pairs import read_pair_file
-
-    rows = read_pair_file(pair_file)
-    pairs = [JudgePair(r["prefix_a"], r["prefix_b"], r.get("question")) for r in rows]
-    judge = get_judge(judge_spec)
-    judge.prepare(list(dict.fromkeys(t for p in pairs for t in (p.prefix_a, p.prefix_b))))
-    return score_pairs(judge, pairs, cache_dir, shards, shard_id, batch_size, progress,
-                       labels=[r.get("label") for r in rows])[1]  # fmt: skip
+    job = ScoreJob(pairs=str(pair_file), judge=judge_spec, cache=str(cache_dir), shards=shards, shard_id=shard_id,
+                   batch_size=batch_size, progress=progress)  # fmt: skip
+    return job.scored(need_labels=False)[2]
 
 
 def launch_shards(
