@@ -166,3 +166,26 @@ def test_score_cache_follows_the_weights_not_the_folder(tmp_path):
     fresh, _ = score_pairs(get_judge(f"features:{d}"), pairs, progress=False)
     assert info["judge_calls"] == len(pairs) and info["cached"] == 0  # nothing stale came back
     assert np.allclose(again, fresh) and not np.allclose(again, first)
+
+
+def test_online_replay_embeds_each_question_once(tmp_path, monkeypatch):
+    """Per-question cache: every repeat and cluster comparison of a question reuses one
+    embedding of its prefixes."""
+    from deepprune.judges import features
+    from deepprune.replay.harness import OnlineConfig
+    from deepprune.replay.prune import prune_pool
+
+    train_feature_judge(
+        [DEMO_POOL], tmp_path / "fj", FeatureJudgeConfig(trunc="words:8", steps=20), progress=False
+    )
+    calls, real = [], features.PrefixEncoder.represent
+
+    def counting(self, texts):
+        calls.append(len(texts))
+        return real(self, texts)
+
+    monkeypatch.setattr(features.PrefixEncoder, "represent", counting)
+    res = prune_pool(DEMO_POOL, [f"features:{tmp_path / 'fj'}"], OnlineConfig(trunc="words:8", repeats=3),
+                     ceiling=False, noisy_auroc=None)  # fmt: skip
+    assert any(r["method"].startswith("deepprune[features:") for r in res["rows"])
+    assert calls == [32] * 12  # 12 questions x 32 traces, each embedded once for all 3 repeats
