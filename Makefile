@@ -125,11 +125,18 @@ comparison-real:
 	for p in $(LONG_POOLS) $(SHORT_POOLS) $(PROBE_POOLS); do cp runs/compare/$${p}_compare.json Online/results/; done
 
 # Offline/README.md, sections "ablation" and "crossfit": the recipes say what each runs.
+# Their rows (with ROC points, for `make figures`) also go to Online/results as JSON.
 ablation-real:
-	deepprune crossencoder ablation --config Offline/recipes/ablation.yaml
+	@mkdir -p Online/results
+	deepprune crossencoder ablation --config Offline/recipes/ablation.yaml --json > runs/ablation.json
+	mv runs/ablation.json Online/results/ablation.json
 
 crossfit-real:
-	deepprune crossencoder crossfit --config Offline/recipes/crossfit.yaml
+	@mkdir -p Online/results
+	deepprune crossencoder crossfit --config Offline/recipes/crossfit.yaml --json > runs/crossfit.json
+	mv runs/crossfit.json Online/results/crossfit.json
+	deepprune crossencoder crossfit --config Offline/recipes/crossfit-frozen.yaml --json > runs/crossfit-frozen.json
+	mv runs/crossfit-frozen.json Online/results/crossfit-frozen.json
 
 # Offline/GEMMA.md: the generative judge on real small weights (Gemma 3 270M from the GGUF
 # package, LoRA, CPU): zero-shot vs cross-entropy vs focal + 2x oversampling, on held-out

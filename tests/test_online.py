@@ -199,11 +199,19 @@ def test_figures_from_saved_results(tmp_path, capsys):
     assert main(["judge", "grid", "--pool", str(DEMO_POOL), "--trunc", "words:10", "--judge", "lexical:jaccard",
                  "--bootstrap", "0", "--json"]) == 0  # fmt: skip
     (res / "grid.json").write_text(capsys.readouterr().out)
+    from deepprune.judges.evaluation import crossfit_rows
+
+    rng = np.random.default_rng(0)  # cross-fitted rows (crossencoder / features crossfit --json)
+    y, groups = rng.integers(0, 2, 400), np.repeat(["a", "b", "c", "d"], 100)
+    scores = {"sbert": rng.random(400), "trained": y + rng.random(400)}
+    rows = crossfit_rows("p.jsonl", "words:25", 4, scores, y, groups, "sbert", 0, progress=False)
+    (res / "crossfit.json").write_text(json.dumps(rows))
     for png in res.glob("*.png"):
         png.unlink()
     assert main(["figures", "--results", str(res), "--out", str(tmp_path / "figs")]) == 0
     made = sorted(p.name for p in (tmp_path / "figs").glob("*.png"))
     assert made == [
+        "crossfit_p_words25_roc.png",
         "demo_pool_compare.png",
         "demo_pool_tradeoff.png",
         "grid_demo_pool_words10_roc.png",

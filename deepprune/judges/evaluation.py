@@ -214,7 +214,7 @@ def crossfit_rows(pool: str, trunc: str, n_questions: int, scores: dict[str, np.
                "pairs": int(len(y)), "auroc": m["auroc"], "tnr@0.2": m["tnr@0.2"], "ci95": m["ci95"],
                "within_question_auroc": m.get("within_question_auroc"),
                "within_question_ci95": m.get("within_question_ci95"),
-               "diff_vs_ref": None, "train_auroc": (train_auroc or {}).get(name)}  # fmt: skip
+               "diff_vs_ref": None, "train_auroc": (train_auroc or {}).get(name), "roc": _thin(m.get("roc"))}  # fmt: skip
         if ref and name != ref:
             row["diff_vs_ref"] = auroc_diff_ci(s, scores[ref], y, groups, n_boot=n_boot)
         rows.append(row)
@@ -330,7 +330,7 @@ def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | o
                              "answer_in_prefix_share": float(np.mean(shows)), "auroc": m["auroc"],
                              "tnr@0.2": m["tnr@0.2"], "ci95": m["ci95"], "cell": cell,
                              "within_question_auroc": m.get("within_question_auroc"),
-                             "within_question_ci95": m.get("within_question_ci95")})  # fmt: skip
+                             "within_question_ci95": m.get("within_question_ci95"), "roc": _thin(m.get("roc"))})  # fmt: skip
                 if progress:
                     print(
                         f"  {Path(pool).name} {trunc} {name}: AUROC {m['auroc']:.3f} TNR@0.2 {m['tnr@0.2']:.3f}",
