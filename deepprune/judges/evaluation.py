@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import random
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -221,6 +222,7 @@ def crossfit_rows(pool: str, trunc: str, n_questions: int, scores: dict[str, np.
         if progress:
             print(
                 f"  {Path(pool).name} {trunc} {name}: AUROC {m['auroc']:.3f} TNR@0.2 {m['tnr@0.2']:.3f}",
+                file=sys.stderr,
                 flush=True,
             )
     return rows
@@ -298,7 +300,7 @@ def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | o
         c = replace(cfg.base, trunc=trunc, loss=loss, oversample=over, joint=joint)
         if not (d / MANIFEST).exists():
             if progress:
-                print(f"training {d.name}", flush=True)
+                print(f"training {d.name}", file=sys.stderr, flush=True)
             train_crossencoder(train_pools, d, c, progress=progress)
         cells[(joint, trunc, loss, over)] = d
     rows = []  # evaluation uses the cells' own split (same seed, same test fraction): no leakage
@@ -334,6 +336,7 @@ def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | o
                 if progress:
                     print(
                         f"  {Path(pool).name} {trunc} {name}: AUROC {m['auroc']:.3f} TNR@0.2 {m['tnr@0.2']:.3f}",
+                        file=sys.stderr,
                         flush=True,
                     )
     return rows
@@ -491,7 +494,9 @@ class CrossEncoderFolds:
         )
         if not fold_is_finished(d, vcfg, [pool]):
             if progress:
-                print(f"training {d} (fold {f + 1}/{folds}, {variant})", flush=True)
+                print(
+                    f"training {d} (fold {f + 1}/{folds}, {variant})", file=sys.stderr, flush=True
+                )
             train_crossencoder([pool], d, vcfg, progress=progress)
         judge = CrossEncoderJudge(str(d))
         scored = [q for q in held if q.n >= 2]
