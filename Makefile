@@ -179,9 +179,12 @@ FEAT_JUDGE ?= runs/features/qwen3-h40
 online-trained:
 	[ -f $(FEAT_JUDGE)/deepprune_features.json ] || deepprune features train --no-progress \
 	    --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl --test-fraction 0.4 --out $(FEAT_JUDGE)
-	[ -f Online/TRAINED_AUROC.md ] || deepprune judge grid --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl \
+	@mkdir -p Online/results
+	deepprune judge grid --pool $(POOLS)/qwen3-8b-mmlu-think-n50.jsonl \
 	    --trunc words:25 --test-fraction 0.4 --judge features:$(FEAT_JUDGE) --judge crossencoder:$(CE_JUDGE) \
-	    --judge crossencoder:$(LATE_JUDGE) --judge sbert --judge lexical:tfidf --bootstrap 500 --markdown Online/TRAINED_AUROC.md
+	    --judge crossencoder:$(LATE_JUDGE) --judge sbert --judge lexical:tfidf --bootstrap 500 \
+	    --markdown Online/TRAINED_AUROC.md --json > runs/trained-auroc.json
+	mv runs/trained-auroc.json Online/results/trained-auroc.json
 	deepprune prune --config Online/recipes/trained.yaml
 
 # Online/PARALLEL_PROBE.md: the published Parallel-Probe table reproduced (the recipe says how)

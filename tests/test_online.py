@@ -220,3 +220,19 @@ def test_figures_from_saved_results(tmp_path, capsys):
     grid = json.loads((res / "grid.json").read_text())
     assert grid[0]["roc"]["fpr"][0] == 0.0 and len(grid[0]["roc"]["fpr"]) <= 200
     assert main(["figures", "--results", str(tmp_path / "figs")]) == 2  # no result JSON there
+
+
+def test_noisy_oracles_at_the_measured_auroc_of_the_run_judges(tmp_path, capsys):
+    assert main(["judge", "grid", "--pool", str(DEMO_POOL), "--trunc", "words:10", "--judge", "lexical:jaccard",
+                 "--bootstrap", "0", "--json"]) == 0  # fmt: skip
+    grid = tmp_path / "grid.json"
+    grid.write_text(capsys.readouterr().out)
+    measured = json.loads(grid.read_text())[0]["auroc"]
+    argv = ["prune", "--judge", "lexical:jaccard", "--trunc", "words:10", "--repeats", "2", "--no-ceiling",
+            "--noisy-auroc", "0", "--out", str(tmp_path / "o"), "--json"]  # fmt: skip
+    assert main([*argv, "--noisy-from", str(grid)]) == 0
+    methods = [r["method"] for r in json.loads(capsys.readouterr().out)["rows"]]
+    assert f"deepprune[noisy-oracle:auroc={measured:.3f}]" in methods
+    assert main([*argv, "--noisy-from", str(tmp_path / "none.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "none.json: no such judge grid result" in err and len(err.splitlines()) == 1

@@ -47,6 +47,9 @@ class PruneJob:
     ceiling: bool = True  # also run the oracle judge
     noisy_auroc: float = PAPER_JUDGE_AUROC  # also run a noisy oracle of this AUROC (0: off)
     out: str = "runs/prune"  # directory for results JSON and plots
+    # a `judge grid --json` result: also run a noisy oracle at the AUROC measured there for each
+    # judge of this run it lists (what a judge of exactly that quality would do here)
+    noisy_from: str | None = None
     online: OnlineConfig = dataclasses.field(default_factory=OnlineConfig)
     output: Output = dataclasses.field(default_factory=Output)
 
@@ -57,12 +60,17 @@ class PruneJob:
 
         paths = check_pools(self.pool) if self.pool else [str(DEMO_POOL)]
         writable_dir(self.out)
+        judges = (
+            self.judge + measured_noisy_oracles(self.noisy_from, self.judge)
+            if self.noisy_from
+            else self.judge
+        )
         sweep = parse_sweep(self.sweep) if self.sweep else None
         results = []
         for pool in paths:
             res = prune_pool(
                 pool,
-                self.judge,
+                judges,
                 self.online,
                 sweep=sweep,
                 ceiling=self.ceiling,
@@ -72,6 +80,31 @@ class PruneJob:
             save_result(self.out, pool, res, "", tradeoff_plot, "_tradeoff")
             results.append(res)
         return results
+
+
+def measured_noisy_oracles(grid_json: str | os.PathLike, judges: list[str]) -> list[str]:
+    """``noisy-oracle:auroc=A`` for each of ``judges`` whose AUROC a judge grid result lists."""
+    import json
+
+    from deepprune.errors import MissingInputError
+
+    try:
+        rows = json.loads(Path(grid_json).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MissingInputError(f"{grid_json}: no such judge grid result (noisy_from)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{grid_json}: not a judge grid result JSON ({e})") from None
+    auroc = (
+        {r.get("judge"): r.get("auroc") for r in rows if isinstance(r, dict)}
+        if isinstance(rows, list)
+        else {}
+    )
+    found = [
+        f"noisy-oracle:auroc={auroc[j]:.3f}" for j in judges if isinstance(auroc.get(j), float)
+    ]
+    if not found:
+        raise ConfigError(f"{grid_json}: lists none of the judges {judges} (noisy_from)")
+    return found
 
 
 def save_result(
