@@ -181,7 +181,7 @@ def grid_table(rows: list[dict]) -> str:
             lo_hi = ci.get(key)
             return f"{v:.3f} [{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]" if lo_hi else f"{v:.3f}"
 
-        out.append(f"| {r['pool']} | `{r['trunc']}` | {r['judge']} | {r['questions']} | {r['pairs']:,} | "
+        out.append(f"| {r['pool']} | `{r['trunc']}` | {r['judge']} | {_questions(r)} | {r['pairs']:,} | "
                    f"{100 * r['same_answer_share']:.1f}% | {100 * r['answer_in_prefix_share']:.1f}% | "
                    f"{fmt('auroc')} | {_within(r)} | {fmt('tnr@0.2')} |")  # fmt: skip
     return "\n".join(out)
@@ -228,6 +228,10 @@ def crossfit_rows(pool: str, trunc: str, n_questions: int, scores: dict[str, np.
     return rows
 
 
+def _questions(r: dict) -> str:
+    return f"{r['questions']} ({r['folds']} folds)" if r.get("folds") else str(r["questions"])
+
+
 def crossfit_table(rows: list[dict], ref: str = "sbert") -> str:
     lines = [f"| pool | prefix | judge | questions | pairs | AUROC [95% CI] | within-question AUROC [95% CI] "
              f"| TNR@0.2 [95% CI] | AUROC - {ref} [95% CI] | in-fold AUROC |",
@@ -238,7 +242,7 @@ def crossfit_table(rows: list[dict], ref: str = "sbert") -> str:
         d = r["diff_vs_ref"]
         fit = "—" if r.get("train_auroc") is None else f"{r['train_auroc']:.3f}"
         dtxt = f"{d['diff']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d else "—"
-        lines.append(f"| {r['pool']} | `{r['trunc']}` | {r['judge']} | {r['questions']} | {r['pairs']:,} | "
+        lines.append(f"| {r['pool']} | `{r['trunc']}` | {r['judge']} | {_questions(r)} | {r['pairs']:,} | "
                      f"{r['auroc']:.3f} [{au[0]:.3f}, {au[1]:.3f}] | {_within(r)} | {r['tnr@0.2']:.3f} [{tn[0]:.3f}, {tn[1]:.3f}] | {dtxt} | {fit} |")  # fmt: skip
     return "\n".join(lines)
 
@@ -589,8 +593,9 @@ def crossfit(pool: str, trunc: str, trainer: CrossEncoderFolds | FeatureFolds, f
     # not a judge: each pair scored by its question's true agreement rate; its pooled AUROC is what
     # memorising the training questions' agreement rates is worth (within a question it is 0.5)
     scores[PRIOR_ORACLE] = agreement_rate_scores(y, groups)
-    return crossfit_rows(pool, trunc, len(questions), scores, y, groups, baselines[0] if baselines else None,
+    rows = crossfit_rows(pool, trunc, len(questions), scores, y, groups, baselines[0] if baselines else None,
                          n_boot, fit_auroc, progress)  # fmt: skip
+    return [{**r, "folds": folds} for r in rows]
 
 
 # The commands that train judges (``deepprune crossencoder | features``), one job each.
