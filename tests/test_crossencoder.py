@@ -341,7 +341,13 @@ def test_finished_models_predate_new_config_fields_and_scores_follow_the_weights
         def score_indexed(self, texts, i, j):
             return np.full(len(i), self.value)
 
-    qs = [{"texts": ["a", "b", "c"], "labels": [0, 0, 1]}]
+    from deepprune.questions import PreparedQuestion
+
+    qs = [
+        PreparedQuestion(
+            "q", np.array([0, 0, 1]), None, np.ones(3), np.ones(3), np.ones(3), ["a", "b", "c"]
+        )
+    ]
     s, y = cached_fold_scores(Judge(0.25), tmp_path, qs)
     assert s.tolist() == [0.25] * 3 and y.tolist() == [1, 0, 0]
     assert (
