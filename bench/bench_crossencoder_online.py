@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from deepprune.greedy import ClusterConfig
-from deepprune.judges import get_judge, parse_judge_spec
+from deepprune.judges import get_judge, judge_scores_indexed, parse_judge_spec
 from deepprune.replay.batched import PairScores, cluster_runs
 from deepprune.rng import run_key
 from deepprune.truncate import parse_spec, truncate
@@ -57,7 +57,7 @@ asked: list[np.ndarray] = []
 
 def via_oracle(i, j):
     asked.append(np.stack([i, j], 1))
-    return oracle.score_indexed(prefixes, i, j, (labels[i] == labels[j]).astype(int))
+    return judge_scores_indexed(oracle, prefixes, i, j, (labels[i] == labels[j]).astype(int))
 
 
 cluster_runs(np.arange(n)[None], [0.5], [run_key(0)], PairScores(n, via_oracle), ClusterConfig())

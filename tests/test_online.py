@@ -206,11 +206,16 @@ def test_figures_from_saved_results(tmp_path, capsys):
     scores = {"sbert": rng.random(400), "trained": y + rng.random(400)}
     rows = crossfit_rows("p.jsonl", "words:25", 4, scores, y, groups, "sbert", 0, progress=False)
     (res / "crossfit.json").write_text(json.dumps(rows))
+    ablation = [
+        {**r, "pool": "q.jsonl"} for r in rows
+    ]  # crossencoder ablation --json: rows and cells_dir
+    (res / "ablation.json").write_text(json.dumps({"rows": ablation, "cells_dir": "runs/ablation"}))
     for png in res.glob("*.png"):
         png.unlink()
     assert main(["figures", "--results", str(res), "--out", str(tmp_path / "figs")]) == 0
     made = sorted(p.name for p in (tmp_path / "figs").glob("*.png"))
     assert made == [
+        "ablation_q_words25_roc.png",
         "crossfit_p_words25_roc.png",
         "demo_pool_compare.png",
         "demo_pool_tradeoff.png",

@@ -110,6 +110,10 @@ def render_figures(results: str | os.PathLike, out: str | os.PathLike) -> list[P
             res = json.loads(f.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise MissingInputError(f"{f}: not a result JSON ({e})") from None
+        if (
+            isinstance(res, dict) and res.get("rows") and "auroc" in res["rows"][0]
+        ):  # ablation --json
+            res = res["rows"]
         for r in res if isinstance(res, list) and res and "cons_k_curve" in res[0] else [res]:
             if isinstance(r, dict) and "points" in r:
                 made.append(comparison_plot(r, Path(out) / f"{f.stem}.png"))
