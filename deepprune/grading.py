@@ -18,9 +18,8 @@ from functools import lru_cache
 
 from deepprune.errors import ConfigError
 
-MATH_VERIFY_TIMEOUT_S = (
-    5  # our choice: per parse/verify call; pathological inputs fall back to strings
-)
+# our choice: per parse/verify call; pathological inputs fall back to strings
+MATH_VERIFY_TIMEOUT_S = 5
 # our choice: answers longer or more deeply nested than this skip the symbolic parser (an extracted
 # final answer is short; a hostile one would otherwise cost seconds per pair) and compare as strings
 MAX_SYMBOLIC_CHARS = 400

@@ -113,9 +113,8 @@ class ValidateJob:
     """``deepprune pools validate``: check pool files against the trace-pool format."""
 
     files: list[str] = field(default_factory=list, metadata={"nargs": "+"})  # pool files
-    skip_invalid: bool = (
-        False  # skip malformed lines (each reported, and counted) instead of failing
-    )
+    # skip malformed lines (each reported, and counted) instead of failing
+    skip_invalid: bool = False
 
     def run(self) -> int:
         """A line per file (one error line for a bad one, every file checked); 2 if any is bad."""

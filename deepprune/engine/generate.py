@@ -38,9 +38,8 @@ from deepprune.pools import ANSWER_TYPES, Question, Trace, iter_pool, write_pool
 from deepprune.rng import run_key
 
 DEFAULT_PROMPT = "Question: {question}\nAnswer: Let's think step by step."  # our choice
-DEFAULT_CUE = (
-    "\nThe final answer is \\boxed{"  # our choice: forces a \boxed{} answer from a partial trace
-)
+# our choice: forces a \boxed{} answer from a partial trace
+DEFAULT_CUE = "\nThe final answer is \\boxed{"
 
 
 @dataclass

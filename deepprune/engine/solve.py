@@ -140,9 +140,8 @@ class Ledger:
     reread_tokens: int = 0  # resume: prompt + prefix tokens read again by continuation requests
     judge_calls: int = 0
     judge_tokens: int = 0
-    inflight_waste: int = (
-        0  # stream: tokens generated past the prefix by traces that were then pruned
-    )
+    # stream: tokens generated past the prefix by traces that were then pruned
+    inflight_waste: int = 0
     sequential_tokens: int = 0  # longest chain of tokens generated one after another
     overhead_s: float = 0.0  # judge + clusterer time (the orchestrator's decisions)
     usage_source: set = field(default_factory=set)

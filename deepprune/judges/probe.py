@@ -29,9 +29,8 @@ class ProbeJudge(Judge):
             raise ConfigError(f"probe judge: last must be >= 1, got {last}")
         self.last = last
         self.id = "probe" if last == 1 else f"probe:last={last}"
-        self._question: tuple[object, np.ndarray] | None = (
-            None  # (texts, class ids per (trace, position))
-        )
+        # (texts, class ids per (trace, position))
+        self._question: tuple[object, np.ndarray] | None = None
 
     def _classes(self, texts) -> np.ndarray:
         """(n, last) answer-class ids of each trace's last probes; -1 = no answer there."""

@@ -51,16 +51,14 @@ class Server:
 
     # problems JSONL (id, question, gold, answer_type); with --backend replay: the pool's own
     problems: str | None = None
-    backend: str = (
-        "openai"  # openai (any OpenAI-compatible server), vllm (in-process), replay (a saved pool)
-    )
+    # openai (any OpenAI-compatible server), vllm (in-process), replay (a saved pool)
+    backend: str = "openai"
     base_url: str | None = None  # OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1
     model: str | None = None  # served model name (openai) or local model path (vllm)
     pool: str | None = None  # the pool to stream (--backend replay)
     rate: float = 0.0  # replay speed, tokens/s per trace (0: as fast as possible)
-    abort_url: str | None = (
-        None  # SGLang: POST here to abort a stopped request (http://HOST:PORT/abort_request)
-    )
+    # SGLang: POST here to abort a stopped request (http://HOST:PORT/abort_request)
+    abort_url: str | None = None
     progress: bool = True  # show a progress bar
     json: bool = False  # print the summary as JSON
 

@@ -26,9 +26,8 @@ class Outcome:
     tokens: float  # reasoning-model tokens generated
     aux_calls: int = 0  # judge / probe calls
     aux_tokens: int = 0  # their input tokens
-    correct: float | None = (
-        None  # set by the runner unless the method gives an expectation (pass@1)
-    )
+    # set by the runner unless the method gives an expectation (pass@1)
+    correct: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
     # sequential tokens: the longest chain of tokens generated one after another (traces run
     # in parallel overlap; rounds add up), the method's latency in tokens
