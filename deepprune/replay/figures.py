@@ -78,14 +78,12 @@ def roc_plot(rows: list[dict], path: str | os.PathLike) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    for r in rows:
-        if r.get("roc"):
-            ax.plot(
-                r["roc"]["fpr"],
-                r["roc"]["tpr"],
-                lw=1.2,
-                label=f"{r['judge']} (AUROC {r['auroc']:.3f})",
-            )
+    colors = plt.get_cmap("tab20").colors  # one colour per judge up to 20
+    for n, r in enumerate(x for x in rows if x.get("roc")):
+        reference = "(oracle)" in r["judge"]  # the agreement-rate reference row: not a judge
+        ax.plot(r["roc"]["fpr"], r["roc"]["tpr"], "--" if reference else "-", lw=1.2,
+                color="0.3" if reference else colors[n % len(colors)],
+                label=f"{r['judge']} (AUROC {r['auroc']:.3f})")  # fmt: skip
     ax.plot([0, 1], [0, 1], ":", color="0.5")
     ax.set_xlabel("false positive rate (different answers called same)")
     ax.set_ylabel("true positive rate")
