@@ -69,8 +69,12 @@ def score_pairs(
     batch_size: int = 64,
     progress: bool = True,
     labels: Sequence[int | None] | None = None,
+    loaded: tuple[dict[str, float], int] | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Score pairs (this shard's share when sharded), reusing and extending the cache.
+
+    ``loaded``: the cache as :func:`load_cache` read it (callers scoring question by question
+    read it once; new scores are added to that dict).
 
     Returns:
         (scores, info): scores for *all* pairs where known (NaN for other shards' pairs
@@ -83,7 +87,7 @@ def score_pairs(
     if not 0 <= shard_id < shards:
         raise ConfigError(f"--shard-id must be in [0, {shards}), got {shard_id}")
     keys = [pair_key(judge.cache_id, p) for p in pairs]
-    cache, bad = load_cache(cache_dir) if cache_dir else ({}, 0)
+    cache, bad = loaded or (load_cache(cache_dir) if cache_dir else ({}, 0))
     first_of: dict[str, int] = {}  # identical pairs are scored once, whichever batch they fall in
     for i in range(len(pairs)):
         if i % shards == shard_id and keys[i] not in cache:
@@ -237,12 +241,15 @@ class PairFileJob:
         for n, r in enumerate(rows):
             groups.setdefault((r.get("source"), r.get("qid")), []).append(n)
         scores, info = np.full(len(pairs), np.nan), {}
+        loaded = load_cache(self.cache) if self.cache else ({}, 0)  # read once, not per question
         for idx in tqdm(
             groups.values(), desc=f"scoring {judge.id}", unit="question", disable=not self.progress
         ):
             ps = [pairs[n] for n in idx]
             judge.prepare(list(dict.fromkeys(t for p in ps for t in (p.prefix_a, p.prefix_b))))
-            s, part = score_pairs(judge, ps, progress=False, labels=[labels[n] for n in idx], **kw)
+            s, part = score_pairs(
+                judge, ps, progress=False, labels=[labels[n] for n in idx], loaded=loaded, **kw
+            )
             scores[idx] = s
             info = {k: info.get(k, 0) + v for k, v in part.items()} | {
                 "corrupt_lines": part["corrupt_lines"]
