@@ -16,7 +16,3 @@ class ConfigError(DeepPruneError, ValueError):
 
 class MissingInputError(DeepPruneError, FileNotFoundError):
     """A file, directory or model path that does not exist."""
-
-
-class CLIError(DeepPruneError):
-    """A command-line usage error (e.g. ``--section`` without ``--markdown``)."""
