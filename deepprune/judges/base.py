@@ -147,15 +147,19 @@ def judge_scores(judge: Judge, pairs: Sequence[JudgePair], labels=None) -> np.nd
 
 
 def judge_scores_by_question(
-    judge: Judge, pairs: Sequence[JudgePair], groups: Sequence, labels=None
+    judge: Judge, pairs: Sequence[JudgePair], groups: Sequence, labels=None, progress: bool = False
 ) -> np.ndarray:
     """Scores of pairs from many questions, the judge prepared on each question's own prefixes
-    first: no question is scored with another's TF-IDF vocabulary (online fits per question too)."""
+    first: no question is scored with another's TF-IDF vocabulary (online fits per question too).
+    ``progress``: a bar over questions on stderr (a generative judge can take many minutes)."""
+    from tqdm import tqdm
+
     out = np.empty(len(pairs))
     by_q: dict = {}
     for n, g in enumerate(groups):
         by_q.setdefault(g, []).append(n)
-    for idx in by_q.values():
+    bar = tqdm(by_q.values(), desc=f"score {judge.id}", unit="question", disable=not progress)
+    for idx in bar:
         ps = [pairs[n] for n in idx]
         judge.prepare(list(dict.fromkeys(t for p in ps for t in (p.prefix_a, p.prefix_b))))
         out[idx] = judge_scores(judge, ps, None if labels is None else [labels[n] for n in idx])

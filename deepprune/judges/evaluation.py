@@ -77,11 +77,12 @@ class GridJob:
     pool: list[str] = field(default_factory=list, metadata={"required": True})  # trace pool
     trunc: list[str] = field(default_factory=list, metadata={"required": True})  # prefix spec
     judge: list[str] = field(default_factory=list, metadata={"required": True})  # judge spec
+    progress: bool = True  # a bar per judge over the questions it scores, on stderr
     config: GridConfig = field(default_factory=GridConfig)
     output: Output = field(default_factory=Output)
 
     def run(self) -> list[list[dict]]:
-        return [grid(check_pools(self.pool), self.trunc, self.judge, self.config)]
+        return [grid(check_pools(self.pool), self.trunc, self.judge, self.config, self.progress)]
 
 
 def eval_pairs(pool: str | os.PathLike, trunc: str, cfg: GridConfig) -> tuple[list, list[bool]]:
@@ -108,7 +109,11 @@ def eval_pairs(pool: str | os.PathLike, trunc: str, cfg: GridConfig) -> tuple[li
 
 
 def grid(
-    pools: list[str], truncs: list[str], judges: list[str], cfg: GridConfig | None = None
+    pools: list[str],
+    truncs: list[str],
+    judges: list[str],
+    cfg: GridConfig | None = None,
+    progress: bool = False,
 ) -> list[dict]:
     """One row per (pool, truncation, judge)."""
     cfg = cfg or GridConfig()
@@ -125,7 +130,9 @@ def grid(
             }
             for spec in scored:
                 if spec in built:
-                    scored[spec] = judge_scores_by_question(built[spec], jp, groups, labels)
+                    scored[spec] = judge_scores_by_question(
+                        built[spec], jp, groups, labels, progress
+                    )
                 m = judge_metrics(scored[spec], labels, groups=groups, n_boot=cfg.bootstrap)
                 rows.append({
                     "pool": Path(pool).name, "trunc": trunc, "judge": spec, "questions": len(set(groups)),
@@ -329,7 +336,7 @@ def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | o
                 if spec is None:  # the reference row
                     s = agreement_rate_scores(labels, groups)
                 else:
-                    s = judge_scores_by_question(get_judge(spec), jp, groups, labels)
+                    s = judge_scores_by_question(get_judge(spec), jp, groups, labels, progress)
                 m = judge_metrics(s, labels, groups=groups, n_boot=cfg.bootstrap)
                 rows.append({"pool": Path(pool).name, "eval": "held-out questions" if held_out else "all questions (transfer)",
                              "trunc": trunc, "judge": name, "questions": len(set(groups)), "pairs": len(pairs),
