@@ -5,7 +5,7 @@
     python Offline/test_model_performance_parallel.py PAIRS.jsonl --judge llm:J --cache C --procs 2   # 2 of the GPUs
     python Offline/test_model_performance_parallel.py PAIRS.jsonl --judge J --cache C --shards 4 --shard-id 1
 
-Thin wrapper over the library (deepprune.judges.scoring, `deepprune judge score|eval`). A killed
+Thin wrapper over the library (deepprune.judgelab.scoring, `deepprune judge score|eval`). A killed
 run resumes from the cache; a rerun of a finished evaluation makes zero judge calls. Processes
 are for GPUs (one each): on a CPU one process already uses every core (torch's threads), and a
 second one only competes with it (issue 15 measured 91.5 s with 2 processes vs about 30 s with 1,
@@ -16,7 +16,7 @@ import argparse
 import sys
 
 from deepprune.cli import main
-from deepprune.judges.scoring import launch_shards, local_devices
+from deepprune.judgelab.scoring import launch_shards, local_devices
 
 
 def run() -> None:

@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from deepprune.engine.generate import GenerateConfig, generate, load_problems, trace_seed
+from deepprune.engine.generate import GenerateConfig, generate
+from deepprune.engine.problems import load_problems, trace_seed
 from deepprune.engine.server import MODEL_ALIAS, LocalServer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,14 +17,14 @@ from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
 from deepprune.pools import write_pool
 from deepprune.replay.methods import DeepPrune
-from deepprune.replay.prune import (
+from deepprune.replay.harness import (
     OnlineConfig,
     attach_judge,
     load_questions,
-    parse_sweep,
     run_method,
     run_sweep,
 )
+from deepprune.replay.prune import parse_sweep
 from deepprune.synth import SynthConfig, synth_pool
 
 ap = argparse.ArgumentParser()

@@ -47,6 +47,20 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
         raise
 
 
+def replace_dir(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Put the finished directory ``tmp`` at ``path`` (replacing what was there): the directory
+    counterpart of :func:`atomic_write`; readers see the old directory or the new one, whole."""
+    import shutil
+
+    tmp, path = Path(tmp), Path(path)
+    old = path.with_name(path.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def read_jsonl(path: str | os.PathLike, what: str = "file") -> list[tuple[int, object]]:
     """(line number, decoded object) of every non-blank line of a JSONL file (gzip allowed).
 

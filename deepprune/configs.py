@@ -12,11 +12,15 @@ validated by the dataclasses' own ``__post_init__``.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
 import inspect
+import io
 import os
 import re
+import textwrap
+import tokenize
 import types
 import typing
 from pathlib import Path
@@ -34,22 +38,39 @@ def _base(hint):
 
 @functools.cache
 def field_comments(cls) -> dict[str, str]:
-    """Each field's comment in the class source (trailing, else the comment lines above it)."""
+    """Each field's help: ``metadata={"help": ...}``, else its comment in the source of the class
+    that defines it (the comments inside the field's statement, however ruff wrapped it, else the
+    comment lines just above it); a field a subclass inherits keeps its base class's help."""
+    own_help = out = {
+        f.name: f.metadata["help"] for f in dataclasses.fields(cls) if "help" in f.metadata
+    }
+    for base in cls.__mro__[1:]:
+        if dataclasses.is_dataclass(base):
+            out = {**field_comments(base), **out}
     try:
-        lines = inspect.getsource(cls).splitlines()
-    except (OSError, TypeError):
-        return {}
-    out, above = {}, []
-    for line in lines:
-        s = line.strip()
-        if s.startswith("#"):
-            above.append(s.lstrip("# "))
+        src = textwrap.dedent(inspect.getsource(cls))
+        tree = ast.parse(src)
+    except (OSError, TypeError, SyntaxError):
+        return out
+    comments = {t.start[0]: t.string.lstrip("#").strip()
+                for t in tokenize.generate_tokens(io.StringIO(src).readline) if t.type == tokenize.COMMENT}  # fmt: skip
+    lines = src.splitlines()
+    for node in tree.body[0].body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
             continue
-        m = re.match(r"(\w+): [^#]*?(?:#\s*(.*))?$", s)
-        if m and m.group(1) not in out:
-            text = m.group(2) or " ".join(above)
-            out[m.group(1)] = re.sub(r"\s*(type: ignore\S*|fmt: skip)\s*#?\s*", "", text)
-        above = []
+        name = node.target.id
+        if name in own_help:
+            continue
+        text = [comments[n] for n in range(node.lineno, node.end_lineno + 1) if n in comments]
+        if not text:
+            n = node.lineno - 1
+            while n >= 1 and lines[n - 1].strip().startswith("#"):
+                text.insert(0, comments.get(n, ""))
+                n -= 1
+        text = [re.sub(r"^(type: ignore\S*|fmt: skip|noqa\S*)\s*#?\s*", "", t) for t in text]
+        text = " ".join(t for t in text if t and t != "fmt: skip").strip()
+        if text or name not in out:
+            out[name] = text
     return out
 
 

@@ -26,13 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from deepprune.answers import question_answers
 from deepprune.artifacts import Output, atomic_write, read_jsonl, umask
 from deepprune.errors import ConfigError
-from deepprune.grading import AnswerClasses
 from deepprune.judges.prompt import NEGATIVE, POSITIVE, judge_prompt
-from deepprune.pools import Question, read_pool
-from deepprune.questions import has_prefix, trace_prefix
+from deepprune.questions import PreparedQuestion, prepare_pool
 from deepprune.splits import question_folds, split_questions  # noqa: F401 (their old home)
 from deepprune.tokens import get_counter
 from deepprune.truncate import PAPER_TRUNC, parse_spec
@@ -42,14 +39,16 @@ from deepprune.truncate import PAPER_TRUNC, parse_spec
 class PairConfig:
     """How pairs are built. Defaults marked "paper" follow DeepPrune §3; others are our choice."""
 
-    trunc: str = PAPER_TRUNC
+    trunc: str = PAPER_TRUNC  # prefix spec: tokens:K, words:K, frac:F, probe:J or full (DeepPrune §4: words:25)
     max_pairs_per_question: int | None = None  # None: all pairs (our choice)
     test_fraction: float = 0.2  # our choice
     oversample: float = 2.0  # paper: minority class oversampled 2x
-    both_orders: bool = False
-    include_question: bool = False
-    seed: int = 0
-    tokenizer: str | None = None
+    both_orders: bool = False  # each pair in both orders (a, b) and (b, a)
+    include_question: bool = False  # put the question in the judge prompt
+    seed: int = 0  # random seed (our choice: 0)
+    tokenizer: str | None = (
+        None  # local tokenizer path for token counts (default: the built-in counter)
+    )
 
     def __post_init__(self):
         parse_spec(self.trunc)
@@ -87,42 +86,33 @@ class Pair:
 
 
 def question_pairs(
-    q: Question,
-    source: str,
+    q: PreparedQuestion,
     cfg: PairConfig,
     rng: random.Random,
     skipped: dict[str, int] | None = None,
 ) -> list[Pair]:
-    """All (or a sampled subset of) labelled pairs of one question."""
-    counter = get_counter(cfg.tokenizer)
-    spec = parse_spec(cfg.trunc)
-    labels = AnswerClasses(question_answers(q), q.answer_type).labels
-    usable = [i for i, lab in enumerate(labels) if lab >= 0 and has_prefix(q, i, spec)]
+    """All (or a sampled subset of) labelled pairs of one prepared question.
+
+    ``q`` comes from :func:`deepprune.questions.prepare_pool` with ``cfg.trunc`` and
+    ``cfg.tokenizer``: its :meth:`~deepprune.questions.PreparedQuestion.answered` view holds
+    the traces that have an answer and a prefix, and its pairs are these traces'
+    ``itertools.combinations`` (pool indices ``i``, ``j`` kept for the pair file).
+    """
+    a = q.answered()
     if skipped is not None:
         skipped["traces_without_answer_or_text"] = (
-            skipped.get("traces_without_answer_or_text", 0) + len(q.traces) - len(usable)
+            skipped.get("traces_without_answer_or_text", 0) + q.n - a.n
         )
-    idx_pairs = list(itertools.combinations(usable, 2))
+    idx_pairs = list(itertools.combinations(range(a.n), 2))
     if cfg.max_pairs_per_question is not None and len(idx_pairs) > cfg.max_pairs_per_question:
         idx_pairs = sorted(rng.sample(idx_pairs, cfg.max_pairs_per_question))
-    prefixes = {i: trace_prefix(q, i, spec, counter) for i in {k for p in idx_pairs for k in p}}
+    reads = "probes" if parse_spec(cfg.trunc).kind == "probe" else "text"
+    source, _, qid = a.key.rpartition("/")
     out = []
     for i, j in idx_pairs:
-        orders = [(i, j), (j, i)] if cfg.both_orders else [(i, j)]
-        for a, b in orders:
-            out.append(
-                Pair(
-                    source,
-                    q.id,
-                    a,
-                    b,
-                    prefixes[a],
-                    prefixes[b],
-                    int(labels[a] == labels[b]),
-                    q.question,
-                    "probes" if spec.kind == "probe" else "text",
-                )
-            )
+        for x, y in [(i, j), (j, i)] if cfg.both_orders else [(i, j)]:
+            out.append(Pair(source, qid, int(a.index[x]), int(a.index[y]), a.prefixes[x], a.prefixes[y],
+                            int(a.labels[x] == a.labels[y]), a.question, reads))  # fmt: skip
     return out
 
 
@@ -168,9 +158,8 @@ def build_pairs(pools: Sequence[str | os.PathLike], cfg: PairConfig) -> dict:
     skipped: dict[str, int] = {}
     by_question: dict[str, list[Pair]] = {}
     for path in pools:
-        source = Path(path).name.removesuffix(".gz").removesuffix(".jsonl")
-        for q in read_pool(path):
-            by_question[f"{source}/{q.id}"] = question_pairs(q, source, cfg, rng, skipped)
+        for q in prepare_pool(path, cfg.trunc, cfg.tokenizer):
+            by_question[q.key] = question_pairs(q, cfg, rng, skipped)
     if not any(by_question.values()):
         raise ConfigError(f"{', '.join(map(str, pools))}: no pairs: no question has two traces with an "
                           f"answer and text (skipped: {skipped})")  # fmt: skip

@@ -20,7 +20,6 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -43,10 +42,8 @@ class PreparedQuestion:
     judge_tokens: np.ndarray  # tokens a judge reads for each prefix
     prefixes: list[str] = field(repr=False, default_factory=list)
     question: str | None = None
+    answer_type: str = "math"  # how answers are graded (the pool's answer_type)
     confs: list[np.ndarray] | None = field(repr=False, default=None)
-    # replay memos: judge id -> its PairScores, and -> what it reads per call (JudgeCost)
-    scores: dict[str, Any] = field(repr=False, default_factory=dict)
-    costs: dict[str, Any] = field(repr=False, default_factory=dict)
     text_missing: int = 0  # traces without text: no prefix for a text-reading judge
     tokens_shipped: int = 0  # traces whose token count the pool ships (the rest are counted)
     prefix_known: bool = True  # False: the truncation needs text some traces lack (words:K)
@@ -57,6 +54,8 @@ class PreparedQuestion:
     key: str = ""  # "POOL/QID": unique across pools (splits and folds are over keys)
     # whether each trace has what the truncation reads (its text; its probes for probe:J)
     readable: np.ndarray | None = field(repr=False, default=None)
+    # each trace's index in the pool (the answered view keeps a subset)
+    index: np.ndarray | None = field(repr=False, default=None)
 
     @property
     def n(self) -> int:
@@ -72,9 +71,13 @@ class PreparedQuestion:
         return dataclasses.replace(
             self, labels=self.labels[idx], tokens=self.tokens[idx], prefix_tokens=self.prefix_tokens[idx],
             judge_tokens=self.judge_tokens[idx], prefixes=[self.prefixes[k] for k in idx],
-            confs=None if self.confs is None else [self.confs[k] for k in idx], scores={}, costs={},
+            confs=None if self.confs is None else [self.confs[k] for k in idx], index=self.pool_index()[idx],
             probes=None if self.probes is None else self.probes[idx], readable=self.readable[idx]
             if self.readable is not None else None)  # fmt: skip
+
+    def pool_index(self) -> np.ndarray:
+        """Each trace's index in its pool's question."""
+        return np.arange(self.n) if self.index is None else self.index
 
     def pair_labels(self) -> np.ndarray:
         """1 where two traces share an answer class, over ``itertools.combinations`` order."""
@@ -161,7 +164,7 @@ def prepare_question(
     return PreparedQuestion(
         qid=q.id, labels=np.array(labels), gold_class=None if q.gold is None else classes.class_of(q.gold),
         tokens=tokens, prefix_tokens=np.minimum(ptok, tokens), judge_tokens=ptok, prefixes=prefixes,
-        question=q.question, confs=[np.asarray(t.confs, dtype=float) for t in q.traces] if has_confs else None,
+        question=q.question, answer_type=q.answer_type, confs=[np.asarray(t.confs, dtype=float) for t in q.traces] if has_confs else None,
         text_missing=len(q.traces) if spec.kind == "probe" else sum(not t.text for t in q.traces),
         prefix_known=not np.isnan(ptok).any(), tokens_shipped=sum(t.num_tokens is not None for t in q.traces),
         probes=None if probe_lists is None else _probe_matrix(probe_lists, classes.labels[len(finals):]),

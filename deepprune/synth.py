@@ -48,18 +48,18 @@ _VERBS = ["compute", "check", "rewrite", "simplify", "combine", "substitute", "b
 class SynthConfig:
     """Shape of a synthetic pool (all values our choice)."""
 
-    questions: int = 12
-    traces: int = 32
+    questions: int = 12  # questions in the pool
+    traces: int = 32  # traces per question
     paths: int = 3  # solution paths per question
     dominant: float = 0.95  # probability mass of the most common path
     steps: int = 30  # reasoning steps written per trace
     step_noise: float = 0.25  # chance a step states a random value instead of its path's
     switch: float = 0.04  # chance a trace switches path (somewhere in its second half)
-    median_tokens: int = 3000
-    sigma_tokens: float = 0.5
+    median_tokens: int = 3000  # median trace length (tokens)
+    sigma_tokens: float = 0.5  # log-normal spread of trace lengths
     majority_correct: float = 0.8  # chance the dominant path is the correct one
-    confs: bool = False
-    seed: int = 0
+    confs: bool = False  # write per-token confidences (DeepConf's confs)
+    seed: int = 0  # random seed (our choice: 0)
 
     def __post_init__(self):
         if self.questions <= 0 or self.traces <= 0 or self.paths <= 0 or self.steps <= 0:

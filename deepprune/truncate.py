@@ -125,3 +125,59 @@ def truncate(text: str | None, spec: str | Truncation, counter: TokenCounter | N
         if i == k:
             return text[: m.start()]
     return text
+
+
+class PrefixWatch:
+    """The truncation point of a trace that is still streaming, found incrementally.
+
+    Feed each delta with :meth:`feed`; it returns the prefix once the cut is reached (then
+    the watch is done), else None. ``tokens:K``: the text when K tokens have arrived;
+    ``words:K``: the text before the K-th reasoning word, exactly as :func:`truncate` cuts
+    the text received so far. Each delta is scanned once from the end of the last reasoning
+    word that can no longer change, not the whole growing text again.
+
+    Example:
+        >>> w = PrefixWatch("words:2")
+        >>> w.feed("First a. Th", 3) is None
+        True
+        >>> w.feed("en b.", 2)
+        'First a. '
+    """
+
+    def __init__(self, spec: str | Truncation):
+        self.spec = parse_spec(spec)
+        if self.spec.kind not in ("tokens", "words"):
+            raise ConfigError(f"--trunc {self.spec.spec}: only tokens:K and words:K can be watched "
+                              "while a trace streams")  # fmt: skip
+        self.parts: list[str] = []
+        self.tokens = 0
+        self.prefix: str | None = None
+        self._found, self._pos, self._len = 0, 0, 0  # settled matches; where the next scan starts
+
+    @property
+    def done(self) -> bool:
+        return self.prefix is not None
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def feed(self, delta: str, tokens: int) -> str | None:
+        if self.done:
+            return None
+        self.parts.append(delta)
+        self.tokens += tokens
+        self._len += len(delta)
+        if self.spec.kind == "tokens":
+            if self.tokens >= int(self.spec.value):
+                self.prefix = self.text()
+            return self.prefix
+        text, k = self.text(), int(self.spec.value)
+        found = self._found
+        for m in _words_regex(self.spec.words).finditer(text, self._pos):
+            found += 1
+            if found == k:
+                self.prefix = text[: m.start()]
+                return self.prefix
+            if m.end() < len(text):  # a character follows: this match is settled
+                self._found, self._pos = found, m.end()
+        return None

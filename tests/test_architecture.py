@@ -47,12 +47,27 @@ def _imports(mods: dict[str, Path]):
                     yield name, base, plain
 
 
-def test_no_import_cycles():
+def _graph() -> dict[str, set[str]]:
+    """Module -> the modules importing it executes: what it names, and every package
+    ``__init__`` on the way to a named module (``import deepprune.judges.prompt`` runs
+    ``deepprune/judges/__init__.py`` first), but not the root ``deepprune`` (the notebook API,
+    the top layer, which runs before any submodule) nor a package the importer is inside of
+    (it is already executing)."""
     mods = _modules()
     graph = {m: set() for m in mods}
     for src, dst, _ in _imports(mods):
-        if dst in mods and dst != src:
-            graph[src].add(dst)
+        if dst not in mods:
+            continue
+        parts = dst.split(".")
+        for k in range(2, len(parts) + 1):
+            target = ".".join(parts[:k])
+            inside = src == target or src.startswith(target + ".")
+            if target in mods and target != src and not (inside and k < len(parts)):
+                graph[src].add(target)
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
     state, stack = {}, []
 
     def visit(m):
@@ -60,15 +75,77 @@ def test_no_import_cycles():
         stack.append(m)
         for n in sorted(graph[m]):
             if state.get(n) == "open":
-                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(n) :] + [n]))
+                return stack[stack.index(n) :] + [n]
             if n not in state:
-                visit(n)
+                found = visit(n)
+                if found:
+                    return found
         stack.pop()
         state[m] = "done"
+        return None
 
     for m in sorted(graph):
         if m not in state:
-            visit(m)
+            found = visit(m)
+            if found:
+                return found
+    return None
+
+
+def test_no_import_cycles():
+    cycle = _cycle(_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_cycle_test_sees_package_inits():
+    """A back-arrow through a package ``__init__`` is a cycle (the shape the review found)."""
+    graph = {"a": {"p.m"}, "p": {"p.lazy"}, "p.m": set(), "p.lazy": {"a"}}
+    mods = {"a": ["p.m"]}
+    implied = {m: set(e) for m, e in graph.items()}
+    for src, dsts in mods.items():
+        for d in dsts:
+            implied[src].add(d.rpartition(".")[0])  # importing p.m runs p/__init__
+    assert _cycle(graph) is None and _cycle(implied) == ["a", "p", "p.lazy", "a"]
+
+
+# data leaves -> the clusterer -> judges -> replay / engine / judge lab -> cli. A module may import
+# its own layer or lower ones; the root package (the notebook API) is the top.
+LAYERS = [
+    ("answers", "artifacts", "confidence", "configs", "errors", "focal", "grading", "metrics", "pools",
+     "questions", "rng", "splits", "stats", "synth", "tokens", "truncate", "vote"),
+    ("greedy",),
+    ("judges",),
+    ("replay", "engine", "judgelab", "pairs", "train", "dev"),
+    ("cli",),
+]  # fmt: skip
+
+
+def _layer(mod: str) -> int:
+    if mod == "deepprune":
+        return len(LAYERS)
+    part = mod.split(".")[1]
+    for k, names in enumerate(LAYERS):
+        if part in names:
+            return k
+    raise AssertionError(f"{mod}: not in any layer of test_architecture.LAYERS")
+
+
+def test_layers_have_no_back_arrow():
+    back = [f"{src} -> {dst}" for src, dsts in _graph().items() for dst in dsts
+            if _layer(dst) > _layer(src)]  # fmt: skip
+    assert not back, back
+
+
+def test_judges_import_no_pairs_training_or_evaluation():
+    bad = [f"{src} -> {dst}" for src, dsts in _graph().items() if src.startswith("deepprune.judges")
+           for dst in dsts if dst.split(".")[1] in ("pairs", "judgelab", "train", "replay", "engine")]  # fmt: skip
+    assert not bad, bad
+
+
+def test_no_module_is_too_long():
+    sizes = {p: len(p.read_text().splitlines()) for p in PKG.rglob("*.py")}
+    assert all(n <= 450 for n in sizes.values()), {str(p): n for p, n in sizes.items() if n > 450}
+    assert sizes[PKG / "engine" / "solve.py"] < 300
 
 
 def test_no_private_name_is_imported_across_modules():

@@ -88,3 +88,30 @@ def test_markdown_section_replaces_only_its_section(tmp_path, capsys):
     assert len(err) == 1 and str(readme) in err[0] and "ablation" in err[0]
     assert readme.read_text() == text
     assert main([*args[:-2], "--section", "grid"]) == 2  # --section without --markdown
+
+
+def _leaf_parsers(parser, path=()):
+    import argparse
+
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield " ".join(path), parser
+    for sub in subs:
+        for name, p in sub.choices.items():
+            yield from _leaf_parsers(p, (*path, name))
+
+
+def test_every_flag_of_every_command_has_help():
+    """Help comes from each field itself (metadata or its comment, however it is wrapped)."""
+    from deepprune.cli import build_parser
+
+    empty = []
+    for name, p in _leaf_parsers(build_parser()):
+        for a in p._actions:
+            if a.help is None or a.help == "==SUPPRESS==" or "-h" in a.option_strings:
+                continue
+            text = a.help.split("(default:")[0].strip().removesuffix("; repeatable").strip()
+            if not text:
+                empty.append(f"{name} {'/'.join(a.option_strings) or a.dest}")
+    assert len(list(_leaf_parsers(build_parser()))) > 20
+    assert not empty, empty

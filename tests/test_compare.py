@@ -5,7 +5,7 @@ import pytest
 
 from deepprune.cli import main
 from deepprune.replay.compare import CompareConfig, compare_pool, comparison_markdown, paired_ci
-from deepprune.replay.prune import OnlineConfig
+from deepprune.replay.harness import OnlineConfig
 from tests.conftest import DEMO_POOL
 
 

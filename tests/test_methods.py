@@ -5,8 +5,8 @@ import random
 import numpy as np
 import pytest
 
-from deepprune.questions import PreparedQuestion
 from deepprune.replay.batched import PairScores
+from deepprune.replay.harness import ReplayQuestion
 from deepprune.replay.methods.confidence import ConfidenceVote, trace_confidence
 from deepprune.replay.methods.prefix_cluster import PoLR, SlimSC
 from deepprune.replay.methods.sequential import (
@@ -20,7 +20,7 @@ from deepprune.replay.methods.sequential import (
 
 def _q(labels, tokens=None, gold=0, sim=None, confs=None):
     n = len(labels)
-    q = PreparedQuestion(qid="q", labels=np.array(labels), gold_class=gold,
+    q = ReplayQuestion(qid="q", labels=np.array(labels), gold_class=gold,
                      tokens=np.array(tokens if tokens is not None else [100.0] * n, dtype=float),
                      prefix_tokens=np.full(n, 10.0), judge_tokens=np.full(n, 10.0), confs=confs)  # fmt: skip
     if sim is not None:

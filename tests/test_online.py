@@ -7,9 +7,15 @@ from deepprune.cli import main
 from deepprune.errors import ConfigError
 from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
-from deepprune.replay.harness import OnlineConfig, run_sweep
+from deepprune.replay.harness import (
+    OnlineConfig,
+    attach_judge,
+    load_questions,
+    run_method,
+    run_sweep,
+)
 from deepprune.replay.methods import ConsK, ConsN, DeepPrune
-from deepprune.replay.prune import attach_judge, load_questions, parse_sweep, prune_pool, run_method
+from deepprune.replay.prune import parse_sweep, prune_pool
 from tests.conftest import DEMO_POOL, write_jsonl
 
 
@@ -199,7 +205,7 @@ def test_figures_from_saved_results(tmp_path, capsys):
     assert main(["judge", "grid", "--pool", str(DEMO_POOL), "--trunc", "words:10", "--judge", "lexical:jaccard",
                  "--bootstrap", "0", "--json"]) == 0  # fmt: skip
     (res / "grid.json").write_text(capsys.readouterr().out)
-    from deepprune.judges.evaluation import crossfit_rows
+    from deepprune.judgelab.crossfit import crossfit_rows
 
     rng = np.random.default_rng(0)  # cross-fitted rows (crossencoder / features crossfit --json)
     y, groups = rng.integers(0, 2, 400), np.repeat(["a", "b", "c", "d"], 100)

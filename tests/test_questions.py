@@ -1,13 +1,11 @@
 import json
 
-import numpy as np
-
 from deepprune.pairs import PairConfig, build_pairs
 from deepprune.questions import labelled_questions, prepare_pool, question_key
 from tests.conftest import DEMO_POOL
 
 
-def test_the_answered_view_is_what_the_pair_builder_pairs(tmp_path):
+def test_pairs_are_built_from_the_answered_view_and_keep_pool_indices(tmp_path):
     pool = tmp_path / "p.jsonl"
     rows = [json.loads(line) for line in DEMO_POOL.read_text().splitlines()][:3]
     rows[0]["traces"][1]["text"] = ""  # no prefix to read
@@ -19,14 +17,15 @@ def test_the_answered_view_is_what_the_pair_builder_pairs(tmp_path):
     assert [q.n for q in answered] == [30, 32, 32] and [q.key for q in answered] == [
         question_key(pool, r["id"]) for r in rows
     ]
+    assert answered[0].index.tolist() == [0] + list(range(3, 32))  # pool indices of the kept traces
     built = build_pairs([pool], PairConfig(trunc="words:8", test_fraction=0.0, oversample=1.0))
-    for q in answered:
-        pairs = [p for p in built["train"] if f"{p.source}/{p.qid}" == q.key]
-        i, j = np.triu_indices(q.n, 1)
-        assert [(p.prefix_a, p.prefix_b) for p in pairs] == [
-            (q.prefixes[a], q.prefixes[b]) for a, b in zip(i, j)
-        ]
-        assert [p.label for p in pairs] == q.pair_labels().tolist()
+    first = [p for p in built["train"] if f"{p.source}/{p.qid}" == answered[0].key]
+    assert (first[0].i, first[0].j) == (0, 3) and len(
+        first
+    ) == 30 * 29 // 2  # pool indices in the pair file
+    assert all(
+        p.prefix_a == full[0].prefixes[p.i] and p.prefix_b == full[0].prefixes[p.j] for p in first
+    )
 
 
 def test_drop_textless_leaves_traces_out_and_says_so(tmp_path, capsys):

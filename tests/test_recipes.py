@@ -11,7 +11,7 @@ import pytest
 
 from deepprune.cli import main
 from deepprune.configs import load_config
-from deepprune.replay.prune import OnlineConfig
+from deepprune.replay.harness import OnlineConfig
 from deepprune.synth import DEMO_POOL
 
 ROOT = Path(__file__).resolve().parents[1]

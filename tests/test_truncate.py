@@ -1,9 +1,9 @@
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deepprune.tokens import TokenCounter
-from deepprune.truncate import parse_spec, truncate
+from deepprune.truncate import PrefixWatch, parse_spec, truncate
 
 
 def test_words_cuts_before_kth_reasoning_word():
@@ -41,3 +41,54 @@ def test_prefix_property(text, k):
         p = truncate(text, spec)
         assert text.startswith(p)
     assert TokenCounter().count(truncate(text, f"tokens:{k}")) == min(k, TokenCounter().count(text))
+
+
+_PIECES = [
+    "so",
+    "also",
+    "wait",
+    "let",
+    "me",
+    "let me",
+    "Let\n me",
+    "soon",
+    " ",
+    ". ",
+    "x",
+    "Then",
+    "hmm",
+    "\n",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=40), st.integers(1, 6),
+       st.lists(st.integers(1, 6), min_size=1, max_size=40))  # fmt: skip
+def test_prefix_watch_cuts_where_truncate_would_at_each_delta(pieces, k, sizes):
+    """The incremental watch fires at the first delta where truncating the text received so far
+    cuts it, with exactly that prefix (what the old re-truncation of the whole text did)."""
+    text, cuts, at = "".join(pieces), [], 0
+    while at < len(text):
+        end = min(len(text), at + sizes[len(cuts) % len(sizes)])
+        cuts.append((at, end))
+        at = end
+    spec = f"words:{k}"
+    watch, got = PrefixWatch(spec), None
+    for a, b in cuts:
+        prefix = watch.feed(text[a:b], 1)
+        if prefix is not None:
+            got = (b, prefix)
+            break
+    want = next(
+        ((b, truncate(text[:b], spec)) for _, b in cuts if truncate(text[:b], spec) != text[:b]),
+        None,
+    )
+    assert got == want
+
+
+def test_prefix_watch_tokens_and_refusals():
+    w = PrefixWatch("tokens:5")
+    assert w.feed("ab", 2) is None and w.feed("cde", 3) == "abcde" and w.done
+    assert w.feed("more", 4) is None  # done: later deltas change nothing
+    with pytest.raises(ValueError, match="only tokens:K and words:K"):
+        PrefixWatch("frac:0.5")

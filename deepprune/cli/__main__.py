@@ -1,3 +1,5 @@
+"""``python -m deepprune.cli``: the ``deepprune`` command."""
+
 import sys
 
 from deepprune.cli import main

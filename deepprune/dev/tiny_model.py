@@ -40,7 +40,7 @@ def _corpus(pool: str | os.PathLike) -> list[str]:
 class TinyModelJob:
     """``deepprune tiny-model``: build a tiny random Qwen3 model + local tokenizer (tests, CPU recipes)."""
 
-    out: str = "runs/tiny-qwen3"
+    out: str = "runs/tiny-qwen3"  # output directory
     pool: str | None = None  # pool whose text trains the tokenizer (default: the demo pool)
 
     def run(self) -> list[str]:

@@ -1,1 +1,3 @@
-"""Generation: sample traces from a real model server (``backends``) and build pools (``generate``)."""
+"""The live engine: traces from a real model server. ``backends`` talk to the server, ``generate``
+builds pools, ``solve`` orchestrates live pruning (``methods``, ``ledger``), ``problems`` holds what
+``generate`` and ``solve`` share, ``server`` starts the local llama.cpp server."""

@@ -23,31 +23,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from deepprune.answers import extract_answer
-from deepprune.artifacts import read_jsonl
-from deepprune.engine.backends import (
-    Backend,
-    Finish,
-    Request,
-    Server,
-    get_backend,
-    read_prompt,
-    token_confidence,
+from deepprune.confidence import token_confidence
+from deepprune.engine.backends import Backend, Finish, Request, Server, get_backend, read_prompt
+from deepprune.engine.problems import (
+    DEFAULT_PROMPT,
+    Problem,
+    RecordFile,
+    resolve_problems,
+    trace_seed,
 )
 from deepprune.errors import ConfigError, DeepPruneError
-from deepprune.pools import ANSWER_TYPES, Question, Trace, iter_pool, write_pool
-from deepprune.rng import run_key
+from deepprune.pools import Question, Trace, iter_pool, write_pool
 
-DEFAULT_PROMPT = "Question: {question}\nAnswer: Let's think step by step."  # our choice
-# our choice: forces a \boxed{} answer from a partial trace
+# our choice: forces a \\boxed{} answer from a partial trace
 DEFAULT_CUE = "\nThe final answer is \\boxed{"
-
-
-@dataclass
-class Problem:
-    id: str
-    question: str
-    gold: str | None = None
-    answer_type: str = "math"
 
 
 @dataclass
@@ -55,17 +44,17 @@ class GenerateConfig:
     """Sampling settings (all values our choice unless a paper is named)."""
 
     n: int = 8  # traces per problem
-    max_tokens: int = 4096
-    temperature: float = 0.8
-    top_p: float = 0.95
-    seed: int = 0
+    max_tokens: int = 4096  # token limit per trace
+    temperature: float = 0.8  # sampling temperature
+    top_p: float = 0.95  # nucleus sampling top-p
+    seed: int = 0  # random seed (our choice: 0)
     logprobs: int = 0  # top-k logprobs per token for confs (DeepConf: 20); 0 = no confs
     probe_every: int = 0  # generated tokens between answer probes; 0 = no probes
     probe_tokens: int = 16  # max tokens of one probe answer
     concurrency: int = 8  # traces in flight at once (across problems)
     prompt: str = DEFAULT_PROMPT  # a template with {question}, or @FILE
-    answer_cue: str = DEFAULT_CUE
-    stop: tuple[str, ...] = ()
+    answer_cue: str = DEFAULT_CUE  # text appended to a partial trace to ask for its answer (probes)
+    stop: tuple[str, ...] = ()  # stop strings
 
     def __post_init__(self):
         for name in ("n", "max_tokens", "concurrency", "probe_tokens"):
@@ -103,40 +92,11 @@ class GenerateJob:
                 f"{res['tokens_generated']} tokens in {res['seconds']:.1f} s{rate}"]  # fmt: skip
 
 
-def load_problems(path: str | os.PathLike) -> list[Problem]:
-    """Problems in the format of ``shared/data/problems`` (id, question, gold, answer_type), or a pool."""
-    out, seen = [], set()
-    for no, row in read_jsonl(path, "problem file"):
-        if (
-            not isinstance(row, dict)
-            or not isinstance(row.get("id"), str)
-            or not isinstance(row.get("question"), str)
-        ):
-            raise DeepPruneError(
-                f"{path}:{no}: a problem needs a string 'id' and a string 'question'"
-            )
-        if row["id"] in seen:
-            raise DeepPruneError(f"{path}:{no}: duplicate id {row['id']!r}")
-        kind = row.get("answer_type", "math")
-        if kind not in ANSWER_TYPES:
-            raise DeepPruneError(
-                f"{path}:{no}: answer_type {kind!r} is not one of {', '.join(ANSWER_TYPES)}"
-            )
-        gold = row.get("gold")
-        seen.add(row["id"])
-        out.append(Problem(row["id"], row["question"], None if gold is None else str(gold), kind))
-    return out
-
-
 @dataclass
 class TraceStats:
     tokens: int = 0
     probe_tokens: int = 0
     usage_source: set = field(default_factory=set)
-
-
-def trace_seed(cfg: GenerateConfig, qid: str, index: int) -> int:
-    return run_key("trace", cfg.seed, qid, index) % 2**31
 
 
 async def probe(backend: Backend, prompt: str, prefix: str, cfg: GenerateConfig, p: Problem, rid: str,
@@ -229,7 +189,7 @@ async def _generate(problems: list[Problem], backend: Backend, cfg: GenerateConf
         await backend.check()
     sem, probe_sem = asyncio.Semaphore(cfg.concurrency), asyncio.Semaphore(cfg.concurrency)
     bar = tqdm(total=len(todo) * cfg.n, unit="trace", desc="generate", disable=not progress)
-    lock = asyncio.Lock()
+    records = RecordFile(partial)
 
     async def one(p: Problem):
         async def counted(i):
@@ -241,11 +201,9 @@ async def _generate(problems: list[Problem], backend: Backend, cfg: GenerateConf
         traces = await asyncio.gather(*(counted(i) for i in range(cfg.n)))
         q = Question(p.id, list(traces), question=p.question, gold=p.gold, answer_type=p.answer_type,
                      meta={"generate": settings}, extra={"probe_every": cfg.probe_every} if cfg.probe_every else {})  # fmt: skip
-        async with lock:  # one whole line per finished problem
-            with open(partial, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(q.to_dict(), ensure_ascii=False) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
+        await records.append(
+            json.dumps(q.to_dict(), ensure_ascii=False)
+        )  # one whole line per problem
         done[p.id] = q
 
     try:
@@ -270,12 +228,7 @@ def generate(problems: str | os.PathLike | list[Problem], out: str | os.PathLike
     ``backend_args``: ``base_url`` and ``model`` (openai), ``model`` (vllm), ``pool`` (replay).
     With the replay backend and no problems file, the pool's own questions are the problems.
     """
-    if backend == "replay" and problems is None:
-        problems = [
-            Problem(q.id, q.question or "", q.gold, q.answer_type)
-            for q in iter_pool(backend_args["pool"])
-        ]
-    probs = problems if isinstance(problems, list) else load_problems(problems)
+    probs = resolve_problems(problems, backend, backend_args)
     out = Path(out)
     if out.is_dir():
         raise DeepPruneError(f"{out}: is a directory; --out takes a pool file name")

@@ -38,7 +38,7 @@ def gemma_gguf() -> str:
 class ServeJob:
     """``deepprune serve``: run the local OpenAI-compatible llama.cpp server (Gemma 3 270M GGUF) until Ctrl-C."""
 
-    port: int = 8765
+    port: int = 8765  # port on 127.0.0.1
     n_ctx: int = 4096  # context length in tokens
     threads: int | None = None  # CPU threads (default: all)
 

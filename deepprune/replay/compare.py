@@ -25,28 +25,20 @@ import numpy as np
 
 from deepprune.artifacts import Output, writable_dir
 from deepprune.errors import ConfigError
-from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
 from deepprune.pools import check_pools
-from deepprune.replay.harness import OnlineConfig, run, run_sweep
-from deepprune.replay.ledger import add_reductions, matched_k, paired_ci
-from deepprune.replay.methods import BASELINES, ConsK, ConsN, DeepPrune, Method
-from deepprune.replay.methods.confidence import ConfidenceVote
-from deepprune.replay.methods.prefix_cluster import PoLR, SlimSC
-from deepprune.replay.methods.probing import ParallelProbe
-from deepprune.replay.methods.sequential import (
-    ESC,
-    AdaptiveConsistency,
-    ConSol,
-    EntropyStop,
-    ShortMK,
-)
-from deepprune.replay.prune import (
+from deepprune.replay.harness import (
+    OnlineConfig,
     attach_judge,
     k_grid,
     load_questions,
+    run,
+    run_sweep,
+    save_result,
     token_source,
 )
+from deepprune.replay.ledger import add_reductions, matched_k, paired_ci
+from deepprune.replay.methods import BASELINE_FAMILIES, ConsK, ConsN, families
 
 
 @dataclass
@@ -95,7 +87,6 @@ class CompareJob:
         import sys
 
         from deepprune.replay.figures import comparison_plot
-        from deepprune.replay.prune import save_result
 
         paths = check_pools(self.pool)
         writable_dir(self.out)
@@ -113,35 +104,7 @@ class CompareJob:
         return results
 
 
-def _families(sim: str) -> dict[str, Callable[[], list[Method]]]:
-    return {
-        "esc": lambda: [ESC(w) for w in (2, 3, 5, 8)],  # paper default w = 5
-        "adaptive-consistency": lambda: (
-            [AdaptiveConsistency(t) for t in (0.8, 0.9, 0.95, 0.99)]
-            + [AdaptiveConsistency(0.95, "dirichlet")]
-        ),  # paper default: beta, 0.95
-        "short-m@k": lambda: [ShortMK(m) for m in (1, 3, 5, 9)],  # paper: short-1@k, short-3@k
-        "consol": lambda: [ConSol(alpha=a) for a in (0.2, 0.1, 0.05, 0.01)],
-        "entropy-stop": lambda: [EntropyStop(h) for h in (1.0, 0.5, 0.25, 0.0)],
-        "polr": lambda: [PoLR(sim, tau) for tau in (0.3, 0.5, 0.7, 0.9)],
-        "slim-sc": lambda: [SlimSC(sim, th) for th in (0.8, 0.9, 0.95, 0.98)],
-        "deepprune": lambda: [
-            DeepPrune(sim, ClusterConfig(tau=t), name=f"deepprune[{sim}](tau={t:g})")
-            for t in (0.3, 0.5, 0.7, 0.9)
-        ],  # fmt: skip
-        "deepprune-oracle": lambda: [DeepPrune("oracle", name="deepprune[oracle] (ceiling)")],
-        "deepconf": lambda: [BASELINES[k]() for k in BASELINES if k.startswith("deepconf")],
-        # paper default (published configuration): T = 40; shorter consensus windows are our choice
-        "parallel-probe": lambda: [ParallelProbe(T=t) for t in (10, 20, 40)],
-        "conf-vote": lambda: [
-            ConfidenceVote(s, eta)
-            for s in ("mean", "tail", "bottom10", "lowest")
-            for eta in (100.0, 10.0)
-        ],  # fmt: skip
-    }
-
-
-FAMILIES = tuple(_families("x"))
+FAMILIES = tuple(f for f in families() if f not in BASELINE_FAMILIES[:2])  # pass@1, cons@N: always
 
 
 def compare_pool(
@@ -158,7 +121,7 @@ def compare_pool(
         sim_id = judge.id
         attach_judge(qs, judge)
         judge_of = dict.fromkeys(("polr", "slim-sc", "deepprune"), judge)
-    fams = _families(sim_id)
+    fams = families(sim_id)
     if "deepprune-oracle" in chosen:
         judge_of["deepprune-oracle"] = get_judge("oracle")
         attach_judge(qs, judge_of["deepprune-oracle"])

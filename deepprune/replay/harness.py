@@ -1,5 +1,7 @@
 """The one runner of replayed methods: every method, every question, every repeat, the same
-seeded arrival orders, outcomes into a :class:`~deepprune.replay.ledger.Ledger`.
+seeded arrival orders, outcomes into a :class:`~deepprune.replay.ledger.Ledger`; and what every
+replay command shares around it (loading a pool's questions, attaching a judge's score memo,
+running one method's row, saving a result).
 
 ``deepprune prune`` and ``deepprune compare`` both run methods through :func:`run` (and DeepPrune's
 tau sweeps through :func:`run_sweep`), so a method's numbers are the same in both tables.
@@ -7,12 +9,20 @@ tau sweeps through :func:`run_sweep`), so a method's numbers are the same in bot
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from deepprune.errors import ConfigError
 from deepprune.greedy import ClusterConfig
-from deepprune.questions import PreparedQuestion
+from deepprune.judges import Judge, judge_scores_indexed
+from deepprune.questions import PreparedQuestion, prepare_pool
+from deepprune.replay.batched import PairScores
 from deepprune.replay.ledger import Ledger
 from deepprune.replay.methods import DeepPrune, Method
 from deepprune.truncate import PAPER_TRUNC, parse_spec
@@ -22,11 +32,13 @@ from deepprune.truncate import PAPER_TRUNC, parse_spec
 class OnlineConfig:
     """An online run. ``cluster`` defaults are the paper's (see ClusterConfig)."""
 
-    trunc: str = PAPER_TRUNC
+    trunc: str = PAPER_TRUNC  # prefix spec: tokens:K, words:K, frac:F, probe:J or full (DeepPrune §4: words:25)
     repeats: int = 4  # our choice
-    seed: int = 0
+    seed: int = 0  # random seed (our choice: 0)
     shuffle: bool = True  # seeded permutation per repeat (False: pool order, every repeat)
-    tokenizer: str | None = None
+    tokenizer: str | None = (
+        None  # local tokenizer path for token counts (default: the built-in counter)
+    )
     workers: int = 1  # our choice: forked processes over questions (cheap judges; see run_method)
     # keep only the held-out questions of the pair builder's split with this test fraction
     # (seed 0), e.g. 0.4 for judges trained by `make ablation-real`: no question seen in training
@@ -55,6 +67,20 @@ class OnlineConfig:
             judge.params if judge is not None and judge.params is not None else self.judge_params
         )
         return params / self.reasoner_params
+
+
+@dataclass
+class ReplayQuestion(PreparedQuestion):
+    """A prepared question with the replay's memos (the question itself stays plain data)."""
+
+    # judge id -> its PairScores (each pair scored once for every repeat and sweep)
+    scores: dict[str, Any] = field(repr=False, default_factory=dict)
+    # judge id -> what it reads per call (JudgeCost)
+    costs: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @classmethod
+    def of(cls, q: PreparedQuestion) -> ReplayQuestion:
+        return cls(**{f.name: getattr(q, f.name) for f in dataclasses.fields(PreparedQuestion)})
 
 
 def _order(q: PreparedQuestion, cfg: OnlineConfig, r: int) -> list[int]:
@@ -150,3 +176,97 @@ def _map_questions(
             q.scores[jid].mat[:] = mat
             q.scores[jid].calls += new_calls
     return [out for out, _ in results]
+
+
+def judge_fn(judge: Judge, q: PreparedQuestion):
+    def fn(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        labels = ((q.labels[i] >= 0) & (q.labels[i] == q.labels[j])).astype(int)
+        return judge_scores_indexed(judge, q.prefixes, i, j, labels, q.question)
+
+    return fn
+
+
+def load_questions(
+    path: str | os.PathLike, cfg: OnlineConfig, grading: str | None = None
+) -> list[ReplayQuestion]:
+    """Every question of a pool prepared once (:func:`deepprune.questions.prepare_pool`), only
+    the held-out ones with ``cfg.holdout``; a pool without any answer, or a ``probe:J`` prefix on
+    traces without probes, is an error."""
+    out = [
+        ReplayQuestion.of(q)
+        for q in prepare_pool(path, cfg.trunc, cfg.tokenizer, grading, cfg.drop_textless)
+    ]
+    spec = parse_spec(cfg.trunc)
+    for q in out:
+        if spec.kind == "probe" and not q.readable.all():
+            raise ConfigError(
+                f"{path}: question {q.qid} has no answer probes; probe:J needs 'probes' and 'probe_every'"
+            )
+    if cfg.holdout:
+        from deepprune.splits import split_questions
+
+        _, test = split_questions([q.key for q in out], cfg.holdout, 0)
+        out = [q for q in out if q.key in test]
+    if not out or all((q.labels < 0).all() for q in out):
+        raise ConfigError(f"{path}: no trace in the pool has an answer; nothing to vote on")
+    return out
+
+
+def attach_judge(questions: list[ReplayQuestion], judge: Judge) -> None:
+    """Give every question a memo of this judge's scores (shared by all repeats/sweeps)."""
+    for q in questions:
+        if judge.id not in q.scores:
+            q.scores[judge.id] = PairScores(q.n, judge_fn(judge, q))
+            q.costs[judge.id] = judge.cost(q.prefixes, q.judge_tokens)
+
+
+def run_method(
+    method: Method, questions: list[ReplayQuestion], cfg: OnlineConfig, progress: bool = False
+) -> dict:
+    """One method's ``prune`` row (or why it was skipped: the pool lacks what it needs)."""
+    reason = method.skip_reason(questions)
+    if reason:
+        return {"method": method.name, "skipped": reason}
+    return run(method, questions, cfg, progress).summary()
+
+
+def token_source(questions: list[PreparedQuestion], counter: str) -> str:
+    """Which token counts a report used: the pool's shipped ``num_tokens``, a counter, or both."""
+    shipped, total = sum(q.tokens_shipped for q in questions), sum(q.n for q in questions)
+    if shipped == total:
+        return "shipped num_tokens"
+    if shipped == 0:
+        return counter
+    return f"mixed: {shipped} shipped num_tokens, {total - shipped} counted by {counter}"
+
+
+def check_text(questions: list[PreparedQuestion], path, judges: list[Judge]) -> None:
+    """A judge that reads prefix text refuses a pool without text (one line, before any work)."""
+    missing = sum(q.text_missing for q in questions)
+    readers = [j.id for j in judges if getattr(j, "reads", "text") == "text"]
+    if missing and readers:
+        total = sum(q.n for q in questions)
+        raise ConfigError(f"{path}: {missing} of {total} traces have no text, and judge {readers[0]!r} reads the "
+                          "prefixes' text (judges that need no text: oracle, noisy-oracle)")  # fmt: skip
+
+
+def k_grid(n: int) -> list[int]:
+    if n <= 64:
+        return list(range(1, n + 1))
+    grid = sorted({int(round(x)) for x in np.geomspace(1, n, 40)} | {n})
+    return grid
+
+
+def save_result(
+    out: str | os.PathLike, pool, res: dict, suffix: str, plot, plot_suffix: str
+) -> None:
+    """``OUT/POOL{suffix}.json`` and its figure (path in ``res["plot"]``)."""
+    import json
+
+    from deepprune.artifacts import atomic_write
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(pool).name.removesuffix(".gz").removesuffix(".jsonl") + suffix
+    res["plot"] = str(plot(res, out / f"{stem}{plot_suffix}.png"))
+    atomic_write(out / f"{stem}.json", json.dumps(res, indent=1, default=str))

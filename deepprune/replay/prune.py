@@ -22,16 +22,23 @@ import numpy as np
 from deepprune.artifacts import Output, writable_dir
 from deepprune.errors import ConfigError
 from deepprune.greedy import ClusterConfig
-from deepprune.judges import Judge, get_judge, judge_scores_indexed
+from deepprune.judges import get_judge
 from deepprune.judges.oracle import PAPER_JUDGE_AUROC
 from deepprune.pools import check_pools
-from deepprune.questions import PreparedQuestion, prepare_pool
-from deepprune.replay.batched import PairScores
-from deepprune.replay.harness import OnlineConfig, run, run_sweep
+from deepprune.replay.harness import (
+    OnlineConfig,
+    attach_judge,
+    check_text,
+    k_grid,
+    load_questions,
+    run_method,
+    run_sweep,
+    save_result,
+    token_source,
+)
 from deepprune.replay.ledger import add_reductions, matched_k
-from deepprune.replay.methods import BASELINES, ConsK, DeepPrune, Method
+from deepprune.replay.methods import BASELINE_FAMILIES, ConsK, DeepPrune, families
 from deepprune.tokens import get_counter
-from deepprune.truncate import parse_spec
 
 
 @dataclasses.dataclass
@@ -107,70 +114,6 @@ def measured_noisy_oracles(grid_json: str | os.PathLike, judges: list[str]) -> l
     return found
 
 
-def save_result(
-    out: str | os.PathLike, pool, res: dict, suffix: str, plot, plot_suffix: str
-) -> None:
-    """``OUT/POOL{suffix}.json`` and its figure (path in ``res["plot"]``)."""
-    import json
-
-    from deepprune.artifacts import atomic_write
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = Path(pool).name.removesuffix(".gz").removesuffix(".jsonl") + suffix
-    res["plot"] = str(plot(res, out / f"{stem}{plot_suffix}.png"))
-    atomic_write(out / f"{stem}.json", json.dumps(res, indent=1, default=str))
-
-
-def _judge_fn(judge: Judge, q: PreparedQuestion):
-    def fn(i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        labels = ((q.labels[i] >= 0) & (q.labels[i] == q.labels[j])).astype(int)
-        return judge_scores_indexed(judge, q.prefixes, i, j, labels, q.question)
-
-    return fn
-
-
-def load_questions(
-    path: str | os.PathLike, cfg: OnlineConfig, grading: str | None = None
-) -> list[PreparedQuestion]:
-    """Every question of a pool prepared once (:func:`deepprune.questions.prepare_pool`), only
-    the held-out ones with ``cfg.holdout``; a pool without any answer, or a ``probe:J`` prefix on
-    traces without probes, is an error."""
-    out = prepare_pool(path, cfg.trunc, cfg.tokenizer, grading, cfg.drop_textless)
-    spec = parse_spec(cfg.trunc)
-    for q in out:
-        if spec.kind == "probe" and not q.readable.all():
-            raise ConfigError(
-                f"{path}: question {q.qid} has no answer probes; probe:J needs 'probes' and 'probe_every'"
-            )
-    if cfg.holdout:
-        from deepprune.splits import split_questions
-
-        _, test = split_questions([q.key for q in out], cfg.holdout, 0)
-        out = [q for q in out if q.key in test]
-    if not out or all((q.labels < 0).all() for q in out):
-        raise ConfigError(f"{path}: no trace in the pool has an answer; nothing to vote on")
-    return out
-
-
-def attach_judge(questions: list[PreparedQuestion], judge: Judge) -> None:
-    """Give every question a memo of this judge's scores (shared by all repeats/sweeps)."""
-    for q in questions:
-        if judge.id not in q.scores:
-            q.scores[judge.id] = PairScores(q.n, _judge_fn(judge, q))
-            q.costs[judge.id] = judge.cost(q.prefixes, q.judge_tokens)
-
-
-def run_method(
-    method: Method, questions: list[PreparedQuestion], cfg: OnlineConfig, progress: bool = False
-) -> dict:
-    """One method's ``prune`` row (or why it was skipped: the pool lacks what it needs)."""
-    reason = method.skip_reason(questions)
-    if reason:
-        return {"method": method.name, "skipped": reason}
-    return run(method, questions, cfg, progress).summary()
-
-
 def parse_sweep(spec: str) -> list[float]:
     """``tau=0.1:0.9:0.05`` -> [0.1, 0.15, ..., 0.9]."""
     name, _, rng = spec.partition("=")
@@ -222,7 +165,10 @@ def prune_pool(
         specs.append(f"noisy-oracle:auroc={noisy_auroc}")
     judges = {spec: get_judge(spec) for spec in specs}  # every model loaded once, before any run
     check_text(questions, path, list(judges.values()))
-    rows = [run_method(BASELINES[name](), questions, cfg, progress) for name in BASELINES]
+    registry = families()
+    rows = [
+        run_method(m, questions, cfg, progress) for f in BASELINE_FAMILIES for m in registry[f]()
+    ]
     cons_n = next(r for r in rows if r["method"] == "cons@N")
     main_row = None
     ids: dict[str, str] = {}
@@ -269,33 +215,6 @@ def prune_pool(
         "sweep": sweep_rows,
         "cons_k_curve": curve,
     }
-
-
-def token_source(questions: list[PreparedQuestion], counter: str) -> str:
-    """Which token counts a report used: the pool's shipped ``num_tokens``, a counter, or both."""
-    shipped, total = sum(q.tokens_shipped for q in questions), sum(q.n for q in questions)
-    if shipped == total:
-        return "shipped num_tokens"
-    if shipped == 0:
-        return counter
-    return f"mixed: {shipped} shipped num_tokens, {total - shipped} counted by {counter}"
-
-
-def check_text(questions: list[PreparedQuestion], path, judges: list[Judge]) -> None:
-    """A judge that reads prefix text refuses a pool without text (one line, before any work)."""
-    missing = sum(q.text_missing for q in questions)
-    readers = [j.id for j in judges if getattr(j, "reads", "text") == "text"]
-    if missing and readers:
-        total = sum(q.n for q in questions)
-        raise ConfigError(f"{path}: {missing} of {total} traces have no text, and judge {readers[0]!r} reads the "
-                          "prefixes' text (judges that need no text: oracle, noisy-oracle)")  # fmt: skip
-
-
-def k_grid(n: int) -> list[int]:
-    if n <= 64:
-        return list(range(1, n + 1))
-    grid = sorted({int(round(x)) for x in np.geomspace(1, n, 40)} | {n})
-    return grid
 
 
 def results_table(result: dict) -> str:

@@ -44,7 +44,7 @@ from deepprune.replay.methods.sequential import ESC, AdaptiveConsistency
 @dataclass
 class ReproduceConfig:
     repeats: int = 100  # the published replay's 100 random orders
-    seed: int = 0
+    seed: int = 0  # random seed (our choice: 0)
 
 
 @dataclass
@@ -113,7 +113,7 @@ def reproduce(
     pool: str | os.PathLike, published: str | os.PathLike, cfg: ReproduceConfig | None = None
 ) -> dict:
     """Every reproducible published row beside ours."""
-    from deepprune.replay.prune import load_questions
+    from deepprune.replay.harness import load_questions
 
     cfg = cfg or ReproduceConfig()
     rows = read_published(published)

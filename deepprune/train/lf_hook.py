@@ -111,9 +111,11 @@ def site_dir() -> Path:
 
 def install(directory: str | os.PathLike | None = None) -> Path:
     path = Path(directory or site_dir()) / PTH_NAME
-    tmp = path.with_suffix(".pth.tmp")
-    tmp.write_text(PTH_LINE)
-    os.replace(tmp, path)
+    from deepprune.artifacts import (
+        atomic_write,  # lazily: this module runs at every interpreter start
+    )
+
+    atomic_write(path, PTH_LINE)
     return path
 
 

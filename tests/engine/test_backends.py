@@ -7,7 +7,8 @@ from types import SimpleNamespace as NS
 import pytest
 
 from deepprune.cli import main
-from deepprune.engine.backends import Finish, Request, get_backend, token_confidence
+from deepprune.confidence import token_confidence
+from deepprune.engine.backends import Finish, Request, get_backend
 from deepprune.engine.backends.openai_compat import completion_kwargs, read_chunk
 from deepprune.engine.backends.vllm_engine import read_output, sampling_kwargs
 from deepprune.errors import ConfigError

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from deepprune.cli import main
-from deepprune.engine.generate import GenerateConfig, trace_seed
+from deepprune.engine.generate import GenerateConfig
+from deepprune.engine.problems import trace_seed
 from deepprune.engine.server import MODEL_ALIAS
 from deepprune.pools import read_pool
 from tests.conftest import ROOT

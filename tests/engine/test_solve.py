@@ -18,9 +18,8 @@ from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
 from deepprune.pools import read_pool
 from deepprune.replay.batched import cluster_runs, select_completed
-from deepprune.replay.harness import OnlineConfig, orders_for
+from deepprune.replay.harness import OnlineConfig, attach_judge, load_questions, orders_for
 from deepprune.replay.methods import DeepPrune
-from deepprune.replay.prune import attach_judge, load_questions
 from deepprune.rng import run_key
 from tests.conftest import DEMO_POOL, ROOT, shared_pool
 
@@ -58,7 +57,7 @@ def test_stream_mode_stops_pruned_traces_and_counts_their_waste():
     import asyncio
 
     from deepprune.engine.backends.replay import ReplayBackend
-    from deepprune.engine.generate import Problem
+    from deepprune.engine.problems import Problem
     from deepprune.engine.solve import _solve
 
     backend = ReplayBackend(str(DEMO_POOL), rate=0)

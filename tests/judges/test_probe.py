@@ -9,8 +9,8 @@ from deepprune.cli import main
 from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
 from deepprune.pools import PoolError, read_pool
+from deepprune.replay.harness import OnlineConfig, attach_judge, load_questions, run_method
 from deepprune.replay.methods import DeepPrune
-from deepprune.replay.prune import OnlineConfig, attach_judge, load_questions, run_method
 from tests.conftest import write_jsonl
 
 TRACES = [  # answer, num_tokens, probes every 100 tokens

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from deepprune.replay.compare import CompareConfig, compare_pool
-from deepprune.replay.harness import OnlineConfig, run
+from deepprune.replay.harness import OnlineConfig, load_questions, run
 from deepprune.replay.ledger import Ledger, matched_k
 from deepprune.replay.methods import ConsN, Outcome
-from deepprune.replay.prune import load_questions, prune_pool
+from deepprune.replay.prune import prune_pool
 from deepprune.synth import DEMO_POOL
 
 

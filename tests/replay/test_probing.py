@@ -11,10 +11,9 @@ import pytest
 
 from deepprune.cli import main
 from deepprune.questions import PreparedQuestion
-from deepprune.replay.harness import OnlineConfig, run
+from deepprune.replay.harness import OnlineConfig, load_questions, run
 from deepprune.replay.methods import ConsN, ParallelProbe
 from deepprune.replay.methods.sequential import ESC
-from deepprune.replay.prune import load_questions
 from deepprune.replay.reproduce import ReproduceConfig, reproduce
 from tests.conftest import SHARED_POOLS, shared_pool, write_jsonl
 

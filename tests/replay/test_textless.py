@@ -4,8 +4,8 @@ import json
 
 from deepprune.cli import main
 from deepprune.judges import get_judge
+from deepprune.replay.harness import OnlineConfig, attach_judge, load_questions, run_method
 from deepprune.replay.methods import DeepPrune
-from deepprune.replay.prune import OnlineConfig, attach_judge, load_questions, run_method
 from tests.conftest import write_jsonl
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from deepprune.engine.backends.base import Backend, Delta, Finish, Request, token_confidence
+from deepprune.engine.backends.base import Backend, Delta, Finish, Request
 from deepprune.errors import ConfigError, MissingInputError
 
 
@@ -93,5 +93,4 @@ __all__ = [
     "Finish",
     "Request",
     "get_backend",
-    "token_confidence",
 ]

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import numpy as np
-
 
 @dataclass(frozen=True)
 class Request:
@@ -50,16 +48,6 @@ class Finish:
     usage_source: (
         str  # "usage" (the server's usage field) or "stream" (one streamed delta per token)
     )
-
-
-def token_confidence(top_logprobs: list[float]) -> float:
-    """DeepConf's token confidence: minus the mean log-probability of the top-k candidates.
-
-    Example:
-        >>> token_confidence([-0.5, -1.5])
-        1.0
-    """
-    return float(-np.mean(top_logprobs))
 
 
 class Backend:

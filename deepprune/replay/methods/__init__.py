@@ -1,22 +1,71 @@
 """Online methods, each one unit over the same pool data and cost ledger.
 
-Selection by name is a plain dict (:data:`BASELINES`); ``deepprune.replay.compare`` lists the families.
+The one registry is :func:`families`: a plain dict of method family -> its operating points
+(a family's paper default is among them, marked). ``deepprune prune`` runs the
+:data:`BASELINE_FAMILIES` beside DeepPrune; ``deepprune compare`` runs the others.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from deepprune.greedy import ClusterConfig
 from deepprune.replay.methods.base import Method, Outcome
+from deepprune.replay.methods.confidence import ConfidenceVote
 from deepprune.replay.methods.deepconf import DeepConfOffline, DeepConfOnline
 from deepprune.replay.methods.deepprune_method import DeepPrune
+from deepprune.replay.methods.prefix_cluster import PoLR, SlimSC
 from deepprune.replay.methods.probing import ParallelProbe
+from deepprune.replay.methods.sequential import (
+    ESC,
+    AdaptiveConsistency,
+    ConSol,
+    EntropyStop,
+    ShortMK,
+)
 from deepprune.replay.methods.voting import ConsK, ConsN, PassAt1
 
-BASELINES = {
-    "pass@1": PassAt1,
-    "cons@N": ConsN,
-    "deepconf-low-offline": lambda: DeepConfOffline(10, "deepconf-low-offline"),
-    "deepconf-high-offline": lambda: DeepConfOffline(90, "deepconf-high-offline"),
-    "deepconf-low": lambda: DeepConfOnline(10, "deepconf-low"),
-    "deepconf-high": lambda: DeepConfOnline(90, "deepconf-high"),
-}
+# the rows `deepprune prune` prints beside DeepPrune (pass@1 and cons@N first)
+BASELINE_FAMILIES = ("pass@1", "cons@N", "deepconf")
 
-__all__ = ["BASELINES", "ConsK", "ConsN", "DeepConfOffline", "DeepConfOnline", "DeepPrune", "Method", "Outcome",
-           "ParallelProbe", "PassAt1"]  # fmt: skip
+
+def families(sim: str = "lexical:tfidf") -> dict[str, Callable[[], list[Method]]]:
+    """Method family -> its operating points; ``sim`` is the similarity of the prefix-clustering
+    families (PoLR, Slim-SC, DeepPrune)."""
+    return {
+        "pass@1": lambda: [PassAt1()],
+        "cons@N": lambda: [ConsN()],
+        "esc": lambda: [ESC(w) for w in (2, 3, 5, 8)],  # paper default w = 5
+        "adaptive-consistency": lambda: (
+            [AdaptiveConsistency(t) for t in (0.8, 0.9, 0.95, 0.99)]
+            + [AdaptiveConsistency(0.95, "dirichlet")]
+        ),  # paper default: beta, 0.95
+        "short-m@k": lambda: [ShortMK(m) for m in (1, 3, 5, 9)],  # paper: short-1@k, short-3@k
+        "consol": lambda: [ConSol(alpha=a) for a in (0.2, 0.1, 0.05, 0.01)],
+        "entropy-stop": lambda: [EntropyStop(h) for h in (1.0, 0.5, 0.25, 0.0)],
+        "polr": lambda: [PoLR(sim, tau) for tau in (0.3, 0.5, 0.7, 0.9)],
+        "slim-sc": lambda: [SlimSC(sim, th) for th in (0.8, 0.9, 0.95, 0.98)],
+        "deepprune": lambda: [
+            DeepPrune(sim, ClusterConfig(tau=t), name=f"deepprune[{sim}](tau={t:g})")
+            for t in (0.3, 0.5, 0.7, 0.9)
+        ],  # fmt: skip
+        "deepprune-oracle": lambda: [DeepPrune("oracle", name="deepprune[oracle] (ceiling)")],
+        # DeepConf: eta = 10 (-low) and 90 (-high), offline and online (paper)
+        "deepconf": lambda: [
+            DeepConfOffline(10, "deepconf-low-offline"),
+            DeepConfOffline(90, "deepconf-high-offline"),
+            DeepConfOnline(10, "deepconf-low"),
+            DeepConfOnline(90, "deepconf-high"),
+        ],
+        # paper default (published configuration): T = 40; shorter consensus windows are our choice
+        "parallel-probe": lambda: [ParallelProbe(T=t) for t in (10, 20, 40)],
+        "conf-vote": lambda: [
+            ConfidenceVote(s, eta)
+            for s in ("mean", "tail", "bottom10", "lowest")
+            for eta in (100.0, 10.0)
+        ],  # fmt: skip
+    }
+
+
+__all__ = ["BASELINE_FAMILIES", "ConsK", "ConsN", "DeepConfOffline", "DeepConfOnline", "DeepPrune", "Method",
+           "Outcome", "ParallelProbe", "PassAt1", "families"]  # fmt: skip

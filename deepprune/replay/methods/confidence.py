@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from deepprune.confidence import WINDOW, window_means
 from deepprune.errors import ConfigError
 from deepprune.replay.methods.base import Method, Outcome, vote
-from deepprune.replay.methods.deepconf import WINDOW, window_means
 
 SCORES = ("mean", "tail", "bottom10", "lowest")
 

@@ -17,22 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from deepprune.confidence import WINDOW, lowest_group_conf, window_means
 from deepprune.replay.methods.base import Method, Outcome, vote
 
-WINDOW = 2048  # paper: group size
 WARMUP = 16  # paper: warm-up traces
 CONSENSUS = 0.95  # paper: beta
-
-
-def window_means(confs: np.ndarray, window: int = WINDOW) -> np.ndarray:
-    if len(confs) <= window:
-        return np.array([confs.mean()]) if len(confs) else np.array([0.0])
-    c = np.concatenate([[0.0], np.cumsum(confs)])
-    return (c[window:] - c[:-window]) / window
-
-
-def lowest_group_conf(confs: np.ndarray, window: int = WINDOW) -> float:
-    return float(window_means(confs, window).min())
 
 
 class DeepConfOffline(Method):

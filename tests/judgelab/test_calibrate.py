@@ -7,8 +7,8 @@ import pytest
 
 from deepprune.cli import main
 from deepprune.errors import ConfigError, MissingInputError
+from deepprune.judgelab.calibrate import fit_isotonic, reliability
 from deepprune.judges import JudgePair, get_judge
-from deepprune.judges.calibration import fit_isotonic, reliability
 from tests.conftest import DEMO_POOL
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deepprune.cli import main
-from deepprune.judges.evaluation import GridConfig, eval_pairs, grid, grid_table
+from deepprune.judgelab.grid import GridConfig, eval_pairs, grid, grid_table
 from deepprune.pairs import PairConfig
 from tests.conftest import DEMO_POOL, ROOT, write_jsonl
 
@@ -82,7 +82,7 @@ def demo_pairs(tmp_path_factory):
 
 
 def test_shards_in_two_processes_then_the_script_evaluates_with_zero_calls(tmp_path, demo_pairs):
-    from deepprune.judges.scoring import launch_shards
+    from deepprune.judgelab.scoring import launch_shards
 
     cache = tmp_path / "cache"
     launch_shards(
@@ -131,8 +131,9 @@ def test_zero_shot_script_on_tiny_model(tmp_path, demo_pairs):
 def test_grid_fits_tfidf_per_question_as_online_and_crossfit_do(tmp_path):
     """One TF-IDF definition everywhere: the grid's AUROC equals that of the scores the online
     replay and cross-fitting use (IDF fitted on each question's own prefixes)."""
+    from deepprune.judgelab.crossfit import all_pair_scores
+    from deepprune.judgelab.grid import GridConfig, grid
     from deepprune.judges import get_judge
-    from deepprune.judges.evaluation import GridConfig, all_pair_scores, grid
     from deepprune.metrics import auroc
     from deepprune.questions import labelled_questions
 

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
+from deepprune.judgelab.scoring import load_cache, score_pairs
 from deepprune.judges import JaccardJudge, JudgePair
-from deepprune.judges.scoring import load_cache, score_pairs
 
 
 class CountingJudge(JaccardJudge):
@@ -57,7 +57,7 @@ def test_shards_cover_everything_once(tmp_path):
 SLOW_SCORER = """
 import sys, time
 from deepprune.judges import JaccardJudge, JudgePair
-from deepprune.judges.scoring import score_pairs
+from deepprune.judgelab.scoring import score_pairs
 class Slow(JaccardJudge):
     def score(self, pairs):
         time.sleep(0.05)
@@ -95,8 +95,8 @@ def test_kill_minus_9_then_resume_scores_each_pair_once(tmp_path):
 
 
 def test_cache_keys_follow_a_batch_dependent_fit_and_duplicates_score_once(tmp_path):
+    from deepprune.judgelab.scoring import score_pairs
     from deepprune.judges import JudgePair, get_judge
-    from deepprune.judges.scoring import score_pairs
 
     shared = JudgePair("the cat sat on the mat", "the dog sat on the mat")
     file_a = [shared, JudgePair("alpha beta", "beta gamma")]
@@ -117,9 +117,9 @@ def test_cache_keys_follow_a_batch_dependent_fit_and_duplicates_score_once(tmp_p
 
 
 def test_embedding_cache_is_written_batch_by_batch(tmp_path, monkeypatch):
+    from deepprune.judgelab.scoring import load_cache, score_pairs
     from deepprune.judges import JudgePair, get_judge
     from deepprune.judges.embedding import EmbeddingJudge
-    from deepprune.judges.scoring import load_cache, score_pairs
 
     judge = get_judge("sbert")
     pairs = [JudgePair(f"prefix {k} a", f"prefix {k} b") for k in range(6)]

@@ -1,4 +1,4 @@
-"""Resumable, shardable judge scoring with an append-only on-disk cache.
+"""Resumable, shardable judge scoring of pair files with an append-only on-disk cache (the judge lab).
 
     deepprune judge score DeepPrune_data/demo_pairs/test.jsonl --judge lexical:tfidf --cache runs/cache
 
@@ -211,10 +211,10 @@ class PairFileJob:
         default="", metadata={"required": True}
     )  # judge spec, e.g. lexical:tfidf, sbert, llm:PATH
     cache: str | None = None  # cache directory: resumes a killed run, reruns make no judge calls
-    shards: int = 1
-    shard_id: int = 0
-    batch_size: int = 64
-    progress: bool = True
+    shards: int = 1  # split the pairs into this many shards
+    shard_id: int = 0  # the shard this process scores (0-based)
+    batch_size: int = 64  # pairs (or examples) per batch
+    progress: bool = True  # show a progress bar
 
     def scored(self, need_labels: bool):
         """(rows, scores, info, judge) of the pair file."""

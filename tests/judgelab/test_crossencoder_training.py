@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from deepprune.judgelab.crossencoder_training import train_crossencoder
+from deepprune.judgelab.train_configs import CrossEncoderConfig
 from deepprune.judges import JudgePair, get_judge
-from deepprune.judges.crossencoder import MANIFEST, CrossEncoderConfig, train_crossencoder
+from deepprune.judges.crossencoder import MANIFEST
 from tests.conftest import DEMO_POOL
 
 pytestmark = (
@@ -98,7 +100,7 @@ def test_focal_vs_ce_and_bad_input(tmp_path):
 
 
 def test_ablation_grid_reuses_finished_cells(tmp_path, monkeypatch):
-    from deepprune.judges.evaluation import AblationConfig, ablation, ablation_table
+    from deepprune.judgelab.ablation import AblationConfig, ablation, ablation_table
 
     base = CrossEncoderConfig(**{**SMALL, "trunc": "words:8"}, test_fraction=0.4)
     cfg = AblationConfig(truncs=("words:8",), losses=("ce", "focal"), oversamples=(1.0,), max_eval_pairs=80,
@@ -115,7 +117,7 @@ def test_ablation_grid_reuses_finished_cells(tmp_path, monkeypatch):
     assert all(r["eval"] == "held-out questions" and r["pairs"] == 80 for r in rows)
     assert rows[-1]["within_question_auroc"] == 0.5 and "within_question_auroc" in rows[0]
     # held-out questions were never trained on: training uses the same split as the evaluation
-    from deepprune.judges.evaluation import GridConfig, eval_pairs
+    from deepprune.judgelab.grid import GridConfig, eval_pairs
     from deepprune.pairs import PairConfig, build_pairs
 
     trained = {
@@ -124,15 +126,17 @@ def test_ablation_grid_reuses_finished_cells(tmp_path, monkeypatch):
     }
     held, _ = eval_pairs(DEMO_POOL, "words:8", GridConfig(pairs=PairConfig(test_fraction=0.4)))
     assert trained and not trained & {p.qid for p in held}
-    from deepprune.judges import evaluation
+    from deepprune.judgelab import ablation as ablation_module
 
     monkeypatch.setattr(
-        evaluation, "train_crossencoder", lambda *a, **k: pytest.fail("retrained a finished cell")
+        ablation_module,
+        "train_crossencoder",
+        lambda *a, **k: pytest.fail("retrained a finished cell"),
     )
     again = ablation([str(DEMO_POOL)], [str(DEMO_POOL)], tmp_path, cfg, progress=False)
     assert [r["auroc"] for r in again] == [r["auroc"] for r in rows]
     table = ablation_table(rows, tmp_path)
-    from deepprune.judges.evaluation import cells_manifest
+    from deepprune.judgelab.ablation import cells_manifest
 
     man = cells_manifest(tmp_path, rows)
     assert set(man) == {"words8-start-ce-x1", "words8-start-focal-x1",
@@ -206,8 +210,10 @@ def test_late_interaction_layer_matches_bert_and_judge_caches_traces(tmp_path, m
 
 def test_crossfit_trains_each_fold_without_its_questions_and_resumes(tmp_path, monkeypatch):
     from deepprune import pairs
-    from deepprune.judges import crossencoder, evaluation
-    from deepprune.judges.evaluation import CrossEncoderFolds, crossfit
+    from deepprune.judgelab import crossfit as crossfit_module
+    from deepprune.judgelab.crossfit import CrossEncoderFolds, crossfit
+    from deepprune.judgelab.grid import PRIOR_ORACLE
+    from deepprune.judges import crossencoder
     from deepprune.metrics import auroc
     from deepprune.questions import labelled_questions
     from deepprune.splits import question_folds
@@ -233,7 +239,7 @@ def test_crossfit_trains_each_fold_without_its_questions_and_resumes(tmp_path, m
     assert [r["judge"] for r in rows] == [
         "lexical:jaccard",
         "crossencoder late focal x2",
-        evaluation.PRIOR_ORACLE,
+        PRIOR_ORACLE,
     ]
     ys = [np.array([int(q.labels[i] == q.labels[j]) for i, j in itertools.combinations(range(q.n), 2)])
           for q in labelled_questions([DEMO_POOL], "words:8")]  # fmt: skip
@@ -249,7 +255,9 @@ def test_crossfit_trains_each_fold_without_its_questions_and_resumes(tmp_path, m
     )
     assert man["config"]["fold"] == "1/2" and man["train_questions"] == 6
     # a rerun reuses the finished models and their cached held-out scores
-    monkeypatch.setattr(evaluation, "train_crossencoder", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr(
+        crossfit_module, "train_crossencoder", lambda *a, **k: pytest.fail("retrained")
+    )
     monkeypatch.setattr(
         crossencoder.CrossEncoderJudge, "score_indexed", lambda *a, **k: pytest.fail("rescored")
     )
@@ -300,11 +308,11 @@ def test_cli_crossfit_writes_a_table_and_rejects_bad_input(tmp_path, capsys):
 def test_freeze_lower_trains_only_the_last_layer_and_head(tmp_path):
     from safetensors.torch import load_file
 
-    from deepprune.judges.crossencoder import _base_path
+    from deepprune.judges.crossencoder import base_path
 
     cfg = CrossEncoderConfig(**SMALL, joint="last", freeze_lower=True)
     train_crossencoder([DEMO_POOL], tmp_path / "fz", cfg, progress=False)
-    base = load_file(f"{_base_path(None)}/model.safetensors")
+    base = load_file(f"{base_path(None)}/model.safetensors")
     tuned = load_file(tmp_path / "fz" / "model.safetensors")
     last = "encoder.layer.5."
     lower = [k for k in tuned if not k.startswith(last) and k in base]
@@ -317,7 +325,7 @@ def test_freeze_lower_trains_only_the_last_layer_and_head(tmp_path):
 def test_finished_models_predate_new_config_fields_and_scores_follow_the_weights(tmp_path):
     from dataclasses import asdict
 
-    from deepprune.judges.evaluation import cached_fold_scores, fold_is_finished
+    from deepprune.judgelab.crossfit import cached_fold_scores, fold_is_finished
 
     cfg = CrossEncoderConfig(**SMALL, joint="last")
     old = {

@@ -7,16 +7,11 @@ import pytest
 import torch
 
 from deepprune.cli import main
+from deepprune.judgelab.crossfit import FeatureFolds, crossfit
+from deepprune.judgelab.feature_training import fit_weights, train_feature_judge
+from deepprune.judgelab.train_configs import FeatureJudgeConfig
 from deepprune.judges import JudgePair, get_judge
-from deepprune.judges.evaluation import FeatureFolds, crossfit
-from deepprune.judges.features import (
-    MANIFEST,
-    WEIGHTS,
-    FeatureJudgeConfig,
-    fit_weights,
-    forward,
-    train_feature_judge,
-)
+from deepprune.judges.features import MANIFEST, WEIGHTS, forward
 from deepprune.metrics import auroc
 from tests.conftest import DEMO_POOL
 
@@ -146,9 +141,9 @@ def test_crossfit_feature_cache_resumes_without_re_embedding(tmp_path, monkeypat
 
 @pytest.mark.slow
 def test_score_cache_follows_the_weights_not_the_folder(tmp_path):
+    from deepprune.judgelab.feature_training import train_feature_judge
+    from deepprune.judgelab.scoring import score_pairs
     from deepprune.judges import JudgePair, get_judge
-    from deepprune.judges.features import train_feature_judge
-    from deepprune.judges.scoring import score_pairs
 
     d, cache = tmp_path / "judge", tmp_path / "cache"
     q = json.loads(DEMO_POOL.read_text().splitlines()[0])

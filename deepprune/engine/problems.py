@@ -1,0 +1,102 @@
+"""What ``generate`` and ``solve`` share before and after the server: the problems, each trace's
+seed, and the append-only record file a killed run resumes from.
+
+Problems come from a problems file (``shared/data/problems`` format: id, question, gold,
+answer_type) or, with the replay backend and no problems file, from the replayed pool's own
+questions. A :class:`RecordFile` holds one JSON line per finished unit of work, written
+whole and fsynced; a line torn by a kill is skipped on reading (its work is redone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from deepprune.artifacts import read_jsonl
+from deepprune.errors import DeepPruneError
+from deepprune.pools import ANSWER_TYPES, iter_pool
+from deepprune.rng import run_key
+
+DEFAULT_PROMPT = "Question: {question}\nAnswer: Let's think step by step."  # our choice
+
+
+@dataclass
+class Problem:
+    id: str
+    question: str
+    gold: str | None = None
+    answer_type: str = "math"
+
+
+def load_problems(path: str | os.PathLike) -> list[Problem]:
+    """Problems in the format of ``shared/data/problems`` (id, question, gold, answer_type)."""
+    out, seen = [], set()
+    for no, row in read_jsonl(path, "problem file"):
+        if (
+            not isinstance(row, dict)
+            or not isinstance(row.get("id"), str)
+            or not isinstance(row.get("question"), str)
+        ):
+            raise DeepPruneError(
+                f"{path}:{no}: a problem needs a string 'id' and a string 'question'"
+            )
+        if row["id"] in seen:
+            raise DeepPruneError(f"{path}:{no}: duplicate id {row['id']!r}")
+        kind = row.get("answer_type", "math")
+        if kind not in ANSWER_TYPES:
+            raise DeepPruneError(
+                f"{path}:{no}: answer_type {kind!r} is not one of {', '.join(ANSWER_TYPES)}"
+            )
+        gold = row.get("gold")
+        seen.add(row["id"])
+        out.append(Problem(row["id"], row["question"], None if gold is None else str(gold), kind))
+    return out
+
+
+def resolve_problems(problems, backend: str, backend_args: dict) -> list[Problem]:
+    """A list as given, a problems file loaded, or (replay backend, no file) the pool's questions."""
+    if backend == "replay" and problems is None:
+        return [Problem(q.id, q.question or "", q.gold, q.answer_type)
+                for q in iter_pool(backend_args["pool"])]  # fmt: skip
+    return problems if isinstance(problems, list) else load_problems(problems)
+
+
+def trace_seed(cfg, qid: str, index: int) -> int:
+    """The sampling seed of trace ``index`` of problem ``qid`` under ``cfg.seed``."""
+    return run_key("trace", cfg.seed, qid, index) % 2**31
+
+
+class RecordFile:
+    """An append-only JSONL file of finished work: one whole, fsynced line per record."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._lock: asyncio.Lock | None = None
+
+    def read(self) -> list[dict]:
+        """Every intact record (a line torn by a kill is skipped: its work is redone)."""
+        if not self.path.exists():
+            return []
+        out = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+    def append_now(self, line: str) -> None:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    async def append(self, line: str) -> None:
+        """Append one line, whole, from concurrent tasks."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            self.append_now(line)
