@@ -16,7 +16,6 @@ from pathlib import Path
 from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
 from deepprune.pools import write_pool
-from deepprune.replay.methods import DeepPrune
 from deepprune.replay.harness import (
     OnlineConfig,
     attach_judge,
@@ -24,6 +23,7 @@ from deepprune.replay.harness import (
     run_method,
     run_sweep,
 )
+from deepprune.replay.methods import DeepPrune
 from deepprune.replay.prune import parse_sweep
 from deepprune.synth import SynthConfig, synth_pool
 
