@@ -15,9 +15,21 @@ $(PY):
 	$(BASE_PY) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
+# llama.cpp (the local server of `make serve` and the server tests) is built without -march=native:
+# a native build on a CPU with AMX emits AMX tile instructions, and a kernel that does not grant
+# them to the process (this sandbox's) kills the server with a general protection fault in
+# libggml-cpu at its first request. Built once into a wheel directory outside the repository
+# (about 6 minutes on 2 cores) and reused by every later install.
+LLAMA_CPP_VERSION := $(shell sed -n 's/^llama-cpp-python==//p' $(CONSTRAINTS))
+LLAMA_WHEELS ?= $(HOME)/.cache/deepprune/llama-cpp-python-$(LLAMA_CPP_VERSION)-portable
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+
 install: $(PY)
 	$(PIP) install -q -c $(CONSTRAINTS) torch
-	$(PIP) install -q -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
+	[ -n "$$(ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl 2>/dev/null)" ] || \
+	    CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel -q --no-cache-dir --no-deps -w $(LLAMA_WHEELS) \
+	    llama-cpp-python==$(LLAMA_CPP_VERSION)
+	$(PIP) install -q -c $(CONSTRAINTS) --find-links $(LLAMA_WHEELS) -e ".[$(EXTRAS)]"
 	# no CPU builds of torchvision/torchaudio exist; transformers treats both as optional
 	$(PIP) uninstall -q -y torchvision torchaudio 2>/dev/null || true
 	# the notebooks' kernel, inside the environment (a user's own kernels are left alone)

@@ -26,6 +26,7 @@ import numpy as np
 from deepprune.answers import question_answers
 from deepprune.grading import AnswerClasses
 from deepprune.pools import Question, iter_pool
+from deepprune.probes import probe_tokens
 from deepprune.tokens import get_counter, trace_tokens
 from deepprune.truncate import PAPER_TRUNC, parse_spec, truncate
 
@@ -51,6 +52,8 @@ class PreparedQuestion:
     # -2: past the trace's last probe), one every probe_every tokens; None: the pool has none
     probes: np.ndarray | None = field(repr=False, default=None)
     probe_every: int | None = None
+    # (n, P) estimated reasoning-model tokens of each probe (deepprune.probes.probe_tokens; 0 past the last)
+    probe_cost: np.ndarray | None = field(repr=False, default=None)
     key: str = ""  # "POOL/QID": unique across pools (splits and folds are over keys)
     # whether each trace has what the truncation reads (its text; its probes for probe:J)
     readable: np.ndarray | None = field(repr=False, default=None)
@@ -72,7 +75,8 @@ class PreparedQuestion:
             self, labels=self.labels[idx], tokens=self.tokens[idx], prefix_tokens=self.prefix_tokens[idx],
             judge_tokens=self.judge_tokens[idx], prefixes=[self.prefixes[k] for k in idx],
             confs=None if self.confs is None else [self.confs[k] for k in idx], index=self.pool_index()[idx],
-            probes=None if self.probes is None else self.probes[idx], readable=self.readable[idx]
+            probes=None if self.probes is None else self.probes[idx],
+            probe_cost=None if self.probe_cost is None else self.probe_cost[idx], readable=self.readable[idx]
             if self.readable is not None else None)  # fmt: skip
 
     def pool_index(self) -> np.ndarray:
@@ -138,6 +142,14 @@ def _probe_matrix(probe_lists: list[list], flat_labels: list[int]) -> np.ndarray
     return out
 
 
+def _probe_cost(probe_lists: list[list]) -> np.ndarray:
+    """(n, P) estimated tokens of each probe (0 past a trace's last probe)."""
+    out = np.zeros((len(probe_lists), max(map(len, probe_lists), default=0)))
+    for i, p in enumerate(probe_lists):
+        out[i, : len(p)] = [probe_tokens(a) for a in p]
+    return out
+
+
 def prepare_question(
     q: Question, source: str, spec, counter, grading: str | None = None
 ) -> PreparedQuestion:
@@ -168,6 +180,7 @@ def prepare_question(
         text_missing=len(q.traces) if spec.kind == "probe" else sum(not t.text for t in q.traces),
         prefix_known=not np.isnan(ptok).any(), tokens_shipped=sum(t.num_tokens is not None for t in q.traces),
         probes=None if probe_lists is None else _probe_matrix(probe_lists, classes.labels[len(finals):]),
+        probe_cost=None if probe_lists is None else _probe_cost(probe_lists),
         probe_every=q.extra.get("probe_every"), key=f"{source}/{q.id}", readable=readable)  # fmt: skip
 
 

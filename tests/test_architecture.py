@@ -112,7 +112,7 @@ def test_the_cycle_test_sees_package_inits():
 # its own layer or lower ones; the root package (the notebook API) is the top.
 LAYERS = [
     ("answers", "artifacts", "confidence", "configs", "errors", "focal", "grading", "metrics", "pools",
-     "questions", "rng", "splits", "stats", "synth", "tokens", "truncate", "vote"),
+     "probes", "questions", "rng", "splits", "stats", "synth", "tokens", "truncate", "vote"),
     ("greedy",),
     ("judges",),
     ("replay", "engine", "judgelab", "pairs", "train", "dev"),

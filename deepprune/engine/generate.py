@@ -34,9 +34,7 @@ from deepprune.engine.problems import (
 )
 from deepprune.errors import ConfigError, DeepPruneError
 from deepprune.pools import Question, Trace, iter_pool, write_pool
-
-# our choice: forces a \\boxed{} answer from a partial trace
-DEFAULT_CUE = "\nThe final answer is \\boxed{"
+from deepprune.probes import DEFAULT_CUE, PROBE_MAX_TOKENS, probe_answer
 
 
 @dataclass
@@ -50,7 +48,7 @@ class GenerateConfig:
     seed: int = 0  # random seed (our choice: 0)
     logprobs: int = 0  # top-k logprobs per token for confs (DeepConf: 20); 0 = no confs
     probe_every: int = 0  # generated tokens between answer probes; 0 = no probes
-    probe_tokens: int = 16  # max tokens of one probe answer
+    probe_tokens: int = PROBE_MAX_TOKENS  # max tokens of one probe answer
     concurrency: int = 8  # traces in flight at once (across problems)
     prompt: str = DEFAULT_PROMPT  # a template with {question}, or @FILE
     answer_cue: str = DEFAULT_CUE  # text appended to a partial trace to ask for its answer (probes)
@@ -107,7 +105,7 @@ async def probe(backend: Backend, prompt: str, prefix: str, cfg: GenerateConfig,
     )
     async with sem:
         text, fin = await backend.complete(req)
-    return extract_answer(cfg.answer_cue + text, p.answer_type), fin.completion_tokens
+    return probe_answer(cfg.answer_cue, text, p.answer_type), fin.completion_tokens
 
 
 async def sample_trace(backend: Backend, p: Problem, index: int, cfg: GenerateConfig,

@@ -34,34 +34,65 @@ class LiveLedger:
         default_factory=list
     )  # (request id, completion tokens) per finished request
 
+    probe_calls: int = 0  # answer-probe requests
+    probe_tokens: int = 0  # tokens the probes generated (the server's usage)
+    probe_prompt_tokens: int = 0  # prompt tokens the probes read (prompt + partial trace + cue)
+    # of those, served from the prefix cache where the server says so (None: not reported)
+    probe_cached_tokens: int | None = None
+
     def add(self, fin: Finish, rid: str = "") -> None:
         self.tokens += fin.completion_tokens
         self.prompt_tokens += fin.prompt_tokens or 0
         self.usage_source.add(fin.usage_source)
         self.requests.append((rid, fin.completion_tokens))
 
+    def add_probe(self, fin: Finish, rid: str = "") -> None:
+        """An answer probe: its own columns, never mixed into the traces' tokens."""
+        self.probe_calls += 1
+        self.probe_tokens += fin.completion_tokens
+        self.probe_prompt_tokens += fin.prompt_tokens or 0
+        if fin.cached_tokens is not None:
+            self.probe_cached_tokens = (self.probe_cached_tokens or 0) + fin.cached_tokens
+        self.usage_source.add(fin.usage_source)
+        self.requests.append((rid, fin.completion_tokens))
+
+    @property
+    def net_tokens(self) -> int:
+        """What the reasoning model spent: generated tokens, probe tokens, and the probes' prompt
+        tokens that the server says it did not serve from its prefix cache (where it does not say,
+        the re-read of a cached prefix is not counted: prefix caching makes it a cache hit)."""
+        uncached = (
+            0
+            if self.probe_cached_tokens is None
+            else self.probe_prompt_tokens - self.probe_cached_tokens
+        )
+        return self.tokens + self.probe_tokens + uncached
+
 
 def summarise(records: list[dict], methods: tuple[str, ...]) -> list[dict]:
-    """One row per method: means per problem, and the reduction vs cons@N on the same problems."""
+    """One row per method: means per problem, and the reductions vs cons@N on the same problems
+    (generated tokens, and net tokens: generated + probes, :attr:`LiveLedger.net_tokens`)."""
     rows = []
     base = {r["question"]: r["tokens"] for r in records if r["method"] == "cons@N"}
+    mean = lambda rs, key: float(np.mean([r.get(key, 0) or 0 for r in rs]))  # noqa: E731
     for m in methods:
         rs = [r for r in records if r["method"] == m]
         if not rs:
             continue
         graded = [r["correct"] for r in rs if r["correct"] is not None]
         paired = [r for r in rs if r["question"] in base]
+        b = sum(base[r["question"]] for r in paired)
         rows.append({
             "method": m, "problems": len(rs), "accuracy": float(np.mean(graded)) if graded else None,
-            "tokens": float(np.mean([r["tokens"] for r in rs])),
-            "reduction_vs_consN": 1 - sum(r["tokens"] for r in paired) / sum(base[r["question"]] for r in paired)
-            if paired and base else None,
-            "sequential_tokens": float(np.mean([r["sequential_tokens"] for r in rs])),
-            "wall_s": float(np.mean([r["wall_s"] for r in rs])),
-            "judge_calls": float(np.mean([r["judge_calls"] for r in rs])),
-            "judge_tokens": float(np.mean([r["judge_tokens"] for r in rs])),
-            "inflight_waste": float(np.mean([r["inflight_waste"] for r in rs])),
-            "reread_tokens": float(np.mean([r["reread_tokens"] for r in rs])),
+            "tokens": mean(rs, "tokens"), "probe_tokens": mean(rs, "probe_tokens"),
+            "probe_calls": mean(rs, "probe_calls"), "probe_prompt_tokens": mean(rs, "probe_prompt_tokens"),
+            "net_tokens": float(np.mean([r.get("net_tokens", r["tokens"]) for r in rs])),
+            "reduction_vs_consN": 1 - sum(r["tokens"] for r in paired) / b if paired and b else None,
+            "net_reduction_vs_consN": 1 - sum(r.get("net_tokens", r["tokens"]) for r in paired) / b
+            if paired and b else None,
+            "sequential_tokens": mean(rs, "sequential_tokens"), "wall_s": mean(rs, "wall_s"),
+            "judge_calls": mean(rs, "judge_calls"), "judge_tokens": mean(rs, "judge_tokens"),
+            "inflight_waste": mean(rs, "inflight_waste"), "reread_tokens": mean(rs, "reread_tokens"),
             "overhead_share": sum(r["overhead_s"] for r in rs) / max(sum(r["wall_s"] for r in rs), 1e-9),
         })  # fmt: skip
     return rows
@@ -69,12 +100,16 @@ def summarise(records: list[dict], methods: tuple[str, ...]) -> list[dict]:
 
 def solve_table(rows: list[dict]) -> str:
     """Markdown table of :func:`summarise` rows."""
-    lines = ["| method | problems | accuracy | tokens / problem | reduction vs cons@N | sequential tokens | wall s / problem | judge calls | judge tokens | in-flight waste | re-read tokens | overhead |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| method | problems | accuracy | generated tokens / problem | probe tokens (calls) | net tokens | reduction vs cons@N "
+             "| net reduction | sequential tokens | wall s / problem | judge calls | judge tokens | in-flight waste "
+             "| re-read tokens | probe prompt tokens | overhead |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
     for r in rows:
         acc = "n/a" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f}%"
-        red = "n/a" if r["reduction_vs_consN"] is None else f"{100 * r['reduction_vs_consN']:.1f}%"
-        lines.append(f"| {r['method']} | {r['problems']} | {acc} | {r['tokens']:,.0f} | {red} | {r['sequential_tokens']:,.0f} | "
-                     f"{r['wall_s']:.1f} | {r['judge_calls']:.0f} | {r['judge_tokens']:,.0f} | {r['inflight_waste']:,.0f} | "
-                     f"{r['reread_tokens']:,.0f} | {100 * r['overhead_share']:.2f}% |")  # fmt: skip
+        lines.append(f"| {r['method']} | {r['problems']} | {acc} | {r['tokens']:,.0f} | {r['probe_tokens']:,.0f} "
+                     f"({r['probe_calls']:,.0f}) | {r['net_tokens']:,.0f} | {pct(r['reduction_vs_consN'])} | "
+                     f"{pct(r['net_reduction_vs_consN'])} | {r['sequential_tokens']:,.0f} | {r['wall_s']:.1f} | "
+                     f"{r['judge_calls']:.0f} | {r['judge_tokens']:,.0f} | {r['inflight_waste']:,.0f} | "
+                     f"{r['reread_tokens']:,.0f} | {r['probe_prompt_tokens']:,.0f} | {100 * r['overhead_share']:.2f}% |")  # fmt: skip
     return "\n".join(lines)

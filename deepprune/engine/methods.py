@@ -1,9 +1,10 @@
-"""The live engine's methods: each one way to spend a problem's traces on a server.
+"""The live engine's methods and their registry: each one way to spend a problem's traces on a server.
 
 ``cons@N`` (every trace), ``cons@k`` (k traces; by default DeepPrune's budget on the same
 problem), ``deepprune`` (prefixes, greedy clustering with a judge, the largest cluster
-completed; resume or stream mode) and ``deepconf`` (DeepConf-online from streamed
-logprobs). A method is a :class:`GenMethod` over a :class:`Run` (the problem, its backend
+completed; resume or stream mode; with ``--judge probe`` the judge reads answer probes asked of
+each trace at its cut), and, from :mod:`deepprune.engine.early_stop`, ``deepconf``
+(DeepConf-online from streamed logprobs) and ``parallel-probe``. A method is a :class:`GenMethod` over a :class:`Run` (the problem, its backend
 and seeds) and a :class:`~deepprune.engine.ledger.LiveLedger`; the orchestrator
 (:mod:`deepprune.engine.solve`) runs them and records what they return. Parameters are the
 fields of :class:`~deepprune.engine.solve.SolveConfig` each method reads.
@@ -12,71 +13,26 @@ fields of :class:`~deepprune.engine.solve.SolveConfig` each method reads.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 
 import numpy as np
 
 from deepprune.answers import extract_answer
-from deepprune.confidence import WindowWatch, token_confidence
-from deepprune.engine.backends import Backend, Finish, Request
+from deepprune.engine.backends import Finish
+from deepprune.engine.early_stop import DeepConfOnline, ParallelProbeLive
 from deepprune.engine.ledger import LiveLedger
-from deepprune.engine.problems import Problem, trace_seed
-from deepprune.errors import ConfigError, DeepPruneError
+from deepprune.engine.run import GenMethod, Run
+from deepprune.errors import ConfigError
 from deepprune.grading import AnswerClasses
 from deepprune.greedy import GreedyClusterer
 from deepprune.judges import LabelledJudge, judge_scores_indexed
 from deepprune.rng import run_key
 from deepprune.truncate import PrefixWatch, parse_spec
-from deepprune.vote import majority_class
 
-METHODS = (
-    "cons@N",
-    "deepprune",
-    "cons@k",
-    "deepconf",
-)  # run order: cons@k takes its budget from the two before
-
-
-class Run:
-    """One problem: the backend, the seeds and the helpers every method shares."""
-
-    def __init__(self, backend: Backend, p: Problem, cfg):
-        self.backend, self.p, self.cfg = backend, p, cfg
-        self.prompt = cfg.prompt.replace("{question}", p.question)
-        pool = getattr(backend, "questions", {}).get(
-            p.id
-        )  # a replayed problem has only its pool's traces
-        self.n = min(cfg.n, len(pool.traces)) if pool is not None else cfg.n
-
-    def request(
-        self, i: int, max_tokens: int, suffix: str = "", start: int = 0, logprobs: int = 0
-    ) -> Request:
-        meta = {"question": self.p.id, "index": i, "start": start}
-        rid = f"{self.p.id}/{i}" + (f"+{start}" if start else "")
-        return Request(rid, self.prompt + suffix, trace_seed(self.cfg, self.p.id, i), max_tokens,
-                       self.cfg.temperature, self.cfg.top_p, logprobs, tuple(self.cfg.stop), meta)  # fmt: skip
-
-    async def full(self, i: int, led: LiveLedger) -> str:
-        req = self.request(i, self.cfg.max_tokens)
-        text, fin = await self.backend.complete(req)
-        led.add(fin, req.request_id)
-        led.sequential_tokens = max(led.sequential_tokens, fin.completion_tokens)
-        return text
-
-    def vote(self, texts: list[str]) -> str | None:
-        """Majority answer of ``texts`` (ties: the answer seen first)."""
-        answers = [extract_answer(t, self.p.answer_type) for t in texts]
-        classes = AnswerClasses(answers, self.p.answer_type)
-        win = majority_class(classes.labels)
-        return None if win < 0 else answers[classes.labels.index(win)]
-
-
-class GenMethod:
-    name = "method"
-
-    async def run(self, r: Run, led: LiveLedger, before: dict) -> dict:
-        raise NotImplementedError
+# run order: cons@k takes its budget from the two before it
+METHODS = ("cons@N", "deepprune", "cons@k", "deepconf", "parallel-probe")
 
 
 class ConsN(GenMethod):
@@ -101,13 +57,15 @@ class ConsK(GenMethod):
 
 
 class _Live:
-    """A streaming trace (stream mode): its prefix arrives first, the trace runs on."""
+    """A streaming trace: its prefix arrives first (stream mode: the trace runs on), with the
+    answer probes fired on the way (probe position -> task giving its answer)."""
 
     def __init__(self):
         self.prefix: asyncio.Future = (
             asyncio.get_running_loop().create_future()
         )  # (text, tokens, done)
         self.generated = 0
+        self.probes: dict[int, asyncio.Task] = {}
 
 
 class DeepPrune(GenMethod):
@@ -116,25 +74,52 @@ class DeepPrune(GenMethod):
     def __init__(self, judge):
         self.judge = judge
 
+    def _probe_plan(self, r: Run) -> tuple[int, set[int]]:
+        """(cut in tokens, probe positions the judge reads) for ``probe:J``; (0, {}) otherwise.
+        The probe judge reads the last ``last`` positions before the cut (0-based J-last .. J-1)."""
+        spec = parse_spec(r.cfg.trunc)
+        if spec.kind != "probe":
+            return 0, set()
+        j, last = int(spec.value), getattr(self.judge, "last", 1)
+        return j * r.cfg.probe_every, set(range(max(j - last, 0), j))
+
+    def _probes_fired(
+        self, r: Run, i: int, live: _Live, text: str, led: LiveLedger, ended: bool
+    ) -> None:
+        """Fire the probes the generated tokens have reached; at the trace's end, one more for the
+        partial block it ended in (the probe a pool records there)."""
+        cut, positions = self._probe_plan(r)
+        pe = r.cfg.probe_every
+        for k in sorted(positions - set(live.probes)):
+            at_end = ended and k * pe < live.generated < (k + 1) * pe
+            if live.generated >= (k + 1) * pe or at_end:
+                live.probes[k] = asyncio.create_task(r.probe(i, k, text, led))
+
     async def _prefix(self, r: Run, i: int, led: LiveLedger) -> tuple[str, int, bool]:
         """Resume mode: generate trace i up to its truncation point; (prefix, tokens, trace ended)."""
         spec = parse_spec(r.cfg.trunc)
+        if spec.kind == "probe":  # streamed to the cut (the server stops there), probes on the way
+            live = _Live()
+            await self._stream(r, i, led, live, run_on=False)
+            return live.prefix.result(), live
         if spec.kind == "tokens":  # the server itself stops at K and reports its usage
             req = r.request(i, min(int(spec.value), r.cfg.max_tokens))
             text, fin = await r.backend.complete(req)
             led.add(fin, req.request_id)
-            return text, fin.completion_tokens, fin.finished
+            return (text, fin.completion_tokens, fin.finished), None
         live = _Live()
         text, _ = await self._stream(r, i, led, live, run_on=False)
-        return live.prefix.result()
+        return live.prefix.result(), None
 
     async def _stream(
         self, r: Run, i: int, led: LiveLedger, live: _Live, run_on: bool
     ) -> tuple[str, int]:
         """Stream trace i; resolve ``live.prefix`` at the truncation point; stop there unless ``run_on``."""
-        watch = PrefixWatch(r.cfg.trunc)
+        cut, positions = self._probe_plan(r)
+        watch = PrefixWatch(f"tokens:{cut}" if cut else r.cfg.trunc)
         parts, fin = [], None
-        req = r.request(i, r.cfg.max_tokens)
+        # resume mode with probes: the server stops at the cut
+        req = r.request(i, r.cfg.max_tokens if run_on or not cut else min(cut, r.cfg.max_tokens))
         gen = r.backend.stream(req)
         try:
             async for item in gen:
@@ -143,6 +128,8 @@ class DeepPrune(GenMethod):
                     break
                 parts.append(item.text)
                 live.generated += item.tokens
+                if positions and not live.prefix.done():
+                    self._probes_fired(r, i, live, "".join(parts), led, ended=False)
                 if not live.prefix.done():
                     prefix = watch.feed(item.text, item.tokens)
                     if prefix is not None:
@@ -157,6 +144,8 @@ class DeepPrune(GenMethod):
                 led.add(Finish(live.generated, None, False, "stream"), req.request_id)
         text = "".join(parts)
         if not live.prefix.done():  # the trace ended before its truncation point
+            if positions:
+                self._probes_fired(r, i, live, text, led, ended=True)
             live.prefix.set_result((text, live.generated, True))
         return text, live.generated
 
@@ -178,6 +167,7 @@ class DeepPrune(GenMethod):
     async def run(self, r, led, before):
         cfg, n = r.cfg, r.n
         texts, labels = [""] * n, self._labels(r)
+        view = [tuple(texts)]  # the judge's view, rebuilt on each arrival (judges cache per view)
 
         def score(t, members):
             t0 = time.perf_counter()
@@ -187,9 +177,7 @@ class DeepPrune(GenMethod):
                 if labels is None
                 else ((labels[t] >= 0) & (labels[t] == labels[m])).astype(int)
             )
-            s = judge_scores_indexed(
-                self.judge, tuple(texts), np.full(len(m), t), m, lab, r.p.question
-            )
+            s = judge_scores_indexed(self.judge, view[0], np.full(len(m), t), m, lab, r.p.question)
             cost = self.judge.cost([texts[t]] + [texts[x] for x in members])
             led.judge_calls += len(m)
             led.judge_tokens += int(
@@ -210,15 +198,27 @@ class DeepPrune(GenMethod):
             ]
             prefixes = [lv.prefix for lv in lives]
         else:
+            lives = [None] * n
             prefixes = [asyncio.create_task(self._prefix(r, i, led)) for i in range(n)]
+        cut, positions = self._probe_plan(r)
 
         async def tagged(i):
-            return i, await prefixes[i]
+            if stream:
+                got = await prefixes[i]
+            else:
+                got, lives[i] = await prefixes[i]
+            seen = text = got[0]
+            if positions:  # what the probe judge reads: the answers at the probed positions, as a pool stores them
+                answers = {k: await t for k, t in lives[i].probes.items()}
+                probes = [answers.get(k) for k in range(max(positions) + 1)]
+                seen = json.dumps({"answer_type": r.p.answer_type, "probes": probes})
+            return i, (seen, text, *got[1:])
 
-        ptok, ended, arrivals = [0] * n, [False] * n, []
+        partial, ptok, ended, arrivals = [""] * n, [0] * n, [False] * n, []
         for fut in asyncio.as_completed([tagged(i) for i in range(n)]):
-            i, (text, ntok, done) = await fut
-            texts[i], ptok[i], ended[i] = text, ntok, done
+            i, (seen, text, ntok, done) = await fut
+            texts[i], partial[i], ptok[i], ended[i] = seen, text, ntok, done
+            view[0] = tuple(texts)
             arrivals.append(i)
             if not cfg.deterministic:
                 g.add(i)  # in the order the prefixes complete on the server
@@ -241,66 +241,18 @@ class DeepPrune(GenMethod):
 
             async def cont(i):
                 if ended[i]:
-                    return texts[i], 0
-                req = r.request(i, max(cfg.max_tokens - ptok[i], 1), texts[i], ptok[i])
+                    return partial[i], 0
+                req = r.request(i, max(cfg.max_tokens - ptok[i], 1), partial[i], ptok[i])
                 text, fin = await r.backend.complete(req)
                 led.add(fin, req.request_id)
                 led.reread_tokens += fin.prompt_tokens or 0
-                return texts[i] + text, fin.completion_tokens
+                return partial[i] + text, fin.completion_tokens
 
             outs = await asyncio.gather(*(cont(i) for i in chosen))
             finals = [t for t, _ in outs]
             led.sequential_tokens = max(ptok) + max((c for _, c in outs), default=0)
         return {"answer": r.vote(finals), "completed": chosen, "fallback": fallback,
                 "clusters": len(g.clusters), "arrivals": arrivals}  # fmt: skip
-
-
-class DeepConfOnline(GenMethod):
-    """DeepConf-online (Fu et al. 2025): warm-up traces set a confidence threshold; a later trace
-    stops when its sliding-window confidence falls below it; votes weighted by confidence."""
-
-    name = "deepconf"
-
-    async def _trace(self, r: Run, i: int, led: LiveLedger, threshold: float | None):
-        watch = WindowWatch(r.cfg.deepconf_window)
-        parts, fin, stopped = [], None, False
-        req = r.request(i, r.cfg.max_tokens, logprobs=r.cfg.logprobs)
-        gen = r.backend.stream(req)
-        async for item in gen:
-            if isinstance(item, Finish):
-                fin = item
-                break
-            if item.top_logprobs is None:
-                raise DeepPruneError("deepconf needs logprobs, and the server returned none")
-            parts.append(item.text)
-            watch.add([token_confidence(x) for x in item.top_logprobs])
-            if threshold is not None and watch.below(threshold):
-                stopped = True
-                break
-        await gen.aclose()
-        led.add(
-            fin if fin is not None else Finish(len(watch), None, False, "stream"), req.request_id
-        )
-        led.sequential_tokens = max(led.sequential_tokens, len(watch))
-        return "".join(parts), watch.lowest(), stopped
-
-    async def run(self, r, led, before):
-        cfg = r.cfg
-        warm = await asyncio.gather(
-            *(self._trace(r, i, led, None) for i in range(cfg.deepconf_warmup))
-        )
-        s = float(np.percentile([c for _, c, _ in warm], 100 - cfg.deepconf_keep))
-        rest = await asyncio.gather(
-            *(self._trace(r, i, led, s) for i in range(cfg.deepconf_warmup, r.n))
-        )
-        voters = [(t, c) for t, c, _ in warm if c >= s] + [
-            (t, c) for t, c, stop in rest if not stop and c >= s
-        ]
-        answers = [extract_answer(t, r.p.answer_type) for t, _ in voters]
-        classes = AnswerClasses(answers, r.p.answer_type)
-        win = majority_class(classes.labels, [c for _, c in voters])
-        return {"answer": None if win < 0 else answers[classes.labels.index(win)], "threshold": s,
-                "stopped": sum(stop for _, _, stop in rest), "completed": len(voters)}  # fmt: skip
 
 
 def build_methods(cfg, judge) -> list[GenMethod]:
@@ -310,5 +262,6 @@ def build_methods(cfg, judge) -> list[GenMethod]:
         "cons@k": ConsK,
         "deepprune": lambda: DeepPrune(judge),
         "deepconf": DeepConfOnline,
+        "parallel-probe": ParallelProbeLive,
     }
     return [table[m]() for m in METHODS if m in cfg.methods]  # cons@k after what sets its budget

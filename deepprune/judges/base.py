@@ -33,6 +33,9 @@ class JudgeCost:
     per_prefix: np.ndarray  # (n,) tokens of each prefix as the judge reads it
     per_pair: int = 0  # prompt template tokens around the two prefixes
     passes: int = 1  # 2 when the judge scores both orders
+    # (n,) reasoning-model tokens spent once per trace to make what the judge reads (answer
+    # probes); None: nothing (a text judge reads the prefix as generated)
+    per_trace: np.ndarray | None = None
 
     def of(self, i, j) -> np.ndarray:
         """Input tokens of the calls (i[k], j[k])."""

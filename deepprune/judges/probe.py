@@ -18,6 +18,7 @@ import numpy as np
 from deepprune.errors import ConfigError
 from deepprune.grading import AnswerClasses
 from deepprune.judges.base import Judge, JudgeCost
+from deepprune.probes import probe_tokens
 
 
 class ProbeJudge(Judge):
@@ -67,4 +68,18 @@ class ProbeJudge(Judge):
         return self.score_indexed(tuple(texts), 2 * k, 2 * k + 1)
 
     def cost(self, texts, counts=None):
-        return JudgeCost(np.zeros(len(texts), dtype=np.int64))  # the probes were generated already
+        """Comparing answers reads nothing; making them costs each trace its probes at the last
+        ``last`` positions before the cut (the reasoning model's tokens, :func:`deepprune.probes.probe_tokens`:
+        an estimate where the pool does not record them)."""
+        per_trace = np.zeros(len(texts), dtype=np.int64)
+        try:
+            probes = [json.loads(t)["probes"] for t in texts]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ConfigError(
+                "the probe judge reads answer probes: use it with --trunc probe:J on a pool with probes"
+            ) from None
+        depth = max((len(p) for p in probes), default=0)
+        for n, p in enumerate(probes):
+            per_trace[n] = sum(probe_tokens(p[pos]) for pos in range(max(depth - self.last, 0), depth)
+                               if pos < len(p))  # fmt: skip
+        return JudgeCost(np.zeros(len(texts), dtype=np.int64), per_trace=per_trace)

@@ -154,7 +154,11 @@ def compare_pool(
                 p["delta_vs_consN_ci95"] = paired_ci(d_n, cfg.n_boot)
                 p["delta_vs_matched_cons_k"] = float(np.nanmean(d_k))
                 p["delta_vs_matched_cons_k_ci95"] = paired_ci(d_k, cfg.n_boot, seed=1)
-            p["net_tokens"] = p["tokens"] + p["aux_tokens"] * oc.judge_ratio(judge_of.get(fam))
+            p["net_tokens"] = (
+                p["tokens"]
+                + p["probe_tokens"]
+                + p["aux_tokens"] * oc.judge_ratio(judge_of.get(fam))
+            )
             add_reductions([p], cons_n)
             points.append(p)
     n_max = max(q.n for q in qs)
@@ -200,7 +204,8 @@ def comparison_markdown(res: dict) -> str:
              f"{cfg['online']['repeats']} repeats; similarity `{cfg['similarity']}`; tokens by `{res['token_counter']}`. "
              f"cons@N: {acc} at {c['tokens']:,.0f} tokens/question ({c['seq_tokens']:,.0f} sequential). Net reduction: "
              f"judge input tokens weighted by judge/reasoner parameters (reasoner {cfg['online']['reasoner_params'] / 1e9:g}B; "
-             f"a judge of unknown size: {cfg['online']['judge_params'] / 1e9:g}B).", ""]  # fmt: skip
+             f"a judge of unknown size: {cfg['online']['judge_params'] / 1e9:g}B) plus probe tokens (answer probes: cue + answer, "
+             f"estimated by `deepprune.probes.probe_tokens`).", ""]  # fmt: skip
     if res["skipped"]:
         lines += [f"Skipped: {', '.join(f'{k} ({v})' for k, v in res['skipped'].items())}.", ""]
     if res["headline"]:
@@ -214,9 +219,9 @@ def comparison_markdown(res: dict) -> str:
                     f"| {fam} | {h['method']} | {100 * h['accuracy']:.1f}% | {h['tokens']:,.0f} | {100 * h['reduction_vs_consN']:.1f}% |"
                 )
         lines.append("")
-    lines += ["| method | accuracy | tokens / q | reduction | net reduction | sequential tokens / q | sequential reduction "
-              "| aux calls / q | aux tokens / q | Δacc vs cons@N [95% CI] | Δacc vs cons@k, same budget [95% CI] |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines += ["| method | accuracy | generated tokens / q | probe tokens / q | reduction | net reduction | sequential tokens / q "
+              "| sequential reduction | aux calls / q | aux tokens / q | Δacc vs cons@N [95% CI] | Δacc vs cons@k, same budget [95% CI] |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for p in res["points"]:
         if p["accuracy"] is None:
             a = d1 = d2 = "n/a"
@@ -229,7 +234,7 @@ def comparison_markdown(res: dict) -> str:
             if p["seq_tokens"] is None
             else f"{p['seq_tokens']:,.0f} | {100 * p['seq_reduction_vs_consN']:.1f}%"
         )
-        lines.append(f"| {p['method']} | {a} | {p['tokens']:,.0f} | {100 * p['reduction_vs_consN']:.1f}% | "
+        lines.append(f"| {p['method']} | {a} | {p['tokens']:,.0f} | {p.get('probe_tokens', 0.0):,.0f} | {100 * p['reduction_vs_consN']:.1f}% | "
                      f"{100 * p['net_reduction_vs_consN']:.1f}% | {seq if p['seq_tokens'] is not None else 'n/a | n/a'} | "
                      f"{p['aux_calls']:,.0f} | {p['aux_tokens']:,.0f} | {d1} | {d2} |")  # fmt: skip
     return "\n".join(lines)

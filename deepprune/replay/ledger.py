@@ -30,6 +30,7 @@ class Ledger:
     seq_tokens: np.ndarray  # NaN where the method does not define its latency
     graded: bool
     infos: list[dict] = field(default_factory=list)
+    probe_tokens: np.ndarray | None = None  # reasoning-model tokens of answer probes
 
     @classmethod
     def of(cls, name: str, questions, per_q: list[list]) -> Ledger:
@@ -38,6 +39,7 @@ class Ledger:
         shape = (len(questions), len(per_q[0]) if per_q else 0)
         corr = np.full(shape, np.nan)
         tok, calls, auxt, seq = np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros(shape)
+        ptok = np.zeros(shape)
         for a, (q, outs) in enumerate(zip(questions, per_q, strict=True)):
             for r, o in enumerate(outs):
                 if o.correct is None and q.gold_class is not None:
@@ -45,10 +47,11 @@ class Ledger:
                 if o.correct is not None:
                     corr[a, r] = o.correct
                 tok[a, r], calls[a, r], auxt[a, r] = o.tokens, o.aux_calls, o.aux_tokens
+                ptok[a, r] = o.probe_tokens
                 seq[a, r] = np.nan if o.seq_tokens is None else o.seq_tokens
         graded = any(q.gold_class is not None for q in questions)
         infos = [o.info for outs in per_q for o in outs]
-        return cls(name, corr, tok, calls, auxt, seq, graded, infos)
+        return cls(name, corr, tok, calls, auxt, seq, graded, infos, ptok)
 
     def summary(self) -> dict:
         """The ``prune`` row: per-repeat means over questions, averaged (spread: sd over repeats)."""
@@ -72,6 +75,7 @@ class Ledger:
                 np.mean([float(np.mean(self.aux_tokens[:, r].tolist())) for r in range(R)])
             ),
             "seq_tokens": self._seq(),
+            "probe_tokens": self._probe_mean(),
         }
         if self.infos and "clusters" in self.infos[0]:
             i = self.infos
@@ -92,7 +96,12 @@ class Ledger:
                 "accuracy": float(np.nanmean(self.correct)) if g else None,
                 "accuracy_std": float(np.nanmean(self.correct, axis=0).std()) if g else None,
                 "tokens": float(self.tokens.mean()), "aux_calls": float(self.aux_calls.mean()),
-                "aux_tokens": float(self.aux_tokens.mean()), "seq_tokens": self._seq()}  # fmt: skip
+                "aux_tokens": float(self.aux_tokens.mean()), "seq_tokens": self._seq(),
+                "probe_tokens": self._probe_mean()}  # fmt: skip
+
+    def _probe_mean(self) -> float:
+        """Mean probe tokens per question (0 for a method that sends no probes)."""
+        return 0.0 if self.probe_tokens is None else float(self.probe_tokens.mean())
 
     def _seq(self) -> float | None:
         """Mean sequential tokens per question (None where the method does not define them)."""
@@ -104,7 +113,9 @@ def add_reductions(rows: list[dict], cons_n: dict) -> None:
     for r in rows:
         if "tokens" not in r:
             continue
-        r.setdefault("net_tokens", r["tokens"])  # no judge: nothing to add
+        r.setdefault(
+            "net_tokens", r["tokens"] + r.get("probe_tokens", 0.0)
+        )  # no judge: probes only
         r["reduction_vs_consN"] = 1 - r["tokens"] / cons_n["tokens"]
         r["net_reduction_vs_consN"] = 1 - r["net_tokens"] / cons_n["tokens"]
         seq, base = r.get("seq_tokens"), cons_n.get("seq_tokens")

@@ -180,7 +180,9 @@ def prune_pool(
             DeepPrune(judge.id, cfg.cluster, name=f"deepprune[{spec}]"), questions, cfg, progress
         )
         row["judge_distinct_pairs"] = int(sum(q.scores[judge.id].calls for q in questions))
-        row["net_tokens"] = row["tokens"] + row["aux_tokens"] * cfg.judge_ratio(judge)
+        row["net_tokens"] = (
+            row["tokens"] + row["probe_tokens"] + row["aux_tokens"] * cfg.judge_ratio(judge)
+        )
         rows.append(row)
         if k == 0:
             main_row = row
@@ -191,7 +193,11 @@ def prune_pool(
         ledgers = run_sweep(method, sweep, questions, cfg, progress)
         sweep_rows = [led.summary() | {"tau": tau} for led, tau in zip(ledgers, sweep, strict=True)]
         for r in sweep_rows:
-            r["net_tokens"] = r["tokens"] + r["aux_tokens"] * cfg.judge_ratio(judges[specs[0]])
+            r["net_tokens"] = (
+                r["tokens"]
+                + r["probe_tokens"]
+                + r["aux_tokens"] * cfg.judge_ratio(judges[specs[0]])
+            )
     if main_row is not None:
         k_match = matched_k(main_row["tokens"], questions)
         matched = run_method(
@@ -223,15 +229,16 @@ def results_table(result: dict) -> str:
         f"**{Path(result['pool']).name}** — {result['questions']} questions × {result['traces_per_question']:.0f} traces, "
         f"prefix `{result['config']['trunc']}`, {result['config']['repeats']} repeats, tokens by `{result['token_counter']}`; "
         f"net reduction counts each judge input token as judge/reasoner parameters reasoner tokens (reasoner "
-        f"{result['config']['reasoner_params'] / 1e9:g}B; a judge of unknown size: {result['config']['judge_params'] / 1e9:g}B)",
+        f"{result['config']['reasoner_params'] / 1e9:g}B; a judge of unknown size: {result['config']['judge_params'] / 1e9:g}B) "
+        f"and adds probe tokens (the reasoner's answer probes: cue + answer, estimated by `deepprune.probes.probe_tokens`)",
         "",
-        "| method | accuracy (± sd) | tokens / question | reduction vs cons@N | net reduction | sequential tokens / q "
-        "| sequential reduction | judge calls / q | judge input tokens / q |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | accuracy (± sd) | generated tokens / question | probe tokens / q | reduction vs cons@N | net reduction "
+        "| sequential tokens / q | sequential reduction | judge calls / q | judge input tokens / q |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         if "skipped" in r:
-            lines.append(f"| {r['method']} | skipped: {r['skipped']} | | | | | | | |")
+            lines.append(f"| {r['method']} | skipped: {r['skipped']} | | | | | | | | |")
             continue
         acc = (
             "n/a (no gold)"
@@ -241,7 +248,7 @@ def results_table(result: dict) -> str:
         seq = "n/a" if r["seq_tokens"] is None else f"{r['seq_tokens']:,.0f}"
         seq_red = r.get("seq_reduction_vs_consN")
         lines.append(
-            f"| {r['method']} | {acc} | {r['tokens']:,.0f} | {100 * r['reduction_vs_consN']:.1f}% | "
+            f"| {r['method']} | {acc} | {r['tokens']:,.0f} | {r.get('probe_tokens', 0.0):,.0f} | {100 * r['reduction_vs_consN']:.1f}% | "
             f"{100 * r['net_reduction_vs_consN']:.1f}% | {seq} | {'n/a' if seq_red is None else f'{100 * seq_red:.1f}%'} | "
             f"{r['aux_calls']:,.0f} | {r['aux_tokens']:,.0f} |"
         )

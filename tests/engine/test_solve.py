@@ -92,7 +92,8 @@ def test_bad_solve_configs_are_config_errors(tmp_path, capsys):
 def test_a_killed_solve_resumes_without_redoing_finished_problems(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "deepprune.cli", "solve", "--backend", "replay", "--pool", str(DEMO_POOL),
-           "--n", "32", "--trunc", "tokens:40", "--max-tokens", "100000", "--methods", "cons@N,deepprune",
+           "--n", "32", "--judge", "lexical:jaccard", "--trunc", "tokens:40", "--max-tokens", "100000",
+           "--methods", "cons@N,deepprune",
            "--rate", "20000", "--concurrency", "1", "--no-progress", "--out", str(out)]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rec = out / "records.jsonl"
@@ -106,8 +107,102 @@ def test_a_killed_solve_resumes_without_redoing_finished_problems(tmp_path):
     before = [json.loads(x) for x in rec.read_text().splitlines() if x.strip()]
     assert 3 <= len(before) < 24  # killed part-way
     finished = {r["question"] for r in before if r["method"] == "deepprune"}
-    res = solve(None, SolveConfig(n=32, trunc="tokens:40", max_tokens=100000, methods=("cons@N", "deepprune")),
+    res = solve(None, SolveConfig(n=32, judge="lexical:jaccard", trunc="tokens:40", max_tokens=100000,
+                                methods=("cons@N", "deepprune")),
                 backend="replay", pool=str(DEMO_POOL), out=out, progress=False)  # fmt: skip
     assert res["solved_now"] == 12 - len(finished)  # finished problems are not redone
     keys = [(r["question"], r["method"]) for r in res["records"]]
     assert len(keys) == len(set(keys)) == 24
+
+
+@pytest.mark.parametrize("pool,trunc,judge", [("probe-qwen3-8b-aime24-n128.jsonl", "probe:1", "probe"),
+                                              ("probe-qwen3-8b-hmmt25-n128.jsonl", "probe:2", "probe:last=2")])  # fmt: skip
+def test_solve_with_answer_probes_makes_prunes_decisions_on_the_probe_pools(pool, trunc, judge):
+    """Probes served from the pool's recorded answers: the live engine clusters, completes, votes
+    and pays exactly as `deepprune prune --judge probe` on every question of both probe pools."""
+    from deepprune.probes import cue_tokens
+
+    path = shared_pool(pool)
+    cfg = SolveConfig(n=128, methods=("deepprune",), judge=judge, trunc=trunc, probe_every=500,
+                      deterministic=True, max_tokens=10**7, seed=3)  # fmt: skip
+    res = solve(None, cfg, backend="replay", pool=str(path), progress=False)
+    recs = {r["question"]: r for r in res["records"]}
+    oc = OnlineConfig(trunc=trunc, repeats=1, seed=3)
+    qs = load_questions(path, oc)
+    j = get_judge(judge)
+    attach_judge(qs, j)
+    src = {x.id: x for x in read_pool(path)}
+    assert len(qs) == 30
+    for q in qs:
+        order = orders_for(q, oc)[0]
+        key = run_key("deepprune", 3, 0, q.qid)
+        runs = cluster_runs(np.array([order]), np.array([0.5]), np.array([key], dtype=np.uint64), q.scores[j.id],
+                            ClusterConfig())  # fmt: skip
+        done, fallback = select_completed(runs, 0, ClusterConfig(), key)
+        rec = recs[q.qid]
+        assert rec["completed"] == done and rec["fallback"] == fallback
+        sim = DeepPrune(j.id).run_repeats(q, [order], 3)[0]
+        assert rec["tokens"] == sim.tokens
+        # the probes asked are the probes the replay charges (the cue is the prompt's part there)
+        assert rec["probe_tokens"] + rec["probe_calls"] * cue_tokens() == sim.probe_tokens > 0
+        classes = AnswerClasses(
+            [t.answer for t in src[q.qid].traces] + [rec["answer"]], src[q.qid].answer_type
+        )
+        assert classes.labels[-1] == sim.answer
+
+
+def test_probe_requests_have_their_own_columns_and_the_ledger_sums_the_requests():
+    path = shared_pool("probe-qwen3-8b-aime24-n128.jsonl")
+    cfg = SolveConfig(n=32, methods=("cons@N", "deepprune", "cons@k"), judge="probe", trunc="probe:2",
+                      probe_every=500, deterministic=True, max_tokens=10**7)  # fmt: skip
+    qs = read_pool(path)[:3]
+    from deepprune.engine.problems import Problem
+
+    res = solve([Problem(q.id, "", q.gold, q.answer_type) for q in qs], cfg, backend="replay", pool=str(path),
+                progress=False)  # fmt: skip
+    for rec in res["records"]:
+        probes = [n for rid, n in rec["requests"] if "/probe" in rid]
+        traces = [n for rid, n in rec["requests"] if "/probe" not in rid]
+        assert rec["tokens"] == sum(traces) and rec["probe_tokens"] == sum(probes)
+        assert rec["probe_calls"] == len(probes)
+        # no cache use reported: the net adds the probes' generated tokens only
+        assert rec["net_tokens"] == rec["tokens"] + rec["probe_tokens"]
+        if rec["method"] == "deepprune":
+            assert (
+                rec["probe_calls"] == 32 and rec["probe_tokens"] > 0
+            )  # one probe per trace at the cut
+        else:
+            assert rec["probe_calls"] == 0
+    rows = {r["method"]: r for r in res["rows"]}
+    dp, cn = rows["deepprune"], rows["cons@N"]
+    assert dp["net_tokens"] == pytest.approx(dp["tokens"] + dp["probe_tokens"])
+    assert dp["net_reduction_vs_consN"] == pytest.approx(1 - dp["net_tokens"] / cn["tokens"])
+    assert dp["net_reduction_vs_consN"] < dp["reduction_vs_consN"]
+
+
+def test_parallel_probe_live_on_a_hand_built_pool(tmp_path):
+    """3 traces, a probe every 10 tokens. Probes: t0 1,1,1,1; t1 2,2,1,1; t2 2,3,3,3. With T=1,
+    patience 1, no warm-up: round 0 holds (1,2,2); round 1 (1,2,3) ties, the first trace's answer
+    1 wins, t1 and t2 disagree and are pruned; round 2: t0 still says 1, the consensus held one
+    round: stop, answer 1 (the replay method decides the same)."""
+    from deepprune.engine.problems import Problem
+    from deepprune.replay.methods.probing import ParallelProbe
+
+    probes = [["1", "1", "1", "1"], ["2", "2", "1", "1"], ["2", "3", "3", "3"]]
+    row = {"id": "q", "gold": "1", "probe_every": 10,
+           "traces": [{"answer": p[-1], "num_tokens": 40, "probes": p} for p in probes]}  # fmt: skip
+    pool = tmp_path / "p.jsonl"
+    pool.write_text(json.dumps(row) + "\n")
+    cfg = SolveConfig(n=3, methods=("parallel-probe",), probe_every=10, pp_T=1, pp_patience=1, pp_warm_up=0,
+                      max_tokens=1000)  # fmt: skip
+    rec = solve([Problem("q", "", "1")], cfg, backend="replay", pool=str(pool), progress=False)[
+        "records"
+    ][0]
+    assert (rec["answer"], rec["rounds"], rec["pruned"], rec["finished"]) == ("1", 2, 2, 0)
+    assert rec["correct"] is True and rec["probe_calls"] >= 3 and rec["probe_tokens"] > 0
+    oc = OnlineConfig(trunc="probe:1", repeats=1, shuffle=False)
+    q = load_questions(pool, oc)[0]
+    out = ParallelProbe(chains=3, T=1, patience=1, warm_up=0, max_rounds=100).run(
+        q, [0, 1, 2], None
+    )
+    assert out.answer == q.labels[0] and out.info["rounds"] == 2

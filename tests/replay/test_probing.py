@@ -23,7 +23,7 @@ def _q(probes, finals, tokens, pe=10, gold=0):
     mat = np.array([p + [-2] * (width - len(p)) for p in probes])
     return PreparedQuestion(qid="q", labels=np.array(finals), gold_class=gold, tokens=np.array(tokens, float),
                         prefix_tokens=np.zeros(len(finals)), judge_tokens=np.zeros(len(finals)),
-                        probes=mat, probe_every=pe)  # fmt: skip
+                        probes=mat, probe_every=pe, probe_cost=np.where(mat != -2, 1.0, 0.0))  # fmt: skip
 
 
 def test_consensus_stop_after_T_stable_rounds_and_costs():
@@ -32,6 +32,7 @@ def test_consensus_stop_after_T_stable_rounds_and_costs():
     o = ParallelProbe(chains=3, T=2, patience=5, warm_up=0).run(q, [0, 1, 2], random.Random(0))
     # first probe (10 tokens each), then rounds 1, 2, 3 (stable 0, 1, 2): 4 probes per chain
     assert o.answer == 0 and o.tokens == 3 * 40 and o.seq_tokens == 40 and o.info["rounds"] == 3
+    assert o.probe_tokens == 3 * 4  # each probe read is paid (1 token each here)
 
 
 def test_a_trace_past_its_probes_pays_the_rest_and_a_deviant_is_pruned():

@@ -45,9 +45,12 @@ class Finish:
     completion_tokens: int  # tokens the server generated (its usage where it reports one)
     prompt_tokens: int | None
     finished: bool  # stopped by EOS / a stop string (False: hit max_tokens)
-    usage_source: (
-        str  # "usage" (the server's usage field) or "stream" (one streamed delta per token)
-    )
+    # "usage" (the server's usage field), "stream" (one streamed delta per token) or "estimate"
+    # (the replay backend's probe answers: deepprune.probes' token model)
+    usage_source: str
+    # prompt tokens the server read from its prefix cache, where it reports them (OpenAI's
+    # usage.prompt_tokens_details.cached_tokens); None: not reported
+    cached_tokens: int | None = None
 
 
 class Backend:

@@ -52,6 +52,15 @@ def read_chunk(chunk, want_logprobs: int) -> tuple[Delta | None, str | None, obj
     return Delta(ch.text or "", n_tok, top), ch.finish_reason, usage
 
 
+def cached_tokens(usage) -> int | None:
+    """Prompt tokens served from the prefix cache, where the server reports them (vLLM with
+    ``--enable-prompt-tokens-details``, SGLang, OpenAI); None where it does not (llama.cpp)."""
+    details = getattr(usage, "prompt_tokens_details", None)
+    if isinstance(details, dict):
+        return details.get("cached_tokens")
+    return getattr(details, "cached_tokens", None)
+
+
 class OpenAIBackend(Backend):
     """Streams completions from ``base_url`` (e.g. ``http://127.0.0.1:8000/v1``) for ``model``."""
 
@@ -135,7 +144,8 @@ class OpenAIBackend(Backend):
                 await stream.close()
                 await self._abort(req.request_id)
         if usage is not None and getattr(usage, "completion_tokens", None) is not None:
-            yield Finish(usage.completion_tokens, usage.prompt_tokens, reason != "length", "usage")
+            yield Finish(usage.completion_tokens, usage.prompt_tokens, reason != "length", "usage",
+                         cached_tokens(usage))  # fmt: skip
         else:
             yield Finish(counted, None, reason != "length", "stream")
 
@@ -143,9 +153,8 @@ class OpenAIBackend(Backend):
         """One non-streamed completion: the server's own usage, exactly."""
         r = await self._create(req, completion_kwargs(req, self.model, stream=False))
         ch = r.choices[0]
-        return ch.text, Finish(
-            r.usage.completion_tokens, r.usage.prompt_tokens, ch.finish_reason != "length", "usage"
-        )
+        return ch.text, Finish(r.usage.completion_tokens, r.usage.prompt_tokens, ch.finish_reason != "length",
+                               "usage", cached_tokens(r.usage))  # fmt: skip
 
     async def _abort(self, request_id: str) -> None:
         if not self.abort_url:

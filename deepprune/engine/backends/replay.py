@@ -6,6 +6,12 @@ is cut into its tokens (the pool's counter), streamed in order at ``rate`` token
 (0: as fast as possible), and the shipped ``num_tokens`` is reported as the server's usage.
 A pool with ``confs`` streams them as one-candidate log-probabilities (-conf), so the
 confidences computed downstream equal the shipped ones.
+
+A pool without text (the probe pools) streams each trace's ``num_tokens`` as empty deltas of
+:data:`CHUNK` tokens and ends a finished trace with ``\\boxed{ANSWER}`` (its recorded answer,
+zero tokens), so votes read what the pool says. An answer-probe request (``meta["probe"] = k``)
+is answered with the trace's recorded probe k (``ANSWER}`` after the cue; nothing where the
+pool has none), its usage the token model of :func:`deepprune.probes.probe_tokens` (an estimate).
 """
 
 from __future__ import annotations
@@ -15,7 +21,10 @@ import asyncio
 from deepprune.engine.backends.base import Backend, Delta, Finish, Request
 from deepprune.errors import ConfigError
 from deepprune.pools import Question, read_pool
+from deepprune.probes import cue_tokens, probe_tokens
 from deepprune.tokens import get_counter, trace_tokens
+
+CHUNK = 50  # our choice: tokens per delta of a trace without text (probe_every 500 is a multiple)
 
 
 class ReplayBackend(Backend):
@@ -37,12 +46,45 @@ class ReplayBackend(Backend):
             raise ConfigError(f"replay: the pool has no trace {index!r} of question {qid!r}")
         return q.traces[index]
 
+    async def _probe(self, req: Request, t):
+        k = int(req.meta["probe"])
+        probes = t.extra.get("probes")
+        if probes is None:
+            raise ConfigError(f"replay: trace {req.meta.get('index')} of {req.meta.get('question')!r} has no "
+                              "answer probes to serve (a probe judge needs a pool with probes)")  # fmt: skip
+        answer = probes[k] if k < len(probes) else None
+        self.served[req.request_id] = n = probe_tokens(answer) - cue_tokens()
+        if answer is not None:
+            yield Delta(f"{answer}}}", n)
+        yield Finish(n, None, answer is not None, "estimate")
+
+    async def _textless(self, req: Request, t):
+        total, start = int(t.num_tokens or 0), int(req.meta.get("start", 0))
+        end = min(total, start + req.max_tokens)
+        self.served[req.request_id] = 0
+        for k in range(start, end, CHUNK):
+            n = min(CHUNK, end - k)
+            self.served[req.request_id] += n
+            yield Delta("", n)
+            await asyncio.sleep(n / self.rate if self.rate else 0)
+        done = end >= total
+        if done and t.answer is not None:  # the recorded answer, as prune votes it
+            yield Delta(f"\\boxed{{{t.answer}}}", 0)
+        yield Finish(end - start, None, done and t.finished, "usage")
+
     async def stream(self, req: Request):
         t = self.trace(req)
+        if "probe" in req.meta:
+            async for item in self._probe(req, t):
+                yield item
+            return
         if not t.text:
-            raise ConfigError(
-                f"replay: trace {req.meta.get('index')} of {req.meta.get('question')!r} has no text to stream"
-            )
+            if t.num_tokens is None:
+                raise ConfigError(f"replay: trace {req.meta.get('index')} of {req.meta.get('question')!r} "
+                                  "has neither text nor num_tokens to stream")  # fmt: skip
+            async for item in self._textless(req, t):
+                yield item
+            return
         spans = self.counter.spans(t.text)
         total = trace_tokens(t.text, t.num_tokens, self.counter)
         cut = [0] + [e for _, e in spans[:-1]] + [len(t.text)] if spans else [0, len(t.text)]

@@ -25,6 +25,8 @@ class Outcome:
     tokens: float  # reasoning-model tokens generated
     aux_calls: int = 0  # judge / probe calls
     aux_tokens: int = 0  # their input tokens
+    # reasoning-model tokens of answer probes (cue + answer, deepprune.probes; an estimate on a pool)
+    probe_tokens: float = 0.0
     # set by the runner unless the method gives an expectation (pass@1)
     correct: float | None = None
     info: dict[str, Any] = field(default_factory=dict)

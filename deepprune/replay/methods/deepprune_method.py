@@ -51,6 +51,11 @@ class DeepPrune(Method):
         runs = cluster_runs(np.tile(np.asarray(orders), (T, 1)), np.repeat(taus, R),
                             np.tile(keys, T), scores, self.cfg, q.costs.get(self.judge_id))  # fmt: skip
         new_calls = scores.calls - before
+        cost = q.costs.get(self.judge_id)
+        # every trace's prefix is probed at its cut (probe judges): once, whatever the clustering
+        probe_cost = (
+            float(cost.per_trace.sum()) if cost is not None and cost.per_trace is not None else 0.0
+        )
         out = []
         for k in range(T):
             row = []
@@ -66,6 +71,7 @@ class DeepPrune(Method):
                     tokens=tokens,
                     aux_calls=int(runs.comparisons[b]),
                     aux_tokens=int(runs.comparison_tokens[b]),
+                    probe_tokens=probe_cost,
                     info={"clusters": int(runs.n_clusters[b]), "largest": int(sizes.max()),
                           "completed": len(done), "fallback": fallback,
                           "new_judge_calls": new_calls if b == 0 else 0},

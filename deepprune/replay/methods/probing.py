@@ -33,7 +33,7 @@ from deepprune.questions import PreparedQuestion
 from deepprune.replay.methods.base import Method, Outcome
 
 
-def _consensus(answers: np.ndarray, err_votes: bool) -> int:
+def consensus(answers: np.ndarray, err_votes: bool) -> int:
     """The answer most entries hold; ties go to the one that appears first. -1 where none."""
     keep = answers if err_votes else answers[answers >= 0]
     if keep.size == 0:
@@ -64,6 +64,7 @@ class ParallelProbe(Method):
     def run(self, q: PreparedQuestion, order, rng) -> Outcome:
         chains = np.asarray(order[: self.chains])
         probes, pe = q.probes[chains], float(q.probe_every)
+        ptok = q.probe_cost[chains]
         n_probes = (probes != -2).sum(axis=1)
         final, length = q.labels[chains], q.tokens[chains]
         k = len(chains)
@@ -71,9 +72,12 @@ class ParallelProbe(Method):
         last = np.empty(k, dtype=np.int64)
         off = np.zeros(k, int)
 
+        spent = [0.0]  # probe tokens (deepprune.probes.probe_tokens: an estimate on a pool)
+
         def advance(live: np.ndarray) -> None:
             probing = live & (nxt < n_probes)
             last[probing] = probes[probing, nxt[probing]]
+            spent[0] += float(ptok[probing, nxt[probing]].sum())
             cost[probing] += pe
             nxt[probing] += 1
             ending = live & ~probing  # past its last probe: the trace runs to its end
@@ -86,7 +90,7 @@ class ParallelProbe(Method):
         for step in range(self.max_rounds):
             advance(~done)
             rounds = step + 1
-            winner = _consensus(last, self.err_votes)
+            winner = consensus(last, self.err_votes)
             live = ~done
             if step >= self.warm_up and live.sum() > 1:
                 off = np.where(live, np.where(last != winner, off + 1, 0), off)
@@ -96,5 +100,5 @@ class ParallelProbe(Method):
             if stable >= self.T or done.all():
                 break
         answer = prev if prev is not None and prev >= 0 else -1
-        return Outcome(answer=answer, tokens=float(cost.sum()), seq_tokens=float(cost.max()),
+        return Outcome(answer=answer, tokens=float(cost.sum()), seq_tokens=float(cost.max()), probe_tokens=spent[0],
                        info={"k": k, "rounds": rounds, "finished": int((nxt >= n_probes).sum())})  # fmt: skip

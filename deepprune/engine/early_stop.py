@@ -1,0 +1,162 @@
+"""Live methods that stop traces by a signal of their own: DeepConf-online (token confidence)
+and Parallel-Probe (answer probes). Each is a :class:`~deepprune.engine.run.GenMethod`."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from deepprune.answers import extract_answer
+from deepprune.confidence import WindowWatch, token_confidence
+from deepprune.engine.backends import Finish
+from deepprune.engine.ledger import LiveLedger
+from deepprune.engine.run import GenMethod, Run
+from deepprune.errors import DeepPruneError
+from deepprune.grading import AnswerClasses, answers_equal
+from deepprune.replay.methods.probing import consensus
+from deepprune.vote import majority_class
+
+
+class DeepConfOnline(GenMethod):
+    """DeepConf-online (Fu et al. 2025): warm-up traces set a confidence threshold; a later trace
+    stops when its sliding-window confidence falls below it; votes weighted by confidence."""
+
+    name = "deepconf"
+
+    async def _trace(self, r: Run, i: int, led: LiveLedger, threshold: float | None):
+        watch = WindowWatch(r.cfg.deepconf_window)
+        parts, fin, stopped = [], None, False
+        req = r.request(i, r.cfg.max_tokens, logprobs=r.cfg.logprobs)
+        gen = r.backend.stream(req)
+        async for item in gen:
+            if isinstance(item, Finish):
+                fin = item
+                break
+            if item.top_logprobs is None:
+                raise DeepPruneError("deepconf needs logprobs, and the server returned none")
+            parts.append(item.text)
+            watch.add([token_confidence(x) for x in item.top_logprobs])
+            if threshold is not None and watch.below(threshold):
+                stopped = True
+                break
+        await gen.aclose()
+        led.add(
+            fin if fin is not None else Finish(len(watch), None, False, "stream"), req.request_id
+        )
+        led.sequential_tokens = max(led.sequential_tokens, len(watch))
+        return "".join(parts), watch.lowest(), stopped
+
+    async def run(self, r, led, before):
+        cfg = r.cfg
+        warm = await asyncio.gather(
+            *(self._trace(r, i, led, None) for i in range(cfg.deepconf_warmup))
+        )
+        s = float(np.percentile([c for _, c, _ in warm], 100 - cfg.deepconf_keep))
+        rest = await asyncio.gather(
+            *(self._trace(r, i, led, s) for i in range(cfg.deepconf_warmup, r.n))
+        )
+        voters = [(t, c) for t, c, _ in warm if c >= s] + [
+            (t, c) for t, c, stop in rest if not stop and c >= s
+        ]
+        answers = [extract_answer(t, r.p.answer_type) for t, _ in voters]
+        classes = AnswerClasses(answers, r.p.answer_type)
+        win = majority_class(classes.labels, [c for _, c in voters])
+        return {"answer": None if win < 0 else answers[classes.labels.index(win)], "threshold": s,
+                "stopped": sum(stop for _, _, stop in rest), "completed": len(voters)}  # fmt: skip
+
+
+class ParallelProbeLive(GenMethod):
+    """Parallel-Probe (Zheng et al., arXiv 2602.03845) at generation time, over the same probes.
+
+    All N traces stream at once; every ``probe_every`` tokens each live trace is probed. A round
+    is every live trace's next probe (a trace that ended gives its final answer and stops). After
+    each round: the consensus is the answer most traces hold (ties: the lower trace index, as the
+    replay's arrival order); after ``pp_warm_up`` rounds a trace that has disagreed with it for
+    ``pp_patience`` rounds in a row is stopped (deviation-based pruning); once the consensus has
+    held for ``pp_T`` more rounds every trace is stopped and the consensus is the answer (early
+    stop); at most ``pp_max_rounds`` rounds. The decisions are those of
+    :class:`deepprune.replay.methods.probing.ParallelProbe` (published defaults); the cost is what
+    the server streamed and what the probes used.
+    """
+
+    name = "parallel-probe"
+
+    async def run(self, r, led, before):
+        cfg, n, pe = r.cfg, r.n, r.cfg.probe_every
+        queues = [asyncio.Queue() for _ in range(n)]  # ("probe" | "end", answer) per round
+        stop = [asyncio.Event() for _ in range(n)]
+        generated = [0] * n
+
+        async def chain(i: int) -> None:
+            req, parts, fin, k = r.request(i, cfg.max_tokens), [], None, 0
+            gen = r.backend.stream(req)
+            try:
+                async for item in gen:
+                    if isinstance(item, Finish):
+                        fin = item
+                        break
+                    parts.append(item.text)
+                    generated[i] += item.tokens
+                    while generated[i] >= (k + 1) * pe and not stop[i].is_set():
+                        await queues[i].put(("probe", await r.probe(i, k, "".join(parts), led)))
+                        k += 1
+                    if stop[i].is_set():
+                        break
+            finally:
+                await gen.aclose()
+                led.add(
+                    fin if fin is not None else Finish(generated[i], None, False, "stream"),
+                    req.request_id,
+                )
+            await queues[i].put(("end", extract_answer("".join(parts), r.p.answer_type)))
+
+        tasks = [asyncio.create_task(chain(i)) for i in range(n)]
+        reps: list[str] = []  # one answer per class, in order of first appearance
+
+        def klass(answer: str | None) -> int:
+            if answer is None:
+                return -1
+            for c, rep in enumerate(reps):
+                if answers_equal(answer, rep, r.p.answer_type):
+                    return c
+            reps.append(answer)
+            return len(reps) - 1
+
+        done, last, off = np.zeros(n, bool), np.full(n, -1, dtype=np.int64), np.zeros(n, int)
+
+        finished = np.zeros(n, bool)
+
+        async def advance(live: np.ndarray) -> None:
+            for i in np.flatnonzero(live):
+                kind, answer = await queues[i].get()
+                last[i] = klass(answer)
+                if kind == "end":
+                    done[i] = finished[i] = True
+
+        try:
+            await advance(np.ones(n, bool))  # every trace starts and gives its first probe
+            prev, stable, rounds = None, 0, 0
+            for step in range(cfg.pp_max_rounds):
+                await advance(~done)
+                rounds = step + 1
+                winner = consensus(last, False)
+                live = ~done
+                if step >= cfg.pp_warm_up and live.sum() > 1:
+                    off = np.where(live, np.where(last != winner, off + 1, 0), off)
+                    pruned = live & (off >= cfg.pp_patience)
+                    for i in np.flatnonzero(pruned):
+                        stop[i].set()
+                    done |= pruned
+                stable = stable + 1 if winner == prev else 0
+                prev = winner
+                if stable >= cfg.pp_T or done.all():
+                    break
+        finally:
+            for e in stop:
+                e.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        led.sequential_tokens = max(generated)
+        answer = reps[prev] if prev is not None and prev >= 0 else None
+        return {"answer": answer, "rounds": rounds, "finished": int(finished.sum()),
+                "pruned": int((done & ~finished).sum())}  # fmt: skip

@@ -1,0 +1,63 @@
+"""What every live method shares: :class:`Run` (one problem: its backend, prompt, seeds, the
+trace and probe requests, the vote) and the :class:`GenMethod` interface."""
+
+from __future__ import annotations
+
+from deepprune.answers import extract_answer
+from deepprune.engine.backends import Backend, Request
+from deepprune.engine.ledger import LiveLedger
+from deepprune.engine.problems import Problem, trace_seed
+from deepprune.grading import AnswerClasses
+from deepprune.probes import probe_answer
+from deepprune.vote import majority_class
+
+
+class Run:
+    """One problem: the backend, the seeds and the helpers every method shares."""
+
+    def __init__(self, backend: Backend, p: Problem, cfg):
+        self.backend, self.p, self.cfg = backend, p, cfg
+        self.prompt = cfg.prompt.replace("{question}", p.question)
+        pool = getattr(backend, "questions", {}).get(
+            p.id
+        )  # a replayed problem has only its pool's traces
+        self.n = min(cfg.n, len(pool.traces)) if pool is not None else cfg.n
+
+    def request(
+        self, i: int, max_tokens: int, suffix: str = "", start: int = 0, logprobs: int = 0
+    ) -> Request:
+        meta = {"question": self.p.id, "index": i, "start": start}
+        rid = f"{self.p.id}/{i}" + (f"+{start}" if start else "")
+        return Request(rid, self.prompt + suffix, trace_seed(self.cfg, self.p.id, i), max_tokens,
+                       self.cfg.temperature, self.cfg.top_p, logprobs, tuple(self.cfg.stop), meta)  # fmt: skip
+
+    async def full(self, i: int, led: LiveLedger) -> str:
+        req = self.request(i, self.cfg.max_tokens)
+        text, fin = await self.backend.complete(req)
+        led.add(fin, req.request_id)
+        led.sequential_tokens = max(led.sequential_tokens, fin.completion_tokens)
+        return text
+
+    async def probe(self, i: int, k: int, partial: str, led: LiveLedger) -> str | None:
+        """Answer probe k of trace i: the model's answer from ``partial`` (prompt + partial trace +
+        the cue; greedy, at most ``probe_tokens``), charged to the ledger's probe columns."""
+        cfg = self.cfg
+        req = Request(f"{self.p.id}/{i}/probe{k}", self.prompt + partial + cfg.answer_cue, 0, cfg.probe_tokens,
+                      0.0, 1.0, 0, (), {"question": self.p.id, "index": i, "probe": k})  # fmt: skip
+        text, fin = await self.backend.complete(req)
+        led.add_probe(fin, req.request_id)
+        return probe_answer(cfg.answer_cue, text, self.p.answer_type)
+
+    def vote(self, texts: list[str]) -> str | None:
+        """Majority answer of ``texts`` (ties: the answer seen first)."""
+        answers = [extract_answer(t, self.p.answer_type) for t in texts]
+        classes = AnswerClasses(answers, self.p.answer_type)
+        win = majority_class(classes.labels)
+        return None if win < 0 else answers[classes.labels.index(win)]
+
+
+class GenMethod:
+    name = "method"
+
+    async def run(self, r: Run, led: LiveLedger, before: dict) -> dict:
+        raise NotImplementedError
