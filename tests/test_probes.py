@@ -73,3 +73,14 @@ def test_prune_reports_probe_tokens_and_the_net_includes_them(tmp_path):
     assert dp["net_reduction_vs_consN"] == pytest.approx(1 - dp["net_tokens"] / cons["tokens"])
     assert cons["probe_tokens"] == 0 and json.dumps(res, default=str)
     assert np.isclose(cons["net_tokens"], cons["tokens"])
+
+
+def test_prefix_similarity_methods_on_probes_pay_the_probes_too(tmp_path):
+    from deepprune.replay.methods.prefix_cluster import PoLR, SlimSC
+
+    qs = load_questions(_pool(tmp_path), OnlineConfig(trunc="probe:1", repeats=1))
+    judge = get_judge("probe")
+    attach_judge(qs, judge)
+    want = sum(probe_tokens(a) for a in ["1", "1", "2", "3"])  # every trace's first probe
+    for m in (PoLR(judge.id), SlimSC(judge.id)):
+        assert run_method(m, qs, OnlineConfig(trunc="probe:1", repeats=1))["probe_tokens"] == want

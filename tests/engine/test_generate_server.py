@@ -125,3 +125,36 @@ def test_solve_on_the_real_server_saves_tokens_and_counts_the_servers_usage(loca
         assert asked == n
     assert (tmp_path / "run" / "config.json").exists()
     assert len((tmp_path / "run" / "records.jsonl").read_text().splitlines()) == 4
+
+
+def test_solve_with_probes_and_parallel_probe_on_the_real_server(local_server, tmp_path):
+    """The probe judge and Parallel-Probe live: every probe is a real request, charged in its own
+    columns from the server's usage; the traces' tokens are the sum of their requests' usage."""
+    from deepprune.engine.solve import SolveConfig, solve
+
+    probs = tmp_path / "p.jsonl"
+    probs.write_text("".join(PROBLEMS.read_text().splitlines(keepends=True)[:2]))
+    cfg = SolveConfig(n=6, methods=("cons@N", "deepprune", "parallel-probe"), judge="probe", trunc="probe:1",
+                      probe_every=8, probe_tokens=6, K2=2, max_tokens=24, pp_T=2, pp_warm_up=0, pp_patience=1,
+                      prompt=PROMPT.read_text(), stop=("\nQuestion:",), concurrency=2)  # fmt: skip
+    res = solve(str(probs), cfg, base_url=local_server.base_url, model=MODEL_ALIAS, out=tmp_path / "run",
+                progress=False)  # fmt: skip
+    assert len(res["records"]) == 6
+    for rec in res["records"]:
+        probes = [n for rid, n in rec["requests"] if "/probe" in rid]
+        traces = [n for rid, n in rec["requests"] if "/probe" not in rid]
+        assert rec["token_count"] == ["usage"]  # every count is the server's usage field
+        assert rec["tokens"] == sum(traces) and rec["probe_tokens"] == sum(probes)
+        assert rec["probe_calls"] == len(probes)
+        if rec["method"] == "cons@N":
+            assert not probes
+        else:
+            assert (
+                probes and rec["probe_prompt_tokens"] > 0
+            )  # the probes re-read prompt + partial trace
+    dp = [r for r in res["records"] if r["method"] == "deepprune"]
+    assert all(
+        len(r["completed"]) <= 2 and r["probe_calls"] <= 6 for r in dp
+    )  # one probe per trace at most
+    rows = {r["method"]: r for r in res["rows"]}
+    assert rows["deepprune"]["probe_tokens"] > 0 and rows["parallel-probe"]["probe_tokens"] > 0

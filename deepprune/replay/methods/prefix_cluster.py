@@ -36,6 +36,13 @@ def _aux(q):
     return q.n, int(q.judge_tokens.sum())
 
 
+def probe_cost(q: PreparedQuestion, judge_id: str) -> float:
+    """Reasoning-model tokens spent making what the similarity reads (every trace's answer probes
+    at its cut, for the probe judge; 0 for a text similarity)."""
+    cost = q.costs.get(judge_id)
+    return 0.0 if cost is None or cost.per_trace is None else float(cost.per_trace.sum())
+
+
 class PoLR(Method):
     """PoLR-style prefix clustering ("path of least resistance": cluster short prefixes,
     expand only the dominant cluster), DeepPrune's untrained cousin.
@@ -70,7 +77,8 @@ class PoLR(Method):
         tokens = float(q.prefix_tokens.sum() + (q.tokens[members] - q.prefix_tokens[members]).sum())
         calls, aux_tokens = _aux(q)
         return Outcome(answer=vote(q, members), tokens=tokens, aux_calls=calls, aux_tokens=aux_tokens,
-                       info={"k": len(members)}, seq_tokens=prefix_then_finish(q, members))  # fmt: skip
+                       info={"k": len(members)}, seq_tokens=prefix_then_finish(q, members),
+                       probe_tokens=probe_cost(q, self.judge_id))  # fmt: skip
 
 
 class SlimSC(Method):
@@ -100,4 +108,5 @@ class SlimSC(Method):
         tokens = float(q.prefix_tokens.sum() + (q.tokens[kept] - q.prefix_tokens[kept]).sum())
         calls, aux_tokens = _aux(q)
         return Outcome(answer=vote(q, kept), tokens=tokens, aux_calls=calls, aux_tokens=aux_tokens,
-                       info={"k": len(kept)}, seq_tokens=prefix_then_finish(q, kept))  # fmt: skip
+                       info={"k": len(kept)}, seq_tokens=prefix_then_finish(q, kept),
+                       probe_tokens=probe_cost(q, self.judge_id))  # fmt: skip
