@@ -158,3 +158,46 @@ def test_solve_with_probes_and_parallel_probe_on_the_real_server(local_server, t
     )  # one probe per trace at most
     rows = {r["method"]: r for r in res["rows"]}
     assert rows["deepprune"]["probe_tokens"] > 0 and rows["parallel-probe"]["probe_tokens"] > 0
+
+
+def test_a_killed_probe_solve_on_the_real_server_resumes(local_server, tmp_path):
+    """kill -9 after the first finished (problem, method): the rerun keeps those records and
+    generates only what was missing."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from deepprune.engine.solve import SolveConfig, solve
+    from tests.conftest import ROOT as root
+
+    probs = tmp_path / "p.jsonl"
+    probs.write_text("".join(PROBLEMS.read_text().splitlines(keepends=True)[:3]))
+    out = tmp_path / "run"
+    args = ["--n", "4", "--methods", "cons@N,deepprune", "--judge", "probe", "--trunc", "probe:1", "--probe-every", "6",
+            "--probe-tokens", "6", "--max-tokens", "16", "--concurrency", "1", "--stop", "\nQuestion:"]  # fmt: skip
+    cmd = [sys.executable, "-m", "deepprune.cli", "solve", "--problems", str(probs), "--base-url", local_server.base_url,
+           "--model", MODEL_ALIAS, "--prompt", f"@{PROMPT}", "--no-progress", "--out", str(out), *args]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rec = out / "records.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and (
+        not rec.exists() or len(rec.read_text().splitlines()) < 1
+    ):
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = [json.loads(x) for x in rec.read_text().splitlines() if x.strip()]
+    assert 1 <= len(before) < 6
+    cfg = SolveConfig(n=4, methods=("cons@N", "deepprune"), judge="probe", trunc="probe:1", probe_every=6,
+                      probe_tokens=6, max_tokens=16, concurrency=1, prompt=f"@{PROMPT}", stop=("\nQuestion:",))  # fmt: skip
+    res = solve(
+        str(probs), cfg, base_url=local_server.base_url, model=MODEL_ALIAS, out=out, progress=False
+    )
+    keys = [(r["question"], r["method"]) for r in res["records"]]
+    assert len(keys) == len(set(keys)) == 6
+    kept = {(r["question"], r["method"]): r for r in before}
+    for r in res["records"]:  # what the killed run finished is kept as it was, not redone
+        if (r["question"], r["method"]) in kept:
+            assert r["requests"] == kept[(r["question"], r["method"])]["requests"]
