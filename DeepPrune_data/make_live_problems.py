@@ -17,8 +17,14 @@ rng = random.Random(1)
 rows = []
 for k in range(24):
     name, item, a, b = rng.choice(NAMES), rng.choice(ITEMS), rng.randint(2, 9), rng.randint(2, 9)
-    rows.append({"id": f"add-{k:02d}", "gold": str(a + b), "answer_type": "math",
-                 "question": f"{name} has {a} {item} and gets {b} more. How many {item} does {name} have now?"})
+    rows.append(
+        {
+            "id": f"add-{k:02d}",
+            "gold": str(a + b),
+            "answer_type": "math",
+            "question": f"{name} has {a} {item} and gets {b} more. How many {item} does {name} have now?",
+        }
+    )
 out = Path(__file__).parent / "problems" / "add24.jsonl"
 out.write_text("".join(json.dumps(r) + "\n" for r in rows))
 print(f"{out}: {len(rows)} problems")

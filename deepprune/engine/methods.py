@@ -98,9 +98,17 @@ class DeepPrune(GenMethod):
     async def _prefix(self, r: Run, i: int, led: LiveLedger) -> tuple[str, int, bool]:
         """Resume mode: generate trace i up to its truncation point; (prefix, tokens, trace ended)."""
         spec = parse_spec(r.cfg.trunc)
-        if spec.kind == "probe":  # streamed to the cut (the server stops there), probes on the way
+        if spec.kind == "probe":
+            cut, positions = self._probe_plan(r)
             live = _Live()
-            await self._stream(r, i, led, live, run_on=False)
+            if positions == {int(spec.value) - 1}:  # only the probe at the cut: one plain request
+                req = r.request(i, min(cut, r.cfg.max_tokens))
+                text, fin = await r.backend.complete(req)
+                led.add(fin, req.request_id)
+                live.generated = fin.completion_tokens
+                self._probes_fired(r, i, live, text, led, ended=live.generated < cut)
+                return (text, live.generated, fin.finished or live.generated < cut), live
+            await self._stream(r, i, led, live, run_on=False)  # earlier positions: probes on the way
             return live.prefix.result(), live
         if spec.kind == "tokens":  # the server itself stops at K and reports its usage
             req = r.request(i, min(int(spec.value), r.cfg.max_tokens))
@@ -134,7 +142,7 @@ class DeepPrune(GenMethod):
                     prefix = watch.feed(item.text, item.tokens)
                     if prefix is not None:
                         live.prefix.set_result((prefix, live.generated, False))
-                        if not run_on:
+                        if not run_on and not cut:  # probe:J: the server stops at the cut itself
                             break
         finally:
             await gen.aclose()

@@ -37,11 +37,11 @@ class ProbeJudge(Judge):
         """(n, last) answer-class ids of each trace's last probes; -1 = no answer there."""
         if self._question is not None and self._question[0] is texts:
             return self._question[1]
-        try:
-            rows = [json.loads(t) for t in texts]
-            kind = rows[0]["answer_type"]
+        try:  # an empty text: a trace whose probes have not arrived yet (live), no answers
+            rows = [json.loads(t) if t else {"probes": []} for t in texts]
+            kind = next(r["answer_type"] for r in rows if "answer_type" in r)
             probes = [r["probes"] for r in rows]
-        except (json.JSONDecodeError, KeyError, TypeError, IndexError):
+        except (json.JSONDecodeError, KeyError, TypeError, StopIteration):
             raise ConfigError(
                 "the probe judge reads answer probes: use it with --trunc probe:J on a pool with probes"
             ) from None
@@ -73,7 +73,7 @@ class ProbeJudge(Judge):
         an estimate where the pool does not record them)."""
         per_trace = np.zeros(len(texts), dtype=np.int64)
         try:
-            probes = [json.loads(t)["probes"] for t in texts]
+            probes = [json.loads(t)["probes"] if t else [] for t in texts]
         except (json.JSONDecodeError, KeyError, TypeError):
             raise ConfigError(
                 "the probe judge reads answer probes: use it with --trunc probe:J on a pool with probes"

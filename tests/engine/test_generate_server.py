@@ -143,7 +143,12 @@ def test_solve_with_probes_and_parallel_probe_on_the_real_server(local_server, t
     for rec in res["records"]:
         probes = [n for rid, n in rec["requests"] if "/probe" in rid]
         traces = [n for rid, n in rec["requests"] if "/probe" not in rid]
-        assert rec["token_count"] == ["usage"]  # every count is the server's usage field
+        if (
+            rec["method"] == "parallel-probe"
+        ):  # a trace it stops is a stream we closed: the tokens received
+            assert set(rec["token_count"]) <= {"usage", "stream"}
+        else:
+            assert rec["token_count"] == ["usage"]  # every count is the server's usage field
         assert rec["tokens"] == sum(traces) and rec["probe_tokens"] == sum(probes)
         assert rec["probe_calls"] == len(probes)
         if rec["method"] == "cons@N":
