@@ -175,7 +175,7 @@ def test_late_interaction_layer_matches_bert_and_judge_caches_traces(tmp_path, m
 
     # our last-layer step equals the real BERT layer: a pair (t, t) duplicates every key, which
     # leaves attention unchanged, so its [CLS] output is the plain encoder's [CLS] output on t
-    bert, _ = ce._late_parts(default_sbert_path())
+    bert, _ = ce.late_parts(default_sbert_path())
     bert.eval()
     tok = AutoTokenizer.from_pretrained(default_sbert_path())
     texts = ["First, compute 3 + 4 = 7. Then", "The last letter of 'Ann' is 'n'."]
