@@ -108,7 +108,9 @@ class DeepPrune(GenMethod):
                 live.generated = fin.completion_tokens
                 self._probes_fired(r, i, live, text, led, ended=live.generated < cut)
                 return (text, live.generated, fin.finished or live.generated < cut), live
-            await self._stream(r, i, led, live, run_on=False)  # earlier positions: probes on the way
+            await self._stream(
+                r, i, led, live, run_on=False
+            )  # earlier positions: probes on the way
             return live.prefix.result(), live
         if spec.kind == "tokens":  # the server itself stops at K and reports its usage
             req = r.request(i, min(int(spec.value), r.cfg.max_tokens))

@@ -1,0 +1,33 @@
+"""The live ledger's probe columns and net tokens, by hand."""
+
+from types import SimpleNamespace
+
+from deepprune.engine.backends.base import Finish
+from deepprune.engine.backends.openai_compat import cached_tokens
+from deepprune.engine.ledger import LiveLedger
+
+
+def test_net_tokens_count_probes_and_only_the_prompt_tokens_not_served_from_cache():
+    led = LiveLedger()
+    led.add(Finish(100, 50, True, "usage"), "q/0")
+    led.add_probe(Finish(3, 80, True, "usage"), "q/0/probe0")  # no cache use reported
+    assert (led.tokens, led.probe_tokens, led.probe_calls, led.probe_prompt_tokens) == (
+        100,
+        3,
+        1,
+        80,
+    )
+    assert led.probe_cached_tokens is None and led.net_tokens == 103  # the re-read is not counted
+    led.add_probe(Finish(2, 90, True, "usage", cached_tokens=85), "q/1/probe0")
+    # reported: 80 + 90 prompt tokens, 85 of them cached -> 85 uncached counted
+    assert led.probe_cached_tokens == 85 and led.net_tokens == 100 + 5 + (170 - 85)
+    assert [n for _, n in led.requests] == [100, 3, 2]
+
+
+def test_cached_tokens_read_from_the_usage_where_reported():
+    assert (
+        cached_tokens(SimpleNamespace(prompt_tokens_details=SimpleNamespace(cached_tokens=12)))
+        == 12
+    )
+    assert cached_tokens(SimpleNamespace(prompt_tokens_details={"cached_tokens": 7})) == 7
+    assert cached_tokens(SimpleNamespace(prompt_tokens=5)) is None  # llama.cpp: not reported
