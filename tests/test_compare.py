@@ -20,7 +20,7 @@ def test_compare_on_demo_pool():
     cfg = CompareConfig(online=OnlineConfig(repeats=4), families=("esc", "short-m@k", "deepprune-oracle"),
                         budget_grid=(1, 2, 4, 32), n_boot=100)  # fmt: skip
     res = compare_pool(DEMO_POOL, cfg)
-    assert [p["family"] for p in res["points"]] == ["esc"] * 4 + ["short-m@k"] * 4 + [
+    assert [p["family"] for p in res["points"]] == ["esc"] * 4 + ["short-m@k"] * 11 + [
         "deepprune-oracle"
     ]
     cons_n = res["cons@N"]
@@ -58,3 +58,30 @@ def test_compare_cli(tmp_path, capsys):
     assert main(["compare", "--pool", str(DEMO_POOL), "--methods", "escc"]) == 2
     assert "methods: unknown families ['escc']" in capsys.readouterr().err
     assert main(["compare", "--pool", str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_cost_to_target_uses_net_tokens_parallel_latency_and_the_cons_k_ratio():
+    from deepprune.replay.compare import cost_to_target
+
+    cons_n = {"accuracy": 0.80, "tokens": 1000.0, "seq_tokens": 100.0}
+    pt = lambda fam, name, acc, net, seq, gen=None: {"family": fam, "method": name, "accuracy": acc,  # noqa: E731
+                                                    "net_tokens": net, "tokens": gen or net, "seq_tokens": seq}  # fmt: skip
+    curve = [pt("cons@k", "cons@2", 0.78, 200, 60), pt("cons@k", "cons@3", 0.795, 300, 70),
+             pt("cons@k", "cons@4", 0.80, 400, 80)]  # fmt: skip
+    points = [
+        pt("a", "a1", 0.79, 150, 400, gen=90),  # cheapest, but sequential (400 > 1.5 x 100)
+        pt("a", "a2", 0.80, 240, 120),  # at parallel latency (120 <= 150)
+        pt("a", "a3", 0.70, 50, 10),  # misses the target (0.79)
+        pt("b", "b1", 0.60, 10, 10),
+    ]
+    h = cost_to_target(points, curve, cons_n, 0.01, 1.5)
+    assert h["cons@k"]["method"] == "cons@3" and h["cons@k"]["ratio_vs_cons_k"] == 1.0
+    assert h["a"]["method"] == "a1" and h["a"]["tokens"] == 150  # net, not the 90 generated
+    assert h["a"]["ratio_vs_cons_k"] == pytest.approx(0.5) and h["a"][
+        "reduction_vs_consN"
+    ] == pytest.approx(0.85)
+    assert h["a"]["parallel"]["method"] == "a2" and h["a"]["parallel"][
+        "ratio_vs_cons_k"
+    ] == pytest.approx(0.8)
+    assert h["b"] is None
+    assert cost_to_target(points, curve, cons_n, 0.01, 5.0)["a"]["parallel"]["method"] == "a1"

@@ -1,4 +1,4 @@
-"""``deepprune prune | compare | reproduce | figures``: online pruning replayed over saved pools."""
+"""``deepprune prune | compare | reproduce | headroom | figures``: online pruning replayed over saved pools."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from deepprune.cli.config import command
 def register(sub) -> None:
     from deepprune.replay.compare import COMPARE_EXCLUDE, CompareJob, comparison_markdown
     from deepprune.replay.figures import FiguresJob
+    from deepprune.replay.headroom import HeadroomJob, headroom_markdown
     from deepprune.replay.prune import PruneJob, results_table
     from deepprune.replay.reproduce import ReproduceJob, reproduce_table
 
@@ -24,4 +25,5 @@ def register(sub) -> None:
         aliases=aliases,
     )
     command(sub, "reproduce", ReproduceJob, reproduce_table)
+    command(sub, "headroom", HeadroomJob, headroom_markdown, aliases={"n_boot": "--bootstrap"})
     command(sub, "figures", FiguresJob, str)

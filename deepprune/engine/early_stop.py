@@ -160,3 +160,48 @@ class ParallelProbeLive(GenMethod):
         answer = reps[prev] if prev is not None and prev >= 0 else None
         return {"answer": answer, "rounds": rounds, "finished": int(finished.sum()),
                 "pruned": int((done & ~finished).sum())}  # fmt: skip
+
+
+class ShortMKLive(GenMethod):
+    """short-m@k (Hassid et al. 2025) at generation time: ``short_k`` traces (0: all N) stream at
+    once; when ``short_m`` of them have ended, every other is stopped, and the answer is the vote
+    over those m (ties: the first to end). The replay method is
+    :class:`deepprune.replay.methods.sequential.ShortMK`; on the shared probe pools small k beats
+    cons@k at the same accuracy target (Online/COMPARISON.md). Cost: what the server streamed,
+    the stopped traces included; sequential tokens: the most any one trace generated."""
+
+    name = "short-m@k"
+
+    async def run(self, r, led, before):
+        cfg = r.cfg
+        k = min(cfg.short_k or r.n, r.n)
+        m = min(cfg.short_m, k)
+        stop, ended = asyncio.Event(), []
+        generated = [0] * k
+
+        async def chain(i: int) -> None:
+            req, parts, fin = r.request(i, cfg.max_tokens), [], None
+            gen = r.backend.stream(req)
+            try:
+                async for item in gen:
+                    if isinstance(item, Finish):
+                        fin = item
+                        break
+                    parts.append(item.text)
+                    generated[i] += item.tokens
+                    if stop.is_set():
+                        break
+            finally:
+                await gen.aclose()
+                led.add(
+                    fin if fin is not None else Finish(generated[i], None, False, "stream"),
+                    req.request_id,
+                )
+            if fin is not None and not stop.is_set():
+                ended.append("".join(parts))
+                if len(ended) >= m:
+                    stop.set()
+
+        await asyncio.gather(*(chain(i) for i in range(k)))
+        led.sequential_tokens = max(generated)
+        return {"answer": r.vote(ended), "k": k, "m": m, "ended": len(ended)}

@@ -4,7 +4,7 @@
 problem), ``deepprune`` (prefixes, greedy clustering with a judge, the largest cluster
 completed; resume or stream mode; with ``--judge probe`` the judge reads answer probes asked of
 each trace at its cut), and, from :mod:`deepprune.engine.early_stop`, ``deepconf``
-(DeepConf-online from streamed logprobs) and ``parallel-probe``. A method is a :class:`GenMethod` over a :class:`Run` (the problem, its backend
+(DeepConf-online from streamed logprobs), ``parallel-probe`` and ``short-m@k``. A method is a :class:`GenMethod` over a :class:`Run` (the problem, its backend
 and seeds) and a :class:`~deepprune.engine.ledger.LiveLedger`; the orchestrator
 (:mod:`deepprune.engine.solve`) runs them and records what they return. Parameters are the
 fields of :class:`~deepprune.engine.solve.SolveConfig` each method reads.
@@ -21,7 +21,7 @@ import numpy as np
 
 from deepprune.answers import extract_answer
 from deepprune.engine.backends import Finish
-from deepprune.engine.early_stop import DeepConfOnline, ParallelProbeLive
+from deepprune.engine.early_stop import DeepConfOnline, ParallelProbeLive, ShortMKLive
 from deepprune.engine.ledger import LiveLedger
 from deepprune.engine.run import GenMethod, Run
 from deepprune.errors import ConfigError
@@ -32,7 +32,7 @@ from deepprune.rng import run_key
 from deepprune.truncate import PrefixWatch, parse_spec
 
 # run order: cons@k takes its budget from the two before it
-METHODS = ("cons@N", "deepprune", "cons@k", "deepconf", "parallel-probe")
+METHODS = ("cons@N", "deepprune", "cons@k", "deepconf", "parallel-probe", "short-m@k")
 
 
 class ConsN(GenMethod):
@@ -273,5 +273,6 @@ def build_methods(cfg, judge) -> list[GenMethod]:
         "deepprune": lambda: DeepPrune(judge),
         "deepconf": DeepConfOnline,
         "parallel-probe": ParallelProbeLive,
+        "short-m@k": ShortMKLive,
     }
     return [table[m]() for m in METHODS if m in cfg.methods]  # cons@k after what sets its budget

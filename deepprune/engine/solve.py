@@ -54,7 +54,7 @@ class SolveConfig:
         "cons@N",
         "deepprune",
         "cons@k",
-    )  # of cons@N, cons@k, deepprune, deepconf
+    )  # of cons@N, cons@k, deepprune, deepconf, parallel-probe, short-m@k
     # our choice, from the committed tables: the answer-probe judge is the cheap judge that matches
     # the oracle (Online/PROBES.md); any judge spec works (lexical:jaccard, sbert,calib=FILE, ...)
     judge: str = "probe"
@@ -71,6 +71,8 @@ class SolveConfig:
     pp_patience: int = 7  # rounds a trace may disagree with the consensus before it is pruned
     pp_warm_up: int = 15  # rounds before any pruning
     pp_max_rounds: int = 100  # rounds at most
+    short_k: int = 0  # short-m@k (Hassid et al. 2025): traces started at once (0: all N)
+    short_m: int = 1  # short-m@k: traces that must end before every other is stopped (paper: 1 or 3)
     mode: str = "resume"  # resume | stream
     k: float = 0.0  # cons@k traces; 0 = DeepPrune's budget on the same problem (our choice)
     # seeded arrival order (as `deepprune prune`) instead of server timing
@@ -122,9 +124,13 @@ class SolveConfig:
             raise ConfigError(
                 "the probe judge and parallel-probe need --probe-every >= 1 (tokens between probes)"
             )
-        for name in ("probe_tokens", "pp_T", "pp_patience", "pp_max_rounds"):
+        for name in ("probe_tokens", "pp_T", "pp_patience", "pp_max_rounds", "short_m"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.short_k < 0 or self.short_k and self.short_m > self.short_k:
+            raise ConfigError(
+                f"short-m@k needs 0 <= m <= k (k = 0: N), got m={self.short_m}, k={self.short_k}"
+            )
         if self.pp_warm_up < 0:
             raise ConfigError(f"pp_warm_up must be >= 0, got {self.pp_warm_up}")
         if (

@@ -206,3 +206,40 @@ def test_parallel_probe_live_on_a_hand_built_pool(tmp_path):
         q, [0, 1, 2], None
     )
     assert out.answer == q.labels[0] and out.info["rounds"] == 2
+
+
+def test_short_m_at_k_live_stops_the_others_when_m_have_ended(tmp_path):
+    """Four traces of 30, 120, 60 and 200 tokens (answers 1, 2, 1, 3); short-1@3 streams the first
+    three, the 30-token trace ends first: answer 1; the other two are stopped near 30 tokens.
+    short-2@3: the 30- and 60-token traces end, 1 and 1. The replay method agrees on both."""
+    from deepprune.engine.problems import Problem
+    from deepprune.replay.methods.sequential import ShortMK
+
+    lens, answers = [30, 120, 60, 200], ["1", "2", "1", "3"]
+    row = {
+        "id": "q",
+        "gold": "1",
+        "traces": [{"answer": a, "num_tokens": n} for a, n in zip(answers, lens)],
+    }
+    pool = tmp_path / "p.jsonl"
+    pool.write_text(json.dumps(row) + "\n")
+    q = load_questions(pool, OnlineConfig(trunc="tokens:5", repeats=1, shuffle=False))[0]
+    for m in (1, 2):
+        cfg = SolveConfig(n=4, methods=("short-m@k",), short_k=3, short_m=m, max_tokens=1000)
+        rec = solve([Problem("q", "", "1")], cfg, backend="replay", pool=str(pool), progress=False)[
+            "records"
+        ][0]
+        cut = sorted(lens[:3])[m - 1]
+        want = sum(
+            min(n, cut) for n in lens[:3]
+        )  # an ended trace costs its length, a stopped one the cut
+        assert (rec["answer"], rec["k"], rec["m"], rec["ended"]) == ("1", 3, m, m) and rec[
+            "correct"
+        ] is True
+        # every stopped trace ran to about the m-th end (the replay streams textless traces in chunks)
+        assert want <= rec["tokens"] <= want + 100
+        replay = ShortMK(m, 3).run(q, [0, 1, 2, 3], None)
+        assert q.labels[[0, 2]].tolist() == [q.labels[0]] * 2 and replay.answer == q.labels[0]
+        assert replay.tokens == want and replay.seq_tokens == cut
+    with pytest.raises(ConfigError, match="short-m@k needs"):
+        SolveConfig(methods=("short-m@k",), short_k=2, short_m=3)

@@ -111,7 +111,7 @@ class AdaptiveConsistency(_Sequential):
         if not counts:
             return 0.0
         if self.criterion == "beta":
-            return _beta_leader(counts[0], counts[1] if len(counts) > 1 else 0)
+            return beta_leader(counts[0], counts[1] if len(counts) > 1 else 0)
         return _dirichlet_leader(tuple(counts), self.draws)
 
     def stop(self, counts, drawn):
@@ -119,7 +119,7 @@ class AdaptiveConsistency(_Sequential):
 
 
 @functools.lru_cache(maxsize=65536)
-def _beta_leader(v1: int, v2: int) -> float:
+def beta_leader(v1: int, v2: int) -> float:
     from scipy.special import betainc
 
     return float(1.0 - betainc(v1 + 1, v2 + 1, 0.5))  # P(X > 1/2), X ~ Beta(v1+1, v2+1)

@@ -1,0 +1,134 @@
+"""The headroom table: the oracle allocator, the ASC allocator, cons@k, detectability."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deepprune.cli import main
+from deepprune.replay.headroom import (
+    HeadroomConfig,
+    asc_allocation,
+    headroom_pool,
+    min_detectable,
+    oracle_allocation,
+    prefix_votes,
+)
+from deepprune.vote import majority_class
+from tests.conftest import shared_pool, write_jsonl
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-1, 3), min_size=1, max_size=12), st.integers(0, 3))
+def test_prefix_votes_equal_the_project_vote_on_every_prefix(labels, gold):
+    order = list(range(len(labels)))
+    got = prefix_votes(np.array(labels), order, gold)
+    want = [majority_class(labels[: m + 1]) == gold for m in range(len(labels))]
+    assert got.tolist() == want
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_the_oracle_is_never_below_cons_k_at_cons_k_budget(data):
+    Q, R, n = (
+        data.draw(st.integers(1, 5)),
+        data.draw(st.integers(1, 3)),
+        data.draw(st.integers(1, 6)),
+    )
+    rng = np.random.default_rng(data.draw(st.integers(0, 10**6)))
+    labels = rng.integers(-1, 3, size=(Q, R, n))
+    tokens = rng.integers(1, 50, size=(Q, R, n)).astype(float)
+    ok = np.array(
+        [[prefix_votes(labels[a, r], list(range(n)), 0) for r in range(R)] for a in range(Q)]
+    )
+    cost = np.cumsum(tokens, axis=2)
+    fix = np.where(ok.any(2), np.take_along_axis(cost, ok.argmax(2)[..., None], 2)[..., 0], np.inf)
+    for k in range(1, n + 1):
+        budget = cost[:, :, k - 1].mean()
+        orc = oracle_allocation(cost[:, :, 0], ok[:, :, 0], fix, budget)
+        assert orc.mean() >= ok[:, :, k - 1].mean() - 1e-12
+        # and it spends no more than that budget
+        spent = np.where(orc & ~ok[:, :, 0], fix, cost[:, :, 0]).sum()
+        assert spent <= budget * Q * R + 1e-6
+
+
+def test_oracle_funds_the_cheapest_fixes_first():
+    # three items: first trace right (a), fixable at 30 extra tokens (b), at 10 extra (c)
+    first_cost = np.array([[10.0, 10.0, 10.0]])
+    first_ok = np.array([[True, False, False]])
+    fix = np.array([[10.0, 40.0, 20.0]])
+    # budget 40/item: spare 120 - 30 = 90 -> both fixes (10 + 30); budget 15: spare 15 -> only c
+    assert oracle_allocation(first_cost, first_ok, fix, 40.0).tolist() == [[True, True, True]]
+    assert oracle_allocation(first_cost, first_ok, fix, 15.0).tolist() == [[True, False, True]]
+    assert oracle_allocation(first_cost, first_ok, fix, 10.0).tolist() == [[True, False, False]]
+
+
+def test_asc_allocator_gives_the_next_trace_to_the_least_certain_question():
+    # q0: first answer 1 (Beta conf 0.75 after one vote); q1 as well; after q0 draws a second
+    # agreeing vote (conf 0.875) the next goes to q1 (0.75 < 0.875); its answers then split
+    # 2 / 3 (conf 0.5), so the third goes to q1 again
+    tokens = [np.array([1.0, 2.0, 4.0]), np.array([10.0, 20.0, 40.0])]
+    labels = [np.array([1, 1, 1]), np.array([2, 3, 2])]
+    spent, _, hist = asc_allocation(tokens, labels, [[0, 1, 2], [0, 1, 2]], 3)
+    assert [h.tolist() for h in hist] == [[1, 1], [2, 1], [2, 2], [2, 3]]
+    assert spent.tolist() == [11.0, 13.0, 33.0, 73.0]
+
+
+def test_min_detectable_is_four_of_thirty_questions():
+    assert min_detectable(30, 1000) == 4
+
+
+def test_headroom_on_a_hand_built_pool(tmp_path):
+    # q1: answers 7,5,5 (gold 5) in pool order; q2: 5 right first. One repeat, pool order.
+    rows = [{"id": "q1", "gold": "5", "answer_type": "math", "traces": [
+                {"answer": "7", "num_tokens": 10}, {"answer": "5", "num_tokens": 10}, {"answer": "5", "num_tokens": 10}]},
+            {"id": "q2", "gold": "5", "answer_type": "math", "traces": [
+                {"answer": "5", "num_tokens": 20}, {"answer": "5", "num_tokens": 20}, {"answer": "8", "num_tokens": 20}]}]  # fmt: skip
+    pool = write_jsonl(tmp_path / "p.jsonl", rows)
+    res = headroom_pool(
+        pool, HeadroomConfig(repeats=1, budgets=(1, 2, 3), n_boot=50, shuffle=False)
+    )
+    r1, r2, r3 = res["rows"]
+    assert (r1["tokens"], r1["cons_k_accuracy"], r1["oracle_accuracy"]) == (
+        15,
+        0.5,
+        0.5,
+    )  # (10 + 20) / 2
+    # k = 2: 30 tokens/q; cons@2 votes 7,5 on q1 (tie: 7, seen first): 50%. The oracle fixes q1
+    # with its first 3 traces (20 extra tokens) from the 60 - 30 = 30 spare
+    assert (r2["tokens"], r2["cons_k_accuracy"], r2["oracle_accuracy"]) == (30, 0.5, 1.0)
+    assert r2["headroom"] == 0.5 and r2["questions_with_headroom"] == 1
+    assert (r3["tokens"], r3["cons_k_accuracy"], r3["oracle_accuracy"]) == (45, 1.0, 1.0)
+    # the ASC allocator at k = 2 (4 traces): q2 (two 5s... first one 5: conf 0.75) and q1 (7: 0.75)
+    # tie -> q1 first (7, 5: conf 0.5), then q1 again: 7, 5, 5 -> correct; spent 10+20 + 10 + 10
+    assert r2["asc_accuracy"] == 1.0 and r2["asc_tokens"] == 50 / 2
+
+
+def test_headroom_cli_writes_markdown_and_refuses_a_budget_past_n(tmp_path, capsys):
+    rows = [{"id": "q", "gold": "1", "answer_type": "math",
+             "traces": [{"answer": "1", "num_tokens": 5}, {"answer": "2", "num_tokens": 5}]}]  # fmt: skip
+    pool = write_jsonl(tmp_path / "p.jsonl", rows)
+    md = tmp_path / "h.md"
+    assert main(["headroom", "--pool", str(pool), "--repeats", "2", "--bootstrap", "20", "--markdown", str(md),
+                 "--out", str(tmp_path / "o")]) == 0  # fmt: skip
+    assert "| 2 | 10 |" in md.read_text()
+    assert json.loads((tmp_path / "o" / "p_headroom.json").read_text())["rows"][0]["k"] == 1
+    capsys.readouterr()
+    assert (
+        main(["headroom", "--pool", str(pool), "--budgets", "3", "--out", str(tmp_path / "o")]) == 2
+    )
+    assert "exceeds the pool's 2 traces" in capsys.readouterr().err
+
+
+def test_headroom_on_the_shared_probe_pool_bounds_cons_k():
+    res = headroom_pool(
+        shared_pool("probe-qwen3-8b-aime24-n128.jsonl"), HeadroomConfig(repeats=4, n_boot=100)
+    )
+    for r in res["rows"]:
+        assert r["oracle_accuracy"] >= r["cons_k_accuracy"] - 1e-12
+        assert r["headroom_ci95"][0] <= r["headroom"] <= r["headroom_ci95"][1]
+    assert res["rows"][-1]["cons_k_accuracy"] == pytest.approx(res["cons_n_accuracy"])
