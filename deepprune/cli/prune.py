@@ -25,5 +25,7 @@ def register(sub) -> None:
         aliases=aliases,
     )
     command(sub, "reproduce", ReproduceJob, reproduce_table)
-    command(sub, "headroom", HeadroomJob, headroom_markdown, aliases={"n_boot": "--bootstrap"})
+    command(
+        sub, "headroom", HeadroomJob, headroom_markdown, plot, aliases={"n_boot": "--bootstrap"}
+    )
     command(sub, "figures", FiguresJob, str)

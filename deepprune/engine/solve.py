@@ -72,7 +72,9 @@ class SolveConfig:
     pp_warm_up: int = 15  # rounds before any pruning
     pp_max_rounds: int = 100  # rounds at most
     short_k: int = 0  # short-m@k (Hassid et al. 2025): traces started at once (0: all N)
-    short_m: int = 1  # short-m@k: traces that must end before every other is stopped (paper: 1 or 3)
+    short_m: int = (
+        1  # short-m@k: traces that must end before every other is stopped (paper: 1 or 3)
+    )
     mode: str = "resume"  # resume | stream
     k: float = 0.0  # cons@k traces; 0 = DeepPrune's budget on the same problem (our choice)
     # seeded arrival order (as `deepprune prune`) instead of server timing

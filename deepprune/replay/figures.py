@@ -93,7 +93,8 @@ def roc_plot(rows: list[dict], path: str | os.PathLike) -> Path:
 
 
 def render_figures(results: str | os.PathLike, out: str | os.PathLike) -> list[Path]:
-    """Every figure from saved result JSON (``prune``, ``compare`` and ``judge grid`` output)."""
+    """Every figure from saved result JSON (``prune``, ``compare``, ``headroom`` and ``judge grid``
+    output)."""
     import json
 
     from deepprune.errors import MissingInputError
@@ -115,6 +116,8 @@ def render_figures(results: str | os.PathLike, out: str | os.PathLike) -> list[P
         for r in res if isinstance(res, list) and res and "cons_k_curve" in res[0] else [res]:
             if isinstance(r, dict) and "points" in r:
                 made.append(comparison_plot(r, Path(out) / f"{f.stem}.png"))
+            elif isinstance(r, dict) and r.get("rows") and "oracle_accuracy" in r["rows"][0]:
+                made.append(headroom_plot(r, Path(out) / f"{f.stem}.png"))
             elif isinstance(r, dict) and "rows" in r and "cons_k_curve" in r:
                 made.append(tradeoff_plot(r, Path(out) / f"{Path(r['pool']).stem}_tradeoff.png"))
         if isinstance(res, list) and res and "auroc" in res[0]:  # judge grid rows
@@ -180,4 +183,36 @@ def comparison_plot(res: dict, path: str | os.PathLike) -> Path:
     axes[0].set_ylabel("accuracy")
     fig.suptitle(Path(res["pool"]).name)
     axes[1].legend(fontsize=7, ncol=2)
+    return _save(fig, path, dpi=110)
+
+
+def headroom_plot(res: dict, path: str | os.PathLike) -> Path:
+    """Accuracy vs tokens per question: cons@k, the oracle allocator at cons@k's tokens (the bound
+    on every vote over arrival-order traces) and the ASC allocator, cons@N's accuracy marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    rows = res["rows"]
+    tok = [r["tokens"] for r in rows]
+    ax.plot(tok, [r["cons_k_accuracy"] for r in rows], "o-", color="gray", ms=4, label="cons@k")
+    ax.plot(
+        tok, [r["oracle_accuracy"] for r in rows], "s--", ms=4, label="oracle allocator (bound)"
+    )
+    ax.plot(
+        [r["asc_tokens"] for r in rows],
+        [r["asc_accuracy"] for r in rows],
+        "^-",
+        ms=4,
+        label="ASC allocator",
+    )
+    ax.axhline(res["cons_n_accuracy"], ls=":", color="k", lw=0.8, label="cons@N")
+    ax.set_xscale("log")
+    ax.set_xlabel("tokens per question (log)")
+    ax.set_ylabel("accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(Path(res["pool"]).name, fontsize=9)
     return _save(fig, path, dpi=110)

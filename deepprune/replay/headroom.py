@@ -232,7 +232,9 @@ def headroom_markdown(res: dict) -> str:
 
 @dataclass
 class HeadroomJob:
-    """``deepprune headroom``: the most any vote-over-completed-traces method could gain over cons@k."""
+    """``deepprune headroom``: the most any vote-over-completed-traces method could gain over cons@k.
+
+    Results (JSON and a plot per pool) are saved under ``out``."""
 
     pool: list[str] = field(default_factory=list, metadata={"required": True})  # trace pool
     out: str = "runs/headroom"  # directory for the results JSON
@@ -243,6 +245,7 @@ class HeadroomJob:
         import json
 
         from deepprune.artifacts import atomic_write
+        from deepprune.replay.figures import headroom_plot
 
         paths = check_pools(self.pool)
         writable_dir(self.out)
@@ -252,6 +255,7 @@ class HeadroomJob:
             out = Path(self.out)
             out.mkdir(parents=True, exist_ok=True)
             stem = Path(pool).name.removesuffix(".gz").removesuffix(".jsonl")
+            res["plot"] = str(headroom_plot(res, out / f"{stem}_headroom.png"))
             atomic_write(out / f"{stem}_headroom.json", json.dumps(res, indent=1))
             results.append(res)
         return results

@@ -165,6 +165,28 @@ def test_solve_with_probes_and_parallel_probe_on_the_real_server(local_server, t
     assert rows["deepprune"]["probe_tokens"] > 0 and rows["parallel-probe"]["probe_tokens"] > 0
 
 
+def test_short_m_at_k_on_the_real_server_stops_the_other_streams(local_server, tmp_path):
+    """short-1@4 live: four streams per problem, the first to end decides, the other three are
+    closed; every trace's tokens are what the server reported (usage) or streamed (closed)."""
+    from deepprune.engine.solve import SolveConfig, solve
+
+    probs = tmp_path / "p.jsonl"
+    probs.write_text("".join(PROBLEMS.read_text().splitlines(keepends=True)[:2]))
+    cfg = SolveConfig(n=6, methods=("cons@N", "short-m@k"), short_k=4, short_m=1, max_tokens=24,
+                      prompt=PROMPT.read_text(), stop=("\nQuestion:",), concurrency=1)  # fmt: skip
+    res = solve(str(probs), cfg, base_url=local_server.base_url, model=MODEL_ALIAS, out=tmp_path / "run",
+                progress=False)  # fmt: skip
+    short = [r for r in res["records"] if r["method"] == "short-m@k"]
+    assert len(short) == 2
+    for rec in short:
+        assert (rec["k"], rec["m"], rec["ended"]) == (4, 1, 1)
+        assert len(rec["requests"]) == 4 and rec["tokens"] == sum(n for _, n in rec["requests"])
+        assert set(rec["token_count"]) <= {"usage", "stream"}
+        assert rec["sequential_tokens"] <= 24
+    rows = {r["method"]: r for r in res["rows"]}
+    assert rows["short-m@k"]["tokens"] < rows["cons@N"]["tokens"]
+
+
 def test_a_killed_probe_solve_on_the_real_server_resumes(local_server, tmp_path):
     """kill -9 after the first finished (problem, method): the rerun keeps those records and
     generates only what was missing."""

@@ -117,6 +117,9 @@ def test_headroom_cli_writes_markdown_and_refuses_a_budget_past_n(tmp_path, caps
                  "--out", str(tmp_path / "o")]) == 0  # fmt: skip
     assert "| 2 | 10 |" in md.read_text()
     assert json.loads((tmp_path / "o" / "p_headroom.json").read_text())["rows"][0]["k"] == 1
+    assert (tmp_path / "o" / "p_headroom.png").stat().st_size > 1000
+    assert main(["figures", "--results", str(tmp_path / "o"), "--out", str(tmp_path / "f")]) == 0
+    assert (tmp_path / "f" / "p_headroom.png").stat().st_size > 1000
     capsys.readouterr()
     assert (
         main(["headroom", "--pool", str(pool), "--budgets", "3", "--out", str(tmp_path / "o")]) == 2
