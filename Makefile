@@ -9,7 +9,7 @@ CONSTRAINTS ?= constraints-cpu.txt
 EXTRAS ?= train,embed,gguf,serve,notebooks,dev
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: headroom install demo test test-fast serve demo-generate solve-local probes-real lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real reproduce-parallel-probe
+.PHONY: headroom install install-core demo test test-fast serve demo-generate solve-local probes-real lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real reproduce-parallel-probe
 
 $(PY):
 	$(BASE_PY) -m venv $(VENV)
@@ -38,7 +38,12 @@ install: $(PY)
 	# (see deepprune/train/lf_hook.py)
 	$(PY) -m deepprune.cli hook install
 
-demo: install
+# the demo needs only the core dependencies (no torch, no llama.cpp build): a fresh clone runs it in
+# about a minute; `make install` (test, serve, the real-data targets) adds the extras to the same .venv
+install-core: $(PY)
+	$(PIP) install -q -e .
+
+demo: install-core
 	deepprune prune
 
 test: install
