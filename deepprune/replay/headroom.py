@@ -163,18 +163,21 @@ def headroom_pool(path: str | os.PathLike, cfg: HeadroomConfig) -> dict:
     qs = [q for q in load_questions(path, oc) if q.gold_class is not None]
     if not qs:
         raise ConfigError(f"{path}: no question has a gold answer; headroom needs gold")
-    n = min(q.n for q in qs)
+    n = max(
+        q.n for q in qs
+    )  # a question with fewer traces keeps its last vote and cost beyond them
     budgets = sorted(set(cfg.budgets)) or default_budgets(n)
     if budgets[-1] > n:
         raise ConfigError(f"budgets: k = {budgets[-1]} exceeds the pool's {n} traces per question")
     R, Q = cfg.repeats, len(qs)
-    orders = [[o[:n] for o in orders_for(q, oc)] for q in qs]
+    orders = [orders_for(q, oc) for q in qs]
     ok = np.zeros((Q, R, n), bool)  # vote over the first m traces correct (m = index + 1)
     cost = np.zeros((Q, R, n))
     for a, q in enumerate(qs):
         for r, o in enumerate(orders[a]):
-            ok[a, r] = prefix_votes(q.labels, o, int(q.gold_class))
-            cost[a, r] = np.cumsum(q.tokens[o])
+            ok[a, r, : q.n] = prefix_votes(q.labels, o, int(q.gold_class))
+            cost[a, r, : q.n] = np.cumsum(q.tokens[o])
+            ok[a, r, q.n :], cost[a, r, q.n :] = ok[a, r, q.n - 1], cost[a, r, q.n - 1]
     first_fix = np.where(ok.any(axis=2), ok.argmax(axis=2), -1)
     fix_cost = np.where(first_fix >= 0, np.take_along_axis(cost, np.maximum(first_fix, 0)[..., None], 2)[..., 0],
                         np.inf)  # fmt: skip
@@ -216,7 +219,7 @@ def _ci(ci) -> str:
 def headroom_markdown(res: dict) -> str:
     h = res["min_detectable_questions"]
     lines = [f"### {Path(res['pool']).name}",
-             f"{res['questions']} questions × {res['traces_per_question']} traces, {res['repeats']} arrival orders; "
+             f"{res['questions']} questions × up to {res['traces_per_question']} traces, {res['repeats']} arrival orders; "
              f"cons@N {100 * res['cons_n_accuracy']:.1f}% at {res['cons_n_tokens']:,.0f} tokens/question. "
              f"A paired 95% interval over these {res['questions']} questions excludes 0 only for a method that gains "
              f"on at least {h if h is not None else 'more than all'} questions and loses on none.", "",

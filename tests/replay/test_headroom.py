@@ -135,3 +135,17 @@ def test_headroom_on_the_shared_probe_pool_bounds_cons_k():
         assert r["oracle_accuracy"] >= r["cons_k_accuracy"] - 1e-12
         assert r["headroom_ci95"][0] <= r["headroom"] <= r["headroom_ci95"][1]
     assert res["rows"][-1]["cons_k_accuracy"] == pytest.approx(res["cons_n_accuracy"])
+
+
+def test_a_question_with_fewer_traces_keeps_its_last_vote_beyond_them(tmp_path):
+    rows = [{"id": "a", "gold": "1", "answer_type": "math", "traces": [
+                {"answer": "2", "num_tokens": 10}, {"answer": "1", "num_tokens": 10}, {"answer": "1", "num_tokens": 10}]},
+            {"id": "b", "gold": "1", "answer_type": "math", "traces": [
+                {"answer": "1", "num_tokens": 4}, {"answer": "2", "num_tokens": 4}]}]  # fmt: skip
+    res = headroom_pool(
+        write_jsonl(tmp_path / "p.jsonl", rows), HeadroomConfig(repeats=1, shuffle=False, n_boot=10)
+    )
+    assert res["traces_per_question"] == 3 and [r["k"] for r in res["rows"]] == [1, 2, 3]
+    last = res["rows"][-1]  # b at k = 3 is b's cons@2 (tie: 1, seen first) and costs its 8 tokens
+    assert last["cons_k_accuracy"] == 1.0 and last["tokens"] == (30 + 8) / 2
+    assert res["cons_n_accuracy"] == 1.0
