@@ -187,12 +187,16 @@ class DeepPrune(GenMethod):
                 if labels is None
                 else ((labels[t] >= 0) & (labels[t] == labels[m])).astype(int)
             )
+            served = getattr(self.judge, "served_tokens", None)  # a judge server's own usage
             s = judge_scores_indexed(self.judge, view[0], np.full(len(m), t), m, lab, r.p.question)
-            cost = self.judge.cost([texts[t]] + [texts[x] for x in members])
             led.judge_calls += len(m)
-            led.judge_tokens += int(
-                cost.of(np.zeros(len(m), dtype=int), np.arange(1, len(m) + 1)).sum()
-            )
+            if served is not None:
+                led.judge_tokens += self.judge.served_tokens - served
+            else:
+                cost = self.judge.cost([texts[t]] + [texts[x] for x in members])
+                led.judge_tokens += int(
+                    cost.of(np.zeros(len(m), dtype=int), np.arange(1, len(m) + 1)).sum()
+                )
             led.overhead_s += time.perf_counter() - t0
             return s
 

@@ -82,6 +82,21 @@ def _sbert(spec, arg, opts):
 
 
 def _llm(spec, arg, opts):
+    if "endpoint" in opts:  # llm:endpoint=URL,model=NAME: the judge served by a server of its own
+        from deepprune.judges.endpoint import EndpointLLMJudge
+
+        _check_opts(
+            spec,
+            opts,
+            ["endpoint", "model", "both_orders", "question", "concurrency", "api_key", "api"],
+        )
+        if arg is not None:
+            raise ConfigError(f"judge spec {spec!r}: a local path and endpoint= exclude each other")
+        return EndpointLLMJudge(opts["endpoint"], opts.get("model", ""),
+                                both_orders=opts.get("both_orders", "0") in _TRUE,
+                                use_question=opts.get("question", "0") in _TRUE,
+                                concurrency=int(opts.get("concurrency", 8)), api_key=opts.get("api_key"),
+                                api=opts.get("api", "completions"))  # fmt: skip
     from deepprune.judges.llm import LLMJudge
 
     _check_opts(spec, opts, ["backend", "batch", "both_orders", "question", "device", "dtype"])

@@ -228,3 +228,31 @@ def test_a_killed_probe_solve_on_the_real_server_resumes(local_server, tmp_path)
     for r in res["records"]:  # what the killed run finished is kept as it was, not redone
         if (r["question"], r["method"]) in kept:
             assert r["requests"] == kept[(r["question"], r["method"])]["requests"]
+
+
+def test_the_endpoint_llm_judge_reads_the_label_logprobs_of_the_real_server(local_server):
+    """llm:endpoint=URL,model=NAME: its scores are P(yes)/(P(yes)+P(no)) of a direct max_tokens=1
+    request's top log-probabilities, and its cost is exactly the usage the server reported."""
+    import openai
+    import pytest
+
+    from deepprune.judges import JudgePair, get_judge
+    from deepprune.judges.endpoint import endpoint_prompt, label_logprob, top_logprobs
+    from deepprune.judges.llm import yes_probability
+
+    judge = get_judge(f"llm:endpoint={local_server.base_url},model={MODEL_ALIAS},concurrency=2")
+    pairs = [JudgePair("We add 2 and 3 to get 5.", "Two plus three is 5."),
+             JudgePair("So the answer is 7.", "Hence we get 12.")]  # fmt: skip
+    got = judge.score(pairs)
+    client = openai.OpenAI(base_url=local_server.base_url, api_key="EMPTY")
+    usage, found = 0, 0
+    for p, g in zip(pairs, got, strict=True):
+        r = client.completions.create(model=MODEL_ALIAS, prompt=endpoint_prompt(p), max_tokens=1, temperature=0.0,
+                                      logprobs=20)  # fmt: skip
+        top = top_logprobs(r.choices[0])
+        y, n = label_logprob(top, "yes"), label_logprob(top, "no")
+        found += (y is not None) + (n is not None)
+        assert g == pytest.approx(yes_probability(y, n), abs=1e-3)
+        usage += r.usage.prompt_tokens + r.usage.completion_tokens
+    assert found > 0  # the labels are among the top tokens: the scores are not the 0.5 default
+    assert judge.requests == 2 and judge.served_tokens == usage
