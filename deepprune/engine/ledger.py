@@ -113,3 +113,46 @@ def solve_table(rows: list[dict]) -> str:
                      f"{r['judge_calls']:.0f} | {r['judge_tokens']:,.0f} | {r['inflight_waste']:,.0f} | "
                      f"{r['reread_tokens']:,.0f} | {r['probe_prompt_tokens']:,.0f} | {100 * r['overhead_share']:.2f}% |")  # fmt: skip
     return "\n".join(lines)
+
+
+def counter_check(
+    before: tuple[str, float] | None, after: tuple[str, float] | None, records: list[dict]
+) -> dict:
+    """The server's own count of generated tokens over a run beside the ledger's (the records made
+    in that run: trace tokens plus probe tokens); a difference is a warning, never silent. A
+    server that keeps generating after a closed stream (vLLM issue #54947) shows here."""
+    if before is None or after is None:
+        return {
+            "server_counter": None,
+            "note": "the server exposes no generated-token counter at /metrics",
+        }
+    server = after[1] - before[1]
+    ledger = sum(r["tokens"] + (r.get("probe_tokens") or 0) for r in records)
+    out = {
+        "server_counter": after[0],
+        "server_generated_tokens": server,
+        "ledger_generated_tokens": ledger,
+    }
+    if server != ledger:
+        out["warning"] = (f"the server counted {server:,.0f} generated tokens ({after[0]}), the ledger "
+                          f"{ledger:,.0f}: {server - ledger:+,.0f} (other clients of the server, or "
+                          "generation after closed streams)")  # fmt: skip
+    return out
+
+
+def run_notes(res: dict) -> str:
+    """What the solve table's footer says of a run: wall and client CPU time, and the server's own
+    count of generated tokens beside the ledger's (a difference is also a warning on stderr)."""
+    import sys
+
+    out = ""
+    if res["client_cpu_share"] is not None:
+        out += (f"\n\nWall {res['seconds']:.1f} s; the client's own CPU time {res['client_cpu_s']:.2f} s "
+                f"({100 * res['client_cpu_share']:.2f}% of the wall time).")  # fmt: skip
+    c = res.get("counters") or {}
+    if c.get("server_counter"):
+        out += (f"\n\nServer-side generated tokens ({c['server_counter']}): {c['server_generated_tokens']:,.0f}; "
+                f"ledger: {c['ledger_generated_tokens']:,.0f}.")  # fmt: skip
+    if c.get("warning"):
+        print(f"warning: {c['warning']}", file=sys.stderr)
+    return out

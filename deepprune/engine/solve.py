@@ -33,7 +33,7 @@ from pathlib import Path
 
 from deepprune.artifacts import atomic_write, config_hash
 from deepprune.engine.backends import Backend, Server, get_backend, read_prompt
-from deepprune.engine.ledger import LiveLedger, solve_table, summarise
+from deepprune.engine.ledger import LiveLedger, counter_check, run_notes, solve_table, summarise
 from deepprune.engine.methods import METHODS, build_methods
 from deepprune.engine.problems import DEFAULT_PROMPT, Problem, RecordFile, resolve_problems
 from deepprune.engine.run import Run
@@ -235,8 +235,12 @@ async def _solve(
             bar.update(1)
 
     t0, cpu0 = time.perf_counter(), time.process_time()
+    n0, c0 = len(records), await backend.generated_counter() if todo else None
     try:
         await asyncio.gather(*(one(p) for p in todo))
+        counters = counter_check(
+            c0, await backend.generated_counter() if todo else None, records[n0:]
+        )
     finally:
         bar.close()
         await backend.close()
@@ -246,7 +250,8 @@ async def _solve(
     # the client's own CPU time (asyncio, HTTP, parsing, judge, clusterer) as a share of the wall time:
     # an upper bound on the time not spent waiting for the server
     return {"rows": summarise(mine, cfg.methods), "records": mine, "seconds": wall, "client_cpu_s": cpu,
-            "client_cpu_share": cpu / wall if wall > 0 else None, "solved_now": len(todo), **settings}  # fmt: skip
+            "client_cpu_share": cpu / wall if wall > 0 else None, "solved_now": len(todo), "counters": counters,
+            **settings}  # fmt: skip
 
 
 def solve(problems, cfg: SolveConfig, backend: str = "openai", out: str | os.PathLike | None = None,
@@ -276,10 +281,7 @@ class SolveJob:
     def run(self) -> list[str]:
         sv = self.server
         res = solve(sv.problems, self.config, out=self.out, progress=sv.progress, **sv.args())
-        table = solve_table(res["rows"])
-        if res["client_cpu_share"] is not None:
-            table += (f"\n\nWall {res['seconds']:.1f} s; the client's own CPU time {res['client_cpu_s']:.2f} s "
-                      f"({100 * res['client_cpu_share']:.2f}% of the wall time).")  # fmt: skip
+        table = solve_table(res["rows"]) + run_notes(res)
         if self.markdown:
             atomic_write(
                 self.markdown,

@@ -185,6 +185,30 @@ def test_short_m_at_k_on_the_real_server_stops_the_other_streams(local_server, t
         assert rec["sequential_tokens"] <= 24
     rows = {r["method"]: r for r in res["rows"]}
     assert rows["short-m@k"]["tokens"] < rows["cons@N"]["tokens"]
+    # the server's own counter over the run: at least what the ledger received (a closed stream
+    # may have generated a token or two more before the server saw the disconnect)
+    c = res["counters"]
+    assert c["server_counter"] == "llamacpp:tokens_predicted_total"
+    assert c["ledger_generated_tokens"] <= c["server_generated_tokens"] <= c["ledger_generated_tokens"] + 8 * 4
+
+
+def test_the_server_answers_health_and_its_counter_equals_the_usage_of_a_run(local_server, tmp_path):
+    """GET /health (what vllm-router / sglang-router wait for) and, for non-streamed requests, the
+    server's generated-token counter equals the ledger's sum of usage exactly."""
+    import urllib.request
+
+    from deepprune.engine.solve import SolveConfig, solve
+
+    root = local_server.base_url.removesuffix("/v1")
+    with urllib.request.urlopen(root + "/health", timeout=5) as r:
+        assert r.status == 200 and json.loads(r.read()) == {"status": "ok"}
+    probs = tmp_path / "p.jsonl"
+    probs.write_text("".join(PROBLEMS.read_text().splitlines(keepends=True)[:2]))
+    cfg = SolveConfig(n=3, methods=("cons@N",), max_tokens=16, prompt=PROMPT.read_text(), stop=("\nQuestion:",))
+    res = solve(str(probs), cfg, base_url=local_server.base_url, model=MODEL_ALIAS, progress=False)
+    c = res["counters"]
+    assert c["server_generated_tokens"] == c["ledger_generated_tokens"] == sum(r["tokens"] for r in res["records"])
+    assert "warning" not in c and c["ledger_generated_tokens"] > 0
 
 
 def test_a_killed_probe_solve_on_the_real_server_resumes(local_server, tmp_path):

@@ -75,5 +75,10 @@ class Backend:
     async def check(self) -> None:
         """Raise a one-line error if the backend cannot serve requests (server down, unknown model)."""
 
+    async def generated_counter(self) -> tuple[str, float] | None:
+        """(counter name, value) of the server's own generated-token counter, or None where it
+        exposes none (:func:`deepprune.engine.ledger.counter_check` compares it with the ledger)."""
+        return None
+
     async def close(self) -> None:
         """Release connections or engines."""

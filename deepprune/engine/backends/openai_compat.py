@@ -52,6 +52,21 @@ def read_chunk(chunk, want_logprobs: int) -> tuple[Delta | None, str | None, obj
     return Delta(ch.text or "", n_tok, top), ch.finish_reason, usage
 
 
+# the generated-token counters of the servers we know (Prometheus names; label sets summed)
+GENERATED_COUNTERS = ("vllm:generation_tokens_total", "sglang:generation_tokens_total",
+                      "llamacpp:tokens_predicted_total")  # fmt: skip
+
+
+def parse_generated_counter(text: str) -> tuple[str, float] | None:
+    """(name, total) of the first known generated-token counter in a Prometheus text (pure)."""
+    for name in GENERATED_COUNTERS:
+        vals = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{")]  # fmt: skip
+        if vals:
+            return name, sum(vals)
+    return None
+
+
 def cached_tokens(usage) -> int | None:
     """Prompt tokens served from the prefix cache, where the server reports them (vLLM with
     ``--enable-prompt-tokens-details``, SGLang, OpenAI); None where it does not (llama.cpp)."""
@@ -83,6 +98,19 @@ class OpenAIBackend(Backend):
         self.client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout, max_retries=1
         )
+
+    async def generated_counter(self) -> tuple[str, float] | None:
+        """The server's Prometheus generated-token counter at ``ROOT/metrics`` (vLLM, SGLang, llama.cpp
+        with ``--metrics`` and ``deepprune serve``), or None where it has none."""
+        import httpx
+
+        root = self.base_url.rstrip("/").removesuffix("/v1")
+        try:
+            async with httpx.AsyncClient(timeout=5.0) as c:
+                r = await c.get(f"{root}/metrics")
+        except httpx.HTTPError:
+            return None
+        return parse_generated_counter(r.text) if r.status_code == 200 else None
 
     async def check(self) -> None:
         import openai

@@ -1,0 +1,86 @@
+"""The local llama.cpp server as ``deepprune serve`` runs it: llama-cpp-python's own OpenAI-compatible
+app, plus the two routes production tooling expects of a model server.
+
+- ``GET /health``: 200 once the model is loaded (``vllm-router`` and ``sglang-router`` wait for it
+  on every worker; llama-cpp-python's app has no such route);
+- ``GET /metrics``: Prometheus counters, named as llama.cpp's own C++ server names them
+  (``llamacpp:tokens_predicted_total``: tokens the model generated, counted as the model
+  samples them, end-of-generation tokens excluded as ``usage.completion_tokens`` excludes them,
+  so it also counts tokens generated after a client closed its stream;
+  ``llamacpp:requests_total``: generation requests started).
+
+    python -m deepprune.engine.llama_app --model MODEL.gguf --port 8765 ...   # llama_cpp.server's flags
+"""
+
+from __future__ import annotations
+
+import threading
+
+COUNTERS = {"tokens_predicted": 0, "requests": 0}
+_LOCK = threading.Lock()
+
+
+def count_generation() -> None:
+    """Wrap ``llama_cpp.Llama.generate`` so every sampled token (end-of-generation aside) is counted."""
+    import llama_cpp
+
+    original = llama_cpp.Llama.generate
+    if getattr(original, "_deepprune_counted", False):
+        return
+
+    def generate(self, *args, **kwargs):
+        with _LOCK:
+            COUNTERS["requests"] += 1
+        for token in original(self, *args, **kwargs):
+            if not llama_cpp.llama_vocab_is_eog(self._model.vocab, token):
+                with _LOCK:
+                    COUNTERS["tokens_predicted"] += 1
+            yield token
+
+    generate._deepprune_counted = True
+    llama_cpp.Llama.generate = generate
+
+
+def metrics_text() -> str:
+    """The Prometheus exposition of :data:`COUNTERS` (pure)."""
+    with _LOCK:
+        tok, req = COUNTERS["tokens_predicted"], COUNTERS["requests"]
+    return ("# HELP llamacpp:tokens_predicted_total Tokens generated (end-of-generation tokens excluded).\n"
+            "# TYPE llamacpp:tokens_predicted_total counter\n"
+            f"llamacpp:tokens_predicted_total {tok}\n"
+            "# HELP llamacpp:requests_total Generation requests started.\n"
+            "# TYPE llamacpp:requests_total counter\n"
+            f"llamacpp:requests_total {req}\n")  # fmt: skip
+
+
+def build_app(argv: list[str] | None = None):
+    """llama-cpp-python's app from its own command-line flags, with ``/health`` and ``/metrics``."""
+    import argparse
+
+    from fastapi.responses import JSONResponse, PlainTextResponse
+    from llama_cpp.server.app import create_app
+    from llama_cpp.server.cli import add_args_from_model, parse_model_from_args
+    from llama_cpp.server.settings import ModelSettings, ServerSettings, Settings
+
+    parser = argparse.ArgumentParser(description="llama.cpp server with /health and /metrics")
+    add_args_from_model(parser, Settings)
+    args = parser.parse_args(argv)
+    server = parse_model_from_args(ServerSettings, args)
+    count_generation()
+    app = create_app(
+        server_settings=server, model_settings=[parse_model_from_args(ModelSettings, args)]
+    )
+    app.add_api_route("/health", lambda: JSONResponse({"status": "ok"}), methods=["GET"])
+    app.add_api_route("/metrics", lambda: PlainTextResponse(metrics_text()), methods=["GET"])
+    return app, server
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    app, server = build_app(argv)
+    uvicorn.run(app, host=server.host, port=server.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
