@@ -11,7 +11,10 @@ def test_parse_the_known_generated_token_counters():
             'vllm:generation_tokens_total{model_name="b"} 30.0\n'
             'vllm:generation_tokens_total_created 1.7e9\n')  # fmt: skip
     assert parse_generated_counter(vllm) == ("vllm:generation_tokens_total", 150.0)
-    assert parse_generated_counter("llamacpp:tokens_predicted_total 7\n") == ("llamacpp:tokens_predicted_total", 7.0)
+    assert parse_generated_counter("llamacpp:tokens_predicted_total 7\n") == (
+        "llamacpp:tokens_predicted_total",
+        7.0,
+    )
     assert parse_generated_counter("<html>no metrics</html>") is None
 
 
@@ -23,7 +26,10 @@ def test_the_local_servers_exposition_round_trips():
 def test_counter_check_compares_the_run_and_warns_on_a_difference(capsys):
     recs = [{"tokens": 100, "probe_tokens": 5}, {"tokens": 20}]
     same = counter_check(("x", 1000.0), ("x", 1125.0), recs)
-    assert same["server_generated_tokens"] == same["ledger_generated_tokens"] == 125 and "warning" not in same
+    assert (
+        same["server_generated_tokens"] == same["ledger_generated_tokens"] == 125
+        and "warning" not in same
+    )
     more = counter_check(("x", 0.0), ("x", 140.0), recs)
     assert "+15" in more["warning"]
     notes = run_notes({"client_cpu_share": None, "counters": more})

@@ -189,10 +189,16 @@ def test_short_m_at_k_on_the_real_server_stops_the_other_streams(local_server, t
     # may have generated a token or two more before the server saw the disconnect)
     c = res["counters"]
     assert c["server_counter"] == "llamacpp:tokens_predicted_total"
-    assert c["ledger_generated_tokens"] <= c["server_generated_tokens"] <= c["ledger_generated_tokens"] + 8 * 4
+    assert (
+        c["ledger_generated_tokens"]
+        <= c["server_generated_tokens"]
+        <= c["ledger_generated_tokens"] + 8 * 4
+    )
 
 
-def test_the_server_answers_health_and_its_counter_equals_the_usage_of_a_run(local_server, tmp_path):
+def test_the_server_answers_health_and_its_counter_equals_the_usage_of_a_run(
+    local_server, tmp_path
+):
     """GET /health (what vllm-router / sglang-router wait for) and, for non-streamed requests, the
     server's generated-token counter equals the ledger's sum of usage exactly."""
     import urllib.request
@@ -204,10 +210,16 @@ def test_the_server_answers_health_and_its_counter_equals_the_usage_of_a_run(loc
         assert r.status == 200 and json.loads(r.read()) == {"status": "ok"}
     probs = tmp_path / "p.jsonl"
     probs.write_text("".join(PROBLEMS.read_text().splitlines(keepends=True)[:2]))
-    cfg = SolveConfig(n=3, methods=("cons@N",), max_tokens=16, prompt=PROMPT.read_text(), stop=("\nQuestion:",))
+    cfg = SolveConfig(
+        n=3, methods=("cons@N",), max_tokens=16, prompt=PROMPT.read_text(), stop=("\nQuestion:",)
+    )
     res = solve(str(probs), cfg, base_url=local_server.base_url, model=MODEL_ALIAS, progress=False)
     c = res["counters"]
-    assert c["server_generated_tokens"] == c["ledger_generated_tokens"] == sum(r["tokens"] for r in res["records"])
+    assert (
+        c["server_generated_tokens"]
+        == c["ledger_generated_tokens"]
+        == sum(r["tokens"] for r in res["records"])
+    )
     assert "warning" not in c and c["ledger_generated_tokens"] > 0
 
 

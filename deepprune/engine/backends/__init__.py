@@ -12,9 +12,8 @@ from deepprune.errors import ConfigError, MissingInputError
 def _openai(**kw):
     from deepprune.engine.backends.openai_compat import OpenAIBackend
 
-    return OpenAIBackend(
-        kw["base_url"], kw["model"], extra_body=kw.get("extra_body"), abort_url=kw.get("abort_url")
-    )
+    return OpenAIBackend(kw["base_url"], kw["model"], extra_body=kw.get("extra_body"), abort_url=kw.get("abort_url"),
+                         metrics_url=tuple(kw.get("metrics_url") or ()))  # fmt: skip
 
 
 def _vllm(**kw):
@@ -59,6 +58,9 @@ class Server:
     rate: float = 0.0  # replay speed, tokens/s per trace (0: as fast as possible)
     # SGLang: POST here to abort a stopped request (http://HOST:PORT/abort_request)
     abort_url: str | None = None
+    # the servers' Prometheus /metrics URLs, e.g. every replica behind a router (default: the
+    # /metrics beside --base-url); solve reports their generated-token counters beside its ledger
+    metrics_url: tuple[str, ...] = ()
     progress: bool = True  # show a progress bar
     json: bool = False  # print the summary as JSON
 
@@ -70,7 +72,9 @@ class Server:
         """The keyword arguments of :func:`get_backend` (and ``backend``); problems required but on replay."""
         if self.problems is None and self.backend != "replay":
             raise ConfigError("--problems is required (except with --backend replay)")
-        keys = ("backend", "base_url", "model", "pool", "rate", "abort_url")
+        keys = ("backend", "base_url", "model", "pool", "rate", "abort_url") + (
+            ("metrics_url",) if self.backend == "openai" else ()
+        )
         return {k: v for k, v in asdict(self).items() if k in keys}
 
 

@@ -82,7 +82,10 @@ class OpenAIBackend(Backend):
     name = "openai"
 
     def __init__(self, base_url: str, model: str, api_key: str = "EMPTY", timeout: float = 600.0,
-                 extra_body: dict | None = None, abort_url: str | None = None):  # fmt: skip
+                 extra_body: dict | None = None, abort_url: str | None = None,
+                 metrics_url: tuple[str, ...] = ()):  # fmt: skip
+        root = base_url.rstrip("/").removesuffix("/v1")
+        self.metrics_urls = tuple(metrics_url) or (f"{root}/metrics",)
         try:
             import openai
         except ImportError:
@@ -100,17 +103,23 @@ class OpenAIBackend(Backend):
         )
 
     async def generated_counter(self) -> tuple[str, float] | None:
-        """The server's Prometheus generated-token counter at ``ROOT/metrics`` (vLLM, SGLang, llama.cpp
-        with ``--metrics`` and ``deepprune serve``), or None where it has none."""
+        """The servers' Prometheus generated-token counters (vLLM, SGLang, llama.cpp with ``--metrics``
+        and ``deepprune serve``) summed over ``metrics_url`` (default ``ROOT/metrics``: behind a router,
+        name every replica's), or None where one has none."""
         import httpx
 
-        root = self.base_url.rstrip("/").removesuffix("/v1")
-        try:
-            async with httpx.AsyncClient(timeout=5.0) as c:
-                r = await c.get(f"{root}/metrics")
-        except httpx.HTTPError:
-            return None
-        return parse_generated_counter(r.text) if r.status_code == 200 else None
+        total, name = 0.0, None
+        async with httpx.AsyncClient(timeout=5.0) as c:
+            for url in self.metrics_urls:
+                try:
+                    r = await c.get(url)
+                except httpx.HTTPError:
+                    return None
+                got = parse_generated_counter(r.text) if r.status_code == 200 else None
+                if got is None:
+                    return None
+                name, total = got[0], total + got[1]
+        return name, total
 
     async def check(self) -> None:
         import openai
