@@ -68,3 +68,18 @@ def test_short_m_at_small_k_pays_k_traces_up_to_the_mth_finish(tmp_path):
 def test_sketch_gating_compares_at_most_three_members():
     (m,) = families("oracle")["deepprune-sketch"]()
     assert m.cfg.K1 == 3
+
+
+def test_adaptive_n_pays_the_probes_of_the_launched_traces_only(tmp_path):
+    # eight traces agreeing from their first probe on; n0 = 2: one wave is enough (2 >= 0.75 x 2)
+    rows = [{"id": "q", "gold": "4", "answer_type": "math", "probe_every": 10,
+             "traces": [{"answer": "4", "num_tokens": 50, "probes": ["4", "4", "4", "4"]} for _ in range(8)]}]  # fmt: skip
+    qs = load_questions(write_jsonl(tmp_path / "p.jsonl", rows), OnlineConfig(trunc="probe:1"))
+    attach_judge(qs, get_judge("probe"))
+    q = qs[0]
+    o = AdaptiveDeepPrune("probe", n0=2, threshold=0.8).run(q, list(range(8)), random.Random(0))
+    per_trace = q.costs["probe"].per_trace
+    assert o.info["launched"] == 2 and o.probe_tokens == per_trace[:2].sum() > 0
+    assert (
+        o.tokens == 2 * 10 + 2 * 40
+    )  # two 10-token prefixes, both completed (Beta(3,1) 0.875 >= 0.8)
