@@ -89,27 +89,16 @@ class ParallelProbeLive(GenMethod):
         generated = [0] * n
 
         async def chain(i: int) -> None:
-            req, parts, fin, k = r.request(i, cfg.max_tokens), [], None, 0
-            gen = r.backend.stream(req)
-            try:
-                async for item in gen:
-                    if isinstance(item, Finish):
-                        fin = item
-                        break
-                    parts.append(item.text)
-                    generated[i] += item.tokens
-                    while generated[i] >= (k + 1) * pe and not stop[i].is_set():
-                        await queues[i].put(("probe", await r.probe(i, k, "".join(parts), led)))
-                        k += 1
-                    if stop[i].is_set():
-                        break
-            finally:
-                await gen.aclose()
-                led.add(
-                    fin if fin is not None else Finish(generated[i], None, False, "stream"),
-                    req.request_id,
-                )
-            await queues[i].put(("end", extract_answer("".join(parts), r.p.answer_type)))
+            k = [0]
+
+            async def on_delta(parts, tokens, _text, _n):
+                generated[i] = tokens
+                while generated[i] >= (k[0] + 1) * pe and not stop[i].is_set():
+                    await queues[i].put(("probe", await r.probe(i, k[0], "".join(parts), led)))
+                    k[0] += 1
+
+            text, _, _ = await r.stream_until(i, led, on_delta, stop[i])
+            await queues[i].put(("end", extract_answer(text, r.p.answer_type)))
 
         tasks = [asyncio.create_task(chain(i)) for i in range(n)]
         reps: list[str] = []  # one answer per class, in order of first appearance
@@ -180,25 +169,12 @@ class ShortMKLive(GenMethod):
         generated = [0] * k
 
         async def chain(i: int) -> None:
-            req, parts, fin = r.request(i, cfg.max_tokens), [], None
-            gen = r.backend.stream(req)
-            try:
-                async for item in gen:
-                    if isinstance(item, Finish):
-                        fin = item
-                        break
-                    parts.append(item.text)
-                    generated[i] += item.tokens
-                    if stop.is_set():
-                        break
-            finally:
-                await gen.aclose()
-                led.add(
-                    fin if fin is not None else Finish(generated[i], None, False, "stream"),
-                    req.request_id,
-                )
+            async def on_delta(parts, tokens, _text, _n):
+                generated[i] = tokens
+
+            text, fin, _ = await r.stream_until(i, led, on_delta, stop)
             if fin is not None and not stop.is_set():
-                ended.append("".join(parts))
+                ended.append(text)
                 if len(ended) >= m:
                     stop.set()
 

@@ -20,7 +20,6 @@ import time
 import numpy as np
 
 from deepprune.answers import extract_answer
-from deepprune.engine.backends import Finish
 from deepprune.engine.early_stop import DeepConfOnline, ParallelProbeLive, ShortMKLive
 from deepprune.engine.ledger import LiveLedger
 from deepprune.engine.run import GenMethod, Run
@@ -127,32 +126,21 @@ class DeepPrune(GenMethod):
         """Stream trace i; resolve ``live.prefix`` at the truncation point; stop there unless ``run_on``."""
         cut, positions = self._probe_plan(r)
         watch = PrefixWatch(f"tokens:{cut}" if cut else r.cfg.trunc)
-        parts, fin = [], None
+
+        async def on_delta(parts, _tokens, text, n) -> bool:
+            live.generated += n
+            if positions and not live.prefix.done():
+                self._probes_fired(r, i, live, "".join(parts), led, ended=False)
+            if not live.prefix.done():
+                prefix = watch.feed(text, n)
+                if prefix is not None:
+                    live.prefix.set_result((prefix, live.generated, False))
+                    return not run_on and not cut  # probe:J: the server stops at the cut itself
+            return False
+
         # resume mode with probes: the server stops at the cut
-        req = r.request(i, r.cfg.max_tokens if run_on or not cut else min(cut, r.cfg.max_tokens))
-        gen = r.backend.stream(req)
-        try:
-            async for item in gen:
-                if isinstance(item, Finish):
-                    fin = item
-                    break
-                parts.append(item.text)
-                live.generated += item.tokens
-                if positions and not live.prefix.done():
-                    self._probes_fired(r, i, live, "".join(parts), led, ended=False)
-                if not live.prefix.done():
-                    prefix = watch.feed(item.text, item.tokens)
-                    if prefix is not None:
-                        live.prefix.set_result((prefix, live.generated, False))
-                        if not run_on and not cut:  # probe:J: the server stops at the cut itself
-                            break
-        finally:
-            await gen.aclose()
-            if fin is not None:
-                led.add(fin, req.request_id)
-            else:  # closed by us: the tokens received (the server may have made one or two more)
-                led.add(Finish(live.generated, None, False, "stream"), req.request_id)
-        text = "".join(parts)
+        max_tokens = r.cfg.max_tokens if run_on or not cut else min(cut, r.cfg.max_tokens)
+        text, _, _ = await r.stream_until(i, led, on_delta, max_tokens=max_tokens)
         if not live.prefix.done():  # the trace ended before its truncation point
             if positions:
                 self._probes_fired(r, i, live, text, led, ended=True)

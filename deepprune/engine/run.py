@@ -4,7 +4,7 @@ trace and probe requests, the vote) and the :class:`GenMethod` interface."""
 from __future__ import annotations
 
 from deepprune.answers import extract_answer
-from deepprune.engine.backends import Backend, Request
+from deepprune.engine.backends import Backend, Finish, Request
 from deepprune.engine.ledger import LiveLedger
 from deepprune.engine.problems import Problem, trace_seed
 from deepprune.grading import AnswerClasses
@@ -37,6 +37,34 @@ class Run:
         led.add(fin, req.request_id)
         led.sequential_tokens = max(led.sequential_tokens, fin.completion_tokens)
         return text
+
+    async def stream_until(self, i: int, led: LiveLedger, on_delta, stop=None,
+                           max_tokens: int | None = None) -> tuple[str, Finish | None, int]:  # fmt: skip
+        """Stream trace i (``max_tokens``, default the config's), calling ``await on_delta(parts so far,
+        tokens so far, this delta's text, its tokens)`` after each delta, until the trace ends,
+        ``on_delta`` returns True or ``stop`` (an asyncio.Event) is set; the request is charged to the
+        ledger either way (a stream we closed: the tokens received; the server may have made one or
+        two more). Returns (text, the server's Finish or None, tokens)."""
+        req = self.request(i, self.cfg.max_tokens if max_tokens is None else max_tokens)
+        parts, fin, generated = [], None, 0
+        gen = self.backend.stream(req)
+        try:
+            async for item in gen:
+                if isinstance(item, Finish):
+                    fin = item
+                    break
+                parts.append(item.text)
+                generated += item.tokens
+                if await on_delta(parts, generated, item.text, item.tokens) or (
+                    stop is not None and stop.is_set()
+                ):
+                    break
+        finally:
+            await gen.aclose()
+            led.add(
+                fin if fin is not None else Finish(generated, None, False, "stream"), req.request_id
+            )
+        return "".join(parts), fin, generated
 
     async def probe(self, i: int, k: int, partial: str, led: LiveLedger) -> str | None:
         """Answer probe k of trace i: the model's answer from ``partial`` (prompt + partial trace +

@@ -41,7 +41,7 @@ import numpy as np
 from deepprune.artifacts import Output, writable_dir
 from deepprune.errors import ConfigError
 from deepprune.pools import check_pools
-from deepprune.replay.harness import OnlineConfig, load_questions, orders_for
+from deepprune.replay.harness import OnlineConfig, load_questions, orders_for, save_result
 from deepprune.replay.ledger import paired_ci
 from deepprune.replay.methods.sequential import beta_leader
 
@@ -245,9 +245,6 @@ class HeadroomJob:
     output: Output = field(default_factory=Output)
 
     def run(self) -> list[dict]:
-        import json
-
-        from deepprune.artifacts import atomic_write
         from deepprune.replay.figures import headroom_plot
 
         paths = check_pools(self.pool)
@@ -255,10 +252,6 @@ class HeadroomJob:
         results = []
         for pool in paths:
             res = headroom_pool(pool, self.config)
-            out = Path(self.out)
-            out.mkdir(parents=True, exist_ok=True)
-            stem = Path(pool).name.removesuffix(".gz").removesuffix(".jsonl")
-            res["plot"] = str(headroom_plot(res, out / f"{stem}_headroom.png"))
-            atomic_write(out / f"{stem}_headroom.json", json.dumps(res, indent=1))
+            save_result(self.out, pool, res, "_headroom", headroom_plot, "")
             results.append(res)
         return results

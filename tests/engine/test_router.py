@@ -45,17 +45,24 @@ def test_solve_through_vllm_router_keeps_each_problem_on_one_replica(tmp_path):
             LocalServer(port=ports[1], n_ctx=2048, threads=1, log=str(tmp_path / "b.log")):  # fmt: skip
         rport = _free_port()
         router = subprocess.Popen([router_bin, "--host", "127.0.0.1", "--port", str(rport), "--worker-urls", *roots,
-                                   "--policy", "consistent_hash", "--log-level", "warning"],
+                                   "--policy", "consistent_hash", "--log-level", "warning",
+                                   "--prometheus-port", str(_free_port())],  # its own metrics: a free port
                                   stdout=open(tmp_path / "router.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115  # fmt: skip
         try:
             base = f"http://127.0.0.1:{rport}/v1"
-            for _ in range(120):  # the router waits for every worker's GET /health
+            for _ in range(360):  # the router waits for every worker's GET /health
                 try:
                     with urllib.request.urlopen(base + "/models", timeout=2) as r:
                         assert json.loads(r.read())["data"][0]["id"] == MODEL_ALIAS
                     break
                 except (OSError, ValueError):
+                    assert router.poll() is None, (tmp_path / "router.log").read_text()[-2000:]
                     time.sleep(0.5)
+            else:
+                pytest.fail(
+                    "vllm-router never answered /v1/models: "
+                    + (tmp_path / "router.log").read_text()[-2000:]
+                )
             cfg = SolveConfig(n=4, methods=("cons@N",), max_tokens=12, prompt=PROMPT.read_text(),
                               stop=("\nQuestion:",), concurrency=1)  # fmt: skip
             spread = []
