@@ -65,3 +65,51 @@ def test_the_live_ledger_charges_the_judge_servers_usage(judge_server):
     assert all(r["judge_calls"] > 0 for r in recs)
     for r in recs:  # every comparison is one request (no pair is scored twice within a problem)
         assert r["judge_tokens"] == r["judge_calls"] * (PROMPT_TOKENS + COMPLETION_TOKENS)
+
+
+class _Locked(_Judge):
+    """The same server behind an API key, as `vllm serve --api-key` runs it."""
+
+    def do_GET(self):  # noqa: N802
+        if self.headers.get("Authorization") != "Bearer sekret":
+            return self._answer({"error": {"message": "bad key", "type": "auth"}}, 401)
+        self._answer({"object": "list", "data": [{"id": "m", "object": "model"}]})
+
+    def do_POST(self):  # noqa: N802
+        if self.headers.get("Authorization") != "Bearer sekret":
+            self.rfile.read(int(self.headers["Content-Length"]))
+            return self._answer({"error": {"message": "bad key", "type": "auth"}}, 401)
+        super().do_POST()
+
+    def _answer(self, body, status=200):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_the_generation_backend_sends_the_api_key_from_the_flag_or_the_environment(monkeypatch):
+    import asyncio
+
+    from deepprune.engine.backends import Server, get_backend
+    from deepprune.errors import DeepPruneError
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Locked)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}/v1"
+    try:
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+        def check(**kw):
+            args = Server(problems="p", base_url=url, model="m", **kw).args()
+            asyncio.run(get_backend(args.pop("backend"), **args).check())
+
+        check(api_key="sekret")  # the key opens /models
+        monkeypatch.setenv("OPENAI_API_KEY", "sekret")
+        check()
+        monkeypatch.delenv("OPENAI_API_KEY")
+        with pytest.raises(DeepPruneError, match="401"):  # no key: refused, in one line
+            check()
+    finally:
+        srv.shutdown()

@@ -10,10 +10,15 @@ from deepprune.errors import ConfigError, MissingInputError
 
 
 def _openai(**kw):
+    import os
+
     from deepprune.engine.backends.openai_compat import OpenAIBackend
 
-    return OpenAIBackend(kw["base_url"], kw["model"], extra_body=kw.get("extra_body"), abort_url=kw.get("abort_url"),
-                         metrics_url=tuple(kw.get("metrics_url") or ()))  # fmt: skip
+    key = (
+        kw.get("api_key") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+    )  # vLLM's --api-key, or none
+    return OpenAIBackend(kw["base_url"], kw["model"], api_key=key, extra_body=kw.get("extra_body"),
+                         abort_url=kw.get("abort_url"), metrics_url=tuple(kw.get("metrics_url") or ()))  # fmt: skip
 
 
 def _vllm(**kw):
@@ -61,6 +66,8 @@ class Server:
     # the servers' Prometheus /metrics URLs, e.g. every replica behind a router (default: the
     # /metrics beside --base-url); solve reports their generated-token counters beside its ledger
     metrics_url: tuple[str, ...] = ()
+    # the server's API key (vllm serve --api-key); default $OPENAI_API_KEY, else none
+    api_key: str | None = None
     progress: bool = True  # show a progress bar
     json: bool = False  # print the summary as JSON
 
@@ -73,7 +80,7 @@ class Server:
         if self.problems is None and self.backend != "replay":
             raise ConfigError("--problems is required (except with --backend replay)")
         keys = ("backend", "base_url", "model", "pool", "rate", "abort_url") + (
-            ("metrics_url",) if self.backend == "openai" else ()
+            ("metrics_url", "api_key") if self.backend == "openai" else ()
         )
         return {k: v for k, v in asdict(self).items() if k in keys}
 
