@@ -279,16 +279,24 @@ def test_the_endpoint_llm_judge_reads_the_label_logprobs_of_the_real_server(loca
     judge = get_judge(f"llm:endpoint={local_server.base_url},model={MODEL_ALIAS},concurrency=2")
     pairs = [JudgePair("We add 2 and 3 to get 5.", "Two plus three is 5."),
              JudgePair("So the answer is 7.", "Hence we get 12.")]  # fmt: skip
-    got = judge.score(pairs)
     client = openai.OpenAI(base_url=local_server.base_url, api_key="EMPTY")
-    usage, found = 0, 0
-    for p, g in zip(pairs, got, strict=True):
+
+    def direct(p):
         r = client.completions.create(model=MODEL_ALIAS, prompt=endpoint_prompt(p), max_tokens=1, temperature=0.0,
                                       logprobs=20)  # fmt: skip
         top = top_logprobs(r.choices[0])
-        y, n = label_logprob(top, "yes"), label_logprob(top, "no")
+        return label_logprob(top, "yes"), label_logprob(top, "no"), r.usage
+
+    usage, found = 0, 0
+    for p in pairs:
+        # llama.cpp's logits depend slightly on what its prompt cache holds (how the prompt is split
+        # into batches): prime the cache with this very prompt, then ask the judge and directly,
+        # each from the same cache state
+        direct(p)
+        (g,) = judge.score([p])
+        y, n, u = direct(p)
         found += (y is not None) + (n is not None)
         assert g == pytest.approx(yes_probability(y, n), abs=1e-3)
-        usage += r.usage.prompt_tokens + r.usage.completion_tokens
+        usage += u.prompt_tokens + u.completion_tokens
     assert found > 0  # the labels are among the top tokens: the scores are not the 0.5 default
     assert judge.requests == 2 and judge.served_tokens == usage

@@ -101,6 +101,7 @@ def test_the_generation_backend_sends_the_api_key_from_the_flag_or_the_environme
     url = f"http://127.0.0.1:{srv.server_address[1]}/v1"
     try:
         monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
         def check(**kw):
             args = Server(problems="p", base_url=url, model="m", **kw).args()
             asyncio.run(get_backend(args.pop("backend"), **args).check())
