@@ -107,9 +107,9 @@ def oracle_allocation(first_cost: np.ndarray, first_ok: np.ndarray, fix_cost: np
 
 
 def asc_allocation(tokens: list[np.ndarray], labels: list[np.ndarray], orders: list[list[int]],
-                   max_steps: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:  # fmt: skip
-    """One repeat of the ASC allocator, step by step: (tokens spent, traces drawn) after each of
-    ``max_steps`` extra traces, and each question's drawn count at every step (for the vote)."""
+                   max_steps: int) -> tuple[np.ndarray, list[np.ndarray]]:  # fmt: skip
+    """One repeat of the ASC allocator, step by step: the tokens spent after each of ``max_steps``
+    extra traces, and each question's drawn count at every step (for the vote)."""
     nq = len(tokens)
     drawn = np.ones(nq, int)
     counts = [{} for _ in range(nq)]
@@ -138,7 +138,7 @@ def asc_allocation(tokens: list[np.ndarray], labels: list[np.ndarray], orders: l
                 heapq.heappush(heap, (conf(a), a))
         spent_at[s] = spent
         history.append(drawn.copy())
-    return spent_at, np.arange(max_steps + 1), history
+    return spent_at, history
 
 
 def default_budgets(n: int) -> list[int]:
@@ -184,7 +184,7 @@ def headroom_pool(path: str | os.PathLike, cfg: HeadroomConfig) -> dict:
     # the ASC allocator: one run per repeat to the largest budget, read off at each
     asc = []
     for r in range(R):
-        spent, _, hist = asc_allocation([q.tokens for q in qs], [q.labels for q in qs],
+        spent, hist = asc_allocation([q.tokens for q in qs], [q.labels for q in qs],
                                         [orders[a][r] for a in range(Q)], (budgets[-1] - 1) * Q)  # fmt: skip
         asc.append((spent, hist))
     rows = []

@@ -73,7 +73,7 @@ def test_asc_allocator_gives_the_next_trace_to_the_least_certain_question():
     # 2 / 3 (conf 0.5), so the third goes to q1 again
     tokens = [np.array([1.0, 2.0, 4.0]), np.array([10.0, 20.0, 40.0])]
     labels = [np.array([1, 1, 1]), np.array([2, 3, 2])]
-    spent, _, hist = asc_allocation(tokens, labels, [[0, 1, 2], [0, 1, 2]], 3)
+    spent, hist = asc_allocation(tokens, labels, [[0, 1, 2], [0, 1, 2]], 3)
     assert [h.tolist() for h in hist] == [[1, 1], [2, 1], [2, 2], [2, 3]]
     assert spent.tolist() == [11.0, 13.0, 33.0, 73.0]
 
