@@ -11,7 +11,7 @@ from deepprune.answers import extract_answer
 from deepprune.confidence import WindowWatch, token_confidence
 from deepprune.engine.backends import Finish
 from deepprune.engine.ledger import LiveLedger
-from deepprune.engine.run import GenMethod, Run
+from deepprune.engine.run import GenMethod, Run, all_or_none
 from deepprune.errors import DeepPruneError
 from deepprune.grading import AnswerClasses, answers_equal
 from deepprune.replay.methods.probing import consensus
@@ -29,33 +29,32 @@ class DeepConfOnline(GenMethod):
         parts, fin, stopped = [], None, False
         req = r.request(i, r.cfg.max_tokens, logprobs=r.cfg.logprobs)
         gen = r.backend.stream(req)
-        async for item in gen:
-            if isinstance(item, Finish):
-                fin = item
-                break
-            if item.top_logprobs is None:
-                raise DeepPruneError("deepconf needs logprobs, and the server returned none")
-            parts.append(item.text)
-            watch.add([token_confidence(x) for x in item.top_logprobs])
-            if threshold is not None and watch.below(threshold):
-                stopped = True
-                break
-        await gen.aclose()
-        led.add(
-            fin if fin is not None else Finish(len(watch), None, False, "stream"), req.request_id
-        )
+        try:
+            async for item in gen:
+                if isinstance(item, Finish):
+                    fin = item
+                    break
+                if item.top_logprobs is None:
+                    raise DeepPruneError("deepconf needs logprobs, and the server returned none")
+                parts.append(item.text)
+                watch.add([token_confidence(x) for x in item.top_logprobs])
+                if threshold is not None and watch.below(threshold):
+                    stopped = True
+                    break
+        finally:
+            await gen.aclose()
+            led.add(
+                fin if fin is not None else Finish(len(watch), None, False, "stream"),
+                req.request_id,
+            )
         led.sequential_tokens = max(led.sequential_tokens, len(watch))
         return "".join(parts), watch.lowest(), stopped
 
     async def run(self, r, led, before):
         cfg = r.cfg
-        warm = await asyncio.gather(
-            *(self._trace(r, i, led, None) for i in range(cfg.deepconf_warmup))
-        )
+        warm = await all_or_none(self._trace(r, i, led, None) for i in range(cfg.deepconf_warmup))
         s = float(np.percentile([c for _, c, _ in warm], 100 - cfg.deepconf_keep))
-        rest = await asyncio.gather(
-            *(self._trace(r, i, led, s) for i in range(cfg.deepconf_warmup, r.n))
-        )
+        rest = await all_or_none(self._trace(r, i, led, s) for i in range(cfg.deepconf_warmup, r.n))
         voters = [(t, c) for t, c, _ in warm if c >= s] + [
             (t, c) for t, c, stop in rest if not stop and c >= s
         ]
@@ -97,7 +96,11 @@ class ParallelProbeLive(GenMethod):
                     await queues[i].put(("probe", await r.probe(i, k[0], "".join(parts), led)))
                     k[0] += 1
 
-            text, _, _ = await r.stream_until(i, led, on_delta, stop[i])
+            try:
+                text, _, _ = await r.stream_until(i, led, on_delta, stop[i])
+            except Exception as e:  # the round loop must hear of it, not wait for a probe forever
+                await queues[i].put(("error", e))
+                raise
             await queues[i].put(("end", extract_answer(text, r.p.answer_type)))
 
         tasks = [asyncio.create_task(chain(i)) for i in range(n)]
@@ -119,6 +122,8 @@ class ParallelProbeLive(GenMethod):
         async def advance(live: np.ndarray) -> None:
             for i in np.flatnonzero(live):
                 kind, answer = await queues[i].get()
+                if kind == "error":
+                    raise answer
                 last[i] = klass(answer)
                 if kind == "end":
                     done[i] = finished[i] = True
@@ -178,6 +183,6 @@ class ShortMKLive(GenMethod):
                 if len(ended) >= m:
                     stop.set()
 
-        await asyncio.gather(*(chain(i) for i in range(k)))
+        await all_or_none(chain(i) for i in range(k))
         led.sequential_tokens = max(generated)
         return {"answer": r.vote(ended), "k": k, "m": m, "ended": len(ended)}

@@ -32,6 +32,7 @@ from deepprune.engine.problems import (
     resolve_problems,
     trace_seed,
 )
+from deepprune.engine.run import all_or_none
 from deepprune.errors import ConfigError, DeepPruneError
 from deepprune.pools import Question, Trace, iter_pool, write_pool
 from deepprune.probes import DEFAULT_CUE, PROBE_MAX_TOKENS, probe_answer
@@ -83,6 +84,12 @@ class GenerateJob:
     def run(self) -> list[str]:
         sv = self.server
         res = generate(sv.problems, self.out, self.config, progress=sv.progress, **sv.args())
+        if res["usage_flags"]:
+            import sys
+
+            rid, what = res["usage_flags"][0]
+            print(f"warning: {len(res['usage_flags'])} request(s) had a server usage the client did not "
+                  f"trust (counted by the client instead), e.g. {rid}: {what}", file=sys.stderr)  # fmt: skip
         if sv.json:
             return [json.dumps(res, indent=2)]
         rate = f", {res['tokens_per_s']:.1f} tokens/s" if res["tokens_per_s"] else ""
@@ -95,6 +102,12 @@ class TraceStats:
     tokens: int = 0
     probe_tokens: int = 0
     usage_source: set = field(default_factory=set)
+    flags: list = field(default_factory=list)  # (request id, what the client did not trust)
+
+    def add(self, fin: Finish, rid: str) -> None:
+        self.tokens += fin.completion_tokens
+        self.usage_source.add(fin.usage_source)
+        self.flags += [(rid, f) for f in fin.flags]
 
 
 async def probe(backend: Backend, prompt: str, prefix: str, cfg: GenerateConfig, p: Problem, rid: str,
@@ -122,30 +135,36 @@ async def sample_trace(backend: Backend, p: Problem, index: int, cfg: GenerateCo
     ):  # nothing to watch token by token: one plain request,
         async with sem:  # whose usage is the server's exact count (stop-string tokens included)
             text, fin = await backend.complete(req)
-        stats.tokens += fin.completion_tokens
-        stats.usage_source.add(fin.usage_source)
+        stats.add(fin, rid)
         return Trace(text=text, answer=extract_answer(text, p.answer_type), answer_given=True,
                      num_tokens=fin.completion_tokens, finished=fin.finished)  # fmt: skip
-    async with sem:
-        async for item in backend.stream(req):
-            if isinstance(item, Finish):
-                fin = item
-                break
-            parts.append(item.text)
-            n += item.tokens
-            if item.top_logprobs:
-                confs += [token_confidence(r) for r in item.top_logprobs]
-            while cfg.probe_every and n >= (len(probes) + 1) * cfg.probe_every:
-                k = len(probes)
-                probes.append(asyncio.create_task(
-                    probe(backend, prompt, "".join(parts), cfg, p, f"{rid}/probe{k}", probe_sem)))  # fmt: skip
-    text = "".join(parts)
-    if cfg.logprobs and len(confs) != n:
-        raise DeepPruneError(f"{rid}: the server returned logprobs for {len(confs)} of {n} tokens")
-    answers = await asyncio.gather(*probes)
-    stats.tokens += fin.completion_tokens
+    try:
+        async with sem:
+            async for item in backend.stream(req):
+                if isinstance(item, Finish):
+                    fin = item
+                    break
+                parts.append(item.text)
+                n += item.tokens
+                if item.top_logprobs:
+                    confs += [token_confidence(r) for r in item.top_logprobs]
+                while cfg.probe_every and n >= (len(probes) + 1) * cfg.probe_every:
+                    k = len(probes)
+                    probes.append(asyncio.create_task(
+                        probe(backend, prompt, "".join(parts), cfg, p, f"{rid}/probe{k}", probe_sem)))  # fmt: skip
+        text = "".join(parts)
+        if cfg.logprobs and len(confs) != n:
+            raise DeepPruneError(
+                f"{rid}: the server returned logprobs for {len(confs)} of {n} tokens"
+            )
+        answers = await all_or_none(probes)
+    except BaseException:
+        for t in probes:  # no probe outlives its failed trace
+            t.cancel()
+        await asyncio.gather(*probes, return_exceptions=True)
+        raise
+    stats.add(fin, rid)
     stats.probe_tokens += sum(t for _, t in answers)
-    stats.usage_source.add(fin.usage_source)
     extra = {"probes": [a for a, _ in answers]} if cfg.probe_every else {}
     return Trace(text=text, answer=extract_answer(text, p.answer_type), answer_given=True,
                  num_tokens=fin.completion_tokens, finished=fin.finished, confs=confs if cfg.logprobs else None,
@@ -196,7 +215,7 @@ async def _generate(problems: list[Problem], backend: Backend, cfg: GenerateConf
             bar.set_postfix(tok_s=f"{stats.tokens / max(time.perf_counter() - t0, 1e-9):.1f}")
             return t
 
-        traces = await asyncio.gather(*(counted(i) for i in range(cfg.n)))
+        traces = await all_or_none(counted(i) for i in range(cfg.n))
         q = Question(p.id, list(traces), question=p.question, gold=p.gold, answer_type=p.answer_type,
                      meta={"generate": settings}, extra={"probe_every": cfg.probe_every} if cfg.probe_every else {})  # fmt: skip
         await records.append(
@@ -205,7 +224,7 @@ async def _generate(problems: list[Problem], backend: Backend, cfg: GenerateConf
         done[p.id] = q
 
     try:
-        await asyncio.gather(*(one(p) for p in todo))
+        await all_or_none(one(p) for p in todo)
     finally:
         bar.close()
         await backend.close()
@@ -216,7 +235,7 @@ async def _generate(problems: list[Problem], backend: Backend, cfg: GenerateConf
             "traces_generated": len(todo) * cfg.n, "tokens_generated": stats.tokens,
             "probe_tokens": stats.probe_tokens, "seconds": seconds,
             "tokens_per_s": stats.tokens / seconds if todo and seconds > 0 else None,
-            "token_count": sorted(stats.usage_source)}  # fmt: skip
+            "token_count": sorted(stats.usage_source), "usage_flags": stats.flags}  # fmt: skip
 
 
 def generate(problems: str | os.PathLike | list[Problem], out: str | os.PathLike, cfg: GenerateConfig,

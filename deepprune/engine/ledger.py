@@ -33,6 +33,8 @@ class LiveLedger:
     requests: list = field(
         default_factory=list
     )  # (request id, completion tokens) per finished request
+    # (request id, what was wrong) where the server's usage was not trusted (Finish.flags)
+    usage_flags: list = field(default_factory=list)
 
     probe_calls: int = 0  # answer-probe requests
     probe_tokens: int = 0  # tokens the probes generated (the server's usage)
@@ -45,6 +47,7 @@ class LiveLedger:
         self.prompt_tokens += fin.prompt_tokens or 0
         self.usage_source.add(fin.usage_source)
         self.requests.append((rid, fin.completion_tokens))
+        self.usage_flags += [(rid, f) for f in fin.flags]
 
     def add_probe(self, fin: Finish, rid: str = "") -> None:
         """An answer probe: its own columns, never mixed into the traces' tokens."""
@@ -55,6 +58,7 @@ class LiveLedger:
             self.probe_cached_tokens = (self.probe_cached_tokens or 0) + fin.cached_tokens
         self.usage_source.add(fin.usage_source)
         self.requests.append((rid, fin.completion_tokens))
+        self.usage_flags += [(rid, f) for f in fin.flags]
 
     @property
     def net_tokens(self) -> int:
@@ -155,4 +159,15 @@ def run_notes(res: dict) -> str:
                 f"ledger: {c['ledger_generated_tokens']:,.0f}.")  # fmt: skip
     if c.get("warning"):
         print(f"warning: {c['warning']}", file=sys.stderr)
+    flags = [
+        (r["question"], r["method"], *f)
+        for r in res.get("records", ())
+        for f in r.get("usage_flags") or ()
+    ]
+    if flags:
+        q, m, rid, what = flags[0]
+        msg = (f"{len(flags)} request(s) had a server usage the client did not trust (counted by the "
+               f"client instead), e.g. {rid} ({m}): {what}")  # fmt: skip
+        out += f"\n\nWarning: {msg}."
+        print(f"warning: {msg}", file=sys.stderr)
     return out

@@ -22,7 +22,7 @@ import numpy as np
 from deepprune.answers import extract_answer
 from deepprune.engine.early_stop import DeepConfOnline, ParallelProbeLive, ShortMKLive
 from deepprune.engine.ledger import LiveLedger
-from deepprune.engine.run import GenMethod, Run
+from deepprune.engine.run import GenMethod, Run, all_or_none
 from deepprune.errors import ConfigError
 from deepprune.grading import AnswerClasses
 from deepprune.greedy import GreedyClusterer
@@ -38,7 +38,7 @@ class ConsN(GenMethod):
     name = "cons@N"
 
     async def run(self, r, led, before):
-        texts = await asyncio.gather(*(r.full(i, led) for i in range(r.n)))
+        texts = await all_or_none(r.full(i, led) for i in range(r.n))
         return {"answer": r.vote(list(texts)), "completed": list(range(r.n))}
 
 
@@ -51,7 +51,7 @@ class ConsK(GenMethod):
             mean = before["cons@N"]["tokens"] / r.n
             k = before["deepprune"]["tokens"] / max(mean, 1e-9)
         k = int(min(max(round(k), 1), r.n))
-        texts = await asyncio.gather(*(r.full(i, led) for i in range(k)))
+        texts = await all_or_none(r.full(i, led) for i in range(k))
         return {"answer": r.vote(list(texts)), "completed": list(range(k)), "k": k}
 
 
@@ -140,7 +140,15 @@ class DeepPrune(GenMethod):
 
         # resume mode with probes: the server stops at the cut
         max_tokens = r.cfg.max_tokens if run_on or not cut else min(cut, r.cfg.max_tokens)
-        text, _, _ = await r.stream_until(i, led, on_delta, max_tokens=max_tokens)
+        try:
+            text, _, _ = await r.stream_until(i, led, on_delta, max_tokens=max_tokens)
+        except BaseException as e:  # whoever waits for this prefix hears of the failure
+            if not live.prefix.done() and isinstance(e, asyncio.CancelledError):
+                live.prefix.cancel()
+            elif not live.prefix.done():
+                live.prefix.set_exception(e)
+                live.prefix.exception()  # retrieved: in resume mode nobody else awaits it
+            raise
         if not live.prefix.done():  # the trace ended before its truncation point
             if positions:
                 self._probes_fired(r, i, live, text, led, ended=True)
@@ -216,45 +224,61 @@ class DeepPrune(GenMethod):
                 seen = json.dumps({"answer_type": r.p.answer_type, "probes": probes})
             return i, (seen, text, *got[1:])
 
-        partial, ptok, ended, arrivals = [""] * n, [0] * n, [False] * n, []
-        for fut in asyncio.as_completed([tagged(i) for i in range(n)]):
-            i, (seen, text, ntok, done) = await fut
-            texts[i], partial[i], ptok[i], ended[i] = seen, text, ntok, done
-            view[0] = tuple(texts)
-            arrivals.append(i)
-            if not cfg.deterministic:
-                g.add(i)  # in the order the prefixes complete on the server
-        if cfg.deterministic:  # the seeded arrival order of `deepprune prune` (repeat 0)
-            order = list(range(n))
-            random.Random(f"order:{cfg.seed}:0:{r.p.id}").shuffle(order)
-            for i in order:
-                g.add(i)
-        chosen, fallback = g.completed()
-        if stream:  # stop every trace not chosen now; the chosen ones run to their end
-            for i in set(range(n)) - set(chosen):
-                tasks[i].cancel()
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-            finals = [results[i][0] for i in chosen]
-            led.inflight_waste = sum(
-                lives[i].generated - ptok[i] for i in range(n) if i not in chosen
-            )
-            led.sequential_tokens = max(lv.generated for lv in lives)
-        else:  # resume: continue the chosen traces from prompt + prefix
+        async def finish() -> dict:
+            """The prefixes arrive and are clustered; the chosen traces are completed; the vote."""
+            partial, ptok, ended, arrivals = [""] * n, [0] * n, [False] * n, []
+            for fut in asyncio.as_completed(arriving):
+                i, (seen, text, ntok, done) = await fut
+                texts[i], partial[i], ptok[i], ended[i] = seen, text, ntok, done
+                view[0] = tuple(texts)
+                arrivals.append(i)
+                if not cfg.deterministic:
+                    g.add(i)  # in the order the prefixes complete on the server
+            if cfg.deterministic:  # the seeded arrival order of `deepprune prune` (repeat 0)
+                order = list(range(n))
+                random.Random(f"order:{cfg.seed}:0:{r.p.id}").shuffle(order)
+                for i in order:
+                    g.add(i)
+            chosen, fallback = g.completed()
+            if stream:  # stop every trace not chosen now; the chosen ones run to their end
+                for i in set(range(n)) - set(chosen):
+                    tasks[i].cancel()
+                results = await asyncio.gather(*tasks, return_exceptions=True)
+                failed = [results[i] for i in chosen if isinstance(results[i], BaseException)]
+                if failed:
+                    raise failed[0]
+                finals = [results[i][0] for i in chosen]
+                led.inflight_waste = sum(
+                    lives[i].generated - ptok[i] for i in range(n) if i not in chosen
+                )
+                led.sequential_tokens = max(lv.generated for lv in lives)
+            else:  # resume: continue the chosen traces from prompt + prefix
 
-            async def cont(i):
-                if ended[i]:
-                    return partial[i], 0
-                req = r.request(i, max(cfg.max_tokens - ptok[i], 1), partial[i], ptok[i])
-                text, fin = await r.backend.complete(req)
-                led.add(fin, req.request_id)
-                led.reread_tokens += fin.prompt_tokens or 0
-                return partial[i] + text, fin.completion_tokens
+                async def cont(i):
+                    if ended[i]:
+                        return partial[i], 0
+                    req = r.request(i, max(cfg.max_tokens - ptok[i], 1), partial[i], ptok[i])
+                    text, fin = await r.backend.complete(req)
+                    led.add(fin, req.request_id)
+                    led.reread_tokens += fin.prompt_tokens or 0
+                    return partial[i] + text, fin.completion_tokens
 
-            outs = await asyncio.gather(*(cont(i) for i in chosen))
-            finals = [t for t, _ in outs]
-            led.sequential_tokens = max(ptok) + max((c for _, c in outs), default=0)
-        return {"answer": r.vote(finals), "completed": chosen, "fallback": fallback,
-                "clusters": len(g.clusters), "arrivals": arrivals}  # fmt: skip
+                outs = await all_or_none(cont(i) for i in chosen)
+                finals = [t for t, _ in outs]
+                led.sequential_tokens = max(ptok) + max((c for _, c in outs), default=0)
+            return {"answer": r.vote(finals), "completed": chosen, "fallback": fallback,
+                    "clusters": len(g.clusters), "arrivals": arrivals}  # fmt: skip
+
+        work = tasks if stream else prefixes
+        arriving = [asyncio.create_task(tagged(i)) for i in range(n)]
+        work = work + arriving
+        try:
+            return await finish()
+        finally:  # on a failure: nothing keeps running, no probe is left behind
+            work += [t for lv in lives if lv is not None for t in lv.probes.values()]
+            for t in work:
+                t.cancel()
+            await asyncio.gather(*work, return_exceptions=True)
 
 
 def build_methods(cfg, judge) -> list[GenMethod]:

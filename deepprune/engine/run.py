@@ -3,6 +3,8 @@ trace and probe requests, the vote) and the :class:`GenMethod` interface."""
 
 from __future__ import annotations
 
+import asyncio
+
 from deepprune.answers import extract_answer
 from deepprune.engine.backends import Backend, Finish, Request
 from deepprune.engine.ledger import LiveLedger
@@ -10,6 +12,18 @@ from deepprune.engine.problems import Problem, trace_seed
 from deepprune.grading import AnswerClasses
 from deepprune.probes import probe_answer
 from deepprune.vote import majority_class
+
+
+async def all_or_none(aws) -> list:
+    """``asyncio.gather`` that, when one awaitable fails, cancels the others and waits for them to
+    unwind (their streams closed) before raising: nothing keeps running, nothing waits on a dead task."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:
+            t.cancel()  # a no-op for the finished ones
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class Run:

@@ -36,7 +36,7 @@ from deepprune.engine.backends import Backend, Server, get_backend, read_prompt
 from deepprune.engine.ledger import LiveLedger, counter_check, run_notes, solve_table, summarise
 from deepprune.engine.methods import METHODS, build_methods
 from deepprune.engine.problems import DEFAULT_PROMPT, Problem, RecordFile, resolve_problems
-from deepprune.engine.run import Run
+from deepprune.engine.run import Run, all_or_none
 from deepprune.errors import ConfigError, DeepPruneError
 from deepprune.grading import answers_equal
 from deepprune.greedy import ClusterConfig
@@ -177,6 +177,7 @@ async def _solve_problem(
                "judge_calls": led.judge_calls, "judge_tokens": led.judge_tokens,
                "sequential_tokens": led.sequential_tokens, "inflight_waste": led.inflight_waste,
                "overhead_s": led.overhead_s, "token_count": sorted(led.usage_source), "requests": led.requests,
+               "usage_flags": led.usage_flags,
                "probe_calls": led.probe_calls, "probe_tokens": led.probe_tokens,
                "probe_prompt_tokens": led.probe_prompt_tokens, "probe_cached_tokens": led.probe_cached_tokens,
                "net_tokens": led.net_tokens,
@@ -237,7 +238,7 @@ async def _solve(
     t0, cpu0 = time.perf_counter(), time.process_time()
     n0, c0 = len(records), await backend.generated_counter() if todo else None
     try:
-        await asyncio.gather(*(one(p) for p in todo))
+        await all_or_none(one(p) for p in todo)
         counters = counter_check(
             c0, await backend.generated_counter() if todo else None, records[n0:]
         )

@@ -18,7 +18,8 @@ def _openai(**kw):
         kw.get("api_key") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
     )  # vLLM's --api-key, or none
     return OpenAIBackend(kw["base_url"], kw["model"], api_key=key, extra_body=kw.get("extra_body"),
-                         abort_url=kw.get("abort_url"), metrics_url=tuple(kw.get("metrics_url") or ()))  # fmt: skip
+                         abort_url=kw.get("abort_url"), metrics_url=tuple(kw.get("metrics_url") or ()),
+                         timeout=kw.get("timeout", 600.0), retries=kw.get("retries", 2))  # fmt: skip
 
 
 def _vllm(**kw):
@@ -68,19 +69,27 @@ class Server:
     metrics_url: tuple[str, ...] = ()
     # the server's API key (vllm serve --api-key); default $OPENAI_API_KEY, else none
     api_key: str | None = None
+    # seconds a request may wait for the server's next bytes (a stalled stream fails then); our choice
+    timeout: float = 600.0
+    # retries of a refused connection, a timeout or an HTTP 5xx/429 (openai's back-off); our choice
+    retries: int = 2
     progress: bool = True  # show a progress bar
     json: bool = False  # print the summary as JSON
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown backend {self.backend!r}; known: {', '.join(BACKENDS)}")
+        if not self.timeout > 0 or self.retries < 0:
+            raise ConfigError(
+                f"--timeout must be > 0 and --retries >= 0, got {self.timeout}, {self.retries}"
+            )
 
     def args(self) -> dict:
         """The keyword arguments of :func:`get_backend` (and ``backend``); problems required but on replay."""
         if self.problems is None and self.backend != "replay":
             raise ConfigError("--problems is required (except with --backend replay)")
         keys = ("backend", "base_url", "model", "pool", "rate", "abort_url") + (
-            ("metrics_url", "api_key") if self.backend == "openai" else ()
+            ("metrics_url", "api_key", "timeout", "retries") if self.backend == "openai" else ()
         )
         return {k: v for k, v in asdict(self).items() if k in keys}
 

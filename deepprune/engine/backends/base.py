@@ -51,6 +51,9 @@ class Finish:
     # prompt tokens the server read from its prefix cache, where it reports them (OpenAI's
     # usage.prompt_tokens_details.cached_tokens); None: not reported
     cached_tokens: int | None = None
+    # what the client found wrong with the server's word (usage implausible, max_tokens ignored):
+    # then ``completion_tokens`` is the client's own count and ``usage_source`` says so
+    flags: tuple[str, ...] = ()
 
 
 class Backend:

@@ -18,6 +18,7 @@ What each server does (as far as this client can see):
 from __future__ import annotations
 
 import contextlib
+import json
 
 from deepprune.engine.backends.base import Backend, Delta, Finish, Request
 from deepprune.errors import ConfigError, DeepPruneError
@@ -39,9 +40,13 @@ def completion_kwargs(req: Request, model: str, stream: bool = True) -> dict:
 def read_chunk(chunk, want_logprobs: int) -> tuple[Delta | None, str | None, object]:
     """(delta, finish_reason, usage) of one streamed chunk (pure: unit-tested with plain objects)."""
     usage = getattr(chunk, "usage", None)
-    if not chunk.choices:
+    if not getattr(chunk, "choices", None):
+        if usage is None:
+            raise ValueError("a chunk with neither choices nor usage")
         return None, None, usage
     ch = chunk.choices[0]
+    if not isinstance(getattr(ch, "text", None), (str, type(None))):
+        raise ValueError("a chunk whose choice has no text")
     top = None
     if want_logprobs:
         lp = getattr(ch, "logprobs", None)
@@ -76,14 +81,64 @@ def cached_tokens(usage) -> int | None:
     return getattr(details, "cached_tokens", None)
 
 
+def check_usage(
+    usage: object, text: str, max_tokens: int, counted: int | None = None, exact: bool = False
+) -> str | None:
+    """What is wrong with a server's ``usage.completion_tokens`` for a completion of ``text`` asked
+    with ``max_tokens`` (``counted``: the tokens the client saw streamed, ``exact`` when that count
+    is exact, i.e. one logprob row per token); None when it is plausible (pure)."""
+    if usage is None:
+        return "no usage reported"
+    if not isinstance(usage, int) or isinstance(usage, bool):
+        return f"usage.completion_tokens is not an integer ({usage!r})"
+    if usage < 0:
+        return f"negative usage ({usage})"
+    if usage == 0 and text:
+        return "usage 0 for a non-empty text"
+    if usage > max_tokens:
+        return f"usage {usage} above max_tokens={max_tokens}"
+    if counted is not None and (usage < counted or (exact and usage != counted)):
+        return f"usage {usage} but {counted} tokens streamed"
+    return None
+
+
+def explain(e: BaseException, timeout: float) -> str:
+    """What happened to a request, in words (timed out, refused, cut, HTTP status + the server's
+    message, an invalid body) rather than one "is the server running?" for all (pure)."""
+    import openai
+
+    names = lambda x: {c.__name__ for c in type(x).__mro__}  # noqa: E731 - httpx or its vendored twin
+    if isinstance(e, openai.APIStatusError):
+        return f"HTTP {e.status_code}: {e.message}"
+    if isinstance(e, openai.APIConnectionError) and not isinstance(e, openai.APITimeoutError):
+        e = e.__cause__ or e.__context__ or e
+    if names(e) & {"APITimeoutError", "TimeoutException", "TimeoutError"}:
+        return f"timed out: no answer for {timeout:g} s (--timeout)"
+    if names(e) & {"ConnectError", "ConnectionRefusedError"}:
+        return "connection refused (is the server running?)"
+    if names(e) & {"RemoteProtocolError", "ReadError", "IncompleteRead"}:
+        return "the response was cut (the server closed the connection mid-response)"
+    if isinstance(e, json.JSONDecodeError):
+        return f"a body or stream chunk that is not valid JSON ({e.msg})"
+    if isinstance(e, openai.APIResponseValidationError):
+        return "a response that does not have the completions format"
+    return f"{type(e).__module__}.{type(e).__name__}: {e}"
+
+
 class OpenAIBackend(Backend):
-    """Streams completions from ``base_url`` (e.g. ``http://127.0.0.1:8000/v1``) for ``model``."""
+    """Streams completions from ``base_url`` (e.g. ``http://127.0.0.1:8000/v1``) for ``model``.
+
+    ``timeout``: seconds a request may wait for the server's next bytes (a stalled stream fails
+    then); ``retries``: how often a refused connection, a timeout or an HTTP 5xx/429 is retried
+    (the openai client's back-off). The server's usage is checked (:func:`check_usage`); an
+    implausible one is replaced by the streamed count and flagged on the request's :class:`Finish`.
+    The client enforces ``max_tokens`` itself: a stream that runs past it is closed and flagged."""
 
     name = "openai"
 
     def __init__(self, base_url: str, model: str, api_key: str = "EMPTY", timeout: float = 600.0,
                  extra_body: dict | None = None, abort_url: str | None = None,
-                 metrics_url: tuple[str, ...] = ()):  # fmt: skip
+                 metrics_url: tuple[str, ...] = (), retries: int = 2):  # fmt: skip
         root = base_url.rstrip("/").removesuffix("/v1")
         self.metrics_urls = tuple(metrics_url) or (f"{root}/metrics",)
         try:
@@ -98,8 +153,9 @@ class OpenAIBackend(Backend):
             extra_body,
             abort_url,
         )
+        self.timeout = timeout
         self.client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key, timeout=timeout, max_retries=1
+            base_url=base_url, api_key=api_key, timeout=timeout, max_retries=retries
         )
 
     async def generated_counter(self) -> tuple[str, float] | None:
@@ -126,23 +182,22 @@ class OpenAIBackend(Backend):
 
         try:
             models = [m.id async for m in self.client.models.list()]
-        except openai.APIConnectionError:
-            raise DeepPruneError(
-                f"{self.base_url}: no OpenAI-compatible server answers there"
-            ) from None
         except openai.APIStatusError as e:
             raise DeepPruneError(
                 f"{self.base_url}: the server refused /models ({e.status_code})"
             ) from None
+        except Exception as e:  # noqa: BLE001 - every failure is one line naming the server
+            raise DeepPruneError(f"{self.base_url}: /models: {explain(e, self.timeout)}") from None
         if self.model not in models:
             raise DeepPruneError(
                 f"{self.base_url}: unknown model {self.model!r}; served: {', '.join(models)}"
             )
 
-    async def _create(self, req: Request, kw: dict):
-        """One completions call; connection and HTTP errors become one-line errors."""
-        import openai
+    def _fail(self, req: Request, what: str) -> DeepPruneError:
+        return DeepPruneError(f"{self.base_url}: request {req.request_id}: {what}")
 
+    async def _create(self, req: Request, kw: dict):
+        """One completions call; every failure becomes a one-line error saying what happened."""
         extra = dict(self.extra_body or {})
         if self.abort_url:  # SGLang: our request id, so /abort_request can name it
             extra["rid"] = req.request_id
@@ -150,48 +205,88 @@ class OpenAIBackend(Backend):
             kw["extra_body"] = extra
         try:
             return await self.client.completions.create(**kw)
-        except openai.APIConnectionError:
-            raise DeepPruneError(
-                f"{self.base_url}: connection failed (is the server running?)"
-            ) from None
-        except openai.APIStatusError as e:
-            msg = (
-                f"{self.base_url}: request {req.request_id} refused ({e.status_code}): {e.message}"
-            )
-            raise DeepPruneError(msg) from None
+        except Exception as e:  # noqa: BLE001 - openai, httpx and JSON errors alike
+            raise self._fail(req, explain(e, self.timeout)) from None
 
     async def stream(self, req: Request):
         stream = await self._create(req, completion_kwargs(req, self.model))
-        counted, reason, usage, done = 0, None, None, False
+        if not hasattr(stream, "__aiter__"):
+            raise self._fail(
+                req, f"a streamed request answered with no event stream ({type(stream).__name__})"
+            )
+        counted, reason, usage, done, text_seen = 0, None, None, False, False
+        flag = None
         try:
             async for chunk in stream:
-                delta, fin, u = read_chunk(chunk, req.logprobs)
+                try:
+                    delta, fin, u = read_chunk(chunk, req.logprobs)
+                except (AttributeError, TypeError, ValueError) as e:
+                    raise self._fail(req, f"a malformed stream chunk ({e})") from None
                 usage = u or usage
                 if delta is not None:
                     if req.logprobs and delta.top_logprobs is None and (delta.text or not fin):
-                        raise DeepPruneError(f"{self.base_url}: the server returned no logprobs although "
-                                             f"logprobs={req.logprobs} was asked")  # fmt: skip
+                        raise self._fail(req, f"the server returned no logprobs although "
+                                              f"logprobs={req.logprobs} was asked")  # fmt: skip
                     counted += delta.tokens
+                    text_seen = text_seen or bool(delta.text)
+                    if counted > req.max_tokens:  # the server ignores max_tokens: we stop it
+                        flag = f"the server streamed past max_tokens={req.max_tokens}; the client stopped it"
+                        break
                     if delta.text or delta.tokens:
                         yield delta
                 reason = fin or reason
-            done = True
+            else:
+                done = True
+        except DeepPruneError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a cut, stalled or invalid stream
+            raise self._fail(req, explain(e, self.timeout)) from None
         finally:
-            if not done:  # the consumer stopped this trace: close the stream, abort where supported
-                await stream.close()
+            if (
+                not done
+            ):  # the consumer stopped this trace (or we did): close, abort where supported
+                with contextlib.suppress(Exception):
+                    await stream.close()
                 await self._abort(req.request_id)
-        if usage is not None and getattr(usage, "completion_tokens", None) is not None:
-            yield Finish(usage.completion_tokens, usage.prompt_tokens, reason != "length", "usage",
-                         cached_tokens(usage))  # fmt: skip
-        else:
+        if flag is not None:
+            yield Finish(req.max_tokens, None, False, "stream", flags=(flag,))
+            return
+        if reason is None:
+            raise self._fail(req, "the stream ended without a finish reason (response cut)")
+        got = getattr(usage, "completion_tokens", None) if usage is not None else None
+        if usage is None:
             yield Finish(counted, None, reason != "length", "stream")
+            return
+        bad = check_usage(
+            got, "x" if text_seen else "", req.max_tokens, counted, exact=bool(req.logprobs)
+        )
+        if bad is not None:  # the streamed count, and why
+            yield Finish(counted, None, reason != "length", "stream", flags=(bad,))
+        else:
+            yield Finish(
+                got, usage.prompt_tokens, reason != "length", "usage", cached_tokens(usage)
+            )
 
     async def complete(self, req: Request) -> tuple[str, Finish]:
-        """One non-streamed completion: the server's own usage, exactly."""
+        """One non-streamed completion: the server's own usage, checked."""
         r = await self._create(req, completion_kwargs(req, self.model, stream=False))
-        ch = r.choices[0]
-        return ch.text, Finish(r.usage.completion_tokens, r.usage.prompt_tokens, ch.finish_reason != "length",
-                               "usage", cached_tokens(r.usage))  # fmt: skip
+        choices = getattr(r, "choices", None)
+        if not isinstance(choices, list) or not choices:
+            what = "an HTML or text page" if isinstance(r, str) else "a response with no choices"
+            raise self._fail(req, f"{what} instead of a completion")
+        ch = choices[0]
+        if not isinstance(getattr(ch, "text", None), str):
+            raise self._fail(req, "a completion choice without text")
+        usage = getattr(r, "usage", None)
+        got = getattr(usage, "completion_tokens", None)
+        if usage is None or got is None:
+            raise self._fail(req, "a completion without usage: its tokens cannot be counted")
+        finished = ch.finish_reason not in ("length", None)
+        bad = check_usage(got, ch.text, req.max_tokens)
+        if bad is not None:  # clamped into what is possible, and flagged
+            n = min(max(got if isinstance(got, int) else 0, 1 if ch.text else 0), req.max_tokens)
+            return ch.text, Finish(n, usage.prompt_tokens, finished, "usage-clamped", flags=(bad,))
+        return ch.text, Finish(got, usage.prompt_tokens, finished, "usage", cached_tokens(usage))
 
     async def _abort(self, request_id: str) -> None:
         if not self.abort_url:

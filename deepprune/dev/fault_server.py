@@ -1,0 +1,232 @@
+"""A fault-injecting OpenAI-compatible server (stdlib, 127.0.0.1) for tests and the bad-input bench.
+
+    python -m deepprune.dev.fault_server --port 9000      # then --base-url http://127.0.0.1:9000/MODE/v1
+
+One server answers every fault mode; the mode is the first path segment of the base URL
+(``/ok/v1``, ``/http500/v1``, ...). Mode ``ok`` is a well-behaved server: deterministic text of one
+token per word (a few reasoning words, then ``The answer is 42.``; the seed picks 42 or 7),
+one streamed chunk per token, ``max_tokens`` honoured, ``usage`` exact. Every other mode breaks
+one thing (:data:`MODES`). ``GET /MODE/v1/models`` answers in every mode, so a client gets past
+its start-up check and meets the fault on its first completion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MODEL = "fault-model"
+MODES = {
+    "ok": "a well-behaved server",
+    "http500": "HTTP 500 with an OpenAI-style error body",
+    "html200": "HTTP 200 with an HTML page",
+    "no-usage": "no usage field (non-streamed), no usage chunk (streamed)",
+    "empty-choices": "choices: []",
+    "no-choices": "a JSON object without choices",
+    "cut-json": "the body ends before its Content-Length (non-streamed); a cut JSON chunk (streamed)",
+    "disconnect": "the stream stops after a few tokens, without a finish reason or [DONE] (non-streamed: no response)",
+    "bad-sse": "an SSE chunk that is not JSON (non-streamed: a body that is not JSON)",
+    "stall": "a few tokens, then nothing, the connection open (non-streamed: no answer)",
+    "ignore-max-tokens": "generates past max_tokens, without end",
+    "negative-usage": "usage.completion_tokens = -5",
+    "zero-usage": "usage.completion_tokens = 0 for a non-empty text",
+    "usage-above-max": "usage.completion_tokens = max_tokens + 100",
+    "usage-mismatch": "usage.completion_tokens = half the tokens streamed",
+}
+FILLER = ("so", "we", "add", "the", "two", "numbers", "and", "check", "it")
+
+
+def tokens_for(prompt: str, seed: int | None) -> list[str]:
+    """The text of one completion, a token per item: filler words, then the answer (pure)."""
+    n = 6 + (seed or 0) % 5
+    answer = "42" if (seed or 0) % 3 else "7"
+    return [f" {FILLER[i % len(FILLER)]}" for i in range(n)] + [
+        " The",
+        " answer",
+        " is",
+        f" {answer}.",
+    ]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"  # close-delimited bodies: a cut is only visible from the content
+
+    def log_message(self, *args):
+        pass
+
+    def _mode(self) -> tuple[str | None, str]:
+        parts = self.path.strip("/").split("/", 1)
+        if len(parts) < 2 or parts[0] not in MODES:
+            return None, self.path
+        return parts[0], "/" + parts[1]
+
+    def _send(
+        self, code: int, body: bytes, ctype: str = "application/json", length: int | None = None
+    ):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, obj, code: int = 200):
+        self._send(code, json.dumps(obj).encode())
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        mode, rest = self._mode()
+        if mode is not None and rest == "/v1/models":
+            return self._json({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+        self._json({"error": {"message": f"no route {self.path}"}}, 404)
+
+    def do_POST(self):  # noqa: N802
+        mode, rest = self._mode()
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        if mode is None or rest != "/v1/completions":
+            return self._json({"error": {"message": f"no route {self.path}"}}, 404)
+        if mode == "http500":
+            return self._json(
+                {"error": {"message": "injected failure", "type": "server_error"}}, 500
+            )
+        if mode == "html200":
+            return self._send(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+        if not body.get("stream") and mode in (
+            "disconnect",
+            "stall",
+            "bad-sse",
+        ):  # their non-streamed form
+            if mode == "stall":
+                time.sleep(3600)
+            if mode == "bad-sse":
+                self._send(200, b"{not json")
+            return  # disconnect: the connection closes with no response at all
+        toks = tokens_for(body.get("prompt", ""), body.get("seed"))
+        cap = int(body.get("max_tokens") or 16)
+        if mode == "ignore-max-tokens":
+            toks = [f" {FILLER[i % len(FILLER)]}" for i in range(cap + 50)]
+        toks = toks[:cap] if mode != "ignore-max-tokens" else toks
+        finish = "stop" if toks == tokens_for("", body.get("seed")) else "length"
+        if body.get("stream"):
+            return self._stream(mode, body, toks, finish, cap)
+        usage = self._usage(mode, len(toks), cap)
+        out = {"id": "cmpl-f", "object": "text_completion", "created": 0, "model": MODEL,
+               "choices": [{"index": 0, "text": "".join(toks), "finish_reason": finish, "logprobs": None}]}  # fmt: skip
+        if usage is not None:
+            out["usage"] = usage
+        if mode == "empty-choices":
+            out["choices"] = []
+        if mode == "no-choices":
+            del out["choices"]
+        data = json.dumps(out).encode()
+        if mode == "cut-json":
+            return self._send(200, data[: len(data) // 2], length=len(data))
+        self._send(200, data)
+
+    @staticmethod
+    def _usage(mode: str, n: int, cap: int) -> dict | None:
+        completion = {"negative-usage": -5, "zero-usage": 0, "usage-above-max": cap + 100,
+                      "usage-mismatch": n // 2}.get(mode, n)  # fmt: skip
+        if mode == "no-usage":
+            return None
+        return {
+            "prompt_tokens": 10,
+            "completion_tokens": completion,
+            "total_tokens": 10 + completion,
+        }
+
+    def _chunk(self, obj) -> None:
+        self.wfile.write(
+            b"data: " + (obj if isinstance(obj, bytes) else json.dumps(obj).encode()) + b"\n\n"
+        )
+        self.wfile.flush()
+
+    def _stream(self, mode: str, body: dict, toks: list[str], finish: str, cap: int) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        k = int(body.get("logprobs") or 0)
+
+        def choice(text, fin=None):
+            c = {"index": 0, "text": text, "finish_reason": fin, "logprobs": None}
+            if k and text:
+                c["logprobs"] = {"tokens": [text], "token_logprobs": [-0.1], "text_offset": [0],
+                                 "top_logprobs": [{f"t{j}": -0.1 * (j + 1) for j in range(k)}]}  # fmt: skip
+            return c
+
+        def chunk(text, fin=None):
+            return {"id": "cmpl-f", "object": "text_completion", "created": 0, "model": MODEL,
+                    "choices": [choice(text, fin)]}  # fmt: skip
+
+        try:
+            if mode == "ignore-max-tokens":
+                for i in range(100_000):  # bounded, so a client that never stops ends some day
+                    self._chunk(chunk(f" {FILLER[i % len(FILLER)]}"))
+                return
+            for i, t in enumerate(toks):
+                if mode in ("disconnect", "stall") and i == 3:
+                    if mode == "stall":
+                        time.sleep(3600)
+                    return
+                if mode == "bad-sse" and i == 2:
+                    return self._chunk(b"{not json")
+                if mode == "cut-json" and i == 2:
+                    return self._chunk(json.dumps(chunk(t)).encode()[:20])
+                if mode == "empty-choices":
+                    self._chunk({**chunk(t), "choices": []})
+                    continue
+                self._chunk(chunk(t))
+            self._chunk(chunk("", finish))
+            usage = self._usage(mode, len(toks), cap)
+            if (body.get("stream_options") or {}).get("include_usage") and usage is not None:
+                self._chunk({"id": "cmpl-f", "object": "text_completion", "created": 0, "model": MODEL,
+                             "choices": [], "usage": usage})  # fmt: skip
+            self._chunk(b"[DONE]")
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the client closed the stream
+
+
+class _Quiet(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):  # a client that hung up is not news here
+        pass
+
+
+class FaultServer:
+    """The fault server on a free port of 127.0.0.1, in a thread (a context manager)."""
+
+    def __init__(self, port: int = 0):
+        self.httpd = _Quiet(("127.0.0.1", port), _Handler)
+        self.port = self.httpd.server_address[1]
+
+    def url(self, mode: str) -> str:
+        """The base URL of ``mode`` (``http://127.0.0.1:PORT/MODE/v1``)."""
+        if mode not in MODES:
+            raise ValueError(f"unknown fault mode {mode!r}; known: {', '.join(MODES)}")
+        return f"http://127.0.0.1:{self.port}/{mode}/v1"
+
+    def __enter__(self) -> FaultServer:
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, default=9000)
+    port = ap.parse_args(argv).port
+    with FaultServer(port):
+        print(
+            f"fault server on http://127.0.0.1:{port}/MODE/v1; modes: {', '.join(MODES)}",
+            flush=True,
+        )
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
