@@ -180,7 +180,7 @@ def _read_done(paths: list[Path], settings: dict) -> dict[str, Question]:
     done = {}
     keys = [k for k in settings if k not in ("concurrency",)]
     for path in paths:
-        if not path.exists():
+        if not path.exists() or path.stat().st_size == 0:  # a partial whose only line was torn
             continue
         for q in iter_pool(path, skip_invalid=True):
             old = q.meta.get("generate", {})
@@ -198,6 +198,8 @@ async def _generate(problems: list[Problem], backend: Backend, cfg: GenerateConf
     from tqdm import tqdm
 
     partial = out.with_name(out.name + ".partial")
+    records = RecordFile(partial)
+    records.repair()  # a torn last line: set aside (and said), so it neither blocks nor swallows the next
     done = _read_done([out, partial], settings)
     todo = [p for p in problems if p.id not in done]
     stats = TraceStats()
@@ -206,7 +208,6 @@ async def _generate(problems: list[Problem], backend: Backend, cfg: GenerateConf
         await backend.check()
     sem, probe_sem = asyncio.Semaphore(cfg.concurrency), asyncio.Semaphore(cfg.concurrency)
     bar = tqdm(total=len(todo) * cfg.n, unit="trace", desc="generate", disable=not progress)
-    records = RecordFile(partial)
 
     async def one(p: Problem):
         async def counted(i):

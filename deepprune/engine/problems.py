@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepprune.artifacts import read_jsonl
+from deepprune.artifacts import atomic_write, read_jsonl
 from deepprune.errors import DeepPruneError
 from deepprune.pools import ANSWER_TYPES, iter_pool
 from deepprune.rng import run_key
@@ -70,25 +71,54 @@ def trace_seed(cfg, qid: str, index: int) -> int:
 
 
 class RecordFile:
-    """An append-only JSONL file of finished work: one whole, fsynced line per record."""
+    """An append-only JSONL file of finished work: one whole, fsynced line per record.
+
+    A line torn by a kill (the file does not end in a newline, or a line is not JSON) is set aside
+    to ``PATH.torn`` before anything is appended, with a warning: its work is redone, and the next
+    record cannot glue onto it."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._lock: asyncio.Lock | None = None
+        self._checked = False
+
+    def repair(self) -> int:
+        """Set torn lines aside to ``PATH.torn`` (atomically rewriting the intact ones); how many."""
+        self._checked = True
+        if not self.path.exists():
+            return 0
+        raw = self.path.read_bytes()
+        keep, bad = [], []
+        for line in (x for x in raw.split(b"\n") if x.strip()):
+            try:
+                json.loads(line)
+                keep.append(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                bad.append(line)
+        if not raw or not bad and raw.endswith(b"\n"):
+            return 0
+        if bad:
+            with open(f"{self.path}.torn", "ab") as fh:
+                fh.write(b"\n".join(bad) + b"\n")
+            print(f"warning: {self.path}: set {len(bad)} torn line(s) aside to {self.path}.torn; "
+                  "their work is redone", file=sys.stderr)  # fmt: skip
+        atomic_write(self.path, b"".join(line + b"\n" for line in keep))
+        return len(bad)
 
     def read(self) -> list[dict]:
-        """Every intact record (a line torn by a kill is skipped: its work is redone)."""
+        """Every intact record (torn lines are set aside first: their work is redone)."""
+        self.repair()
         if not self.path.exists():
             return []
-        out = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return out
+        return [
+            json.loads(line)
+            for line in self.path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
 
     def append_now(self, line: str) -> None:
+        if not self._checked:
+            self.repair()
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
             fh.flush()

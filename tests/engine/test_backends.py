@@ -11,6 +11,7 @@ from deepprune.confidence import token_confidence
 from deepprune.engine.backends import Finish, Request, get_backend
 from deepprune.engine.backends.openai_compat import completion_kwargs, read_chunk
 from deepprune.engine.backends.vllm_engine import read_output, sampling_kwargs
+from deepprune.engine.problems import RecordFile
 from deepprune.errors import ConfigError
 from deepprune.pools import read_pool
 from tests.conftest import DEMO_POOL, write_jsonl
@@ -124,3 +125,25 @@ def test_generate_resumes_and_rejects_bad_problem_files(tmp_path, capsys):
     res = json.loads(capsys.readouterr().out)
     assert res["generated_problems"] == len(lines) - 1 and not partial.exists()
     assert (tmp_path / "again.jsonl").read_text() == pool.read_text()
+
+
+def test_a_torn_tail_is_set_aside_and_said_never_blocks_or_swallows(tmp_path, capsys):
+    pool = tmp_path / "pool.jsonl"
+    assert main(["generate", "--backend", "replay", "--pool", str(DEMO_POOL), "--n", "4", "--out", str(pool),
+                 "--no-progress"]) == 0  # fmt: skip
+    line = pool.read_text().splitlines()[0]
+    # a .partial whose only line was torn: no block ("no valid questions"), the problem is redone
+    partial = tmp_path / "again.jsonl.partial"
+    partial.write_text(line[:50])
+    capsys.readouterr()
+    assert main(["generate", "--backend", "replay", "--pool", str(DEMO_POOL), "--n", "4",
+                 "--out", str(tmp_path / "again.jsonl"), "--no-progress"]) == 0  # fmt: skip
+    assert "set 1 torn line(s) aside" in capsys.readouterr().err
+    assert (tmp_path / "again.jsonl").read_text() == pool.read_text()
+    assert (tmp_path / "again.jsonl.partial.torn").read_text() == line[:50] + "\n"
+    # a torn last record: the next record starts on its own line and is kept
+    rf = RecordFile(tmp_path / "records.jsonl")
+    rf.path.write_text('{"a": 1}\n{"b": ')
+    rf.append_now('{"c": 3}')
+    assert rf.read() == [{"a": 1}, {"c": 3}]
+    assert rf.path.read_text() == '{"a": 1}\n{"c": 3}\n'
