@@ -170,11 +170,80 @@ class Output:
 
 
 def writable_dir(path: str | os.PathLike) -> Path:
-    """Check before any work that ``path`` can be created and written (nothing is created here)."""
+    """Check before any work that ``path`` can be created and written: a real probe file in its
+    nearest existing directory (permission bits say nothing to root, nor of a read-only mount)."""
     p = Path(path)
     existing = next(a for a in [p, *p.parents] if a.exists() or a == Path(a.anchor))
     if not existing.is_dir():
         raise MissingInputError(f"{p}: cannot write here ({existing} is a file)")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise MissingInputError(f"{p}: cannot write here ({existing} is not writable)")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".deepprune-write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise MissingInputError(f"{p}: cannot write here ({existing}: {e.strerror})") from None
     return p
+
+
+OUTPUT_FIELDS = ("out", "markdown")  # the fields every command writes to
+
+
+def _path_values(obj, skip=OUTPUT_FIELDS) -> list[tuple[str, str]]:
+    """(field, value) of every string field of a (nested) config dataclass, lists included."""
+    import dataclasses
+
+    out = []
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if dataclasses.is_dataclass(v):
+            out += _path_values(v, skip)
+        elif f.name in skip:
+            continue
+        elif isinstance(v, str):
+            out.append((f.name, v))
+        elif isinstance(v, (list, tuple)):
+            out += [(f.name, x) for x in v if isinstance(x, str)]
+    return out
+
+
+def check_outputs(job) -> None:
+    """Refuse, before any work, an output (``out``, ``markdown``, at any depth of the job's config)
+    that is, contains or is contained in one of the job's existing inputs: one line naming both."""
+    import dataclasses
+
+    def outputs(obj):
+        for f in dataclasses.fields(obj):
+            v = getattr(obj, f.name)
+            if dataclasses.is_dataclass(v):
+                yield from outputs(v)
+            elif f.name in OUTPUT_FIELDS and isinstance(v, str) and v:
+                yield f.name, v
+
+    inputs, named = [], {}
+    for name, v in _path_values(job):
+        key = (name, Path(v).name.removesuffix(".gz"))
+        if (
+            name in ("pool", "pools") and named.setdefault(key, v) != v
+        ):  # results are keyed by file name
+            raise ConfigError(f"--{name} {named[key]} and {v}: two inputs with the file name {key[1]!r} would "
+                              "write the same results; rename or copy one")  # fmt: skip
+        for part in [
+            v,
+            *(x.split("=", 1)[1] for x in v.split(",") if "=" in x),
+        ]:  # judge specs: calib=FILE
+            p = Path(part.removeprefix("@"))
+            if part and p.exists():
+                inputs.append((name, part, p.resolve()))
+    for oname, o in outputs(job):
+        target = Path(o)
+        if oname == "markdown" and target.is_dir():
+            raise ConfigError(f"--markdown {o}: is a directory; --markdown takes a file")
+        if target.exists() and not os.access(target, os.W_OK):
+            raise ConfigError(f"--{oname} {o}: cannot write here (not writable)")
+        writable_dir(target if target.is_dir() else target.parent)
+        op = target.resolve()
+        for iname, i, ip in inputs:
+            if op == ip or op in ip.parents or ip in op.parents:
+                rel = "is" if op == ip else "contains" if op in ip.parents else "is inside"
+                raise ConfigError(f"--{oname} {o}: {rel} the input --{iname.replace('_', '-')} {i}; "
+                                  "an output never overwrites an input: choose another path")  # fmt: skip

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepprune.artifacts import Output, atomic_write, read_jsonl, umask
+from deepprune.artifacts import Output, atomic_write, check_outputs, read_jsonl, umask
 from deepprune.errors import ConfigError
 from deepprune.judges.prompt import NEGATIVE, POSITIVE, judge_prompt
 from deepprune.questions import PreparedQuestion, prepare_pool
@@ -159,6 +159,9 @@ def build_pairs(pools: Sequence[str | os.PathLike], cfg: PairConfig) -> dict:
     by_question: dict[str, list[Pair]] = {}
     for path in pools:
         for q in prepare_pool(path, cfg.trunc, cfg.tokenizer):
+            if q.key in by_question:  # two pools of one file name: never drop one silently
+                raise ConfigError(f"{path}: question {q.qid!r} has the key {q.key!r} of a question already read "
+                                  "(two pools with the same file name?); rename one")  # fmt: skip
             by_question[q.key] = question_pairs(q, cfg, rng, skipped)
     if not any(by_question.values()):
         raise ConfigError(f"{', '.join(map(str, pools))}: no pairs: no question has two traces with an "
@@ -222,6 +225,8 @@ class PairsJob:
     output: Output = field(default_factory=Output)
 
     def run(self) -> list[dict]:
+        check_outputs(self)
+        check_pairs_out(self.out)  # before the build, not after it
         built = build_pairs(self.pools, self.config)
         return [{"out": self.out, **write_pairs(self.out, built, self.config, name=self.name)}]
 
@@ -229,6 +234,17 @@ class PairsJob:
     def summary(m: dict) -> str:
         return (f"wrote pairs to {m['out']}: train {m['train_labels']} (before oversampling "
                 f"{m['train_labels_before_oversampling']}), test {m['test_labels']}")  # fmt: skip
+
+
+def check_pairs_out(out_dir: str | os.PathLike) -> Path:
+    """``out_dir`` may be replaced: absent, empty, or a pair directory we wrote (its manifest)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: is a file; --out takes a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise ConfigError(f"{out}: holds files that `deepprune pairs build` did not write (no manifest.json); "
+                          "it replaces only its own output: choose another --out")  # fmt: skip
+    return out
 
 
 def write_pairs(
@@ -242,7 +258,7 @@ def write_pairs(
     import shutil
     import tempfile
 
-    out = Path(out_dir)
+    out = check_pairs_out(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(out)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-{os.getpid()}-"))

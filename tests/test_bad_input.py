@@ -3,6 +3,8 @@ no traceback, no output left looking complete."""
 
 import gzip
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 
 from deepprune.cli import main
 from deepprune.errors import ConfigError
+from deepprune.pairs import PairConfig, build_pairs
 from deepprune.replay.prune import parse_sweep
 from tests.conftest import DEMO_POOL
 
@@ -131,3 +134,87 @@ def test_the_sweep_parser_accepts_only_valid_taus(a, b, step):
         return
     assert step > 0 and a <= b and 0 < len(taus) <= 1000
     assert all(0 <= t <= 1 for t in taus) and taus == sorted(taus)
+
+
+def _fails_naming(capsys, argv, *needles):
+    rc = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0, err
+    for n in needles:
+        assert n in err, err
+    return err
+
+
+def test_an_output_never_destroys_an_input(tmp_path, capsys):
+    d = tmp_path / "data"
+    d.mkdir()
+    pool = d / "pool.jsonl"
+    shutil.copy(DEMO_POOL, pool)
+    before = pool.read_bytes()
+    _fails_naming(capsys, ["pairs", "build", str(pool), "--out", str(d)], "contains the input")
+    _fails_naming(capsys, ["pairs", "build", str(pool), "--out", str(pool)], "is the input")
+    _fails_naming(
+        capsys,
+        ["prune", "--pool", str(pool), "--markdown", str(pool), "--repeats", "1"],
+        "is the input",
+    )
+    probs = d / "p.jsonl"
+    probs.write_text(json.dumps({"id": "a", "question": "?"}) + "\n")
+    _fails_naming(capsys, ["solve", "--problems", str(probs), "--base-url", "http://127.0.0.1:9/v1", "--model", "m",
+                           "--markdown", str(probs)], "is the input --problems")  # fmt: skip
+    _fails_naming(capsys, ["generate", "--problems", str(probs), "--base-url", "http://127.0.0.1:9/v1",
+                           "--model", "m", "--out", str(probs)], "is the input")  # fmt: skip
+    # pairs build replaces only a directory it wrote itself (its manifest marks it)
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    _fails_naming(capsys, ["pairs", "build", str(pool), "--out", str(foreign)], "did not write")
+    assert (foreign / "notes.txt").read_text() == "keep me" and pool.read_bytes() == before
+    out = tmp_path / "pairs"
+    assert main(["pairs", "build", str(pool), "--out", str(out)]) == 0
+    assert main(["pairs", "build", str(pool), "--out", str(out)]) == 0  # its own output: replaced
+
+
+def test_unwritable_outputs_fail_before_any_work(tmp_path, capsys):
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if os.geteuid() == 0:  # permission bits do not stop root: a place nobody can write
+        locked = Path("/proc/sys/deepprune-test")
+    srv = [
+        "--backend",
+        "replay",
+        "--pool",
+        str(DEMO_POOL),
+        "--judge",
+        "lexical:jaccard",
+        "--trunc",
+        "tokens:8",
+    ]
+    _fails_naming(capsys, ["solve", *srv, "--markdown", str(locked / "t.md")], "cannot write here")
+    _fails_naming(capsys, ["solve", *srv, "--out", str(locked / "run")], "cannot write here")
+    _fails_naming(capsys, ["generate", "--backend", "replay", "--pool", str(DEMO_POOL), "--out", str(locked / "p.jsonl")],
+                  "cannot write here")  # fmt: skip
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    _fails_naming(capsys, ["solve", *srv, "--out", str(afile)], "is a file")
+    _fails_naming(capsys, ["solve", *srv, "--markdown", str(tmp_path)], "is a directory")
+    assert afile.read_text() == "x"
+
+
+def test_two_inputs_with_one_file_name_are_refused(tmp_path, capsys):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        shutil.copy(DEMO_POOL, tmp_path / sub / "pool.jsonl")
+    a, b = str(tmp_path / "a" / "pool.jsonl"), str(tmp_path / "b" / "pool.jsonl")
+    for cmd in (["prune", "--repeats", "1"], ["compare", "--repeats", "1", "--methods", "esc"]):
+        _fails_naming(
+            capsys, [*cmd, "--pool", a, "--pool", b, "--out", str(tmp_path / "o")], "same results"
+        )
+    _fails_naming(
+        capsys, ["pairs", "build", a, b, "--out", str(tmp_path / "p")], "file name 'pool.jsonl'"
+    )
+    with pytest.raises(ConfigError, match="rename one"):  # the library too
+        build_pairs([a, b], PairConfig())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import typing
 
+from deepprune.artifacts import check_outputs
 from deepprune.configs import config_fields, field_comments, load_config, load_yaml
 from deepprune.errors import ConfigError
 
@@ -79,6 +80,7 @@ def command(sub, name: str, cls, render=None, footer=None, **kw) -> argparse.Arg
 
     def run(args) -> int:
         job = resolve(args, cls, kw.get("exclude", ()))
+        check_outputs(job)  # before any work: no output may overwrite an input
         results = job.run()
         if render is None:
             return int(results or 0)

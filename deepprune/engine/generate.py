@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from deepprune.answers import extract_answer
+from deepprune.artifacts import check_outputs
 from deepprune.confidence import token_confidence
 from deepprune.engine.backends import Backend, Finish, Request, Server, get_backend, read_prompt
 from deepprune.engine.problems import (
@@ -82,6 +83,7 @@ class GenerateJob:
     config: GenerateConfig = field(default_factory=GenerateConfig)
 
     def run(self) -> list[str]:
+        check_outputs(self)  # before the first request
         sv = self.server
         res = generate(sv.problems, self.out, self.config, progress=sv.progress, **sv.args())
         if res["usage_flags"]:

@@ -31,7 +31,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from deepprune.artifacts import atomic_write, config_hash
+from deepprune.artifacts import atomic_write, check_outputs, config_hash
 from deepprune.engine.backends import Backend, Server, get_backend, read_prompt
 from deepprune.engine.ledger import LiveLedger, counter_check, run_notes, solve_table, summarise
 from deepprune.engine.methods import METHODS, build_methods
@@ -280,6 +280,9 @@ class SolveJob:
     config: SolveConfig = field(default_factory=SolveConfig)
 
     def run(self) -> list[str]:
+        check_outputs(self)  # every output checked before the first request
+        if self.out and Path(self.out).exists() and not Path(self.out).is_dir():
+            raise ConfigError(f"--out {self.out}: is a file; --out takes a run directory")
         sv = self.server
         res = solve(sv.problems, self.config, out=self.out, progress=sv.progress, **sv.args())
         table = solve_table(res["rows"]) + run_notes(res)
