@@ -3,8 +3,8 @@
     python bench/bench_bad_inputs.py            # prints the table, then every trial that is not clean
     python bench/bench_bad_inputs.py --json     # one JSON object per trial
 
-Each trial runs ``deepprune.cli.main(argv)`` in-process (stdout/stderr captured, 60 s alarm) and
-is classified as:
+Each trial runs ``deepprune.cli.main(argv)`` in a forked child (stdout/stderr captured; killed
+after 60 s: a hang) and is classified as:
   clean      exit 2, one ``deepprune: error:`` line naming the place (a file, flag, key or the bad
              value) and no
              output left behind
@@ -21,6 +21,8 @@ import contextlib
 import gzip
 import io
 import json
+import os
+import select
 import signal
 import sys
 import tempfile
@@ -48,6 +50,8 @@ def _pools(d: Path) -> dict[str, tuple[Path, bool]]:
         "duplicate-ids": (line + "\n" + line + "\n", False),
         "top-level-list": ("[1, 2]\n", False),
         "huge-line": (json.dumps({**Q, "traces": [{**t, "text": t["text"] * 2000} for t in Q["traces"][:4]]}) + "\n", True),
+        "power-tower-answer": (json.dumps({**Q, "gold": "10^{10^{10^{21}}}", "traces": [
+            {**t, "answer": "10^{10^{10^{21}}}" if i % 2 else t["answer"]} for i, t in enumerate(Q["traces"])]}) + "\n", True),
         "pathological-text": (json.dumps({**Q, "answer_type": "choice", "traces": [
             {"text": "The answer is" + "\n" * 5000 + "(" * 3000 + "B", "answer": None},
             {"text": "\\boxed{" * 20000 + "1", "answer": None},
@@ -143,35 +147,24 @@ YAML_COMMANDS = {
 }  # fmt: skip
 
 
-class _Hang(Exception):
-    pass
-
-
-def _alarm(signum, frame):
-    raise _Hang
-
-
-def trial(argv: list[str], valid: bool, place: list[str], out: Path | None) -> tuple[str, str]:
+def _in_process(argv: list[str], valid: bool, place: list[str], out: Path | None,
+                warn: bool = False) -> tuple[str, str]:  # fmt: skip
     err, std = io.StringIO(), io.StringIO()
-    signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(HANG_S)
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(std):
             rc = main(argv)
-    except _Hang:
-        return "hang", ""
     except SystemExit as e:  # argparse: a usage error is exit 2 with a usage line
         rc = e.code if isinstance(e.code, int) else 1
     except BaseException:  # noqa: BLE001 - the point is to see every escape
         return "traceback", traceback.format_exc().splitlines()[-1]
-    finally:
-        signal.alarm(0)
     text = err.getvalue()
     last = [ln for ln in text.splitlines() if ln.strip()][-1:] or [""]
     if "Traceback (most recent call last)" in text:
         return "traceback", last[0]
+    if rc == 0 and warn and "warning:" not in text:
+        return "silent", "exit 0 without a warning on a server fault"
     if rc == 0:
-        return ("accepted", "") if valid else ("silent", "exit 0 on bad input")
+        return ("accepted", last[0] if warn else "") if valid else ("silent", "exit 0 on bad input")
     left = out is not None and out.exists() and (out.is_file() or any(out.iterdir()))
     if left:
         return "silent", f"output left at {out.name}: {last[0]}"
@@ -183,6 +176,36 @@ def trial(argv: list[str], valid: bool, place: list[str], out: Path | None) -> t
     if not any(p and p in line for p in place):
         return "unclear", line
     return "clean", line
+
+
+def trial(
+    argv: list[str], valid: bool, place: list[str], out: Path | None, warn: bool = False
+) -> tuple[str, str]:
+    """One trial in a forked child: a hang is the child still running after HANG_S, killed then.
+    (No signal.alarm: math-verify sets its own alarm and would cancel ours, hiding a hang.)"""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: run, report one JSON line, leave without cleanup
+        os.close(r)
+        try:
+            res = _in_process(argv, valid, place, out, warn)
+        except BaseException as e:  # noqa: BLE001
+            res = ("traceback", repr(e))
+        os.write(w, json.dumps(res).encode())
+        os._exit(0)
+    os.close(w)
+    ready, _, _ = select.select([r], [], [], HANG_S)
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(r)
+        return "hang", f"still running after {HANG_S} s"
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    return tuple(json.loads(data)) if data else ("traceback", "the trial died without a result")
 
 
 def trials(d: Path):
@@ -247,6 +270,74 @@ def trials(d: Path):
             )
 
 
+FAULT_COMMANDS = {
+    "generate": ["generate", "--n", "2", "--max-tokens", "20", "--probe-every", "5"],
+    "generate (plain)": ["generate", "--n", "2", "--max-tokens", "20"],
+    "solve (resume)": ["solve", "--n", "4", "--max-tokens", "20", "--judge", "lexical:jaccard", "--trunc", "tokens:4",
+                       "--deterministic"],
+    "solve (stream)": ["solve", "--n", "4", "--max-tokens", "20", "--judge", "lexical:jaccard", "--trunc", "words:2",
+                       "--mode", "stream"],
+}  # fmt: skip
+FLAGGED = ("ignore-max-tokens", "negative-usage", "zero-usage", "usage-above-max")
+
+
+def _resumed(kind: str, clean: Path, cut: Path) -> bool:
+    """Whether the resumed run's output equals a clean run's (solve stream: the same records)."""
+    if kind.startswith("generate"):
+        return clean.read_bytes() == cut.read_bytes()
+    rows = lambda d: sorted(  # noqa: E731
+        (r["question"], r["method"], r["tokens"] if "stream" not in kind else 0)
+        for r in map(json.loads, (d / "records.jsonl").read_text().splitlines())
+    )
+    return rows(clean) == rows(cut)
+
+
+def fault_trials(d: Path) -> list[dict]:
+    """Every fault mode of the fault server x generate / solve; then each aborted run resumed against
+    the healthy server and compared with a clean run."""
+    from deepprune.dev.fault_server import MODES, FaultServer
+
+    probs = d / "fault-problems.jsonl"
+    probs.write_text(
+        "".join(
+            json.dumps({"id": f"q{i}", "question": "1+1?", "gold": "42"}) + "\n" for i in range(3)
+        )
+    )
+    rows = []
+    with FaultServer() as fs:
+        for kind, cmd in FAULT_COMMANDS.items():
+            ext = "pool.jsonl" if kind.startswith("generate") else "run"
+            clean = d / f"clean-{len(rows)}-{ext}"
+            base = [*cmd, "--problems", str(probs), "--model", "fault-model", "--timeout", "3", "--retries", "0",
+                    "--no-progress"]  # fmt: skip
+            trial([*base, "--base-url", fs.url("ok"), "--out", str(clean)], True, [], None)
+            for mode in MODES:
+                if mode == "ok":
+                    continue
+                out = d / f"fault-{len(rows)}-{ext}"
+                argv = [*base, "--base-url", fs.url(mode), "--out", str(out)]
+                valid = mode in FLAGGED or mode in ("usage-mismatch", "no-usage", "empty-choices")
+                outcome, line = trial(
+                    argv, valid, [fs.url(mode)], None if ext == "run" else out, mode in FLAGGED
+                )
+                resumed = ""
+                if outcome == "clean":  # aborted: resume against the healthy server
+                    r2, _ = trial(
+                        [*base, "--base-url", fs.url("ok"), "--out", str(out)], True, [], None
+                    )
+                    resumed = (
+                        "resumed" if r2 == "accepted" and _resumed(kind, clean, out) else "LOST"
+                    )
+                rows.append({"input": f"fault:{mode}", "command": kind, "outcome": outcome,
+                             "line": line.replace(str(fs.port), "PORT"), "resume": resumed})  # fmt: skip
+                print(
+                    f"{outcome:9s} {mode:20s} {kind:18s} {resumed:8s} {line[:100]}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return rows
+
+
 def run() -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -265,6 +356,7 @@ def run() -> list[dict]:
                 file=sys.stderr,
                 flush=True,
             )
+        rows += fault_trials(Path(tmp))
     return rows
 
 
@@ -277,6 +369,10 @@ if __name__ == "__main__":
         print(f"trials: {len(rows)}")
         for k in ("clean", "accepted", "unclear", "traceback", "silent", "hang"):
             print(f"{k:10s} {counts.get(k, 0)}")
+        faults = [r for r in rows if r["input"].startswith("fault:")]
+        aborted = [r for r in faults if r["resume"]]
+        print(f"server faults: {len(faults)} trials; aborted runs resumed losslessly: "
+              f"{sum(r['resume'] == 'resumed' for r in aborted)} of {len(aborted)}")  # fmt: skip
         for r in rows:
-            if r["outcome"] not in ("clean", "accepted"):
+            if r["outcome"] not in ("clean", "accepted") or r.get("resume") == "LOST":
                 print(f"  {r['outcome']}: {r['input']} x {r['command']}: {r['line']}")

@@ -61,6 +61,11 @@ def replace_dir(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def no_constant(name: str):
+    """json's NaN / Infinity / -Infinity literals (not JSON): an error, never the strings "nan"/"inf"."""
+    raise json.JSONDecodeError(f"{name} is not valid JSON (a number must be finite)", name, 0)
+
+
 def read_jsonl(path: str | os.PathLike, what: str = "file") -> list[tuple[int, object]]:
     """(line number, decoded object) of every non-blank line of a JSONL file (gzip allowed).
 
@@ -88,7 +93,7 @@ def read_jsonl(path: str | os.PathLike, what: str = "file") -> list[tuple[int, o
     for n, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
-                rows.append((n, json.loads(line)))
+                rows.append((n, json.loads(line, parse_constant=no_constant)))
             except json.JSONDecodeError as e:
                 raise ConfigError(f"{path}:{n}: invalid JSON ({e.msg})") from None
     if not rows:
@@ -186,6 +191,7 @@ def writable_dir(path: str | os.PathLike) -> Path:
 
 
 OUTPUT_FIELDS = ("out", "markdown")  # the fields every command writes to
+FILE_INPUTS = ("pool", "pools", "problems")  # inputs that are files (a directory there is bad input)
 
 
 def _path_values(obj, skip=OUTPUT_FIELDS) -> list[tuple[str, str]]:
@@ -243,6 +249,8 @@ def check_outputs(job) -> None:
         writable_dir(target if target.is_dir() else target.parent)
         op = target.resolve()
         for iname, i, ip in inputs:
+            if ip in op.parents and iname in FILE_INPUTS:  # a directory given for a file: the reader says so
+                continue
             if op == ip or op in ip.parents or ip in op.parents:
                 rel = "is" if op == ip else "contains" if op in ip.parents else "is inside"
                 raise ConfigError(f"--{oname} {o}: {rel} the input --{iname.replace('_', '-')} {i}; "

@@ -98,6 +98,26 @@ def config_fields(
     return out
 
 
+def _strict_loader():
+    """PyYAML's safe loader, refusing a key given twice in one mapping (safe_load keeps the last
+    one silently: a typo'd override would win or lose unseen)."""
+    import yaml
+
+    class Strict(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return Strict
+
+
 def load_yaml(path: str | Path) -> dict:
     import yaml
 
@@ -105,7 +125,7 @@ def load_yaml(path: str | Path) -> dict:
     if not p.is_file():
         raise MissingInputError(f"{p}: no such file")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=_strict_loader())
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark else str(p)

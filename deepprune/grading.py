@@ -25,6 +25,36 @@ MATH_VERIFY_TIMEOUT_S = 5
 MAX_SYMBOLIC_CHARS = 400
 MAX_SYMBOLIC_DEPTH = 12
 
+# our choice: the largest integer exponent / factorial / binomial argument handed to sympy. Past them
+# an exact evaluation can run for hours (``10^{10^{10^{21}}}``: sympy's ``evalf`` has no timeout, and
+# math-verify's own timeout works in the main thread only), so such answers compare as strings
+MAX_EXPONENT, MAX_FACTORIAL = 10_000, 1_000
+_TOWER = re.compile(r"(?:\^|\*\*)\s*\d+\s*(?:\^|\*\*)|(?:\^|\*\*)\s*[{(][^{}()]*(?:\^|\*\*)")
+_EXPONENT = re.compile(r"(?:\^|\*\*)\s*[{(]?\s*-?\s*(\d+)")
+_FACTORIAL = re.compile(r"(\d+)\s*!")
+_NUMBER = re.compile(r"\d+")
+
+
+def explosive(ans: str) -> bool:
+    """Whether evaluating ``ans`` exactly could run unbounded: a power tower (a power in an
+    exponent), an exponent above :data:`MAX_EXPONENT`, a factorial above :data:`MAX_FACTORIAL`, or a
+    binomial with a number above it (pure, linear in the length).
+
+    Example:
+        >>> explosive("10^{10^{10^{21}}}"), explosive("2^{10}"), explosive("x^2+y^2")
+        (True, False, False)
+    """
+    if _TOWER.search(ans):
+        return True
+    if any(len(m) > 6 or int(m) > MAX_EXPONENT for m in _EXPONENT.findall(ans)):
+        return True
+    if any(len(m) > 6 or int(m) > MAX_FACTORIAL for m in _FACTORIAL.findall(ans)):
+        return True
+    return bool(re.search(r"binom|choose", ans)) and any(
+        len(m) > 6 or int(m) > MAX_FACTORIAL for m in _NUMBER.findall(ans)
+    )
+
+
 _LATEX_NOISE = [
     (re.compile(r"\\(?:left|right|displaystyle|,|;|!|\s)"), ""),
     (re.compile(r"\\(?:dfrac|tfrac)"), r"\\frac"),
@@ -33,6 +63,23 @@ _LATEX_NOISE = [
     (re.compile(r"\^\{?\\circ\}?"), ""),
     (re.compile(r"\s+"), ""),
 ]
+
+
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+
+
+def canonical(ans: str) -> str:
+    """The one normalisation every comparison starts from: Unicode NFKC (full-width digits and
+    letters, ligatures, superscripts to their plain forms) without zero-width characters, so
+    :func:`answers_equal` and the voting classes of :class:`AnswerClasses` agree.
+
+    Example:
+        >>> canonical("\uff15\uff10\u200b")
+        '50'
+    """
+    import unicodedata
+
+    return unicodedata.normalize("NFKC", ans).translate(_ZERO_WIDTH)
 
 
 def strip_redundant_brackets(s: str) -> str:
@@ -112,7 +159,7 @@ def normalize(ans: str, answer_type: str) -> str:
 def _parse_math(ans: str):
     from math_verify import parse
 
-    if len(ans) > MAX_SYMBOLIC_CHARS or _nesting(ans) > MAX_SYMBOLIC_DEPTH:
+    if len(ans) > MAX_SYMBOLIC_CHARS or _nesting(ans) > MAX_SYMBOLIC_DEPTH or explosive(ans):
         return []  # the string comparison decides
 
     timeout = (
@@ -159,6 +206,7 @@ def answers_equal(a: str | None, b: str | None, answer_type: str = "math") -> bo
     """
     if a is None or b is None:
         return False
+    a, b = canonical(a), canonical(b)
     if answer_type == "math":
         return _math_equal(a.strip(), b.strip())
     return normalize(a, answer_type) == normalize(b, answer_type)  # "exact": a == b
@@ -187,6 +235,7 @@ class AnswerClasses:
             if ans is None:
                 labels.append(-1)
                 continue
+            ans = canonical(ans)
             key = normalize(ans, answer_type)
             if key not in key_to_class:
                 key_to_class[key] = self._find_or_add(ans)
@@ -221,6 +270,7 @@ class AnswerClasses:
         """Class of an outside answer (e.g. gold), or -1 when it matches none."""
         if ans is None:
             return -1
+        ans = canonical(ans)
         for c in self._candidates(ans):
             if answers_equal(ans, self.representatives[c], self.answer_type):
                 return c

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from deepprune.artifacts import umask
+from deepprune.artifacts import no_constant, umask
 from deepprune.errors import DeepPruneError
 
 AnswerType = Literal["math", "choice", "text"]
@@ -124,6 +125,10 @@ def _check_type(
         )
 
 
+# our choice: no model generates more tokens in one trace (today's longest contexts are ~10^7)
+MAX_TOKENS = 100_000_000
+
+
 def parse_trace(obj: Any, where: str) -> Trace:
     """Build a Trace from one decoded JSON object, raising PoolError on bad types."""
     if not isinstance(obj, dict):
@@ -140,12 +145,25 @@ def parse_trace(obj: Any, where: str) -> Trace:
     _check_type(where, "num_tokens", obj.get("num_tokens"), (int,), True)
     _check_type(where, "finished", obj.get("finished", True), (bool,), False)
     _check_type(where, "correct", obj.get("correct"), (bool,), True)
+    n = obj.get("num_tokens")
+    if n is not None and not 0 <= n <= MAX_TOKENS:
+        raise _fail(where, f"field 'num_tokens' must be in [0, {MAX_TOKENS:,}], got {n}")
+    if n == 0 and obj.get("text"):
+        raise _fail(where, "field 'num_tokens' is 0 for a non-empty text")
     confs = obj.get("confs")
     _check_type(where, "confs", confs, (list,), True)
     if confs is not None and not all(
         isinstance(c, int | float) and not isinstance(c, bool) for c in confs
     ):
         raise _fail(where, "field 'confs' must be a list of numbers")
+    if confs is not None and not all(math.isfinite(c) and c >= 0 for c in confs):
+        raise _fail(
+            where, "field 'confs' must hold finite confidences >= 0 (a NaN or a negative one found)"
+        )
+    if (
+        confs is not None and n is not None and abs(len(confs) - n) > 1
+    ):  # the stop token may lack one
+        raise _fail(where, f"field 'confs' has {len(confs)} values for {n} tokens (one per token)")
     return Trace(
         text=obj.get("text"),
         answer=answer,
@@ -187,8 +205,12 @@ def parse_question(obj: Any, where: str) -> Question:
     meta = obj.get("meta") or {}
     _check_type(where, "meta", meta, (dict,), False)
     pe = obj.get("probe_every")
-    if pe is not None and (not isinstance(pe, int) or isinstance(pe, bool) or pe < 1):
-        raise _fail(where, f"field 'probe_every' must be a positive integer, got {pe!r}")
+    if pe is not None and (
+        not isinstance(pe, int) or isinstance(pe, bool) or not 1 <= pe <= MAX_TOKENS
+    ):
+        raise _fail(
+            where, f"field 'probe_every' must be an integer in [1, {MAX_TOKENS:,}], got {pe!r}"
+        )
     parsed = [parse_trace(t, f"{where}: trace {i}") for i, t in enumerate(traces)]
     for i, t in enumerate(parsed):
         probes = t.extra.get("probes")
@@ -200,6 +222,9 @@ def parse_question(obj: Any, where: str) -> Question:
             raise _fail(
                 f"{where}: trace {i}", "field 'probes' must be a list of answers (strings or null)"
             )
+        if t.num_tokens is not None and len(probes) > math.ceil(t.num_tokens / pe):
+            raise _fail(f"{where}: trace {i}", f"{len(probes)} probes, but {t.num_tokens} tokens at "
+                        f"probe_every={pe} allow at most {math.ceil(t.num_tokens / pe)}")  # fmt: skip
     return Question(
         id=qid,
         traces=parsed,
@@ -275,7 +300,7 @@ def iter_pool(
                     if not line.strip():
                         continue
                     try:
-                        obj = json.loads(line)
+                        obj = json.loads(line, parse_constant=no_constant)
                     except json.JSONDecodeError as e:
                         raise _fail(where, f"invalid JSON ({e.msg}, column {e.colno})") from None
                     q = parse_question(obj, where)

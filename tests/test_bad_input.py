@@ -218,3 +218,14 @@ def test_two_inputs_with_one_file_name_are_refused(tmp_path, capsys):
     )
     with pytest.raises(ConfigError, match="rename one"):  # the library too
         build_pairs([a, b], PairConfig())
+
+
+def test_problems_take_integer_ids_and_yaml_refuses_a_key_given_twice(tmp_path, capsys):
+    from deepprune.engine.problems import load_problems
+
+    probs = tmp_path / "p.jsonl"
+    probs.write_text('{"id": 3, "question": "1+1?", "gold": 2}\n')
+    assert [(p.id, p.gold) for p in load_problems(probs)] == [("3", "2")]  # as pools accept them
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("seed: 1\nrepeats: 2\nseed: 2\n")
+    _fails_naming(capsys, ["prune", "--config", str(cfg)], f"{cfg}:3", "duplicate key 'seed'")

@@ -61,3 +61,52 @@ def test_redundant_brackets_are_one_value_and_hostile_nesting_is_cheap(monkeypat
         not answers_equal(deep, "2") and not calls
     )  # too deep for the symbolic parser: strings decide
     assert not answers_equal("x" * 10_000, "2") and not calls  # too long, likewise
+
+
+def test_explosive_answers_never_reach_sympy_and_grade_fast():
+    """``10^{10^{10^{21}}}`` once made pools stats, prune and pairs build run for minutes (sympy's
+    evalf has no timeout); now it compares as a string, on every path (classes, equality, value)."""
+    import time
+
+    from deepprune.grading import explosive, numeric_value
+
+    tower = "10^{10^{10^{21}}}"
+    for a in (
+        tower,
+        "10^(10^(10^21))",
+        "2^2^2^2^2",
+        "2^{100000}",
+        "100000!",
+        "\\binom{1000000}{500000}",
+    ):
+        assert explosive(a), a
+    for a in ("x^2+y^2", "2^{10}", "3^4", "10^{-5}", "5!", "\\binom{10}{3}"):
+        assert not explosive(a), a
+    t0 = time.process_time()
+    assert numeric_value(tower) is None
+    assert AnswerClasses([tower, "7", tower, "10^{10^{10^{21}}}"], "math").labels == [0, 1, 0, 0]
+    assert answers_equal(tower, tower) and not answers_equal(tower, "10")
+    assert time.process_time() - t0 < 30  # a bound on a hang, not a timing: minutes before the fix
+    assert answers_equal("2^{10}", "1024")  # small powers still go through math-verify
+
+
+def test_one_normalisation_for_equality_and_votes():
+    """Full-width digits and zero-width characters: the voting classes agree with answers_equal."""
+    full = "\uff15\uff10"  # "50" in full-width digits
+    assert answers_equal("50", full)
+    assert AnswerClasses(["50", full, "5\u200b0", "7"], "math").labels == [0, 0, 0, 1]
+    assert AnswerClasses(["\uff22", "B"], "choice").labels == [0, 0]
+    assert AnswerClasses(["\uff43\uff41\uff54", "cat"], "text").labels == [0, 0]
+    assert AnswerClasses(["7"], "math").class_of(full[:0] + "\uff17") == 0
+
+
+def test_integers_equal_by_value_not_by_string():
+    assert answers_equal("007", "7") and answers_equal("-0", "0") and not answers_equal("70", "7")
+    assert AnswerClasses(["007", "7", "-0", "0"], "math").labels == [0, 0, 1, 1]
+
+
+def test_math_equality_is_symmetric():
+    """math-verify's verify is one-way for some pairs (an interval vs the inequality it solves:
+    verify("(1,\\infty)", "1<x") is False, the other order True); answers_equal asks both ways."""
+    for a, b in [("(1,\\infty)", "1<x"), ("[0,1]", "0\\le x\\le1"), ("x\\in(1,\\infty)", "x>1")]:
+        assert answers_equal(a, b) and answers_equal(b, a), (a, b)

@@ -67,6 +67,7 @@ def test_a_rebuild_replaces_the_whole_directory(tmp_path):
 
     out = tmp_path / "pairs"
     out.mkdir()
+    (out / "manifest.json").write_text("{}")  # an old build of ours (its manifest marks it)
     (out / "train.jsonl").write_text("stale\n")
     (out / "extra-from-an-old-build.json").write_text("{}")
     assert (

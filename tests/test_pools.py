@@ -3,6 +3,8 @@ import json
 
 import pytest
 
+from deepprune.engine.problems import load_problems
+from deepprune.errors import DeepPruneError
 from deepprune.pools import PoolError, ReadReport, read_pool, write_pool
 
 
@@ -72,3 +74,50 @@ def test_duplicate_ids_and_missing_file(tmp_path):
         read_pool(p)
     with pytest.raises(PoolError, match="no such file"):
         read_pool(tmp_path / "missing.jsonl")
+
+
+@pytest.mark.parametrize(
+    "change,reason",
+    [
+        ({"num_tokens": -3}, "'num_tokens' must be in"),
+        ({"num_tokens": 10**12}, "'num_tokens' must be in"),
+        ({"num_tokens": 0}, "0 for a non-empty text"),
+        ({"num_tokens": 3, "confs": [0.5, -1.0, 0.2]}, "finite confidences"),
+        ({"num_tokens": 3, "confs": [0.5, 0.1]}, None),  # one short: the stop token may lack one
+        ({"num_tokens": 5, "confs": [0.5, 0.1]}, "2 values for 5 tokens"),
+        ({"num_tokens": 10, "probes": ["1", "2", "3"]}, "allow at most 2"),
+        ({"num_tokens": 10, "probes": ["1", "2"]}, None),
+    ],
+)
+def test_validation_checks_the_numbers(tmp_path, change, reason):
+    q = {
+        "id": "q",
+        "probe_every": 5,
+        "traces": [{"text": "so the answer is 4", "answer": "4", **change}],
+    }
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps(q) + "\n")
+    if reason is None:
+        read_pool(path)
+        return
+    with pytest.raises(PoolError, match=reason) as e:
+        read_pool(path)
+    assert str(e.value).startswith(f"{path}:1")
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_literals_are_errors_not_strings(tmp_path, literal):
+    """json reads NaN as a float and a gold of NaN then grades every trace wrong: refuse it."""
+    path = tmp_path / "p.jsonl"
+    path.write_text(
+        '{"id": "q", "gold": GOLD, "traces": [{"answer": "1"}]}\n'.replace("GOLD", literal)
+    )
+    with pytest.raises(PoolError, match=f"{path}:1: .*{literal} is not valid JSON"):
+        read_pool(path)
+    path.write_text('{"id": "q", "probe_every": 10000000000, "traces": [{"answer": "1"}]}\n')
+    with pytest.raises(PoolError, match="probe_every"):
+        read_pool(path)
+    probs = tmp_path / "probs.jsonl"
+    probs.write_text('{"id": "a", "question": "?", "gold": GOLD}\n'.replace("GOLD", literal))
+    with pytest.raises(DeepPruneError, match=f"{probs}:1: .*{literal}"):
+        load_problems(probs)

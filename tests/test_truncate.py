@@ -27,6 +27,7 @@ def test_tokens_and_frac():
     assert truncate(text, "tokens:2") == "alpha"
     assert truncate(text, "frac:0.5") == truncate(text, "tokens:4")
     assert truncate(text, "tokens:100") == text and truncate(text, "full") == text
+    assert truncate(text, "frac:1") == text  # documented: 0 < F <= 1
 
 
 @pytest.mark.parametrize("bad", ["tokens:0", "words:x", "frac:1.5", "chars:3", "tokens"])

@@ -37,6 +37,12 @@ def load_problems(path: str | os.PathLike) -> list[Problem]:
     out, seen = [], set()
     for no, row in read_jsonl(path, "problem file"):
         if (
+            isinstance(row, dict)
+            and isinstance(row.get("id"), int)
+            and not isinstance(row["id"], bool)
+        ):
+            row["id"] = str(row["id"])  # integer ids, as pools accept them
+        if (
             not isinstance(row, dict)
             or not isinstance(row.get("id"), str)
             or not isinstance(row.get("question"), str)

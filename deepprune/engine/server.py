@@ -40,33 +40,71 @@ def gemma_gguf() -> str:
 class ServeJob:
     """``deepprune serve``: run the local OpenAI-compatible llama.cpp server (Gemma 3 270M GGUF) until Ctrl-C."""
 
-    port: int = 8765  # port on 127.0.0.1
+    port: int = 8765  # port to listen on
+    # address to listen on (our choice: 127.0.0.1, this machine only; 0.0.0.0: every interface)
+    host: str = "127.0.0.1"
+    model: str | None = None  # a GGUF file to serve (default: the packaged Gemma 3 270M)
+    served_model_name: str = MODEL_ALIAS  # the model name clients ask for (vllm serve's flag)
+    # require this key from clients (Authorization: Bearer KEY), as `vllm serve --api-key`
+    api_key: str | None = None
     n_ctx: int = 4096  # context length in tokens
     threads: int | None = None  # CPU threads (default: all)
+    # llama.cpp's own log lines (thousands per request) go here; default: nowhere
+    log: str | None = None
+    verbose: bool = False  # llama.cpp's log lines to the terminal instead
 
     def run(self) -> int:
-        cmd = server_command(self.port, n_ctx=self.n_ctx, threads=self.threads)
-        print(f"serving gemma3-270m at http://127.0.0.1:{self.port}/v1 (Ctrl-C stops)", flush=True)
+        import signal
+
+        cmd = server_command(self.port, self.model, self.n_ctx, self.threads, host=self.host,
+                             alias=self.served_model_name, api_key=self.api_key, verbose=self.verbose)  # fmt: skip
+        out = None if self.verbose else open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
+        proc = subprocess.Popen(cmd, stdout=out, stderr=None if self.verbose else subprocess.STDOUT)
+
+        def stop(signum, _frame):  # SIGTERM (kill, systemd, docker stop): stop the server too
+            raise KeyboardInterrupt
+
+        old = signal.signal(signal.SIGTERM, stop)
+        url = f"http://{self.host}:{self.port}/v1"
+        print(f"serving {self.served_model_name} at {url} (Ctrl-C stops); loading ...", flush=True)
         try:
-            return subprocess.call(cmd)
+            wait_ready(url.replace("0.0.0.0", "127.0.0.1"), 300, proc, self.api_key)
+            print("ready", flush=True)
+            return proc.wait()
         except KeyboardInterrupt:
             return 0
+        finally:
+            signal.signal(signal.SIGTERM, old)
+            stop_process(proc)
 
 
-def server_command(
-    port: int, model: str | None = None, n_ctx: int = 4096, threads: int | None = None
-) -> list[str]:
+def stop_process(proc: subprocess.Popen, grace: float = 20.0) -> None:
+    """Terminate a child server, then kill it if it has not exited after ``grace`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def server_command(port: int, model: str | None = None, n_ctx: int = 4096, threads: int | None = None,
+                   host: str = "127.0.0.1", alias: str = MODEL_ALIAS, api_key: str | None = None,
+                   verbose: bool = False) -> list[str]:  # fmt: skip
     """The command line of the llama.cpp server (pure)."""
     model = model or gemma_gguf()
     if not os.path.isfile(model):
         raise MissingInputError(f"{model}: no such GGUF file")
     threads = threads or max(os.cpu_count() or 1, 1)
-    return [sys.executable, "-m", "deepprune.engine.llama_app", "--model", model, "--model_alias", MODEL_ALIAS,
-            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads),
-            "--n_threads_batch", str(threads), "--interrupt_requests", "False"]  # fmt: skip
+    return [sys.executable, "-m", "deepprune.engine.llama_app", "--model", model, "--model_alias", alias,
+            "--host", host, "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads),
+            "--n_threads_batch", str(threads), "--interrupt_requests", "False", "--verbose", str(verbose)]  \
+        + (["--api_key", api_key] if api_key else [])  # fmt: skip
 
 
-def wait_ready(base_url: str, timeout: float = 120.0, proc: subprocess.Popen | None = None) -> None:
+def wait_ready(base_url: str, timeout: float = 120.0, proc: subprocess.Popen | None = None,
+               api_key: str | None = None) -> None:  # fmt: skip
     """Wait until ``base_url``/models answers; a one-line error if it never does."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -75,7 +113,10 @@ def wait_ready(base_url: str, timeout: float = 120.0, proc: subprocess.Popen | N
                 f"the local server exited with code {proc.returncode} before answering"
             )
         try:
-            with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=2) as r:
+            req = urllib.request.Request(base_url.rstrip("/") + "/models")
+            if api_key:
+                req.add_header("Authorization", f"Bearer {api_key}")
+            with urllib.request.urlopen(req, timeout=2) as r:
                 if r.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -116,13 +157,8 @@ class LocalServer:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
 
     def __enter__(self) -> LocalServer:
         return self.start()
