@@ -191,7 +191,11 @@ def writable_dir(path: str | os.PathLike) -> Path:
 
 
 OUTPUT_FIELDS = ("out", "markdown")  # the fields every command writes to
-FILE_INPUTS = ("pool", "pools", "problems")  # inputs that are files (a directory there is bad input)
+FILE_INPUTS = (
+    "pool",
+    "pools",
+    "problems",
+)  # inputs that are files (a directory there is bad input)
 
 
 def _path_values(obj, skip=OUTPUT_FIELDS) -> list[tuple[str, str]]:
@@ -249,7 +253,9 @@ def check_outputs(job) -> None:
         writable_dir(target if target.is_dir() else target.parent)
         op = target.resolve()
         for iname, i, ip in inputs:
-            if ip in op.parents and iname in FILE_INPUTS:  # a directory given for a file: the reader says so
+            if (
+                ip in op.parents and iname in FILE_INPUTS
+            ):  # a directory given for a file: the reader says so
                 continue
             if op == ip or op in ip.parents or ip in op.parents:
                 rel = "is" if op == ip else "contains" if op in ip.parents else "is inside"

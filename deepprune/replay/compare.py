@@ -37,7 +37,7 @@ from deepprune.replay.harness import (
     save_result,
     token_source,
 )
-from deepprune.replay.ledger import add_reductions, matched_k, paired_ci
+from deepprune.replay.ledger import add_reductions, matched_k, net_tokens, paired_ci
 from deepprune.replay.methods import BASELINE_FAMILIES, ConsK, ConsN, families
 
 
@@ -159,11 +159,7 @@ def compare_pool(
                 p["delta_vs_consN_ci95"] = paired_ci(d_n, cfg.n_boot)
                 p["delta_vs_matched_cons_k"] = float(np.nanmean(d_k))
                 p["delta_vs_matched_cons_k_ci95"] = paired_ci(d_k, cfg.n_boot, seed=1)
-            p["net_tokens"] = (
-                p["tokens"]
-                + p["probe_tokens"]
-                + p["aux_tokens"] * oc.judge_ratio(judge_of.get(fam))
-            )
+            p["net_tokens"] = net_tokens(p, oc.judge_ratio(judge_of.get(fam)))
             add_reductions([p], cons_n)
             points.append(p)
     n_max = max(q.n for q in qs)

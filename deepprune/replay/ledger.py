@@ -108,6 +108,12 @@ class Ledger:
         return None if np.isnan(self.seq_tokens).any() else float(self.seq_tokens.mean())
 
 
+def net_tokens(row: dict, judge_ratio: float) -> float:
+    """What a method cost the reasoning model, per question: generated tokens, answer-probe tokens,
+    and the judge's input tokens at ``judge_ratio`` reasoner tokens each (judge / reasoner size)."""
+    return row["tokens"] + row.get("probe_tokens", 0.0) + row.get("aux_tokens", 0.0) * judge_ratio
+
+
 def add_reductions(rows: list[dict], cons_n: dict) -> None:
     """Token, net and sequential-token reductions of each row against cons@N (in place)."""
     for r in rows:

@@ -36,7 +36,7 @@ from deepprune.replay.harness import (
     save_result,
     token_source,
 )
-from deepprune.replay.ledger import add_reductions, matched_k
+from deepprune.replay.ledger import add_reductions, matched_k, net_tokens
 from deepprune.replay.methods import BASELINE_FAMILIES, ConsK, DeepPrune, families
 from deepprune.tokens import get_counter
 
@@ -180,9 +180,7 @@ def prune_pool(
             DeepPrune(judge.id, cfg.cluster, name=f"deepprune[{spec}]"), questions, cfg, progress
         )
         row["judge_distinct_pairs"] = int(sum(q.scores[judge.id].calls for q in questions))
-        row["net_tokens"] = (
-            row["tokens"] + row["probe_tokens"] + row["aux_tokens"] * cfg.judge_ratio(judge)
-        )
+        row["net_tokens"] = net_tokens(row, cfg.judge_ratio(judge))
         rows.append(row)
         if k == 0:
             main_row = row
@@ -193,11 +191,7 @@ def prune_pool(
         ledgers = run_sweep(method, sweep, questions, cfg, progress)
         sweep_rows = [led.summary() | {"tau": tau} for led, tau in zip(ledgers, sweep, strict=True)]
         for r in sweep_rows:
-            r["net_tokens"] = (
-                r["tokens"]
-                + r["probe_tokens"]
-                + r["aux_tokens"] * cfg.judge_ratio(judges[specs[0]])
-            )
+            r["net_tokens"] = net_tokens(r, cfg.judge_ratio(judges[specs[0]]))
     if main_row is not None:
         k_match = matched_k(main_row["tokens"], questions)
         matched = run_method(

@@ -31,3 +31,21 @@ def test_cached_tokens_read_from_the_usage_where_reported():
     )
     assert cached_tokens(SimpleNamespace(prompt_tokens_details={"cached_tokens": 7})) == 7
     assert cached_tokens(SimpleNamespace(prompt_tokens=5)) is None  # llama.cpp: not reported
+
+
+def test_summary_means_and_reductions_pair_problems_with_cons_n():
+    from deepprune.engine.ledger import summarise
+
+    def rec(q, m, tokens, correct=True, **kw):
+        base = {"question": q, "method": m, "tokens": tokens, "correct": correct, "wall_s": 1.0, "overhead_s": 0.0,
+                "sequential_tokens": tokens, "net_tokens": tokens + kw.pop("probe", 0)}  # fmt: skip
+        return base | kw
+
+    records = [rec("a", "cons@N", 100), rec("b", "cons@N", 300),
+               rec("a", "x", 50, probe=10), rec("b", "x", 150, correct=False, probe=30),
+               rec("c", "x", 1000, correct=None)]  # c: no cons@N record (and no gold)  # fmt: skip
+    row = {r["method"]: r for r in summarise(records, ("cons@N", "x"))}["x"]
+    assert row["problems"] == 3 and row["tokens"] == (50 + 150 + 1000) / 3
+    assert row["accuracy"] == 0.5  # the ungraded problem is left out, not counted wrong
+    assert row["reduction_vs_consN"] == 1 - (50 + 150) / (100 + 300)  # only problems cons@N ran
+    assert row["net_reduction_vs_consN"] == 1 - (60 + 180) / (100 + 300)

@@ -48,7 +48,9 @@ def test_solve_on_a_replayed_pool_makes_the_simulators_decisions(pool, judge):
         assert rec["completed"] == done and rec["fallback"] == fallback  # the same traces completed
         sim = DeepPrune(j.id).run_repeats(q, [order], 3)[0]
         assert rec["tokens"] == sim.tokens  # the same tokens: N prefixes + the completions' rest
-        assert rec["judge_calls"] == sim.aux_calls > 0  # one call per pair compared, as the simulator counts
+        assert (
+            rec["judge_calls"] == sim.aux_calls > 0
+        )  # one call per pair compared, as the simulator counts
         src = next(x for x in read_pool(path) if x.id == q.qid)
         classes = AnswerClasses([t.answer for t in src.traces] + [rec["answer"]], src.answer_type)
         assert classes.labels[-1] == sim.answer  # the same voted answer

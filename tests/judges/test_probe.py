@@ -88,3 +88,23 @@ def test_pairs_and_judge_eval_on_a_pool_without_text(tmp_path, capsys):
     assert (
         "the prefixes are probes, and judge 'lexical:jaccard' reads text" in capsys.readouterr().err
     )
+
+
+def test_the_probe_judge_reads_each_questions_own_probes_and_unknown_is_half():
+    import json
+
+    from deepprune.judges.probe import ProbeJudge
+
+    def view(*probes):
+        return tuple(json.dumps({"answer_type": "math", "probes": list(p)}) for p in probes)
+
+    j = ProbeJudge()
+    q1 = view(["1"], ["1"], ["2"])
+    q2 = view(["5"], ["6"], ["6"])  # a second question: its own answers, not q1's cached classes
+    assert j.score_indexed(q1, [0, 0], [1, 2]).tolist() == [1.0, 0.0]
+    assert j.score_indexed(q2, [0, 1], [1, 2]).tolist() == [0.0, 1.0]
+    assert j.score_indexed(q1, [0], [2]).tolist() == [0.0]  # and back
+    unknown = view(["1"], [None], ["1"])  # a probe with no answer: unknown, scored 0.5
+    assert j.score_indexed(unknown, [0, 1], [1, 2]).tolist() == [0.5, 0.5]
+    two = ProbeJudge(last=2)  # the mean over the last two positions: agree, unknown -> 0.75
+    assert two.score_indexed(view(["3", "1"], [None, "1"]), [0], [1]).tolist() == [0.75]

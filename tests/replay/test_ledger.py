@@ -46,3 +46,57 @@ def test_prune_and_compare_report_the_same_cons_n():
     assert row["tokens"] == pytest.approx(res_c["cons@N"]["tokens"])
     led = run(ConsN(), load_questions(DEMO_POOL, cfg), cfg)
     assert led.summary()["accuracy"] == row["accuracy"] and led.correct.shape == (12, 3)
+
+
+def test_a_missing_answer_is_never_correct_even_when_the_gold_matches_no_trace():
+    """gold_class -1 (the gold matches no trace's answer) and answer -1 (no answer): wrong, not a
+    match of two -1s (that mutation moved cons@N 80% -> 90% on a shared AIMO3 pool)."""
+    led = Ledger.of(
+        "m",
+        [_Q(-1, [10, 10]), _Q(0, [5])],
+        [[Outcome(-1, 10), Outcome(0, 10)], [Outcome(-1, 5), Outcome(0, 5)]],
+    )
+    assert led.correct.tolist() == [[0.0, 0.0], [0.0, 1.0]]
+
+
+def test_paired_ci_is_a_95_percent_interval_over_graded_questions_only():
+    from deepprune.replay.ledger import paired_ci
+
+    d = np.random.default_rng(7).normal(0.1, 1.0, 400)
+    lo, hi = paired_ci(d, 20000)
+    se = d.std() / np.sqrt(len(d))
+    assert (hi - lo) / 2 == pytest.approx(1.96 * se, rel=0.05)  # 90%: 1.645 se, 16% narrower
+    assert lo < d.mean() < hi
+    # ungraded questions (NaN) are left out, not counted as a difference of zero
+    assert paired_ci(np.array([1.0, 1.0, 1.0, np.nan, np.nan]), 500) == [1.0, 1.0]
+
+
+def test_reductions_use_cons_n_tokens_and_sequential_tokens_as_denominators():
+    from deepprune.replay.ledger import add_reductions
+
+    cons_n = {"tokens": 1000.0, "seq_tokens": 200.0}
+    row = {"tokens": 400.0, "probe_tokens": 100.0, "seq_tokens": 150.0}
+    add_reductions([row], cons_n)
+    assert row["reduction_vs_consN"] == pytest.approx(0.6)
+    assert row["net_reduction_vs_consN"] == pytest.approx(0.5)
+    assert row["seq_reduction_vs_consN"] == pytest.approx(0.25)  # 1 - 150/200, not 1 - 150/1000
+
+
+def test_net_tokens_count_the_judge_in_prune_and_compare():
+    """Net tokens = generated + probes + the judge's input tokens x (judge / reasoner size), in
+    every table that shows them (the oracle stands for a judge of judge_params: 4e8 / 8e9 = 0.05)."""
+    cfg = OnlineConfig(repeats=2, judge_params=4e8, reasoner_params=8e9)
+    res_p = prune_pool(DEMO_POOL, ["oracle"], cfg, ceiling=False, noisy_auroc=None)
+    row = next(r for r in res_p["rows"] if r["method"].startswith("deepprune["))
+    assert row["aux_tokens"] > 0
+    assert row["net_tokens"] == pytest.approx(
+        row["tokens"] + row["probe_tokens"] + row["aux_tokens"] * 0.05
+    )
+    assert row["net_reduction_vs_consN"] < row["reduction_vs_consN"]
+    res_c = compare_pool(DEMO_POOL, CompareConfig(online=cfg, families=("deepprune",), n_boot=10,
+                                                  similarity="oracle"))  # fmt: skip
+    p = res_c["points"][0]
+    assert p["aux_tokens"] > 0
+    assert p["net_tokens"] == pytest.approx(
+        p["tokens"] + p["probe_tokens"] + p["aux_tokens"] * 0.05
+    )
