@@ -73,6 +73,32 @@ def test_grid_cli_bad_input(tmp_path, capsys):
     assert "score lexical:tfidf" not in capsys.readouterr().err
 
 
+def _sklearn_auroc(pair_file, spec: str, cache=None) -> float:
+    """The AUROC of ``spec``'s scores of the pairs in ``pair_file`` (read from the score cache when
+    given, else scored now), by scikit-learn (not our metric)."""
+    from sklearn.metrics import roc_auc_score
+
+    from deepprune.judgelab.scoring import load_cache, pair_key
+    from deepprune.judges import JudgePair, get_judge
+    from deepprune.pairs import read_pair_file
+
+    rows = read_pair_file(pair_file, need_labels=True)
+    judge, pairs = get_judge(spec), [JudgePair(r["prefix_a"], r["prefix_b"]) for r in rows]
+    if cache is None:
+        return float(roc_auc_score([r["label"] for r in rows], judge.score(pairs)))
+    cached, labels, scores = load_cache(cache)[0], [], []
+    for q in dict.fromkeys(
+        (r.get("source"), r["qid"]) for r in rows
+    ):  # TF-IDF: fitted per question
+        mine = [
+            (r, p) for r, p in zip(rows, pairs, strict=True) if (r.get("source"), r["qid"]) == q
+        ]
+        judge.prepare(list(dict.fromkeys(t for _, p in mine for t in (p.prefix_a, p.prefix_b))))
+        scores += [cached[pair_key(judge.cache_id, p)] for _, p in mine]
+        labels += [r["label"] for r, _ in mine]
+    return float(roc_auc_score(labels, scores))
+
+
 @pytest.fixture(scope="module")
 def demo_pairs(tmp_path_factory):
     out = tmp_path_factory.mktemp("pairs")
@@ -98,7 +124,7 @@ def test_shards_in_two_processes_then_the_script_evaluates_with_zero_calls(tmp_p
     assert out.returncode == 0, out.stderr[-2000:]
     m = json.loads(out.stdout)
     assert m["judge_calls"] == 0 and m["cached"] == m["pairs"]  # the evaluation only read the cache
-    assert 0 <= m["auroc"] <= 1
+    assert m["auroc"] == pytest.approx(_sklearn_auroc(demo_pairs, "lexical:tfidf", cache))
     # one shard, as a cluster scheduler would run it
     cmd1 = cmd[:-2] + ["--cache", str(tmp_path / "c3"), "--shards", "3", "--shard-id", "1"]
     assert subprocess.run(cmd1, capture_output=True, text=True).returncode == 0
@@ -121,7 +147,8 @@ def test_zero_shot_script_on_tiny_model(tmp_path, demo_pairs):
     out = subprocess.run(cmd, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     m = json.loads(out.stdout)
-    assert m["judge"].startswith("llm:") and m["pairs"] > 0 and 0 <= m["auroc"] <= 1
+    assert m["judge"].startswith("llm:") and m["pairs"] > 0
+    assert m["auroc"] == pytest.approx(_sklearn_auroc(demo_pairs, f"llm:{model}"), abs=1e-6)
     bad = subprocess.run(
         cmd[:3] + ["--model", str(tmp_path / "missing")], capture_output=True, text=True
     )

@@ -78,7 +78,13 @@ def test_pairs_and_judge_eval_on_a_pool_without_text(tmp_path, capsys):
     assert main(["judge", "eval", str(tmp_path / "pairs" / "test.jsonl"), "--judge", "probe", "--json",
                  "--bootstrap", "0", "--no-progress"]) == 0  # fmt: skip
     m = json.loads(capsys.readouterr().out)
-    assert m["pairs"] == 12 and 0 <= m["auroc"] <= 1
+    from sklearn.metrics import roc_auc_score
+
+    from deepprune.judges import JudgePair
+
+    expect = roc_auc_score([t["label"] for t in test], get_judge("probe").score(
+        [JudgePair(t["prefix_a"], t["prefix_b"]) for t in test]))  # fmt: skip
+    assert m["pairs"] == 12 and m["auroc"] == pytest.approx(expect)
     assert (
         main(
             ["judge", "eval", str(tmp_path / "pairs" / "test.jsonl"), "--judge", "lexical:jaccard"]
