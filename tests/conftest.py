@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -8,11 +9,19 @@ SHARED_POOLS = ROOT.parent / "shared" / "data" / "pools"
 DEMO_POOL = ROOT / "DeepPrune_data" / "demo" / "demo_pool.jsonl"
 
 
+# CI (.ci/run) sets this: there a missing ../shared/data is a failure, never a silent skip
+REQUIRE_SHARED = os.environ.get("DEEPPRUNE_REQUIRE_SHARED") == "1"
+
+
 def shared_pool(name: str) -> Path:
-    """Path of a shared real pool; skips with the reason when ../shared/data is absent."""
+    """Path of a shared real pool; skips with the reason when ../shared/data is absent (a user's
+    ``make test``), fails when DEEPPRUNE_REQUIRE_SHARED=1 (CI)."""
     p = SHARED_POOLS / name
     if not p.exists():
-        pytest.skip(f"real data not available: {p} (expected ../shared/data beside the project)")
+        why = f"real data not available: {p} (expected ../shared/data beside the project)"
+        if REQUIRE_SHARED:
+            pytest.fail(why + "; DEEPPRUNE_REQUIRE_SHARED=1 (CI) needs it", pytrace=False)
+        pytest.skip(why)
     return p
 
 

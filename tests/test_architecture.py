@@ -207,3 +207,28 @@ def test_the_cli_is_thin_and_its_flags_come_from_the_jobs():
     fields = {"--" + f.name.replace("_", "-") for f, *_ in config_fields(PruneJob)}
     assert fields <= flags and flags - fields == {"-h", "--help", "--config", "--print-config", "--no-ceiling",
                                                    "--no-shuffle", "--no-drop-textless", "--no-json"}  # fmt: skip
+
+
+def test_ci_fails_where_a_user_run_skips_without_the_shared_data(tmp_path):
+    """Without ../shared/data a user's `make test` skips the real-data tests with the reason; CI
+    (DEEPPRUNE_REQUIRE_SHARED=1, set by .ci/run) fails them."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    test = tmp_path / "test_needs_shared.py"
+    test.write_text("from tests.conftest import shared_pool\n\n"
+                    "def test_it():\n    shared_pool('no-such-pool-here.jsonl')\n")  # fmt: skip
+    run = lambda env: subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(test)],  # noqa: E731
+                                     cwd=ROOT, capture_output=True, text=True, env={**os.environ, **env})  # fmt: skip
+    user = run({"DEEPPRUNE_REQUIRE_SHARED": ""})
+    assert (
+        user.returncode == 0
+        and "1 skipped" in user.stdout
+        and "real data not available" in user.stdout
+    )
+    ci = run({"DEEPPRUNE_REQUIRE_SHARED": "1"})
+    assert ci.returncode == 1 and "1 failed" in ci.stdout and "needs it" in ci.stdout
+    assert "DEEPPRUNE_REQUIRE_SHARED=1 make test" in (ROOT / ".ci" / "run").read_text()
