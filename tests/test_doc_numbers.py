@@ -26,3 +26,60 @@ def test_the_which_method_section_quotes_only_committed_numbers():
     assert len(quoted) > 25
     missing = [n for n in quoted if n not in tables]
     assert not missing, f"README numbers not in {TABLES}: {missing}"
+
+
+def test_the_offline_readme_counts_the_aimo3_rows_below_chance_as_the_manifest_does():
+    import json
+
+    manifest = json.loads((ROOT / "Offline" / "crossencoder_manifest.json").read_text())
+
+    def rows(x):
+        if isinstance(x, dict):
+            if "auroc" in x and "aimo3" in str(x.get("pool", "")):
+                yield x
+            for v in x.values():
+                yield from rows(v)
+        elif isinstance(x, list):
+            for v in x:
+                yield from rows(v)
+
+    aimo = list(rows(manifest))
+    below = [r["auroc"] for r in aimo if r["auroc"] < 0.5]
+    text = " ".join((ROOT / "Offline" / "README.md").read_text(encoding="utf-8").split())
+    assert f"{len(below)} of the {len(aimo)} AIMO3 rows of trained cells lie below 0.5" in text
+    assert f"({min(below):.3f}-{max(below):.3f})" in text
+    above = sorted(round(r["auroc"], 3) for r in aimo if r["auroc"] >= 0.5)
+    assert all(f"{a:.3f}" in text for a in above) and len(above) == 2
+
+
+def test_the_online_readme_quotes_results_and_comparison_as_they_are():
+    """The TF-IDF claim carries the 32-repeat paired interval, and both cons@N figures are the tables'."""
+    text = " ".join((ROOT / "Online" / "README.md").read_text(encoding="utf-8").split())
+    comparison = (ROOT / "Online" / "COMPARISON.md").read_text(encoding="utf-8")
+    results = (ROOT / "Online" / "RESULTS.md").read_text(encoding="utf-8")
+    row = next(
+        ln
+        for ln in comparison.splitlines()
+        if ln.startswith("| deepprune[lexical:tfidf](tau=0.5) | 62.4%")
+    )
+    assert (
+        row.split(" | ")[-1].startswith("+1.9 [-3.2, +8.5]")
+        and "+1.9 [-3.2, +8.5] points, which includes 0" in text
+    )
+    assert (
+        "cons@N: 66.0% at 113,630" in comparison and "| cons@N | 64.5 ± 1.3 | 113,630 |" in results
+    )
+    assert "reads 64.5% here and 66.0% in `COMPARISON.md`" in text
+
+
+def test_cons_n_reads_64_5_over_8_repeats_and_66_0_over_32_the_same_seeded_ties():
+    import numpy as np
+
+    from deepprune.replay.harness import OnlineConfig, load_questions, run
+    from deepprune.replay.methods import ConsN
+    from tests.conftest import shared_pool
+
+    pool = shared_pool("qwen3-8b-mmlu-think-n50.jsonl")
+    cfg = OnlineConfig(trunc="words:25", repeats=32)
+    per_repeat = np.nanmean(run(ConsN(), load_questions(pool, cfg), cfg).correct, axis=0)
+    assert round(100 * per_repeat.mean(), 1) == 66.0 and round(100 * per_repeat[:8].mean(), 1) == 64.5
