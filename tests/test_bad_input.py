@@ -229,3 +229,10 @@ def test_problems_take_integer_ids_and_yaml_refuses_a_key_given_twice(tmp_path, 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("seed: 1\nrepeats: 2\nseed: 2\n")
     _fails_naming(capsys, ["prune", "--config", str(cfg)], f"{cfg}:3", "duplicate key 'seed'")
+
+
+def test_solve_says_a_replayed_pool_lacks_probes_before_any_output(tmp_path, capsys):
+    out = tmp_path / "run"
+    _fails_naming(capsys, ["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--out", str(out)],
+                  "has no answer probes")  # fmt: skip
+    assert not out.exists()

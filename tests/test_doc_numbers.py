@@ -82,4 +82,6 @@ def test_cons_n_reads_64_5_over_8_repeats_and_66_0_over_32_the_same_seeded_ties(
     pool = shared_pool("qwen3-8b-mmlu-think-n50.jsonl")
     cfg = OnlineConfig(trunc="words:25", repeats=32)
     per_repeat = np.nanmean(run(ConsN(), load_questions(pool, cfg), cfg).correct, axis=0)
-    assert round(100 * per_repeat.mean(), 1) == 66.0 and round(100 * per_repeat[:8].mean(), 1) == 64.5
+    assert (
+        round(100 * per_repeat.mean(), 1) == 66.0 and round(100 * per_repeat[:8].mean(), 1) == 64.5
+    )

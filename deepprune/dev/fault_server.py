@@ -189,6 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Quiet(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 1024  # the listen backlog (default 5): many concurrent traces must not be reset
 
     def handle_error(self, request, client_address):  # a client that hung up is not news here
         pass

@@ -72,9 +72,8 @@ class SolveConfig:
     pp_warm_up: int = 15  # rounds before any pruning
     pp_max_rounds: int = 100  # rounds at most
     short_k: int = 0  # short-m@k (Hassid et al. 2025): traces started at once (0: all N)
-    short_m: int = (
-        1  # short-m@k: traces that must end before every other is stopped (paper: 1 or 3)
-    )
+    # short-m@k: traces that must end before every other is stopped (paper: 1 or 3)
+    short_m: int = 1
     mode: str = "resume"  # resume | stream
     k: float = 0.0  # cons@k traces; 0 = DeepPrune's budget on the same problem (our choice)
     # seeded arrival order (as `deepprune prune`) instead of server timing
@@ -83,9 +82,8 @@ class SolveConfig:
     K: int = ClusterConfig.K  # DeepPrune §4: maximum number of clusters
     K1: int = ClusterConfig.K1  # DeepPrune §4: members sampled per cluster when comparing
     K2: int = ClusterConfig.K2  # DeepPrune §4: maximum traces completed from the largest cluster
-    K3: int = (
-        ClusterConfig.K3
-    )  # our choice (not reported in the paper): fallback sample when all are singletons
+    # our choice (not reported in the paper): fallback sample when all are singletons
+    K3: int = ClusterConfig.K3
     deepconf_warmup: int = 4  # our choice for small N (DeepConf: 16 of 512)
     deepconf_window: int = 2048  # DeepConf: group size (tokens) of the sliding confidence
     deepconf_keep: float = 10.0  # DeepConf-low: the warm-up threshold keeps the top 10%
@@ -197,7 +195,7 @@ async def _solve(
     methods = build_methods(cfg, judge)
     results_cfg = {
         k: v for k, v in asdict(cfg).items() if k != "concurrency"
-    }  # what decides the results
+    }  # what decides results
     settings = {"config": asdict(cfg), "config_hash": config_hash(results_cfg)}
     records: list[dict] = []
     if out is not None:
@@ -211,9 +209,7 @@ async def _solve(
                 f"{cfg_path}: this run directory holds another configuration; use another --out"
             )
         atomic_write(cfg_path, json.dumps(settings, indent=1))
-        records = RecordFile(
-            out / "records.jsonl"
-        ).read()  # a torn line: that (problem, method) is redone
+        records = RecordFile(out / "records.jsonl").read()  # a torn line: set aside, redone
     done = {(r["question"], r["method"]) for r in records}
     todo = [p for p in problems if any((p.id, m.name) not in done for m in methods)]
     if todo:
@@ -267,6 +263,15 @@ def solve(problems, cfg: SolveConfig, backend: str = "openai", out: str | os.Pat
     if "deepprune" in cfg.methods:
         get_judge(cfg.judge)  # a bad judge spec fails before any generation
     b = get_backend(backend, **backend_args)
+    pool = getattr(
+        b, "questions", None
+    )  # a replayed pool: what a method needs must be there, before any output
+    needs = "parallel-probe" in cfg.methods or (
+        "deepprune" in cfg.methods and cfg.judge.split(":")[0] == "probe"
+    )
+    if pool and needs and not all("probes" in t.extra for q in pool.values() for t in q.traces):
+        raise ConfigError(f"{backend_args.get('pool')}: the pool has no answer probes, which --judge probe and "
+                          "parallel-probe need (use --judge lexical:jaccard --trunc tokens:K, or a pool with probes)")  # fmt: skip
     return asyncio.run(_solve(probs, b, cfg, Path(out) if out else None, progress))
 
 

@@ -78,6 +78,9 @@ class Backend:
     async def check(self) -> None:
         """Raise a one-line error if the backend cannot serve requests (server down, unknown model)."""
 
+    def require_probes(self) -> None:
+        """Raise a one-line error if answer probes cannot be served (a server answers any probe)."""
+
     async def generated_counter(self) -> tuple[str, float] | None:
         """(counter name, value) of the server's own generated-token counter, or None where it
         exposes none (:func:`deepprune.engine.ledger.counter_check` compares it with the ledger)."""

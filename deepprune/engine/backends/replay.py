@@ -32,12 +32,19 @@ class ReplayBackend(Backend):
 
     def __init__(self, pool, rate: float = 0.0, tokenizer: str | None = None):
         questions = pool if isinstance(pool, list) else read_pool(pool)
+        self.source = "replay" if isinstance(pool, list) else str(pool)
         self.questions: dict[str, Question] = {q.id: q for q in questions}
         self.rate = rate
         self.counter = get_counter(tokenizer)
         self.served: dict[
             str, int
         ] = {}  # request id -> tokens streamed (what a pruned request really cost)
+
+    def require_probes(self) -> None:
+        """A pool without answer probes cannot serve a probe judge or Parallel-Probe: said up front."""
+        if not all("probes" in t.extra for q in self.questions.values() for t in q.traces):
+            raise ConfigError(f"{self.source}: the pool has no answer probes, which --judge probe and parallel-probe "
+                              "need (use --judge lexical:jaccard --trunc tokens:K, or a pool with probes)")  # fmt: skip
 
     def trace(self, req: Request):
         qid, index = req.meta.get("question"), req.meta.get("index")
