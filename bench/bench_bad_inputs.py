@@ -310,21 +310,24 @@ def fault_trials(d: Path) -> list[dict]:
             clean = d / f"clean-{len(rows)}-{ext}"
             base = [*cmd, "--problems", str(probs), "--model", "fault-model", "--timeout", "3", "--retries", "0",
                     "--no-progress"]  # fmt: skip
-            trial([*base, "--base-url", fs.url("ok"), "--out", str(clean)], True, [], None)
+            fs.mode = "ok"
+            base += [
+                "--base-url",
+                fs.url(),
+            ]  # one URL (the resume key holds it); the server's mode switches
+            trial([*base, "--out", str(clean)], True, [], None)
             for mode in MODES:
                 if mode == "ok":
                     continue
                 out = d / f"fault-{len(rows)}-{ext}"
-                argv = [*base, "--base-url", fs.url(mode), "--out", str(out)]
+                fs.mode = mode
                 valid = mode in FLAGGED or mode in ("usage-mismatch", "no-usage", "empty-choices")
-                outcome, line = trial(
-                    argv, valid, [fs.url(mode)], None if ext == "run" else out, mode in FLAGGED
-                )
+                outcome, line = trial([*base, "--out", str(out)], valid, [fs.url()], None if ext == "run" else out,
+                                      mode in FLAGGED)  # fmt: skip
+                fs.mode = "ok"
                 resumed = ""
-                if outcome == "clean":  # aborted: resume against the healthy server
-                    r2, _ = trial(
-                        [*base, "--base-url", fs.url("ok"), "--out", str(out)], True, [], None
-                    )
+                if outcome == "clean":  # aborted: resume against the same server, healthy again
+                    r2, _ = trial([*base, "--out", str(out)], True, [], None)
                     resumed = (
                         "resumed" if r2 == "accepted" and _resumed(kind, clean, out) else "LOST"
                     )

@@ -261,3 +261,33 @@ def check_outputs(job) -> None:
                 rel = "is" if op == ip else "contains" if op in ip.parents else "is inside"
                 raise ConfigError(f"--{oname} {o}: {rel} the input --{iname.replace('_', '-')} {i}; "
                                   "an output never overwrites an input: choose another path")  # fmt: skip
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes (inputs named in provenance)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def provenance(inputs=()) -> dict:
+    """Where a result came from: the deepprune version, the git revision of its checkout (when
+    there is one), the command line, the date (UTC) and the sha256 of every input file."""
+    import datetime
+    import subprocess
+
+    from deepprune import __version__
+
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5).stdout.strip() or None  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        rev = None
+    files = {str(p): file_sha256(p) for p in inputs if p and Path(p).is_file()}
+    return {"deepprune_version": __version__, "git_revision": rev, "command": sys.argv[:],
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "inputs": files}  # fmt: skip

@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deepprune", description="DeepPrune: prune redundant parallel reasoning traces"
     )
+    from deepprune import __version__
+
+    parser.add_argument("--version", action="version", version=f"deepprune {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         importlib.import_module(f"deepprune.cli.{name}").register(sub)

@@ -59,8 +59,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _mode(self) -> tuple[str | None, str]:
         parts = self.path.strip("/").split("/", 1)
-        if len(parts) < 2 or parts[0] not in MODES:
-            return None, self.path
+        if len(parts) < 2 or parts[0] not in MODES:  # no mode in the path: the server's current one
+            return self.server.mode, self.path
         return parts[0], "/" + parts[1]
 
     def _send(
@@ -86,6 +86,12 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         if mode is None or rest != "/v1/completions":
             return self._json({"error": {"message": f"no route {self.path}"}}, 404)
+        with (
+            self.server.lock
+        ):  # the first ok_requests completions are healthy, the fault comes after
+            self.server.served += 1
+            if self.server.served <= self.server.ok_requests:
+                mode = "ok"
         if mode == "http500":
             return self._json(
                 {"error": {"message": "injected failure", "type": "server_error"}}, 500
@@ -189,7 +195,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Quiet(ThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 1024  # the listen backlog (default 5): many concurrent traces must not be reset
+    # the mode of a base URL without one (FaultServer.url(); switched by FaultServer.mode)
+    mode = "ok"
+    ok_requests = 0  # completions served healthy before the mode applies (a fault mid-run)
+    served = 0
+    lock = threading.Lock()
+    # the listen backlog (default 5): many concurrent traces must not be reset
+    request_queue_size = 1024
 
     def handle_error(self, request, client_address):  # a client that hung up is not news here
         pass
@@ -202,11 +214,30 @@ class FaultServer:
         self.httpd = _Quiet(("127.0.0.1", port), _Handler)
         self.port = self.httpd.server_address[1]
 
-    def url(self, mode: str) -> str:
-        """The base URL of ``mode`` (``http://127.0.0.1:PORT/MODE/v1``)."""
+    def url(self, mode: str | None = None) -> str:
+        """The base URL of ``mode`` (``http://127.0.0.1:PORT/MODE/v1``); without one, the URL whose
+        mode is :attr:`mode` (one URL, so a run can resume against the same server once healthy)."""
+        if mode is None:
+            return f"http://127.0.0.1:{self.port}/v1"
         if mode not in MODES:
             raise ValueError(f"unknown fault mode {mode!r}; known: {', '.join(MODES)}")
         return f"http://127.0.0.1:{self.port}/{mode}/v1"
+
+    def fail_after(self, mode: str, ok_requests: int) -> None:
+        """Serve ``ok_requests`` more completions healthily, then every one with ``mode``."""
+        self.mode = mode
+        with self.httpd.lock:
+            self.httpd.served, self.httpd.ok_requests = 0, ok_requests
+
+    @property
+    def mode(self) -> str:
+        return self.httpd.mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown fault mode {mode!r}; known: {', '.join(MODES)}")
+        self.httpd.mode = mode
 
     def __enter__(self) -> FaultServer:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()

@@ -84,10 +84,12 @@ def summarise(records: list[dict], methods: tuple[str, ...]) -> list[dict]:
         if not rs:
             continue
         graded = [r["correct"] for r in rs if r["correct"] is not None]
+        agree = [r["agrees_with_consN"] for r in rs if r.get("agrees_with_consN") is not None]
         paired = [r for r in rs if r["question"] in base]
         b = sum(base[r["question"]] for r in paired)
         rows.append({
             "method": m, "problems": len(rs), "accuracy": float(np.mean(graded)) if graded else None,
+            "agrees_with_consN": float(np.mean(agree)) if agree else None,
             "tokens": mean(rs, "tokens"), "probe_tokens": mean(rs, "probe_tokens"),
             "probe_calls": mean(rs, "probe_calls"), "probe_prompt_tokens": mean(rs, "probe_prompt_tokens"),
             "net_tokens": float(np.mean([r.get("net_tokens", r["tokens"]) for r in rs])),
@@ -104,14 +106,14 @@ def summarise(records: list[dict], methods: tuple[str, ...]) -> list[dict]:
 
 def solve_table(rows: list[dict]) -> str:
     """Markdown table of :func:`summarise` rows."""
-    lines = ["| method | problems | accuracy | generated tokens / problem | probe tokens (calls) | net tokens | reduction vs cons@N "
+    lines = ["| method | problems | accuracy | agrees with cons@N | generated tokens / problem | probe tokens (calls) | net tokens | reduction vs cons@N "
              "| net reduction | sequential tokens | wall s / problem | judge calls | judge tokens | in-flight waste "
              "| re-read tokens | probe prompt tokens | overhead |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
     for r in rows:
         acc = "n/a" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f}%"
-        lines.append(f"| {r['method']} | {r['problems']} | {acc} | {r['tokens']:,.0f} | {r['probe_tokens']:,.0f} "
+        lines.append(f"| {r['method']} | {r['problems']} | {acc} | {pct(r.get('agrees_with_consN'))} | {r['tokens']:,.0f} | {r['probe_tokens']:,.0f} "
                      f"({r['probe_calls']:,.0f}) | {r['net_tokens']:,.0f} | {pct(r['reduction_vs_consN'])} | "
                      f"{pct(r['net_reduction_vs_consN'])} | {r['sequential_tokens']:,.0f} | {r['wall_s']:.1f} | "
                      f"{r['judge_calls']:.0f} | {r['judge_tokens']:,.0f} | {r['inflight_waste']:,.0f} | "

@@ -263,10 +263,11 @@ def save_result(
     """``OUT/POOL{suffix}.json`` and its figure (path in ``res["plot"]``)."""
     import json
 
-    from deepprune.artifacts import atomic_write
+    from deepprune.artifacts import atomic_write, provenance
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(pool).name.removesuffix(".gz").removesuffix(".jsonl") + suffix
     res["plot"] = str(plot(res, out / f"{stem}{plot_suffix}.png"))
+    res.setdefault("provenance", provenance([pool]))
     atomic_write(out / f"{stem}.json", json.dumps(res, indent=1, default=str))

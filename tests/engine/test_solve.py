@@ -246,3 +246,73 @@ def test_short_m_at_k_live_stops_the_others_when_m_have_ended(tmp_path):
         assert replay.tokens == want and replay.seq_tokens == cut
     with pytest.raises(ConfigError, match="short-m@k needs"):
         SolveConfig(methods=("short-m@k",), short_k=2, short_m=3)
+
+
+def test_a_run_directory_belongs_to_one_source_and_says_where_it_came_from(tmp_path, capsys):
+    """The resume key holds the backend, server, model and input files: a rerun into the same --out
+    from another pool is refused with what differs; config.json carries the provenance."""
+    import shutil
+
+    other = tmp_path / "other.jsonl"
+    shutil.copy(DEMO_POOL, other)
+    other.write_text(other.read_text().replace('"synth-0"', '"synth-0b"', 1))
+    args = ["solve", "--backend", "replay", "--judge", "lexical:jaccard", "--trunc", "tokens:8", "--n", "4",
+            "--out", str(tmp_path / "run"), "--no-progress"]  # fmt: skip
+    assert main([*args, "--pool", str(DEMO_POOL)]) == 0
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["source"]["backend"] == "replay" and len(saved["source"]["pool_sha256"]) == 64
+    prov = saved["provenance"]
+    assert (
+        prov["deepprune_version"]
+        and prov["command"]
+        and prov["date"]
+        and str(DEMO_POOL) in prov["inputs"]
+    )
+    capsys.readouterr()
+    assert main([*args, "--pool", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "other settings (pool, pool_sha256)" in err
+
+
+def test_version_flag():
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+
+
+def test_solve_refuses_a_cut_past_max_tokens_and_warns_when_n_is_too_small(capsys):
+    with pytest.raises(ConfigError, match="at or past --max-tokens 256"):
+        SolveConfig(judge="lexical:jaccard", trunc="tokens:500")
+    with pytest.raises(ConfigError, match="cuts at 1000 tokens"):
+        SolveConfig(trunc="probe:2", probe_every=500)
+    assert SolveConfig(n=16, judge="lexical:jaccard", trunc="tokens:64").warnings()
+    assert not SolveConfig(n=64, judge="lexical:jaccard", trunc="tokens:64").warnings()
+    assert main(["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--n", "8", "--judge", "lexical:jaccard",
+                 "--trunc", "tokens:8", "--max-tokens", "100000", "--no-progress"]) == 0  # fmt: skip
+    assert "warning: --n 8 <= K2 = 20" in capsys.readouterr().err
+
+
+def test_without_gold_solve_reports_agreement_with_cons_n(tmp_path):
+    rows = [json.loads(x) for x in DEMO_POOL.read_text().splitlines()]
+    for r in rows:
+        r.pop("gold", None)
+    pool = tmp_path / "nogold.jsonl"
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = SolveConfig(
+        n=8,
+        judge="lexical:jaccard",
+        trunc="tokens:8",
+        max_tokens=10**6,
+        deterministic=True,
+        K2=2,
+        K3=2,
+    )
+    res = solve(None, cfg, backend="replay", pool=str(pool), progress=False)
+    by = {r["method"]: r for r in res["rows"]}
+    assert all(r["accuracy"] is None for r in res["rows"])
+    assert by["cons@N"]["agrees_with_consN"] is None  # itself: not a measure
+    recs = [r for r in res["records"] if r["method"] == "deepprune"]
+    assert by["deepprune"]["agrees_with_consN"] == pytest.approx(
+        sum(r["agrees_with_consN"] for r in recs) / len(recs)
+    )
+    assert 0 < by["deepprune"]["agrees_with_consN"] <= 1

@@ -1,0 +1,147 @@
+"""The settings of one ``deepprune solve`` run (:class:`SolveConfig`): every method's parameters,
+checked before any request; :meth:`SolveConfig.warnings` says when a run could save nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deepprune.engine.backends import read_prompt
+from deepprune.engine.methods import METHODS
+from deepprune.engine.problems import DEFAULT_PROMPT
+from deepprune.errors import ConfigError
+from deepprune.greedy import ClusterConfig
+from deepprune.judges import JUDGES, parse_judge_spec
+from deepprune.probes import DEFAULT_CUE, PROBE_MAX_TOKENS
+from deepprune.truncate import parse_spec
+
+
+@dataclass
+class SolveConfig:
+    """One solve run. Cluster defaults come from :class:`ClusterConfig` (the paper's)."""
+
+    n: int = 16  # traces per problem
+    methods: tuple[str, ...] = (
+        "cons@N",
+        "deepprune",
+        "cons@k",
+    )  # of cons@N, cons@k, deepprune, deepconf, parallel-probe, short-m@k
+    # our choice, from the committed tables: the answer-probe judge is the cheap judge that matches
+    # the oracle (Online/PROBES.md); any judge spec works (lexical:jaccard, sbert,calib=FILE, ...)
+    judge: str = "probe"
+    # probe:J (the J-th answer probe, with --judge probe), tokens:K or words:K (paper: words:25);
+    # frac: needs the finished length. Our choice: the first probe
+    trunc: str = "probe:1"
+    # generated tokens between answer probes (probe:J cuts at J x this; Parallel-Probe's spacing on
+    # the shared probe pools is 500); our choice for the default's short local traces: 32
+    probe_every: int = 32
+    probe_tokens: int = PROBE_MAX_TOKENS  # max tokens of one probe answer (greedy)
+    answer_cue: str = DEFAULT_CUE  # text after the partial trace that asks for its answer
+    # Parallel-Probe (Zheng et al., arXiv 2602.03845), the published configuration:
+    pp_T: int = 40  # rounds the consensus must hold before the early stop
+    pp_patience: int = 7  # rounds a trace may disagree with the consensus before it is pruned
+    pp_warm_up: int = 15  # rounds before any pruning
+    pp_max_rounds: int = 100  # rounds at most
+    short_k: int = 0  # short-m@k (Hassid et al. 2025): traces started at once (0: all N)
+    # short-m@k: traces that must end before every other is stopped (paper: 1 or 3)
+    short_m: int = 1
+    mode: str = "resume"  # resume | stream
+    k: float = 0.0  # cons@k traces; 0 = DeepPrune's budget on the same problem (our choice)
+    # seeded arrival order (as `deepprune prune`) instead of server timing
+    deterministic: bool = False
+    tau: float = ClusterConfig.tau  # DeepPrune §4: similarity threshold
+    K: int = ClusterConfig.K  # DeepPrune §4: maximum number of clusters
+    K1: int = ClusterConfig.K1  # DeepPrune §4: members sampled per cluster when comparing
+    K2: int = ClusterConfig.K2  # DeepPrune §4: maximum traces completed from the largest cluster
+    # our choice (not reported in the paper): fallback sample when all are singletons
+    K3: int = ClusterConfig.K3
+    deepconf_warmup: int = 4  # our choice for small N (DeepConf: 16 of 512)
+    deepconf_window: int = 2048  # DeepConf: group size (tokens) of the sliding confidence
+    deepconf_keep: float = 10.0  # DeepConf-low: the warm-up threshold keeps the top 10%
+    # top-k for DeepConf's token confidence (DeepConf: 20; llama.cpp is slow with more)
+    logprobs: int = 5
+    max_tokens: int = 256  # token limit per trace (our choice for the local 270M model)
+    temperature: float = 0.8  # sampling temperature
+    top_p: float = 0.95  # nucleus sampling top-p
+    seed: int = 0  # random seed (our choice: 0)
+    concurrency: int = 8  # problems in flight at once
+    prompt: str = DEFAULT_PROMPT  # a template with {question}, or @FILE
+    stop: tuple[str, ...] = ()  # stop strings
+
+    def __post_init__(self):
+        self.prompt = read_prompt(self.prompt)
+        unknown = set(self.methods) - set(METHODS)
+        if unknown:
+            raise ConfigError(f"unknown method(s) {sorted(unknown)}; known: {', '.join(METHODS)}")
+        if self.mode not in ("resume", "stream"):
+            raise ConfigError(f"mode must be resume or stream, got {self.mode!r}")
+        spec = parse_spec(self.trunc)
+        if spec.kind not in ("tokens", "words", "probe"):
+            raise ConfigError(f"--trunc {self.trunc}: only tokens:K, words:K and probe:J exist at generation time "
+                              "(frac: needs the finished trace's length; full prunes nothing)")  # fmt: skip
+        kind = parse_judge_spec(self.judge)[0]
+        if kind not in JUDGES:  # a typo fails here, before any generation
+            raise ConfigError(
+                f"unknown judge {kind!r} in spec {self.judge!r}; known kinds: {', '.join(JUDGES)}"
+            )
+        probe_judge = kind == "probe"
+        if "deepprune" in self.methods and (spec.kind == "probe") != probe_judge:
+            raise ConfigError(f"--judge {self.judge} with --trunc {self.trunc}: the probe judge reads answer probes "
+                              "(--trunc probe:J) and every other judge reads text (tokens:K or words:K)")  # fmt: skip
+        needs_probes = (
+            "deepprune" in self.methods and probe_judge
+        ) or "parallel-probe" in self.methods
+        if needs_probes and self.probe_every < 1:
+            raise ConfigError(
+                "the probe judge and parallel-probe need --probe-every >= 1 (tokens between probes)"
+            )
+        for name in ("probe_tokens", "pp_T", "pp_patience", "pp_max_rounds", "short_m"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.short_k < 0 or self.short_k and self.short_m > self.short_k:
+            raise ConfigError(
+                f"short-m@k needs 0 <= m <= k (k = 0: N), got m={self.short_m}, k={self.short_k}"
+            )
+        if self.pp_warm_up < 0:
+            raise ConfigError(f"pp_warm_up must be >= 0, got {self.pp_warm_up}")
+        if (
+            "cons@k" in self.methods
+            and self.k == 0
+            and not {"cons@N", "deepprune"} <= set(self.methods)
+        ):
+            raise ConfigError(
+                "cons@k with k=0 (DeepPrune's budget) needs cons@N and deepprune too (or set --k)"
+            )
+        for name in ("n", "max_tokens", "concurrency", "deepconf_warmup", "deepconf_window"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if "deepconf" in self.methods and not 0 < self.deepconf_warmup < self.n:
+            raise ConfigError(f"deepconf_warmup must be in [1, n), got {self.deepconf_warmup}")
+        if "{question}" not in self.prompt:
+            raise ConfigError("the prompt template must contain {question}")
+        _ = self.cluster  # validates tau and K*
+        cut = self.cut_tokens()
+        if "deepprune" in self.methods and cut is not None and cut >= self.max_tokens:
+            raise ConfigError(f"--trunc {self.trunc} cuts at {cut} tokens, at or past --max-tokens {self.max_tokens}: "
+                              "every trace ends before its prefix is judged, so DeepPrune prunes nothing "
+                              "(raise --max-tokens or cut earlier)")  # fmt: skip
+
+    def cut_tokens(self) -> int | None:
+        """Where DeepPrune's prefix ends, in generated tokens (None for ``words:K``: not in tokens)."""
+        spec = parse_spec(self.trunc)
+        if spec.kind == "tokens":
+            return int(spec.value)
+        return int(spec.value) * self.probe_every if spec.kind == "probe" else None
+
+    def warnings(self) -> list[str]:
+        """Settings under which DeepPrune can hardly save anything (said, not refused)."""
+        out = []
+        if "deepprune" in self.methods and self.n <= min(self.K2, self.K3):
+            out.append(f"--n {self.n} <= K2 = {self.K2} and K3 = {self.K3}: DeepPrune completes the whole largest "
+                       "cluster (and all N traces when all are singletons), so it saves only when the traces split "
+                       f"into several clusters; for N = {self.n} try --K2 {max(self.n // 4, 1)} --K3 "
+                       f"{max(self.n // 4, 1)}")  # fmt: skip
+        return out
+
+    @property
+    def cluster(self) -> ClusterConfig:
+        return ClusterConfig(self.tau, self.K, self.K1, self.K2, self.K3)
