@@ -33,7 +33,7 @@ from deepprune.engine.problems import (
     resolve_problems,
     trace_seed,
 )
-from deepprune.engine.run import all_or_none
+from deepprune.engine.run import all_or_none, run_sync
 from deepprune.errors import ConfigError, DeepPruneError
 from deepprune.pools import Question, Trace, iter_pool, write_pool
 from deepprune.probes import DEFAULT_CUE, PROBE_MAX_TOKENS, probe_answer
@@ -241,13 +241,7 @@ async def _generate(problems: list[Problem], backend: Backend, cfg: GenerateConf
             "token_count": sorted(stats.usage_source), "usage_flags": stats.flags}  # fmt: skip
 
 
-def generate(problems: str | os.PathLike | list[Problem], out: str | os.PathLike, cfg: GenerateConfig,
-             backend: str = "openai", progress: bool = True, **backend_args) -> dict:  # fmt: skip
-    """Generate a pool (see the module docstring); returns counts, tokens and tokens/s.
-
-    ``backend_args``: ``base_url`` and ``model`` (openai), ``model`` (vllm), ``pool`` (replay).
-    With the replay backend and no problems file, the pool's own questions are the problems.
-    """
+def _start(problems, out, cfg: GenerateConfig, backend: str, progress: bool, backend_args: dict):
     probs = resolve_problems(problems, backend, backend_args)
     out = Path(out)
     if out.is_dir():
@@ -255,4 +249,22 @@ def generate(problems: str | os.PathLike | list[Problem], out: str | os.PathLike
     out.parent.mkdir(parents=True, exist_ok=True)
     b = get_backend(backend, **backend_args)
     settings = _settings(cfg, backend, backend_args.get("model"))
-    return asyncio.run(_generate(probs, b, cfg, out, settings, progress))
+    return _generate(probs, b, cfg, out, settings, progress)
+
+
+def generate(problems: str | os.PathLike | list[Problem], out: str | os.PathLike, cfg: GenerateConfig,
+             backend: str = "openai", progress: bool = True, **backend_args) -> dict:  # fmt: skip
+    """Generate a pool (see the module docstring); returns counts, tokens and tokens/s.
+
+    ``backend_args``: ``base_url`` and ``model`` (openai), ``model`` (vllm), ``pool`` (replay).
+    With the replay backend and no problems file, the pool's own questions are the problems.
+    Where an event loop already runs (Jupyter), the run gets a worker thread of its own;
+    ``await generate_async(...)`` runs on the caller's loop.
+    """
+    return run_sync(_start(problems, out, cfg, backend, progress, backend_args))
+
+
+async def generate_async(problems, out, cfg: GenerateConfig, backend: str = "openai", progress: bool = True,
+                         **backend_args) -> dict:  # fmt: skip
+    """:func:`generate` on the caller's event loop."""
+    return await _start(problems, out, cfg, backend, progress, backend_args)

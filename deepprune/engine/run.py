@@ -26,6 +26,20 @@ async def all_or_none(aws) -> list:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def run_sync(coro):
+    """``asyncio.run(coro)``; where an event loop already runs in this thread (Jupyter, IPython),
+    in a worker thread with a loop of its own instead of failing with "asyncio.run() cannot be
+    called from a running event loop"."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="deepprune") as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 class Run:
     """One problem: the backend, the seeds and the helpers every method shares."""
 

@@ -37,7 +37,7 @@ from deepprune.engine.backends import Backend, Server, get_backend
 from deepprune.engine.ledger import LiveLedger, counter_check, run_notes, solve_table, summarise
 from deepprune.engine.methods import build_methods
 from deepprune.engine.problems import Problem, RecordFile, resolve_problems
-from deepprune.engine.run import Run, all_or_none
+from deepprune.engine.run import Run, all_or_none, run_sync
 from deepprune.engine.solve_config import SolveConfig
 from deepprune.errors import ConfigError, DeepPruneError
 from deepprune.grading import answers_equal
@@ -162,27 +162,16 @@ async def _solve(
             **settings}  # fmt: skip
 
 
-def solve(problems, cfg: SolveConfig, backend: str = "openai", out: str | os.PathLike | None = None,
-          progress: bool = True, **backend_args) -> dict:  # fmt: skip
-    """Run every method of ``cfg`` on every problem against a live backend (see the module docstring).
-
-    Returns ``{"rows": per-method summary, "records": per (problem, method), ...}``; with ``out``,
-    records are appended to ``OUT/records.jsonl`` as they finish (a rerun resumes) and the resolved
-    config is written to ``OUT/config.json``.
-    """
+def _start(problems, cfg: SolveConfig, backend: str, out, progress: bool, backend_args: dict):
+    """Every check before the first request, then the run's coroutine."""
     probs = resolve_problems(problems, backend, backend_args)
     if "deepprune" in cfg.methods:
         get_judge(cfg.judge)  # a bad judge spec fails before any generation
     b = get_backend(backend, **backend_args)
-    pool = getattr(
-        b, "questions", None
-    )  # a replayed pool: what a method needs must be there, before any output
-    needs = "parallel-probe" in cfg.methods or (
+    if "parallel-probe" in cfg.methods or (
         "deepprune" in cfg.methods and cfg.judge.split(":")[0] == "probe"
-    )
-    if pool and needs and not all("probes" in t.extra for q in pool.values() for t in q.traces):
-        raise ConfigError(f"{backend_args.get('pool')}: the pool has no answer probes, which --judge probe and "
-                          "parallel-probe need (use --judge lexical:jaccard --trunc tokens:K, or a pool with probes)")  # fmt: skip
+    ):
+        b.require_probes()  # a replayed pool without probes: said before any output
     src = {k: backend_args.get(k) for k in ("base_url", "model", "pool")} | {"backend": backend}
     for k, path in (
         ("problems", problems),
@@ -192,7 +181,25 @@ def solve(problems, cfg: SolveConfig, backend: str = "openai", out: str | os.Pat
             src[k], src[f"{k}_sha256"] = str(path), file_sha256(path)
     for w in cfg.warnings():  # every check passed: the run starts, with what it cannot do said
         print(f"warning: {w}", file=sys.stderr)
-    return asyncio.run(_solve(probs, b, cfg, Path(out) if out else None, progress, src))
+    return _solve(probs, b, cfg, Path(out) if out else None, progress, src)
+
+
+def solve(problems, cfg: SolveConfig, backend: str = "openai", out: str | os.PathLike | None = None,
+          progress: bool = True, **backend_args) -> dict:  # fmt: skip
+    """Run every method of ``cfg`` on every problem against a live backend (see the module docstring).
+
+    Returns ``{"rows": per-method summary, "records": per (problem, method), ...}``; with ``out``,
+    records are appended to ``OUT/records.jsonl`` as they finish (a rerun resumes) and the resolved
+    config is written to ``OUT/config.json``. Where an event loop already runs (Jupyter), the run
+    gets a worker thread of its own; ``await solve_async(...)`` runs on the caller's loop.
+    """
+    return run_sync(_start(problems, cfg, backend, out, progress, backend_args))
+
+
+async def solve_async(problems, cfg: SolveConfig, backend: str = "openai", out: str | os.PathLike | None = None,
+                      progress: bool = True, **backend_args) -> dict:  # fmt: skip
+    """:func:`solve` on the caller's event loop (``await solve_async(...)`` in a notebook)."""
+    return await _start(problems, cfg, backend, out, progress, backend_args)
 
 
 @dataclass

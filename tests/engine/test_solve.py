@@ -316,3 +316,27 @@ def test_without_gold_solve_reports_agreement_with_cons_n(tmp_path):
         sum(r["agrees_with_consN"] for r in recs) / len(recs)
     )
     assert 0 < by["deepprune"]["agrees_with_consN"] <= 1
+
+
+def test_solve_and_generate_run_where_an_event_loop_already_runs(tmp_path):
+    """Jupyter runs an event loop: the sync calls get a worker thread, the async ones run on it."""
+    import asyncio
+
+    from deepprune.engine.generate import GenerateConfig, generate, generate_async
+    from deepprune.engine.solve import solve_async
+
+    cfg = SolveConfig(n=4, methods=("cons@N",), max_tokens=10**6)
+
+    async def inside_a_loop():
+        a = solve(None, cfg, backend="replay", pool=str(DEMO_POOL), progress=False)
+        b = await solve_async(None, cfg, backend="replay", pool=str(DEMO_POOL), progress=False)
+        g = generate(None, tmp_path / "a.jsonl", GenerateConfig(n=2), backend="replay", pool=str(DEMO_POOL),
+                     progress=False)  # fmt: skip
+        h = await generate_async(None, tmp_path / "b.jsonl", GenerateConfig(n=2), backend="replay",
+                                 pool=str(DEMO_POOL), progress=False)  # fmt: skip
+        return a, b, g, h
+
+    a, b, g, h = asyncio.run(inside_a_loop())
+    assert a["rows"][0]["tokens"] == b["rows"][0]["tokens"] > 0
+    assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
+    assert g["problems"] == h["problems"] == 12
