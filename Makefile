@@ -83,10 +83,10 @@ demo-generate:
 # cons@k at its budget, Parallel-Probe (T, warm-up and patience scaled to ~5-round traces: our
 # choice; published: 40 / 15 / 7), and DeepConf-online on 2 problems x 8 traces (llama.cpp computes
 # logprobs at ~3.5 tokens/s on 2 cores). Sizes are our choice for a 2-core CPU. One problem at a time
-# (--concurrency 1): llama-cpp-python serves one request at a time and reuses the KV cache of a shared
+# (--concurrent-problems 1): llama-cpp-python serves one request at a time and reuses the KV cache of a shared
 # prompt prefix, which problems interleaved would evict.
 SOLVE_ARGS = --problems runs/solve/add20.jsonl --base-url http://127.0.0.1:$(PORT)/v1 --model gemma3-270m \
-	--n 16 --max-tokens 48 --prompt @DeepPrune_data/prompts/fewshot_add.txt --stop "$$(printf '\nQuestion:')" --concurrency 1
+	--n 16 --max-tokens 48 --prompt @DeepPrune_data/prompts/fewshot_add.txt --stop "$$(printf '\nQuestion:')" --concurrent-problems 1
 solve-local:
 	@mkdir -p runs/solve
 	head -20 DeepPrune_data/problems/add24.jsonl > runs/solve/add20.jsonl

@@ -115,3 +115,38 @@ def test_every_flag_of_every_command_has_help():
                 empty.append(f"{name} {'/'.join(a.option_strings) or a.dest}")
     assert len(list(_leaf_parsers(build_parser()))) > 20
     assert not empty, empty
+
+
+def test_print_config_round_trips_dashed_keys_and_yaml_errors_name_the_file(tmp_path, capsys):
+    from deepprune.cli import main
+
+    args = [
+        "solve",
+        "--backend",
+        "replay",
+        "--pool",
+        str(DEMO_POOL),
+        "--judge",
+        "lexical:jaccard",
+        "--trunc",
+        "tokens:8",
+    ]
+    with pytest.raises(SystemExit):
+        main([*args, "--print-config"])
+    printed = capsys.readouterr().out
+    f = tmp_path / "c.yaml"
+    f.write_text(printed)  # JSON is YAML: --print-config's output is --config's input
+    with pytest.raises(SystemExit):
+        main(["solve", "--config", str(f), "--print-config"])
+    assert capsys.readouterr().out == printed
+    f.write_text("base-url: http://127.0.0.1:9/v1\nconcurrent-problems: 2\n")  # vLLM's spelling
+    with pytest.raises(SystemExit):
+        main(["solve", "--config", str(f), "--print-config"])
+    got = json.loads(capsys.readouterr().out)
+    assert got["base_url"] == "http://127.0.0.1:9/v1" and got["concurrent_problems"] == 2
+    for text, reason in (("n: many\n", "n: expected int"), ("nonsense: 1\n", "unknown config key"),
+                         ("base-url: a\nbase_url: b\n", "given twice")):  # fmt: skip
+        f.write_text(text)
+        assert main(["solve", "--config", str(f)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"deepprune: error: {f}") and reason in err and "\n" not in err

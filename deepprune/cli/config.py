@@ -50,10 +50,15 @@ def add_config_args(parser, cls, exclude=(), helps=None, aliases=None) -> None:
 def resolve(args: argparse.Namespace, cls, exclude=()):
     """The config: dataclass defaults < ``--config`` YAML < command-line flags; required fields
     checked. With ``--print-config``, print the resolved values and exit."""
-    import dataclasses
     import json
 
     values = load_yaml(args.config) if getattr(args, "config", None) else {}
+    dashed = [k for k in values if isinstance(k, str) and "-" in k]  # `base-url:` as `vllm serve` spells it
+    for k in dashed:
+        if k.replace("-", "_") in values:
+            raise ConfigError(f"{args.config}: {k!r} and {k.replace('-', '_')!r} are one key, given twice")
+        values[k.replace("-", "_")] = values.pop(k)
+    from_file = set(values)
     fields = config_fields(cls, None, exclude)
     values.update(
         {
@@ -66,11 +71,29 @@ def resolve(args: argparse.Namespace, cls, exclude=()):
         if f.metadata.get("required") and values.get(f.name) in (None, [], ()):
             raise ConfigError(f"--{f.name.replace('_', '-')} is required (on the command line or as "
                               f"`{f.name}:` in --config)")  # fmt: skip
-    cfg = load_config(cls, values, None, exclude)
-    if getattr(args, "print_config", False):
-        print(json.dumps(dataclasses.asdict(cfg), default=str))
+    try:
+        cfg = load_config(cls, values, None, exclude)
+    except ConfigError as e:  # a bad key or value of the YAML file: the file is named
+        key = str(e).split(":", 1)[0]
+        if from_file and (str(e).startswith("unknown config key") or key in from_file):
+            raise ConfigError(f"{args.config}: {e}") from None
+        raise
+    if getattr(args, "print_config", False):  # flat, as --config reads it: a round trip
+        print(json.dumps(flat_values(cfg), default=str, indent=1))
         raise SystemExit(0)
     return cfg
+
+
+def flat_values(cfg) -> dict:
+    """The resolved values of a (nested) config dataclass under their flag names (nested configs
+    flattened, as ``--config`` files and the flags name them)."""
+    import dataclasses
+
+    out = {}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        out |= flat_values(v) if dataclasses.is_dataclass(v) else {f.name: v}
+    return out
 
 
 def command(sub, name: str, cls, render=None, footer=None, **kw) -> argparse.ArgumentParser:

@@ -96,7 +96,7 @@ async def _solve(
     judge = get_judge(cfg.judge) if "deepprune" in cfg.methods else None
     methods = build_methods(cfg, judge)
     results_cfg = {
-        k: v for k, v in asdict(cfg).items() if k != "concurrency"
+        k: v for k, v in asdict(cfg).items() if k != "concurrent_problems"
     }  # what decides results
     # the resume key: the settings, and where the traces come from (backend, server, model, inputs)
     settings = {
@@ -125,7 +125,7 @@ async def _solve(
     todo = [p for p in problems if any((p.id, m.name) not in done for m in methods)]
     if todo:
         await backend.check()
-    sem = asyncio.Semaphore(cfg.concurrency)
+    sem = asyncio.Semaphore(cfg.concurrent_problems)
     rec_file = RecordFile(out / "records.jsonl") if out is not None else None
     bar = tqdm(total=len(todo), unit="problem", desc="solve", disable=not progress)
 

@@ -63,7 +63,8 @@ class SolveConfig:
     temperature: float = 0.8  # sampling temperature
     top_p: float = 0.95  # nucleus sampling top-p
     seed: int = 0  # random seed (our choice: 0)
-    concurrency: int = 8  # problems in flight at once
+    # problems in flight at once (each runs its N traces at once; generate's --concurrency counts traces)
+    concurrent_problems: int = 8
     prompt: str = DEFAULT_PROMPT  # a template with {question}, or @FILE
     stop: tuple[str, ...] = ()  # stop strings
 
@@ -111,7 +112,7 @@ class SolveConfig:
             raise ConfigError(
                 "cons@k with k=0 (DeepPrune's budget) needs cons@N and deepprune too (or set --k)"
             )
-        for name in ("n", "max_tokens", "concurrency", "deepconf_warmup", "deepconf_window"):
+        for name in ("n", "max_tokens", "concurrent_problems", "deepconf_warmup", "deepconf_window"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if "deepconf" in self.methods and not 0 < self.deepconf_warmup < self.n:

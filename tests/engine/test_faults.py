@@ -77,16 +77,16 @@ RUNS = {
         probs, out / "pool.jsonl", GenerateConfig(n=2, max_tokens=20), progress=False, **_srv(fs, mode)
     ),
     "solve-resume": lambda fs, mode, probs, out: solve(
-        probs, SolveConfig(n=4, max_tokens=20, judge="lexical:jaccard", trunc="tokens:4", deterministic=True, concurrency=1), out=out / "run",
+        probs, SolveConfig(n=4, max_tokens=20, judge="lexical:jaccard", trunc="tokens:4", deterministic=True, concurrent_problems=1), out=out / "run",
         progress=False, **_srv(fs, mode),
     ),
     "solve-stream": lambda fs, mode, probs, out: solve(
-        probs, SolveConfig(n=4, max_tokens=20, judge="lexical:jaccard", trunc="words:2", mode="stream", concurrency=1),
+        probs, SolveConfig(n=4, max_tokens=20, judge="lexical:jaccard", trunc="words:2", mode="stream", concurrent_problems=1),
         out=out / "run", progress=False, **_srv(fs, mode),
     ),
     "solve-probes": lambda fs, mode, probs, out: solve(
         probs, SolveConfig(n=4, max_tokens=20, methods=("cons@N", "parallel-probe", "short-m@k"), probe_every=4,
-                           pp_warm_up=0, pp_patience=1, concurrency=1), out=out / "run", progress=False, **_srv(fs, mode),
+                           pp_warm_up=0, pp_patience=1, concurrent_problems=1), out=out / "run", progress=False, **_srv(fs, mode),
     ),
 }  # fmt: skip
 

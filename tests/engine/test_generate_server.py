@@ -99,7 +99,7 @@ def test_solve_on_the_real_server_saves_tokens_and_counts_the_servers_usage(loca
     probs = tmp_path / "p.jsonl"
     probs.write_text("".join(PROBLEMS.read_text().splitlines(keepends=True)[:2]))
     cfg = SolveConfig(n=8, methods=("cons@N", "deepprune"), judge="lexical:jaccard", trunc="tokens:12", K2=3,
-                      max_tokens=48, prompt=PROMPT.read_text(), stop=("\nQuestion:",), concurrency=2)  # fmt: skip
+                      max_tokens=48, prompt=PROMPT.read_text(), stop=("\nQuestion:",), concurrent_problems=2)  # fmt: skip
     res = solve(str(probs), cfg, base_url=local_server.base_url, model=MODEL_ALIAS, out=tmp_path / "run",
                 progress=False)  # fmt: skip
     by = {(r["question"], r["method"]): r for r in res["records"]}
@@ -136,7 +136,7 @@ def test_solve_with_probes_and_parallel_probe_on_the_real_server(local_server, t
     probs.write_text("".join(PROBLEMS.read_text().splitlines(keepends=True)[:2]))
     cfg = SolveConfig(n=6, methods=("cons@N", "deepprune", "parallel-probe"), judge="probe", trunc="probe:1",
                       probe_every=8, probe_tokens=6, K2=2, max_tokens=24, pp_T=2, pp_warm_up=0, pp_patience=1,
-                      prompt=PROMPT.read_text(), stop=("\nQuestion:",), concurrency=2)  # fmt: skip
+                      prompt=PROMPT.read_text(), stop=("\nQuestion:",), concurrent_problems=2)  # fmt: skip
     res = solve(str(probs), cfg, base_url=local_server.base_url, model=MODEL_ALIAS, out=tmp_path / "run",
                 progress=False)  # fmt: skip
     assert len(res["records"]) == 6
@@ -173,7 +173,7 @@ def test_short_m_at_k_on_the_real_server_stops_the_other_streams(local_server, t
     probs = tmp_path / "p.jsonl"
     probs.write_text("".join(PROBLEMS.read_text().splitlines(keepends=True)[:2]))
     cfg = SolveConfig(n=6, methods=("cons@N", "short-m@k"), short_k=4, short_m=1, max_tokens=24,
-                      prompt=PROMPT.read_text(), stop=("\nQuestion:",), concurrency=1)  # fmt: skip
+                      prompt=PROMPT.read_text(), stop=("\nQuestion:",), concurrent_problems=1)  # fmt: skip
     res = solve(str(probs), cfg, base_url=local_server.base_url, model=MODEL_ALIAS, out=tmp_path / "run",
                 progress=False)  # fmt: skip
     short = [r for r in res["records"] if r["method"] == "short-m@k"]
@@ -239,7 +239,7 @@ def test_a_killed_probe_solve_on_the_real_server_resumes(local_server, tmp_path)
     probs.write_text("".join(PROBLEMS.read_text().splitlines(keepends=True)[:3]))
     out = tmp_path / "run"
     args = ["--n", "4", "--methods", "cons@N,deepprune", "--judge", "probe", "--trunc", "probe:1", "--probe-every", "6",
-            "--probe-tokens", "6", "--max-tokens", "16", "--concurrency", "1", "--stop", "\nQuestion:"]  # fmt: skip
+            "--probe-tokens", "6", "--max-tokens", "16", "--concurrent-problems", "1", "--stop", "\nQuestion:"]  # fmt: skip
     cmd = [sys.executable, "-m", "deepprune.cli", "solve", "--problems", str(probs), "--base-url", local_server.base_url,
            "--model", MODEL_ALIAS, "--prompt", f"@{PROMPT}", "--no-progress", "--out", str(out), *args]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

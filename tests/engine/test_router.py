@@ -64,7 +64,7 @@ def test_solve_through_vllm_router_keeps_each_problem_on_one_replica(tmp_path):
                     + (tmp_path / "router.log").read_text()[-2000:]
                 )
             cfg = SolveConfig(n=4, methods=("cons@N",), max_tokens=12, prompt=PROMPT.read_text(),
-                              stop=("\nQuestion:",), concurrency=1)  # fmt: skip
+                              stop=("\nQuestion:",), concurrent_problems=1)  # fmt: skip
             spread = []
             for line in PROBLEMS.read_text().splitlines()[:4]:
                 p = tmp_path / "one.jsonl"

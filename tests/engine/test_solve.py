@@ -97,7 +97,7 @@ def test_a_killed_solve_resumes_without_redoing_finished_problems(tmp_path):
     cmd = [sys.executable, "-m", "deepprune.cli", "solve", "--backend", "replay", "--pool", str(DEMO_POOL),
            "--n", "32", "--judge", "lexical:jaccard", "--trunc", "tokens:40", "--max-tokens", "100000",
            "--methods", "cons@N,deepprune",
-           "--rate", "20000", "--concurrency", "1", "--no-progress", "--out", str(out)]  # fmt: skip
+           "--rate", "20000", "--concurrent-problems", "1", "--no-progress", "--out", str(out)]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rec = out / "records.jsonl"
     deadline = time.monotonic() + 300
