@@ -190,7 +190,7 @@ def writable_dir(path: str | os.PathLike) -> Path:
     return p
 
 
-OUTPUT_FIELDS = ("out", "markdown")  # the fields every command writes to
+OUTPUT_FIELDS = ("out", "markdown", "save_traces")  # the fields commands write to
 FILE_INPUTS = (
     "pool",
     "pools",

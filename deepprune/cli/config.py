@@ -53,10 +53,14 @@ def resolve(args: argparse.Namespace, cls, exclude=()):
     import json
 
     values = load_yaml(args.config) if getattr(args, "config", None) else {}
-    dashed = [k for k in values if isinstance(k, str) and "-" in k]  # `base-url:` as `vllm serve` spells it
+    dashed = [
+        k for k in values if isinstance(k, str) and "-" in k
+    ]  # `base-url:` as `vllm serve` spells it
     for k in dashed:
         if k.replace("-", "_") in values:
-            raise ConfigError(f"{args.config}: {k!r} and {k.replace('-', '_')!r} are one key, given twice")
+            raise ConfigError(
+                f"{args.config}: {k!r} and {k.replace('-', '_')!r} are one key, given twice"
+            )
         values[k.replace("-", "_")] = values.pop(k)
     from_file = set(values)
     fields = config_fields(cls, None, exclude)

@@ -136,3 +136,40 @@ class RecordFile:
             self._lock = asyncio.Lock()
         async with self._lock:
             self.append_now(line)
+
+
+class TraceFile:
+    """The traces a run generated in full (cons@N's), kept as pool lines per problem (in
+    ``path`` when given, so a resumed run keeps them) and written as one pool at the end: what
+    ``prune`` and ``compare`` read (``solve --save-traces``)."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.file = RecordFile(path) if path is not None else None
+        self.lines: list[str] = []
+
+    async def add(self, p: Problem, traces: dict, meta: dict) -> None:
+        """``traces``: index -> (text, Finish) of one problem's traces."""
+        from deepprune.answers import extract_answer
+        from deepprune.pools import Question, Trace
+
+        ts = [Trace(text=t, answer=extract_answer(t, p.answer_type), answer_given=True, num_tokens=f.completion_tokens,
+                    finished=f.finished) for _, (t, f) in sorted(traces.items())]  # fmt: skip
+        q = Question(
+            p.id, ts, question=p.question, gold=p.gold, answer_type=p.answer_type, meta=meta
+        )
+        line = json.dumps(q.to_dict(), ensure_ascii=False)
+        if self.file is not None:
+            await self.file.append(line)
+        self.lines.append(line)
+
+    def write(self, dest: str | os.PathLike, ids: list[str]) -> int:
+        """The pool of ``ids`` (in that order) at ``dest``; how many questions it holds."""
+        from deepprune.pools import parse_question, write_pool
+
+        rows = [json.loads(x) for x in self.lines] + (
+            self.file.read() if self.file is not None else []
+        )
+        by_id = {r["id"]: r for r in rows}
+        qs = [parse_question(by_id[i], f"{dest}: {i}") for i in ids if i in by_id]
+        write_pool(dest, qs)
+        return len(qs)

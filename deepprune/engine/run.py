@@ -50,6 +50,9 @@ class Run:
             p.id
         )  # a replayed problem has only its pool's traces
         self.n = min(cfg.n, len(pool.traces)) if pool is not None else cfg.n
+        self.finished: dict[
+            int, tuple
+        ] = {}  # index -> (text, Finish) of every trace generated in full
 
     def request(
         self, i: int, max_tokens: int, suffix: str = "", start: int = 0, logprobs: int = 0
@@ -64,6 +67,7 @@ class Run:
         text, fin = await self.backend.complete(req)
         led.add(fin, req.request_id)
         led.sequential_tokens = max(led.sequential_tokens, fin.completion_tokens)
+        self.finished[i] = (text, fin)
         return text
 
     async def stream_until(self, i: int, led: LiveLedger, on_delta, stop=None,

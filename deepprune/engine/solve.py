@@ -36,7 +36,7 @@ from deepprune.artifacts import atomic_write, check_outputs, config_hash, file_s
 from deepprune.engine.backends import Backend, Server, get_backend
 from deepprune.engine.ledger import LiveLedger, counter_check, run_notes, solve_table, summarise
 from deepprune.engine.methods import build_methods
-from deepprune.engine.problems import Problem, RecordFile, resolve_problems
+from deepprune.engine.problems import Problem, RecordFile, TraceFile, resolve_problems
 from deepprune.engine.run import Run, all_or_none, run_sync
 from deepprune.engine.solve_config import SolveConfig
 from deepprune.errors import ConfigError, DeepPruneError
@@ -45,7 +45,7 @@ from deepprune.judges import get_judge
 
 
 async def _solve_problem(
-    backend: Backend, p: Problem, cfg: SolveConfig, methods, done: dict, write
+    backend: Backend, p: Problem, cfg: SolveConfig, methods, done: dict, write, traces=None
 ) -> list[dict]:
     before = {m: rec for m, rec in done.items()}
     out = []
@@ -54,8 +54,11 @@ async def _solve_problem(
             continue
         led = LiveLedger()
         t0 = time.perf_counter()
-        res = await m.run(Run(backend, p, cfg), led, before)
+        run = Run(backend, p, cfg)
+        res = await m.run(run, led, before)
         wall = time.perf_counter() - t0
+        if traces is not None and m.name == "cons@N":  # --save-traces: cons@N's N full traces
+            await traces.add(p, run.finished, {"generated_by": "deepprune solve", "seed": cfg.seed})
         correct = (
             None if p.gold is None else bool(answers_equal(res["answer"], p.gold, p.answer_type))
         )
@@ -89,10 +92,12 @@ async def _solve(
     out: Path | None,
     progress: bool,
     source: dict | None = None,
+    save_traces: str | os.PathLike | None = None,
 ):
     from tqdm import tqdm
 
     source = source or {}
+    traces = TraceFile(out / "traces.partial" if out is not None else None) if save_traces else None
     judge = get_judge(cfg.judge) if "deepprune" in cfg.methods else None
     methods = build_methods(cfg, judge)
     results_cfg = {
@@ -139,7 +144,7 @@ async def _solve(
     async def one(p):
         async with sem:
             mine = {r["method"]: r for r in records if r["question"] == p.id}
-            await _solve_problem(backend, p, cfg, methods, mine, write)
+            await _solve_problem(backend, p, cfg, methods, mine, write, traces)
             bar.update(1)
 
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -157,13 +162,26 @@ async def _solve(
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     # the client's own CPU time (asyncio, HTTP, parsing, judge, clusterer) as a share of the wall time:
     # an upper bound on the time not spent waiting for the server
-    return {"rows": summarise(mine, cfg.methods), "records": mine, "seconds": wall, "client_cpu_s": cpu,
-            "client_cpu_share": cpu / wall if wall > 0 else None, "solved_now": len(todo), "counters": counters,
-            **settings}  # fmt: skip
+    res = {"kind": "solve", "rows": summarise(mine, cfg.methods), "records": mine, "seconds": wall,
+           "client_cpu_s": cpu, "client_cpu_share": cpu / wall if wall > 0 else None, "solved_now": len(todo),
+           "counters": counters, **settings}  # fmt: skip
+    if out is not None:  # what `deepprune figures` draws (the records stay in records.jsonl)
+        atomic_write(
+            out / "results.json",
+            json.dumps({k: v for k, v in res.items() if k != "records"}, indent=1),
+        )
+    if traces is not None:  # the problems solved before a resume are in OUT/traces.partial
+        traces.write(save_traces, [p.id for p in problems])
+    return res
 
 
 def _start(problems, cfg: SolveConfig, backend: str, out, progress: bool, backend_args: dict):
     """Every check before the first request, then the run's coroutine."""
+    save = backend_args.pop("save_traces", None)
+    if save and "cons@N" not in cfg.methods:
+        raise ConfigError(
+            "--save-traces saves cons@N's traces (every trace generated in full): add cons@N"
+        )
     probs = resolve_problems(problems, backend, backend_args)
     if "deepprune" in cfg.methods:
         get_judge(cfg.judge)  # a bad judge spec fails before any generation
@@ -181,7 +199,7 @@ def _start(problems, cfg: SolveConfig, backend: str, out, progress: bool, backen
             src[k], src[f"{k}_sha256"] = str(path), file_sha256(path)
     for w in cfg.warnings():  # every check passed: the run starts, with what it cannot do said
         print(f"warning: {w}", file=sys.stderr)
-    return _solve(probs, b, cfg, Path(out) if out else None, progress, src)
+    return _solve(probs, b, cfg, Path(out) if out else None, progress, src, save)
 
 
 def solve(problems, cfg: SolveConfig, backend: str = "openai", out: str | os.PathLike | None = None,
@@ -208,6 +226,8 @@ class SolveJob:
 
     out: str | None = None  # run directory: records.jsonl (resumable) and config.json
     markdown: str | None = None  # also write the table here
+    # also write cons@N's traces (every trace generated in full) as a pool here, for prune / compare
+    save_traces: str | None = None
     server: Server = field(default_factory=Server)
     config: SolveConfig = field(default_factory=SolveConfig)
 
@@ -216,7 +236,8 @@ class SolveJob:
         if self.out and Path(self.out).exists() and not Path(self.out).is_dir():
             raise ConfigError(f"--out {self.out}: is a file; --out takes a run directory")
         sv = self.server
-        res = solve(sv.problems, self.config, out=self.out, progress=sv.progress, **sv.args())
+        res = solve(sv.problems, self.config, out=self.out, progress=sv.progress, save_traces=self.save_traces,
+                    **sv.args())  # fmt: skip
         table = solve_table(res["rows"]) + run_notes(res)
         if self.markdown:
             atomic_write(

@@ -112,7 +112,13 @@ class SolveConfig:
             raise ConfigError(
                 "cons@k with k=0 (DeepPrune's budget) needs cons@N and deepprune too (or set --k)"
             )
-        for name in ("n", "max_tokens", "concurrent_problems", "deepconf_warmup", "deepconf_window"):
+        for name in (
+            "n",
+            "max_tokens",
+            "concurrent_problems",
+            "deepconf_warmup",
+            "deepconf_window",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if "deepconf" in self.methods and not 0 < self.deepconf_warmup < self.n:

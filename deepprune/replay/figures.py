@@ -93,14 +93,15 @@ def roc_plot(rows: list[dict], path: str | os.PathLike) -> Path:
 
 
 def render_figures(results: str | os.PathLike, out: str | os.PathLike) -> list[Path]:
-    """Every figure from saved result JSON (``prune``, ``compare``, ``headroom`` and ``judge grid``
-    output)."""
+    """Every figure from saved result JSON (``prune``, ``compare``, ``headroom``, ``judge grid`` and
+    ``solve``: its ``OUT/results.json``) output)."""
     import json
 
     from deepprune.errors import MissingInputError
 
     src = Path(results)
     files = sorted(src.glob("*.json")) if src.is_dir() else [src]
+    files = [f for f in files if f.name != "config.json"]  # a solve run's settings, not a result
     if not files or not all(f.is_file() for f in files):
         raise MissingInputError(f"{src}: no result JSON here")
     made = []
@@ -114,7 +115,9 @@ def render_figures(results: str | os.PathLike, out: str | os.PathLike) -> list[P
         ):  # ablation --json
             res = res["rows"]
         for r in res if isinstance(res, list) and res and "cons_k_curve" in res[0] else [res]:
-            if isinstance(r, dict) and "points" in r:
+            if isinstance(r, dict) and r.get("kind") == "solve":
+                made.append(solve_plot(r, Path(out) / f"{f.parent.name}_solve.png"))
+            elif isinstance(r, dict) and "points" in r:
                 made.append(comparison_plot(r, Path(out) / f"{f.stem}.png"))
             elif isinstance(r, dict) and r.get("rows") and "oracle_accuracy" in r["rows"][0]:
                 made.append(headroom_plot(r, Path(out) / f"{f.stem}.png"))
@@ -141,6 +144,39 @@ def _save(fig, path, dpi: int) -> Path:
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
+
+
+def solve_plot(res: dict, path: str | os.PathLike) -> Path:
+    """A live ``solve`` run: each method's accuracy against net tokens per problem (cost) and against
+    sequential tokens (latency). Without gold answers the y axis is how often the method votes what
+    cons@N votes (the label-free measure), said on the axis; never an empty plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = res["rows"]
+    graded = any(r["accuracy"] is not None for r in rows)
+    key, ylabel = (
+        ("accuracy", "accuracy")
+        if graded
+        else ("agrees_with_consN", "votes what cons@N votes (no gold)")
+    )
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, x, label in ((axes[0], "net_tokens", "net tokens per problem (generated + probes)"),
+                         (axes[1], "sequential_tokens", "sequential tokens per problem (latency)")):  # fmt: skip
+        for n, r in enumerate(rows):
+            y = 1.0 if r["method"] == "cons@N" and not graded else r.get(key)
+            if y is not None:
+                ax.plot(r[x], 100 * y, "osD^v<>pP*Xh"[n % 12], ms=8, label=r["method"])
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"{ylabel} (%)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(
+        f"deepprune solve: {res['rows'][0]['problems']} problems (config {res.get('config_hash', '?')})"
+    )
+    return _save(fig, path, 120)
 
 
 def comparison_plot(res: dict, path: str | os.PathLike) -> Path:

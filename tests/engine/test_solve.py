@@ -340,3 +340,41 @@ def test_solve_and_generate_run_where_an_event_loop_already_runs(tmp_path):
     assert a["rows"][0]["tokens"] == b["rows"][0]["tokens"] > 0
     assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
     assert g["problems"] == h["problems"] == 12
+
+
+def test_a_live_run_reads_like_compare_ci_percentiles_figure_and_its_traces_as_a_pool(
+    tmp_path, capsys
+):
+    from deepprune.pools import read_pool
+    from deepprune.replay.ledger import paired_ci
+
+    out, pool = tmp_path / "run", tmp_path / "traces.jsonl"
+    args = ["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--n", "8", "--judge", "lexical:jaccard",
+            "--trunc", "tokens:8", "--max-tokens", "1000000", "--K2", "2", "--K3", "2", "--deterministic",
+            "--out", str(out), "--save-traces", str(pool), "--no-progress", "--json"]  # fmt: skip
+    assert main(args) == 0
+    rows = {r["method"]: r for r in json.loads(capsys.readouterr().out)}
+    recs = [json.loads(x) for x in (out / "records.jsonl").read_text().splitlines()]
+    dp = sorted((r for r in recs if r["method"] == "deepprune"), key=lambda r: r["question"])
+    cn = sorted((r for r in recs if r["method"] == "cons@N"), key=lambda r: r["question"])
+    diff = np.array(
+        [float(a["correct"]) - float(b["correct"]) for a, b in zip(dp, cn, strict=True)]
+    )
+    assert rows["deepprune"]["delta_vs_consN"] == pytest.approx(diff.mean())
+    assert rows["deepprune"]["delta_vs_consN_ci95"] == pytest.approx(paired_ci(diff, 1000))
+    assert rows["deepprune"]["wall_p90"] == pytest.approx(
+        np.percentile([r["wall_s"] for r in dp], 90)
+    )
+    # the traces as a pool: cons@N's 8 full traces per problem, read by prune
+    saved = read_pool(pool)
+    src = {q.id: q for q in read_pool(DEMO_POOL)}
+    assert [q.id for q in saved] == list(src) and all(len(q.traces) == 8 for q in saved)
+    q = saved[0]
+    assert [t.text for t in q.traces] == [t.text for t in src[q.id].traces[:8]]
+    assert sum(t.num_tokens for q in saved for t in q.traces) == sum(r["tokens"] for r in cn)
+    assert main(["prune", "--pool", str(pool), "--repeats", "1", "--judge", "lexical:jaccard", "--trunc", "tokens:8",
+                 "--out", str(tmp_path / "prune")]) == 0  # fmt: skip
+    # and the figure of the run
+    capsys.readouterr()
+    assert main(["figures", "--results", str(out), "--out", str(tmp_path / "fig")]) == 0
+    assert (tmp_path / "fig" / "run_solve.png").stat().st_size > 10_000
