@@ -91,3 +91,32 @@ def test_cost_to_target_uses_net_tokens_parallel_latency_and_the_cons_k_ratio():
     ] == pytest.approx(0.8)
     assert h["b"] is None
     assert cost_to_target(points, curve, cons_n, 0.01, 5.0)["a"]["parallel"]["method"] == "a1"
+
+
+def test_the_recommendation_names_the_cheapest_way_to_the_target_cons_k_included():
+    from deepprune.replay.compare import recommendation
+
+    def h(method, tokens, seq_ok):
+        par = {"method": method, "tokens": tokens} if seq_ok else None
+        return {"method": method, "tokens": tokens, "parallel": par}
+
+    res = {"cons@N": {"accuracy": 0.8, "tokens": 1000.0}, "config": {"target_drop": 0.01},
+           "headline": {"esc": h("esc(w=8)", 300.0, False), "short-m@k": h("short-1@4", 400.0, True),
+                        "deepprune": None, "cons@k": h("cons@4", 500.0, True)}}  # fmt: skip
+    text = recommendation(res)
+    assert text.startswith(
+        "**Recommendation.** To stay within 1 point of cons@N (80.0%), use esc(w=8) at 300 net"
+    )
+    assert "(3.3× cheaper than cons@N)" in text
+    assert "the cheapest at parallel latency is short-1@4 at 400" in text and text.endswith(
+        "cons@4 (500)."
+    )
+    res["headline"] = {
+        "deepprune": h("deepprune[x]", 900.0, True),
+        "cons@k": h("cons@2", 200.0, True),
+    }
+    assert (
+        "use cons@2 at 200 net tokens per question (5.0× cheaper than cons@N): plain cons@k"
+        in recommendation(res)
+    )
+    assert recommendation({**res, "headline": {}}) == ""

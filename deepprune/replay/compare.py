@@ -224,6 +224,32 @@ def _ci(ci) -> str:
     return f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
 
 
+def recommendation(res: dict) -> str:
+    """One sentence per target from the headline: the cheapest way to stay within the target of
+    cons@N (cons@k included), the cheapest at parallel latency, and the runners-up, by net tokens."""
+    heads = sorted(((f, h) for f, h in (res.get("headline") or {}).items() if h is not None),
+                   key=lambda fh: fh[1]["tokens"])  # fmt: skip
+    if not heads:
+        return ""
+    c, drop = res["cons@N"], res["config"]["target_drop"]
+    say = lambda h: (f"{h['method']} at {h['tokens']:,.0f} net tokens per question "  # noqa: E731
+                     f"({c['tokens'] / h['tokens']:.1f}× cheaper than cons@N)")  # fmt: skip
+    (fam, best), rest = heads[0], heads[1:]
+    pts = f"{100 * drop:g} point" + ("" if abs(drop - 0.01) < 1e-12 else "s")
+    out = (f"**Recommendation.** To stay within {pts} of cons@N ({100 * c['accuracy']:.1f}%), "
+           f"use {say(best)}")  # fmt: skip
+    if fam == "cons@k":
+        out += ": plain cons@k, no method here is cheaper"
+    par = sorted((h["parallel"] for _, h in heads if h.get("parallel")), key=lambda h: h["tokens"])
+    if par and par[0]["method"] != best["method"]:
+        out += f"; the cheapest at parallel latency is {say(par[0])}"
+    elif par:
+        out += ", at parallel latency"
+    if rest:
+        out += "; then " + ", ".join(f"{h['method']} ({h['tokens']:,.0f})" for _, h in rest[:3])
+    return out + "."
+
+
 def comparison_markdown(res: dict) -> str:
     """The per-pool report: headline table, then every operating point."""
     c = res["cons@N"]
@@ -258,7 +284,7 @@ def comparison_markdown(res: dict) -> str:
             )
             lines.append(f"| {fam} | {h['method']} | {100 * h['accuracy']:.1f}% | {h['tokens']:,.0f} | "
                          f"{100 * h['reduction_vs_consN']:.1f}% | {ratio(h)} | {tail}")  # fmt: skip
-        lines.append("")
+        lines += ["", recommendation(res), ""]
     lines += ["| method | accuracy | generated tokens / q | probe tokens / q | reduction | net reduction | sequential tokens / q "
               "| sequential reduction | aux calls / q | aux tokens / q | Δacc vs cons@N [95% CI] | Δacc vs cons@k, same budget [95% CI] |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
