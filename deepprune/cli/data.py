@@ -7,6 +7,7 @@ from deepprune.cli.config import command
 
 def register(sub) -> None:
     from deepprune.answers import check_report
+    from deepprune.importers import ImportJob
     from deepprune.pairs import PairsJob
     from deepprune.stats import CheckJob, StatsJob, ValidateJob, stats_line
     from deepprune.synth import SynthJob
@@ -16,6 +17,7 @@ def register(sub) -> None:
     )
     command(s, "validate", ValidateJob)
     command(s, "stats", StatsJob, stats_line)
+    command(s, "import", ImportJob, ImportJob.summary)
     s = sub.add_parser("answers", help="answer extraction and grading").add_subparsers(
         required=True
     )

@@ -64,11 +64,13 @@ def load_problems(path: str | os.PathLike) -> list[Problem]:
 
 
 def resolve_problems(problems, backend: str, backend_args: dict) -> list[Problem]:
-    """A list as given, a problems file loaded, or (replay backend, no file) the pool's questions."""
+    """A list as given, a problems file loaded, or (replay backend, no file) the pool's questions;
+    the first ``backend_args["limit"]`` of them when set (popped: it is not the backend's)."""
+    limit = backend_args.pop("limit", 0) or None
     if backend == "replay" and problems is None:
         return [Problem(q.id, q.question or "", q.gold, q.answer_type)
-                for q in iter_pool(backend_args["pool"])]  # fmt: skip
-    return problems if isinstance(problems, list) else load_problems(problems)
+                for q in iter_pool(backend_args["pool"])][:limit]  # fmt: skip
+    return (problems if isinstance(problems, list) else load_problems(problems))[:limit]
 
 
 def trace_seed(cfg, qid: str, index: int) -> int:

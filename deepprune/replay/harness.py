@@ -35,6 +35,7 @@ class OnlineConfig:
     trunc: str = PAPER_TRUNC  # prefix spec: tokens:K, words:K, frac:F, probe:J or full (DeepPrune §4: words:25)
     repeats: int = 4  # our choice
     seed: int = 0  # random seed (our choice: 0)
+    limit: int = 0  # use only the pool's first N questions (0: all); a quick look at a big pool
     shuffle: bool = True  # seeded permutation per repeat (False: pool order, every repeat)
     tokenizer: str | None = (
         None  # local tokenizer path for token counts (default: the built-in counter)
@@ -51,6 +52,8 @@ class OnlineConfig:
     judge_params: float = 4e9  # paper: a Qwen3-4B judge; used where a judge does not know its size
 
     def __post_init__(self):
+        if self.limit < 0:
+            raise ConfigError(f"--limit must be >= 0, got {self.limit}")
         parse_spec(self.trunc)
         if self.repeats < 1:
             raise ConfigError(f"repeats must be >= 1, got {self.repeats}")
@@ -202,6 +205,8 @@ def load_questions(
             raise ConfigError(
                 f"{path}: question {q.qid} has no answer probes; probe:J needs 'probes' and 'probe_every'"
             )
+    if cfg.limit:
+        out = out[: cfg.limit]
     if cfg.holdout:
         from deepprune.splits import split_questions
 

@@ -55,6 +55,7 @@ class HeadroomConfig:
     shuffle: bool = True  # a seeded permutation per repeat (False: pool order, every repeat)
     budgets: tuple[int, ...] = ()  # k values; empty: 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, ... up to N
     n_boot: int = 1000  # paired bootstrap resamples over questions
+    limit: int = 0  # use only the pool's first N questions (0: all)
 
     def __post_init__(self):
         if self.repeats < 1:
@@ -159,7 +160,9 @@ def min_detectable(n_questions: int, n_boot: int) -> int | None:
 
 def headroom_pool(path: str | os.PathLike, cfg: HeadroomConfig) -> dict:
     """The headroom table of one pool; see the module docstring."""
-    oc = OnlineConfig(trunc="full", repeats=cfg.repeats, seed=cfg.seed, shuffle=cfg.shuffle)
+    oc = OnlineConfig(
+        trunc="full", repeats=cfg.repeats, seed=cfg.seed, shuffle=cfg.shuffle, limit=cfg.limit
+    )
     qs = [q for q in load_questions(path, oc) if q.gold_class is not None]
     if not qs:
         raise ConfigError(f"{path}: no question has a gold answer; headroom needs gold")

@@ -56,6 +56,7 @@ class Server:
 
     # problems JSONL (id, question, gold, answer_type); with --backend replay: the pool's own
     problems: str | None = None
+    limit: int = 0  # use only the first N problems (0: all)
     # openai (any OpenAI-compatible server), vllm (in-process), replay (a saved pool)
     backend: str = "openai"
     base_url: str | None = None  # OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1
@@ -79,6 +80,8 @@ class Server:
     def __post_init__(self):
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown backend {self.backend!r}; known: {', '.join(BACKENDS)}")
+        if self.limit < 0:
+            raise ConfigError(f"--limit must be >= 0, got {self.limit}")
         if not self.timeout > 0 or self.retries < 0:
             raise ConfigError(
                 f"--timeout must be > 0 and --retries >= 0, got {self.timeout}, {self.retries}"
@@ -88,7 +91,7 @@ class Server:
         """The keyword arguments of :func:`get_backend` (and ``backend``); problems required but on replay."""
         if self.problems is None and self.backend != "replay":
             raise ConfigError("--problems is required (except with --backend replay)")
-        keys = ("backend", "base_url", "model", "pool", "rate", "abort_url") + (
+        keys = ("backend", "base_url", "model", "pool", "rate", "abort_url", "limit") + (
             ("metrics_url", "api_key", "timeout", "retries") if self.backend == "openai" else ()
         )
         return {k: v for k, v in asdict(self).items() if k in keys}
