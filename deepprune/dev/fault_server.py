@@ -84,8 +84,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802
         mode, rest = self._mode()
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-        if mode is None or rest != "/v1/completions":
+        if mode is None or rest not in ("/v1/completions", "/v1/chat/completions"):
             return self._json({"error": {"message": f"no route {self.path}"}}, 404)
+        self.chat = rest == "/v1/chat/completions"  # the same text, in the chat API's shapes
+        if self.chat:
+            self.server.chat_requests.append(body)
         with (
             self.server.lock
         ):  # the first ok_requests completions are healthy, the fault comes after
@@ -117,8 +120,11 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("stream"):
             return self._stream(mode, body, toks, finish, cap)
         usage = self._usage(mode, len(toks), cap)
-        out = {"id": "cmpl-f", "object": "text_completion", "created": 0, "model": MODEL,
-               "choices": [{"index": 0, "text": "".join(toks), "finish_reason": finish, "logprobs": None}]}  # fmt: skip
+        text = "".join(toks)
+        choice = ({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+                  if self.chat else {"index": 0, "text": text, "finish_reason": finish, "logprobs": None})  # fmt: skip
+        out = {"id": "cmpl-f", "object": "chat.completion" if self.chat else "text_completion", "created": 0,
+               "model": MODEL, "choices": [choice]}  # fmt: skip
         if usage is not None:
             out["usage"] = usage
         if mode == "empty-choices":
@@ -152,9 +158,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
-        k = int(body.get("logprobs") or 0)
+        k = int(body.get("top_logprobs") or 0) if self.chat else int(body.get("logprobs") or 0)
+        if self.chat:  # the chat API opens with the role
+            self._chunk({"id": "chatcmpl-f", "object": "chat.completion.chunk", "created": 0, "model": MODEL,
+                         "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]})  # fmt: skip
 
         def choice(text, fin=None):
+            if self.chat:
+                c = {
+                    "index": 0,
+                    "delta": {"content": text} if text else {},
+                    "finish_reason": fin,
+                    "logprobs": None,
+                }
+                if k and text:
+                    top = [
+                        {"token": f"t{j}", "logprob": -0.1 * (j + 1), "bytes": None}
+                        for j in range(k)
+                    ]
+                    c["logprobs"] = {
+                        "content": [
+                            {"token": text, "logprob": -0.1, "bytes": None, "top_logprobs": top}
+                        ]
+                    }
+                return c
             c = {"index": 0, "text": text, "finish_reason": fin, "logprobs": None}
             if k and text:
                 c["logprobs"] = {"tokens": [text], "token_logprobs": [-0.1], "text_offset": [0],
@@ -162,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
             return c
 
         def chunk(text, fin=None):
-            return {"id": "cmpl-f", "object": "text_completion", "created": 0, "model": MODEL,
+            return {"id": "cmpl-f", "object": "chat.completion.chunk" if self.chat else "text_completion", "created": 0, "model": MODEL,
                     "choices": [choice(text, fin)]}  # fmt: skip
 
         try:
@@ -186,7 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._chunk(chunk("", finish))
             usage = self._usage(mode, len(toks), cap)
             if (body.get("stream_options") or {}).get("include_usage") and usage is not None:
-                self._chunk({"id": "cmpl-f", "object": "text_completion", "created": 0, "model": MODEL,
+                self._chunk({"id": "cmpl-f", "object": "chat.completion.chunk" if self.chat else "text_completion", "created": 0, "model": MODEL,
                              "choices": [], "usage": usage})  # fmt: skip
             self._chunk(b"[DONE]")
         except (BrokenPipeError, ConnectionResetError):
@@ -198,6 +225,7 @@ class _Quiet(ThreadingHTTPServer):
     # the mode of a base URL without one (FaultServer.url(); switched by FaultServer.mode)
     mode = "ok"
     ok_requests = 0  # completions served healthy before the mode applies (a fault mid-run)
+    chat_requests: list = []  # the bodies of chat requests (tests read how a continuation was asked)
     served = 0
     lock = threading.Lock()
     # the listen backlog (default 5): many concurrent traces must not be reset
@@ -212,6 +240,7 @@ class FaultServer:
 
     def __init__(self, port: int = 0):
         self.httpd = _Quiet(("127.0.0.1", port), _Handler)
+        self.httpd.chat_requests = []
         self.port = self.httpd.server_address[1]
 
     def url(self, mode: str | None = None) -> str:

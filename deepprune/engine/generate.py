@@ -115,9 +115,8 @@ class TraceStats:
 async def probe(backend: Backend, prompt: str, prefix: str, cfg: GenerateConfig, p: Problem, rid: str,
                 sem: asyncio.Semaphore) -> tuple[str | None, int]:  # fmt: skip
     """The model's answer from a partial trace (greedy, a few tokens) and its token count."""
-    req = Request(
-        rid, prompt + prefix + cfg.answer_cue, seed=0, max_tokens=cfg.probe_tokens, temperature=0.0
-    )
+    req = Request(rid, prompt, seed=0, max_tokens=cfg.probe_tokens, temperature=0.0,
+                  continuation=prefix + cfg.answer_cue)  # fmt: skip
     async with sem:
         text, fin = await backend.complete(req)
     return probe_answer(cfg.answer_cue, text, p.answer_type), fin.completion_tokens

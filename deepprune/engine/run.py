@@ -59,8 +59,8 @@ class Run:
     ) -> Request:
         meta = {"question": self.p.id, "index": i, "start": start}
         rid = f"{self.p.id}/{i}" + (f"+{start}" if start else "")
-        return Request(rid, self.prompt + suffix, trace_seed(self.cfg, self.p.id, i), max_tokens,
-                       self.cfg.temperature, self.cfg.top_p, logprobs, tuple(self.cfg.stop), meta)  # fmt: skip
+        return Request(rid, self.prompt, trace_seed(self.cfg, self.p.id, i), max_tokens, self.cfg.temperature,
+                       self.cfg.top_p, logprobs, tuple(self.cfg.stop), meta, continuation=suffix)  # fmt: skip
 
     async def full(self, i: int, led: LiveLedger) -> str:
         req = self.request(i, self.cfg.max_tokens)
@@ -102,8 +102,8 @@ class Run:
         """Answer probe k of trace i: the model's answer from ``partial`` (prompt + partial trace +
         the cue; greedy, at most ``probe_tokens``), charged to the ledger's probe columns."""
         cfg = self.cfg
-        req = Request(f"{self.p.id}/{i}/probe{k}", self.prompt + partial + cfg.answer_cue, 0, cfg.probe_tokens,
-                      0.0, 1.0, 0, (), {"question": self.p.id, "index": i, "probe": k})  # fmt: skip
+        req = Request(f"{self.p.id}/{i}/probe{k}", self.prompt, 0, cfg.probe_tokens, 0.0, 1.0, 0, (),
+                      {"question": self.p.id, "index": i, "probe": k}, continuation=partial + cfg.answer_cue)  # fmt: skip
         text, fin = await self.backend.complete(req)
         led.add_probe(fin, req.request_id)
         return probe_answer(cfg.answer_cue, text, self.p.answer_type)

@@ -12,7 +12,7 @@ from deepprune.dev.fault_server import MODES, FaultServer
 from deepprune.engine.backends.openai_compat import check_usage
 from deepprune.engine.generate import GenerateConfig, generate
 from deepprune.engine.solve import SolveConfig, solve
-from deepprune.errors import DeepPruneError
+from deepprune.errors import ConfigError, DeepPruneError
 from deepprune.pools import iter_pool
 
 # what each fault must produce: an error saying this, or a run whose usage is flagged
@@ -190,3 +190,51 @@ def test_an_aborted_run_resumes_losslessly(faults, problems, tmp_path, run):
 
 def test_every_mode_is_documented():
     assert set(ERRORS) | set(FLAGGED) | {"ok", "usage-mismatch"} == set(MODES)
+
+
+def test_the_chat_api_streams_completes_and_continues_a_partial_assistant_turn(
+    faults, problems, tmp_path
+):
+    """--api chat: /v1/chat/completions with the prompt as the user's message; a continuation (resume
+    mode's rest of a trace, an answer probe) is a partial assistant message the server continues in
+    place (continue_final_message, no generation prompt); the ledger counts the same tokens."""
+    faults.fail_after("ok", 0)
+    faults.httpd.chat_requests.clear()
+    kw = {"base_url": faults.url("ok"), "model": "fault-model", "retries": 0, "progress": False}
+    cfg = SolveConfig(n=4, max_tokens=20, methods=("cons@N", "deepprune"), trunc="probe:1", probe_every=4,
+                      deterministic=True, K2=2, K3=2)  # fmt: skip
+    chat = solve(problems, cfg, api="chat", **kw)
+    plain = solve(problems, cfg, **kw)
+    def key(res):
+        return sorted((r["question"], r["method"], r["tokens"], r["probe_calls"]) for r in res["records"])
+
+    assert key(chat) == key(plain) and all(
+        r["correct"] for r in chat["records"] if r["method"] == "cons@N"
+    )
+    sent = faults.httpd.chat_requests
+    assert all(
+        b["messages"][0] == {"role": "user", "content": cfg.prompt.replace("{question}", "1+1?")}
+        for b in sent
+    )
+    cont = [b for b in sent if len(b["messages"]) == 2]
+    assert cont and all(b["messages"][1]["role"] == "assistant" and b["continue_final_message"] is True
+                        and b["add_generation_prompt"] is False for b in cont)  # fmt: skip
+    assert any(
+        b["messages"][1]["content"].endswith(cfg.answer_cue) for b in cont
+    )  # the answer probes
+    with pytest.raises(ConfigError, match="--api must be completions or chat"):
+        solve(problems, cfg, api="responses", **kw)
+    # generate with logprobs through the chat API: top_logprobs rows read as confidences
+    res = generate(
+        problems,
+        tmp_path / "chat.jsonl",
+        GenerateConfig(n=2, max_tokens=20, logprobs=3),
+        api="chat",
+        **kw,
+    )
+    assert res["problems"] == 3
+    assert all(
+        t.confs and len(t.confs) == t.num_tokens
+        for q in iter_pool(tmp_path / "chat.jsonl")
+        for t in q.traces
+    )

@@ -19,7 +19,8 @@ def _openai(**kw):
     )  # vLLM's --api-key, or none
     return OpenAIBackend(kw["base_url"], kw["model"], api_key=key, extra_body=kw.get("extra_body"),
                          abort_url=kw.get("abort_url"), metrics_url=tuple(kw.get("metrics_url") or ()),
-                         timeout=kw.get("timeout", 600.0), retries=kw.get("retries", 2))  # fmt: skip
+                         timeout=kw.get("timeout", 600.0), retries=kw.get("retries", 2),
+                         api=kw.get("api", "completions"))  # fmt: skip
 
 
 def _vllm(**kw):
@@ -70,6 +71,10 @@ class Server:
     metrics_url: tuple[str, ...] = ()
     # the server's API key (vllm serve --api-key); default $OPENAI_API_KEY, else none
     api_key: str | None = None
+    # completions: a raw prompt (put the chat template in --prompt); chat: /v1/chat/completions with
+    # the server's chat template, a continuation sent as a partial assistant message
+    # (continue_final_message: vLLM, SGLang)
+    api: str = "completions"
     # seconds a request may wait for the server's next bytes (a stalled stream fails then); our choice
     timeout: float = 600.0
     # retries of a refused connection, a timeout or an HTTP 5xx/429 (openai's back-off); our choice
@@ -80,6 +85,8 @@ class Server:
     def __post_init__(self):
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown backend {self.backend!r}; known: {', '.join(BACKENDS)}")
+        if self.api not in ("completions", "chat"):
+            raise ConfigError(f"--api must be completions or chat, got {self.api!r}")
         if self.limit < 0:
             raise ConfigError(f"--limit must be >= 0, got {self.limit}")
         if not self.timeout > 0 or self.retries < 0:
@@ -92,7 +99,9 @@ class Server:
         if self.problems is None and self.backend != "replay":
             raise ConfigError("--problems is required (except with --backend replay)")
         keys = ("backend", "base_url", "model", "pool", "rate", "abort_url", "limit") + (
-            ("metrics_url", "api_key", "timeout", "retries") if self.backend == "openai" else ()
+            ("metrics_url", "api_key", "timeout", "retries", "api")
+            if self.backend == "openai"
+            else ()
         )
         return {k: v for k, v in asdict(self).items() if k in keys}
 

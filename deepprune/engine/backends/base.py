@@ -27,6 +27,14 @@ class Request:
     meta: dict = field(
         default_factory=dict, compare=False
     )  # e.g. the replay backend's (question, trace)
+    # what the model already said in this turn (a prefix to resume from, a partial trace + answer
+    # cue): after ``prompt`` in the completions API, a partial assistant message in the chat API
+    continuation: str = ""
+
+    @property
+    def text(self) -> str:
+        """The whole text the model continues (the completions API's prompt)."""
+        return self.prompt + self.continuation
 
 
 @dataclass

@@ -26,7 +26,7 @@ from deepprune.errors import ConfigError, DeepPruneError
 
 def completion_kwargs(req: Request, model: str, stream: bool = True) -> dict:
     """The ``completions.create`` arguments of one trace (pure: unit-tested without a server)."""
-    kw = {"model": model, "prompt": req.prompt, "max_tokens": req.max_tokens, "n": 1, "seed": req.seed,
+    kw = {"model": model, "prompt": req.text, "max_tokens": req.max_tokens, "n": 1, "seed": req.seed,
           "temperature": req.temperature, "top_p": req.top_p, "stream": stream}  # fmt: skip
     if req.stop:
         kw["stop"] = list(req.stop)
@@ -37,11 +37,58 @@ def completion_kwargs(req: Request, model: str, stream: bool = True) -> dict:
     return kw
 
 
+def chat_kwargs(req: Request, model: str, stream: bool = True) -> dict:
+    """The ``chat.completions.create`` arguments of one trace (pure): the prompt is the user's
+    message, formatted by the server's chat template; a continuation (a prefix to resume from, a
+    partial trace + answer cue) is a partial assistant message that the server continues in place
+    (``continue_final_message``, ``add_generation_prompt`` off: vLLM's and SGLang's extension)."""
+    messages = [{"role": "user", "content": req.prompt}]
+    kw = {"model": model, "messages": messages, "max_tokens": req.max_tokens, "n": 1, "seed": req.seed,
+          "temperature": req.temperature, "top_p": req.top_p, "stream": stream}  # fmt: skip
+    if req.continuation:
+        messages.append({"role": "assistant", "content": req.continuation})
+        kw["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
+    if req.stop:
+        kw["stop"] = list(req.stop)
+    if req.logprobs:
+        kw["logprobs"], kw["top_logprobs"] = True, req.logprobs
+    if stream:
+        kw["stream_options"] = {"include_usage": True}
+    return kw
+
+
+class _ChatChoice:
+    """A chat choice read as a completions choice (``text``, top log-probabilities per token)."""
+
+    def __init__(self, ch):
+        self.finish_reason = getattr(ch, "finish_reason", None)
+        msg = getattr(ch, "delta", None) or getattr(ch, "message", None)
+        self.text = getattr(msg, "content", None) if msg is not None else None
+        rows = getattr(getattr(ch, "logprobs", None), "content", None)
+        self.logprobs = None
+        if rows is not None:
+            tops = [{t.token: t.logprob for t in (r.top_logprobs or [])} for r in rows]
+            self.logprobs = type("LP", (), {"top_logprobs": tops})()
+
+
+def as_completion(chunk):
+    """A chat response or chunk with its choices read as completions choices (pure)."""
+    choices = getattr(chunk, "choices", None)
+    if not choices:
+        return chunk
+    read = [_ChatChoice(c) for c in choices]
+    role_only = all(
+        c.text is None and c.finish_reason is None for c in read
+    )  # the opening {"role"} delta
+    return type("Chunk", (), {"choices": [] if role_only else read, "usage": getattr(chunk, "usage", None),
+                              "role_only": role_only})()  # fmt: skip
+
+
 def read_chunk(chunk, want_logprobs: int) -> tuple[Delta | None, str | None, object]:
     """(delta, finish_reason, usage) of one streamed chunk (pure: unit-tested with plain objects)."""
     usage = getattr(chunk, "usage", None)
     if not getattr(chunk, "choices", None):
-        if usage is None:
+        if usage is None and not getattr(chunk, "role_only", False):
             raise ValueError("a chunk with neither choices nor usage")
         return None, None, usage
     ch = chunk.choices[0]
@@ -138,7 +185,7 @@ class OpenAIBackend(Backend):
 
     def __init__(self, base_url: str, model: str, api_key: str = "EMPTY", timeout: float = 600.0,
                  extra_body: dict | None = None, abort_url: str | None = None,
-                 metrics_url: tuple[str, ...] = (), retries: int = 2):  # fmt: skip
+                 metrics_url: tuple[str, ...] = (), retries: int = 2, api: str = "completions"):  # fmt: skip
         root = base_url.rstrip("/").removesuffix("/v1")
         self.metrics_urls = tuple(metrics_url) or (f"{root}/metrics",)
         try:
@@ -153,7 +200,9 @@ class OpenAIBackend(Backend):
             extra_body,
             abort_url,
         )
-        self.timeout = timeout
+        if api not in ("completions", "chat"):
+            raise ConfigError(f"--api must be completions or chat, got {api!r}")
+        self.timeout, self.api = timeout, api
         self.client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout, max_retries=retries
         )
@@ -198,18 +247,23 @@ class OpenAIBackend(Backend):
 
     async def _create(self, req: Request, kw: dict):
         """One completions call; every failure becomes a one-line error saying what happened."""
-        extra = dict(self.extra_body or {})
+        extra = {**(self.extra_body or {}), **kw.pop("extra_body", {})}
         if self.abort_url:  # SGLang: our request id, so /abort_request can name it
             extra["rid"] = req.request_id
         if extra:
             kw["extra_body"] = extra
         try:
+            if self.api == "chat":
+                return await self.client.chat.completions.create(**kw)
             return await self.client.completions.create(**kw)
         except Exception as e:  # noqa: BLE001 - openai, httpx and JSON errors alike
             raise self._fail(req, explain(e, self.timeout)) from None
 
+    def _kwargs(self, req: Request, stream: bool) -> dict:
+        return (chat_kwargs if self.api == "chat" else completion_kwargs)(req, self.model, stream)
+
     async def stream(self, req: Request):
-        stream = await self._create(req, completion_kwargs(req, self.model))
+        stream = await self._create(req, self._kwargs(req, True))
         if not hasattr(stream, "__aiter__"):
             raise self._fail(
                 req, f"a streamed request answered with no event stream ({type(stream).__name__})"
@@ -219,7 +273,9 @@ class OpenAIBackend(Backend):
         try:
             async for chunk in stream:
                 try:
-                    delta, fin, u = read_chunk(chunk, req.logprobs)
+                    delta, fin, u = read_chunk(
+                        as_completion(chunk) if self.api == "chat" else chunk, req.logprobs
+                    )
                 except (AttributeError, TypeError, ValueError) as e:
                     raise self._fail(req, f"a malformed stream chunk ({e})") from None
                 usage = u or usage
@@ -269,7 +325,9 @@ class OpenAIBackend(Backend):
 
     async def complete(self, req: Request) -> tuple[str, Finish]:
         """One non-streamed completion: the server's own usage, checked."""
-        r = await self._create(req, completion_kwargs(req, self.model, stream=False))
+        r = await self._create(req, self._kwargs(req, False))
+        if self.api == "chat" and not isinstance(r, str):
+            r = as_completion(r)
         choices = getattr(r, "choices", None)
         if not isinstance(choices, list) or not choices:
             what = "an HTML or text page" if isinstance(r, str) else "a response with no choices"

@@ -59,7 +59,7 @@ class VLLMBackend(Backend):
         params = SamplingParams(output_kind=RequestOutputKind.DELTA, **sampling_kwargs(req))
         tokens, prompt, reason, done = 0, None, None, False
         try:
-            async for out in self.engine.generate(req.prompt, params, req.request_id):
+            async for out in self.engine.generate(req.text, params, req.request_id):
                 delta, reason, p = read_output(out, req.logprobs)
                 prompt = p if p is not None else prompt
                 tokens += delta.tokens
