@@ -85,3 +85,52 @@ def test_cons_n_reads_64_5_over_8_repeats_and_66_0_over_32_the_same_seeded_ties(
     assert (
         round(100 * per_repeat.mean(), 1) == 66.0 and round(100 * per_repeat[:8].mean(), 1) == 64.5
     )
+
+
+def readme_commands(text: str) -> list[str]:
+    """Every ``deepprune ...`` command of the README's indented code blocks, continuation lines joined."""
+    cmds, cur = [], None
+    for line in text.splitlines():
+        body = line[4:] if line.startswith("    ") else None
+        if cur is not None:
+            cur += " " + (body or "").strip()
+        elif body is not None and body.lstrip().startswith("deepprune "):
+            cur = body.strip()
+        if cur is not None and not cur.endswith("\\"):
+            cmds.append(cur.split("  #")[0].split(" &")[0].strip())
+            cur = None
+        elif cur is not None:
+            cur = cur[:-1].rstrip()
+    return cmds
+
+
+def test_every_readme_command_is_valid_as_written():
+    """Each `deepprune` command in the README parses, and its settings pass every check (resolved
+    with --print-config, which stops before any work): a flag renamed or a setting that would be
+    refused (a cut past --max-tokens) fails here."""
+    import shlex
+    import subprocess
+    import sys
+
+    cmds = readme_commands((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert len(cmds) > 40
+    bad = []
+    for cmd in cmds:
+        if "..." in cmd:
+            continue  # a fragment of the command above it
+        try:
+            argv = shlex.split(cmd.replace("$(", "").replace(")", ""))[1:]
+        except ValueError:  # a quoted prompt that spans lines: its first line only here
+            continue
+        if argv[:1] in (["serve"], ["train"], ["--version"]) or "--help" in argv:
+            continue  # starts a server / LLaMA-Factory's own YAML (tested in test_train) / prints and exits
+        argv = [
+            a.replace("@my_prompt.txt", "@DeepPrune_data/prompts/fewshot_math.txt") for a in argv
+        ]  # the user's
+        r = subprocess.run([sys.executable, "-m", "deepprune.cli", *argv, "--print-config"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+        if r.returncode != 0:
+            bad.append(
+                f"{cmd}\n  -> {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}"
+            )
+    assert not bad, "\n".join(bad)

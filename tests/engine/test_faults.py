@@ -205,8 +205,11 @@ def test_the_chat_api_streams_completes_and_continues_a_partial_assistant_turn(
                       deterministic=True, K2=2, K3=2)  # fmt: skip
     chat = solve(problems, cfg, api="chat", **kw)
     plain = solve(problems, cfg, **kw)
+
     def key(res):
-        return sorted((r["question"], r["method"], r["tokens"], r["probe_calls"]) for r in res["records"])
+        return sorted(
+            (r["question"], r["method"], r["tokens"], r["probe_calls"]) for r in res["records"]
+        )
 
     assert key(chat) == key(plain) and all(
         r["correct"] for r in chat["records"] if r["method"] == "cons@N"
