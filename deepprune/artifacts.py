@@ -237,13 +237,19 @@ def check_outputs(job) -> None:
         ):  # results are keyed by file name
             raise ConfigError(f"--{name} {named[key]} and {v}: two inputs with the file name {key[1]!r} would "
                               "write the same results; rename or copy one")  # fmt: skip
-        for part in [
+        if "\n" in v or len(v) > 1024:
+            continue  # a prompt or other text, not a path
+        parts = [
             v,
             *(x.split("=", 1)[1] for x in v.split(",") if "=" in x),
-        ]:  # judge specs: calib=FILE
+        ]  # judge specs: calib=FILE
+        for part in parts:
             p = Path(part.removeprefix("@"))
-            if part and p.exists():
-                inputs.append((name, part, p.resolve()))
+            try:
+                if part and p.exists():
+                    inputs.append((name, part, p.resolve()))
+            except OSError:  # a name no file system takes (too long): not an input
+                continue
     for oname, o in outputs(job):
         target = Path(o)
         if oname == "markdown" and target.is_dir():

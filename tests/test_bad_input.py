@@ -236,3 +236,13 @@ def test_solve_says_a_replayed_pool_lacks_probes_before_any_output(tmp_path, cap
     _fails_naming(capsys, ["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--out", str(out)],
                   "has no answer probes")  # fmt: skip
     assert not out.exists()
+
+
+def test_a_long_prompt_is_text_not_a_path(tmp_path, capsys):
+    """check_outputs looks for inputs among the string fields: a prompt of many lines is not one."""
+    prompt = "Q: {question}\\n" + "x" * 5000 + "\nA:"
+    assert main(["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--judge", "lexical:jaccard",
+                 "--trunc", "tokens:8", "--n", "2", "--limit", "1", "--prompt", prompt, "--no-progress"]) == 0  # fmt: skip
+    assert main(["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--judge", "lexical:jaccard",
+                 "--trunc", "tokens:8", "--n", "2", "--limit", "1", "--prompt", "{question}" + "y" * 300,
+                 "--no-progress"]) == 0  # fmt: skip

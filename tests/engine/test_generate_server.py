@@ -85,7 +85,7 @@ def test_server_errors_are_one_line(local_server, tmp_path, capsys):
     probs = tmp_path / "p.jsonl"
     probs.write_text(PROBLEMS.read_text().splitlines(keepends=True)[0])
     out = tmp_path / "pool.jsonl"
-    for url, model, reason in [("http://127.0.0.1:9/v1", MODEL_ALIAS, "no OpenAI-compatible server"),
+    for url, model, reason in [("http://127.0.0.1:9/v1", MODEL_ALIAS, "connection refused"),
                                (local_server.base_url, "no-such-model", "unknown model 'no-such-model'")]:  # fmt: skip
         rc = main(["generate", "--problems", str(probs), "--base-url", url, "--model", model, "--out", str(out),
                    "--no-progress"])  # fmt: skip
