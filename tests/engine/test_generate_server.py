@@ -254,7 +254,7 @@ def test_a_killed_probe_solve_on_the_real_server_resumes(local_server, tmp_path)
     before = [json.loads(x) for x in rec.read_text().splitlines() if x.strip()]
     assert 1 <= len(before) < 6
     cfg = SolveConfig(n=4, methods=("cons@N", "deepprune"), judge="probe", trunc="probe:1", probe_every=6,
-                      probe_tokens=6, max_tokens=16, concurrency=1, prompt=f"@{PROMPT}", stop=("\nQuestion:",))  # fmt: skip
+                      probe_tokens=6, max_tokens=16, concurrent_problems=1, prompt=f"@{PROMPT}", stop=("\nQuestion:",))  # fmt: skip
     res = solve(
         str(probs), cfg, base_url=local_server.base_url, model=MODEL_ALIAS, out=out, progress=False
     )
