@@ -32,6 +32,7 @@ from deepprune.replay.harness import (
     attach_judge,
     k_grid,
     load_questions,
+    results_guard,
     run,
     run_sweep,
     save_result,
@@ -94,6 +95,7 @@ class CompareJob:
 
         paths = check_pools(self.pool)
         writable_dir(self.out)
+        hashes = results_guard(self, paths, "_compare")  # before any work
         results = []
         for pool in paths:
             name = Path(pool).name
@@ -103,7 +105,7 @@ class CompareJob:
                 else (lambda m, name=name: print(f"  {name}: {m}", file=sys.stderr))
             )
             res = compare_pool(pool, self.config, progress=log)
-            save_result(self.out, pool, res, "_compare", comparison_plot, "")
+            save_result(self.out, pool, res, "_compare", comparison_plot, "", hashes[str(pool)])
             results.append(res)
         return results
 

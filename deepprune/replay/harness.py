@@ -262,8 +262,56 @@ def k_grid(n: int) -> list[int]:
     return grid
 
 
+# what does not decide a result: where it goes, how it is shown, how fast it is made, which pools
+_NOT_SETTINGS = {"out", "markdown", "section", "json", "progress", "workers", "pool", "pools"}
+
+
+def results_guard(job, paths, suffix: str) -> dict[str, str]:
+    """Before any work: ``{pool: settings hash}`` for each pool's result file, refusing (one line)
+    one that ``job.out`` already holds from a run with other settings (never silently overwritten;
+    a result written before hashes were kept is replaced)."""
+    import dataclasses
+    import json
+
+    from deepprune.artifacts import config_hash, file_sha256
+
+    def strip(d):
+        return {
+            k: strip(v) if isinstance(v, dict) else v
+            for k, v in d.items()
+            if k not in _NOT_SETTINGS
+        }
+
+    base = strip(json.loads(json.dumps(dataclasses.asdict(job), default=str)))
+    out = {}
+    for pool in paths:
+        h = config_hash({**base, "pool_sha256": file_sha256(pool)})
+        f = Path(job.out) / (
+            Path(pool).name.removesuffix(".gz").removesuffix(".jsonl") + suffix + ".json"
+        )
+        try:
+            old = (
+                json.loads(f.read_text(encoding="utf-8")).get("settings_hash")
+                if f.is_file()
+                else None
+            )
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            old = None
+        if old is not None and old != h:
+            raise ConfigError(f"{f}: holds a result of this pool with other settings; use another --out "
+                              "(or delete it): an earlier run is never overwritten silently")  # fmt: skip
+        out[str(pool)] = h
+    return out
+
+
 def save_result(
-    out: str | os.PathLike, pool, res: dict, suffix: str, plot, plot_suffix: str
+    out: str | os.PathLike,
+    pool,
+    res: dict,
+    suffix: str,
+    plot,
+    plot_suffix: str,
+    settings_hash: str | None = None,
 ) -> None:
     """``OUT/POOL{suffix}.json`` and its figure (path in ``res["plot"]``)."""
     import json
@@ -275,4 +323,6 @@ def save_result(
     stem = Path(pool).name.removesuffix(".gz").removesuffix(".jsonl") + suffix
     res["plot"] = str(plot(res, out / f"{stem}{plot_suffix}.png"))
     res.setdefault("provenance", provenance([pool]))
+    if settings_hash is not None:
+        res["settings_hash"] = settings_hash
     atomic_write(out / f"{stem}.json", json.dumps(res, indent=1, default=str))

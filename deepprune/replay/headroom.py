@@ -41,7 +41,13 @@ import numpy as np
 from deepprune.artifacts import Output, writable_dir
 from deepprune.errors import ConfigError
 from deepprune.pools import check_pools
-from deepprune.replay.harness import OnlineConfig, load_questions, orders_for, save_result
+from deepprune.replay.harness import (
+    OnlineConfig,
+    load_questions,
+    orders_for,
+    results_guard,
+    save_result,
+)
 from deepprune.replay.ledger import paired_ci
 from deepprune.replay.methods.sequential import beta_leader
 
@@ -252,9 +258,10 @@ class HeadroomJob:
 
         paths = check_pools(self.pool)
         writable_dir(self.out)
+        hashes = results_guard(self, paths, "_headroom")  # before any work
         results = []
         for pool in paths:
             res = headroom_pool(pool, self.config)
-            save_result(self.out, pool, res, "_headroom", headroom_plot, "")
+            save_result(self.out, pool, res, "_headroom", headroom_plot, "", hashes[str(pool)])
             results.append(res)
         return results

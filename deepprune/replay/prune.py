@@ -31,6 +31,7 @@ from deepprune.replay.harness import (
     check_text,
     k_grid,
     load_questions,
+    results_guard,
     run_method,
     run_sweep,
     save_result,
@@ -73,6 +74,7 @@ class PruneJob:
             else self.judge
         )
         sweep = parse_sweep(self.sweep) if self.sweep else None
+        hashes = results_guard(self, paths, "")  # the inputs checked, before any work
         results = []
         for pool in paths:
             res = prune_pool(
@@ -84,7 +86,7 @@ class PruneJob:
                 noisy_auroc=self.noisy_auroc or None,
                 progress=not self.output.json,
             )
-            save_result(self.out, pool, res, "", tradeoff_plot, "_tradeoff")
+            save_result(self.out, pool, res, "", tradeoff_plot, "_tradeoff", hashes[str(pool)])
             results.append(res)
         return results
 

@@ -122,7 +122,8 @@ def test_headroom_cli_writes_markdown_and_refuses_a_budget_past_n(tmp_path, caps
     assert (tmp_path / "f" / "p_headroom.png").stat().st_size > 1000
     capsys.readouterr()
     assert (
-        main(["headroom", "--pool", str(pool), "--budgets", "3", "--out", str(tmp_path / "o")]) == 2
+        main(["headroom", "--pool", str(pool), "--budgets", "3", "--out", str(tmp_path / "o2")])
+        == 2
     )
     assert "exceeds the pool's 2 traces" in capsys.readouterr().err
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -100,3 +102,27 @@ def test_net_tokens_count_the_judge_in_prune_and_compare():
     assert p["net_tokens"] == pytest.approx(
         p["tokens"] + p["probe_tokens"] + p["aux_tokens"] * 0.05
     )
+
+
+def test_a_result_of_other_settings_is_never_overwritten_silently(tmp_path, capsys):
+    from deepprune.cli import main
+
+    args = ["prune", "--pool", str(DEMO_POOL), "--judge", "lexical:jaccard", "--out", str(tmp_path)]
+    assert main([*args, "--repeats", "1"]) == 0
+    saved = (tmp_path / "demo_pool.json").read_text()
+    assert main([*args, "--repeats", "1", "--json"]) == 0  # the same settings: rewritten
+    capsys.readouterr()
+    assert main([*args, "--repeats", "2"]) == 2  # other settings: refused before any work
+    assert "holds a result of this pool with other settings" in capsys.readouterr().err
+    assert (
+        json.loads((tmp_path / "demo_pool.json").read_text())["settings_hash"]
+        == json.loads(saved)["settings_hash"]
+    )
+    for cmd in (
+        ["compare", "--methods", "esc", "--bootstrap", "0"],
+        ["headroom", "--n-boot", "10"],
+    ):
+        base = [cmd[0], "--pool", str(DEMO_POOL), *cmd[1:], "--out", str(tmp_path / cmd[0])]
+        assert main([*base, "--repeats", "1"]) == 0
+        capsys.readouterr()
+        assert main([*base, "--repeats", "2"]) == 2, cmd
