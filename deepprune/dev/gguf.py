@@ -13,25 +13,16 @@ inside; an existing complete directory is left as is.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepprune.artifacts import atomic_write, replace_dir
+from deepprune.artifacts import atomic_write, file_sha256, replace_dir
 from deepprune.errors import ConfigError, MissingInputError
 
 MARKER = "deepprune_gguf.json"
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
@@ -64,7 +55,7 @@ def convert_gguf(out: str | os.PathLike, gguf_path: str | os.PathLike | None = N
     gguf_path = Path(gguf_path)
     if not gguf_path.is_file():
         raise MissingInputError(f"{gguf_path}: no such GGUF file")
-    digest = sha256_file(gguf_path)
+    digest = file_sha256(gguf_path)
     if expected_sha256 and digest != expected_sha256:
         raise ConfigError(
             f"{gguf_path}: sha256 {digest} does not match the expected {expected_sha256}"
