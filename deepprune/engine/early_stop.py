@@ -9,7 +9,6 @@ import numpy as np
 
 from deepprune.answers import extract_answer
 from deepprune.confidence import WindowWatch, token_confidence
-from deepprune.engine.backends import Finish
 from deepprune.engine.ledger import LiveLedger
 from deepprune.engine.run import GenMethod, Run, all_or_none
 from deepprune.errors import DeepPruneError
@@ -26,29 +25,16 @@ class DeepConfOnline(GenMethod):
 
     async def _trace(self, r: Run, i: int, led: LiveLedger, threshold: float | None):
         watch = WindowWatch(r.cfg.deepconf_window)
-        parts, fin, stopped = [], None, False
-        req = r.request(i, r.cfg.max_tokens, logprobs=r.cfg.logprobs)
-        gen = r.backend.stream(req)
-        try:
-            async for item in gen:
-                if isinstance(item, Finish):
-                    fin = item
-                    break
-                if item.top_logprobs is None:
-                    raise DeepPruneError("deepconf needs logprobs, and the server returned none")
-                parts.append(item.text)
-                watch.add([token_confidence(x) for x in item.top_logprobs])
-                if threshold is not None and watch.below(threshold):
-                    stopped = True
-                    break
-        finally:
-            await gen.aclose()
-            led.add(
-                fin if fin is not None else Finish(len(watch), None, False, "stream"),
-                req.request_id,
-            )
+
+        async def on_delta(_parts, _tokens, _text, _n, top) -> bool:  # True: stop this trace
+            if top is None:
+                raise DeepPruneError("deepconf needs logprobs, and the server returned none")
+            watch.add([token_confidence(x) for x in top])
+            return threshold is not None and watch.below(threshold)
+
+        text, fin, _ = await r.stream_until(i, led, on_delta, logprobs=r.cfg.logprobs)
         led.sequential_tokens = max(led.sequential_tokens, len(watch))
-        return "".join(parts), watch.lowest(), stopped
+        return text, watch.lowest(), fin is None  # no Finish: stopped below the threshold
 
     async def run(self, r, led, before):
         cfg = r.cfg
@@ -90,7 +76,7 @@ class ParallelProbeLive(GenMethod):
         async def chain(i: int) -> None:
             k = [0]
 
-            async def on_delta(parts, tokens, _text, _n):
+            async def on_delta(parts, tokens, _text, _n, _top):
                 generated[i] = tokens
                 while generated[i] >= (k[0] + 1) * pe and not stop[i].is_set():
                     await queues[i].put(("probe", await r.probe(i, k[0], "".join(parts), led)))
@@ -174,7 +160,7 @@ class ShortMKLive(GenMethod):
         generated = [0] * k
 
         async def chain(i: int) -> None:
-            async def on_delta(parts, tokens, _text, _n):
+            async def on_delta(parts, tokens, _text, _n, _top):
                 generated[i] = tokens
 
             text, fin, _ = await r.stream_until(i, led, on_delta, stop)

@@ -127,7 +127,7 @@ class DeepPrune(GenMethod):
         cut, positions = self._probe_plan(r)
         watch = PrefixWatch(f"tokens:{cut}" if cut else r.cfg.trunc)
 
-        async def on_delta(parts, _tokens, text, n) -> bool:
+        async def on_delta(parts, _tokens, text, n, _top) -> bool:
             live.generated += n
             if positions and not live.prefix.done():
                 self._probes_fired(r, i, live, "".join(parts), led, ended=False)

@@ -70,14 +70,17 @@ class Run:
         self.finished[i] = (text, fin)
         return text
 
-    async def stream_until(self, i: int, led: LiveLedger, on_delta, stop=None,
-                           max_tokens: int | None = None) -> tuple[str, Finish | None, int]:  # fmt: skip
-        """Stream trace i (``max_tokens``, default the config's), calling ``await on_delta(parts so far,
-        tokens so far, this delta's text, its tokens)`` after each delta, until the trace ends,
+    async def stream_until(self, i: int, led: LiveLedger, on_delta, stop=None, max_tokens: int | None = None,
+                           logprobs: int = 0) -> tuple[str, Finish | None, int]:  # fmt: skip
+        """Stream trace i (``max_tokens``, default the config's; ``logprobs``: top-k per token), calling
+        ``await on_delta(parts so far, tokens so far, this delta's text, its tokens, its top-k logprobs)``
+        after each delta, until the trace ends,
         ``on_delta`` returns True or ``stop`` (an asyncio.Event) is set; the request is charged to the
         ledger either way (a stream we closed: the tokens received; the server may have made one or
         two more). Returns (text, the server's Finish or None, tokens)."""
-        req = self.request(i, self.cfg.max_tokens if max_tokens is None else max_tokens)
+        req = self.request(
+            i, self.cfg.max_tokens if max_tokens is None else max_tokens, logprobs=logprobs
+        )
         parts, fin, generated = [], None, 0
         gen = self.backend.stream(req)
         try:
@@ -87,7 +90,7 @@ class Run:
                     break
                 parts.append(item.text)
                 generated += item.tokens
-                if await on_delta(parts, generated, item.text, item.tokens) or (
+                if await on_delta(parts, generated, item.text, item.tokens, item.top_logprobs) or (
                     stop is not None and stop.is_set()
                 ):
                     break
