@@ -378,3 +378,26 @@ def test_a_live_run_reads_like_compare_ci_percentiles_figure_and_its_traces_as_a
     capsys.readouterr()
     assert main(["figures", "--results", str(out), "--out", str(tmp_path / "fig")]) == 0
     assert (tmp_path / "fig" / "run_solve.png").stat().st_size > 10_000
+
+
+def test_deepconf_live_stops_low_confidence_traces_early(tmp_path):
+    """Odd traces carry low confidences: after the warm-up, each is stopped once its window falls
+    below the threshold, so it streams fewer tokens than its length; high ones run to the end."""
+    rng = np.random.default_rng(0)
+    rows = [{"id": f"q{q}", "gold": "1", "traces": [
+        {"text": " ".join(f"w{k}" for k in range(29)) + f" \\boxed{{{t % 3}}}", "answer": str(t % 3),
+         "confs": (rng.uniform(0.5, 3.0, 200) if t % 2 else rng.uniform(3.0, 6.0, 200)).tolist()}
+        for t in range(8)]} for q in range(3)]  # fmt: skip
+    pool = tmp_path / "c.jsonl"
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = SolveConfig(n=8, methods=("cons@N", "deepconf"), deepconf_warmup=2, deepconf_window=4, max_tokens=10**6,
+                      logprobs=1)  # fmt: skip
+    res = solve(None, cfg, backend="replay", pool=str(pool), progress=False)
+    cn = {r["question"]: r for r in res["records"] if r["method"] == "cons@N"}
+    for r in (r for r in res["records"] if r["method"] == "deepconf"):
+        assert r["stopped"] >= 1 and r["tokens"] < cn[r["question"]]["tokens"]
+        full = dict(cn[r["question"]]["requests"])
+        streamed = dict(r["requests"])
+        assert (
+            sum(streamed[k] < full[k] for k in full) == r["stopped"]
+        )  # exactly the stopped ones were cut
