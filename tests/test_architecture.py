@@ -115,7 +115,7 @@ LAYERS = [
      "probes", "questions", "rng", "splits", "stats", "synth", "tokens", "truncate", "vote"),
     ("greedy",),
     ("judges",),
-    ("replay", "engine", "judgelab", "pairs", "train", "dev", "importers"),
+    ("replay", "engine", "judgelab", "pairs", "train", "dev", "importers", "proxy"),
     ("cli",),
 ]  # fmt: skip
 

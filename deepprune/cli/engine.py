@@ -1,4 +1,4 @@
-"""``deepprune generate | solve | serve``: traces from a live model server, pruned as they come."""
+"""``deepprune generate | solve | serve | proxy``: traces from a live model server, pruned as they come."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ def register(sub) -> None:
     from deepprune.engine.generate import GenerateJob
     from deepprune.engine.server import ServeJob
     from deepprune.engine.solve import SolveJob
+    from deepprune.proxy.job import ProxyJob
 
     command(sub, "generate", GenerateJob, str)
     command(sub, "solve", SolveJob, str)
     command(sub, "serve", ServeJob)
+    # n, the methods, the stop strings and the prompt come from each request
+    command(
+        sub,
+        "proxy",
+        ProxyJob,
+        exclude=("n", "methods", "stop", "prompt", "k", "concurrent_problems"),
+    )

@@ -34,21 +34,26 @@ class DeepConfOnline(GenMethod):
 
         text, fin, _ = await r.stream_until(i, led, on_delta, logprobs=r.cfg.logprobs)
         led.sequential_tokens = max(led.sequential_tokens, len(watch))
-        return text, watch.lowest(), fin is None  # no Finish: stopped below the threshold
+        return text, watch.lowest(), fin is None, fin  # no Finish: stopped below the threshold
 
     async def run(self, r, led, before):
         cfg = r.cfg
         warm = await all_or_none(self._trace(r, i, led, None) for i in range(cfg.deepconf_warmup))
-        s = float(np.percentile([c for _, c, _ in warm], 100 - cfg.deepconf_keep))
+        s = float(np.percentile([c for _, c, _, _ in warm], 100 - cfg.deepconf_keep))
         rest = await all_or_none(self._trace(r, i, led, s) for i in range(cfg.deepconf_warmup, r.n))
-        voters = [(t, c) for t, c, _ in warm if c >= s] + [
-            (t, c) for t, c, stop in rest if not stop and c >= s
+        voting = [
+            (i, t, c, fin)
+            for i, (t, c, stop, fin) in enumerate(list(warm) + list(rest))
+            if c >= s and not stop
         ]
+        for i, t, _, fin in voting:
+            r.completed[i] = (t, fin.finished)
+        voters = [(t, c) for _, t, c, _ in voting]
         answers = [extract_answer(t, r.p.answer_type) for t, _ in voters]
         classes = AnswerClasses(answers, r.p.answer_type)
         win = majority_class(classes.labels, [c for _, c in voters])
         return {"answer": None if win < 0 else answers[classes.labels.index(win)], "threshold": s,
-                "stopped": sum(stop for _, _, stop in rest), "completed": len(voters)}  # fmt: skip
+                "stopped": sum(stop for _, _, stop, _ in rest), "completed": len(voters)}  # fmt: skip
 
 
 class ParallelProbeLive(GenMethod):
@@ -83,10 +88,12 @@ class ParallelProbeLive(GenMethod):
                     k[0] += 1
 
             try:
-                text, _, _ = await r.stream_until(i, led, on_delta, stop[i])
+                text, fin, _ = await r.stream_until(i, led, on_delta, stop[i])
             except Exception as e:  # the round loop must hear of it, not wait for a probe forever
                 await queues[i].put(("error", e))
                 raise
+            if fin is not None:  # ended by itself (not stopped)
+                r.completed[i] = (text, fin.finished)
             await queues[i].put(("end", extract_answer(text, r.p.answer_type)))
 
         tasks = [asyncio.create_task(chain(i)) for i in range(n)]
@@ -166,6 +173,7 @@ class ShortMKLive(GenMethod):
             text, fin, _ = await r.stream_until(i, led, on_delta, stop)
             if fin is not None and not stop.is_set():
                 ended.append(text)
+                r.completed[i] = (text, fin.finished)
                 if len(ended) >= m:
                     stop.set()
 

@@ -248,6 +248,8 @@ class DeepPrune(GenMethod):
                 if failed:
                     raise failed[0]
                 finals = [results[i][0] for i in chosen]
+                for i in chosen:  # ran on to its end: by itself unless at the token limit
+                    r.completed[i] = (results[i][0], results[i][1] < cfg.max_tokens)
                 led.inflight_waste = sum(
                     lives[i].generated - ptok[i] for i in range(n) if i not in chosen
                 )
@@ -256,11 +258,13 @@ class DeepPrune(GenMethod):
 
                 async def cont(i):
                     if ended[i]:
+                        r.completed[i] = (partial[i], True)
                         return partial[i], 0
                     req = r.request(i, max(cfg.max_tokens - ptok[i], 1), partial[i], ptok[i])
                     text, fin = await r.backend.complete(req)
                     led.add(fin, req.request_id)
                     led.reread_tokens += fin.prompt_tokens or 0
+                    r.completed[i] = (partial[i] + text, fin.finished)
                     return partial[i] + text, fin.completion_tokens
 
                 outs = await all_or_none(cont(i) for i in chosen)

@@ -53,6 +53,10 @@ class Run:
         self.finished: dict[
             int, tuple
         ] = {}  # index -> (text, Finish) of every trace generated in full
+        # index -> (whole text, ended by itself) of every trace the method completed and voted over
+        # (the proxy returns them as choices)
+        self.completed: dict[int, tuple[str, bool]] = {}
+        self.messages: tuple = ()  # the chat API's conversation (the proxy), sent with every request
 
     def request(
         self, i: int, max_tokens: int, suffix: str = "", start: int = 0, logprobs: int = 0
@@ -60,7 +64,8 @@ class Run:
         meta = {"question": self.p.id, "index": i, "start": start}
         rid = f"{self.p.id}/{i}" + (f"+{start}" if start else "")
         return Request(rid, self.prompt, trace_seed(self.cfg, self.p.id, i), max_tokens, self.cfg.temperature,
-                       self.cfg.top_p, logprobs, tuple(self.cfg.stop), meta, continuation=suffix)  # fmt: skip
+                       self.cfg.top_p, logprobs, tuple(self.cfg.stop), meta, continuation=suffix,
+                       messages=self.messages)  # fmt: skip
 
     async def full(self, i: int, led: LiveLedger) -> str:
         req = self.request(i, self.cfg.max_tokens)
@@ -68,6 +73,7 @@ class Run:
         led.add(fin, req.request_id)
         led.sequential_tokens = max(led.sequential_tokens, fin.completion_tokens)
         self.finished[i] = (text, fin)
+        self.completed[i] = (text, fin.finished)
         return text
 
     async def stream_until(self, i: int, led: LiveLedger, on_delta, stop=None, max_tokens: int | None = None,
@@ -106,7 +112,8 @@ class Run:
         the cue; greedy, at most ``probe_tokens``), charged to the ledger's probe columns."""
         cfg = self.cfg
         req = Request(f"{self.p.id}/{i}/probe{k}", self.prompt, 0, cfg.probe_tokens, 0.0, 1.0, 0, (),
-                      {"question": self.p.id, "index": i, "probe": k}, continuation=partial + cfg.answer_cue)  # fmt: skip
+                      {"question": self.p.id, "index": i, "probe": k}, continuation=partial + cfg.answer_cue,
+                      messages=self.messages)  # fmt: skip
         text, fin = await self.backend.complete(req)
         led.add_probe(fin, req.request_id)
         return probe_answer(cfg.answer_cue, text, self.p.answer_type)

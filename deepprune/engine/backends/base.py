@@ -30,6 +30,9 @@ class Request:
     # what the model already said in this turn (a prefix to resume from, a partial trace + answer
     # cue): after ``prompt`` in the completions API, a partial assistant message in the chat API
     continuation: str = ""
+    # the chat API: the conversation so far (the proxy's chat requests); empty: one user message
+    # holding ``prompt``
+    messages: tuple = field(default=(), compare=False)
 
     @property
     def text(self) -> str:

@@ -39,10 +39,10 @@ def completion_kwargs(req: Request, model: str, stream: bool = True) -> dict:
 
 def chat_kwargs(req: Request, model: str, stream: bool = True) -> dict:
     """The ``chat.completions.create`` arguments of one trace (pure): the prompt is the user's
-    message, formatted by the server's chat template; a continuation (a prefix to resume from, a
+    message (or ``req.messages``, a whole conversation), formatted by the server's chat template; a continuation (a prefix to resume from, a
     partial trace + answer cue) is a partial assistant message that the server continues in place
     (``continue_final_message``, ``add_generation_prompt`` off: vLLM's and SGLang's extension)."""
-    messages = [{"role": "user", "content": req.prompt}]
+    messages = [dict(m) for m in req.messages] or [{"role": "user", "content": req.prompt}]
     kw = {"model": model, "messages": messages, "max_tokens": req.max_tokens, "n": 1, "seed": req.seed,
           "temperature": req.temperature, "top_p": req.top_p, "stream": stream}  # fmt: skip
     if req.continuation:

@@ -1,0 +1,383 @@
+"""The proxy's ASGI server (FastAPI on uvicorn): routes, admission, the upstream, metrics, logs.
+
+- ``POST /v1/completions``, ``POST /v1/chat/completions``: ``n = 1`` is forwarded to the upstream
+  unchanged (streaming included; a ``deepprune`` field is dropped); ``n > 1`` runs the method
+  (:mod:`deepprune.proxy.core` reads the request and writes the response).
+- ``GET /v1/models`` (the upstream's), ``GET /health``, ``GET /metrics`` (Prometheus text).
+- Admission: at most ``max_running`` requests run at once and ``max_queued`` wait; one more is
+  answered 429 with ``Retry-After``. Upstream calls are bounded too (``upstream_concurrency``
+  traces at once, as many probes). Every request has a deadline (``request_timeout``: 504).
+- Every failure is OpenAI's error JSON with one line saying what happened (400 bad request,
+  404 unknown model, 429, 502 the upstream failed, 503 shutting down, 504 deadline).
+- Shutdown (Ctrl-C, SIGTERM): no new request is admitted, the running ones get
+  ``shutdown_grace`` seconds, then they are cancelled and their upstream streams closed.
+- One JSON line per request on the access log (``--log FILE``, else stderr).
+"""
+
+import asyncio
+import json
+import logging
+import sys
+import time
+
+from deepprune.engine.backends import Backend, get_backend
+from deepprune.engine.ledger import LiveLedger
+from deepprune.engine.methods import build_methods
+from deepprune.engine.problems import Problem
+from deepprune.engine.run import Run
+from deepprune.errors import ConfigError, DeepPruneError
+from deepprune.proxy.core import ProxyError, bad, parse_request, respond
+
+# the Prometheus counters (name -> help); each also carries labels where it says so
+COUNTERS = {
+    "requests_total": "Requests answered, by route, kind (pruned | passthrough) and status.",
+    "generated_tokens_total": "Tokens the upstream generated for the proxy's traces (passthrough included).",
+    "probe_tokens_total": "Tokens the upstream generated answering probes.",
+    "judge_tokens_total": "Input tokens the judge read (a local judge's own cost, not the upstream's).",
+    "cons_n_estimate_tokens_total": "Tokens a cons@N of the same pruned requests would have generated (ledger estimate).",
+    "rejected_total": "Requests refused with 429 (queue full).",
+}  # fmt: skip
+
+
+class Bounded(Backend):
+    """A backend with at most ``limit`` traces and ``limit`` probes in flight (separate slots: a
+    trace waiting on its probe never holds the slot the probe needs)."""
+
+    def __init__(self, inner: Backend, limit: int):
+        self.inner, self.name = inner, inner.name
+        self.slots, self.probe_slots = asyncio.Semaphore(limit), asyncio.Semaphore(limit)
+
+    def __getattr__(self, name):  # the replayed pool's questions, require_probes, ...
+        return getattr(self.inner, name)
+
+    def _slots(self, req) -> asyncio.Semaphore:
+        return self.probe_slots if "probe" in req.meta else self.slots
+
+    async def stream(self, req):
+        async with self._slots(req):
+            gen = self.inner.stream(req)
+            try:
+                async for item in gen:
+                    yield item
+            finally:
+                await gen.aclose()
+
+    async def complete(self, req):
+        async with self._slots(req):
+            return await self.inner.complete(req)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class Proxy:
+    """The app and its state: backends per model, judges per spec, admission, counters;
+    ``job`` a :class:`deepprune.proxy.job.ProxyJob`."""
+
+    def __init__(self, job):
+        self.job = job
+        self.backends: dict[tuple[str, bool], Bounded] = {}
+        self.judges: dict[str, object] = {}
+        self.counts: dict[tuple, float] = {}
+        self.running = self.waiting = 0
+        self.closing = False
+        self.closed: asyncio.Event | None = None  # set when shutdown begins
+        self.slots: asyncio.Semaphore | None = None
+        self.http = None
+        self.pool_ids: dict[str, str] = {}
+        self.log = logging.getLogger(f"deepprune.proxy.{id(self)}")
+        self.log.propagate = False
+        handler = logging.FileHandler(job.log) if job.log else logging.StreamHandler(sys.stderr)
+        self.log.addHandler(handler)
+        self.log.setLevel(logging.INFO)
+        if job.pool is not None:
+            replay = get_backend("replay", pool=job.pool, rate=job.rate)
+            self.pool_ids = {q.question: q.id for q in replay.questions.values()}
+            self.backends[("replay", False)] = Bounded(replay, job.upstream_concurrency)
+        self.app = self._build()
+
+    # ---- the routes -------------------------------------------------------------------------
+    def _build(self):
+        from contextlib import asynccontextmanager
+
+        from fastapi import FastAPI, Request
+        from fastapi.responses import JSONResponse, PlainTextResponse
+
+        @asynccontextmanager
+        async def lifespan(_app):
+            import httpx
+
+            self.slots = asyncio.Semaphore(self.job.max_running)
+            self.closed = asyncio.Event()
+            self.http = httpx.AsyncClient(timeout=self.job.timeout)
+            yield
+            self.closing = True
+            for b in self.backends.values():
+                await b.close()
+            await self.http.aclose()
+
+        app = FastAPI(title="deepprune proxy", lifespan=lifespan)
+
+        @app.post("/v1/completions")
+        async def completions(request: Request):
+            return await self.handle(request, chat=False)
+
+        @app.post("/v1/chat/completions")
+        async def chat(request: Request):
+            return await self.handle(request, chat=True)
+
+        @app.get("/v1/models")
+        async def models(request: Request):
+            if self.job.pool is not None:
+                return {
+                    "object": "list",
+                    "data": [{"id": "replay", "object": "model", "owned_by": "deepprune"}],
+                }
+            try:
+                r = await self.http.get(
+                    self.job.upstream.rstrip("/") + "/models", headers=self._auth(request)
+                )
+                return JSONResponse(r.json(), status_code=r.status_code)
+            except Exception as e:  # noqa: BLE001 - the upstream's failure, in one line
+                err = ProxyError(502, f"{self.job.upstream}: /models: {type(e).__name__}: {e}")
+                return JSONResponse(err.body(), status_code=502)
+
+        @app.get("/health")
+        async def health():
+            if self.closing:
+                return JSONResponse({"status": "shutting down"}, status_code=503)
+            return {"status": "ok", "running": self.running, "waiting": self.waiting}
+
+        @app.get("/metrics")
+        async def metrics():
+            return PlainTextResponse(self.metrics_text())
+
+        return app
+
+    def _auth(self, request) -> dict:
+        if self.job.api_key:
+            return {"Authorization": f"Bearer {self.job.api_key}"}
+        got = request.headers.get("authorization")
+        return {"Authorization": got} if got else {}
+
+    # ---- one request ------------------------------------------------------------------------
+    async def handle(self, request, chat: bool):
+        from fastapi.responses import JSONResponse
+
+        t0, route = time.perf_counter(), "chat" if chat else "completions"
+        info = {"route": route, "kind": "pruned"}
+        try:
+            try:
+                body = json.loads(await request.body())
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise bad(f"the request body is not valid JSON ({e})") from None
+            if self.closing:
+                raise ProxyError(503, "the proxy is shutting down", kind="service_unavailable")
+            if self.running + self.waiting >= self.job.max_running + self.job.max_queued:
+                self._count("rejected_total")
+                raise ProxyError(429, f"{self.running} requests running and {self.waiting} waiting "
+                                      "(--max-running, --max-queued): retry later")  # fmt: skip
+            self.waiting += 1
+            queued = True
+            try:
+                async with self.slots:
+                    self.waiting, self.running, queued = self.waiting - 1, self.running + 1, False
+                    try:
+                        serve = asyncio.wait_for(
+                            self._serve(request, body, chat, info), self.job.request_timeout
+                        )
+                        out = await self._until_shutdown(asyncio.ensure_future(serve))
+                    finally:
+                        self.running -= 1
+            finally:
+                if queued:  # cancelled while waiting (shutdown, a client gone)
+                    self.waiting -= 1
+        except asyncio.TimeoutError:
+            out = ProxyError(
+                504, f"no answer within {self.job.request_timeout:g} s (--request-timeout)"
+            )
+        except ProxyError as e:
+            out = e
+        except DeepPruneError as e:  # the upstream failed: its one line
+            out = ProxyError(502, str(e))
+        except Exception as e:  # noqa: BLE001 - never a traceback to the client
+            self.log.exception("internal error")
+            out = ProxyError(500, f"internal error: {type(e).__name__}: {e}", kind="internal_error")
+        status = out.status if isinstance(out, ProxyError) else getattr(out, "status_code", 200)
+        self._count("requests_total", route=route, kind=info["kind"], status=str(status))
+        self.log.info(json.dumps({"ts": round(time.time(), 3), "route": route, "status": status,
+                                  "ms": round(1000 * (time.perf_counter() - t0), 1), **info.get("log", {}),
+                                  **({"error": out.message} if isinstance(out, ProxyError) else {})}))  # fmt: skip
+        if isinstance(out, ProxyError):
+            headers = {"Retry-After": "1"} if out.status in (429, 503) else None
+            return JSONResponse(out.body(), status_code=out.status, headers=headers)
+        return out
+
+    def begin_shutdown(self) -> None:
+        self.closing = True
+        if self.closed is not None:
+            self.closed.set()
+
+    async def _until_shutdown(self, task: asyncio.Future):
+        """The request's result; once shutdown begins it has ``shutdown_grace`` seconds, then it is
+        cancelled (its upstream streams closed) and answered 503. A client gone cancels it too."""
+        closing = asyncio.ensure_future(self.closed.wait())
+        try:
+            await asyncio.wait({task, closing}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                await asyncio.wait({task}, timeout=self.job.shutdown_grace)
+            if not task.done():
+                raise ProxyError(503, f"the proxy shut down before this request finished "
+                                      f"({self.job.shutdown_grace:g} s, --shutdown-grace)", kind="service_unavailable")  # fmt: skip
+            return task.result()
+        finally:
+            closing.cancel()
+            task.cancel()  # a no-op when it is done
+            await asyncio.gather(task, closing, return_exceptions=True)
+
+    async def _serve(self, request, body, chat: bool, info: dict):
+        from fastapi.responses import JSONResponse
+
+        n = body.get("n") if isinstance(body, dict) else 0
+        if n in (1, None) and self.job.upstream is not None:
+            info["kind"] = "passthrough"
+            return await self._pass(request, body, chat, info)
+        job = self.job
+        parsed = parse_request(body, job.config, job.method, job.returns, job.answer_type, chat)
+        info["log"] = {"n": parsed.cfg.n, "method": parsed.method, "model": parsed.model}
+        backend = await self._backend(parsed.model, chat, request)
+        p = parsed.problem
+        if job.pool is not None:  # a replayed pool serves only its own questions, by their text
+            qid = self.pool_ids.get(p.question)
+            if qid is None:
+                raise bad("the prompt is not a question of the replayed pool (--pool)", "prompt")
+            p = parsed.problem = Problem(qid, p.question, None, p.answer_type)
+        judge = self._judge(parsed.cfg.judge) if parsed.method == "deepprune" else None
+        if parsed.method == "parallel-probe" or (
+            parsed.method == "deepprune" and parsed.cfg.judge.split(":")[0] == "probe"
+        ):
+            try:
+                backend.require_probes()
+            except ConfigError as e:
+                raise bad(str(e)) from None
+        run = Run(backend, p, parsed.cfg)
+        run.messages = parsed.messages
+        led, t0 = LiveLedger(), time.perf_counter()
+        method = build_methods(parsed.cfg, judge)[0]
+        result = await method.run(run, led, {})
+        resp = respond(parsed, result, led, run.completed, time.perf_counter() - t0)
+        dp = resp["deepprune"]
+        for name, v in (("generated_tokens_total", dp["tokens"]), ("probe_tokens_total", dp["probe_tokens"]),
+                        ("judge_tokens_total", dp["judge_tokens"]),
+                        ("cons_n_estimate_tokens_total", dp["cons_n_estimate"])):  # fmt: skip
+            self._count(name, v)
+        info["log"].update(
+            tokens=dp["tokens"],
+            probe_tokens=dp["probe_tokens"],
+            cons_n_estimate=dp["cons_n_estimate"],
+        )
+        return JSONResponse(resp)
+
+    async def _backend(self, model: str, chat: bool, request) -> Bounded:
+        if self.job.pool is not None:
+            return self.backends[("replay", False)]
+        key = (model, chat)
+        if key not in self.backends:
+            auth = self._auth(request).get("Authorization", "")
+            b = get_backend("openai", base_url=self.job.upstream, model=model, api="chat" if chat else "completions",
+                            api_key=auth.removeprefix("Bearer ") or None, timeout=self.job.timeout,
+                            retries=self.job.retries)  # fmt: skip
+            try:
+                await b.check()
+            except DeepPruneError as e:
+                await b.close()
+                raise ProxyError(
+                    404 if "unknown model" in str(e) else 502, str(e), "model"
+                ) from None
+            self.backends.setdefault(key, Bounded(b, self.job.upstream_concurrency))
+        return self.backends[key]
+
+    def _judge(self, spec: str):
+        if spec not in self.judges:
+            from deepprune.judges import get_judge
+
+            try:
+                self.judges[spec] = get_judge(spec)
+            except (ConfigError, FileNotFoundError) as e:
+                raise bad(f"judge {spec!r}: {e}", "deepprune.judge") from None
+        return self.judges[spec]
+
+    async def _pass(self, request, body, chat: bool, info: dict):
+        """n = 1: the request as it came (less our ``deepprune`` field), the upstream's answer as it is."""
+        import httpx
+        from fastapi.responses import JSONResponse, StreamingResponse
+
+        if isinstance(body, dict):
+            body.pop("deepprune", None)
+        url = self.job.upstream.rstrip("/") + ("/chat/completions" if chat else "/completions")
+        req = self.http.build_request("POST", url, json=body, headers=self._auth(request))
+        try:
+            r = await self.http.send(req, stream=True)
+        except httpx.HTTPError as e:
+            raise DeepPruneError(
+                f"{self.job.upstream}: {type(e).__name__}: {e or 'no answer'}"
+            ) from None
+        if not (isinstance(body, dict) and body.get("stream")):
+            try:
+                data = json.loads(await r.aread())
+            except (json.JSONDecodeError, httpx.HTTPError) as e:
+                raise DeepPruneError(
+                    f"{self.job.upstream}: not a JSON answer ({type(e).__name__})"
+                ) from None
+            finally:
+                await r.aclose()
+            tokens = (
+                ((data.get("usage") or {}).get("completion_tokens") or 0)
+                if isinstance(data, dict)
+                else 0
+            )
+            self._count("generated_tokens_total", tokens)
+            return JSONResponse(data, status_code=r.status_code)
+
+        async def relay():
+            tokens, usage = 0, None
+            try:
+                async for line in r.aiter_lines():
+                    if line.startswith("data: ") and line != "data: [DONE]":
+                        try:
+                            chunk = json.loads(line[6:])
+                            usage = (chunk.get("usage") or {}).get("completion_tokens", usage)
+                            tokens += any(c.get("text") or (c.get("delta") or {}).get("content")
+                                          for c in chunk.get("choices") or [])  # fmt: skip
+                        except (json.JSONDecodeError, AttributeError):
+                            pass
+                    yield line + "\n"
+            finally:
+                await r.aclose()
+                self._count("generated_tokens_total", usage if usage is not None else tokens)
+
+        return StreamingResponse(relay(), status_code=r.status_code, media_type="text/event-stream")
+
+    # ---- counters ---------------------------------------------------------------------------
+    def _count(self, name: str, value: float = 1, **labels) -> None:
+        key = (name, tuple(sorted(labels.items())))
+        self.counts[key] = self.counts.get(key, 0) + value
+
+    def total(self, name: str) -> float:
+        return sum(v for (k, _), v in self.counts.items() if k == name)
+
+    def metrics_text(self) -> str:
+        """The Prometheus exposition of the counters, and the running / waiting gauges (pure)."""
+        lines = []
+        for name, help_ in COUNTERS.items():
+            full = f"deepprune_proxy_{name}"
+            lines += [f"# HELP {full} {help_}", f"# TYPE {full} counter"]
+            rows = [(lab, v) for (k, lab), v in sorted(self.counts.items()) if k == name] or [
+                ((), 0)
+            ]
+            for lab, v in rows:
+                tag = "{" + ",".join(f'{k}="{x}"' for k, x in lab) + "}" if lab else ""
+                lines.append(f"{full}{tag} {v:g}")
+        for name, v in (("running", self.running), ("waiting", self.waiting)):
+            lines += [f"# TYPE deepprune_proxy_{name} gauge", f"deepprune_proxy_{name} {v}"]
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,264 @@
+"""What the proxy does with one request, without a server (pure, unit-tested): read an OpenAI
+completions or chat request into a problem, a :class:`~deepprune.engine.solve.SolveConfig` and the
+reply it asks for; turn a method's result and ledger into an OpenAI response; errors in OpenAI's
+shape.
+
+Seeds: trace i of a request gets the seed ``deepprune solve`` gives trace i of a problem whose id
+is :func:`problem_id` of the request's prompt, under the request's ``seed`` (default: the proxy's
+``--seed``). ``deepprune solve --prompt '{question}'`` over problems named so reproduces the
+proxy's traces exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+import uuid
+
+from deepprune.answers import extract_answer
+from deepprune.engine.ledger import LiveLedger
+from deepprune.engine.problems import Problem
+from deepprune.engine.solve_config import SolveConfig
+from deepprune.errors import ConfigError
+from deepprune.grading import answers_equal
+
+# what a request may set in extra_body={"deepprune": {...}}
+OPTIONS = ("method", "judge", "trunc", "return", "answer_type")
+# the methods a request can run (cons@k is cons@N with n=k: ask for that)
+PROXY_METHODS = ("cons@N", "deepprune", "deepconf", "parallel-probe", "short-m@k")
+RETURNS = ("choices", "vote")
+MAX_N = 512  # our choice: more traces than any published setting (DeepConf: 512)
+# the request fields the proxy reads; any other OpenAI field is refused rather than ignored
+KNOWN = {"model", "prompt", "messages", "n", "max_tokens", "max_completion_tokens", "temperature", "top_p",
+         "seed", "stop", "stream", "stream_options", "user", "deepprune", "logprobs", "top_logprobs",
+         "echo", "presence_penalty", "frequency_penalty", "best_of"}  # fmt: skip
+
+
+class ProxyError(Exception):
+    """An error the client gets as OpenAI's error JSON: ``status`` (400, 429, 502, 504, ...)."""
+
+    def __init__(
+        self, status: int, message: str, param: str | None = None, kind: str | None = None
+    ):
+        super().__init__(message)
+        self.status, self.message, self.param = status, message, param
+        self.kind = kind or {400: "invalid_request_error", 404: "not_found_error",
+                             429: "rate_limit_error", 504: "timeout_error"}.get(status, "upstream_error")  # fmt: skip
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param,
+                          "code": self.status}}  # fmt: skip
+
+
+def bad(message: str, param: str | None = None) -> ProxyError:
+    return ProxyError(400, message, param)
+
+
+def problem_id(prompt: str) -> str:
+    """The id a request's prompt gets (its traces' seeds derive from it): ``p-`` + 16 hex of sha256."""
+    return "p-" + hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclasses.dataclass
+class Parsed:
+    """One request, read: the problem, the run's settings, the method and what to return."""
+
+    problem: Problem
+    cfg: SolveConfig
+    method: str
+    returns: str
+    model: str
+    chat: bool
+    messages: tuple = ()
+    stream: bool = False
+
+
+def _number(body: dict, key: str, kind, default, lo=None, hi=None):
+    v = body.get(key, default)
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, kind):
+        raise bad(f"{key} must be a {'integer' if kind is int else 'number'}, got {v!r}", key)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise bad(f"{key} must be in [{lo}, {hi}], got {v}", key)
+    return v
+
+
+def _prompt(body: dict, chat: bool) -> tuple[str, tuple]:
+    """(the text the traces continue, the chat conversation) of a request."""
+    if chat:
+        msgs = body.get("messages")
+        if not isinstance(msgs, list) or not msgs:
+            raise bad("messages must be a non-empty list", "messages")
+        for m in msgs:
+            if (
+                not isinstance(m, dict)
+                or not isinstance(m.get("role"), str)
+                or not isinstance(m.get("content"), str)
+            ):
+                raise bad("each message needs a role and a string content", "messages")  # fmt: skip
+        if msgs[-1]["role"] != "user":
+            raise bad(
+                "the last message must be the user's (the proxy samples the assistant's reply)",
+                "messages",
+            )
+        text = json.dumps([[m["role"], m["content"]] for m in msgs], ensure_ascii=False)
+        return text, tuple({"role": m["role"], "content": m["content"]} for m in msgs)
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        prompt = prompt[0]  # lm-eval and others send a batch of one
+    if not isinstance(prompt, str) or not prompt:
+        raise bad(
+            "prompt must be one non-empty string (token-id prompts and batches are not supported)",
+            "prompt",
+        )
+    return prompt, ()
+
+
+def parse_request(body: object, base: SolveConfig, method: str, returns: str, answer_type: str,
+                  chat: bool) -> Parsed:  # fmt: skip
+    """Read a request body (already JSON-decoded) into a :class:`Parsed`, or raise a 400 naming the field."""
+    if not isinstance(body, dict):
+        raise bad("the request body must be a JSON object")
+    unknown = sorted(set(body) - KNOWN)
+    if unknown:
+        raise bad(
+            f"unknown field(s) {', '.join(unknown)}; the proxy reads {', '.join(sorted(KNOWN))}",
+            unknown[0],
+        )
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad("model must be a non-empty string", "model")
+    prompt, messages = _prompt(body, chat)
+    n = _number(body, "n", int, 1, 1, MAX_N)
+    if body.get("best_of") not in (None, n):
+        raise bad("best_of is not supported (the proxy votes; use n)", "best_of")
+    if body.get("echo"):
+        raise bad("echo is not supported by the proxy", "echo")
+    for key in ("presence_penalty", "frequency_penalty"):
+        if body.get(key) not in (None, 0, 0.0):
+            raise bad(f"{key} is not supported by the proxy", key)
+    opts = body.get("deepprune") or {}
+    if not isinstance(opts, dict):
+        raise bad(
+            '"deepprune" must be an object, e.g. {"method": "deepprune", "return": "vote"}',
+            "deepprune",
+        )
+    extra = sorted(set(opts) - set(OPTIONS))
+    if extra:
+        raise bad(
+            f"unknown deepprune option(s) {', '.join(extra)}; known: {', '.join(OPTIONS)}",
+            "deepprune",
+        )
+    method, returns = opts.get("method", method), opts.get("return", returns)
+    if method not in PROXY_METHODS:
+        hint = " (cons@k is cons@N with n=k)" if method == "cons@k" else ""
+        raise bad(
+            f"unknown method {method!r}{hint}; known: {', '.join(PROXY_METHODS)}",
+            "deepprune.method",
+        )
+    if returns not in RETURNS:
+        raise bad(f"unknown return {returns!r}; known: {', '.join(RETURNS)}", "deepprune.return")
+    answer_type = opts.get("answer_type", answer_type)
+    if answer_type not in ("math", "choice", "text"):
+        raise bad(
+            f"unknown answer_type {answer_type!r}; known: math, choice, text",
+            "deepprune.answer_type",
+        )
+    stream = bool(body.get("stream"))
+    if n > 1 and stream:
+        raise bad(
+            "stream with n > 1 is not supported: the proxy answers when the vote is in (set stream false)",
+            "stream",
+        )
+    if n > 1 and (body.get("logprobs") or body.get("top_logprobs")):
+        raise bad("logprobs with n > 1 are not returned by the proxy", "logprobs")
+    stop = body.get("stop")
+    stop = (stop,) if isinstance(stop, str) else stop or ()
+    if not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) for s in stop):
+        raise bad("stop must be a string or a list of strings", "stop")
+    max_tokens = _number(body, "max_tokens", int, None, 1, 10**6)
+    max_tokens = (
+        _number(body, "max_completion_tokens", int, max_tokens, 1, 10**6) or base.max_tokens
+    )
+    changes = {"n": n, "methods": (method,), "max_tokens": max_tokens, "stop": tuple(stop),
+               "temperature": float(_number(body, "temperature", (int, float), base.temperature, 0, 2)),
+               "top_p": float(_number(body, "top_p", (int, float), base.top_p, 0, 1)),
+               "seed": _number(body, "seed", int, base.seed), "prompt": "{question}",
+               "judge": opts.get("judge", base.judge), "trunc": opts.get("trunc", base.trunc)}  # fmt: skip
+    if method == "deepconf":  # the warm-up cannot take every trace
+        changes["deepconf_warmup"] = min(base.deepconf_warmup, max(n - 1, 1))
+    try:
+        cfg = dataclasses.replace(base, **changes)
+    except ConfigError as e:
+        raise bad(str(e), "deepprune") from None
+    question = messages[-1]["content"] if chat else prompt
+    return Parsed(Problem(problem_id(prompt), question, None, answer_type), cfg, method, returns, model, chat,
+                  messages, stream)  # fmt: skip
+
+
+def cons_n_estimate(led: LiveLedger, completed: dict, n: int) -> int:
+    """Tokens a cons@N of the same request would have generated, by the ledger's estimate: n x the
+    mean length of the traces the method completed (prefix and continuation summed per trace); the
+    tokens spent where nothing was completed. Short traces finish first: for short-m@k it is low."""
+    per: dict[int, int] = {}
+    for rid, tokens in led.requests:
+        parts = rid.split("/")
+        if len(parts) == 2:  # "qid/i" or "qid/i+start"; "qid/i/probeK" is a probe
+            i = int(parts[1].split("+")[0])
+            per[i] = per.get(i, 0) + tokens
+    lengths = [per[i] for i in completed if i in per]
+    return round(n * sum(lengths) / len(lengths)) if lengths else led.tokens
+
+
+def respond(parsed: Parsed, result: dict, led: LiveLedger, completed: dict, wall_s: float) -> dict:
+    """The OpenAI response of a pruned request: the completed traces as choices, those voting the
+    answer first (``return: vote``: the first of them alone), ``usage`` what the upstream spent
+    (generated + probe tokens; prompt tokens it read), and the ledger under ``deepprune``."""
+    p, answer = parsed.problem, result.get("answer")
+
+    def agree(text: str) -> bool:
+        got = extract_answer(text, p.answer_type)
+        return answer is not None and answers_equal(got, answer, p.answer_type)
+
+    order = sorted(completed, key=lambda i: (not agree(completed[i][0]), i))
+    picked = order[:1] if parsed.returns == "vote" else order
+    texts = [(completed[i][0], completed[i][1]) for i in picked]
+    from_probes = (
+        parsed.returns == "vote" and answer is not None and not (picked and agree(texts[0][0]))
+    )
+    if (
+        from_probes
+    ):  # Parallel-Probe's consensus can be a probed answer no completed trace ends with
+        texts = [(f"\\boxed{{{answer}}}", True)]
+    if not texts:  # nothing completed and no answer: one empty choice, said in the ledger
+        texts = [("", False)]
+    if parsed.chat:
+        choices = [{"index": k, "message": {"role": "assistant", "content": t}, "logprobs": None,
+                    "finish_reason": "stop" if done else "length"} for k, (t, done) in enumerate(texts)]  # fmt: skip
+    else:
+        choices = [{"index": k, "text": t, "logprobs": None, "finish_reason": "stop" if done else "length"}
+                   for k, (t, done) in enumerate(texts)]  # fmt: skip
+    generated = led.tokens + led.probe_tokens
+    read = led.prompt_tokens + led.probe_prompt_tokens
+    ledger = {"method": parsed.method, "n": parsed.cfg.n, "answer": answer, "completed": sorted(completed),
+              "choices_from": "probes" if from_probes else "traces", "problem_id": p.id, "seed": parsed.cfg.seed,
+              "tokens": led.tokens, "probe_tokens": led.probe_tokens, "probe_calls": led.probe_calls,
+              "judge_calls": led.judge_calls, "judge_tokens": led.judge_tokens, "net_tokens": led.net_tokens,
+              "reread_tokens": led.reread_tokens, "sequential_tokens": led.sequential_tokens,
+              "cons_n_estimate": cons_n_estimate(led, completed, parsed.cfg.n), "wall_s": round(wall_s, 4),
+              "usage_flags": led.usage_flags,
+              **{k: v for k, v in result.items() if k not in ("answer", "completed") and _plain(v)}}  # fmt: skip
+    return {"id": f"{'chatcmpl' if parsed.chat else 'cmpl'}-dp{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion" if parsed.chat else "text_completion", "created": int(time.time()),
+            "model": parsed.model, "choices": choices,
+            "usage": {"prompt_tokens": read, "completion_tokens": generated, "total_tokens": read + generated},
+            "deepprune": ledger}  # fmt: skip
+
+
+def _plain(v) -> bool:
+    return isinstance(v, (int, float, str, bool, type(None))) or (
+        isinstance(v, list) and all(isinstance(x, (int, float, str)) for x in v)
+    )

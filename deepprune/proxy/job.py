@@ -1,0 +1,139 @@
+"""``deepprune proxy`` (:class:`ProxyJob`) and a proxy serving in a thread (:class:`ProxyHandle`, for
+notebooks and tests): the settings, checked; uvicorn, told when its shutdown begins."""
+
+import dataclasses
+import threading
+import time
+from dataclasses import dataclass, field
+
+from deepprune.engine.solve_config import SolveConfig
+from deepprune.errors import ConfigError, DeepPruneError
+from deepprune.proxy.app import Proxy
+from deepprune.proxy.core import PROXY_METHODS, RETURNS
+
+
+@dataclass
+class ProxyConfig(SolveConfig):
+    """The methods' settings (:class:`SolveConfig`); ``n``, the stop strings and the prompt come from each
+    request, and ``methods`` from ``--method`` (checked together in :class:`ProxyJob`)."""
+
+    methods: tuple[str, ...] = ("cons@N",)
+
+
+@dataclass
+class ProxyJob:
+    """``deepprune proxy``: an OpenAI-compatible server in front of yours; every n > 1 request is pruned."""
+
+    upstream: str | None = (
+        None  # your server's OpenAI base URL, e.g. http://127.0.0.1:8000/v1 (or a router's)
+    )
+    pool: str | None = None  # instead of an upstream: replay this saved pool (tests, benchmarks)
+    rate: float = 0.0  # replay speed, tokens/s per trace (0: as fast as possible)
+    port: int = 8788  # port to listen on (our choice)
+    host: str = "127.0.0.1"  # address to listen on (our choice: this machine only)
+    method: str = (
+        "deepprune"  # what serves n > 1: deepprune, parallel-probe, short-m@k, deepconf, cons@N
+    )
+    # choices: every completed trace (the voted answer's first); vote: one choice, the voted trace
+    returns: str = "choices"
+    answer_type: str = "math"  # how answers are read for the vote: math, choice, text
+    api_key: str | None = (
+        None  # the upstream's API key (default: the client's Authorization header)
+    )
+    timeout: float = 600.0  # seconds an upstream request may wait for its next bytes (our choice)
+    retries: int = 2  # upstream retries of a refused connection, a timeout, a 5xx (our choice)
+    max_running: int = 16  # requests running at once (our choice)
+    max_queued: int = 64  # requests waiting; one more is answered 429 (our choice)
+    upstream_concurrency: int = (
+        64  # traces in flight upstream at once, and as many probes (our choice)
+    )
+    request_timeout: float = 900.0  # seconds a request may take in all; then 504 (our choice)
+    shutdown_grace: float = 30.0  # seconds running requests get at shutdown (our choice)
+    log: str | None = None  # the access log (one JSON line per request); default: stderr
+    config: ProxyConfig = field(
+        default_factory=ProxyConfig
+    )  # each method's settings; n etc. per request
+
+    def __post_init__(self):
+        if (self.upstream is None) == (self.pool is None):
+            raise ConfigError(
+                "give --upstream URL (your server) or --pool POOL (a replay), exactly one"
+            )
+        if self.method not in PROXY_METHODS:
+            raise ConfigError(
+                f"unknown --method {self.method!r}; known: {', '.join(PROXY_METHODS)}"
+            )
+        if self.returns not in RETURNS:
+            raise ConfigError(f"unknown --returns {self.returns!r}; known: {', '.join(RETURNS)}")
+        for name in ("max_running", "upstream_concurrency"):
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
+                )
+        if self.max_queued < 0 or not self.request_timeout > 0 or self.shutdown_grace < 0:
+            raise ConfigError(
+                "--max-queued and --shutdown-grace must be >= 0, --request-timeout > 0"
+            )
+        self.config = dataclasses.replace(
+            self.config, methods=(self.method,)
+        )  # the settings, checked for it
+
+    def app(self):
+        return Proxy(self).app
+
+    def run(self) -> int:
+        server = make_server(Proxy(self), self)
+        where = self.upstream or f"replay of {self.pool}"
+        print(f"deepprune proxy at http://{self.host}:{self.port}/v1 -> {where} ({self.method}); Ctrl-C stops",
+              flush=True)  # fmt: skip
+        server.run()
+        return 0
+
+    def start(self) -> "ProxyHandle":
+        """Serve in a background thread (notebooks, tests); ``handle.stop()`` shuts down gracefully."""
+        return ProxyHandle(self).start()
+
+
+def make_server(proxy, job: ProxyJob):
+    """A uvicorn server that tells the proxy when its shutdown begins (running requests then get
+    ``shutdown_grace`` seconds, and a 503 if they need more; uvicorn waits a little longer)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None):
+            proxy.begin_shutdown()
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(proxy.app, host=job.host, port=job.port, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=job.shutdown_grace + 5, lifespan="on")  # fmt: skip
+    return Server(config)
+
+
+class ProxyHandle:
+    """A proxy serving in a thread of this process: ``url``, ``proxy`` (its counters), ``stop()``."""
+
+    def __init__(self, job: ProxyJob):
+        self.job, self.proxy = job, Proxy(job)
+        self.server = make_server(self.proxy, job)
+        self.server.install_signal_handlers = lambda: None  # a thread: the main thread owns signals
+        self.url = f"http://{job.host}:{job.port}/v1"
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name="deepprune-proxy")
+
+    def start(self, timeout: float = 30.0) -> "ProxyHandle":
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise DeepPruneError(f"the proxy did not start on {self.job.host}:{self.job.port}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(self.job.shutdown_grace + 30)
+
+    def __enter__(self) -> "ProxyHandle":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,273 @@
+"""The pruning proxy with the real ``openai`` SDK as its client, in front of our fault-injecting
+OpenAI-compatible server (a well-behaved upstream, and each fault) or a replayed pool: n = 1
+passes through unchanged, n > 1 runs the method with the seeds and tokens ``solve`` gives the
+same problem, every failure is OpenAI's error JSON, nothing hangs, ``/metrics`` adds up."""
+
+import asyncio
+import json
+import socket
+import threading
+import urllib.error
+import urllib.request
+
+import openai
+import pytest
+
+from deepprune.dev.fault_server import FaultServer
+from deepprune.engine.problems import Problem
+from deepprune.engine.solve import SolveConfig, solve
+from deepprune.errors import ConfigError
+from deepprune.proxy.core import problem_id
+from deepprune.proxy.job import ProxyConfig, ProxyJob
+from tests.conftest import ROOT
+
+TEXT = {
+    "judge": "lexical:jaccard",
+    "trunc": "tokens:4",
+}  # a text judge: the fault server's probes mean nothing
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    with FaultServer() as fs:
+        yield fs
+
+
+def _proxy(upstream=None, mode="ok", **kw):
+    cfg = ProxyConfig(
+        **{"max_tokens": 20, "K2": 2, "K3": 2, "deterministic": True, **kw.pop("config", {})}
+    )
+    where = {"pool": kw.pop("pool")} if "pool" in kw else {"upstream": upstream.url(mode)}
+    return ProxyJob(port=_port(), config=cfg, **where, **kw).start()
+
+
+def _client(h, **kw):
+    return openai.OpenAI(base_url=h.url, api_key="none", max_retries=0, **kw)
+
+
+def _post(url: str, body: bytes) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_n1_passes_through_and_n8_is_pruned_with_solves_seeds_and_tokens(upstream):
+    with _proxy(upstream, method="deepprune", config=TEXT) as h:
+        c = _client(h)
+        one = c.completions.create(model="fault-model", prompt="1+1?", max_tokens=20, seed=3)
+        direct = openai.OpenAI(base_url=upstream.url("ok"), api_key="x").completions.create(
+            model="fault-model", prompt="1+1?", max_tokens=20, seed=3
+        )
+        assert one.choices[0].text == direct.choices[0].text and one.usage == direct.usage
+        r = c.completions.create(
+            model="fault-model",
+            prompt="1+1?",
+            n=8,
+            max_tokens=20,
+            seed=5,
+            extra_body={"deepprune": {"method": "deepprune"}},
+        )
+        dp = r.model_extra["deepprune"]
+        # the same problem through `deepprune solve`: its id is the prompt's, the request's seed
+        cfg = SolveConfig(
+            n=8,
+            max_tokens=20,
+            seed=5,
+            K2=2,
+            K3=2,
+            deterministic=True,
+            methods=("deepprune",),
+            prompt="{question}",
+            **TEXT,
+        )
+        ref = solve(
+            [Problem(problem_id("1+1?"), "1+1?")],
+            cfg,
+            base_url=upstream.url("ok"),
+            model="fault-model",
+            progress=False,
+        )["records"][0]
+        assert dp["tokens"] == ref["tokens"] and dp["answer"] == ref["answer"]
+        assert dp["completed"] == sorted(ref["completed"]) and len(r.choices) == len(
+            ref["completed"]
+        )
+        assert r.usage.completion_tokens == ref["tokens"] + ref["probe_tokens"]
+        assert all(
+            ch.text.rstrip(".").endswith(dp["answer"]) for ch in r.choices[:1]
+        )  # the vote's trace first
+        assert dp["cons_n_estimate"] > dp["tokens"]  # 2 of 8 completed: the estimate is for 8
+        metrics = urllib.request.urlopen(h.url.removesuffix("/v1") + "/metrics").read().decode()
+        gen = float(
+            next(
+                x.split()[-1]
+                for x in metrics.splitlines()
+                if x.startswith("deepprune_proxy_generated_tokens_total")
+            )
+        )
+        assert gen == dp["tokens"] + one.usage.completion_tokens
+
+
+def test_return_vote_gives_one_choice_and_chat_works(upstream):
+    with _proxy(upstream, method="cons@N", returns="vote") as h:
+        c = _client(h)
+        r = c.chat.completions.create(
+            model="fault-model",
+            n=4,
+            max_tokens=20,
+            seed=1,
+            messages=[{"role": "user", "content": "1+1?"}],
+        )
+        assert len(r.choices) == 1 and r.object == "chat.completion"
+        assert (
+            r.choices[0].message.content.rstrip(".").endswith(r.model_extra["deepprune"]["answer"])
+        )
+        assert upstream.httpd.chat_requests[-1]["messages"] == [{"role": "user", "content": "1+1?"}]
+        r = c.completions.create(
+            model="fault-model",
+            prompt="1+1?",
+            n=4,
+            max_tokens=20,
+            extra_body={"deepprune": {"return": "choices"}},
+        )
+        assert (
+            len(r.choices) == 4
+            and r.usage.completion_tokens == r.model_extra["deepprune"]["tokens"]
+        )
+
+
+@pytest.mark.parametrize("body, says", [
+    (b"{not json", "not valid JSON"),
+    (json.dumps({"model": "fault-model", "prompt": "x", "n": 0}).encode(), "n must be in [1, 512]"),
+    (json.dumps({"model": "fault-model", "prompt": "x", "n": 10000}).encode(), "n must be in [1, 512]"),
+    (json.dumps({"model": "fault-model", "prompt": "x", "n": 4, "deepprune": {"metod": "x"}}).encode(),
+     "unknown deepprune option(s) metod"),
+    (json.dumps({"model": "fault-model", "prompt": "x", "n": 4, "deepprune": {"method": "cons@k"}}).encode(),
+     "cons@k is cons@N with n=k"),
+    (json.dumps({"model": "fault-model", "prompt": "x", "n": 4, "deepprune": {"judge": "nope"}}).encode(),
+     "unknown judge"),
+    (json.dumps({"model": "fault-model", "prompt": "x", "n": 4, "stream": True}).encode(), "stream with n > 1"),
+    (json.dumps({"model": "fault-model", "prompt": "x", "n": 4, "bogus": 1}).encode(), "unknown field(s) bogus"),
+    (json.dumps({"model": "nope", "prompt": "x", "n": 4}).encode(), "unknown model"),
+])  # fmt: skip
+def test_a_bad_request_is_one_openai_error_line(upstream, body, says):
+    with _proxy(upstream, config=TEXT) as h:
+        status, got = _post(h.url + "/completions", body)
+    assert status in (400, 404), got
+    err = got["error"]
+    assert says in err["message"] and "\n" not in err["message"] and err["code"] == status
+
+
+@pytest.mark.parametrize("mode", ["http500", "disconnect", "stall", "bad-sse"])
+def test_an_upstream_fault_is_a_502_never_a_hang(upstream, mode):
+    with _proxy(upstream, mode, method="cons@N", timeout=2.0, retries=0) as h:
+        status, got = _post(
+            h.url + "/completions",
+            json.dumps({"model": "fault-model", "prompt": "x", "n": 4, "max_tokens": 20}).encode(),
+        )
+    assert status == 502 and got["error"]["type"] == "upstream_error", got
+    assert "request" in got["error"]["message"] and "\n" not in got["error"]["message"]
+
+
+def test_the_deadline_is_a_504_and_the_upstream_stream_is_closed(upstream):
+    with _proxy(upstream, "stall", method="cons@N", timeout=30.0, request_timeout=1.0) as h:
+        status, got = _post(
+            h.url + "/completions",
+            json.dumps({"model": "fault-model", "prompt": "x", "n": 2, "max_tokens": 20}).encode(),
+        )
+        assert status == 504 and "--request-timeout" in got["error"]["message"]
+        assert h.proxy.running == 0
+
+
+def test_a_full_queue_is_a_429_with_retry_after(upstream):
+    with _proxy(
+        upstream, "stall", method="cons@N", timeout=5.0, retries=0, max_running=1, max_queued=0
+    ) as h:
+        body = json.dumps(
+            {"model": "fault-model", "prompt": "x", "n": 2, "max_tokens": 20}
+        ).encode()
+        first = threading.Thread(target=_post, args=(h.url + "/completions", body))
+        first.start()
+        while h.proxy.running == 0:
+            first.join(0.02)
+        req = urllib.request.Request(
+            h.url + "/completions", data=body, headers={"Content-Type": "application/json"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=30)
+        assert e.value.code == 429 and e.value.headers["Retry-After"] == "1"
+        assert "retry later" in json.loads(e.value.read())["error"]["message"]
+        first.join(30)
+        assert h.proxy.total("rejected_total") == 1
+
+
+def test_shutdown_cancels_running_requests_and_closes_their_upstream_calls(upstream):
+    h = _proxy(upstream, "stall", method="cons@N", timeout=60.0, shutdown_grace=0.5)
+    box = {}
+    t = threading.Thread(
+        target=lambda: box.update(
+            r=_post(
+                h.url + "/completions",
+                json.dumps(
+                    {"model": "fault-model", "prompt": "x", "n": 2, "max_tokens": 20}
+                ).encode(),
+            )
+        ),
+        daemon=True,
+    )
+    t.start()
+    while h.proxy.running == 0:
+        t.join(0.02)
+    h.stop()
+    assert not h.thread.is_alive()  # stopped within the grace, not after the 60 s upstream timeout
+    assert h.proxy.running == 0
+    t.join(10)
+    status, got = box["r"]
+    assert status == 503 and "--shutdown-grace" in got["error"]["message"]
+
+
+def test_the_replayed_pool_serves_its_own_questions_and_refuses_others():
+    pool = ROOT / "deepprune" / "data" / "demo_pool.jsonl"
+    first = json.loads(pool.read_text().splitlines()[0])
+    with _proxy(pool=str(pool), method="short-m@k", config={"short_k": 4, "max_tokens": 4096}) as h:
+        c = _client(h)
+        r = c.completions.create(model="replay", prompt=first["question"], n=8, max_tokens=4096)
+        dp = r.model_extra["deepprune"]
+        assert dp["problem_id"] == first["id"] and dp["k"] == 4 and len(r.choices) == 1
+        with pytest.raises(openai.BadRequestError, match="not a question of the replayed pool"):
+            c.completions.create(model="replay", prompt="what?", n=8)
+
+
+def test_the_job_refuses_bad_settings():
+    with pytest.raises(ConfigError, match="exactly one"):
+        ProxyJob()
+    with pytest.raises(ConfigError, match="unknown --method"):
+        ProxyJob(upstream="http://x/v1", method="cons@k")
+
+
+def test_async_client_many_at_once(upstream):
+    """16 clients at once, each n=4: every answer whole, the counters add up."""
+    with _proxy(upstream, method="cons@N", max_running=4) as h:
+
+        async def go():
+            c = openai.AsyncOpenAI(base_url=h.url, api_key="none", max_retries=0)
+            rs = await asyncio.gather(
+                *(
+                    c.completions.create(model="fault-model", prompt=f"q{i}", n=4, max_tokens=20)
+                    for i in range(16)
+                )
+            )
+            await c.close()
+            return rs
+
+        rs = asyncio.run(go())
+        assert all(len(r.choices) == 4 for r in rs)
+        assert h.proxy.total("generated_tokens_total") == sum(r.usage.completion_tokens for r in rs)
