@@ -244,7 +244,12 @@ class Proxy:
             return await self._pass(request, body, chat, info)
         job = self.job
         parsed = parse_request(body, job.config, job.method, job.returns, job.answer_type, chat)
-        info["log"] = {"n": parsed.cfg.n, "method": parsed.method, "model": parsed.model}
+        info["log"] = {
+            "n": parsed.cfg.n,
+            "method": parsed.method,
+            "model": parsed.model,
+            "seed": parsed.cfg.seed,
+        }
         backend = await self._backend(parsed.model, chat, request)
         p = parsed.problem
         if job.pool is not None:  # a replayed pool serves only its own questions, by their text
@@ -272,6 +277,8 @@ class Proxy:
                         ("cons_n_estimate_tokens_total", dp["cons_n_estimate"])):  # fmt: skip
             self._count(name, v)
         info["log"].update(
+            problem_id=p.id,
+            answer=dp["answer"],
             tokens=dp["tokens"],
             probe_tokens=dp["probe_tokens"],
             cons_n_estimate=dp["cons_n_estimate"],
