@@ -2,6 +2,7 @@
 
     python bench/bench_bad_inputs.py            # prints the table, then every trial that is not clean
     python bench/bench_bad_inputs.py --json     # one JSON object per trial
+    python bench/bench_bad_inputs.py --proxy    # the proxy's section alone
 
 Each trial runs ``deepprune.cli.main(argv)`` in a forked child (stdout/stderr captured; killed
 after 60 s: a hang) and is classified as:
@@ -341,6 +342,118 @@ def fault_trials(d: Path) -> list[dict]:
     return rows
 
 
+PROXY_BODIES = {  # request bodies the proxy must refuse (400/404), each with the word its error names
+    "malformed JSON": (b'{"model": "fault-model", "prompt": "x", "n": 4', "JSON"),
+    "a JSON list": (b"[1, 2]", "object"),
+    "n = 0": (b'{"model": "fault-model", "prompt": "x", "n": 0}', "n must be"),
+    "n = 10,000": (b'{"model": "fault-model", "prompt": "x", "n": 10000}', "n must be"),
+    "n a string": (b'{"model": "fault-model", "prompt": "x", "n": "4"}', "n must be"),
+    "unknown deepprune key": (b'{"model": "fault-model", "prompt": "x", "n": 4, "deepprune": {"metod": 1}}', "metod"),
+    "unknown method": (b'{"model": "fault-model", "prompt": "x", "n": 4, "deepprune": {"method": "x"}}', "method"),
+    "unknown judge": (b'{"model": "fault-model", "prompt": "x", "n": 4, "deepprune": {"judge": "x"}}', "judge"),
+    "unknown field": (b'{"model": "fault-model", "prompt": "x", "n": 4, "tempature": 1}', "tempature"),
+    "stream with n > 1": (b'{"model": "fault-model", "prompt": "x", "n": 4, "stream": true}', "stream"),
+    "no prompt": (b'{"model": "fault-model", "n": 4}', "prompt"),
+    "token-id prompt": (b'{"model": "fault-model", "prompt": [1, 2], "n": 4}', "prompt"),
+    "unknown model": (b'{"model": "nope", "prompt": "x", "n": 4}', "nope"),
+    "max_tokens -1": (b'{"model": "fault-model", "prompt": "x", "n": 4, "max_tokens": -1}', "max_tokens"),
+}  # fmt: skip
+
+
+def _proxy_call(url: str, body: bytes) -> tuple[int | None, bytes]:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=HANG_S) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except TimeoutError:
+        return None, b""
+
+
+def _proxy_outcome(status: int | None, raw: bytes, valid: bool, place: str) -> tuple[str, str]:
+    """A proxy answer, classified as a CLI trial is: clean = an OpenAI error JSON, one line naming the place."""
+    if status is None:
+        return "hang", f"no answer after {HANG_S} s"
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        return "traceback", f"HTTP {status}, not JSON: {raw[:80]!r}"
+    if status == 200:
+        return ("accepted" if valid else "silent"), "HTTP 200"
+    msg = (data.get("error") or {}).get("message") if isinstance(data, dict) else None
+    if not isinstance(msg, str) or status == 500:
+        return "traceback", f"HTTP {status}: {raw[:120]!r}"
+    line = f"HTTP {status}: {msg}"
+    return ("clean" if "\n" not in msg and place.lower() in msg.lower() else "unclear"), line
+
+
+def proxy_trials() -> list[dict]:
+    """The proxy: bad request bodies, then every upstream fault mode (n = 4, cons@N and DeepPrune),
+    and a hanging upstream under the request deadline."""
+    from deepprune.dev.fault_server import MODES, FaultServer
+    from deepprune.proxy.job import ProxyConfig, ProxyJob
+
+    rows = []
+
+    def add(name, command, outcome, line):
+        rows.append(
+            {"input": f"proxy:{name}", "command": command, "outcome": outcome, "line": line}
+        )
+        print(
+            f"{outcome:9s} proxy:{name:22s} {command:18s} {line[:100]}", file=sys.stderr, flush=True
+        )
+
+    def port() -> int:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    cfg = dict(judge="lexical:jaccard", trunc="tokens:4", max_tokens=20, K2=2, K3=2)
+    with FaultServer() as fs:
+        with ProxyJob(upstream=fs.url("ok"), port=port(), method="cons@N", log=os.devnull,
+                      config=ProxyConfig(**cfg)).start() as h:  # fmt: skip
+            for name, (body, place) in PROXY_BODIES.items():
+                add(
+                    name,
+                    "POST /v1/completions",
+                    *_proxy_outcome(*_proxy_call(h.url + "/completions", body), False, place),
+                )
+        for mode in MODES:
+            if mode == "ok":
+                continue
+            for method in ("cons@N", "deepprune"):
+                with ProxyJob(upstream=fs.url(mode), port=port(), method=method, timeout=3.0, retries=0,
+                              log=os.devnull, config=ProxyConfig(**cfg)).start() as h:  # fmt: skip
+                    got = _proxy_call(
+                        h.url + "/completions", b'{"model": "fault-model", "prompt": "x", "n": 4}'
+                    )
+                    valid = mode in FLAGGED or mode in (
+                        "usage-mismatch",
+                        "no-usage",
+                        "empty-choices",
+                    )
+                    add(
+                        f"upstream {mode}", f"n=4 {method}", *_proxy_outcome(*got, valid, "request")
+                    )
+        with ProxyJob(upstream=fs.url("stall"), port=port(), method="cons@N", timeout=600.0, request_timeout=2.0,
+                      log=os.devnull, config=ProxyConfig(**cfg)).start() as h:  # fmt: skip
+            got = _proxy_call(
+                h.url + "/completions", b'{"model": "fault-model", "prompt": "x", "n": 4}'
+            )
+            add(
+                "upstream hangs",
+                "n=4, deadline 2 s",
+                *_proxy_outcome(*got, False, "request-timeout"),
+            )
+    return rows
+
+
 def run() -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -360,11 +473,12 @@ def run() -> list[dict]:
                 flush=True,
             )
         rows += fault_trials(Path(tmp))
+        rows += proxy_trials()
     return rows
 
 
 if __name__ == "__main__":
-    rows = run()
+    rows = proxy_trials() if "--proxy" in sys.argv else run()  # --proxy: the proxy's section alone
     if "--json" in sys.argv:
         print("\n".join(json.dumps(r) for r in rows))
     else:
@@ -376,6 +490,11 @@ if __name__ == "__main__":
         aborted = [r for r in faults if r["resume"]]
         print(f"server faults: {len(faults)} trials; aborted runs resumed losslessly: "
               f"{sum(r['resume'] == 'resumed' for r in aborted)} of {len(aborted)}")  # fmt: skip
+        proxy = Counter(r["outcome"] for r in rows if r["input"].startswith("proxy:"))
+        print(
+            f"proxy: {sum(proxy.values())} trials: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(proxy.items()))
+        )
         for r in rows:
             if r["outcome"] not in ("clean", "accepted") or r.get("resume") == "LOST":
                 print(f"  {r['outcome']}: {r['input']} x {r['command']}: {r['line']}")

@@ -80,7 +80,7 @@ def _number(body: dict, key: str, kind, default, lo=None, hi=None):
     if v is None:
         return default
     if isinstance(v, bool) or not isinstance(v, kind):
-        raise bad(f"{key} must be a {'integer' if kind is int else 'number'}, got {v!r}", key)
+        raise bad(f"{key} must be {'an integer' if kind is int else 'a number'}, got {v!r}", key)
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         raise bad(f"{key} must be in [{lo}, {hi}], got {v}", key)
     return v

@@ -18,6 +18,8 @@ class ProxyConfig(SolveConfig):
     request, and ``methods`` from ``--method`` (checked together in :class:`ProxyJob`)."""
 
     methods: tuple[str, ...] = ("cons@N",)
+    # a trace's token limit when a request sets no max_tokens (our choice: a reasoning model's budget)
+    max_tokens: int = 32768
 
 
 @dataclass
