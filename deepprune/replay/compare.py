@@ -150,6 +150,7 @@ def compare_pool(
             outs = [run(m, qs, oc, bars) for m in methods]
         for m, out in zip(methods, outs, strict=True):
             p = out.point(fam, m.name)
+            p["agrees_with_consN"] = out.agreement(base)  # the label-free measure (no gold needed)
             k = matched_k(p["tokens"], qs)
             matched = run(ConsK(k, name=f"cons@k~{m.name}"), qs, oc)
             p["matched_k"] = k
@@ -168,8 +169,9 @@ def compare_pool(
     grid = list(cfg.budget_grid) or k_grid(n_max)
     curve = []
     for k in grid:
-        c = run(ConsK(k), qs, oc).point("cons@k", f"cons@{k:g}")
-        c["k"] = k
+        led = run(ConsK(k), qs, oc)
+        c = led.point("cons@k", f"cons@{k:g}")
+        c["k"], c["agrees_with_consN"] = k, led.agreement(base)
         curve.append(c)
     add_reductions([cons_n, *curve], cons_n)
     for c in curve:
@@ -291,8 +293,10 @@ def comparison_markdown(res: dict) -> str:
               "| sequential reduction | aux calls / q | aux tokens / q | Δacc vs cons@N [95% CI] | Δacc vs cons@k, same budget [95% CI] |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for p in res["points"]:
-        if p["accuracy"] is None:
-            a = d1 = d2 = "n/a"
+        if p["accuracy"] is None:  # no gold: how often it votes what cons@N votes
+            agree = p.get("agrees_with_consN")
+            a = "n/a" if agree is None else f"n/a; votes as cons@N: {100 * agree:.1f}%"
+            d1 = d2 = "n/a"
         else:
             a = f"{100 * p['accuracy']:.1f}%"
             d1 = f"{100 * p['delta_vs_consN']:+.1f} {_ci(p['delta_vs_consN_ci95'])}"

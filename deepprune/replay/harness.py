@@ -226,13 +226,19 @@ def attach_judge(questions: list[ReplayQuestion], judge: Judge) -> None:
 
 
 def run_method(
-    method: Method, questions: list[ReplayQuestion], cfg: OnlineConfig, progress: bool = False
-) -> dict:
-    """One method's ``prune`` row (or why it was skipped: the pool lacks what it needs)."""
+    method: Method, questions: list[ReplayQuestion], cfg: OnlineConfig, progress: bool = False,
+    base: Ledger | None = None,
+) -> dict:  # fmt: skip
+    """One method's ``prune`` row (or why it was skipped: the pool lacks what it needs); with
+    ``base`` (cons@N's ledger), how often it votes what cons@N votes (``agrees_with_consN``)."""
     reason = method.skip_reason(questions)
     if reason:
         return {"method": method.name, "skipped": reason}
-    return run(method, questions, cfg, progress).summary()
+    led = run(method, questions, cfg, progress)
+    row = led.summary()
+    if base is not None:
+        row["agrees_with_consN"] = led.agreement(base)
+    return row
 
 
 def token_source(questions: list[PreparedQuestion], counter: str) -> str:

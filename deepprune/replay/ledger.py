@@ -31,6 +31,19 @@ class Ledger:
     graded: bool
     infos: list[dict] = field(default_factory=list)
     probe_tokens: np.ndarray | None = None  # reasoning-model tokens of answer probes
+    answers: np.ndarray | None = None  # the chosen answer class per (question, repeat); -1: none
+
+    def agreement(self, base: Ledger) -> float | None:
+        """How often this method votes what ``base`` (cons@N) votes, over the (question, repeat)
+        cells where ``base`` has an answer: the label-free measure for a pool without gold."""
+        if (
+            self.answers is None
+            or base.answers is None
+            or any(i.get("expectation") for i in self.infos)
+        ):
+            return None  # pass@1 is an expectation over traces, not a vote
+        has = base.answers >= 0
+        return float((self.answers[has] == base.answers[has]).mean()) if has.any() else None
 
     @classmethod
     def of(cls, name: str, questions, per_q: list[list]) -> Ledger:
@@ -39,9 +52,10 @@ class Ledger:
         shape = (len(questions), len(per_q[0]) if per_q else 0)
         corr = np.full(shape, np.nan)
         tok, calls, auxt, seq = np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros(shape)
-        ptok = np.zeros(shape)
+        ptok, ans = np.zeros(shape), np.full(shape, -1, dtype=np.int64)
         for a, (q, outs) in enumerate(zip(questions, per_q, strict=True)):
             for r, o in enumerate(outs):
+                ans[a, r] = o.answer
                 if o.correct is None and q.gold_class is not None:
                     o.correct = float(o.answer >= 0 and o.answer == q.gold_class)
                 if o.correct is not None:
@@ -51,7 +65,7 @@ class Ledger:
                 seq[a, r] = np.nan if o.seq_tokens is None else o.seq_tokens
         graded = any(q.gold_class is not None for q in questions)
         infos = [o.info for outs in per_q for o in outs]
-        return cls(name, corr, tok, calls, auxt, seq, graded, infos, ptok)
+        return cls(name, corr, tok, calls, auxt, seq, graded, infos, ptok, ans)
 
     def summary(self) -> dict:
         """The ``prune`` row: per-repeat means over questions, averaged (spread: sd over repeats)."""

@@ -32,6 +32,7 @@ from deepprune.replay.harness import (
     k_grid,
     load_questions,
     results_guard,
+    run,
     run_method,
     run_sweep,
     save_result,
@@ -168,8 +169,11 @@ def prune_pool(
     judges = {spec: get_judge(spec) for spec in specs}  # every model loaded once, before any run
     check_text(questions, path, list(judges.values()))
     registry = families()
+    base = run(registry["cons@N"]()[0], questions, cfg)  # what every row's agreement is with
     rows = [
-        run_method(m, questions, cfg, progress) for f in BASELINE_FAMILIES for m in registry[f]()
+        run_method(m, questions, cfg, progress, base)
+        for f in BASELINE_FAMILIES
+        for m in registry[f]()
     ]
     cons_n = next(r for r in rows if r["method"] == "cons@N")
     main_row = None
@@ -179,7 +183,11 @@ def prune_pool(
         ids[spec] = judge.id
         attach_judge(questions, judge)
         row = run_method(
-            DeepPrune(judge.id, cfg.cluster, name=f"deepprune[{spec}]"), questions, cfg, progress
+            DeepPrune(judge.id, cfg.cluster, name=f"deepprune[{spec}]"),
+            questions,
+            cfg,
+            progress,
+            base,
         )
         row["judge_distinct_pairs"] = int(sum(q.scores[judge.id].calls for q in questions))
         row["net_tokens"] = net_tokens(row, cfg.judge_ratio(judge))
@@ -191,19 +199,24 @@ def prune_pool(
         judge_id = ids[specs[0]]
         method = DeepPrune(judge_id, cfg.cluster, name=f"deepprune[{specs[0]}]")
         ledgers = run_sweep(method, sweep, questions, cfg, progress)
-        sweep_rows = [led.summary() | {"tau": tau} for led, tau in zip(ledgers, sweep, strict=True)]
+        sweep_rows = [led.summary() | {"tau": tau, "agrees_with_consN": led.agreement(base)}
+                      for led, tau in zip(ledgers, sweep, strict=True)]  # fmt: skip
         for r in sweep_rows:
             r["net_tokens"] = net_tokens(r, cfg.judge_ratio(judges[specs[0]]))
     if main_row is not None:
         k_match = matched_k(main_row["tokens"], questions)
         matched = run_method(
-            ConsK(k_match, name=f"cons@k (k={k_match:.2f}, budget-matched)"), questions, cfg
+            ConsK(k_match, name=f"cons@k (k={k_match:.2f}, budget-matched)"),
+            questions,
+            cfg,
+            base=base,
         )
         matched["k"] = k_match
         rows.append(matched)
     n_max = max(q.n for q in questions)
     curve = [
-        run_method(ConsK(k, name=f"cons@{k}"), questions, cfg) | {"k": k} for k in k_grid(n_max)
+        run_method(ConsK(k, name=f"cons@{k}"), questions, cfg, base=base) | {"k": k}
+        for k in k_grid(n_max)
     ]
     add_reductions(rows + sweep_rows, cons_n)
     return {
@@ -236,8 +249,9 @@ def results_table(result: dict) -> str:
         if "skipped" in r:
             lines.append(f"| {r['method']} | skipped: {r['skipped']} | | | | | | | | |")
             continue
+        agree = r.get("agrees_with_consN")
         acc = (
-            "n/a (no gold)"
+            f"n/a (no gold){'' if agree is None else f'; votes as cons@N: {100 * agree:.1f}%'}"
             if r["accuracy"] is None
             else f"{100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f}"
         )

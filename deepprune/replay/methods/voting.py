@@ -24,7 +24,10 @@ class PassAt1(Method):
             else float(np.mean((q.labels == q.gold_class) & (q.labels >= 0)))
         )
         mean = float(q.tokens.mean())
-        return Outcome(answer=-1, tokens=mean, correct=correct, seq_tokens=mean)
+        # an expectation, not a vote: no answer to agree with cons@N's
+        return Outcome(
+            answer=-1, tokens=mean, correct=correct, seq_tokens=mean, info={"expectation": True}
+        )
 
 
 class ConsN(Method):
