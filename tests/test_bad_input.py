@@ -242,7 +242,8 @@ def test_a_long_prompt_is_text_not_a_path(tmp_path, capsys):
     """check_outputs looks for inputs among the string fields: a prompt of many lines is not one."""
     prompt = "Q: {question}\\n" + "x" * 5000 + "\nA:"
     assert main(["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--judge", "lexical:jaccard",
-                 "--trunc", "tokens:8", "--n", "2", "--limit", "1", "--prompt", prompt, "--no-progress"]) == 0  # fmt: skip
+                 "--trunc", "tokens:8", "--n", "2", "--limit", "1", "--prompt", prompt, "--no-progress",
+                 "--out", str(tmp_path / "a")]) == 0  # fmt: skip
     assert main(["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--judge", "lexical:jaccard",
                  "--trunc", "tokens:8", "--n", "2", "--limit", "1", "--prompt", "{question}" + "y" * 300,
-                 "--no-progress"]) == 0  # fmt: skip
+                 "--no-progress", "--out", str(tmp_path / "b")]) == 0  # fmt: skip

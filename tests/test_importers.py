@@ -127,6 +127,6 @@ def test_limit_on_the_commands_that_read_pools_or_problems(tmp_path, capsys):
         res = json.loads(capsys.readouterr().out)
         assert (res[0] if isinstance(res, list) else res)["questions"] == 3, argv
     assert main(["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--judge", "lexical:jaccard",
-                 "--trunc", "tokens:8", "--limit", "2", "--json", "--no-progress"]) == 0  # fmt: skip
+                 "--trunc", "tokens:8", "--limit", "2", "--json", "--no-progress", "--out", str(tmp_path / "s")]) == 0  # fmt: skip
     assert {r["problems"] for r in json.loads(capsys.readouterr().out)} == {2}
     assert main(["prune", "--limit", "-1"]) == 2

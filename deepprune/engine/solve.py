@@ -224,7 +224,9 @@ async def solve_async(problems, cfg: SolveConfig, backend: str = "openai", out: 
 class SolveJob:
     """``deepprune solve``: run DeepPrune and its baselines against a live model server; measure the saving."""
 
-    out: str | None = None  # run directory: records.jsonl (resumable) and config.json
+    # run directory: records.jsonl (resumable), config.json, results.json; runs/COMMAND as prune,
+    # compare and headroom (commands that write an artifact, a pool or a judge, take a required --out)
+    out: str = "runs/solve"
     markdown: str | None = None  # also write the table here
     # also write cons@N's traces (every trace generated in full) as a pool here, for prune / compare
     save_traces: str | None = None

@@ -280,7 +280,7 @@ def test_version_flag():
     assert e.value.code == 0
 
 
-def test_solve_refuses_a_cut_past_max_tokens_and_warns_when_n_is_too_small(capsys):
+def test_solve_refuses_a_cut_past_max_tokens_and_warns_when_n_is_too_small(capsys, tmp_path):
     with pytest.raises(ConfigError, match="at or past --max-tokens 256"):
         SolveConfig(judge="lexical:jaccard", trunc="tokens:500")
     with pytest.raises(ConfigError, match="cuts at 1000 tokens"):
@@ -288,7 +288,7 @@ def test_solve_refuses_a_cut_past_max_tokens_and_warns_when_n_is_too_small(capsy
     assert SolveConfig(n=16, judge="lexical:jaccard", trunc="tokens:64").warnings()
     assert not SolveConfig(n=64, judge="lexical:jaccard", trunc="tokens:64").warnings()
     assert main(["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--n", "8", "--judge", "lexical:jaccard",
-                 "--trunc", "tokens:8", "--max-tokens", "100000", "--no-progress"]) == 0  # fmt: skip
+                 "--trunc", "tokens:8", "--max-tokens", "100000", "--no-progress", "--out", str(tmp_path / "r")]) == 0  # fmt: skip
     assert "warning: --n 8 <= K2 = 20" in capsys.readouterr().err
 
 
