@@ -134,3 +134,51 @@ def test_every_readme_command_is_valid_as_written():
                 f"{cmd}\n  -> {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}"
             )
     assert not bad, "\n".join(bad)
+
+
+# the server's flags: replaced by a replay of a real pool in the scaled-down runs
+SERVER_FLAGS = {"--problems", "--base-url", "--model", "--api", "--api-key", "--abort-url", "--metrics-url",
+                "--prompt", "--out", "--concurrent-problems"}  # fmt: skip
+
+
+def test_every_readme_solve_command_scaled_down_shows_a_saving(tmp_path):
+    """Each complete `deepprune solve` command of the README, run as written but on 3 questions of a
+    real pool replayed (--backend replay, the server's flags dropped): the Qwen3-8B AIME24 pool's
+    traces and answer probes for the probe judge, the Qwen3-8B MMLU pool's text for a text judge.
+    Every method other than cons@N spends fewer net tokens than cons@N on the same problems, so no
+    README example prunes nothing (a command running cons@N alone, the router's, only runs)."""
+    import json
+    import shlex
+
+    from deepprune.cli import main
+    from tests.conftest import shared_pool
+
+    probes, text = (
+        shared_pool("probe-qwen3-8b-aime24-n128.jsonl"),
+        shared_pool("qwen3-8b-mmlu-think-n50.jsonl"),
+    )
+    cmds = [c for c in readme_commands((ROOT / "README.md").read_text(encoding="utf-8"))
+            if c.startswith("deepprune solve ") and "..." not in c]  # fmt: skip
+    assert len(cmds) >= 3
+    for k, cmd in enumerate(cmds):
+        argv, keep = shlex.split(cmd)[1:], []
+        while argv:
+            a = argv.pop(0)
+            if a in SERVER_FLAGS:
+                argv.pop(0)  # and its value
+            else:
+                keep.append(a)
+        out = tmp_path / f"run{k}"
+        judge = keep[keep.index("--judge") + 1] if "--judge" in keep else "probe"
+        pool = probes if judge.startswith("probe") else text
+        assert main([*keep, "--backend", "replay", "--pool", str(pool), "--limit", "3", "--deterministic",
+                     "--no-progress", "--json", "--out", str(out)]) == 0, cmd  # fmt: skip
+        rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+        cons_n = rows.pop("cons@N")
+        for name, r in rows.items():
+            assert r["net_tokens"] < cons_n["net_tokens"], (
+                cmd,
+                name,
+                r["net_tokens"],
+                cons_n["net_tokens"],
+            )

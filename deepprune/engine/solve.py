@@ -183,13 +183,16 @@ def _start(problems, cfg: SolveConfig, backend: str, out, progress: bool, backen
             "--save-traces saves cons@N's traces (every trace generated in full): add cons@N"
         )
     probs = resolve_problems(problems, backend, backend_args)
-    if "deepprune" in cfg.methods:
-        get_judge(cfg.judge)  # a bad judge spec fails before any generation
+    judge = get_judge(cfg.judge) if "deepprune" in cfg.methods else None  # a bad spec fails first
     b = get_backend(backend, **backend_args)
+    if getattr(judge, "reads", None) == "text" and hasattr(b, "require_text"):
+        b.require_text()  # a replayed pool without text cannot feed a text judge
     if "parallel-probe" in cfg.methods or (
         "deepprune" in cfg.methods and cfg.judge.split(":")[0] == "probe"
     ):
-        b.require_probes()  # a replayed pool without probes: said before any output
+        b.require_probes(
+            cfg.probe_every
+        )  # a replayed pool without probes (or another spacing): said first
     src = {k: backend_args.get(k) for k in ("base_url", "model", "pool")} | {"backend": backend}
     for k, path in (
         ("problems", problems),

@@ -50,6 +50,12 @@ class Bounded(Backend):
     def __getattr__(self, name):  # the replayed pool's questions, require_probes, ...
         return getattr(self.inner, name)
 
+    def require_probes(self, probe_every=None) -> None:
+        self.inner.require_probes(probe_every)
+
+    async def generated_counter(self):
+        return await self.inner.generated_counter()
+
     def _slots(self, req) -> asyncio.Semaphore:
         return self.probe_slots if "probe" in req.meta else self.slots
 
@@ -262,7 +268,7 @@ class Proxy:
             parsed.method == "deepprune" and parsed.cfg.judge.split(":")[0] == "probe"
         ):
             try:
-                backend.require_probes()
+                backend.require_probes(parsed.cfg.probe_every)
             except ConfigError as e:
                 raise bad(str(e)) from None
         run = Run(backend, p, parsed.cfg)

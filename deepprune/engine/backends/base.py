@@ -89,7 +89,7 @@ class Backend:
     async def check(self) -> None:
         """Raise a one-line error if the backend cannot serve requests (server down, unknown model)."""
 
-    def require_probes(self) -> None:
+    def require_probes(self, probe_every: int | None = None) -> None:
         """Raise a one-line error if answer probes cannot be served (a server answers any probe)."""
 
     async def generated_counter(self) -> tuple[str, float] | None:

@@ -40,11 +40,25 @@ class ReplayBackend(Backend):
             str, int
         ] = {}  # request id -> tokens streamed (what a pruned request really cost)
 
-    def require_probes(self) -> None:
-        """A pool without answer probes cannot serve a probe judge or Parallel-Probe: said up front."""
+    def require_probes(self, probe_every: int | None = None) -> None:
+        """A pool without answer probes cannot serve a probe judge or Parallel-Probe, and probe k of
+        a pool is the answer at its own spacing, not another's: both said up front."""
         if not all("probes" in t.extra for q in self.questions.values() for t in q.traces):
             raise ConfigError(f"{self.source}: the pool has no answer probes, which --judge probe and parallel-probe "
                               "need (use --judge lexical:jaccard --trunc tokens:K, or a pool with probes)")  # fmt: skip
+        spacing = {q.extra.get("probe_every") for q in self.questions.values()}
+        if probe_every is not None and spacing != {probe_every}:
+            raise ConfigError(f"{self.source}: the pool's probes are every {', '.join(map(str, sorted(spacing, key=str)))} "
+                              f"tokens, not --probe-every {probe_every}: set --probe-every to the pool's")  # fmt: skip
+
+    def require_text(self) -> None:
+        """A judge that reads prefixes' text cannot run on a pool without text (it would compare
+        empty strings): said up front, as ``prune`` says it."""
+        missing = sum(not t.text for q in self.questions.values() for t in q.traces)
+        if missing:
+            total = sum(len(q.traces) for q in self.questions.values())
+            raise ConfigError(f"{self.source}: {missing} of {total} traces have no text, and the judge reads the "
+                              "prefixes' text (use --judge probe with a pool with probes, or a pool with text)")  # fmt: skip
 
     def trace(self, req: Request):
         qid, index = req.meta.get("question"), req.meta.get("index")
