@@ -6,7 +6,9 @@ from pathlib import Path
 from deepprune.answers import extract_answer
 from deepprune.grading import answers_equal
 
-PROMPT = (Path(__file__).resolve().parents[2] / "DeepPrune_data" / "prompts" / "fewshot_add.txt").read_text()
+PROMPT = (
+    Path(__file__).resolve().parents[2] / "DeepPrune_data" / "prompts" / "fewshot_add.txt"
+).read_text()
 
 
 def doc_to_text(doc: dict) -> str:
