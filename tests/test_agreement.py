@@ -6,7 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from deepprune.replay.compare import CompareConfig, compare_pool, comparison_markdown
+from deepprune.replay.compare import (
+    CompareConfig,
+    agreement_recommendation,
+    compare_pool,
+    comparison_markdown,
+)
 from deepprune.replay.harness import OnlineConfig
 from deepprune.replay.ledger import Ledger
 from deepprune.replay.prune import prune_pool, results_table
@@ -60,6 +65,17 @@ def test_compare_without_gold_reports_agreement_and_it_ignores_the_gold(no_gold)
     md = comparison_markdown(blind)
     first = blind["points"][0]
     assert f"votes as cons@N: {100 * first['agrees_with_consN']:.1f}%" in md
+    # the label-free recommendation: the cheapest point (cons@k included) voting as cons@N on >= 99%
+    ok = [p for p in blind["points"] + blind["cons_k_curve"] if p["agrees_with_consN"] >= 0.99]
+    best = min(ok, key=lambda p: p["net_tokens"])
+    sentence = agreement_recommendation(blind)
+    assert sentence.startswith(
+        "**Recommendation (no gold).** To vote as cons@N on at least 99% of questions"
+    )
+    assert (
+        f"use {best['method']} at {best['net_tokens']:,.0f} net tokens" in sentence
+        and sentence in md
+    )
 
 
 def test_prune_without_gold_shows_agreement_in_place_of_accuracy(no_gold):

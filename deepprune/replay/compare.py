@@ -254,6 +254,31 @@ def recommendation(res: dict) -> str:
     return out + "."
 
 
+def agreement_recommendation(res: dict) -> str:
+    """Without gold: the cheapest operating point (cons@k included) by net tokens that votes as
+    cons@N on at least 1 − ``target_drop`` of (question, repeat) cells (our choice: the accuracy
+    target's tolerance), and the cheapest at parallel latency; "" when none does."""
+    c, cfg = res["cons@N"], res["config"]
+    level, limit = 1 - cfg["target_drop"], cfg.get("parallel_factor", 1.5) * c["seq_tokens"]
+    ok = [p for p in res["points"] + res["cons_k_curve"]
+          if p.get("agrees_with_consN") is not None and p["agrees_with_consN"] >= level - 1e-12]  # fmt: skip
+    if not ok:
+        return ""
+    best = min(ok, key=lambda p: p["net_tokens"])
+    say = lambda p: (f"{p['method']} at {p['net_tokens']:,.0f} net tokens per question "  # noqa: E731
+                     f"({c['tokens'] / p['net_tokens']:.1f}× cheaper than cons@N; it votes as cons@N on "
+                     f"{100 * p['agrees_with_consN']:.1f}%)")  # fmt: skip
+    out = f"**Recommendation (no gold).** To vote as cons@N on at least {100 * level:g}% of questions, use {say(best)}"
+    if best["family"] == "cons@k":
+        out += ": plain cons@k, no method here is cheaper"
+    par = [p for p in ok if p["seq_tokens"] is not None and p["seq_tokens"] <= limit + 1e-9]
+    if par and min(par, key=lambda p: p["net_tokens"]) is not best:
+        out += (
+            f"; the cheapest at parallel latency is {say(min(par, key=lambda p: p['net_tokens']))}"
+        )
+    return out + "."
+
+
 def comparison_markdown(res: dict) -> str:
     """The per-pool report: headline table, then every operating point."""
     c = res["cons@N"]
@@ -289,6 +314,8 @@ def comparison_markdown(res: dict) -> str:
             lines.append(f"| {fam} | {h['method']} | {100 * h['accuracy']:.1f}% | {h['tokens']:,.0f} | "
                          f"{100 * h['reduction_vs_consN']:.1f}% | {ratio(h)} | {tail}")  # fmt: skip
         lines += ["", recommendation(res), ""]
+    elif c["accuracy"] is None and agreement_recommendation(res):
+        lines += [agreement_recommendation(res), ""]
     lines += ["| method | accuracy | generated tokens / q | probe tokens / q | reduction | net reduction | sequential tokens / q "
               "| sequential reduction | aux calls / q | aux tokens / q | Δacc vs cons@N [95% CI] | Δacc vs cons@k, same budget [95% CI] |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
