@@ -271,3 +271,45 @@ def test_async_client_many_at_once(upstream):
         rs = asyncio.run(go())
         assert all(len(r.choices) == 4 for r in rs)
         assert h.proxy.total("generated_tokens_total") == sum(r.usage.completion_tokens for r in rs)
+
+
+def test_usage_counts_probe_tokens_and_the_cons_n_estimate_is_n_times_the_completed_mean(upstream):
+    """The probe judge: usage = traces + probes (as solve's ledger counts them on the same problem);
+    the cons@N estimate = n x the mean whole length of the completed traces (prefix + continuation)."""
+    probe = {"judge": "probe", "trunc": "probe:1", "probe_every": 4}
+    with _proxy(upstream, method="deepprune", config=probe) as h:
+        c = _client(h)
+        r = c.completions.create(model="fault-model", prompt="2+2?", n=6, max_tokens=20, seed=9)
+        dp = r.model_extra["deepprune"]
+        cfg = SolveConfig(n=6, max_tokens=20, seed=9, K2=2, K3=2, deterministic=True, methods=("deepprune",),
+                          prompt="{question}", **probe)  # fmt: skip
+        ref = solve([Problem(problem_id("2+2?"), "2+2?")], cfg, base_url=upstream.url("ok"), model="fault-model",
+                    progress=False)["records"][0]  # fmt: skip
+        assert ref["probe_tokens"] > 0 and dp["probe_tokens"] == ref["probe_tokens"]
+        assert r.usage.completion_tokens == ref["tokens"] + ref["probe_tokens"]
+        per = {}
+        for rid, tokens in ref["requests"]:
+            parts = rid.split("/")
+            if len(parts) == 2:  # a trace's prefix or continuation, not a probe
+                i = int(parts[1].split("+")[0])
+                per[i] = per.get(i, 0) + tokens
+        lengths = [per[i] for i in ref["completed"]]
+        assert dp["cons_n_estimate"] == round(6 * sum(lengths) / len(lengths))
+        whole = c.completions.create(model="fault-model", prompt="2+2?", n=6, max_tokens=20, seed=9,
+                                     extra_body={"deepprune": {"method": "cons@N"}})  # fmt: skip
+        assert (
+            whole.model_extra["deepprune"]["cons_n_estimate"]
+            == whole.model_extra["deepprune"]["tokens"]
+        )
+        assert _metric(h, "probe_tokens_total") == dp["probe_tokens"]
+        assert (
+            _metric(h, "cons_n_estimate_tokens_total")
+            == dp["cons_n_estimate"] + whole.model_extra["deepprune"]["tokens"]
+        )
+
+
+def _metric(h, name: str) -> float:
+    text = urllib.request.urlopen(h.url.removesuffix("/v1") + "/metrics").read().decode()
+    return sum(
+        float(x.split()[-1]) for x in text.splitlines() if x.startswith(f"deepprune_proxy_{name}")
+    )
