@@ -314,8 +314,8 @@ def comparison_markdown(res: dict) -> str:
             lines.append(f"| {fam} | {h['method']} | {100 * h['accuracy']:.1f}% | {h['tokens']:,.0f} | "
                          f"{100 * h['reduction_vs_consN']:.1f}% | {ratio(h)} | {tail}")  # fmt: skip
         lines += ["", recommendation(res), ""]
-    elif c["accuracy"] is None and agreement_recommendation(res):
-        lines += [agreement_recommendation(res), ""]
+    elif c["accuracy"] is None and (label_free := agreement_recommendation(res)):
+        lines += [label_free, ""]
     lines += ["| method | accuracy | generated tokens / q | probe tokens / q | reduction | net reduction | sequential tokens / q "
               "| sequential reduction | aux calls / q | aux tokens / q | Δacc vs cons@N [95% CI] | Δacc vs cons@k, same budget [95% CI] |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
