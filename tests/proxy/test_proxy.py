@@ -60,6 +60,16 @@ def _post(url: str, body: bytes) -> tuple[int, dict]:
         return e.code, json.loads(e.read())
 
 
+def _wait_running(h, t: threading.Thread, limit: float = 30.0) -> None:
+    """Until the proxy runs the request thread ``t`` sent (failing after ``limit`` s, not hanging)."""
+    import time
+
+    deadline = time.monotonic() + limit
+    while h.proxy.running == 0:
+        assert t.is_alive() and time.monotonic() < deadline, "the request never started running"
+        t.join(0.02)
+
+
 def test_n1_passes_through_and_n8_is_pruned_with_solves_seeds_and_tokens(upstream):
     with _proxy(upstream, method="deepprune", config=TEXT) as h:
         c = _client(h)
@@ -196,8 +206,7 @@ def test_a_full_queue_is_a_429_with_retry_after(upstream):
         ).encode()
         first = threading.Thread(target=_post, args=(h.url + "/completions", body))
         first.start()
-        while h.proxy.running == 0:
-            first.join(0.02)
+        _wait_running(h, first)
         req = urllib.request.Request(
             h.url + "/completions", data=body, headers={"Content-Type": "application/json"}
         )
@@ -224,8 +233,7 @@ def test_shutdown_cancels_running_requests_and_closes_their_upstream_calls(upstr
         daemon=True,
     )
     t.start()
-    while h.proxy.running == 0:
-        t.join(0.02)
+    _wait_running(h, t)
     h.stop()
     assert not h.thread.is_alive()  # stopped within the grace, not after the 60 s upstream timeout
     assert h.proxy.running == 0
