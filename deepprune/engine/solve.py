@@ -185,7 +185,7 @@ def _start(problems, cfg: SolveConfig, backend: str, out, progress: bool, backen
     probs = resolve_problems(problems, backend, backend_args)
     judge = get_judge(cfg.judge) if "deepprune" in cfg.methods else None  # a bad spec fails first
     b = get_backend(backend, **backend_args)
-    if getattr(judge, "reads", None) == "text" and hasattr(b, "require_text"):
+    if getattr(judge, "reads", None) == "text":
         b.require_text()  # a replayed pool without text cannot feed a text judge
     if "parallel-probe" in cfg.methods or (
         "deepprune" in cfg.methods and cfg.judge.split(":")[0] == "probe"

@@ -53,6 +53,9 @@ class Bounded(Backend):
     def require_probes(self, probe_every=None) -> None:
         self.inner.require_probes(probe_every)
 
+    def require_text(self) -> None:
+        self.inner.require_text()
+
     async def generated_counter(self):
         return await self.inner.generated_counter()
 
@@ -264,13 +267,16 @@ class Proxy:
                 raise bad("the prompt is not a question of the replayed pool (--pool)", "prompt")
             p = parsed.problem = Problem(qid, p.question, None, p.answer_type)
         judge = self._judge(parsed.cfg.judge) if parsed.method == "deepprune" else None
-        if parsed.method == "parallel-probe" or (
+        probes = parsed.method == "parallel-probe" or (
             parsed.method == "deepprune" and parsed.cfg.judge.split(":")[0] == "probe"
-        ):
-            try:
+        )
+        try:  # a replayed pool without probes (or with another spacing), or without text: said first
+            if probes:
                 backend.require_probes(parsed.cfg.probe_every)
-            except ConfigError as e:
-                raise bad(str(e)) from None
+            if getattr(judge, "reads", None) == "text":
+                backend.require_text()
+        except ConfigError as e:
+            raise bad(str(e)) from None
         run = Run(backend, p, parsed.cfg)
         run.messages = parsed.messages
         led, t0 = LiveLedger(), time.perf_counter()

@@ -19,7 +19,7 @@ from deepprune.engine.solve import SolveConfig, solve
 from deepprune.proxy.core import problem_id
 from deepprune.proxy.job import ProxyConfig, ProxyJob
 from tests.conftest import ROOT
-from tests.proxy.test_proxy import _port
+from tests.proxy.test_proxy import _metric, _port
 
 pytestmark = pytest.mark.slow  # the real server, the harness
 
@@ -31,14 +31,6 @@ LIMIT, N = 4, 4
 def _counter(base_url: str) -> float:
     with urllib.request.urlopen(base_url.removesuffix("/v1") + "/metrics") as r:
         return parse_generated_counter(r.read().decode())[1]
-
-
-def _metric(url: str, name: str) -> float:
-    with urllib.request.urlopen(url.removesuffix("/v1") + "/metrics") as r:
-        rows = [
-            x for x in r.read().decode().splitlines() if x.startswith(f"deepprune_proxy_{name}")
-        ]
-    return sum(float(x.split()[-1]) for x in rows)
 
 
 def test_lm_eval_through_the_proxy_scores_what_solve_reports(local_server, tmp_path):
@@ -59,7 +51,7 @@ def test_lm_eval_through_the_proxy_scores_what_solve_reports(local_server, tmp_p
         }
         done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr[-3000:]
-        generated = _metric(h.url, "generated_tokens_total") + _metric(h.url, "probe_tokens_total")
+        generated = _metric(h, "generated_tokens_total") + _metric(h, "probe_tokens_total")
     assert (
         generated == _counter(local_server.base_url) - before
     )  # /metrics: what the server counted

@@ -115,15 +115,7 @@ def test_n1_passes_through_and_n8_is_pruned_with_solves_seeds_and_tokens(upstrea
             ch.text.rstrip(".").endswith(dp["answer"]) for ch in r.choices[:1]
         )  # the vote's trace first
         assert dp["cons_n_estimate"] > dp["tokens"]  # 2 of 8 completed: the estimate is for 8
-        metrics = urllib.request.urlopen(h.url.removesuffix("/v1") + "/metrics").read().decode()
-        gen = float(
-            next(
-                x.split()[-1]
-                for x in metrics.splitlines()
-                if x.startswith("deepprune_proxy_generated_tokens_total")
-            )
-        )
-        assert gen == dp["tokens"] + one.usage.completion_tokens
+        assert _metric(h, "generated_tokens_total") == dp["tokens"] + one.usage.completion_tokens
 
 
 def test_return_vote_gives_one_choice_and_chat_works(upstream):
@@ -252,6 +244,25 @@ def test_the_replayed_pool_serves_its_own_questions_and_refuses_others():
         assert dp["problem_id"] == first["id"] and dp["k"] == 4 and len(r.choices) == 1
         with pytest.raises(openai.BadRequestError, match="not a question of the replayed pool"):
             c.completions.create(model="replay", prompt="what?", n=8)
+
+
+def test_a_replayed_pool_lacking_what_the_method_reads_is_a_400_not_a_stand_in(tmp_path):
+    textless = tmp_path / "textless.jsonl"
+    rows = [
+        json.loads(x)
+        for x in (ROOT / "deepprune" / "data" / "demo_pool.jsonl").read_text().splitlines()
+    ]
+    for q in rows:
+        for t in q["traces"]:
+            t.pop("text")
+    textless.write_text("".join(json.dumps(q) + "\n" for q in rows))
+    with _proxy(pool=str(textless), method="deepprune", config={**TEXT, "max_tokens": 10**6}) as h:
+        c = _client(h)
+        with pytest.raises(openai.BadRequestError, match="traces have no text"):
+            c.completions.create(model="replay", prompt=rows[0]["question"], n=8)
+        with pytest.raises(openai.BadRequestError, match="no answer probes"):
+            c.completions.create(model="replay", prompt=rows[0]["question"], n=8,
+                                 extra_body={"deepprune": {"method": "parallel-probe"}})  # fmt: skip
 
 
 def test_the_job_refuses_bad_settings():

@@ -92,6 +92,9 @@ class Backend:
     def require_probes(self, probe_every: int | None = None) -> None:
         """Raise a one-line error if answer probes cannot be served (a server answers any probe)."""
 
+    def require_text(self) -> None:
+        """Raise a one-line error if traces have no text for a text judge (a server's always have)."""
+
     async def generated_counter(self) -> tuple[str, float] | None:
         """(counter name, value) of the server's own generated-token counter, or None where it
         exposes none (:func:`deepprune.engine.ledger.counter_check` compares it with the ledger)."""
