@@ -46,11 +46,13 @@ install-core: $(PY)
 demo: install-core
 	deepprune prune
 
+# both cores (pytest-xdist; tests grouped by --dist loadgroup where they share a server); the 15 slowest are printed
+TEST_ARGS ?= -n auto --dist loadgroup --durations=15
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(TEST_ARGS)
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q $(TEST_ARGS) -m "not slow"
 
 lint:
 	ruff check . && ruff format --check .

@@ -14,5 +14,13 @@ class ConfigError(DeepPruneError, ValueError):
     """An invalid configuration value, key or spec."""
 
 
+class UpstreamRefused(DeepPruneError):
+    """The server refused the credentials (HTTP 401 or 403): ``status``; retrying cannot help."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 class MissingInputError(DeepPruneError, FileNotFoundError):
     """A file, directory or model path that does not exist."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from deepprune.artifacts import no_constant, umask
+from deepprune.artifacts import no_constant, refuse_special, umask
 from deepprune.errors import DeepPruneError
 
 AnswerType = Literal["math", "choice", "text"]
@@ -351,6 +351,7 @@ def write_pool(path: str | os.PathLike, questions: Iterable[Question]) -> int:
         The number of questions written. A crash mid-write leaves no partial file.
     """
     path = Path(path)
+    refuse_special(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     n = 0

@@ -247,3 +247,102 @@ def test_a_long_prompt_is_text_not_a_path(tmp_path, capsys):
     assert main(["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--judge", "lexical:jaccard",
                  "--trunc", "tokens:8", "--n", "2", "--limit", "1", "--prompt", "{question}" + "y" * 300,
                  "--no-progress", "--out", str(tmp_path / "b")]) == 0  # fmt: skip
+
+
+def test_an_output_that_is_a_fifo_or_a_device_is_refused_and_left_alone(tmp_path, capsys):
+    """A rename over a FIFO or a device node would replace it with a regular file (as root, over
+    /dev/null itself): every writer refuses, before any work."""
+    import os
+    import stat
+
+    from deepprune.artifacts import atomic_write
+    from deepprune.pools import read_pool, write_pool
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    srv = [
+        "--backend",
+        "replay",
+        "--pool",
+        str(DEMO_POOL),
+        "--judge",
+        "lexical:jaccard",
+        "--trunc",
+        "tokens:8",
+    ]
+    _fails_naming(capsys, ["solve", *srv, "--markdown", str(fifo)], "--markdown", "is a FIFO")
+    _fails_naming(capsys, ["prune", "--pool", str(DEMO_POOL), "--repeats", "1", "--markdown", "/dev/null"],
+                  "--markdown /dev/null", "is a device")  # fmt: skip
+    _fails_naming(capsys, ["generate", "--backend", "replay", "--pool", str(DEMO_POOL), "--out", str(fifo)],
+                  "is a FIFO")  # fmt: skip
+    with pytest.raises(ConfigError, match="is a FIFO"):
+        atomic_write(fifo, "x")
+    with pytest.raises(ConfigError, match="is a FIFO"):
+        write_pool(fifo, read_pool(DEMO_POOL))
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_the_config_file_is_an_input(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("repeats: 1\n")
+    before = cfg.read_bytes()
+    _fails_naming(capsys, ["prune", "--pool", str(DEMO_POOL), "--config", str(cfg), "--markdown", str(cfg)],
+                  "is the input --config")  # fmt: skip
+    assert cfg.read_bytes() == before
+
+
+def test_an_empty_section_name_is_an_error_and_the_readme_stays(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "prose\n<!-- begin generated:  -->\nold\n<!-- end generated:  -->\nmore prose\n"
+    )
+    before = readme.read_bytes()
+    _fails_naming(capsys, ["prune", "--pool", str(DEMO_POOL), "--repeats", "1", "--markdown", str(readme),
+                           "--section", ""], "--section", "empty section name")  # fmt: skip
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("section: ''\nrepeats: 1\n")
+    _fails_naming(capsys, ["prune", "--pool", str(DEMO_POOL), "--config", str(cfg), "--markdown", str(readme)],
+                  "empty section name")  # fmt: skip
+    assert readme.read_bytes() == before
+
+
+def test_solve_never_writes_its_report_over_the_run_directorys_own_files(tmp_path, capsys):
+    run = tmp_path / "run"
+    srv = ["--backend", "replay", "--pool", str(DEMO_POOL), "--judge", "lexical:jaccard", "--trunc",
+           "tokens:8", "--limit", "1", "--no-progress", "--out", str(run)]  # fmt: skip
+    _fails_naming(
+        capsys,
+        ["solve", *srv, "--markdown", str(run / "records.jsonl")],
+        "inside the run directory",
+    )
+    assert not (run / "records.jsonl").exists()
+
+
+def test_figures_write_only_inside_out_whatever_names_a_result_holds(tmp_path, capsys):
+    res = tmp_path / "res"
+    res.mkdir()
+    rows = [
+        {
+            "pool": "../../evil",
+            "trunc": "../../x",
+            "judge": "j",
+            "auroc": 0.7,
+            "roc": {"fpr": [0, 1], "tpr": [0, 1]},
+        }
+    ]
+    (res / "grid.json").write_text(json.dumps(rows))
+    out = tmp_path / "figs" / "deep"
+    main(["figures", "--results", str(res), "--out", str(out)])
+    capsys.readouterr()
+    written = [p for p in tmp_path.rglob("*.png")]
+    assert written and all(out in p.parents for p in written), written
+
+
+@pytest.mark.parametrize("body", ["[]", "{}", '{"rows": [{}]}', '[{"auroc": 1}]', '{"kind": "solve"}',
+                                  '{"points": 3}', '[{"cons_k_curve": 1}]'])  # fmt: skip
+def test_figures_on_malformed_results_is_one_line(tmp_path, capsys, body):
+    res = tmp_path / "r.json"
+    res.write_text(body)
+    rc = main(["figures", "--results", str(res), "--out", str(tmp_path / "f")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0 and str(res) in err, err

@@ -45,7 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except DeepPruneError as e:  # bad input; anything else is a bug and keeps its traceback
-        print(f"deepprune: error: {e}", file=sys.stderr)
+        from deepprune.redact import redact_argv, redact_text
+
+        # a key given on this command line, or in a URL or spec, never reaches the terminal
+        keys = [a for a, b in zip(sys.argv, redact_argv(sys.argv)) if a != b]
+        print(f"deepprune: error: {redact_text(str(e), keys)}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

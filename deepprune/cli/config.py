@@ -83,7 +83,9 @@ def resolve(args: argparse.Namespace, cls, exclude=()):
             raise ConfigError(f"{args.config}: {e}") from None
         raise
     if getattr(args, "print_config", False):  # flat, as --config reads it: a round trip
-        print(json.dumps(flat_values(cfg), default=str, indent=1))
+        from deepprune.redact import redact_config
+
+        print(json.dumps(redact_config(flat_values(cfg)), default=str, indent=1))
         raise SystemExit(0)
     return cfg
 
@@ -107,7 +109,7 @@ def command(sub, name: str, cls, render=None, footer=None, **kw) -> argparse.Arg
 
     def run(args) -> int:
         job = resolve(args, cls, kw.get("exclude", ()))
-        check_outputs(job)  # before any work: no output may overwrite an input
+        check_outputs(job, args.config)  # before any work: no output may overwrite an input
         results = job.run()
         if render is None:
             return int(results or 0)

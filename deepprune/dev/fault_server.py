@@ -75,8 +75,21 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, obj, code: int = 200):
         self._send(code, json.dumps(obj).encode())
 
+    def _refused(self) -> bool:
+        """With a key set (``FaultServer(api_key=...)``): a request without it gets 401, as a
+        key-protected vLLM answers; every refusal is counted (``FaultServer.refused``)."""
+        key = self.server.api_key
+        if key is None or self.headers.get("Authorization") == f"Bearer {key}":
+            return False
+        with self.server.lock:
+            self.server.refused += 1
+        self._json({"error": {"message": "Unauthorized", "type": "invalid_request_error"}}, 401)
+        return True
+
     def do_GET(self):  # noqa: N802 (http.server's name)
         mode, rest = self._mode()
+        if self._refused():
+            return
         if mode is not None and rest == "/v1/models":
             return self._json({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
         self._json({"error": {"message": f"no route {self.path}"}}, 404)
@@ -84,6 +97,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802
         mode, rest = self._mode()
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        if self._refused():
+            return
         if mode is None or rest not in ("/v1/completions", "/v1/chat/completions"):
             return self._json({"error": {"message": f"no route {self.path}"}}, 404)
         self.chat = rest == "/v1/chat/completions"  # the same text, in the chat API's shapes
@@ -238,9 +253,10 @@ class _Quiet(ThreadingHTTPServer):
 class FaultServer:
     """The fault server on a free port of 127.0.0.1, in a thread (a context manager)."""
 
-    def __init__(self, port: int = 0):
+    def __init__(self, port: int = 0, api_key: str | None = None):
         self.httpd = _Quiet(("127.0.0.1", port), _Handler)
         self.httpd.chat_requests = []
+        self.httpd.api_key, self.httpd.refused = api_key, 0
         self.port = self.httpd.server_address[1]
 
     def url(self, mode: str | None = None) -> str:
@@ -257,6 +273,11 @@ class FaultServer:
         self.mode = mode
         with self.httpd.lock:
             self.httpd.served, self.httpd.ok_requests = 0, ok_requests
+
+    @property
+    def refused(self) -> int:
+        """Requests refused for a missing or wrong key."""
+        return self.httpd.refused
 
     @property
     def mode(self) -> str:

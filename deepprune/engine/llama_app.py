@@ -14,6 +14,7 @@ app, plus the two routes production tooling expects of a model server.
 
 from __future__ import annotations
 
+import os
 import threading
 
 COUNTERS = {"tokens_predicted": 0, "requests": 0}
@@ -62,10 +63,17 @@ def build_app(argv: list[str] | None = None):
     from llama_cpp.server.cli import add_args_from_model, parse_model_from_args
     from llama_cpp.server.settings import ModelSettings, ServerSettings, Settings
 
+    from deepprune.engine.server import KEY_ENV
+
     parser = argparse.ArgumentParser(description="llama.cpp server with /health and /metrics")
     add_args_from_model(parser, Settings)
     args = parser.parse_args(argv)
     server = parse_model_from_args(ServerSettings, args)
+    key = os.environ.get(KEY_ENV)
+    if (
+        key
+    ):  # `deepprune serve --api-key`: handed over in the environment, never on the command line
+        server.api_key = key
     count_generation()
     app = create_app(
         server_settings=server, model_settings=[parse_model_from_args(ModelSettings, args)]

@@ -23,6 +23,25 @@ from dataclasses import dataclass
 from deepprune.errors import ConfigError, DeepPruneError, MissingInputError
 
 MODEL_ALIAS = "gemma3-270m"
+# the child server reads its API key from here (a command line is visible to every user through ps)
+KEY_ENV = "DEEPPRUNE_SERVE_API_KEY"
+
+
+def die_with_parent() -> None:
+    """In a child between fork and exec (Linux): SIGTERM it when its parent dies, even by SIGKILL,
+    so a killed ``serve`` never leaves llama.cpp holding the port. Elsewhere: nothing."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+
+
+def child_env(api_key: str | None) -> dict:
+    """The child server's environment: ours, plus the key where one is set."""
+    env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
+    return env | ({KEY_ENV: api_key} if api_key else {})
 
 
 def gemma_gguf() -> str:
@@ -55,11 +74,22 @@ class ServeJob:
 
     def run(self) -> int:
         import signal
+        import socket
 
+        with socket.socket() as s:  # a port in use: said now, not after a "ready" from someone else
+            s.setsockopt(
+                socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
+            )  # as uvicorn: only a listener counts
+            try:
+                s.bind((self.host, self.port))
+            except OSError as e:
+                raise ConfigError(f"--port {self.port}: cannot listen on {self.host}:{self.port} "
+                                  f"({e.strerror}); choose another port") from None  # fmt: skip
         cmd = server_command(self.port, self.model, self.n_ctx, self.threads, host=self.host,
-                             alias=self.served_model_name, api_key=self.api_key, verbose=self.verbose)  # fmt: skip
+                             alias=self.served_model_name, verbose=self.verbose)  # fmt: skip
         out = None if self.verbose else open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
-        proc = subprocess.Popen(cmd, stdout=out, stderr=None if self.verbose else subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=None if self.verbose else subprocess.STDOUT,
+                                env=child_env(self.api_key), preexec_fn=die_with_parent)  # fmt: skip
 
         def stop(signum, _frame):  # SIGTERM (kill, systemd, docker stop): stop the server too
             raise KeyboardInterrupt
@@ -90,17 +120,16 @@ def stop_process(proc: subprocess.Popen, grace: float = 20.0) -> None:
 
 
 def server_command(port: int, model: str | None = None, n_ctx: int = 4096, threads: int | None = None,
-                   host: str = "127.0.0.1", alias: str = MODEL_ALIAS, api_key: str | None = None,
+                   host: str = "127.0.0.1", alias: str = MODEL_ALIAS,
                    verbose: bool = False) -> list[str]:  # fmt: skip
-    """The command line of the llama.cpp server (pure)."""
+    """The command line of the llama.cpp server (pure; an API key goes in its environment, ``KEY_ENV``)."""
     model = model or gemma_gguf()
     if not os.path.isfile(model):
         raise MissingInputError(f"{model}: no such GGUF file")
     threads = threads or max(os.cpu_count() or 1, 1)
     return [sys.executable, "-m", "deepprune.engine.llama_app", "--model", model, "--model_alias", alias,
             "--host", host, "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads),
-            "--n_threads_batch", str(threads), "--interrupt_requests", "False", "--verbose", str(verbose)]  \
-        + (["--api_key", api_key] if api_key else [])  # fmt: skip
+            "--n_threads_batch", str(threads), "--interrupt_requests", "False", "--verbose", str(verbose)]  # fmt: skip
 
 
 def wait_ready(base_url: str, timeout: float = 120.0, proc: subprocess.Popen | None = None,
@@ -148,7 +177,8 @@ class LocalServer:
 
     def start(self, timeout: float = 180.0) -> LocalServer:
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - lives with the process
-        self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(None),
+                                     preexec_fn=die_with_parent)  # fmt: skip
         try:
             wait_ready(self.base_url, timeout, self.proc)
         except BaseException:

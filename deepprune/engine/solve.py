@@ -42,6 +42,7 @@ from deepprune.engine.solve_config import SolveConfig
 from deepprune.errors import ConfigError, DeepPruneError
 from deepprune.grading import answers_equal
 from deepprune.judges import get_judge
+from deepprune.redact import redact_config
 
 
 async def _solve_problem(
@@ -124,7 +125,7 @@ async def _solve(
             raise DeepPruneError(f"{cfg_path}: this run directory holds a run with other settings "
                                  f"({', '.join(diff) or 'its format'}); use another --out")  # fmt: skip
         settings["provenance"] = provenance([source.get("problems"), source.get("pool")])
-        atomic_write(cfg_path, json.dumps(settings, indent=1))
+        atomic_write(cfg_path, json.dumps(redact_config(settings), indent=1))
         records = RecordFile(out / "records.jsonl").read()  # a torn line: set aside, redone
     done = {(r["question"], r["method"]) for r in records}
     todo = [p for p in problems if any((p.id, m.name) not in done for m in methods)]
@@ -168,7 +169,7 @@ async def _solve(
     if out is not None:  # what `deepprune figures` draws (the records stay in records.jsonl)
         atomic_write(
             out / "results.json",
-            json.dumps({k: v for k, v in res.items() if k != "records"}, indent=1),
+            json.dumps(redact_config({k: v for k, v in res.items() if k != "records"}), indent=1),
         )
     if traces is not None:  # the problems solved before a resume are in OUT/traces.partial
         traces.write(save_traces, [p.id for p in problems])
@@ -240,6 +241,11 @@ class SolveJob:
         check_outputs(self)  # every output checked before the first request
         if self.out and Path(self.out).exists() and not Path(self.out).is_dir():
             raise ConfigError(f"--out {self.out}: is a file; --out takes a run directory")
+        for flag, path in (("markdown", self.markdown), ("save-traces", self.save_traces)):
+            # the run directory's files (records.jsonl: what a resume reads) are the run's own
+            if path and self.out and Path(self.out).resolve() in Path(path).resolve().parents:
+                raise ConfigError(f"--{flag} {path}: is inside the run directory --out {self.out}, "
+                                  "whose files the run owns; write it elsewhere")  # fmt: skip
         sv = self.server
         res = solve(sv.problems, self.config, out=self.out, progress=sv.progress, save_traces=self.save_traces,
                     **sv.args())  # fmt: skip

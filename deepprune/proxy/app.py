@@ -25,7 +25,7 @@ from deepprune.engine.ledger import LiveLedger
 from deepprune.engine.methods import build_methods
 from deepprune.engine.problems import Problem
 from deepprune.engine.run import Run
-from deepprune.errors import ConfigError, DeepPruneError
+from deepprune.errors import ConfigError, DeepPruneError, UpstreamRefused
 from deepprune.proxy.core import ProxyError, bad, parse_request, respond
 
 # the Prometheus counters (name -> help); each also carries labels where it says so
@@ -49,6 +49,13 @@ class Bounded(Backend):
 
     def __getattr__(self, name):  # the replayed pool's questions, require_probes, ...
         return getattr(self.inner, name)
+
+    def keyed(self, api_key: str) -> "Bounded":
+        """This backend sending ``api_key`` (one request's credentials), sharing these slots."""
+        other = Bounded.__new__(Bounded)
+        other.inner, other.name = self.inner.with_api_key(api_key), self.name
+        other.slots, other.probe_slots = self.slots, self.probe_slots
+        return other
 
     def require_probes(self, probe_every=None) -> None:
         self.inner.require_probes(probe_every)
@@ -127,6 +134,19 @@ class Proxy:
 
         app = FastAPI(title="deepprune proxy", lifespan=lifespan)
 
+        @app.middleware("http")
+        async def authenticate(request: Request, call_next):
+            """--api-key: every /v1 route needs it (as `vllm serve --api-key`); /health, /metrics do not."""
+            if (
+                self.job.api_key
+                and request.url.path.startswith("/v1")
+                and not self.client_ok(request)
+            ):
+                err = ProxyError(401, "a missing or wrong API key (Authorization: Bearer KEY)",
+                                 kind="invalid_request_error")  # fmt: skip
+                return JSONResponse(err.body(), status_code=401)
+            return await call_next(request)
+
         @app.post("/v1/completions")
         async def completions(request: Request):
             return await self.handle(request, chat=False)
@@ -163,11 +183,24 @@ class Proxy:
 
         return app
 
+    def client_ok(self, request) -> bool:
+        """Whether the request carries the proxy's own key (compared in constant time)."""
+        import hmac
+
+        got = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(got.encode(), self.job.api_key.encode())
+
+    def _client_key(self, request) -> str | None:
+        """The key this request's upstream calls send: the operator's upstream key; else the client's
+        own header, unless that header is the proxy's key (never forwarded)."""
+        if self.job.upstream_api_key or self.job.api_key:
+            return self.job.upstream_api_key
+        got = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        return got or None
+
     def _auth(self, request) -> dict:
-        if self.job.api_key:
-            return {"Authorization": f"Bearer {self.job.api_key}"}
-        got = request.headers.get("authorization")
-        return {"Authorization": got} if got else {}
+        key = self._client_key(request)
+        return {"Authorization": f"Bearer {key}"} if key else {}
 
     # ---- one request ------------------------------------------------------------------------
     async def handle(self, request, chat: bool):
@@ -176,10 +209,7 @@ class Proxy:
         t0, route = time.perf_counter(), "chat" if chat else "completions"
         info = {"route": route, "kind": "pruned"}
         try:
-            try:
-                body = json.loads(await request.body())
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise bad(f"the request body is not valid JSON ({e})") from None
+            body = await self._body(request)
             if self.closing:
                 raise ProxyError(503, "the proxy is shutting down", kind="service_unavailable")
             if self.running + self.waiting >= self.job.max_running + self.job.max_queued:
@@ -207,6 +237,8 @@ class Proxy:
             )
         except ProxyError as e:
             out = e
+        except UpstreamRefused as e:  # the credentials: the client's to fix, not a retryable 502
+            out = ProxyError(e.status, str(e), kind="authentication_error")
         except DeepPruneError as e:  # the upstream failed: its one line
             out = ProxyError(502, str(e))
         except Exception as e:  # noqa: BLE001 - never a traceback to the client
@@ -221,6 +253,40 @@ class Proxy:
             headers = {"Retry-After": "1"} if out.status in (429, 503) else None
             return JSONResponse(out.body(), status_code=out.status, headers=headers)
         return out
+
+    async def _body(self, request):
+        """The request's JSON body: at most ``max_body_bytes`` (413), sent within ``body_timeout``
+        seconds (408), valid JSON (400)."""
+        limit = self.job.max_body_bytes
+        too_big = ProxyError(413, f"the request body is over {limit} bytes (--max-body-bytes)")
+        if int(request.headers.get("content-length") or 0) > limit:
+            raise too_big
+
+        async def read() -> bytes:
+            chunks, size = [], 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_big
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+        try:
+            raw = await asyncio.wait_for(read(), self.job.body_timeout)
+        except asyncio.TimeoutError:
+            raise ProxyError(
+                408, f"the request body took over {self.job.body_timeout:g} s (--body-timeout)"
+            ) from None
+        try:
+            body = json.loads(raw)
+            json.dumps(body, ensure_ascii=False).encode(
+                "utf-8"
+            )  # a lone surrogate: no upstream takes it
+            return body
+        except (json.JSONDecodeError, UnicodeError, RecursionError, ValueError) as e:
+            raise bad(
+                f"the request body is not valid JSON ({type(e).__name__}: {str(e)[:200]})"
+            ) from None
 
     def begin_shutdown(self) -> None:
         self.closing = True
@@ -252,7 +318,9 @@ class Proxy:
             info["kind"] = "passthrough"
             return await self._pass(request, body, chat, info)
         job = self.job
-        parsed = parse_request(body, job.config, job.method, job.returns, job.answer_type, chat)
+        parsed = parse_request(
+            body, job.config, job.method, job.returns, job.answer_type, chat, job.judges
+        )
         info["log"] = {
             "n": parsed.cfg.n,
             "method": parsed.method,
@@ -298,23 +366,28 @@ class Proxy:
         return JSONResponse(resp)
 
     async def _backend(self, model: str, chat: bool, request) -> Bounded:
+        """The upstream for (model, api), its slots shared by every request, sending this request's
+        own key (:meth:`_client_key`): a key is never cached for, or sent by, another request."""
         if self.job.pool is not None:
             return self.backends[("replay", False)]
-        key = (model, chat)
-        if key not in self.backends:
-            auth = self._auth(request).get("Authorization", "")
+        key, client_key = (model, chat), self._client_key(request)
+        b = self.backends.get(key)
+        if b is None:
             b = get_backend("openai", base_url=self.job.upstream, model=model, api="chat" if chat else "completions",
-                            api_key=auth.removeprefix("Bearer ") or None, timeout=self.job.timeout,
+                            api_key=self.job.upstream_api_key or "EMPTY", timeout=self.job.timeout,
                             retries=self.job.retries)  # fmt: skip
             try:
-                await b.check()
+                await b.with_api_key(client_key or "EMPTY").check()
+            except UpstreamRefused:
+                await b.close()
+                raise
             except DeepPruneError as e:
                 await b.close()
                 raise ProxyError(
                     404 if "unknown model" in str(e) else 502, str(e), "model"
                 ) from None
-            self.backends.setdefault(key, Bounded(b, self.job.upstream_concurrency))
-        return self.backends[key]
+            b = self.backends.setdefault(key, Bounded(b, self.job.upstream_concurrency))
+        return b if self.job.upstream_api_key else b.keyed(client_key or "EMPTY")
 
     def _judge(self, spec: str):
         if spec not in self.judges:

@@ -44,7 +44,8 @@ class ProxyError(Exception):
     ):
         super().__init__(message)
         self.status, self.message, self.param = status, message, param
-        self.kind = kind or {400: "invalid_request_error", 404: "not_found_error",
+        self.kind = kind or {400: "invalid_request_error", 404: "not_found_error", 408: "invalid_request_error",
+                             413: "invalid_request_error",
                              429: "rate_limit_error", 504: "timeout_error"}.get(status, "upstream_error")  # fmt: skip
 
     def body(self) -> dict:
@@ -118,8 +119,11 @@ def _prompt(body: dict, chat: bool) -> tuple[str, tuple]:
 
 
 def parse_request(body: object, base: SolveConfig, method: str, returns: str, answer_type: str,
-                  chat: bool) -> Parsed:  # fmt: skip
-    """Read a request body (already JSON-decoded) into a :class:`Parsed`, or raise a 400 naming the field."""
+                  chat: bool, judges: dict[str, str] | None = None) -> Parsed:  # fmt: skip
+    """Read a request body (already JSON-decoded) into a :class:`Parsed`, or raise a 400 naming the field.
+
+    ``judges``: the judges a request may name (name -> the operator's spec); a request never gives
+    a spec itself (a path, a URL or a key of the server's choosing). None: only ``base.judge``."""
     if not isinstance(body, dict):
         raise bad("the request body must be a JSON object")
     unknown = sorted(set(body) - KNOWN)
@@ -187,7 +191,7 @@ def parse_request(body: object, base: SolveConfig, method: str, returns: str, an
                "temperature": float(_number(body, "temperature", (int, float), base.temperature, 0, 2)),
                "top_p": float(_number(body, "top_p", (int, float), base.top_p, 0, 1)),
                "seed": _number(body, "seed", int, base.seed), "prompt": "{question}",
-               "judge": opts.get("judge", base.judge), "trunc": opts.get("trunc", base.trunc)}  # fmt: skip
+               "judge": _judge(opts, base.judge, judges), "trunc": opts.get("trunc", base.trunc)}  # fmt: skip
     if method == "deepconf":  # the warm-up cannot take every trace
         changes["deepconf_warmup"] = min(base.deepconf_warmup, max(n - 1, 1))
     try:
@@ -197,6 +201,20 @@ def parse_request(body: object, base: SolveConfig, method: str, returns: str, an
     question = messages[-1]["content"] if chat else prompt
     return Parsed(Problem(problem_id(prompt), question, None, answer_type), cfg, method, returns, model, chat,
                   messages, stream)  # fmt: skip
+
+
+def _judge(opts: dict, default: str, judges: dict[str, str] | None) -> str:
+    """The spec of the judge a request names (by name only, from the operator's allow-list)."""
+    if "judge" not in opts:
+        return default
+    name, allowed = (
+        opts["judge"],
+        judges if judges is not None else {"default": default, default: default},
+    )
+    if not isinstance(name, str) or name not in allowed:
+        raise bad(f"judge {str(name)[:80]!r} is not allowed here; this proxy allows: {', '.join(sorted(allowed))} "
+                  "(the operator's --allow-judges)", "deepprune.judge")  # fmt: skip
+    return allowed[name]
 
 
 def cons_n_estimate(led: LiveLedger, completed: dict, n: int) -> int:

@@ -2,6 +2,7 @@
 notebooks and tests): the settings, checked; uvicorn, told when its shutdown begins."""
 
 import dataclasses
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -39,9 +40,18 @@ class ProxyJob:
     # choices: every completed trace (the voted answer's first); vote: one choice, the voted trace
     returns: str = "choices"
     answer_type: str = "math"  # how answers are read for the vote: math, choice, text
-    api_key: str | None = (
-        None  # the upstream's API key (default: the client's Authorization header)
-    )
+    # the key clients must send (Authorization: Bearer KEY); default: $DEEPPRUNE_PROXY_API_KEY, else none
+    api_key: str | None = None
+    # the key the proxy sends upstream; default: $OPENAI_API_KEY, else each request's own Authorization
+    # header (never cached, never sent for another request)
+    upstream_api_key: str | None = None
+    # the judges a request may pick by name ("deepprune": {"judge": NAME}), ';'-separated NAME=SPEC
+    # (a spec holds commas): e.g. 'fast=lexical:jaccard;ce=crossencoder:/models/ce'. A request never
+    # gives a spec, a path, a URL or a key. Always allowed: --judge (as "default" and by its spec), and
+    # the judges that read no file and call no server (probe, lexical:jaccard, lexical:tfidf)
+    allow_judges: str | None = None
+    max_body_bytes: int = 8 * 2**20  # a larger request body is answered 413 (our choice: 8 MiB)
+    body_timeout: float = 30.0  # seconds a client may take to send its body; then 408 (our choice)
     timeout: float = 600.0  # seconds an upstream request may wait for its next bytes (our choice)
     retries: int = 2  # upstream retries of a refused connection, a timeout, a 5xx (our choice)
     max_running: int = 16  # requests running at once (our choice)
@@ -57,6 +67,16 @@ class ProxyJob:
     )  # each method's settings; n etc. per request
 
     def __post_init__(self):
+        self.api_key = self.api_key or os.environ.get("DEEPPRUNE_PROXY_API_KEY") or None
+        self.upstream_api_key = self.upstream_api_key or os.environ.get("OPENAI_API_KEY") or None
+        if self.upstream_api_key and not self.api_key and self.upstream is not None:
+            raise ConfigError("an upstream key is set (--upstream-api-key or $OPENAI_API_KEY) but no key for "
+                              "clients: anyone reaching the proxy would spend it; set --api-key (or "
+                              "$DEEPPRUNE_PROXY_API_KEY), or unset the upstream key to forward each "
+                              "client's own")  # fmt: skip
+        if self.max_body_bytes < 1 or not self.body_timeout > 0:
+            raise ConfigError("--max-body-bytes must be >= 1 and --body-timeout > 0")
+        self.judges = judge_allowlist(self.allow_judges, self.config.judge)
         if (self.upstream is None) == (self.pool is None):
             raise ConfigError(
                 "give --upstream URL (your server) or --pool POOL (a replay), exactly one"
@@ -109,6 +129,32 @@ def make_server(proxy, job: ProxyJob):
     config = uvicorn.Config(proxy.app, host=job.host, port=job.port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=job.shutdown_grace + 5, lifespan="on")  # fmt: skip
     return Server(config)
+
+
+# judges that read no file and call no server: any request may pick them by their spec
+SAFE_JUDGES = ("probe", "lexical:jaccard", "lexical:tfidf")
+
+
+def judge_allowlist(allow: str | None, default: str) -> dict[str, str]:
+    """The judges a request may name (name -> spec) from ``--allow-judges`` (``NAME=SPEC;...``) and
+    ``--judge`` (pure).
+
+    Example:
+        >>> judge_allowlist("ce=crossencoder:/m", "probe")["ce"], judge_allowlist(None, "probe")["default"]
+        ('crossencoder:/m', 'probe')
+    """
+    import re
+
+    out = {s: s for s in SAFE_JUDGES} | {"default": default, default: default}
+    for entry in (allow or "").split(";"):
+        if not entry.strip():
+            continue
+        name, eq, spec = entry.strip().partition("=")
+        if not eq or not re.fullmatch(r"[A-Za-z][\w.-]*", name) or not spec:
+            raise ConfigError(f"--allow-judges: {entry.strip()!r} is not NAME=SPEC (a name of letters, "
+                              "digits, '.', '_', '-'; entries separated by ';')")  # fmt: skip
+        out[name] = spec
+    return out
 
 
 class ProxyHandle:

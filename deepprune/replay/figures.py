@@ -110,28 +110,45 @@ def render_figures(results: str | os.PathLike, out: str | os.PathLike) -> list[P
             res = json.loads(f.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise MissingInputError(f"{f}: not a result JSON ({e})") from None
-        if (
-            isinstance(res, dict) and res.get("rows") and "auroc" in res["rows"][0]
-        ):  # ablation --json
-            res = res["rows"]
-        for r in res if isinstance(res, list) and res and "cons_k_curve" in res[0] else [res]:
-            if isinstance(r, dict) and r.get("kind") == "solve":
-                made.append(solve_plot(r, Path(out) / f"{f.parent.name}_solve.png"))
-            elif isinstance(r, dict) and "points" in r:
-                made.append(comparison_plot(r, Path(out) / f"{f.stem}.png"))
-            elif isinstance(r, dict) and r.get("rows") and "oracle_accuracy" in r["rows"][0]:
-                made.append(headroom_plot(r, Path(out) / f"{f.stem}.png"))
-            elif isinstance(r, dict) and "rows" in r and "cons_k_curve" in r:
-                made.append(tradeoff_plot(r, Path(out) / f"{Path(r['pool']).stem}_tradeoff.png"))
-        if isinstance(res, list) and res and "auroc" in res[0]:  # judge grid rows
-            groups: dict[tuple, list] = {}
-            for r in res:
-                groups.setdefault((r["pool"], r["trunc"]), []).append(r)
-            for (pool, trunc), rows in groups.items():
-                name = f"{f.stem}_{Path(pool).stem}_{trunc.replace(':', '')}_roc.png"  # one per grid file
-                made.append(roc_plot(rows, Path(out) / name))
+        try:
+            made += _plots(res, f, Path(out))
+        except (KeyError, TypeError, IndexError, ValueError, AttributeError) as e:
+            raise MissingInputError(f"{f}: a result JSON without the fields its plot needs "
+                                    f"({type(e).__name__}: {e})") from None  # fmt: skip
     if not made:
         raise MissingInputError(f"{src}: no prune, compare or judge grid results in these files")
+    return made
+
+
+def safe_name(text: str) -> str:
+    """A file-name part from text a result file holds: letters, digits, ``.``, ``_`` and ``-`` only,
+    never a leading dot (``../x`` becomes ``_x``), so every plot lands inside ``--out``."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).lstrip(".") or "_"
+
+
+def _plots(res, f: Path, out: Path) -> list[Path]:
+    """The plots of one result file ``f`` (its JSON ``res``) into ``out``."""
+    made = []
+    if isinstance(res, dict) and res.get("rows") and "auroc" in res["rows"][0]:  # ablation --json
+        res = res["rows"]
+    for r in res if isinstance(res, list) and res and "cons_k_curve" in res[0] else [res]:
+        if isinstance(r, dict) and r.get("kind") == "solve":
+            made.append(solve_plot(r, out / f"{safe_name(f.parent.name)}_solve.png"))
+        elif isinstance(r, dict) and "points" in r:
+            made.append(comparison_plot(r, out / f"{safe_name(f.stem)}.png"))
+        elif isinstance(r, dict) and r.get("rows") and "oracle_accuracy" in r["rows"][0]:
+            made.append(headroom_plot(r, out / f"{safe_name(f.stem)}.png"))
+        elif isinstance(r, dict) and "rows" in r and "cons_k_curve" in r:
+            made.append(tradeoff_plot(r, out / f"{safe_name(Path(r['pool']).stem)}_tradeoff.png"))
+    if isinstance(res, list) and res and "auroc" in res[0]:  # judge grid rows
+        groups: dict[tuple, list] = {}
+        for r in res:
+            groups.setdefault((r["pool"], r["trunc"]), []).append(r)
+        for (pool, trunc), rows in groups.items():  # one per grid file
+            name = f"{safe_name(f.stem)}_{safe_name(Path(pool).stem)}_{safe_name(trunc.replace(':', ''))}_roc.png"
+            made.append(roc_plot(rows, out / name))
     return made
 
 

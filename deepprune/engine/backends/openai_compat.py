@@ -21,7 +21,7 @@ import contextlib
 import json
 
 from deepprune.engine.backends.base import Backend, Delta, Finish, Request
-from deepprune.errors import ConfigError, DeepPruneError
+from deepprune.errors import ConfigError, DeepPruneError, UpstreamRefused
 
 
 def completion_kwargs(req: Request, model: str, stream: bool = True) -> dict:
@@ -207,6 +207,15 @@ class OpenAIBackend(Backend):
             base_url=base_url, api_key=api_key, timeout=timeout, max_retries=retries
         )
 
+    def with_api_key(self, api_key: str) -> OpenAIBackend:
+        """This backend sending ``api_key`` instead (one request's own credentials; the HTTP
+        connections are shared, the key is not)."""
+        import copy
+
+        other = copy.copy(self)
+        other.client = self.client.with_options(api_key=api_key)
+        return other
+
     async def generated_counter(self) -> tuple[str, float] | None:
         """The servers' Prometheus generated-token counters (vLLM, SGLang, llama.cpp with ``--metrics``
         and ``deepprune serve``) summed over ``metrics_url`` (default ``ROOT/metrics``: behind a router,
@@ -232,9 +241,10 @@ class OpenAIBackend(Backend):
         try:
             models = [m.id async for m in self.client.models.list()]
         except openai.APIStatusError as e:
-            raise DeepPruneError(
-                f"{self.base_url}: the server refused /models ({e.status_code})"
-            ) from None
+            what = f"{self.base_url}: the server refused /models ({e.status_code})"
+            if e.status_code in (401, 403):
+                raise UpstreamRefused(what, e.status_code) from None
+            raise DeepPruneError(what) from None
         except Exception as e:  # noqa: BLE001 - every failure is one line naming the server
             raise DeepPruneError(f"{self.base_url}: /models: {explain(e, self.timeout)}") from None
         if self.model not in models:
@@ -257,6 +267,11 @@ class OpenAIBackend(Backend):
                 return await self.client.chat.completions.create(**kw)
             return await self.client.completions.create(**kw)
         except Exception as e:  # noqa: BLE001 - openai, httpx and JSON errors alike
+            status = getattr(e, "status_code", None)
+            if status in (401, 403):  # the credentials: no retry can help, and the client must know
+                raise UpstreamRefused(
+                    str(self._fail(req, explain(e, self.timeout))), status
+                ) from None
             raise self._fail(req, explain(e, self.timeout)) from None
 
     def _kwargs(self, req: Request, stream: bool) -> dict:
