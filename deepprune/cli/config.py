@@ -3,8 +3,8 @@
 ``add_config_args(parser, Config)`` adds ``--field-name`` for every field (nested config
 dataclasses are flattened: ``PruneJob.online.cluster.tau`` is ``--tau``), with the type and
 default of the dataclass and the field's own comment as its help; a field with
-``metadata={"nargs": "+"}`` is positional, one with ``metadata={"required": True}`` must be
-given. ``resolve(args, Config)`` builds the config from ``--config FILE.yaml`` (unknown keys
+``metadata={"nargs": "+"}`` is positional, one with ``metadata={"many": True}`` takes several
+values after one flag, one with ``metadata={"required": True}`` must be given. ``resolve(args, Config)`` builds the config from ``--config FILE.yaml`` (unknown keys
 raise) overridden by the flags given on the command line, and validates it through
 ``__post_init__``.
 """
@@ -30,7 +30,11 @@ def add_config_args(parser, cls, exclude=(), helps=None, aliases=None) -> None:
             continue
         flags = ["--" + f.name.replace("_", "-")] + ([aliases[f.name]] if f.name in aliases else [])
         kw = {"dest": f.name, "default": None, "help": text}
-        if hint is bool:
+        if f.metadata.get(
+            "many"
+        ):  # --pools A B C: several values after one flag (as pytest takes files)
+            parser.add_argument(*flags, nargs="+", **kw)
+        elif hint is bool:
             parser.add_argument(*flags, action=argparse.BooleanOptionalAction, **kw)
         elif typing.get_origin(hint) in (tuple, dict, list):
             kw["help"] += "; repeatable" + ", or comma-separated" * (

@@ -1,4 +1,4 @@
-"""``deepprune prune | compare | reproduce | headroom | figures``: online pruning replayed over saved pools."""
+"""``deepprune prune | compare | reproduce | headroom | figures | transfer``: online pruning replayed over saved pools."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ def register(sub) -> None:
     from deepprune.replay.headroom import HeadroomJob, headroom_markdown
     from deepprune.replay.prune import PruneJob, results_table
     from deepprune.replay.reproduce import ReproduceJob, reproduce_table
+    from deepprune.replay.transfer import TransferJob, transfer_markdown
 
     plot = lambda r: f"\n\nplot: {r['plot']}\n"  # noqa: E731
     aliases = {"families": "--methods", "n_boot": "--bootstrap"}
@@ -29,3 +30,4 @@ def register(sub) -> None:
         sub, "headroom", HeadroomJob, headroom_markdown, plot, aliases={"n_boot": "--bootstrap"}
     )
     command(sub, "figures", FiguresJob, str)
+    command(sub, "transfer", TransferJob, transfer_markdown, aliases={"n_boot": "--bootstrap"})

@@ -4,7 +4,8 @@
 problem), ``deepprune`` (prefixes, greedy clustering with a judge, the largest cluster
 completed; resume or stream mode; with ``--judge probe`` the judge reads answer probes asked of
 each trace at its cut), and, from :mod:`deepprune.engine.early_stop`, ``deepconf``
-(DeepConf-online from streamed logprobs), ``parallel-probe`` and ``short-m@k``. A method is a :class:`GenMethod` over a :class:`Run` (the problem, its backend
+(DeepConf-online from streamed logprobs), ``parallel-probe`` and ``short-m@k``, and, from
+:mod:`deepprune.engine.waves`, ``asc``, ``consol`` and ``esc`` in parallel waves. A method is a :class:`GenMethod` over a :class:`Run` (the problem, its backend
 and seeds) and a :class:`~deepprune.engine.ledger.LiveLedger`; the orchestrator
 (:mod:`deepprune.engine.solve`) runs them and records what they return. Parameters are the
 fields of :class:`~deepprune.engine.solve.SolveConfig` each method reads.
@@ -23,6 +24,7 @@ from deepprune.answers import extract_answer
 from deepprune.engine.early_stop import DeepConfOnline, ParallelProbeLive, ShortMKLive
 from deepprune.engine.ledger import LiveLedger
 from deepprune.engine.run import GenMethod, Run, all_or_none
+from deepprune.engine.waves import WaveLive
 from deepprune.errors import ConfigError
 from deepprune.grading import AnswerClasses
 from deepprune.greedy import GreedyClusterer
@@ -31,7 +33,17 @@ from deepprune.rng import run_key
 from deepprune.truncate import PrefixWatch, parse_spec
 
 # run order: cons@k takes its budget from the two before it
-METHODS = ("cons@N", "deepprune", "cons@k", "deepconf", "parallel-probe", "short-m@k")
+METHODS = (
+    "cons@N",
+    "deepprune",
+    "cons@k",
+    "deepconf",
+    "parallel-probe",
+    "short-m@k",
+    "asc",
+    "consol",
+    "esc",
+)
 
 
 class ConsN(GenMethod):
@@ -294,5 +306,6 @@ def build_methods(cfg, judge) -> list[GenMethod]:
         "deepconf": DeepConfOnline,
         "parallel-probe": ParallelProbeLive,
         "short-m@k": ShortMKLive,
+        **{m: (lambda m=m: WaveLive.from_config(m, cfg)) for m in ("asc", "consol", "esc")},
     }
     return [table[m]() for m in METHODS if m in cfg.methods]  # cons@k after what sets its budget

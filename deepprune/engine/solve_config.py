@@ -24,7 +24,7 @@ class SolveConfig:
         "cons@N",
         "deepprune",
         "cons@k",
-    )  # of cons@N, cons@k, deepprune, deepconf, parallel-probe, short-m@k
+    )  # of cons@N, cons@k, deepprune, deepconf, parallel-probe, short-m@k, asc, consol, esc; auto: the recipe's
     # our choice, from the committed tables: the answer-probe judge is the cheap judge that matches
     # the oracle (Online/PROBES.md); any judge spec works (lexical:jaccard, sbert,calib=FILE, ...)
     judge: str = "probe"
@@ -44,6 +44,15 @@ class SolveConfig:
     short_k: int = 0  # short-m@k (Hassid et al. 2025): traces started at once (0: all N)
     # short-m@k: traces that must end before every other is stopped (paper: 1 or 3)
     short_m: int = 1
+    # asc, consol, esc: traces streamed at once per wave (esc: its window; our choice: 4)
+    wave: int = 4
+    asc_threshold: float = (
+        0.95  # Adaptive-Consistency: the leader's confidence to stop at (paper: 0.95)
+    )
+    asc_criterion: str = "beta"  # Adaptive-Consistency: beta (paper's default) or dirichlet
+    consol_alpha: float = 0.05  # ConSol's SPRT error rate (our choice: Wald's classic 0.05)
+    # the recipe `--methods auto` runs (default: the one `make transfer` chose on the shared pools)
+    recipe: str | None = None
     mode: str = "resume"  # resume | stream
     k: float = 0.0  # cons@k traces; 0 = DeepPrune's budget on the same problem (our choice)
     # seeded arrival order (as `deepprune prune`) instead of server timing
@@ -70,6 +79,8 @@ class SolveConfig:
 
     def __post_init__(self):
         self.prompt = read_prompt(self.prompt)
+        if "auto" in self.methods:
+            self._apply_recipe()
         unknown = set(self.methods) - set(METHODS)
         if unknown:
             raise ConfigError(f"unknown method(s) {sorted(unknown)}; known: {', '.join(METHODS)}")
@@ -95,7 +106,13 @@ class SolveConfig:
             raise ConfigError(
                 "the probe judge and parallel-probe need --probe-every >= 1 (tokens between probes)"
             )
-        for name in ("probe_tokens", "pp_T", "pp_patience", "pp_max_rounds", "short_m"):
+        if self.asc_criterion not in ("beta", "dirichlet") or not 0.5 < self.asc_threshold < 1:
+            raise ConfigError(
+                "asc needs --asc-criterion beta|dirichlet and --asc-threshold in (0.5, 1)"
+            )
+        if not 0 < self.consol_alpha < 1:
+            raise ConfigError(f"--consol-alpha must be in (0, 1), got {self.consol_alpha}")
+        for name in ("probe_tokens", "pp_T", "pp_patience", "pp_max_rounds", "short_m", "wave"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.short_k < 0 or self.short_k and self.short_m > self.short_k:
@@ -131,6 +148,18 @@ class SolveConfig:
             raise ConfigError(f"--trunc {self.trunc} cuts at {cut} tokens, at or past --max-tokens {self.max_tokens}: "
                               "every trace ends before its prefix is judged, so DeepPrune prunes nothing "
                               "(raise --max-tokens or cut earlier)")  # fmt: skip
+
+    def _apply_recipe(self) -> None:
+        """``auto``: the method and settings of the recipe file (``recipe``, default the packaged one
+        that ``make transfer`` chose out of sample on the shared pools) in place of ``auto``."""
+        from deepprune.engine.recipe import load_recipe
+
+        live = load_recipe(self.recipe)["live"]
+        methods = [m for m in self.methods if m != "auto"]
+        self.methods = tuple(dict.fromkeys([*methods, *live["methods"]]))
+        for k, v in live.items():
+            if k != "methods":
+                setattr(self, k, v)
 
     def cut_tokens(self) -> int | None:
         """Where DeepPrune's prefix ends, in generated tokens (None for ``words:K``: not in tokens)."""

@@ -319,7 +319,7 @@ class Proxy:
             return await self._pass(request, body, chat, info)
         job = self.job
         parsed = parse_request(
-            body, job.config, job.method, job.returns, job.answer_type, chat, job.judges
+            body, job.config, job.method, job.returns, job.answer_type, chat, job.judges, job.auto
         )
         info["log"] = {
             "n": parsed.cfg.n,

@@ -27,7 +27,17 @@ from deepprune.grading import answers_equal
 # what a request may set in extra_body={"deepprune": {...}}
 OPTIONS = ("method", "judge", "trunc", "return", "answer_type")
 # the methods a request can run (cons@k is cons@N with n=k: ask for that)
-PROXY_METHODS = ("cons@N", "deepprune", "deepconf", "parallel-probe", "short-m@k")
+PROXY_METHODS = (
+    "cons@N",
+    "deepprune",
+    "deepconf",
+    "parallel-probe",
+    "short-m@k",
+    "asc",
+    "consol",
+    "esc",
+    "auto",
+)
 RETURNS = ("choices", "vote")
 MAX_N = 512  # our choice: more traces than any published setting (DeepConf: 512)
 # the request fields the proxy reads; any other OpenAI field is refused rather than ignored
@@ -119,11 +129,13 @@ def _prompt(body: dict, chat: bool) -> tuple[str, tuple]:
 
 
 def parse_request(body: object, base: SolveConfig, method: str, returns: str, answer_type: str,
-                  chat: bool, judges: dict[str, str] | None = None) -> Parsed:  # fmt: skip
+                  chat: bool, judges: dict[str, str] | None = None, auto: dict | None = None) -> Parsed:  # fmt: skip
     """Read a request body (already JSON-decoded) into a :class:`Parsed`, or raise a 400 naming the field.
 
     ``judges``: the judges a request may name (name -> the operator's spec); a request never gives
-    a spec itself (a path, a URL or a key of the server's choosing). None: only ``base.judge``."""
+    a spec itself (a path, a URL or a key of the server's choosing). None: only ``base.judge``.
+    ``auto``: the recipe's live settings (:func:`deepprune.engine.recipe.load_recipe`), which
+    ``method: auto`` runs."""
     if not isinstance(body, dict):
         raise bad("the request body must be a JSON object")
     unknown = sorted(set(body) - KNOWN)
@@ -163,6 +175,15 @@ def parse_request(body: object, base: SolveConfig, method: str, returns: str, an
             f"unknown method {method!r}{hint}; known: {', '.join(PROXY_METHODS)}",
             "deepprune.method",
         )
+    recipe = {}
+    if method == "auto":
+        if auto is None:
+            raise bad(
+                "method auto needs the proxy's recipe (start it with --method auto)",
+                "deepprune.method",
+            )
+        recipe = {k: v for k, v in auto.items() if k != "methods"}
+        method = auto["methods"][0]
     if returns not in RETURNS:
         raise bad(f"unknown return {returns!r}; known: {', '.join(RETURNS)}", "deepprune.return")
     answer_type = opts.get("answer_type", answer_type)
@@ -192,6 +213,9 @@ def parse_request(body: object, base: SolveConfig, method: str, returns: str, an
                "top_p": float(_number(body, "top_p", (int, float), base.top_p, 0, 1)),
                "seed": _number(body, "seed", int, base.seed), "prompt": "{question}",
                "judge": _judge(opts, base.judge, judges), "trunc": opts.get("trunc", base.trunc)}  # fmt: skip
+    changes |= {k: v for k, v in recipe.items() if k != "max_tokens"}
+    if "max_tokens" in recipe:  # a recipe's thinking budget, never above the request's own limit
+        changes["max_tokens"] = min(max_tokens, recipe["max_tokens"])
     if method == "deepconf":  # the warm-up cannot take every trace
         changes["deepconf_warmup"] = min(base.deepconf_warmup, max(n - 1, 1))
     try:

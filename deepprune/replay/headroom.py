@@ -49,7 +49,7 @@ from deepprune.replay.harness import (
     save_result,
 )
 from deepprune.replay.ledger import paired_ci
-from deepprune.replay.methods.sequential import beta_leader
+from deepprune.stopping import beta_leader
 
 
 @dataclass

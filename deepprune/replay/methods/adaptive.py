@@ -29,8 +29,8 @@ from deepprune.errors import ConfigError
 from deepprune.greedy import ClusterConfig, GreedyClusterer
 from deepprune.questions import PreparedQuestion
 from deepprune.replay.methods.base import Method, Outcome, needs_of, vote
-from deepprune.replay.methods.sequential import beta_leader
 from deepprune.rng import run_key
+from deepprune.stopping import beta_leader
 
 
 class AdaptiveDeepPrune(Method):

@@ -8,7 +8,6 @@ but never votes, and never counts as agreeing with another trace.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -16,6 +15,7 @@ import numpy as np
 from deepprune.errors import ConfigError
 from deepprune.questions import PreparedQuestion
 from deepprune.replay.methods.base import Method, Outcome, vote
+from deepprune.stopping import AscRule, ConsolRule
 
 
 class _Sequential(Method):
@@ -42,11 +42,6 @@ class _Sequential(Method):
         drawn = list(order[:k])
         total = float(q.tokens[drawn].sum())  # one trace after another: latency is the sum
         return Outcome(answer=vote(q, drawn), tokens=total, info={"k": k}, seq_tokens=total)
-
-
-def _top(counts: dict[int, int]) -> list[int]:
-    """Vote counts of answered classes, largest first."""
-    return sorted((v for c, v in counts.items() if c >= 0), reverse=True)
 
 
 class ESC(Method):
@@ -86,20 +81,13 @@ class AdaptiveConsistency(_Sequential):
     """Adaptive-Consistency (Aggarwal et al., EMNLP 2023, arXiv 2305.11860).
 
     After each trace, stop when the probability that the current leader is the true
-    majority reaches ``threshold`` (paper default 0.95). ``beta`` criterion (paper's
-    default): with the top two counts v1, v2, P(p1 > p2) = P(X > 1/2), X ~ Beta(v1+1,
-    v2+1). ``dirichlet`` criterion (many answers): P(the leader has the largest share)
-    under Dirichlet(counts + 1), with one extra zero-count category for answers not seen
-    yet (so one vote alone is never conclusive), estimated from ``draws`` seeded samples
-    (our choices: the extra category, 2000 draws).
+    majority reaches ``threshold`` (paper default 0.95): :class:`deepprune.stopping.AscRule`
+    (``beta``, the paper's default, or ``dirichlet``).
     """
 
     def __init__(self, threshold: float = 0.95, criterion: str = "beta", draws: int = 2000,
                  name: str | None = None, max_traces: int | None = None):  # fmt: skip
-        if criterion not in ("beta", "dirichlet"):
-            raise ConfigError(f"criterion must be beta or dirichlet, got {criterion!r}")
-        if not 0.5 < threshold < 1:
-            raise ConfigError(f"threshold must be in (0.5, 1), got {threshold}")
+        self.rule = AscRule(threshold, criterion, draws)
         self.threshold, self.criterion, self.draws = threshold, criterion, draws
         self.max_traces = max_traces
         self.name = name or f"adaptive-consistency({criterion},{threshold:g})" + (
@@ -108,56 +96,28 @@ class AdaptiveConsistency(_Sequential):
 
     def confidence(self, counts: list[int]) -> float:
         """P(the leader is the true majority) from vote counts, largest first."""
-        if not counts:
-            return 0.0
-        if self.criterion == "beta":
-            return beta_leader(counts[0], counts[1] if len(counts) > 1 else 0)
-        return _dirichlet_leader(tuple(counts), self.draws)
+        return self.rule.confidence(counts)
 
     def stop(self, counts, drawn):
-        return self.confidence(_top(counts)) >= self.threshold
-
-
-@functools.lru_cache(maxsize=65536)
-def beta_leader(v1: int, v2: int) -> float:
-    from scipy.special import betainc
-
-    return float(1.0 - betainc(v1 + 1, v2 + 1, 0.5))  # P(X > 1/2), X ~ Beta(v1+1, v2+1)
-
-
-@functools.lru_cache(maxsize=65536)
-def _dirichlet_leader(counts: tuple[int, ...], draws: int) -> float:
-    alpha = np.array([*counts, 0], dtype=float) + 1  # + one category for answers not seen yet
-    rng = np.random.default_rng(sum(counts) * 1000003 + len(counts))
-    p = rng.dirichlet(alpha, size=draws)
-    return float((p.argmax(axis=1) == 0).mean())
+        return self.rule.stop(counts, drawn)
 
 
 class ConSol(_Sequential):
     """ConSol-style sequential probability-ratio test between the top two answers.
 
     (ConSol, 2025: "Sequential Probability Ratio Testing to Find Consistent LLM
-    Reasoning Paths Efficiently".) Among votes for the top two
-    answers, H0: the leader's share is 1/2; H1: it is ``p1``. With counts a >= b,
-    LLR = a log(2 p1) + b log(2 (1 - p1)); stop (accept H1) once LLR >= log((1 - beta) /
-    alpha). Defaults alpha = 0.05, beta = 0.2, p1 = 0.75 are our choice (the classic
-    Wald setting), not taken from the paper.
+    Reasoning Paths Efficiently".) :class:`deepprune.stopping.ConsolRule`; defaults
+    alpha = 0.05, beta = 0.2, p1 = 0.75 are our choice (the classic Wald setting), not
+    taken from the paper.
     """
 
     def __init__(self, alpha: float = 0.05, beta: float = 0.2, p1: float = 0.75,
                  name: str | None = None):  # fmt: skip
-        if not 0.5 < p1 < 1:
-            raise ConfigError(f"p1 must be in (0.5, 1), got {p1}")
-        self.bound = math.log((1 - beta) / alpha)
-        self.up, self.down = math.log(2 * p1), math.log(2 * (1 - p1))
+        self.rule = ConsolRule(alpha, beta, p1)
         self.name = name or f"consol(alpha={alpha:g})"
 
     def stop(self, counts, drawn):
-        c = _top(counts)
-        if not c:
-            return False
-        a, b = c[0], (c[1] if len(c) > 1 else 0)
-        return a * self.up + b * self.down >= self.bound
+        return self.rule.stop(counts, drawn)
 
 
 class EntropyStop(_Sequential):

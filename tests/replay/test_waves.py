@@ -1,0 +1,103 @@
+"""Adaptive stopping in waves and the budget-capped cons@k, on hand-built pools with outcomes
+worked out by hand."""
+
+import json
+
+import numpy as np
+import pytest
+
+from deepprune.errors import ConfigError
+from deepprune.replay.harness import OnlineConfig, load_questions, orders_for
+from deepprune.replay.methods.sequential import ESC, AdaptiveConsistency, ConSol
+from deepprune.replay.methods.waves import CappedConsK, WaveStop
+from deepprune.stopping import AscRule, ConsolRule, beta_leader
+
+
+def _q(tmp_path, answers, lens, probes=None, probe_every=None):
+    traces = [{"answer": a, "num_tokens": n} for a, n in zip(answers, lens, strict=True)]
+    if probes is not None:
+        for t, p in zip(traces, probes, strict=True):
+            t["probes"] = p
+    row = {"id": "q", "gold": "1", "traces": traces}
+    if probe_every:
+        row["probe_every"] = probe_every
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    return load_questions(path, OnlineConfig(trunc="tokens:1", repeats=1, shuffle=False))[0]
+
+
+def test_the_beta_rule_by_hand():
+    # P(X > 1/2), X ~ Beta(4, 1) = 1 - 0.5^4 = 0.9375; Beta(5, 1): 1 - 0.5^5 = 0.96875
+    assert beta_leader(3, 0) == pytest.approx(0.9375) and beta_leader(4, 0) == pytest.approx(
+        0.96875
+    )
+    rule = AscRule(0.95)
+    assert not rule.stop({0: 3}, 3) and rule.stop({0: 4}, 4)
+    assert rule.stop({0: 4, -1: 9}, 13) and not rule.stop({-1: 5}, 5)  # no answer never votes
+    # ConsolRule: a log 1.5 + b log 0.5 >= log 16: a = 7 (2.84 >= 2.77), not 6 (2.43)
+    assert ConsolRule().stop({0: 7}, 7) and not ConsolRule().stop({0: 6}, 6)
+
+
+def test_a_wave_decides_as_its_traces_end_and_closes_the_rest(tmp_path):
+    """Wave of 4: lengths 40, 10, 30, 20 end in the order 10, 20, 30, 40, answers 1, 2, 1, 1:
+    P(Beta(4, 2) > 1/2) = P(Bin(5, 1/2) <= 3) = 26/32 = 0.8125 < 0.85, the wave ends whole. Wave 2
+    (50, 60 tokens): the 50-token trace ends with 1, P(Beta(5, 2) > 1/2) = 57/64 = 0.890625 >= 0.85:
+    stop at t = 50, the 60-token trace closed at 50."""
+    q = _q(tmp_path, ["1", "1", "1", "2", "1", "1"], [40, 10, 30, 20, 50, 60])
+    out = WaveStop(AdaptiveConsistency(0.85), wave=4).run(q, [0, 1, 2, 3, 4, 5], None)
+    assert beta_leader(3, 1) == pytest.approx(26 / 32) and beta_leader(4, 1) == pytest.approx(
+        57 / 64
+    )
+    assert out.answer == q.labels[0] and out.info["k"] == 5
+    assert out.tokens == 40 + 10 + 30 + 20 + 50 + 50  # the 60-token trace closed at 50
+    assert out.seq_tokens == 40 + 50
+
+
+def test_wave_one_is_the_sequential_method_exactly(tmp_path):
+    rng = np.random.default_rng(0)
+    answers = [str(a) for a in rng.integers(0, 3, 40)]
+    q = _q(tmp_path, answers, [int(x) for x in rng.integers(10, 500, 40)])
+    for order in orders_for(q, OnlineConfig(trunc="tokens:1", repeats=5)):
+        for seq in (AdaptiveConsistency(0.9), AdaptiveConsistency(0.8, "dirichlet"), ConSol(0.1)):
+            a, b = seq.run(q, order, None), WaveStop(seq, wave=1).run(q, order, None)
+            assert (a.answer, a.tokens, a.seq_tokens, a.info["k"]) == (
+                b.answer,
+                b.tokens,
+                b.seq_tokens,
+                b.info["k"],
+            )
+
+
+def test_a_tie_goes_to_the_trace_that_ended_first(tmp_path):
+    # never stops (threshold 0.99 on two votes): the vote is 1-1, the 5-token trace (answer 2) ended first
+    q = _q(tmp_path, ["1", "2"], [50, 5])
+    assert WaveStop(AdaptiveConsistency(0.99), wave=2).run(q, [0, 1], None).answer == q.labels[1]
+    assert ESC(2).run(q, [0, 1], None).answer == q.labels[0]  # ESC: the first launched
+
+
+def test_capped_cons_k_by_hand(tmp_path):
+    q = _q(tmp_path, ["1", "1", "2"], [100, 900, 300])
+    out = CappedConsK(3, 500).run(q, [0, 1, 2], None)
+    # the 900-token trace is cut at 500 and gives no answer: 1 vs 2, tie to the first launched
+    assert out.tokens == 100 + 500 + 300 and out.seq_tokens == 500 and out.info["cut"] == 1
+    assert out.answer == q.labels[0]
+    out = CappedConsK(3, 200).run(q, [2, 1, 0], None)  # only the 100-token trace answers
+    assert out.answer == q.labels[0] and out.tokens == 200 + 200 + 100
+
+
+def test_capped_cons_k_reads_the_probe_at_the_cap(tmp_path):
+    """probe_every 100: a 500 cap reads probe 4 (the answer at 500 tokens)."""
+    q = _q(tmp_path, ["1", "1", "2"], [950, 950, 300],
+           probes=[["2"] * 9, ["2"] * 4 + ["1"] * 5, ["2"] * 3], probe_every=100)  # fmt: skip
+    out = CappedConsK(3, 500).run(q, [0, 1, 2], None)
+    assert out.answer == q.labels[2] and out.probe_tokens > 0  # 2, 2 (probes at the cap) and 2
+
+
+def test_bad_settings_are_refused():
+    for bad in (
+        lambda: WaveStop(AdaptiveConsistency(), 0),
+        lambda: CappedConsK(0, 5),
+        lambda: AscRule(1.0),
+    ):
+        with pytest.raises(ConfigError):
+            bad()
