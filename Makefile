@@ -9,7 +9,7 @@ CONSTRAINTS ?= constraints-cpu.txt
 EXTRAS ?= train,embed,gguf,serve,notebooks,dev
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: headroom install install-core demo test test-fast serve demo-generate solve-local probes-real lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real reproduce-parallel-probe
+.PHONY: transfer headroom install install-core demo test test-fast serve demo-generate solve-local probes-real lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real reproduce-parallel-probe
 
 $(PY):
 	$(BASE_PY) -m venv $(VENV)
@@ -162,6 +162,14 @@ headroom:
 	  grep -v '^<!--' runs/headroom/headroom.md; } > Online/HEADROOM.md.tmp && mv Online/HEADROOM.md.tmp Online/HEADROOM.md
 	@mkdir -p Online/results
 	for p in $(LONG_POOLS) $(SHORT_POOLS) $(PROBE_POOLS); do cp runs/headroom/$${p}_headroom.json Online/results/; done
+
+# Online/TRANSFER.md and the recipe `auto` runs (deepprune/data/auto_recipe.json): every family's setting chosen
+# on 24 of the 25 shared pools and scored on the 25th, for each pool (leave-one-pool-out; issue 40). Pool
+# tables are cached by content in runs/transfer/cache: a rerun takes seconds.
+TRANSFER_POOLS = $(sort $(wildcard $(POOLS)/*.jsonl)) $(sort $(wildcard $(POOLS)/answers/*.jsonl))
+transfer:
+	deepprune transfer --pools $(TRANSFER_POOLS) --jobs 2 --out runs/transfer \
+	    --recipe-out deepprune/data/auto_recipe.json --markdown Online/TRANSFER.md >/dev/null
 
 # Offline/README.md, sections "ablation" and "crossfit": the recipes say what each runs.
 # Their rows (with ROC points, for `make figures`) also go to Online/results as JSON.

@@ -30,7 +30,7 @@ MUTATIONS = json.loads(r"""
  },
  {
   "name": "replay ledger: a 90% interval labelled 95%",
-  "file": "deepprune/replay/ledger.py",
+  "file": "deepprune/metrics.py",
   "old": "[2.5, 97.5]",
   "new": "[5, 95]",
   "tests": [
@@ -39,7 +39,7 @@ MUTATIONS = json.loads(r"""
  },
  {
   "name": "replay ledger: NaN questions enter the paired CI as zero",
-  "file": "deepprune/replay/ledger.py",
+  "file": "deepprune/metrics.py",
   "old": "d = diff_q[~np.isnan(diff_q)]",
   "new": "d = np.nan_to_num(diff_q)",
   "tests": [

@@ -23,9 +23,8 @@ from deepprune.stats import pool_stats
 from deepprune.synth import SynthConfig, synth_pool
 from deepprune.tokens import get_counter
 from deepprune.truncate import parse_spec, truncate
+from deepprune.version import __version__  # noqa: F401 - deepprune.__version__
 from deepprune.vote import majority_class
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AnswerClasses", "ClusterConfig", "ConfigError", "DeepPruneError", "GreedyClusterer", "PairConfig",

@@ -220,7 +220,7 @@ def writable_dir(path: str | os.PathLike) -> Path:
     return p
 
 
-OUTPUT_FIELDS = ("out", "markdown", "save_traces")  # the fields commands write to
+OUTPUT_FIELDS = ("out", "markdown", "save_traces", "recipe_out")  # the fields commands write to
 FILE_INPUTS = (
     "pool",
     "pools",
@@ -321,7 +321,7 @@ def provenance(inputs=()) -> dict:
     import datetime
     import subprocess
 
-    from deepprune import __version__
+    from deepprune.version import __version__
 
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,

@@ -185,7 +185,7 @@ def import_pool(src: str | os.PathLike, fmt: str, mapping: dict | None = None, a
         if limit and len(out) >= limit:
             break
     if gold is not None:
-        from deepprune.engine.problems import load_problems
+        from deepprune.problems import load_problems
 
         golds = {p.id: p for p in load_problems(gold)}
         for q in out:

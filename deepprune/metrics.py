@@ -227,3 +227,13 @@ def metrics_report(m: dict, questions: int) -> str:
             f"  warning: only {questions} questions; the intervals resample questions and mean little here"
         )
     return "\n".join(lines)
+
+
+def paired_ci(diff_q: np.ndarray, n_boot: int, seed: int = 0) -> list[float]:
+    """95% bootstrap interval of the mean of per-question differences (questions resampled)."""
+    d = diff_q[~np.isnan(diff_q)]
+    if len(d) == 0 or n_boot <= 0:
+        return [float("nan"), float("nan")]
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+    return np.percentile(means, [2.5, 97.5]).tolist()

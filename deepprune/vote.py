@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 
 def majority_class(labels: Sequence[int], weights: Sequence[float] | None = None) -> int:
     """The winning class of a (weighted) vote, or -1 when no trace has an answer.
@@ -25,3 +27,13 @@ def majority_class(labels: Sequence[int], weights: Sequence[float] | None = None
         return -1
     best = max(score.values())
     return next(lab for lab in score if score[lab] == best)  # dicts keep first-seen order
+
+
+def consensus(answers: np.ndarray, err_votes: bool) -> int:
+    """The answer most entries hold; ties go to the one that appears first. -1 where none."""
+    keep = answers if err_votes else answers[answers >= 0]
+    if keep.size == 0:
+        return -1
+    values, first, counts = np.unique(keep, return_index=True, return_counts=True)
+    best = counts == counts.max()
+    return int(values[best][np.argmin(first[best])])

@@ -4,6 +4,8 @@ modules, and the library never launches its own CLI."""
 import ast
 from pathlib import Path
 
+import pytest
+
 PKG = Path(__file__).resolve().parents[1] / "deepprune"
 
 
@@ -108,38 +110,98 @@ def test_the_cycle_test_sees_package_inits():
     assert _cycle(graph) is None and _cycle(implied) == ["a", "p", "p.lazy", "a"]
 
 
-# data leaves -> the clusterer -> judges -> replay / engine / judge lab -> cli. A module may import
-# its own layer or lower ones; the root package (the notebook API) is the top.
+# The parts, lowest first: a module may import its own part or a lower one (the rules below forbid
+# some of those too). A part is named by module prefixes; the longest prefix wins
+# (deepprune.engine.backends is Backends, deepprune.engine.solve is Engine).
 LAYERS = [
-    ("answers", "artifacts", "confidence", "configs", "errors", "focal", "grading", "metrics", "pools",
-     "probes", "questions", "rng", "splits", "stats", "synth", "tokens", "truncate", "vote"),
-    ("greedy",),
-    ("judges",),
-    ("replay", "engine", "judgelab", "pairs", "train", "dev", "importers", "proxy"),
-    ("cli",),
+    ("Base", ("errors", "rng", "artifacts", "configs", "metrics", "redact", "version")),
+    ("Data", ("answers", "pools", "problems", "grading", "tokens", "truncate", "questions", "probes",
+              "confidence", "vote", "stopping", "splits", "synth", "stats", "focal")),
+    ("Algorithm", ("greedy",)),
+    ("Judges", ("judges",)),
+    ("Dev", ("dev",)),
+    ("Datasets", ("pairs", "importers")),
+    ("Train", ("train",)),
+    ("JudgeLab", ("judgelab",)),
+    ("Replay", ("replay",)),
+    ("Serve", ("engine.server", "engine.llama_app")),
+    ("Backends", ("engine.backends",)),
+    ("Engine", ("engine",)),
+    ("Proxy", ("proxy",)),
+    ("Face", ("cli", "")),  # "": the package face, deepprune/__init__.py (the notebook API)
+]  # fmt: skip
+PART = {name: k for k, (name, _) in enumerate(LAYERS)}
+
+
+def _part(mod: str) -> str:
+    rest = mod.removeprefix("deepprune").removeprefix(".")
+    best = None
+    for name, prefixes in LAYERS:
+        for pre in prefixes:
+            if (rest == pre or rest.startswith(pre + ".") or (pre == "" and rest == "")) and (
+                best is None or len(pre) > len(best[1])
+            ):
+                best = (name, pre)
+    assert best is not None, f"{mod}: not in any part of test_architecture.LAYERS"
+    return best[0]
+
+
+# (rule, parts it applies to, parts they never import)
+RULES = [
+    ("Engine never imports Replay", {"Engine"}, {"Replay"}),
+    ("Replay never imports Engine", {"Replay"}, {"Engine", "Backends", "Serve"}),
+    ("Proxy never imports Replay", {"Proxy"}, {"Replay"}),
+    ("a Base or Data module never imports the package face", {"Base", "Data"}, {"Face"}),
+    ("Backends never import Engine", {"Backends"}, {"Engine"}),
+    ("Judges never import JudgeLab, Datasets, Replay or Engine", {"Judges"},
+     {"JudgeLab", "Datasets", "Replay", "Engine", "Backends", "Serve", "Train"}),
 ]  # fmt: skip
 
 
-def _layer(mod: str) -> int:
-    if mod == "deepprune":
-        return len(LAYERS)
-    part = mod.split(".")[1]
-    for k, names in enumerate(LAYERS):
-        if part in names:
-            return k
-    raise AssertionError(f"{mod}: not in any layer of test_architecture.LAYERS")
+def _back_arrows(graph) -> list[str]:
+    return [f"{src} -> {dst}" for src, dsts in graph.items() for dst in dsts
+            if PART[_part(dst)] > PART[_part(src)]]  # fmt: skip
 
 
-def test_layers_have_no_back_arrow():
-    back = [f"{src} -> {dst}" for src, dsts in _graph().items() for dst in dsts
-            if _layer(dst) > _layer(src)]  # fmt: skip
-    assert not back, back
+def _broken(graph, rule) -> list[str]:
+    _, src_parts, dst_parts = rule
+    return [f"{src} -> {dst}" for src, dsts in graph.items() if _part(src) in src_parts
+            for dst in dsts if _part(dst) in dst_parts]  # fmt: skip
 
 
-def test_judges_import_no_pairs_training_or_evaluation():
-    bad = [f"{src} -> {dst}" for src, dsts in _graph().items() if src.startswith("deepprune.judges")
-           for dst in dsts if dst.split(".")[1] in ("pairs", "judgelab", "train", "replay", "engine")]  # fmt: skip
-    assert not bad, bad
+def test_every_module_has_a_part_and_no_part_imports_a_higher_one():
+    graph = _graph()
+    for m in graph:
+        _part(m)
+    assert not _back_arrows(graph), _back_arrows(graph)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r[0] for r in RULES])
+def test_the_rule_holds(rule):
+    assert not _broken(_graph(), rule), _broken(_graph(), rule)
+
+
+# the arrows the last review found in the old tree, each of which a rule (or the layering) forbids
+OLD_ARROWS = [
+    ("deepprune.engine.early_stop", "deepprune.replay.methods.probing", "Engine never imports Replay"),
+    ("deepprune.engine.ledger", "deepprune.replay.ledger", "Engine never imports Replay"),
+    ("deepprune.artifacts", "deepprune", "a Base or Data module never imports the package face"),
+    ("deepprune.importers", "deepprune.engine.problems", None),  # Datasets -> Engine: a back arrow
+    ("deepprune.judges.probe", "deepprune.replay.ledger", "Judges never import JudgeLab, Datasets, Replay or Engine"),
+    ("deepprune.engine.backends.replay", "deepprune.engine.run", "Backends never import Engine"),
+    ("deepprune.proxy.app", "deepprune.replay.methods", "Proxy never imports Replay"),
+    ("deepprune.replay.harness", "deepprune.engine.run", "Replay never imports Engine"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("src, dst, rule", OLD_ARROWS)
+def test_each_rule_fails_on_the_arrow_it_forbids(src, dst, rule):
+    graph = {src: {dst}, dst: set()}
+    if rule is None:
+        assert _back_arrows(graph) == [f"{src} -> {dst}"]
+        return
+    (r,) = [r for r in RULES if r[0] == rule]
+    assert _broken(graph, r) == [f"{src} -> {dst}"]
 
 
 def test_no_module_is_too_long():

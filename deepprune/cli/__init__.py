@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deepprune", description="DeepPrune: prune redundant parallel reasoning traces"
     )
-    from deepprune import __version__
+    from deepprune.version import __version__
 
     parser.add_argument("--version", action="version", version=f"deepprune {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -13,8 +13,7 @@ from deepprune.engine.ledger import LiveLedger
 from deepprune.engine.run import GenMethod, Run, all_or_none
 from deepprune.errors import DeepPruneError
 from deepprune.grading import AnswerClasses, answers_equal
-from deepprune.replay.methods.probing import consensus
-from deepprune.vote import majority_class
+from deepprune.vote import consensus, majority_class
 
 
 class DeepConfOnline(GenMethod):

@@ -78,7 +78,7 @@ def summarise(records: list[dict], methods: tuple[str, ...], n_boot: int = 1000)
     (generated tokens, and net tokens: generated + probes, :attr:`LiveLedger.net_tokens`), the
     accuracy difference to cons@N with a paired 95% bootstrap interval over problems (``n_boot``
     resamples; our choice: 1000), and the wall time per problem's median and 90th percentile."""
-    from deepprune.replay.ledger import paired_ci
+    from deepprune.metrics import paired_ci
 
     rows = []
     base = {r["question"]: r["tokens"] for r in records if r["method"] == "cons@N"}

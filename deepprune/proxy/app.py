@@ -20,73 +20,18 @@ import logging
 import sys
 import time
 
-from deepprune.engine.backends import Backend, get_backend
+from deepprune.engine.backends import get_backend
 from deepprune.engine.ledger import LiveLedger
 from deepprune.engine.methods import build_methods
-from deepprune.engine.problems import Problem
 from deepprune.engine.run import Run
 from deepprune.errors import ConfigError, DeepPruneError, UpstreamRefused
+from deepprune.problems import Problem
 from deepprune.proxy.core import ProxyError, bad, parse_request, respond
-
-# the Prometheus counters (name -> help); each also carries labels where it says so
-COUNTERS = {
-    "requests_total": "Requests answered, by route, kind (pruned | passthrough) and status.",
-    "generated_tokens_total": "Tokens the upstream generated for the proxy's traces (passthrough included).",
-    "probe_tokens_total": "Tokens the upstream generated answering probes.",
-    "judge_tokens_total": "Input tokens the judge read (a local judge's own cost, not the upstream's).",
-    "cons_n_estimate_tokens_total": "Tokens a cons@N of the same pruned requests would have generated (ledger estimate).",
-    "rejected_total": "Requests refused with 429 (queue full).",
-}  # fmt: skip
+from deepprune.proxy.metrics import Counters
+from deepprune.proxy.upstream import Bounded
 
 
-class Bounded(Backend):
-    """A backend with at most ``limit`` traces and ``limit`` probes in flight (separate slots: a
-    trace waiting on its probe never holds the slot the probe needs)."""
-
-    def __init__(self, inner: Backend, limit: int):
-        self.inner, self.name = inner, inner.name
-        self.slots, self.probe_slots = asyncio.Semaphore(limit), asyncio.Semaphore(limit)
-
-    def __getattr__(self, name):  # the replayed pool's questions, require_probes, ...
-        return getattr(self.inner, name)
-
-    def keyed(self, api_key: str) -> "Bounded":
-        """This backend sending ``api_key`` (one request's credentials), sharing these slots."""
-        other = Bounded.__new__(Bounded)
-        other.inner, other.name = self.inner.with_api_key(api_key), self.name
-        other.slots, other.probe_slots = self.slots, self.probe_slots
-        return other
-
-    def require_probes(self, probe_every=None) -> None:
-        self.inner.require_probes(probe_every)
-
-    def require_text(self) -> None:
-        self.inner.require_text()
-
-    async def generated_counter(self):
-        return await self.inner.generated_counter()
-
-    def _slots(self, req) -> asyncio.Semaphore:
-        return self.probe_slots if "probe" in req.meta else self.slots
-
-    async def stream(self, req):
-        async with self._slots(req):
-            gen = self.inner.stream(req)
-            try:
-                async for item in gen:
-                    yield item
-            finally:
-                await gen.aclose()
-
-    async def complete(self, req):
-        async with self._slots(req):
-            return await self.inner.complete(req)
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-
-class Proxy:
+class Proxy(Counters):
     """The app and its state: backends per model, judges per spec, admission, counters;
     ``job`` a :class:`deepprune.proxy.job.ProxyJob`."""
 
@@ -94,8 +39,7 @@ class Proxy:
         self.job = job
         self.backends: dict[tuple[str, bool], Bounded] = {}
         self.judges: dict[str, object] = {}
-        self.counts: dict[tuple, float] = {}
-        self.running = self.waiting = 0
+        Counters.__init__(self)
         self.closing = False
         self.closed: asyncio.Event | None = None  # set when shutdown begins
         self.slots: asyncio.Semaphore | None = None
@@ -213,7 +157,7 @@ class Proxy:
             if self.closing:
                 raise ProxyError(503, "the proxy is shutting down", kind="service_unavailable")
             if self.running + self.waiting >= self.job.max_running + self.job.max_queued:
-                self._count("rejected_total")
+                self.count("rejected_total")
                 raise ProxyError(429, f"{self.running} requests running and {self.waiting} waiting "
                                       "(--max-running, --max-queued): retry later")  # fmt: skip
             self.waiting += 1
@@ -245,7 +189,7 @@ class Proxy:
             self.log.exception("internal error")
             out = ProxyError(500, f"internal error: {type(e).__name__}: {e}", kind="internal_error")
         status = out.status if isinstance(out, ProxyError) else getattr(out, "status_code", 200)
-        self._count("requests_total", route=route, kind=info["kind"], status=str(status))
+        self.count("requests_total", route=route, kind=info["kind"], status=str(status))
         self.log.info(json.dumps({"ts": round(time.time(), 3), "route": route, "status": status,
                                   "ms": round(1000 * (time.perf_counter() - t0), 1), **info.get("log", {}),
                                   **({"error": out.message} if isinstance(out, ProxyError) else {})}))  # fmt: skip
@@ -355,7 +299,7 @@ class Proxy:
         for name, v in (("generated_tokens_total", dp["tokens"]), ("probe_tokens_total", dp["probe_tokens"]),
                         ("judge_tokens_total", dp["judge_tokens"]),
                         ("cons_n_estimate_tokens_total", dp["cons_n_estimate"])):  # fmt: skip
-            self._count(name, v)
+            self.count(name, v)
         info["log"].update(
             problem_id=p.id,
             answer=dp["answer"],
@@ -428,7 +372,7 @@ class Proxy:
                 if isinstance(data, dict)
                 else 0
             )
-            self._count("generated_tokens_total", tokens)
+            self.count("generated_tokens_total", tokens)
             return JSONResponse(data, status_code=r.status_code)
 
         async def relay():
@@ -446,30 +390,6 @@ class Proxy:
                     yield line + "\n"
             finally:
                 await r.aclose()
-                self._count("generated_tokens_total", usage if usage is not None else tokens)
+                self.count("generated_tokens_total", usage if usage is not None else tokens)
 
         return StreamingResponse(relay(), status_code=r.status_code, media_type="text/event-stream")
-
-    # ---- counters ---------------------------------------------------------------------------
-    def _count(self, name: str, value: float = 1, **labels) -> None:
-        key = (name, tuple(sorted(labels.items())))
-        self.counts[key] = self.counts.get(key, 0) + value
-
-    def total(self, name: str) -> float:
-        return sum(v for (k, _), v in self.counts.items() if k == name)
-
-    def metrics_text(self) -> str:
-        """The Prometheus exposition of the counters, and the running / waiting gauges (pure)."""
-        lines = []
-        for name, help_ in COUNTERS.items():
-            full = f"deepprune_proxy_{name}"
-            lines += [f"# HELP {full} {help_}", f"# TYPE {full} counter"]
-            rows = [(lab, v) for (k, lab), v in sorted(self.counts.items()) if k == name] or [
-                ((), 0)
-            ]
-            for lab, v in rows:
-                tag = "{" + ",".join(f'{k}="{x}"' for k, x in lab) + "}" if lab else ""
-                lines.append(f"{full}{tag} {v:g}")
-        for name, v in (("running", self.running), ("waiting", self.waiting)):
-            lines += [f"# TYPE deepprune_proxy_{name} gauge", f"deepprune_proxy_{name} {v}"]
-        return "\n".join(lines) + "\n"

@@ -19,10 +19,10 @@ import uuid
 
 from deepprune.answers import extract_answer
 from deepprune.engine.ledger import LiveLedger
-from deepprune.engine.problems import Problem
 from deepprune.engine.solve_config import SolveConfig
 from deepprune.errors import ConfigError
 from deepprune.grading import answers_equal
+from deepprune.problems import Problem
 
 # what a request may set in extra_body={"deepprune": {...}}
 OPTIONS = ("method", "judge", "trunc", "return", "answer_type")

@@ -26,6 +26,7 @@ import numpy as np
 from deepprune.artifacts import Output, writable_dir
 from deepprune.errors import ConfigError
 from deepprune.judges import get_judge
+from deepprune.metrics import paired_ci
 from deepprune.pools import check_pools
 from deepprune.replay.harness import (
     OnlineConfig,
@@ -38,7 +39,7 @@ from deepprune.replay.harness import (
     save_result,
     token_source,
 )
-from deepprune.replay.ledger import add_reductions, matched_k, net_tokens, paired_ci
+from deepprune.replay.ledger import add_reductions, matched_k, net_tokens
 from deepprune.replay.methods import BASELINE_FAMILIES, ConsK, ConsN, families
 
 

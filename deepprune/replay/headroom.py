@@ -40,6 +40,7 @@ import numpy as np
 
 from deepprune.artifacts import Output, writable_dir
 from deepprune.errors import ConfigError
+from deepprune.metrics import paired_ci
 from deepprune.pools import check_pools
 from deepprune.replay.harness import (
     OnlineConfig,
@@ -48,7 +49,6 @@ from deepprune.replay.harness import (
     results_guard,
     save_result,
 )
-from deepprune.replay.ledger import paired_ci
 from deepprune.stopping import beta_leader
 
 

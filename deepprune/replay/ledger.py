@@ -4,7 +4,7 @@
 every (question, repeat) into arrays of shape (questions, repeats): correct (NaN where the
 question has no gold), reasoning tokens, auxiliary calls and their tokens. ``summary()`` is a
 row of ``deepprune prune`` (means, spread over repeats, clustering diagnostics);
-``point(family)`` a point of ``deepprune compare``. :func:`paired_ci` and :func:`matched_k`
+``point(family)`` a point of ``deepprune compare``. :func:`deepprune.metrics.paired_ci` and :func:`matched_k`
 (the cons@k at the same budget) are shared by both.
 """
 
@@ -140,16 +140,6 @@ def add_reductions(rows: list[dict], cons_n: dict) -> None:
         r["net_reduction_vs_consN"] = 1 - r["net_tokens"] / cons_n["tokens"]
         seq, base = r.get("seq_tokens"), cons_n.get("seq_tokens")
         r["seq_reduction_vs_consN"] = None if seq is None or not base else 1 - seq / base
-
-
-def paired_ci(diff_q: np.ndarray, n_boot: int, seed: int = 0) -> list[float]:
-    """95% bootstrap interval of the mean of per-question differences (questions resampled)."""
-    d = diff_q[~np.isnan(diff_q)]
-    if len(d) == 0 or n_boot <= 0:
-        return [float("nan"), float("nan")]
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
-    return np.percentile(means, [2.5, 97.5]).tolist()
 
 
 def matched_k(tokens: float, questions) -> float:

@@ -1,7 +1,7 @@
 """Advice that holds on a model you have not measured: settings chosen on some pools, scored on others.
 
     deepprune transfer --pools ../shared/data/pools/*.jsonl ../shared/data/pools/answers/*.jsonl \
-        --out runs/transfer --markdown Online/TRANSFER.md --recipe deepprune/data/auto_recipe.json
+        --out runs/transfer --markdown Online/TRANSFER.md --recipe-out deepprune/data/auto_recipe.json
 
 Every operating point of every family (:func:`transfer_settings`: cons@k at a fixed k, ASC and
 ConSol in parallel waves, ESC, short-m@k, cons@k under a thinking-token budget, Parallel-Probe
@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,67 +38,10 @@ import numpy as np
 
 from deepprune.artifacts import Output, atomic_write, file_sha256, writable_dir
 from deepprune.errors import ConfigError
-from deepprune.replay.methods import ConsK, ConsN, Method
-from deepprune.replay.methods.probing import ParallelProbe
-from deepprune.replay.methods.sequential import ESC, AdaptiveConsistency, ConSol, ShortMK
-from deepprune.replay.methods.waves import CappedConsK, WaveStop
+from deepprune.replay.methods import ConsK, ConsN, Setting, transfer_settings
 
 # bump when a method's replay changes: cached pool tables of older versions are recomputed
 CACHE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One operating point: its family, the replay method, and how ``solve`` runs it live (the
-    :class:`~deepprune.engine.solve_config.SolveConfig` fields; None: not runnable live)."""
-
-    family: str
-    make: Callable[[], Method]
-    live: dict | None
-
-    @property
-    def name(self) -> str:
-        return self.make().name
-
-
-def transfer_settings() -> list[Setting]:
-    """Every family's operating points (grids our choice; each paper's default among them)."""
-    out = [Setting("cons@k", lambda k=k: ConsK(k), {"methods": ["cons@k"], "k": k})
-           for k in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)]  # fmt: skip
-    for crit, thresholds, waves in (("beta", (0.8, 0.9, 0.95, 0.99), (1, 2, 4, 8, 16)),  # ASC default: beta, 0.95
-                                    ("dirichlet", (0.8, 0.9, 0.95), (1, 4, 8))):  # fmt: skip
-        fam = "asc" if crit == "beta" else "asc-dirichlet"
-        for t in thresholds:
-            for w in waves:
-                out.append(Setting(fam, lambda t=t, w=w, c=crit: WaveStop(AdaptiveConsistency(t, c), w),
-                                   {"methods": ["asc"], "asc_criterion": crit, "asc_threshold": t, "wave": w}))  # fmt: skip
-    for a in (0.2, 0.1, 0.05, 0.01):  # ConSol as Wald's SPRT (our defaults; see sequential.ConSol)
-        for w in (1, 4, 8):
-            out.append(Setting("consol", lambda a=a, w=w: WaveStop(ConSol(alpha=a), w),
-                               {"methods": ["consol"], "consol_alpha": a, "wave": w}))  # fmt: skip
-    for w in (2, 3, 4, 5, 8, 16):  # ESC's windows are its waves (paper default w = 5)
-        out.append(Setting("esc", lambda w=w: ESC(w), {"methods": ["esc"], "wave": w}))
-    for m, k in (
-        (1, 2),
-        (1, 4),
-        (3, 4),
-        (1, 8),
-        (3, 8),
-        (1, 16),
-        (3, 16),
-        (5, 16),
-        (1, None),
-        (3, None),
-    ):
-        out.append(Setting("short-m@k", lambda m=m, k=k: ShortMK(m, k),
-                           {"methods": ["short-m@k"], "short_m": m, "short_k": k or 0}))  # fmt: skip
-    for k in (4, 8, 16, 32):
-        for b in (4096, 8192, 16384, 32768):
-            out.append(Setting("capped-cons@k", lambda k=k, b=b: CappedConsK(k, b),
-                               {"methods": ["cons@k"], "k": k, "max_tokens": b}))  # fmt: skip
-    for t in (10, 20, 40):  # published T = 40
-        out.append(Setting("parallel-probe", lambda t=t: ParallelProbe(T=t), None))
-    return out
 
 
 @dataclass
@@ -382,9 +324,8 @@ class TransferJob:
     # pools to score on (default: leave-one-pool-out over --pools)
     test: list[str] = field(default_factory=list, metadata={"many": True})
     out: str = "runs/transfer"  # directory: transfer.json and the per-pool cache (cache/)
-    recipe: str | None = (
-        None  # also write the recipe (the any@parallel choice) here, for solve/proxy `auto`
-    )
+    # also write the recipe (the any@parallel choice) here, for solve/proxy `auto`
+    recipe_out: str | None = None
     jobs: int = 1  # pools evaluated at once (processes)
     config: TransferConfig = field(default_factory=TransferConfig)
     output: Output = field(default_factory=Output)
@@ -416,8 +357,8 @@ class TransferJob:
 
         res["provenance"] = provenance([])
         atomic_write(Path(self.out) / "transfer.json", json.dumps(res, indent=1, default=str))
-        if self.recipe:
-            write_recipe(self.recipe, res)
+        if self.recipe_out:
+            write_recipe(self.recipe_out, res)
         return [res]
 
 

@@ -345,8 +345,8 @@ def test_solve_and_generate_run_where_an_event_loop_already_runs(tmp_path):
 def test_a_live_run_reads_like_compare_ci_percentiles_figure_and_its_traces_as_a_pool(
     tmp_path, capsys
 ):
+    from deepprune.metrics import paired_ci
     from deepprune.pools import read_pool
-    from deepprune.replay.ledger import paired_ci
 
     out, pool = tmp_path / "run", tmp_path / "traces.jsonl"
     args = ["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--n", "8", "--judge", "lexical:jaccard",

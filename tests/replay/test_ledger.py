@@ -62,7 +62,7 @@ def test_a_missing_answer_is_never_correct_even_when_the_gold_matches_no_trace()
 
 
 def test_paired_ci_is_a_95_percent_interval_over_graded_questions_only():
-    from deepprune.replay.ledger import paired_ci
+    from deepprune.metrics import paired_ci
 
     d = np.random.default_rng(7).normal(0.1, 1.0, 400)
     lo, hi = paired_ci(d, 20000)

@@ -87,7 +87,7 @@ def _pool(path, seed, n_q=6, n=12):
 def test_transfer_end_to_end_cached_and_a_recipe_solve_reads(tmp_path, capsys):
     pools = [str(_pool(tmp_path / f"m{i}.jsonl", i)) for i in range(3)]
     out, recipe = tmp_path / "out", tmp_path / "recipe.json"
-    argv = ["transfer", "--pools", *pools, "--out", str(out), "--recipe", str(recipe), "--repeats", "2",
+    argv = ["transfer", "--pools", *pools, "--out", str(out), "--recipe-out", str(recipe), "--repeats", "2",
             "--families", "asc,esc", "--json", "--bootstrap", "100"]  # fmt: skip
     assert main(argv) == 0
     res = json.loads(capsys.readouterr().out)

@@ -8,6 +8,7 @@ The one registry is :func:`families`: a plain dict of method family -> its opera
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from deepprune.greedy import ClusterConfig
 from deepprune.replay.methods.adaptive import AdaptiveDeepPrune
@@ -25,6 +26,7 @@ from deepprune.replay.methods.sequential import (
     ShortMK,
 )
 from deepprune.replay.methods.voting import ConsK, ConsN, PassAt1
+from deepprune.replay.methods.waves import CappedConsK, WaveStop
 
 # the rows `deepprune prune` prints beside DeepPrune (pass@1 and cons@N first)
 BASELINE_FAMILIES = ("pass@1", "cons@N", "deepconf")
@@ -84,5 +86,61 @@ def families(sim: str = "lexical:tfidf") -> dict[str, Callable[[], list[Method]]
     }
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One operating point: its family, the replay method, and how ``solve`` runs it live (the
+    :class:`~deepprune.engine.solve_config.SolveConfig` fields; None: not runnable live)."""
+
+    family: str
+    make: Callable[[], Method]
+    live: dict | None
+
+    @property
+    def name(self) -> str:
+        return self.make().name
+
+
+def transfer_settings() -> list[Setting]:
+    """``deepprune transfer``'s operating points: answer-level families every pool can run (and
+    Parallel-Probe where a pool has probes), each with its live settings. Grids are our choice;
+    each paper's default is among them."""
+    out = [Setting("cons@k", lambda k=k: ConsK(k), {"methods": ["cons@k"], "k": k})
+           for k in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)]  # fmt: skip
+    for crit, thresholds, waves in (("beta", (0.8, 0.9, 0.95, 0.99), (1, 2, 4, 8, 16)),  # ASC default: beta, 0.95
+                                    ("dirichlet", (0.8, 0.9, 0.95), (1, 4, 8))):  # fmt: skip
+        fam = "asc" if crit == "beta" else "asc-dirichlet"
+        for t in thresholds:
+            for w in waves:
+                out.append(Setting(fam, lambda t=t, w=w, c=crit: WaveStop(AdaptiveConsistency(t, c), w),
+                                   {"methods": ["asc"], "asc_criterion": crit, "asc_threshold": t, "wave": w}))  # fmt: skip
+    for a in (0.2, 0.1, 0.05, 0.01):  # ConSol as Wald's SPRT (our defaults; see sequential.ConSol)
+        for w in (1, 4, 8):
+            out.append(Setting("consol", lambda a=a, w=w: WaveStop(ConSol(alpha=a), w),
+                               {"methods": ["consol"], "consol_alpha": a, "wave": w}))  # fmt: skip
+    for w in (2, 3, 4, 5, 8, 16):  # ESC's windows are its waves (paper default w = 5)
+        out.append(Setting("esc", lambda w=w: ESC(w), {"methods": ["esc"], "wave": w}))
+    for m, k in (
+        (1, 2),
+        (1, 4),
+        (3, 4),
+        (1, 8),
+        (3, 8),
+        (1, 16),
+        (3, 16),
+        (5, 16),
+        (1, None),
+        (3, None),
+    ):
+        out.append(Setting("short-m@k", lambda m=m, k=k: ShortMK(m, k),
+                           {"methods": ["short-m@k"], "short_m": m, "short_k": k or 0}))  # fmt: skip
+    for k in (4, 8, 16, 32):
+        for b in (4096, 8192, 16384, 32768):
+            out.append(Setting("capped-cons@k", lambda k=k, b=b: CappedConsK(k, b),
+                               {"methods": ["cons@k"], "k": k, "max_tokens": b}))  # fmt: skip
+    for t in (10, 20, 40):  # published T = 40
+        out.append(Setting("parallel-probe", lambda t=t: ParallelProbe(T=t), None))
+    return out
+
+
 __all__ = ["AdaptiveDeepPrune", "BASELINE_FAMILIES", "ConsK", "ConsN", "DeepConfOffline", "DeepConfOnline", "DeepPrune", "Method",
-           "Outcome", "ParallelProbe", "PassAt1", "families"]  # fmt: skip
+           "Outcome", "ParallelProbe", "PassAt1", "Setting", "families", "transfer_settings"]  # fmt: skip

@@ -31,16 +31,7 @@ import numpy as np
 from deepprune.errors import ConfigError
 from deepprune.questions import PreparedQuestion
 from deepprune.replay.methods.base import Method, Outcome
-
-
-def consensus(answers: np.ndarray, err_votes: bool) -> int:
-    """The answer most entries hold; ties go to the one that appears first. -1 where none."""
-    keep = answers if err_votes else answers[answers >= 0]
-    if keep.size == 0:
-        return -1
-    values, first, counts = np.unique(keep, return_index=True, return_counts=True)
-    best = counts == counts.max()
-    return int(values[best][np.argmin(first[best])])
+from deepprune.vote import consensus
 
 
 class ParallelProbe(Method):
