@@ -134,12 +134,25 @@ class _Handler(BaseHTTPRequestHandler):
         finish = "stop" if toks == tokens_for("", body.get("seed")) else "length"
         if body.get("stream"):
             return self._stream(mode, body, toks, finish, cap)
-        usage = self._usage(mode, len(toks), cap)
-        text = "".join(toks)
-        choice = ({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
-                  if self.chat else {"index": 0, "text": text, "finish_reason": finish, "logprobs": None})  # fmt: skip
+        # n choices (a non-streamed request): choice i samples with seed + i, as a server's n would
+        samples = [(toks, finish)]
+        for i in range(1, max(int(body.get("n") or 1), 1)):
+            seed = (body.get("seed") or 0) + i
+            t = tokens_for(body.get("prompt", ""), seed)[:cap]
+            samples.append((t, "stop" if t == tokens_for("", seed) else "length"))
+        usage = self._usage(mode, sum(len(t) for t, _ in samples), cap * len(samples))
+
+        def choice(i, text, finish):
+            if self.chat:
+                return {
+                    "index": i,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": finish,
+                }
+            return {"index": i, "text": text, "finish_reason": finish, "logprobs": None}
+
         out = {"id": "cmpl-f", "object": "chat.completion" if self.chat else "text_completion", "created": 0,
-               "model": MODEL, "choices": [choice]}  # fmt: skip
+               "model": MODEL, "choices": [choice(i, "".join(t), f) for i, (t, f) in enumerate(samples)]}  # fmt: skip
         if usage is not None:
             out["usage"] = usage
         if mode == "empty-choices":

@@ -1,17 +1,23 @@
-"""The proxy's ASGI server (FastAPI on uvicorn): routes, admission, the upstream, metrics, logs.
+"""The proxy's serving and admission (vLLM's ``serving`` beside its ``api_router``, which is
+:mod:`deepprune.proxy.routes`): one request from its body to its answer.
 
-- ``POST /v1/completions``, ``POST /v1/chat/completions``: ``n = 1`` is forwarded to the upstream
-  unchanged (streaming included; a ``deepprune`` field is dropped); ``n > 1`` runs the method
-  (:mod:`deepprune.proxy.core` reads the request and writes the response).
-- ``GET /v1/models`` (the upstream's), ``GET /health``, ``GET /metrics`` (Prometheus text).
+- ``n = 1`` is forwarded to the upstream unchanged (streaming included; a ``deepprune`` field is
+  dropped); so is a request the vote cannot honour (``response_format``, ``tools``, ``logprobs``,
+  penalties, ``max_tokens`` below DeepPrune's cut), saying ``pruned: false`` and why
+  (``--on-unprunable reject``: a 400 instead). ``n > 1`` runs the method through the live engine
+  (:mod:`deepprune.proxy.core` reads the request and writes the response; ``stream: true``: the
+  response as server-sent events once the vote is in).
 - Admission: at most ``max_running`` requests run at once and ``max_queued`` wait; one more is
   answered 429 with ``Retry-After``. Upstream calls are bounded too (``upstream_concurrency``
-  traces at once, as many probes). Every request has a deadline (``request_timeout``: 504).
-- Every failure is OpenAI's error JSON with one line saying what happened (400 bad request,
-  404 unknown model, 429, 502 the upstream failed, 503 shutting down, 504 deadline).
+  traces at once, as many probes, in separate slots). Every request has a deadline
+  (``request_timeout``: 504); a body has a size limit (413) and a time limit (408).
+- Upstream credentials are per request (:meth:`Proxy._client_key`): never cached for another.
+- Every failure is OpenAI's error JSON with one line saying what happened (400 bad request, 401/403
+  the upstream refused the key, 404 unknown model, 429, 502 the upstream failed, 503 shutting down,
+  504 deadline).
 - Shutdown (Ctrl-C, SIGTERM): no new request is admitted, the running ones get
   ``shutdown_grace`` seconds, then they are cancelled and their upstream streams closed.
-- One JSON line per request on the access log (``--log FILE``, else stderr).
+- One JSON line per request on the access log (``--log FILE``, else stderr), with its request id.
 """
 
 import asyncio
@@ -26,7 +32,7 @@ from deepprune.engine.methods import build_methods
 from deepprune.engine.run import Run
 from deepprune.errors import ConfigError, DeepPruneError, UpstreamRefused
 from deepprune.problems import Problem
-from deepprune.proxy.core import ProxyError, bad, parse_request, respond
+from deepprune.proxy.core import ProxyError, Unprunable, bad, parse_request, respond, sse_events
 from deepprune.proxy.metrics import Counters
 from deepprune.proxy.upstream import Bounded
 
@@ -54,78 +60,9 @@ class Proxy(Counters):
             replay = get_backend("replay", pool=job.pool, rate=job.rate)
             self.pool_ids = {q.question: q.id for q in replay.questions.values()}
             self.backends[("replay", False)] = Bounded(replay, job.upstream_concurrency)
-        self.app = self._build()
+        from deepprune.proxy.routes import build_app
 
-    # ---- the routes -------------------------------------------------------------------------
-    def _build(self):
-        from contextlib import asynccontextmanager
-
-        from fastapi import FastAPI, Request
-        from fastapi.responses import JSONResponse, PlainTextResponse
-
-        @asynccontextmanager
-        async def lifespan(_app):
-            import httpx
-
-            self.slots = asyncio.Semaphore(self.job.max_running)
-            self.closed = asyncio.Event()
-            self.http = httpx.AsyncClient(timeout=self.job.timeout)
-            yield
-            self.closing = True
-            for b in self.backends.values():
-                await b.close()
-            await self.http.aclose()
-
-        app = FastAPI(title="deepprune proxy", lifespan=lifespan)
-
-        @app.middleware("http")
-        async def authenticate(request: Request, call_next):
-            """--api-key: every /v1 route needs it (as `vllm serve --api-key`); /health, /metrics do not."""
-            if (
-                self.job.api_key
-                and request.url.path.startswith("/v1")
-                and not self.client_ok(request)
-            ):
-                err = ProxyError(401, "a missing or wrong API key (Authorization: Bearer KEY)",
-                                 kind="invalid_request_error")  # fmt: skip
-                return JSONResponse(err.body(), status_code=401)
-            return await call_next(request)
-
-        @app.post("/v1/completions")
-        async def completions(request: Request):
-            return await self.handle(request, chat=False)
-
-        @app.post("/v1/chat/completions")
-        async def chat(request: Request):
-            return await self.handle(request, chat=True)
-
-        @app.get("/v1/models")
-        async def models(request: Request):
-            if self.job.pool is not None:
-                return {
-                    "object": "list",
-                    "data": [{"id": "replay", "object": "model", "owned_by": "deepprune"}],
-                }
-            try:
-                r = await self.http.get(
-                    self.job.upstream.rstrip("/") + "/models", headers=self._auth(request)
-                )
-                return JSONResponse(r.json(), status_code=r.status_code)
-            except Exception as e:  # noqa: BLE001 - the upstream's failure, in one line
-                err = ProxyError(502, f"{self.job.upstream}: /models: {type(e).__name__}: {e}")
-                return JSONResponse(err.body(), status_code=502)
-
-        @app.get("/health")
-        async def health():
-            if self.closing:
-                return JSONResponse({"status": "shutting down"}, status_code=503)
-            return {"status": "ok", "running": self.running, "waiting": self.waiting}
-
-        @app.get("/metrics")
-        async def metrics():
-            return PlainTextResponse(self.metrics_text())
-
-        return app
+        self.app = build_app(self)
 
     def client_ok(self, request) -> bool:
         """Whether the request carries the proxy's own key (compared in constant time)."""
@@ -190,7 +127,8 @@ class Proxy(Counters):
             out = ProxyError(500, f"internal error: {type(e).__name__}: {e}", kind="internal_error")
         status = out.status if isinstance(out, ProxyError) else getattr(out, "status_code", 200)
         self.count("requests_total", route=route, kind=info["kind"], status=str(status))
-        self.log.info(json.dumps({"ts": round(time.time(), 3), "route": route, "status": status,
+        self.log.info(json.dumps({"ts": round(time.time(), 3), "request_id": getattr(request.state, "request_id", None),
+                                  "route": route, "status": status,
                                   "ms": round(1000 * (time.perf_counter() - t0), 1), **info.get("log", {}),
                                   **({"error": out.message} if isinstance(out, ProxyError) else {})}))  # fmt: skip
         if isinstance(out, ProxyError):
@@ -262,9 +200,24 @@ class Proxy(Counters):
             info["kind"] = "passthrough"
             return await self._pass(request, body, chat, info)
         job = self.job
-        parsed = parse_request(
-            body, job.config, job.method, job.returns, job.answer_type, chat, job.judges, job.auto
-        )
+        try:
+            parsed = parse_request(
+                body,
+                job.config,
+                job.method,
+                job.returns,
+                job.answer_type,
+                chat,
+                job.judges,
+                job.auto,
+            )
+        except (
+            Unprunable
+        ) as u:  # a valid request the vote cannot honour: served as the upstream would
+            if job.on_unprunable == "reject" or job.upstream is None:
+                raise bad(f"not prunable: {u.reason}", u.param) from None
+            info["kind"] = "unpruned"
+            return await self._pass(request, body, chat, info, unpruned=u.reason)
         info["log"] = {
             "n": parsed.cfg.n,
             "method": parsed.method,
@@ -277,6 +230,13 @@ class Proxy(Counters):
             qid = self.pool_ids.get(p.question)
             if qid is None:
                 raise bad("the prompt is not a question of the replayed pool (--pool)", "prompt")
+            have = len(backend.questions[qid].traces)
+            if (
+                parsed.cfg.n > have
+            ):  # never a silent n = have, never a cons@N estimate of traces not made
+                raise bad(
+                    f"n = {parsed.cfg.n}: the replayed pool has {have} traces of this question", "n"
+                )
             p = parsed.problem = Problem(qid, p.question, None, p.answer_type)
         judge = self._judge(parsed.cfg.judge) if parsed.method == "deepprune" else None
         probes = parsed.method == "parallel-probe" or (
@@ -300,6 +260,16 @@ class Proxy(Counters):
                         ("judge_tokens_total", dp["judge_tokens"]),
                         ("cons_n_estimate_tokens_total", dp["cons_n_estimate"])):  # fmt: skip
             self.count(name, v)
+        if parsed.stream:  # the vote is in: the choices as server-sent events (its_hub's choice)
+            from fastapi.responses import StreamingResponse
+
+            opts = body.get("stream_options") or {}
+            events = sse_events(
+                resp, chat, isinstance(opts, dict) and bool(opts.get("include_usage"))
+            )
+            out = StreamingResponse(iter(events), media_type="text/event-stream")
+        else:
+            out = JSONResponse(resp)
         info["log"].update(
             problem_id=p.id,
             answer=dp["answer"],
@@ -307,7 +277,7 @@ class Proxy(Counters):
             probe_tokens=dp["probe_tokens"],
             cons_n_estimate=dp["cons_n_estimate"],
         )
-        return JSONResponse(resp)
+        return out
 
     async def _backend(self, model: str, chat: bool, request) -> Bounded:
         """The upstream for (model, api), its slots shared by every request, sending this request's
@@ -343,8 +313,10 @@ class Proxy(Counters):
                 raise bad(f"judge {spec!r}: {e}", "deepprune.judge") from None
         return self.judges[spec]
 
-    async def _pass(self, request, body, chat: bool, info: dict):
-        """n = 1: the request as it came (less our ``deepprune`` field), the upstream's answer as it is."""
+    async def _pass(self, request, body, chat: bool, info: dict, unpruned: str | None = None):
+        """n = 1 (or a request the vote cannot honour, ``unpruned`` saying why): the request as it
+        came (less our ``deepprune`` field), the upstream's answer as it is; an unpruned one says so
+        in ``deepprune`` (``pruned: false`` and the reason) and in the ``X-DeepPrune-Pruned`` header."""
         import httpx
         from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -373,12 +345,15 @@ class Proxy(Counters):
                 else 0
             )
             self.count("generated_tokens_total", tokens)
-            return JSONResponse(data, status_code=r.status_code)
+            if unpruned is not None and isinstance(data, dict) and r.status_code == 200:
+                data["deepprune"] = {"pruned": False, "reason": unpruned}
+            return JSONResponse(data, status_code=r.status_code, headers=_said(unpruned))
 
         async def relay():
-            tokens, usage = 0, None
+            tokens, usage, done = 0, None, False
             try:
                 async for line in r.aiter_lines():
+                    done = done or line.strip() == "data: [DONE]"
                     if line.startswith("data: ") and line != "data: [DONE]":
                         try:
                             chunk = json.loads(line[6:])
@@ -388,8 +363,28 @@ class Proxy(Counters):
                         except (json.JSONDecodeError, AttributeError):
                             pass
                     yield line + "\n"
+                if not done and r.status_code == 200:
+                    raise httpx.RemoteProtocolError("the stream ended without [DONE]")
+            except (
+                httpx.HTTPError
+            ) as e:  # a broken upstream stream: an error event, never a silent end
+                err = ProxyError(
+                    502, f"{self.job.upstream}: the stream broke ({type(e).__name__}: {e})"
+                )
+                yield f"data: {json.dumps(err.body())}\n\n"
             finally:
                 await r.aclose()
                 self.count("generated_tokens_total", usage if usage is not None else tokens)
 
-        return StreamingResponse(relay(), status_code=r.status_code, media_type="text/event-stream")
+        return StreamingResponse(relay(), status_code=r.status_code, media_type="text/event-stream",
+                                 headers=_said(unpruned))  # fmt: skip
+
+
+def _said(unpruned: str | None) -> dict | None:
+    """The headers of a request served unpruned (the reason, ASCII-safe)."""
+    if unpruned is None:
+        return None
+    return {
+        "X-DeepPrune-Pruned": "false",
+        "X-DeepPrune-Reason": unpruned.encode("ascii", "replace").decode(),
+    }

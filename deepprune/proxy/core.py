@@ -4,8 +4,8 @@ reply it asks for; turn a method's result and ledger into an OpenAI response; er
 shape.
 
 Seeds: trace i of a request gets the seed ``deepprune solve`` gives trace i of a problem whose id
-is :func:`problem_id` of the request's prompt, under the request's ``seed`` (default: the proxy's
-``--seed``). ``deepprune solve --prompt '{question}'`` over problems named so reproduces the
+is :func:`problem_id` of the request's prompt, under the request's ``seed`` (without one: a fresh
+seed per request, as the upstream would sample; the ledger gives it). ``deepprune solve --prompt '{question}'`` over problems named so reproduces the
 proxy's traces exactly.
 """
 
@@ -44,6 +44,32 @@ MAX_N = 512  # our choice: more traces than any published setting (DeepConf: 512
 KNOWN = {"model", "prompt", "messages", "n", "max_tokens", "max_completion_tokens", "temperature", "top_p",
          "seed", "stop", "stream", "stream_options", "user", "deepprune", "logprobs", "top_logprobs",
          "echo", "presence_penalty", "frequency_penalty", "best_of"}  # fmt: skip
+# OpenAI fields a vote over traces cannot honour: such a request is served unpruned (a plain n upstream,
+# --on-unprunable passthrough) or refused (reject), saying which field
+UNPRUNABLE = ("response_format", "tools", "tool_choice", "functions", "function_call", "logit_bias",
+              "parallel_tool_calls", "suffix", "logprobs", "top_logprobs", "echo", "best_of",
+              "presence_penalty", "frequency_penalty")  # fmt: skip
+
+
+class Unprunable(Exception):
+    """A valid request the method cannot prune (``reason`` says why): served upstream as it is."""
+
+    def __init__(self, reason: str, param: str | None = None):
+        super().__init__(reason)
+        self.reason, self.param = reason, param
+
+
+def unprunable_reason(body: dict) -> Unprunable | None:
+    """Why a request with ``n > 1`` cannot be pruned (a field the vote cannot honour), or None."""
+    for key in UNPRUNABLE:
+        v = body.get(key)
+        if key == "best_of" and v in (None, body.get("n")):
+            continue
+        if key == "response_format" and isinstance(v, dict) and v.get("type") == "text":
+            continue
+        if v not in (None, False, 0, 0.0, [], {}):
+            return Unprunable(f"{key} is set: the vote over traces cannot honour it", key)
+    return None
 
 
 class ProxyError(Exception):
@@ -97,6 +123,15 @@ def _number(body: dict, key: str, kind, default, lo=None, hi=None):
     return v
 
 
+def _seed(body: dict) -> int:
+    """The request's ``seed``; without one a fresh seed, as an upstream samples afresh for every
+    request (the ledger's ``seed`` says which, so a client can reproduce it)."""
+    import secrets
+
+    seed = _number(body, "seed", int, None, -(2**63), 2**63 - 1)
+    return secrets.randbits(31) if seed is None else seed
+
+
 def _prompt(body: dict, chat: bool) -> tuple[str, tuple]:
     """(the text the traces continue, the chat conversation) of a request."""
     if chat:
@@ -138,7 +173,7 @@ def parse_request(body: object, base: SolveConfig, method: str, returns: str, an
     ``method: auto`` runs."""
     if not isinstance(body, dict):
         raise bad("the request body must be a JSON object")
-    unknown = sorted(set(body) - KNOWN)
+    unknown = sorted(set(body) - KNOWN - set(UNPRUNABLE))
     if unknown:
         raise bad(
             f"unknown field(s) {', '.join(unknown)}; the proxy reads {', '.join(sorted(KNOWN))}",
@@ -149,13 +184,8 @@ def parse_request(body: object, base: SolveConfig, method: str, returns: str, an
         raise bad("model must be a non-empty string", "model")
     prompt, messages = _prompt(body, chat)
     n = _number(body, "n", int, 1, 1, MAX_N)
-    if body.get("best_of") not in (None, n):
-        raise bad("best_of is not supported (the proxy votes; use n)", "best_of")
-    if body.get("echo"):
-        raise bad("echo is not supported by the proxy", "echo")
-    for key in ("presence_penalty", "frequency_penalty"):
-        if body.get(key) not in (None, 0, 0.0):
-            raise bad(f"{key} is not supported by the proxy", key)
+    if (why := unprunable_reason(body)) is not None:
+        raise why
     opts = body.get("deepprune") or {}
     if not isinstance(opts, dict):
         raise bad(
@@ -192,14 +222,7 @@ def parse_request(body: object, base: SolveConfig, method: str, returns: str, an
             f"unknown answer_type {answer_type!r}; known: math, choice, text",
             "deepprune.answer_type",
         )
-    stream = bool(body.get("stream"))
-    if n > 1 and stream:
-        raise bad(
-            "stream with n > 1 is not supported: the proxy answers when the vote is in (set stream false)",
-            "stream",
-        )
-    if n > 1 and (body.get("logprobs") or body.get("top_logprobs")):
-        raise bad("logprobs with n > 1 are not returned by the proxy", "logprobs")
+    stream = bool(body.get("stream"))  # n > 1: sent as server-sent events once the vote is in
     stop = body.get("stop")
     stop = (stop,) if isinstance(stop, str) else stop or ()
     if not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) for s in stop):
@@ -211,7 +234,7 @@ def parse_request(body: object, base: SolveConfig, method: str, returns: str, an
     changes = {"n": n, "methods": (method,), "max_tokens": max_tokens, "stop": tuple(stop),
                "temperature": float(_number(body, "temperature", (int, float), base.temperature, 0, 2)),
                "top_p": float(_number(body, "top_p", (int, float), base.top_p, 0, 1)),
-               "seed": _number(body, "seed", int, base.seed), "prompt": "{question}",
+               "seed": _seed(body), "prompt": "{question}",
                "judge": _judge(opts, base.judge, judges), "trunc": opts.get("trunc", base.trunc)}  # fmt: skip
     changes |= {k: v for k, v in recipe.items() if k != "max_tokens"}
     if "max_tokens" in recipe:  # a recipe's thinking budget, never above the request's own limit
@@ -219,6 +242,10 @@ def parse_request(body: object, base: SolveConfig, method: str, returns: str, an
     if method == "deepconf":  # the warm-up cannot take every trace
         changes["deepconf_warmup"] = min(base.deepconf_warmup, max(n - 1, 1))
     try:
+        cut = _cut(changes["trunc"], base.probe_every) if method == "deepprune" else None
+        if cut is not None and cut >= max_tokens:
+            raise Unprunable(f"max_tokens {max_tokens} is at or below DeepPrune's cut ({cut} tokens): every "
+                             "trace would end before it is judged", "max_tokens")  # fmt: skip
         cfg = dataclasses.replace(base, **changes)
     except ConfigError as e:
         raise bad(str(e), "deepprune") from None
@@ -239,6 +266,22 @@ def _judge(opts: dict, default: str, judges: dict[str, str] | None) -> str:
         raise bad(f"judge {str(name)[:80]!r} is not allowed here; this proxy allows: {', '.join(sorted(allowed))} "
                   "(the operator's --allow-judges)", "deepprune.judge")  # fmt: skip
     return allowed[name]
+
+
+def _cut(trunc, probe_every: int) -> int | None:
+    """Where DeepPrune's prefix ends in generated tokens (None: ``words:K``, not in tokens)."""
+    from deepprune.truncate import parse_spec
+
+    if not isinstance(trunc, str):
+        raise ConfigError(f"trunc must be a string, got {trunc!r}")
+    spec = parse_spec(trunc)
+    return (
+        int(spec.value)
+        if spec.kind == "tokens"
+        else int(spec.value) * probe_every
+        if spec.kind == "probe"
+        else None
+    )
 
 
 def cons_n_estimate(led: LiveLedger, completed: dict, n: int) -> int:
@@ -298,6 +341,25 @@ def respond(parsed: Parsed, result: dict, led: LiveLedger, completed: dict, wall
             "model": parsed.model, "choices": choices,
             "usage": {"prompt_tokens": read, "completion_tokens": generated, "total_tokens": read + generated},
             "deepprune": ledger}  # fmt: skip
+
+
+def sse_events(resp: dict, chat: bool, include_usage: bool) -> list[str]:
+    """A pruned response as the server-sent events a streamed OpenAI request gets: one chunk per
+    choice (its whole text: the proxy answers when the vote is in), then usage (with
+    ``stream_options.include_usage``) and the ledger, then ``[DONE]`` (pure)."""
+    kind = "chat.completion.chunk" if chat else "text_completion"
+    head = {"id": resp["id"], "object": kind, "created": resp["created"], "model": resp["model"]}
+    out = []
+    for c in resp["choices"]:
+        text = c["message"]["content"] if chat else c["text"]
+        piece = {"delta": {"role": "assistant", "content": text}} if chat else {"text": text}
+        out.append({**head, "choices": [{"index": c["index"], **piece, "logprobs": None,
+                                         "finish_reason": c["finish_reason"]}]})  # fmt: skip
+    tail = {**head, "choices": [], "deepprune": resp["deepprune"]}
+    if include_usage:
+        tail["usage"] = resp["usage"]
+    out.append(tail)
+    return [f"data: {json.dumps(e)}\n\n" for e in out] + ["data: [DONE]\n\n"]
 
 
 def _plain(v) -> bool:

@@ -60,7 +60,11 @@ class ProxyJob:
         64  # traces in flight upstream at once, and as many probes (our choice)
     )
     request_timeout: float = 900.0  # seconds a request may take in all; then 504 (our choice)
-    shutdown_grace: float = 30.0  # seconds running requests get at shutdown (our choice)
+    # seconds running requests get at shutdown (our choice: 180, as SMG drains: reasoning traces are long)
+    shutdown_grace: float = 180.0
+    # a valid request the vote cannot honour (response_format, tools, logprobs, penalties, a max_tokens
+    # below DeepPrune's cut): passthrough (served unpruned, saying so) or reject (400)
+    on_unprunable: str = "passthrough"
     log: str | None = None  # the access log (one JSON line per request); default: stderr
     config: ProxyConfig = field(
         default_factory=ProxyConfig
@@ -107,15 +111,43 @@ class ProxyJob:
         self.config = dataclasses.replace(
             self.config, methods=(self.method,)
         )  # the settings, checked for it
+        self._check_startup()
+
+    def _check_startup(self) -> None:
+        """Flags that would fail every request fail now, one line each."""
+        from urllib.parse import urlsplit
+
+        if self.upstream is not None:
+            u = urlsplit(self.upstream)
+            if u.scheme not in ("http", "https") or not u.hostname:
+                raise ConfigError(f"--upstream {self.upstream!r}: an http(s) URL of an OpenAI-compatible server, "
+                                  "e.g. http://127.0.0.1:8000/v1")  # fmt: skip
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"--port must be in [0, 65535], got {self.port}")
+        if not self.timeout > 0 or self.retries < 0:
+            raise ConfigError(
+                f"--timeout must be > 0 and --retries >= 0, got {self.timeout}, {self.retries}"
+            )
+        if self.on_unprunable not in ("passthrough", "reject"):
+            raise ConfigError(
+                f"--on-unprunable must be passthrough or reject, got {self.on_unprunable!r}"
+            )
+        if self.log is not None and os.path.isdir(self.log):
+            raise ConfigError(f"--log {self.log}: is a directory; --log takes a file")
+        if self.pool is not None:  # the default judge must work on the replayed pool
+            from deepprune.engine.backends import get_backend
+
+            cfg, b = self.config, get_backend("replay", pool=self.pool)
+            if "parallel-probe" in cfg.methods or (
+                "deepprune" in cfg.methods and cfg.judge.split(":")[0] == "probe"
+            ):
+                b.require_probes(cfg.probe_every)
 
     def app(self):
         return Proxy(self).app
 
     def run(self) -> int:
-        server = make_server(Proxy(self), self)
-        where = self.upstream or f"replay of {self.pool}"
-        print(f"deepprune proxy at http://{self.host}:{self.port}/v1 -> {where} ({self.method}); Ctrl-C stops",
-              flush=True)  # fmt: skip
+        server = make_server(Proxy(self), self, announce=True)
         server.run()
         return 0
 
@@ -124,12 +156,21 @@ class ProxyJob:
         return ProxyHandle(self).start()
 
 
-def make_server(proxy, job: ProxyJob):
+def make_server(proxy, job: ProxyJob, announce: bool = False):
     """A uvicorn server that tells the proxy when its shutdown begins (running requests then get
-    ``shutdown_grace`` seconds, and a 503 if they need more; uvicorn waits a little longer)."""
+    ``shutdown_grace`` seconds, and a 503 if they need more; uvicorn waits a little longer); with
+    ``announce``, it prints the address it really listens on (``--port 0``: the port it was given)."""
     import uvicorn
 
     class Server(uvicorn.Server):
+        async def startup(self, sockets=None):
+            await super().startup(sockets)
+            if announce and self.servers:
+                port = self.servers[0].sockets[0].getsockname()[1]
+                where = job.upstream or f"replay of {job.pool}"
+                print(f"deepprune proxy at http://{job.host}:{port}/v1 -> {where} ({job.method}); Ctrl-C stops",
+                      flush=True)  # fmt: skip
+
         async def shutdown(self, sockets=None):
             proxy.begin_shutdown()
             await super().shutdown(sockets)

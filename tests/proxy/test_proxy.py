@@ -156,7 +156,6 @@ def test_return_vote_gives_one_choice_and_chat_works(upstream):
      "cons@k is cons@N with n=k"),
     (json.dumps({"model": "fault-model", "prompt": "x", "n": 4, "deepprune": {"judge": "nope"}}).encode(),
      "is not allowed here"),
-    (json.dumps({"model": "fault-model", "prompt": "x", "n": 4, "stream": True}).encode(), "stream with n > 1"),
     (json.dumps({"model": "fault-model", "prompt": "x", "n": 4, "bogus": 1}).encode(), "unknown field(s) bogus"),
     (json.dumps({"model": "nope", "prompt": "x", "n": 4}).encode(), "unknown model"),
 ])  # fmt: skip

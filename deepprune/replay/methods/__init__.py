@@ -106,15 +106,21 @@ def transfer_settings() -> list[Setting]:
     each paper's default is among them."""
     out = [Setting("cons@k", lambda k=k: ConsK(k), {"methods": ["cons@k"], "k": k})
            for k in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)]  # fmt: skip
-    for crit, thresholds, waves in (("beta", (0.8, 0.9, 0.95, 0.99), (1, 2, 4, 8, 16)),  # ASC default: beta, 0.95
+    for crit, thresholds, waves in (("beta", (0.8, 0.85, 0.9, 0.95, 0.99), (1, 2, 3, 4, 6, 8, 16)),  # ASC default: beta, 0.95
                                     ("dirichlet", (0.8, 0.9, 0.95), (1, 4, 8))):  # fmt: skip
         fam = "asc" if crit == "beta" else "asc-dirichlet"
         for t in thresholds:
             for w in waves:
                 out.append(Setting(fam, lambda t=t, w=w, c=crit: WaveStop(AdaptiveConsistency(t, c), w),
                                    {"methods": ["asc"], "asc_criterion": crit, "asc_threshold": t, "wave": w}))  # fmt: skip
-    for a in (0.2, 0.1, 0.05, 0.01):  # ConSol as Wald's SPRT (our defaults; see sequential.ConSol)
-        for w in (1, 4, 8):
+    for a in (
+        0.3,
+        0.2,
+        0.1,
+        0.05,
+        0.01,
+    ):  # ConSol as Wald's SPRT (our defaults; see sequential.ConSol)
+        for w in (1, 2, 4, 8):
             out.append(Setting("consol", lambda a=a, w=w: WaveStop(ConSol(alpha=a), w),
                                {"methods": ["consol"], "consol_alpha": a, "wave": w}))  # fmt: skip
     for w in (2, 3, 4, 5, 8, 16):  # ESC's windows are its waves (paper default w = 5)

@@ -1,0 +1,123 @@
+"""The proxy's routes (vLLM's ``api_router``): what each URL does, the inbound-key and request-id
+middleware, and OpenAI's error shape for unknown routes and methods. Serving lives in
+:mod:`deepprune.proxy.app`, the pure translation in :mod:`deepprune.proxy.core`.
+
+- ``POST /v1/completions``, ``POST /v1/chat/completions``: admission, then serving.
+- ``GET /v1/models`` (the upstream's), ``GET /health`` (liveness), ``GET /ready`` (the upstream
+  answers), ``GET /metrics`` (Prometheus text).
+"""
+
+import asyncio
+
+from deepprune.proxy.core import ProxyError
+
+
+def build_app(proxy):
+    """The FastAPI app of ``proxy`` (a :class:`deepprune.proxy.app.Proxy`): its routes, its auth and
+    request-id middleware, and OpenAI-shaped errors for unknown routes."""
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, PlainTextResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        import httpx
+
+        proxy.slots = asyncio.Semaphore(proxy.job.max_running)
+        proxy.closed = asyncio.Event()
+        proxy.http = httpx.AsyncClient(timeout=proxy.job.timeout)
+        yield
+        proxy.closing = True
+        for b in proxy.backends.values():
+            await b.close()
+        await proxy.http.aclose()
+
+    app = FastAPI(title="deepprune proxy", lifespan=lifespan)
+
+    @app.middleware("http")
+    async def authenticate(request: Request, call_next):
+        """--api-key: every /v1 route needs it (as `vllm serve --api-key`); /health, /metrics do not."""
+        if (
+            proxy.job.api_key
+            and request.url.path.startswith("/v1")
+            and not proxy.client_ok(request)
+        ):
+            err = ProxyError(401, "a missing or wrong API key (Authorization: Bearer KEY)",
+                             kind="invalid_request_error")  # fmt: skip
+            return JSONResponse(err.body(), status_code=401)
+        return await call_next(request)
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next):
+        """X-Request-Id: the client's (a safe one) or a new one; returned and in the log line."""
+        import re
+        import uuid
+
+        rid = request.headers.get("x-request-id", "")
+        if not re.fullmatch(r"[\w.:-]{1,128}", rid):
+            rid = uuid.uuid4().hex
+        request.state.request_id = rid
+        response = await call_next(request)
+        response.headers["X-Request-Id"] = rid
+        return response
+
+    @app.post("/v1/completions")
+    async def completions(request: Request):
+        return await proxy.handle(request, chat=False)
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        return await proxy.handle(request, chat=True)
+
+    @app.get("/v1/models")
+    async def models(request: Request):
+        if proxy.job.pool is not None:
+            return {
+                "object": "list",
+                "data": [{"id": "replay", "object": "model", "owned_by": "deepprune"}],
+            }
+        try:
+            r = await proxy.http.get(
+                proxy.job.upstream.rstrip("/") + "/models", headers=proxy._auth(request)
+            )
+            return JSONResponse(r.json(), status_code=r.status_code)
+        except Exception as e:  # noqa: BLE001 - the upstream's failure, in one line
+            err = ProxyError(502, f"{proxy.job.upstream}: /models: {type(e).__name__}: {e}")
+            return JSONResponse(err.body(), status_code=502)
+
+    @app.get("/health")
+    async def health():
+        if proxy.closing:
+            return JSONResponse({"status": "shutting down"}, status_code=503)
+        return {"status": "ok", "running": proxy.running, "waiting": proxy.waiting}
+
+    @app.get("/ready")
+    async def ready(request: Request):
+        """Readiness: the upstream answers /models (a replayed pool is always ready)."""
+        if proxy.closing:
+            return JSONResponse({"status": "shutting down"}, status_code=503)
+        if proxy.job.pool is not None:
+            return {"status": "ready"}
+        try:
+            r = await proxy.http.get(proxy.job.upstream.rstrip("/") + "/models", headers=proxy._auth(request),
+                                    timeout=5.0)  # fmt: skip
+            ok = r.status_code == 200
+        except Exception:  # noqa: BLE001 - any failure: not ready
+            ok = False
+        return JSONResponse(
+            {"status": "ready" if ok else "upstream unavailable"},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics")
+    async def metrics():
+        return PlainTextResponse(proxy.metrics_text())
+
+    @app.exception_handler(StarletteHTTPException)
+    async def not_found(_request, exc):  # 404, 405: OpenAI's error shape too
+        err = ProxyError(exc.status_code, str(exc.detail), kind="invalid_request_error")
+        return JSONResponse(err.body(), status_code=exc.status_code)
+
+    return app

@@ -1,0 +1,166 @@
+"""The proxy as a drop-in server: fresh samples without a seed, the same with one; requests the
+vote cannot honour served unpruned and saying so; stream with n > 1 as server-sent events; the
+routes and headers a client expects (OpenAI SDK against the fault server)."""
+
+import json
+import socket
+import urllib.request
+
+import httpx
+import openai
+import pytest
+
+from deepprune.dev.fault_server import FaultServer
+from deepprune.errors import ConfigError
+from deepprune.proxy.job import ProxyConfig, ProxyJob
+from tests.conftest import DEMO_POOL
+
+TEXT = {"judge": "lexical:jaccard", "trunc": "tokens:4"}
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    with FaultServer() as fs:
+        yield fs
+
+
+@pytest.fixture(scope="module")
+def proxy(upstream):
+    cfg = ProxyConfig(max_tokens=20, K2=2, K3=2, deterministic=True, **TEXT)
+    with ProxyJob(
+        upstream=upstream.url("ok"), port=_port(), method="cons@N", config=cfg
+    ).start() as h:
+        yield h
+
+
+def _client(h):
+    return openai.OpenAI(base_url=h.url, api_key="none", max_retries=0)
+
+
+def test_without_a_seed_each_request_samples_afresh_with_one_it_repeats(proxy):
+    c = _client(proxy)
+
+    def ask(**kw):
+        return c.completions.create(model="fault-model", prompt="1+1?", n=8, max_tokens=20, **kw)
+
+    a, b = ask(), ask()
+    assert a.model_extra["deepprune"]["seed"] != b.model_extra["deepprune"]["seed"]
+    assert [x.text for x in a.choices] != [x.text for x in b.choices]
+    s1, s2 = ask(seed=11), ask(seed=11)
+    assert [x.text for x in s1.choices] == [x.text for x in s2.choices]
+    # a fresh request is reproducible from the seed its ledger gives
+    again = ask(seed=a.model_extra["deepprune"]["seed"])
+    assert [x.text for x in again.choices] == [x.text for x in a.choices]
+
+
+@pytest.mark.parametrize("extra", [
+    {"response_format": {"type": "json_object"}}, {"logprobs": 2}, {"presence_penalty": 0.5},
+    {"best_of": 6}, {"max_tokens": 3, "deepprune": {"method": "deepprune", "trunc": "tokens:4"}},
+])  # fmt: skip
+def test_a_request_the_vote_cannot_honour_is_served_unpruned_and_says_why(proxy, extra):
+    body = {"model": "fault-model", "prompt": "1+1?", "n": 4, "max_tokens": 20, **extra}
+    r = httpx.post(proxy.url + "/completions", json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    dp = r.json()["deepprune"]
+    assert dp["pruned"] is False and dp["reason"] and r.headers["X-DeepPrune-Pruned"] == "false"
+    assert len(r.json()["choices"]) == 4  # the upstream's n, as it answered
+
+
+def test_on_unprunable_reject_is_a_400_naming_the_field(upstream):
+    job = ProxyJob(upstream=upstream.url("ok"), port=_port(), method="cons@N", on_unprunable="reject",
+                   config=ProxyConfig(max_tokens=20))  # fmt: skip
+    with job.start() as h:
+        r = httpx.post(h.url + "/completions", json={"model": "fault-model", "prompt": "x", "n": 4,
+                                                      "response_format": {"type": "json_object"}}, timeout=60)  # fmt: skip
+    assert r.status_code == 400 and r.json()["error"]["param"] == "response_format"
+
+
+def test_stream_with_n_above_one_is_server_sent_events_of_the_voted_choices(proxy):
+    c = _client(proxy)
+    chunks = list(c.completions.create(model="fault-model", prompt="1+1?", n=4, max_tokens=20, seed=3,
+                                       stream=True, stream_options={"include_usage": True}))  # fmt: skip
+    whole = c.completions.create(model="fault-model", prompt="1+1?", n=4, max_tokens=20, seed=3)
+    texts = {ch.choices[0].index: ch.choices[0].text for ch in chunks if ch.choices}
+    assert [texts[k] for k in sorted(texts)] == [x.text for x in whole.choices]
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+    chat = list(c.chat.completions.create(model="fault-model", messages=[{"role": "user", "content": "1+1?"}],
+                                          n=3, max_tokens=20, seed=3, stream=True))  # fmt: skip
+    assert any(ch.choices and ch.choices[0].delta.content for ch in chat)
+
+
+def test_request_ids_readiness_and_openai_shaped_404_405(proxy, upstream):
+    r = httpx.post(proxy.url + "/completions", headers={"X-Request-Id": "abc-123"},
+                   json={"model": "fault-model", "prompt": "1+1?", "n": 2, "max_tokens": 20}, timeout=60)  # fmt: skip
+    assert r.headers["X-Request-Id"] == "abc-123"
+    made = httpx.get(proxy.url.removesuffix("/v1") + "/health").headers["X-Request-Id"]
+    assert len(made) == 32
+    assert httpx.get(proxy.url.removesuffix("/v1") + "/ready").status_code == 200
+    for method, path, code in (("GET", "/v1/nope", 404), ("GET", "/v1/completions", 405)):
+        r = httpx.request(method, proxy.url.removesuffix("/v1") + path)
+        assert r.status_code == code and r.json()["error"]["code"] == code
+
+
+def test_ready_follows_the_upstream():
+    with FaultServer() as fs:
+        port = fs.port
+    job = ProxyJob(
+        upstream=f"http://127.0.0.1:{port}/v1", port=_port(), method="cons@N"
+    )  # nothing listens
+    with job.start() as h:
+        base = h.url.removesuffix("/v1")
+        assert httpx.get(base + "/health").status_code == 200  # alive
+        assert httpx.get(base + "/ready").status_code == 503  # not ready: the upstream is down
+
+
+def test_n_above_the_replayed_pools_traces_is_a_400():
+    from deepprune.pools import read_pool
+
+    q = read_pool(DEMO_POOL)[0]
+    job = ProxyJob(pool=str(DEMO_POOL), port=_port(), method="cons@N")
+    with job.start() as h:
+        r = httpx.post(h.url + "/completions", json={"model": "replay", "prompt": q.question,
+                                                      "n": len(q.traces) + 1}, timeout=60)  # fmt: skip
+    assert r.status_code == 400 and r.json()["error"]["param"] == "n"
+
+
+@pytest.mark.parametrize("kw, says", [
+    ({"upstream": "ftp://h/v1"}, "an http.s. URL"), ({"upstream": "http://h/v1", "timeout": 0}, "--timeout"),
+    ({"upstream": "http://h/v1", "retries": -1}, "--retries"), ({"upstream": "http://h/v1", "port": 70000}, "--port"),
+    ({"upstream": "http://h/v1", "log": "/tmp"}, "is a directory"),
+    ({"pool": "NOPROBES", "method": "deepprune"}, "no answer probes"),
+])  # fmt: skip
+def test_bad_start_up_flags_fail_at_start_up(kw, says, tiny_pool):
+    kw = {k: str(tiny_pool) if v == "NOPROBES" else v for k, v in kw.items()}
+    with pytest.raises(ConfigError, match=says):
+        ProxyJob(**kw)
+
+
+def test_port_zero_prints_the_real_port(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "deepprune.cli", "proxy", "--pool", str(DEMO_POOL),
+                             "--method", "cons@N", "--port", "0"], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        assert port > 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
+            assert json.loads(r.read())["status"] == "ok"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_a_broken_upstream_stream_ends_with_an_error_event(upstream):
+    job = ProxyJob(upstream=upstream.url("disconnect"), port=_port(), method="cons@N", retries=0)
+    body = {"model": "fault-model", "prompt": "x", "max_tokens": 20, "stream": True}
+    with job.start() as h, httpx.stream("POST", h.url + "/completions", json=body, timeout=60) as r:
+        body = r.read().decode()
+    assert '"error"' in body and "stream broke" in body
