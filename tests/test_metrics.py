@@ -67,3 +67,44 @@ def test_within_question_auroc_ignores_which_questions_agree_more():
         [0.9, 0.1, 0.6, 0.4], [1, 0, 1, 0], ["a", "a", "b", "b"], n_boot=10
     )
     assert perfect["within_question_auroc"] == 1.0 and perfect["ci95"] == [1.0, 1.0]
+
+
+def test_the_paired_interval_is_over_questions_not_arrival_orders():
+    """Three questions, five arrival orders: q0 always gains a point, q1 and q2 never. Per question
+    the gains are 1, 0, 0; resampling three questions gives a mean of 0 with probability 8/27 and 1
+    with 1/27 (> 2.5%), so the 95% interval is [0, 1]. Averaged over questions instead, every order
+    gains 1/3 and the interval would shrink to [1/3, 1/3]."""
+    import numpy as np
+
+    from deepprune.metrics import paired_question_ci, per_question
+
+    a = np.zeros((3, 5))
+    a[0] = 1.0
+    b = np.zeros((3, 5))
+    mean, ci = paired_question_ci(a, b, n_boot=20000)
+    assert mean == pytest.approx(1 / 3) and ci == [0.0, 1.0]
+    assert per_question(a, b).tolist() == [1.0, 0.0, 0.0]
+    # orders that differ within a question: averaged within it first (q0: 0.6, q1: -0.2)
+    a2 = np.array([[1, 1, 1, 0, 0], [0, 0, 0, 0, 0]], float)
+    b2 = np.array([[0, 0, 0, 0, 0], [1, 0, 0, 0, 0]], float)
+    assert per_question(a2, b2).tolist() == pytest.approx([0.6, -0.2])
+    # a question with no grade (NaN) is left out, never counted as 0
+    a3 = np.vstack([a, np.full((1, 5), np.nan)])
+    assert paired_question_ci(a3, np.vstack([b, np.full((1, 5), np.nan)]), 20000)[1] == [0.0, 1.0]
+
+
+def test_the_paired_interval_matches_scipy_on_random_data():
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    from deepprune.metrics import paired_question_ci, per_question
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 2, (40, 8)).astype(float), rng.integers(0, 2, (40, 8)).astype(float)
+    _, ci = paired_question_ci(a, b, n_boot=20000)
+    ref = bootstrap(
+        (per_question(a, b),), np.mean, n_resamples=20000, method="percentile", random_state=1
+    )
+    assert ci == pytest.approx(
+        [ref.confidence_interval.low, ref.confidence_interval.high], abs=0.02
+    )

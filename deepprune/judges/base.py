@@ -111,7 +111,13 @@ class Judge:
 
             c = get_counter(None)
             counts = [c.count(t) for t in texts]
-        return JudgeCost(np.asarray(counts, dtype=np.int64))
+        arr = np.asarray(counts, dtype=float)
+        if not np.isfinite(
+            arr
+        ).all():  # a trace without text has no prefix to read: no cost to cast
+            raise ConfigError("a judge's cost over prefixes without text (a NaN token count): the judge "
+                              "cannot run on these traces")  # fmt: skip
+        return JudgeCost(arr.astype(np.int64))
 
 
 class LabelledJudge(Judge):

@@ -18,9 +18,14 @@ PAPER_JUDGE_AUROC = 0.87  # DeepPrune Table 2: the trained Qwen3-4B judge's AURO
 
 
 class OracleJudge(LabelledJudge):
-    """The true label as the score: the upper bound of any judge."""
+    """The true label as the score: the upper bound of any judge. A ceiling is free by definition:
+    its net tokens carry no judge term (``params`` 0); the calls it made stay in the aux columns."""
 
     id = "oracle"
+
+    @property
+    def params(self) -> float:
+        return 0.0
 
     def score_labelled(self, pairs, labels):
         return np.asarray(labels, dtype=float)

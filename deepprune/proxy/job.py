@@ -34,9 +34,10 @@ class ProxyJob:
     rate: float = 0.0  # replay speed, tokens/s per trace (0: as fast as possible)
     port: int = 8788  # port to listen on (our choice)
     host: str = "127.0.0.1"  # address to listen on (our choice: this machine only)
-    method: str = (
-        "deepprune"  # what serves n > 1: deepprune, parallel-probe, short-m@k, deepconf, cons@N
-    )
+    # what serves n > 1: auto (the recipe `make transfer` chose out of sample: Adaptive-Consistency in
+    # waves; it needs no probes and no text), deepprune, parallel-probe, short-m@k, deepconf, asc,
+    # consol, esc, cons@N
+    method: str = "auto"
     # choices: every completed trace (the voted answer's first); vote: one choice, the voted trace
     returns: str = "choices"
     answer_type: str = "math"  # how answers are read for the vote: math, choice, text

@@ -26,7 +26,7 @@ import numpy as np
 from deepprune.artifacts import Output, writable_dir
 from deepprune.errors import ConfigError
 from deepprune.judges import get_judge
-from deepprune.metrics import paired_ci
+from deepprune.metrics import paired_question_ci
 from deepprune.pools import check_pools
 from deepprune.replay.harness import (
     OnlineConfig,
@@ -127,12 +127,14 @@ def compare_pool(
     if any(f in chosen for f in sim_families):
         judge = get_judge(cfg.similarity)
         sim_id = judge.id
-        attach_judge(qs, judge)
+        if all(q.prefix_known for q in qs) and not any(q.text_missing for q in qs):
+            attach_judge(qs, judge)  # else its families are skipped, said in the table
         judge_of = dict.fromkeys(sim_families, judge)
     fams = families(sim_id)
     if "deepprune-oracle" in chosen:
         judge_of["deepprune-oracle"] = get_judge("oracle")
-        attach_judge(qs, judge_of["deepprune-oracle"])
+        if all(q.prefix_known for q in qs):  # a prefix the pool cannot cut: skipped, said
+            attach_judge(qs, judge_of["deepprune-oracle"])
     bars = progress is not None  # a bar per method over the questions
     base = run(ConsN(), qs, oc, bars)
     cons_n = base.point("cons@N", "cons@N")
@@ -157,12 +159,12 @@ def compare_pool(
             p["matched_k"] = k
             p["matched_cons_k_accuracy"] = float(np.nanmean(matched.correct)) if graded else None
             if graded:
-                d_n = np.nanmean(out.correct - base.correct, axis=1)
-                d_k = np.nanmean(out.correct - matched.correct, axis=1)
-                p["delta_vs_consN"] = float(np.nanmean(d_n))
-                p["delta_vs_consN_ci95"] = paired_ci(d_n, cfg.n_boot)
-                p["delta_vs_matched_cons_k"] = float(np.nanmean(d_k))
-                p["delta_vs_matched_cons_k_ci95"] = paired_ci(d_k, cfg.n_boot, seed=1)
+                p["delta_vs_consN"], p["delta_vs_consN_ci95"] = paired_question_ci(
+                    out.correct, base.correct, cfg.n_boot
+                )
+                p["delta_vs_matched_cons_k"], p["delta_vs_matched_cons_k_ci95"] = (
+                    paired_question_ci(out.correct, matched.correct, cfg.n_boot, seed=1)
+                )
             p["net_tokens"] = net_tokens(p, oc.judge_ratio(judge_of.get(fam)))
             add_reductions([p], cons_n)
             points.append(p)

@@ -272,10 +272,12 @@ def k_grid(n: int) -> list[int]:
 _NOT_SETTINGS = {"out", "markdown", "section", "json", "progress", "workers", "pool", "pools"}
 
 
-def results_guard(job, paths, suffix: str) -> dict[str, str]:
-    """Before any work: ``{pool: settings hash}`` for each pool's result file, refusing (one line)
-    one that ``job.out`` already holds from a run with other settings (never silently overwritten;
-    a result written before hashes were kept is replaced)."""
+def results_guard(job, paths, suffix: str) -> dict[str, tuple[str, str]]:
+    """Before any work: ``{pool: (settings hash, result file stem)}``, refusing (one line) a result
+    file that ``job.out`` already holds from a run with other settings (never silently overwritten;
+    a result written before hashes were kept is replaced). Under the default ``--out``
+    (``runs/COMMAND``) the stem carries the settings hash (``demo_pool-1a2b3c4d``): runs with other
+    settings sit side by side, and the same settings rerun into the same file."""
     import dataclasses
     import json
 
@@ -289,12 +291,13 @@ def results_guard(job, paths, suffix: str) -> dict[str, str]:
         }
 
     base = strip(json.loads(json.dumps(dataclasses.asdict(job), default=str)))
+    default_out = {f.name: f.default for f in dataclasses.fields(job)}.get("out")
     out = {}
     for pool in paths:
         h = config_hash({**base, "pool_sha256": file_sha256(pool)})
-        f = Path(job.out) / (
-            Path(pool).name.removesuffix(".gz").removesuffix(".jsonl") + suffix + ".json"
-        )
+        stem = Path(pool).name.removesuffix(".gz").removesuffix(".jsonl")
+        stem += (f"-{h[:8]}" if job.out == default_out else "") + suffix
+        f = Path(job.out) / f"{stem}.json"
         try:
             old = (
                 json.loads(f.read_text(encoding="utf-8")).get("settings_hash")
@@ -306,7 +309,7 @@ def results_guard(job, paths, suffix: str) -> dict[str, str]:
         if old is not None and old != h:
             raise ConfigError(f"{f}: holds a result of this pool with other settings; use another --out "
                               "(or delete it): an earlier run is never overwritten silently")  # fmt: skip
-        out[str(pool)] = h
+        out[str(pool)] = (h, stem)
     return out
 
 
@@ -317,18 +320,21 @@ def save_result(
     suffix: str,
     plot,
     plot_suffix: str,
-    settings_hash: str | None = None,
+    guard: tuple[str, str] | None = None,
 ) -> None:
-    """``OUT/POOL{suffix}.json`` and its figure (path in ``res["plot"]``)."""
+    """``OUT/POOL{suffix}.json`` (or the stem :func:`results_guard` gave, ``guard`` = (settings
+    hash, stem)) and its figure (path in ``res["plot"]``)."""
     import json
 
     from deepprune.artifacts import atomic_write, provenance
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = Path(pool).name.removesuffix(".gz").removesuffix(".jsonl") + suffix
+    stem = (
+        guard[1] if guard else Path(pool).name.removesuffix(".gz").removesuffix(".jsonl") + suffix
+    )
     res["plot"] = str(plot(res, out / f"{stem}{plot_suffix}.png"))
     res.setdefault("provenance", provenance([pool]))
-    if settings_hash is not None:
-        res["settings_hash"] = settings_hash
+    if guard is not None:
+        res["settings_hash"] = guard[0]
     atomic_write(out / f"{stem}.json", json.dumps(res, indent=1, default=str))

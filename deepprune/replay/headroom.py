@@ -40,7 +40,7 @@ import numpy as np
 
 from deepprune.artifacts import Output, writable_dir
 from deepprune.errors import ConfigError
-from deepprune.metrics import paired_ci
+from deepprune.metrics import paired_ci, per_question
 from deepprune.pools import check_pools
 from deepprune.replay.harness import (
     OnlineConfig,
@@ -201,7 +201,7 @@ def headroom_pool(path: str | os.PathLike, cfg: HeadroomConfig) -> dict:
         cons_ok, cons_tok = ok[:, :, k - 1], cost[:, :, k - 1]
         budget = float(cons_tok.mean())
         orc = oracle_allocation(cost[:, :, 0], ok[:, :, 0], fix_cost, budget)
-        d = orc.mean(axis=1) - cons_ok.mean(axis=1)
+        d = per_question(orc, cons_ok)
         asc_ok = np.zeros((Q, R))
         asc_tok = 0.0
         for r, (spent, hist) in enumerate(asc):

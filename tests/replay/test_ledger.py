@@ -86,17 +86,23 @@ def test_reductions_use_cons_n_tokens_and_sequential_tokens_as_denominators():
 
 def test_net_tokens_count_the_judge_in_prune_and_compare():
     """Net tokens = generated + probes + the judge's input tokens x (judge / reasoner size), in
-    every table that shows them (the oracle stands for a judge of judge_params: 4e8 / 8e9 = 0.05)."""
+    every table that shows them (the noisy oracle stands for a judge of judge_params: 4e8 / 8e9 =
+    0.05). The oracle is a ceiling: free by definition, its calls shown but never charged."""
     cfg = OnlineConfig(repeats=2, judge_params=4e8, reasoner_params=8e9)
-    res_p = prune_pool(DEMO_POOL, ["oracle"], cfg, ceiling=False, noisy_auroc=None)
-    row = next(r for r in res_p["rows"] if r["method"].startswith("deepprune["))
+    res_p = prune_pool(DEMO_POOL, ["noisy-oracle", "oracle"], cfg, ceiling=False, noisy_auroc=None)
+    row = next(r for r in res_p["rows"] if r["method"].startswith("deepprune[noisy"))
     assert row["aux_tokens"] > 0
     assert row["net_tokens"] == pytest.approx(
         row["tokens"] + row["probe_tokens"] + row["aux_tokens"] * 0.05
     )
     assert row["net_reduction_vs_consN"] < row["reduction_vs_consN"]
+    ceiling = next(r for r in res_p["rows"] if r["method"].startswith("deepprune[oracle"))
+    assert (
+        ceiling["aux_tokens"] > 0
+        and ceiling["net_tokens"] == ceiling["tokens"] + ceiling["probe_tokens"]
+    )
     res_c = compare_pool(DEMO_POOL, CompareConfig(online=cfg, families=("deepprune",), n_boot=10,
-                                                  similarity="oracle"))  # fmt: skip
+                                                  similarity="noisy-oracle"))  # fmt: skip
     p = res_c["points"][0]
     assert p["aux_tokens"] > 0
     assert p["net_tokens"] == pytest.approx(
@@ -126,3 +132,26 @@ def test_a_result_of_other_settings_is_never_overwritten_silently(tmp_path, caps
         assert main([*base, "--repeats", "1"]) == 0
         capsys.readouterr()
         assert main([*base, "--repeats", "2"]) == 2, cmd
+
+
+def test_under_the_default_out_runs_with_other_settings_sit_side_by_side(
+    tmp_path, monkeypatch, capsys
+):
+    """`make demo` (deepprune prune), then `prune --judge oracle` and `prune --judge lexical:jaccard`:
+    three files under runs/prune, each named with its settings' hash; the same settings rerun into
+    the same file (`--judge lexical:tfidf` is the default's, `--judge oracle` again is the second's)."""
+    from deepprune.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    pool = ["--pool", str(DEMO_POOL), "--repeats", "1"]
+    for extra in ([], ["--judge", "oracle"], ["--judge", "lexical:jaccard"], ["--judge", "lexical:tfidf"],
+                  ["--judge", "oracle"]):  # fmt: skip
+        assert main(["prune", *pool, *extra]) == 0
+    capsys.readouterr()
+    files = sorted(p.name for p in (tmp_path / "runs" / "prune").glob("*.json"))
+    assert len(files) == 3 and all(f.startswith("demo_pool-") for f in files), files
+    hashes = {
+        json.loads((tmp_path / "runs" / "prune" / f).read_text())["settings_hash"][:8]
+        for f in files
+    }
+    assert {f.removeprefix("demo_pool-").removesuffix(".json") for f in files} == hashes

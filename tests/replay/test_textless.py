@@ -42,3 +42,37 @@ def test_the_oracle_on_token_prefixes_costs_min_k_and_the_trace(tmp_path):
     row = run_method(DeepPrune("oracle", cfg.cluster), qs, cfg)
     # one cluster of the three "1" traces is completed: all prefixes + the rest of traces 0, 1, 3
     assert row["tokens"] == 350 + (300 - 100) + 0 + (700 - 100)
+
+
+def test_compare_on_a_pool_without_text_casts_no_nan_and_skips_the_judge(tmp_path, capsys):
+    """The default words:25 prefix of a trace without text has no token count (NaN): the judge's
+    cost is never cast from it (numpy's "invalid value encountered in cast"), its families are
+    skipped, and a NaN count given to a judge's cost is refused."""
+    import warnings
+
+    import numpy as np
+    import pytest
+
+    from deepprune.errors import ConfigError
+
+    pool = _pool(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert (
+            main(
+                [
+                    "compare",
+                    "--pool",
+                    str(pool),
+                    "--repeats",
+                    "2",
+                    "--json",
+                    "--out",
+                    str(tmp_path / "c"),
+                ]
+            )
+            == 0
+        )
+    assert "needs trace text" in json.loads(capsys.readouterr().out)["skipped"]["deepprune"]
+    with pytest.raises(ConfigError, match="NaN token count"):
+        get_judge("lexical:tfidf").cost(["a", "b"], np.array([3.0, np.nan]))
