@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import inspect
 import io
+import math
 import os
 import re
 import textwrap
@@ -126,6 +127,8 @@ def load_yaml(path: str | Path) -> dict:
         raise MissingInputError(f"{p}: no such file")
     try:
         data = yaml.load(p.read_text(encoding="utf-8"), Loader=_strict_loader())
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark else str(p)
@@ -166,9 +169,16 @@ def convert_value(name: str, hint, v):
             raise ConfigError(f"{name}: expected key=value[,key=value], got {v!r}") from None
     if hint in (int, float) and not isinstance(v, bool) and isinstance(v, int | float | str):
         try:
-            return hint(v)
-        except ValueError:
+            x = float(v) if hint is float or isinstance(v, float) else int(v)
+        except (ValueError, OverflowError):
             raise ConfigError(f"{name}: expected {hint.__name__}, got {v!r}") from None
+        if isinstance(x, float) and not math.isfinite(x):  # .inf, nan: never a count or a setting
+            raise ConfigError(f"{name}: expected a finite {hint.__name__}, got {v!r}")
+        if hint is int and isinstance(x, float):
+            if not x.is_integer():  # 1.5 is not silently 1
+                raise ConfigError(f"{name}: expected an integer, got {v!r}")
+            x = int(x)
+        return x
     if hint in (int, float, str, bool) and not isinstance(v, hint):
         raise ConfigError(f"{name}: expected {hint.__name__}, got {v!r}")
     return v

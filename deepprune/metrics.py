@@ -229,6 +229,10 @@ def metrics_report(m: dict, questions: int) -> str:
     return "\n".join(lines)
 
 
+# bootstrap resamples at most (our bound: the resample matrix of 30 questions stays under 25 MB)
+MAX_BOOT = 100_000
+
+
 def paired_ci(diff_q: np.ndarray, n_boot: int, seed: int = 0) -> list[float]:
     """95% bootstrap interval of the mean of per-question differences (questions resampled)."""
     d = diff_q[~np.isnan(diff_q)]

@@ -346,3 +346,24 @@ def test_figures_on_malformed_results_is_one_line(tmp_path, capsys, body):
     rc = main(["figures", "--results", str(res), "--out", str(tmp_path / "f")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.count("\n") == 0 and str(res) in err, err
+
+
+@pytest.mark.parametrize("yaml_text, says", [
+    ("limit: .inf\n", "limit: expected a finite int"), ("limit: 1.5\n", "limit: expected an integer"),
+    ("repeats: nan\n", "repeats"), ("repeats: 1e400\n", "repeats"),
+])  # fmt: skip
+def test_yaml_numbers_that_are_not_what_the_field_takes_are_one_line(
+    tmp_path, capsys, yaml_text, says
+):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml_text)
+    _fails_naming(capsys, ["prune", "--pool", str(DEMO_POOL), "--config", str(cfg)], says)
+
+
+def test_a_non_utf8_config_and_a_huge_bootstrap_are_one_line(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_bytes(b"repeats: 1\n# \xff\xfe\n")
+    _fails_naming(capsys, ["prune", "--pool", str(DEMO_POOL), "--config", str(cfg)], "not UTF-8")
+    _fails_naming(
+        capsys, ["headroom", "--pool", str(DEMO_POOL), "--n-boot", "1000000000"], "n_boot"
+    )

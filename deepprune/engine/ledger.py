@@ -72,6 +72,42 @@ class LiveLedger:
         )
         return self.tokens + self.probe_tokens + uncached
 
+    def record(self) -> dict:
+        """The ledger's columns of a run record (``solve``'s records.jsonl, the proxy's ledger)."""
+        return {"tokens": self.tokens, "prompt_tokens": self.prompt_tokens, "reread_tokens": self.reread_tokens,
+                "judge_calls": self.judge_calls, "judge_tokens": self.judge_tokens,
+                "sequential_tokens": self.sequential_tokens, "inflight_waste": self.inflight_waste,
+                "overhead_s": self.overhead_s, "token_count": sorted(self.usage_source), "requests": self.requests,
+                "usage_flags": self.usage_flags, "probe_calls": self.probe_calls, "probe_tokens": self.probe_tokens,
+                "probe_prompt_tokens": self.probe_prompt_tokens, "probe_cached_tokens": self.probe_cached_tokens,
+                "net_tokens": self.net_tokens}  # fmt: skip
+
+    def cons_n_estimate(self, completed, n: int) -> int:
+        """Tokens a cons@N of the same problem would have generated, by this ledger's estimate: n x
+        the mean length of the traces the method completed (``completed``: their indices; each
+        trace's requests summed, prefix and continuation); the tokens spent where nothing was
+        completed. Never more traces than the run had: ``n`` is the run's. Short traces finish
+        first: for short-m@k it is low."""
+        per: dict[int, int] = {}
+        for rid, tokens in self.requests:
+            i = trace_index(rid)
+            if i is not None:
+                per[i] = per.get(i, 0) + tokens
+        lengths = [per[i] for i in completed if i in per]
+        return round(n * sum(lengths) / len(lengths)) if lengths else self.tokens
+
+
+def trace_index(request_id: str) -> int | None:
+    """The trace index of a trace request id (``QID/I`` or a continuation ``QID/I+START``, as
+    :meth:`deepprune.engine.run.Run.request` names them); None for a probe (``QID/I/probeK``)."""
+    parts = request_id.rsplit("/", 2)
+    if len(parts) < 2 or parts[-1].startswith("probe"):
+        return None
+    try:
+        return int(parts[-1].split("+")[0])
+    except ValueError:
+        return None
+
 
 def summarise(records: list[dict], methods: tuple[str, ...], n_boot: int = 1000) -> list[dict]:
     """One row per method: means per problem, the reductions vs cons@N on the same problems

@@ -8,9 +8,10 @@ import asyncio
 from deepprune.answers import extract_answer
 from deepprune.engine.backends import Backend, Finish, Request
 from deepprune.engine.ledger import LiveLedger
-from deepprune.engine.problems import Problem, trace_seed
+from deepprune.engine.problems import trace_seed
 from deepprune.grading import AnswerClasses
 from deepprune.probes import probe_answer
+from deepprune.problems import Problem
 from deepprune.vote import majority_class
 
 
@@ -43,12 +44,10 @@ def run_sync(coro):
 class Run:
     """One problem: the backend, the seeds and the helpers every method shares."""
 
-    def __init__(self, backend: Backend, p: Problem, cfg):
+    def __init__(self, backend: Backend, p: Problem, cfg, messages: tuple = ()):
         self.backend, self.p, self.cfg = backend, p, cfg
         self.prompt = cfg.prompt.replace("{question}", p.question)
-        pool = getattr(backend, "questions", {}).get(
-            p.id
-        )  # a replayed problem has only its pool's traces
+        pool = backend.pool_question(p.id)  # a replayed problem has only its pool's traces
         self.n = min(cfg.n, len(pool.traces)) if pool is not None else cfg.n
         self.finished: dict[
             int, tuple
@@ -56,7 +55,9 @@ class Run:
         # index -> (whole text, ended by itself) of every trace the method completed and voted over
         # (the proxy returns them as choices)
         self.completed: dict[int, tuple[str, bool]] = {}
-        self.messages: tuple = ()  # the chat API's conversation (the proxy), sent with every request
+        self.messages = tuple(
+            messages
+        )  # the chat API's conversation (the proxy), sent with every request
 
     def request(
         self, i: int, max_tokens: int, suffix: str = "", start: int = 0, logprobs: int = 0

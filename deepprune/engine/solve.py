@@ -34,32 +34,32 @@ from pathlib import Path
 
 from deepprune.artifacts import atomic_write, check_outputs, config_hash, file_sha256, provenance
 from deepprune.engine.backends import Backend, Server, get_backend
-from deepprune.engine.ledger import LiveLedger, counter_check, run_notes, solve_table, summarise
-from deepprune.engine.methods import build_methods
-from deepprune.engine.problems import Problem, RecordFile, TraceFile, resolve_problems
-from deepprune.engine.run import Run, all_or_none, run_sync
+from deepprune.engine.ledger import counter_check, run_notes, solve_table, summarise
+from deepprune.engine.live import Setup, prepare, solve_one
+from deepprune.engine.problems import RecordFile, TraceFile, resolve_problems
+from deepprune.engine.run import all_or_none, run_sync
 from deepprune.engine.solve_config import SolveConfig
 from deepprune.errors import ConfigError, DeepPruneError
 from deepprune.grading import answers_equal
-from deepprune.judges import get_judge
+from deepprune.problems import Problem
 from deepprune.redact import redact_config
 
 
 async def _solve_problem(
-    backend: Backend, p: Problem, cfg: SolveConfig, methods, done: dict, write, traces=None
+    backend: Backend, p: Problem, setup: Setup, done: dict, write, traces=None
 ) -> list[dict]:
+    cfg = setup.cfg
     before = {m: rec for m, rec in done.items()}
     out = []
-    for m in methods:
+    for m in setup.methods:
         if m.name in before:
             continue
-        led = LiveLedger()
-        t0 = time.perf_counter()
-        run = Run(backend, p, cfg)
-        res = await m.run(run, led, before)
-        wall = time.perf_counter() - t0
+        live = await solve_one(setup, backend, p, m, before)
+        res = live.result
         if traces is not None and m.name == "cons@N":  # --save-traces: cons@N's N full traces
-            await traces.add(p, run.finished, {"generated_by": "deepprune solve", "seed": cfg.seed})
+            await traces.add(
+                p, live.finished, {"generated_by": "deepprune solve", "seed": cfg.seed}
+            )
         correct = (
             None if p.gold is None else bool(answers_equal(res["answer"], p.gold, p.answer_type))
         )
@@ -70,16 +70,8 @@ async def _solve_problem(
             if base is None
             else bool(answers_equal(res["answer"], base["answer"], p.answer_type))
         )
-        rec = {"question": p.id, "method": m.name, "seed": cfg.seed, "correct": correct, "agrees_with_consN": agrees, "wall_s": wall,
-               "tokens": led.tokens, "prompt_tokens": led.prompt_tokens, "reread_tokens": led.reread_tokens,
-               "judge_calls": led.judge_calls, "judge_tokens": led.judge_tokens,
-               "sequential_tokens": led.sequential_tokens, "inflight_waste": led.inflight_waste,
-               "overhead_s": led.overhead_s, "token_count": sorted(led.usage_source), "requests": led.requests,
-               "usage_flags": led.usage_flags,
-               "probe_calls": led.probe_calls, "probe_tokens": led.probe_tokens,
-               "probe_prompt_tokens": led.probe_prompt_tokens, "probe_cached_tokens": led.probe_cached_tokens,
-               "net_tokens": led.net_tokens,
-               **res}  # fmt: skip
+        rec = {"question": p.id, "method": m.name, "seed": cfg.seed, "correct": correct,
+               "agrees_with_consN": agrees, **live.record()}  # fmt: skip
         before[m.name] = rec
         await write(rec)
         out.append(rec)
@@ -89,7 +81,7 @@ async def _solve_problem(
 async def _solve(
     problems: list[Problem],
     backend: Backend,
-    cfg: SolveConfig,
+    setup: Setup,
     out: Path | None,
     progress: bool,
     source: dict | None = None,
@@ -97,10 +89,10 @@ async def _solve(
 ):
     from tqdm import tqdm
 
+    cfg = setup.cfg
     source = source or {}
     traces = TraceFile(out / "traces.partial" if out is not None else None) if save_traces else None
-    judge = get_judge(cfg.judge) if "deepprune" in cfg.methods else None
-    methods = build_methods(cfg, judge)
+    methods = setup.methods
     results_cfg = {
         k: v for k, v in asdict(cfg).items() if k != "concurrent_problems"
     }  # what decides results
@@ -145,7 +137,7 @@ async def _solve(
     async def one(p):
         async with sem:
             mine = {r["method"]: r for r in records if r["question"] == p.id}
-            await _solve_problem(backend, p, cfg, methods, mine, write, traces)
+            await _solve_problem(backend, p, setup, mine, write, traces)
             bar.update(1)
 
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -184,16 +176,8 @@ def _start(problems, cfg: SolveConfig, backend: str, out, progress: bool, backen
             "--save-traces saves cons@N's traces (every trace generated in full): add cons@N"
         )
     probs = resolve_problems(problems, backend, backend_args)
-    judge = get_judge(cfg.judge) if "deepprune" in cfg.methods else None  # a bad spec fails first
     b = get_backend(backend, **backend_args)
-    if getattr(judge, "reads", None) == "text":
-        b.require_text()  # a replayed pool without text cannot feed a text judge
-    if "parallel-probe" in cfg.methods or (
-        "deepprune" in cfg.methods and cfg.judge.split(":")[0] == "probe"
-    ):
-        b.require_probes(
-            cfg.probe_every
-        )  # a replayed pool without probes (or another spacing): said first
+    setup = prepare(cfg, b)  # the judge built once; probes and text the backend lacks: said first
     src = {k: backend_args.get(k) for k in ("base_url", "model", "pool")} | {"backend": backend}
     for k, path in (
         ("problems", problems),
@@ -203,7 +187,7 @@ def _start(problems, cfg: SolveConfig, backend: str, out, progress: bool, backen
             src[k], src[f"{k}_sha256"] = str(path), file_sha256(path)
     for w in cfg.warnings():  # every check passed: the run starts, with what it cannot do said
         print(f"warning: {w}", file=sys.stderr)
-    return _solve(probs, b, cfg, Path(out) if out else None, progress, src, save)
+    return _solve(probs, b, setup, Path(out) if out else None, progress, src, save)
 
 
 def solve(problems, cfg: SolveConfig, backend: str = "openai", out: str | os.PathLike | None = None,

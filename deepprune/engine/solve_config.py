@@ -99,10 +99,7 @@ class SolveConfig:
         if "deepprune" in self.methods and (spec.kind == "probe") != probe_judge:
             raise ConfigError(f"--judge {self.judge} with --trunc {self.trunc}: the probe judge reads answer probes "
                               "(--trunc probe:J) and every other judge reads text (tokens:K or words:K)")  # fmt: skip
-        needs_probes = (
-            "deepprune" in self.methods and probe_judge
-        ) or "parallel-probe" in self.methods
-        if needs_probes and self.probe_every < 1:
+        if self.needs_probes() and self.probe_every < 1:
             raise ConfigError(
                 "the probe judge and parallel-probe need --probe-every >= 1 (tokens between probes)"
             )
@@ -160,6 +157,12 @@ class SolveConfig:
         for k, v in live.items():
             if k != "methods":
                 setattr(self, k, v)
+
+    def needs_probes(self) -> bool:
+        """Whether a method asks for answer probes: DeepPrune with the probe judge, Parallel-Probe
+        (the one place this rule is written)."""
+        probe_judge = parse_judge_spec(self.judge)[0] == "probe"
+        return ("deepprune" in self.methods and probe_judge) or "parallel-probe" in self.methods
 
     def cut_tokens(self) -> int | None:
         """Where DeepPrune's prefix ends, in generated tokens (None for ``words:K``: not in tokens)."""

@@ -61,9 +61,56 @@ def _oracle(spec, arg, opts):
     return OracleJudge()
 
 
+def _check_url(spec: str, url: str) -> None:
+    from urllib.parse import urlsplit
+
+    try:
+        u = urlsplit(url)
+        ok = u.scheme in ("http", "https") and bool(u.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(
+            f"judge spec {spec!r}: endpoint= must be an http(s) URL, e.g. http://127.0.0.1:8000/v1"
+        )
+
+
+def _flag(spec: str, opts: dict, key: str) -> bool:
+    """A yes/no option: 1/true/yes or 0/false/no; anything else is an error naming it."""
+    v = str(opts.get(key, "0")).lower()
+    if v not in _TRUE and v not in ("0", "false", "no", "off"):
+        raise ConfigError(f"judge spec {spec!r}: {key}={opts[key]} is not a yes/no value (1 or 0)")
+    return v in _TRUE
+
+
+def _int(spec: str, opts: dict, key: str, default: int, lo: int = 0) -> int:
+    """An integer option, at least ``lo``: an error naming it otherwise."""
+    try:
+        v = int(opts.get(key, default))
+    except ValueError:
+        raise ConfigError(f"judge spec {spec!r}: {key}={opts[key]} is not an integer") from None
+    if v < lo:
+        raise ConfigError(f"judge spec {spec!r}: {key} must be >= {lo}, got {v}")
+    return v
+
+
+def _num(spec: str, opts: dict, key: str, default: float) -> float:
+    import math
+
+    try:
+        v = float(opts.get(key, default))
+    except ValueError:
+        raise ConfigError(f"judge spec {spec!r}: {key}={opts[key]} is not a number") from None
+    if not math.isfinite(v):
+        raise ConfigError(f"judge spec {spec!r}: {key} must be finite, got {v}")
+    return v
+
+
 def _noisy_oracle(spec, arg, opts):
     _check_opts(spec, opts, ["auroc", "seed"])
-    return NoisyOracleJudge(float(opts.get("auroc", PAPER_JUDGE_AUROC)), int(opts.get("seed", 0)))
+    return NoisyOracleJudge(
+        _num(spec, opts, "auroc", PAPER_JUDGE_AUROC), _int(spec, opts, "seed", 0)
+    )
 
 
 def _lexical(spec, arg, opts):
@@ -78,7 +125,9 @@ def _lexical(spec, arg, opts):
 
 def _sbert(spec, arg, opts):
     _check_opts(spec, opts, ["batch", "device"])
-    return EmbeddingJudge(arg, batch_size=int(opts.get("batch", 64)), device=opts.get("device"))
+    return EmbeddingJudge(
+        arg, batch_size=_int(spec, opts, "batch", 64, lo=1), device=opts.get("device")
+    )
 
 
 def _llm(spec, arg, opts):
@@ -92,18 +141,19 @@ def _llm(spec, arg, opts):
         )
         if arg is not None:
             raise ConfigError(f"judge spec {spec!r}: a local path and endpoint= exclude each other")
+        _check_url(spec, opts["endpoint"])
         return EndpointLLMJudge(opts["endpoint"], opts.get("model", ""),
-                                both_orders=opts.get("both_orders", "0") in _TRUE,
-                                use_question=opts.get("question", "0") in _TRUE,
-                                concurrency=int(opts.get("concurrency", 8)), api_key=opts.get("api_key"),
+                                both_orders=_flag(spec, opts, "both_orders"),
+                                use_question=_flag(spec, opts, "question"),
+                                concurrency=_int(spec, opts, "concurrency", 8, lo=1), api_key=opts.get("api_key"),
                                 api=opts.get("api", "completions"))  # fmt: skip
     from deepprune.judges.llm import LLMJudge
 
     _check_opts(spec, opts, ["backend", "batch", "both_orders", "question", "device", "dtype"])
     return LLMJudge(_need_path(spec, arg, "llm needs a local model path, e.g. llm:/path/to/model"),
-                    backend=opts.get("backend", "transformers"), batch_size=int(opts.get("batch", 16)),
-                    both_orders=opts.get("both_orders", "0") in _TRUE,
-                    use_question=opts.get("question", "0") in _TRUE, device=opts.get("device"),
+                    backend=opts.get("backend", "transformers"), batch_size=_int(spec, opts, "batch", 16, lo=1),
+                    both_orders=_flag(spec, opts, "both_orders"),
+                    use_question=_flag(spec, opts, "question"), device=opts.get("device"),
                     dtype=opts.get("dtype"))  # fmt: skip
 
 
@@ -112,16 +162,16 @@ def _crossencoder(spec, arg, opts):
 
     _check_opts(spec, opts, ["batch", "device", "both_orders", "int8"])
     return CrossEncoderJudge(_need_path(spec, arg, "crossencoder needs a trained model path"),
-                             batch_size=int(opts.get("batch", 32)), device=opts.get("device"),
-                             both_orders=opts.get("both_orders", "0") in _TRUE,
-                             int8=opts.get("int8", "0") in _TRUE)  # fmt: skip
+                             batch_size=_int(spec, opts, "batch", 32, lo=1), device=opts.get("device"),
+                             both_orders=_flag(spec, opts, "both_orders"),
+                             int8=_flag(spec, opts, "int8"))  # fmt: skip
 
 
 def _probe(spec, arg, opts):
     from deepprune.judges.probe import ProbeJudge
 
     _check_opts(spec, opts, ["last"])
-    return ProbeJudge(int(opts.get("last", 1)))
+    return ProbeJudge(_int(spec, opts, "last", 1, lo=1))
 
 
 def _features(spec, arg, opts):
@@ -129,7 +179,7 @@ def _features(spec, arg, opts):
 
     _check_opts(spec, opts, ["batch"])
     path = _need_path(spec, arg, "features needs a trained judge directory")
-    return FeatureJudge(path, batch_size=int(opts.get("batch", 64)))
+    return FeatureJudge(path, batch_size=_int(spec, opts, "batch", 64, lo=1))
 
 
 JUDGES: dict[str, Callable[[str, str | None, dict], Judge]] = {

@@ -27,9 +27,7 @@ import sys
 import time
 
 from deepprune.engine.backends import get_backend
-from deepprune.engine.ledger import LiveLedger
-from deepprune.engine.methods import build_methods
-from deepprune.engine.run import Run
+from deepprune.engine.live import prepare, solve_one
 from deepprune.errors import ConfigError, DeepPruneError, UpstreamRefused
 from deepprune.problems import Problem
 from deepprune.proxy.core import ProxyError, Unprunable, bad, parse_request, respond, sse_events
@@ -193,24 +191,16 @@ class Proxy(Counters):
             await asyncio.gather(task, closing, return_exceptions=True)
 
     async def _serve(self, request, body, chat: bool, info: dict):
-        from fastapi.responses import JSONResponse
-
+        """One admitted request: passed through (n = 1, or not prunable), or parsed and solved
+        through the live engine's front door (:mod:`deepprune.engine.live`)."""
         n = body.get("n") if isinstance(body, dict) else 0
         if n in (1, None) and self.job.upstream is not None:
             info["kind"] = "passthrough"
             return await self._pass(request, body, chat, info)
         job = self.job
         try:
-            parsed = parse_request(
-                body,
-                job.config,
-                job.method,
-                job.returns,
-                job.answer_type,
-                chat,
-                job.judges,
-                job.auto,
-            )
+            parsed = parse_request(body, job.config, job.method, job.returns, job.answer_type, chat,
+                                   job.judges, job.auto)  # fmt: skip
         except (
             Unprunable
         ) as u:  # a valid request the vote cannot honour: served as the upstream would
@@ -225,58 +215,51 @@ class Proxy(Counters):
             "seed": parsed.cfg.seed,
         }
         backend = await self._backend(parsed.model, chat, request)
-        p = parsed.problem
         if job.pool is not None:  # a replayed pool serves only its own questions, by their text
-            qid = self.pool_ids.get(p.question)
-            if qid is None:
-                raise bad("the prompt is not a question of the replayed pool (--pool)", "prompt")
-            have = len(backend.questions[qid].traces)
-            if (
-                parsed.cfg.n > have
-            ):  # never a silent n = have, never a cons@N estimate of traces not made
-                raise bad(
-                    f"n = {parsed.cfg.n}: the replayed pool has {have} traces of this question", "n"
-                )
-            p = parsed.problem = Problem(qid, p.question, None, p.answer_type)
-        judge = self._judge(parsed.cfg.judge) if parsed.method == "deepprune" else None
-        probes = parsed.method == "parallel-probe" or (
-            parsed.method == "deepprune" and parsed.cfg.judge.split(":")[0] == "probe"
-        )
+            parsed.problem = self._pool_problem(parsed, backend)
         try:  # a replayed pool without probes (or with another spacing), or without text: said first
-            if probes:
-                backend.require_probes(parsed.cfg.probe_every)
-            if getattr(judge, "reads", None) == "text":
-                backend.require_text()
+            setup = prepare(parsed.cfg, backend, self._judge)
         except ConfigError as e:
             raise bad(str(e)) from None
-        run = Run(backend, p, parsed.cfg)
-        run.messages = parsed.messages
-        led, t0 = LiveLedger(), time.perf_counter()
-        method = build_methods(parsed.cfg, judge)[0]
-        result = await method.run(run, led, {})
-        resp = respond(parsed, result, led, run.completed, time.perf_counter() - t0)
+        live = await solve_one(
+            setup, backend, parsed.problem, setup.methods[0], messages=parsed.messages
+        )
+        return self._answer(parsed, live, body, chat, info)
+
+    def _pool_problem(self, parsed, backend) -> Problem:
+        """The replayed pool's question the prompt is (a 400 otherwise, or when n is above its traces:
+        never a silent n = its traces, never a cons@N estimate of traces not made)."""
+        p = parsed.problem
+        qid = self.pool_ids.get(p.question)
+        if qid is None:
+            raise bad("the prompt is not a question of the replayed pool (--pool)", "prompt")
+        have = len(backend.pool_question(qid).traces)
+        if parsed.cfg.n > have:
+            raise bad(
+                f"n = {parsed.cfg.n}: the replayed pool has {have} traces of this question", "n"
+            )
+        return Problem(qid, p.question, None, p.answer_type)
+
+    def _answer(self, parsed, live, body, chat: bool, info: dict):
+        """The OpenAI response (JSON, or server-sent events for ``stream``), its counters and log."""
+        from fastapi.responses import JSONResponse, StreamingResponse
+
+        resp = respond(parsed, live)
         dp = resp["deepprune"]
         for name, v in (("generated_tokens_total", dp["tokens"]), ("probe_tokens_total", dp["probe_tokens"]),
                         ("judge_tokens_total", dp["judge_tokens"]),
                         ("cons_n_estimate_tokens_total", dp["cons_n_estimate"])):  # fmt: skip
             self.count(name, v)
         if parsed.stream:  # the vote is in: the choices as server-sent events (its_hub's choice)
-            from fastapi.responses import StreamingResponse
-
             opts = body.get("stream_options") or {}
-            events = sse_events(
-                resp, chat, isinstance(opts, dict) and bool(opts.get("include_usage"))
+            usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
+            out = StreamingResponse(
+                iter(sse_events(resp, chat, usage)), media_type="text/event-stream"
             )
-            out = StreamingResponse(iter(events), media_type="text/event-stream")
         else:
             out = JSONResponse(resp)
-        info["log"].update(
-            problem_id=p.id,
-            answer=dp["answer"],
-            tokens=dp["tokens"],
-            probe_tokens=dp["probe_tokens"],
-            cons_n_estimate=dp["cons_n_estimate"],
-        )
+        info["log"].update(problem_id=parsed.problem.id, answer=dp["answer"], tokens=dp["tokens"],
+                           probe_tokens=dp["probe_tokens"], cons_n_estimate=dp["cons_n_estimate"])  # fmt: skip
         return out
 
     async def _backend(self, model: str, chat: bool, request) -> Bounded:

@@ -18,7 +18,6 @@ import time
 import uuid
 
 from deepprune.answers import extract_answer
-from deepprune.engine.ledger import LiveLedger
 from deepprune.engine.solve_config import SolveConfig
 from deepprune.errors import ConfigError
 from deepprune.grading import answers_equal
@@ -284,24 +283,12 @@ def _cut(trunc, probe_every: int) -> int | None:
     )
 
 
-def cons_n_estimate(led: LiveLedger, completed: dict, n: int) -> int:
-    """Tokens a cons@N of the same request would have generated, by the ledger's estimate: n x the
-    mean length of the traces the method completed (prefix and continuation summed per trace); the
-    tokens spent where nothing was completed. Short traces finish first: for short-m@k it is low."""
-    per: dict[int, int] = {}
-    for rid, tokens in led.requests:
-        parts = rid.split("/")
-        if len(parts) == 2:  # "qid/i" or "qid/i+start"; "qid/i/probeK" is a probe
-            i = int(parts[1].split("+")[0])
-            per[i] = per.get(i, 0) + tokens
-    lengths = [per[i] for i in completed if i in per]
-    return round(n * sum(lengths) / len(lengths)) if lengths else led.tokens
-
-
-def respond(parsed: Parsed, result: dict, led: LiveLedger, completed: dict, wall_s: float) -> dict:
-    """The OpenAI response of a pruned request: the completed traces as choices, those voting the
-    answer first (``return: vote``: the first of them alone), ``usage`` what the upstream spent
-    (generated + probe tokens; prompt tokens it read), and the ledger under ``deepprune``."""
+def respond(parsed: Parsed, live) -> dict:
+    """The OpenAI response of a pruned request (``live``: :class:`deepprune.engine.live.LiveResult`):
+    the completed traces as choices, those voting the answer first (``return: vote``: the first of
+    them alone), ``usage`` what the upstream spent (generated + probe tokens; prompt tokens it
+    read), and the ledger under ``deepprune``."""
+    result, led, completed, wall_s = live.result, live.ledger, live.completed, live.wall_s
     p, answer = parsed.problem, result.get("answer")
 
     def agree(text: str) -> bool:
@@ -333,7 +320,7 @@ def respond(parsed: Parsed, result: dict, led: LiveLedger, completed: dict, wall
               "tokens": led.tokens, "probe_tokens": led.probe_tokens, "probe_calls": led.probe_calls,
               "judge_calls": led.judge_calls, "judge_tokens": led.judge_tokens, "net_tokens": led.net_tokens,
               "reread_tokens": led.reread_tokens, "sequential_tokens": led.sequential_tokens,
-              "cons_n_estimate": cons_n_estimate(led, completed, parsed.cfg.n), "wall_s": round(wall_s, 4),
+              "cons_n_estimate": live.cons_n_estimate, "wall_s": round(wall_s, 4),
               "usage_flags": led.usage_flags,
               **{k: v for k, v in result.items() if k not in ("answer", "completed") and _plain(v)}}  # fmt: skip
     return {"id": f"{'chatcmpl' if parsed.chat else 'cmpl'}-dp{uuid.uuid4().hex[:24]}",

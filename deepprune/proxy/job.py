@@ -82,7 +82,7 @@ class ProxyJob:
         if self.max_body_bytes < 1 or not self.body_timeout > 0:
             raise ConfigError("--max-body-bytes must be >= 1 and --body-timeout > 0")
         self.judges = judge_allowlist(self.allow_judges, self.config.judge)
-        from deepprune.engine.recipe import load_recipe
+        from deepprune.engine.live import load_recipe
 
         try:  # the recipe `auto` runs (a request may ask for it); required when it is the default
             self.auto = load_recipe(self.config.recipe)["live"]

@@ -32,6 +32,9 @@ class Bounded(Backend):
     def require_text(self) -> None:
         self.inner.require_text()
 
+    def pool_question(self, qid: str):
+        return self.inner.pool_question(qid)
+
     async def generated_counter(self):
         return await self.inner.generated_counter()
 

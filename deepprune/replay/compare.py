@@ -26,7 +26,7 @@ import numpy as np
 from deepprune.artifacts import Output, writable_dir
 from deepprune.errors import ConfigError
 from deepprune.judges import get_judge
-from deepprune.metrics import paired_question_ci
+from deepprune.metrics import MAX_BOOT, paired_question_ci
 from deepprune.pools import check_pools
 from deepprune.replay.harness import (
     OnlineConfig,
@@ -66,8 +66,8 @@ class CompareConfig:
             )
         if any(not k > 0 for k in self.budget_grid):
             raise ConfigError(f"budget_grid: every k must be > 0, got {list(self.budget_grid)}")
-        if self.n_boot < 0:
-            raise ConfigError(f"n_boot (--bootstrap) must be >= 0, got {self.n_boot}")
+        if not 0 <= self.n_boot <= MAX_BOOT:
+            raise ConfigError(f"n_boot (--bootstrap) must be in [0, {MAX_BOOT}], got {self.n_boot}")
         if not 0 <= self.target_drop < 1:
             raise ConfigError(f"target_drop must be in [0, 1), got {self.target_drop}")
         if not self.parallel_factor >= 1:

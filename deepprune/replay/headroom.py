@@ -40,7 +40,7 @@ import numpy as np
 
 from deepprune.artifacts import Output, writable_dir
 from deepprune.errors import ConfigError
-from deepprune.metrics import paired_ci, per_question
+from deepprune.metrics import MAX_BOOT, paired_ci, per_question
 from deepprune.pools import check_pools
 from deepprune.replay.harness import (
     OnlineConfig,
@@ -68,8 +68,8 @@ class HeadroomConfig:
             raise ConfigError(f"repeats must be >= 1, got {self.repeats}")
         if any(k < 1 for k in self.budgets):
             raise ConfigError(f"budgets: every k must be >= 1, got {list(self.budgets)}")
-        if self.n_boot < 0:
-            raise ConfigError(f"n_boot (--bootstrap) must be >= 0, got {self.n_boot}")
+        if not 0 <= self.n_boot <= MAX_BOOT:
+            raise ConfigError(f"n_boot (--bootstrap) must be in [0, {MAX_BOOT}], got {self.n_boot}")
 
 
 def prefix_votes(labels: np.ndarray, order: list[int], gold: int) -> np.ndarray:

@@ -12,7 +12,8 @@ from deepprune.engine.server import MODEL_ALIAS
 from deepprune.pools import read_pool
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow  # a real server: ~3 tokens/s with logprobs on 2 cores
+# a real server (~3 tokens/s with logprobs on 2 cores); one test worker runs every llama.cpp server
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("llama")]
 
 PROMPT = ROOT / "DeepPrune_data" / "prompts" / "fewshot_math.txt"
 PROBLEMS = ROOT / "DeepPrune_data" / "problems" / "arith24.jsonl"

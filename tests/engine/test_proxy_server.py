@@ -21,7 +21,8 @@ from deepprune.proxy.job import ProxyConfig, ProxyJob
 from tests.conftest import ROOT
 from tests.proxy.test_proxy import _metric, _port
 
-pytestmark = pytest.mark.slow  # the real server, the harness
+# the real server, the harness; one test worker runs every llama.cpp server
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("llama")]
 
 PROBLEMS = ROOT / "DeepPrune_data" / "problems" / "add24.jsonl"
 SETTINGS = {"probe_every": 8, "K2": 2, "K3": 2, "deterministic": True}  # as the README's command

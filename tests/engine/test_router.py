@@ -15,7 +15,8 @@ from deepprune.engine.server import MODEL_ALIAS, LocalServer
 from deepprune.engine.solve import SolveConfig, solve
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow  # two real servers and a router
+# two real servers and a router; one test worker runs every llama.cpp server
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("llama")]
 
 PROMPT = ROOT / "DeepPrune_data" / "prompts" / "fewshot_add.txt"
 PROBLEMS = ROOT / "DeepPrune_data" / "problems" / "add24.jsonl"

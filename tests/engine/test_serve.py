@@ -14,7 +14,8 @@ import pytest
 
 from deepprune.engine.server import wait_ready
 
-pytestmark = pytest.mark.slow
+# one test worker runs every llama.cpp server (no two compete for the cores)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("llama")]
 
 
 def _free_port() -> int:

@@ -60,6 +60,7 @@ def test_stream_mode_stops_pruned_traces_and_counts_their_waste():
     import asyncio
 
     from deepprune.engine.backends.replay import ReplayBackend
+    from deepprune.engine.live import prepare
     from deepprune.engine.problems import Problem
     from deepprune.engine.solve import _solve
 
@@ -67,7 +68,10 @@ def test_stream_mode_stops_pruned_traces_and_counts_their_waste():
     q = read_pool(DEMO_POOL)[0]
     cfg = SolveConfig(n=32, methods=("cons@N", "deepprune"), trunc="tokens:40", mode="stream", max_tokens=10**7,
                       judge="lexical:jaccard")  # fmt: skip
-    res = asyncio.run(_solve([Problem(q.id, "", q.gold, q.answer_type)], backend, cfg, None, False))
+    setup = prepare(cfg, backend)
+    res = asyncio.run(
+        _solve([Problem(q.id, "", q.gold, q.answer_type)], backend, setup, None, False)
+    )
     dp = next(r for r in res["records"] if r["method"] == "deepprune")
     cn = next(r for r in res["records"] if r["method"] == "cons@N")
     served = backend.served

@@ -95,6 +95,11 @@ class Backend:
     def require_text(self) -> None:
         """Raise a one-line error if traces have no text for a text judge (a server's always have)."""
 
+    def pool_question(self, qid: str):
+        """The saved question ``qid`` a replayed backend serves (its traces bound a run's n); None
+        for a server, which can sample any number."""
+        return None
+
     async def generated_counter(self) -> tuple[str, float] | None:
         """(counter name, value) of the server's own generated-token counter, or None where it
         exposes none (:func:`deepprune.engine.ledger.counter_check` compares it with the ledger)."""

@@ -60,6 +60,9 @@ class ReplayBackend(Backend):
             raise ConfigError(f"{self.source}: {missing} of {total} traces have no text, and the judge reads the "
                               "prefixes' text (use --judge probe with a pool with probes, or a pool with text)")  # fmt: skip
 
+    def pool_question(self, qid: str) -> Question | None:
+        return self.questions.get(qid)
+
     def trace(self, req: Request):
         qid, index = req.meta.get("question"), req.meta.get("index")
         q = self.questions.get(qid)
