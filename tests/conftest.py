@@ -46,3 +46,20 @@ def tiny_pool(tmp_path):
         ], "custom": {"keep": 1}},
     ]  # fmt: skip
     return write_jsonl(tmp_path / "tiny.jsonl", rows)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """``--dist loadgroup`` (make test): tests marked ``xdist_group(NAME)`` run on one worker (every
+    llama.cpp server test on one, so no two servers compete for the 2 cores). pytest-xdist 3.8 tags
+    the group onto ``item._nodeid``, which pytest 9 no longer reads; the same tag is set here on the
+    node id pytest 9 keeps (a no-op where xdist's own tag took)."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})  # fmt: skip
+        if names and "@" not in item.nodeid:
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")

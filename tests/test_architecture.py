@@ -294,3 +294,27 @@ def test_ci_fails_where_a_user_run_skips_without_the_shared_data(tmp_path):
     ci = run({"DEEPPRUNE_REQUIRE_SHARED": "1"})
     assert ci.returncode == 1 and "1 failed" in ci.stdout and "needs it" in ci.stdout
     assert "DEEPPRUNE_REQUIRE_SHARED=1 make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_live_side_has_one_front_door_and_short_functions():
+    """The proxy reaches the engine through three modules only (its backends, its front door
+    engine.live, its config), and no function of engine/ or proxy/ runs past 60 lines."""
+    engine = {dst for src, dsts in _graph().items() if src.startswith("deepprune.proxy")
+              for dst in dsts if dst.startswith("deepprune.engine.")}  # fmt: skip
+    assert engine <= {
+        "deepprune.engine.backends",
+        "deepprune.engine.live",
+        "deepprune.engine.solve_config",
+    }, engine
+    long = []
+    for sub in ("engine", "proxy"):
+        for path in (PKG / sub).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (
+                    isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                    and node.end_lineno - node.lineno >= 60
+                ):
+                    long.append(
+                        f"{path.name}:{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+                    )
+    assert not long, long

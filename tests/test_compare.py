@@ -5,7 +5,8 @@ import pytest
 
 from deepprune.cli import main
 from deepprune.pools import read_pool
-from deepprune.replay.compare import CompareConfig, compare_pool, comparison_markdown, paired_ci
+from deepprune.metrics import paired_ci
+from deepprune.replay.compare import CompareConfig, compare_pool, comparison_markdown
 from deepprune.replay.harness import OnlineConfig
 from tests.conftest import DEMO_POOL
 

@@ -44,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.extra = extra
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C: one line, never a traceback; runs append what finished as it finishes
+        print("deepprune: interrupted (Ctrl-C); what finished is saved: rerun the same command to resume",
+              file=sys.stderr)  # fmt: skip
+        return 130
     except DeepPruneError as e:  # bad input; anything else is a bug and keeps its traceback
         from deepprune.redact import redact_argv, redact_text
 

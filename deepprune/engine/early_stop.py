@@ -71,31 +71,41 @@ class ParallelProbeLive(GenMethod):
 
     name = "parallel-probe"
 
+    @staticmethod
+    async def _chain(
+        r: Run, led: LiveLedger, i: int, queue: asyncio.Queue, stop: asyncio.Event, generated
+    ) -> None:
+        """Trace i streamed: every ``probe_every`` tokens its probe answer goes to ``queue`` (the
+        round loop's), then ("end", its final answer); a failure goes there too, so the round loop
+        hears of it instead of waiting for a probe forever."""
+        pe = r.cfg.probe_every
+        k = [0]
+
+        async def on_delta(parts, tokens, _text, _n, _top):
+            generated[i] = tokens
+            while generated[i] >= (k[0] + 1) * pe and not stop.is_set():
+                await queue.put(("probe", await r.probe(i, k[0], "".join(parts), led)))
+                k[0] += 1
+
+        try:
+            text, fin, _ = await r.stream_until(i, led, on_delta, stop)
+        except Exception as e:  # the round loop must hear of it, not wait for a probe forever
+            await queue.put(("error", e))
+            raise
+        if fin is not None:  # ended by itself (not stopped)
+            r.completed[i] = (text, fin.finished)
+        await queue.put(("end", extract_answer(text, r.p.answer_type)))
+
     async def run(self, r, led, before):
-        cfg, n, pe = r.cfg, r.n, r.cfg.probe_every
+        cfg, n = r.cfg, r.n
         queues = [asyncio.Queue() for _ in range(n)]  # ("probe" | "end", answer) per round
         stop = [asyncio.Event() for _ in range(n)]
         generated = [0] * n
 
-        async def chain(i: int) -> None:
-            k = [0]
-
-            async def on_delta(parts, tokens, _text, _n, _top):
-                generated[i] = tokens
-                while generated[i] >= (k[0] + 1) * pe and not stop[i].is_set():
-                    await queues[i].put(("probe", await r.probe(i, k[0], "".join(parts), led)))
-                    k[0] += 1
-
-            try:
-                text, fin, _ = await r.stream_until(i, led, on_delta, stop[i])
-            except Exception as e:  # the round loop must hear of it, not wait for a probe forever
-                await queues[i].put(("error", e))
-                raise
-            if fin is not None:  # ended by itself (not stopped)
-                r.completed[i] = (text, fin.finished)
-            await queues[i].put(("end", extract_answer(text, r.p.answer_type)))
-
-        tasks = [asyncio.create_task(chain(i)) for i in range(n)]
+        tasks = [
+            asyncio.create_task(self._chain(r, led, i, queues[i], stop[i], generated))
+            for i in range(n)
+        ]
         reps: list[str] = []  # one answer per class, in order of first appearance
 
         def klass(answer: str | None) -> int:

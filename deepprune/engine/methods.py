@@ -113,9 +113,7 @@ class DeepPrune(GenMethod):
             cut, positions = self._probe_plan(r)
             live = _Live()
             if positions == {int(spec.value) - 1}:  # only the probe at the cut: one plain request
-                req = r.request(i, min(cut, r.cfg.max_tokens))
-                text, fin = await r.backend.complete(req)
-                led.add(fin, req.request_id)
+                text, fin = await r.complete(r.request(i, min(cut, r.cfg.max_tokens)), led)
                 live.generated = fin.completion_tokens
                 self._probes_fired(r, i, live, text, led, ended=live.generated < cut)
                 return (text, live.generated, fin.finished or live.generated < cut), live
@@ -124,9 +122,7 @@ class DeepPrune(GenMethod):
             )  # earlier positions: probes on the way
             return live.prefix.result(), live
         if spec.kind == "tokens":  # the server itself stops at K and reports its usage
-            req = r.request(i, min(int(spec.value), r.cfg.max_tokens))
-            text, fin = await r.backend.complete(req)
-            led.add(fin, req.request_id)
+            text, fin = await r.complete(r.request(i, min(int(spec.value), r.cfg.max_tokens)), led)
             return (text, fin.completion_tokens, fin.finished), None
         live = _Live()
         text, _ = await self._stream(r, i, led, live, run_on=False)
@@ -171,7 +167,7 @@ class DeepPrune(GenMethod):
         """The oracles read the final answers: only a replayed pool has them."""
         if not isinstance(self.judge, LabelledJudge):
             return None
-        pool = getattr(r.backend, "questions", {}).get(r.p.id)
+        pool = r.backend.pool_question(r.p.id)
         if pool is None:
             raise ConfigError(
                 f"judge {self.judge.id!r} needs the final answers: use it with --backend replay"
@@ -183,118 +179,150 @@ class DeepPrune(GenMethod):
         return np.array(AnswerClasses(answers, r.p.answer_type).labels)
 
     async def run(self, r, led, before):
+        """Launch n traces (prefixes in resume mode, whole streams in stream mode), cluster the
+        prefixes as they arrive, complete the chosen ones, vote (a failure anywhere: nothing is left
+        running, no probe behind)."""
         cfg, n = r.cfg, r.n
-        texts, labels = [""] * n, self._labels(r)
-        view = [tuple(texts)]  # the judge's view, rebuilt on each arrival (judges cache per view)
-
-        def score(t, members):
-            t0 = time.perf_counter()
-            m = np.asarray(members)
-            lab = (
-                None
-                if labels is None
-                else ((labels[t] >= 0) & (labels[t] == labels[m])).astype(int)
-            )
-            served = getattr(self.judge, "served_tokens", None)  # a judge server's own usage
-            s = judge_scores_indexed(self.judge, view[0], np.full(len(m), t), m, lab, r.p.question)
-            led.judge_calls += len(m)
-            if served is not None:
-                led.judge_tokens += self.judge.served_tokens - served
-            else:
-                cost = self.judge.cost([texts[t]] + [texts[x] for x in members])
-                led.judge_tokens += int(
-                    cost.of(np.zeros(len(m), dtype=int), np.arange(1, len(m) + 1)).sum()
-                )
-            led.overhead_s += time.perf_counter() - t0
-            return s
-
+        meter = _JudgeMeter(self.judge, r, led, self._labels(r))
         g = GreedyClusterer(
-            cfg.cluster, score, run_key("deepprune", cfg.seed, 0, r.p.id)
+            cfg.cluster, meter, run_key("deepprune", cfg.seed, 0, r.p.id)
         )  # prune's repeat-0 key
         stream = cfg.mode == "stream"
-        if stream:
-            lives = [_Live() for _ in range(n)]
-            tasks = [
-                asyncio.create_task(self._stream(r, i, led, lives[i], run_on=True))
-                for i in range(n)
-            ]
-            prefixes = [lv.prefix for lv in lives]
-        else:
-            lives = [None] * n
-            prefixes = [asyncio.create_task(self._prefix(r, i, led)) for i in range(n)]
-        cut, positions = self._probe_plan(r)
-
-        async def tagged(i):
-            if stream:
-                got = await prefixes[i]
-            else:
-                got, lives[i] = await prefixes[i]
-            seen = text = got[0]
-            if positions:  # what the probe judge reads: the answers at the probed positions, as a pool stores them
-                answers = {k: await t for k, t in lives[i].probes.items()}
-                probes = [answers.get(k) for k in range(max(positions) + 1)]
-                seen = json.dumps({"answer_type": r.p.answer_type, "probes": probes})
-            return i, (seen, text, *got[1:])
-
-        async def finish() -> dict:
-            """The prefixes arrive and are clustered; the chosen traces are completed; the vote."""
-            partial, ptok, ended, arrivals = [""] * n, [0] * n, [False] * n, []
-            for fut in asyncio.as_completed(arriving):
-                i, (seen, text, ntok, done) = await fut
-                texts[i], partial[i], ptok[i], ended[i] = seen, text, ntok, done
-                view[0] = tuple(texts)
-                arrivals.append(i)
-                if not cfg.deterministic:
-                    g.add(i)  # in the order the prefixes complete on the server
-            if cfg.deterministic:  # the seeded arrival order of `deepprune prune` (repeat 0)
-                order = list(range(n))
-                random.Random(f"order:{cfg.seed}:0:{r.p.id}").shuffle(order)
-                for i in order:
-                    g.add(i)
+        lives, tasks, prefixes = self._launch(r, led, stream)
+        arriving = [
+            asyncio.create_task(self._tagged(r, i, stream, prefixes, lives)) for i in range(n)
+        ]
+        work = (tasks if stream else prefixes) + arriving
+        try:
+            partial, ptok, ended, arrivals = await self._cluster(r, g, meter, arriving)
             chosen, fallback = g.completed()
             if stream:  # stop every trace not chosen now; the chosen ones run to their end
-                for i in set(range(n)) - set(chosen):
-                    tasks[i].cancel()
-                results = await asyncio.gather(*tasks, return_exceptions=True)
-                failed = [results[i] for i in chosen if isinstance(results[i], BaseException)]
-                if failed:
-                    raise failed[0]
-                finals = [results[i][0] for i in chosen]
-                for i in chosen:  # ran on to its end: by itself unless at the token limit
-                    r.completed[i] = (results[i][0], results[i][1] < cfg.max_tokens)
-                led.inflight_waste = sum(
-                    lives[i].generated - ptok[i] for i in range(n) if i not in chosen
-                )
-                led.sequential_tokens = max(lv.generated for lv in lives)
+                finals = await self._finish_stream(r, led, chosen, tasks, lives, ptok)
             else:  # resume: continue the chosen traces from prompt + prefix
-
-                async def cont(i):
-                    if ended[i]:
-                        r.completed[i] = (partial[i], True)
-                        return partial[i], 0
-                    req = r.request(i, max(cfg.max_tokens - ptok[i], 1), partial[i], ptok[i])
-                    text, fin = await r.backend.complete(req)
-                    led.add(fin, req.request_id)
-                    led.reread_tokens += fin.prompt_tokens or 0
-                    r.completed[i] = (partial[i] + text, fin.finished)
-                    return partial[i] + text, fin.completion_tokens
-
-                outs = await all_or_none(cont(i) for i in chosen)
-                finals = [t for t, _ in outs]
-                led.sequential_tokens = max(ptok) + max((c for _, c in outs), default=0)
+                finals = await self._finish_resume(r, led, chosen, partial, ptok, ended)
             return {"answer": r.vote(finals), "completed": chosen, "fallback": fallback,
                     "clusters": len(g.clusters), "arrivals": arrivals}  # fmt: skip
-
-        work = tasks if stream else prefixes
-        arriving = [asyncio.create_task(tagged(i)) for i in range(n)]
-        work = work + arriving
-        try:
-            return await finish()
-        finally:  # on a failure: nothing keeps running, no probe is left behind
+        finally:
             work += [t for lv in lives if lv is not None for t in lv.probes.values()]
             for t in work:
                 t.cancel()
             await asyncio.gather(*work, return_exceptions=True)
+
+    def _launch(self, r: Run, led: LiveLedger, stream: bool):
+        """(lives, stream tasks, prefix awaitables): stream mode runs every trace on and hands over
+        its prefix when it passes the cut; resume mode generates prefixes only."""
+        if stream:
+            lives = [_Live() for _ in range(r.n)]
+            tasks = [
+                asyncio.create_task(self._stream(r, i, led, lives[i], run_on=True))
+                for i in range(r.n)
+            ]
+            return lives, tasks, [lv.prefix for lv in lives]
+        return [None] * r.n, [], [asyncio.create_task(self._prefix(r, i, led)) for i in range(r.n)]
+
+    async def _tagged(self, r: Run, i: int, stream: bool, prefixes, lives):
+        """Trace i's prefix as the judge reads it: its text, or (probe judge) the answers at the
+        probed positions as a pool stores them; (i, (what the judge reads, text, tokens, ended))."""
+        if stream:
+            got = await prefixes[i]
+        else:
+            got, lives[i] = await prefixes[i]
+        seen = text = got[0]
+        _, positions = self._probe_plan(r)
+        if positions:
+            answers = {k: await t for k, t in lives[i].probes.items()}
+            probes = [answers.get(k) for k in range(max(positions) + 1)]
+            seen = json.dumps({"answer_type": r.p.answer_type, "probes": probes})
+        return i, (seen, text, *got[1:])
+
+    async def _cluster(self, r: Run, g: GreedyClusterer, meter: _JudgeMeter, arriving):
+        """The prefixes clustered in the order they complete on the server (``--deterministic``:
+        the seeded arrival order of ``deepprune prune``, repeat 0); (texts, tokens, ended, arrivals)."""
+        n = r.n
+        partial, ptok, ended, arrivals = [""] * n, [0] * n, [False] * n, []
+        for fut in asyncio.as_completed(arriving):
+            i, (seen, text, ntok, done) = await fut
+            meter.seen(i, seen)
+            partial[i], ptok[i], ended[i] = text, ntok, done
+            arrivals.append(i)
+            if not r.cfg.deterministic:
+                g.add(i)
+        if r.cfg.deterministic:
+            order = list(range(n))
+            random.Random(f"order:{r.cfg.seed}:0:{r.p.id}").shuffle(order)
+            for i in order:
+                g.add(i)
+        return partial, ptok, ended, arrivals
+
+    @staticmethod
+    async def _finish_stream(r: Run, led: LiveLedger, chosen, tasks, lives, ptok) -> list[str]:
+        """Stream mode: cancel the traces not chosen (their tokens past the prefix are the in-flight
+        waste); the chosen ones run on to their end (by themselves unless at the token limit)."""
+        for i in set(range(r.n)) - set(chosen):
+            tasks[i].cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        failed = [results[i] for i in chosen if isinstance(results[i], BaseException)]
+        if failed:
+            raise failed[0]
+        for i in chosen:
+            r.completed[i] = (results[i][0], results[i][1] < r.cfg.max_tokens)
+        led.inflight_waste = sum(
+            lives[i].generated - ptok[i] for i in range(r.n) if i not in chosen
+        )
+        led.sequential_tokens = max(lv.generated for lv in lives)
+        return [results[i][0] for i in chosen]
+
+    @staticmethod
+    async def _finish_resume(r: Run, led: LiveLedger, chosen, partial, ptok, ended) -> list[str]:
+        """Resume mode: each chosen trace continues from prompt + prefix as a new request (what it
+        re-reads counted); a trace that ended before its cut is already whole."""
+
+        async def cont(i):
+            if ended[i]:
+                r.completed[i] = (partial[i], True)
+                return partial[i], 0
+            req = r.request(i, max(r.cfg.max_tokens - ptok[i], 1), partial[i], ptok[i])
+            text, fin = await r.complete(req, led)
+            led.reread_tokens += fin.prompt_tokens or 0
+            r.completed[i] = (partial[i] + text, fin.finished)
+            return partial[i] + text, fin.completion_tokens
+
+        outs = await all_or_none(cont(i) for i in chosen)
+        led.sequential_tokens = max(ptok) + max((c for _, c in outs), default=0)
+        return [t for t, _ in outs]
+
+
+class _JudgeMeter:
+    """The clusterer's score function: the judge's scores of trace t against members, its calls,
+    input tokens (a judge server's own usage where it reports one) and time charged to the ledger."""
+
+    def __init__(self, judge, r: Run, led: LiveLedger, labels):
+        self.judge, self.r, self.led, self.labels = judge, r, led, labels
+        self.texts = [""] * r.n  # what the judge reads of each arrived prefix
+        self.view = tuple(self.texts)  # rebuilt on each arrival (judges cache per view)
+
+    def seen(self, i: int, text: str) -> None:
+        self.texts[i] = text
+        self.view = tuple(self.texts)
+
+    def __call__(self, t, members):
+        t0 = time.perf_counter()
+        m, labels = np.asarray(members), self.labels
+        lab = None if labels is None else ((labels[t] >= 0) & (labels[t] == labels[m])).astype(int)
+        served = getattr(self.judge, "served_tokens", None)  # a judge server's own usage
+        s = judge_scores_indexed(
+            self.judge, self.view, np.full(len(m), t), m, lab, self.r.p.question
+        )
+        self.led.judge_calls += len(m)
+        if served is not None:
+            self.led.judge_tokens += self.judge.served_tokens - served
+        else:
+            cost = self.judge.cost([self.texts[t]] + [self.texts[x] for x in members])
+            self.led.judge_tokens += int(
+                cost.of(np.zeros(len(m), dtype=int), np.arange(1, len(m) + 1)).sum()
+            )
+        self.led.overhead_s += time.perf_counter() - t0
+        return s
 
 
 def build_methods(cfg, judge) -> list[GenMethod]:

@@ -68,10 +68,15 @@ class Run:
                        self.cfg.top_p, logprobs, tuple(self.cfg.stop), meta, continuation=suffix,
                        messages=self.messages)  # fmt: skip
 
-    async def full(self, i: int, led: LiveLedger) -> str:
-        req = self.request(i, self.cfg.max_tokens)
+    async def complete(self, req: Request, led: LiveLedger) -> tuple[str, Finish]:
+        """One non-streamed request (a prefix cut by the server, a continuation), charged to the
+        ledger: the one way a method asks the backend for a whole completion."""
         text, fin = await self.backend.complete(req)
         led.add(fin, req.request_id)
+        return text, fin
+
+    async def full(self, i: int, led: LiveLedger) -> str:
+        text, fin = await self.complete(self.request(i, self.cfg.max_tokens), led)
         led.sequential_tokens = max(led.sequential_tokens, fin.completion_tokens)
         self.finished[i] = (text, fin)
         self.completed[i] = (text, fin.finished)

@@ -78,6 +78,48 @@ async def _solve_problem(
     return out
 
 
+def _open_run(cfg: SolveConfig, out: Path | None, source: dict) -> tuple[dict, list[dict]]:
+    """(the run's settings, the records an earlier run of the same settings left): the resume key
+    is the settings and where the traces come from (backend, server, model, inputs); a run
+    directory holding a run of other settings is refused, naming what differs."""
+    results_cfg = {
+        k: v for k, v in asdict(cfg).items() if k != "concurrent_problems"
+    }  # what decides results
+    settings = {
+        "config": asdict(cfg),
+        "source": source,
+        "config_hash": config_hash({**results_cfg, **source}),
+    }
+    if out is None:
+        return settings, []
+    out.mkdir(parents=True, exist_ok=True)
+    cfg_path = out / "config.json"
+    old = json.loads(cfg_path.read_text()) if cfg_path.exists() else None
+    if old is not None and old["config_hash"] != settings["config_hash"]:
+        was = {**old.get("config", {}), **old.get("source", {})}
+        diff = [
+            k
+            for k, v in {**results_cfg, **source}.items()
+            if was.get(k) != json.loads(json.dumps(v))
+        ]
+        raise DeepPruneError(f"{cfg_path}: this run directory holds a run with other settings "
+                             f"({', '.join(diff) or 'its format'}); use another --out")  # fmt: skip
+    settings["provenance"] = provenance([source.get("problems"), source.get("pool")])
+    atomic_write(cfg_path, json.dumps(redact_config(settings), indent=1))
+    return settings, RecordFile(out / "records.jsonl").read()  # a torn line: set aside, redone
+
+
+def _times(t0: float, cpu0: float) -> dict:
+    """The run's wall time and the client's own CPU time (asyncio, HTTP, parsing, judge, clusterer)
+    as a share of it: an upper bound on the time not spent waiting for the server."""
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {
+        "seconds": wall,
+        "client_cpu_s": cpu,
+        "client_cpu_share": cpu / wall if wall > 0 else None,
+    }
+
+
 async def _solve(
     problems: list[Problem],
     backend: Backend,
@@ -93,34 +135,12 @@ async def _solve(
     source = source or {}
     traces = TraceFile(out / "traces.partial" if out is not None else None) if save_traces else None
     methods = setup.methods
-    results_cfg = {
-        k: v for k, v in asdict(cfg).items() if k != "concurrent_problems"
-    }  # what decides results
-    # the resume key: the settings, and where the traces come from (backend, server, model, inputs)
-    settings = {
-        "config": asdict(cfg),
-        "source": source,
-        "config_hash": config_hash({**results_cfg, **source}),
-    }
-    records: list[dict] = []
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        cfg_path = out / "config.json"
-        old = json.loads(cfg_path.read_text()) if cfg_path.exists() else None
-        if old is not None and old["config_hash"] != settings["config_hash"]:
-            was = {**old.get("config", {}), **old.get("source", {})}
-            diff = [
-                k
-                for k, v in {**results_cfg, **source}.items()
-                if was.get(k) != json.loads(json.dumps(v))
-            ]
-            raise DeepPruneError(f"{cfg_path}: this run directory holds a run with other settings "
-                                 f"({', '.join(diff) or 'its format'}); use another --out")  # fmt: skip
-        settings["provenance"] = provenance([source.get("problems"), source.get("pool")])
-        atomic_write(cfg_path, json.dumps(redact_config(settings), indent=1))
-        records = RecordFile(out / "records.jsonl").read()  # a torn line: set aside, redone
+    settings, records = _open_run(cfg, out, source)
     done = {(r["question"], r["method"]) for r in records}
     todo = [p for p in problems if any((p.id, m.name) not in done for m in methods)]
+    if records and out is not None:  # a resume says what it kept
+        print(f"resuming {out}: {len(problems) - len(todo)} of {len(problems)} problems already solved, "
+              f"{len(todo)} to go", file=sys.stderr)  # fmt: skip
     if todo:
         await backend.check()
     sem = asyncio.Semaphore(cfg.concurrent_problems)
@@ -152,17 +172,11 @@ async def _solve(
         await backend.close()
     ids = {p.id for p in problems}
     mine = [r for r in records if r["question"] in ids]
-    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    # the client's own CPU time (asyncio, HTTP, parsing, judge, clusterer) as a share of the wall time:
-    # an upper bound on the time not spent waiting for the server
-    res = {"kind": "solve", "rows": summarise(mine, cfg.methods), "records": mine, "seconds": wall,
-           "client_cpu_s": cpu, "client_cpu_share": cpu / wall if wall > 0 else None, "solved_now": len(todo),
-           "counters": counters, **settings}  # fmt: skip
+    res = {"kind": "solve", "rows": summarise(mine, cfg.methods), "records": mine, "solved_now": len(todo),
+           "counters": counters, **_times(t0, cpu0), **settings}  # fmt: skip
     if out is not None:  # what `deepprune figures` draws (the records stay in records.jsonl)
-        atomic_write(
-            out / "results.json",
-            json.dumps(redact_config({k: v for k, v in res.items() if k != "records"}), indent=1),
-        )
+        results = redact_config({k: v for k, v in res.items() if k != "records"})
+        atomic_write(out / "results.json", json.dumps(results, indent=1))
     if traces is not None:  # the problems solved before a resume are in OUT/traces.partial
         traces.write(save_traces, [p.id for p in problems])
     return res

@@ -103,6 +103,30 @@ class SolveConfig:
             raise ConfigError(
                 "the probe judge and parallel-probe need --probe-every >= 1 (tokens between probes)"
             )
+        self._check_numbers()
+        if "{question}" not in self.prompt:
+            raise ConfigError("the prompt template must contain {question}")
+        _ = self.cluster  # validates tau and K*
+        cut = self.cut_tokens()
+        if "deepprune" in self.methods and cut is not None and cut >= self.max_tokens:
+            raise ConfigError(f"--trunc {self.trunc} cuts at {cut} tokens, at or past --max-tokens {self.max_tokens}: "
+                              "every trace ends before its prefix is judged, so DeepPrune prunes nothing "
+                              "(raise --max-tokens or cut earlier)")  # fmt: skip
+
+    def _apply_recipe(self) -> None:
+        """``auto``: the method and settings of the recipe file (``recipe``, default the packaged one
+        that ``make transfer`` chose out of sample on the shared pools) in place of ``auto``."""
+        from deepprune.engine.recipe import load_recipe
+
+        live = load_recipe(self.recipe)["live"]
+        methods = [m for m in self.methods if m != "auto"]
+        self.methods = tuple(dict.fromkeys([*methods, *live["methods"]]))
+        for k, v in live.items():
+            if k != "methods":
+                setattr(self, k, v)
+
+    def _check_numbers(self) -> None:
+        """Every count, rate and threshold in its range (one line naming it)."""
         if self.asc_criterion not in ("beta", "dirichlet") or not 0.5 < self.asc_threshold < 1:
             raise ConfigError(
                 "asc needs --asc-criterion beta|dirichlet and --asc-threshold in (0.5, 1)"
@@ -137,26 +161,6 @@ class SolveConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if "deepconf" in self.methods and not 0 < self.deepconf_warmup < self.n:
             raise ConfigError(f"deepconf_warmup must be in [1, n), got {self.deepconf_warmup}")
-        if "{question}" not in self.prompt:
-            raise ConfigError("the prompt template must contain {question}")
-        _ = self.cluster  # validates tau and K*
-        cut = self.cut_tokens()
-        if "deepprune" in self.methods and cut is not None and cut >= self.max_tokens:
-            raise ConfigError(f"--trunc {self.trunc} cuts at {cut} tokens, at or past --max-tokens {self.max_tokens}: "
-                              "every trace ends before its prefix is judged, so DeepPrune prunes nothing "
-                              "(raise --max-tokens or cut earlier)")  # fmt: skip
-
-    def _apply_recipe(self) -> None:
-        """``auto``: the method and settings of the recipe file (``recipe``, default the packaged one
-        that ``make transfer`` chose out of sample on the shared pools) in place of ``auto``."""
-        from deepprune.engine.recipe import load_recipe
-
-        live = load_recipe(self.recipe)["live"]
-        methods = [m for m in self.methods if m != "auto"]
-        self.methods = tuple(dict.fromkeys([*methods, *live["methods"]]))
-        for k, v in live.items():
-            if k != "methods":
-                setattr(self, k, v)
 
     def needs_probes(self) -> bool:
         """Whether a method asks for answer probes: DeepPrune with the probe judge, Parallel-Probe

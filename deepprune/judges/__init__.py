@@ -71,7 +71,7 @@ def _check_url(spec: str, url: str) -> None:
         ok = False
     if not ok:
         raise ConfigError(
-            f"judge spec {spec!r}: endpoint= must be an http(s) URL, e.g. http://127.0.0.1:8000/v1"
+            f"judge spec {spec!r}: endpoint= expected an http(s) URL such as http://127.0.0.1:8000/v1"
         )
 
 

@@ -62,6 +62,25 @@ class Proxy(Counters):
 
         self.app = build_app(self)
 
+    async def ready(self, request):
+        """Readiness (``GET /ready``): the upstream answers /models (a replayed pool is always ready)."""
+        from fastapi.responses import JSONResponse
+
+        if self.closing:
+            return JSONResponse({"status": "shutting down"}, status_code=503)
+        if self.job.pool is not None:
+            return JSONResponse({"status": "ready"})
+        try:
+            r = await self.http.get(
+                self.job.upstream.rstrip("/") + "/models", headers=self._auth(request), timeout=5.0
+            )
+            ok = r.status_code == 200
+        except Exception:  # noqa: BLE001 - any failure: not ready
+            ok = False
+        return JSONResponse(
+            {"status": "ready" if ok else "upstream unavailable"}, status_code=200 if ok else 503
+        )
+
     def client_ok(self, request) -> bool:
         """Whether the request carries the proxy's own key (compared in constant time)."""
         import hmac
@@ -332,35 +351,37 @@ class Proxy(Counters):
                 data["deepprune"] = {"pruned": False, "reason": unpruned}
             return JSONResponse(data, status_code=r.status_code, headers=_said(unpruned))
 
-        async def relay():
-            tokens, usage, done = 0, None, False
-            try:
-                async for line in r.aiter_lines():
-                    done = done or line.strip() == "data: [DONE]"
-                    if line.startswith("data: ") and line != "data: [DONE]":
-                        try:
-                            chunk = json.loads(line[6:])
-                            usage = (chunk.get("usage") or {}).get("completion_tokens", usage)
-                            tokens += any(c.get("text") or (c.get("delta") or {}).get("content")
-                                          for c in chunk.get("choices") or [])  # fmt: skip
-                        except (json.JSONDecodeError, AttributeError):
-                            pass
-                    yield line + "\n"
-                if not done and r.status_code == 200:
-                    raise httpx.RemoteProtocolError("the stream ended without [DONE]")
-            except (
-                httpx.HTTPError
-            ) as e:  # a broken upstream stream: an error event, never a silent end
-                err = ProxyError(
-                    502, f"{self.job.upstream}: the stream broke ({type(e).__name__}: {e})"
-                )
-                yield f"data: {json.dumps(err.body())}\n\n"
-            finally:
-                await r.aclose()
-                self.count("generated_tokens_total", usage if usage is not None else tokens)
-
-        return StreamingResponse(relay(), status_code=r.status_code, media_type="text/event-stream",
+        return StreamingResponse(self._relay(r), status_code=r.status_code, media_type="text/event-stream",
                                  headers=_said(unpruned))  # fmt: skip
+
+    async def _relay(self, r):
+        """A streamed upstream answer relayed line by line, its tokens counted; a stream that breaks (or ends
+        without ``[DONE]``) ends with an error event, never silently."""
+        import httpx
+
+        tokens, usage, done = 0, None, False
+        try:
+            async for line in r.aiter_lines():
+                done = done or line.strip() == "data: [DONE]"
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    try:
+                        chunk = json.loads(line[6:])
+                        usage = (chunk.get("usage") or {}).get("completion_tokens", usage)
+                        tokens += any(c.get("text") or (c.get("delta") or {}).get("content")
+                                      for c in chunk.get("choices") or [])  # fmt: skip
+                    except (json.JSONDecodeError, AttributeError):
+                        pass
+                yield line + "\n"
+            if not done and r.status_code == 200:
+                raise httpx.RemoteProtocolError("the stream ended without [DONE]")
+        except httpx.HTTPError as e:  # a broken upstream stream: an error event, never a silent end
+            err = ProxyError(
+                502, f"{self.job.upstream}: the stream broke ({type(e).__name__}: {e})"
+            )
+            yield f"data: {json.dumps(err.body())}\n\n"
+        finally:
+            await r.aclose()
+            self.count("generated_tokens_total", usage if usage is not None else tokens)
 
 
 def _said(unpruned: str | None) -> dict | None:

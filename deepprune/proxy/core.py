@@ -162,29 +162,9 @@ def _prompt(body: dict, chat: bool) -> tuple[str, tuple]:
     return prompt, ()
 
 
-def parse_request(body: object, base: SolveConfig, method: str, returns: str, answer_type: str,
-                  chat: bool, judges: dict[str, str] | None = None, auto: dict | None = None) -> Parsed:  # fmt: skip
-    """Read a request body (already JSON-decoded) into a :class:`Parsed`, or raise a 400 naming the field.
-
-    ``judges``: the judges a request may name (name -> the operator's spec); a request never gives
-    a spec itself (a path, a URL or a key of the server's choosing). None: only ``base.judge``.
-    ``auto``: the recipe's live settings (:func:`deepprune.engine.recipe.load_recipe`), which
-    ``method: auto`` runs."""
-    if not isinstance(body, dict):
-        raise bad("the request body must be a JSON object")
-    unknown = sorted(set(body) - KNOWN - set(UNPRUNABLE))
-    if unknown:
-        raise bad(
-            f"unknown field(s) {', '.join(unknown)}; the proxy reads {', '.join(sorted(KNOWN))}",
-            unknown[0],
-        )
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise bad("model must be a non-empty string", "model")
-    prompt, messages = _prompt(body, chat)
-    n = _number(body, "n", int, 1, 1, MAX_N)
-    if (why := unprunable_reason(body)) is not None:
-        raise why
+def _options(body: dict, method: str, returns: str, answer_type: str, auto: dict | None):
+    """The request's ``deepprune`` options over the proxy's defaults: (options, method, return,
+    answer type, the recipe's settings where the method is ``auto``); a 400 naming a bad one."""
     opts = body.get("deepprune") or {}
     if not isinstance(opts, dict):
         raise bad(
@@ -221,6 +201,33 @@ def parse_request(body: object, base: SolveConfig, method: str, returns: str, an
             f"unknown answer_type {answer_type!r}; known: math, choice, text",
             "deepprune.answer_type",
         )
+    return opts, method, returns, answer_type, recipe
+
+
+def parse_request(body: object, base: SolveConfig, method: str, returns: str, answer_type: str,
+                  chat: bool, judges: dict[str, str] | None = None, auto: dict | None = None) -> Parsed:  # fmt: skip
+    """Read a request body (already JSON-decoded) into a :class:`Parsed`, or raise a 400 naming the field.
+
+    ``judges``: the judges a request may name (name -> the operator's spec); a request never gives
+    a spec itself (a path, a URL or a key of the server's choosing). None: only ``base.judge``.
+    ``auto``: the recipe's live settings (:func:`deepprune.engine.recipe.load_recipe`), which
+    ``method: auto`` runs."""
+    if not isinstance(body, dict):
+        raise bad("the request body must be a JSON object")
+    unknown = sorted(set(body) - KNOWN - set(UNPRUNABLE))
+    if unknown:
+        raise bad(
+            f"unknown field(s) {', '.join(unknown)}; the proxy reads {', '.join(sorted(KNOWN))}",
+            unknown[0],
+        )
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad("model must be a non-empty string", "model")
+    prompt, messages = _prompt(body, chat)
+    n = _number(body, "n", int, 1, 1, MAX_N)
+    if (why := unprunable_reason(body)) is not None:
+        raise why
+    opts, method, returns, answer_type, recipe = _options(body, method, returns, answer_type, auto)
     stream = bool(body.get("stream"))  # n > 1: sent as server-sent events once the vote is in
     stop = body.get("stop")
     stop = (stop,) if isinstance(stop, str) else stop or ()

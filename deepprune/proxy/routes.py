@@ -17,9 +17,7 @@ def build_app(proxy):
     request-id middleware, and OpenAI-shaped errors for unknown routes."""
     from contextlib import asynccontextmanager
 
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, PlainTextResponse
-    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from fastapi import FastAPI
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -35,6 +33,16 @@ def build_app(proxy):
         await proxy.http.aclose()
 
     app = FastAPI(title="deepprune proxy", lifespan=lifespan)
+
+    _middleware(app, proxy)
+    _routes(app, proxy)
+    return app
+
+
+def _middleware(app, proxy) -> None:
+    """The inbound key (--api-key) and X-Request-Id, around every route."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
 
     @app.middleware("http")
     async def authenticate(request: Request, call_next):
@@ -62,6 +70,13 @@ def build_app(proxy):
         response = await call_next(request)
         response.headers["X-Request-Id"] = rid
         return response
+
+
+def _routes(app, proxy) -> None:
+    """The OpenAI routes, liveness, readiness, metrics, and OpenAI-shaped 404/405."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse, PlainTextResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     @app.post("/v1/completions")
     async def completions(request: Request):
@@ -95,21 +110,7 @@ def build_app(proxy):
 
     @app.get("/ready")
     async def ready(request: Request):
-        """Readiness: the upstream answers /models (a replayed pool is always ready)."""
-        if proxy.closing:
-            return JSONResponse({"status": "shutting down"}, status_code=503)
-        if proxy.job.pool is not None:
-            return {"status": "ready"}
-        try:
-            r = await proxy.http.get(proxy.job.upstream.rstrip("/") + "/models", headers=proxy._auth(request),
-                                    timeout=5.0)  # fmt: skip
-            ok = r.status_code == 200
-        except Exception:  # noqa: BLE001 - any failure: not ready
-            ok = False
-        return JSONResponse(
-            {"status": "ready" if ok else "upstream unavailable"},
-            status_code=200 if ok else 503,
-        )
+        return await proxy.ready(request)
 
     @app.get("/metrics")
     async def metrics():
@@ -119,5 +120,3 @@ def build_app(proxy):
     async def not_found(_request, exc):  # 404, 405: OpenAI's error shape too
         err = ProxyError(exc.status_code, str(exc.detail), kind="invalid_request_error")
         return JSONResponse(err.body(), status_code=exc.status_code)
-
-    return app

@@ -171,18 +171,21 @@ def test_an_aborted_run_resumes_losslessly(faults, problems, tmp_path, run):
     faults.fail_after("ok", 0)
     clean, _ = _in_thread(lambda: RESUMED[run](faults, None, problems, tmp_path / "clean"))
     total = faults.httpd.served
-    try:
-        faults.fail_after(
-            "stall", total // 2
-        )  # half the requests go through, then the server stalls
+    try:  # two thirds of the requests go through, then the server stalls: the first problem (a
+        # third of them, whatever the interleaving) is whole before it
+        faults.fail_after("stall", 2 * total // 3)
         _, err = _in_thread(lambda: RESUMED[run](faults, None, problems, tmp_path / "cut"))
         assert isinstance(err, DeepPruneError) and "timed out" in str(err)
     finally:
         faults.fail_after("ok", 0)
+    saved = _saved_problems(
+        tmp_path / "cut", run
+    )  # what the cut run left, however the load timed it
+    assert 1 <= saved < 3
     resumed, err = _in_thread(lambda: RESUMED[run](faults, None, problems, tmp_path / "cut"))
     assert err is None
     redone = resumed["generated_problems"] if run.startswith("generate") else resumed["solved_now"]
-    assert 1 <= redone < 3  # what finished before the fault is not redone
+    assert redone == 3 - saved  # exactly what was not saved is redone, nothing that was
     if run.startswith("generate"):
         a = [q.to_dict() for q in iter_pool(tmp_path / "clean" / "pool.jsonl")]
         b = [q.to_dict() for q in iter_pool(tmp_path / "cut" / "pool.jsonl")]
@@ -197,6 +200,22 @@ def test_an_aborted_run_resumes_losslessly(faults, problems, tmp_path, run):
         timed = lambda r: run == "solve-stream" or r["method"] in ("short-m@k", "parallel-probe")  # noqa: E731
         assert [r for r in a if not timed(r)] == [r for r in b if not timed(r)]
         assert [key(r) for r in a] == [key(r) for r in b]
+
+
+def _saved_problems(out, run: str) -> int:
+    """Problems a cut run saved whole: generate's lines in OUT.partial; solve's problems with a
+    record of every method in records.jsonl."""
+    import json
+
+    if run.startswith("generate"):
+        part = out / "pool.jsonl.partial"
+        return sum(1 for ln in part.read_text().splitlines() if ln.strip()) if part.exists() else 0
+    methods = set(json.loads((out / "config.json").read_text())["config"]["methods"])
+    recs = [json.loads(ln) for ln in (out / "records.jsonl").read_text().splitlines() if ln.strip()]
+    by_q: dict = {}
+    for r in recs:
+        by_q.setdefault(r["question"], set()).add(r["method"])
+    return sum(1 for ms in by_q.values() if ms >= methods)
 
 
 def test_every_mode_is_documented():

@@ -144,8 +144,8 @@ def test_tfidf_index_path_matches_pair_path():
 @pytest.mark.parametrize("spec, says", [
     ("llm:endpoint=http://h/v1,model=m,concurrency=x", "concurrency=x is not an integer"),
     ("llm:endpoint=http://h/v1,model=m,concurrency=0", "concurrency must be >= 1"),
-    ("llm:endpoint=http://[::1,model=m", "endpoint= must be an http(s) URL"),
-    ("llm:endpoint=ftp://h/v1,model=m", "endpoint= must be an http(s) URL"),
+    ("llm:endpoint=http://[::1,model=m", "endpoint= expected an http(s) URL"),
+    ("llm:endpoint=ftp://h/v1,model=m", "endpoint= expected an http(s) URL"),
     ("llm:endpoint=http://h/v1,model=m,both_orders=maybe", "both_orders=maybe is not a yes/no value"),
     ("llm:endpoint=http://h/v1,model=m,question=2", "question=2 is not a yes/no value"),
     ("noisy-oracle:auroc=nan", "auroc must be finite"), ("probe:last=0", "last must be >= 1"),
