@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from deepprune.cli import main
-from deepprune.pools import read_pool
 from deepprune.metrics import paired_ci
+from deepprune.pools import read_pool
 from deepprune.replay.compare import CompareConfig, compare_pool, comparison_markdown
 from deepprune.replay.harness import OnlineConfig
 from tests.conftest import DEMO_POOL
@@ -109,9 +109,11 @@ def test_the_recommendation_names_the_cheapest_way_to_the_target_cons_k_included
         "**Recommendation.** To stay within 1 point of cons@N (80.0%), use esc(w=8) at 300 net"
     )
     assert "(3.3× cheaper than cons@N)" in text
-    assert "the cheapest at parallel latency is short-1@4 at 400" in text and text.endswith(
-        "cons@4 (500)."
+    assert (
+        "the cheapest at parallel latency is short-1@4 at 400" in text and "cons@4 (500). " in text
     )
+    assert text.endswith("(In-sample: each setting was chosen on this pool; for advice that holds on a model "
+                         "you have not measured, see `deepprune transfer` and Online/TRANSFER.md.)")  # fmt: skip
     res["headline"] = {
         "deepprune": h("deepprune[x]", 900.0, True),
         "cons@k": h("cons@2", 200.0, True),

@@ -109,6 +109,15 @@ def _open_run(cfg: SolveConfig, out: Path | None, source: dict) -> tuple[dict, l
     return settings, RecordFile(out / "records.jsonl").read()  # a torn line: set aside, redone
 
 
+def _refuse_empty(new: list[dict]) -> None:
+    """A run whose every trace came back empty (0 generated tokens) measured nothing: an error
+    naming the likely cause, not a table of 0% accuracy (its records stay for inspection)."""
+    if new and all(r["tokens"] == 0 for r in new):
+        raise DeepPruneError("every trace came back empty (0 generated tokens): the server returned no text. "
+                             "A base model under --api chat often does (its chat template is empty): use "
+                             "--api completions with a few-shot --prompt")  # fmt: skip
+
+
 def _times(t0: float, cpu0: float) -> dict:
     """The run's wall time and the client's own CPU time (asyncio, HTTP, parsing, judge, clusterer)
     as a share of it: an upper bound on the time not spent waiting for the server."""
@@ -164,9 +173,9 @@ async def _solve(
     n0, c0 = len(records), await backend.generated_counter() if todo else None
     try:
         await all_or_none(one(p) for p in todo)
-        counters = counter_check(
-            c0, await backend.generated_counter() if todo else None, records[n0:]
-        )
+        new = records[n0:]
+        counters = counter_check(c0, await backend.generated_counter() if todo else None, new)
+        _refuse_empty(new)
     finally:
         bar.close()
         await backend.close()

@@ -254,7 +254,12 @@ def recommendation(res: dict) -> str:
         out += ", at parallel latency"
     if rest:
         out += "; then " + ", ".join(f"{h['method']} ({h['tokens']:,.0f})" for _, h in rest[:3])
-    return out + "."
+    return out + ". " + IN_SAMPLE
+
+
+# what every per-pool recommendation is, said beside it
+IN_SAMPLE = ("(In-sample: each setting was chosen on this pool; for advice that holds on a model you "
+             "have not measured, see `deepprune transfer` and Online/TRANSFER.md.)")  # fmt: skip
 
 
 def agreement_recommendation(res: dict) -> str:
@@ -279,7 +284,7 @@ def agreement_recommendation(res: dict) -> str:
         out += (
             f"; the cheapest at parallel latency is {say(min(par, key=lambda p: p['net_tokens']))}"
         )
-    return out + "."
+    return out + ". " + IN_SAMPLE
 
 
 def comparison_markdown(res: dict) -> str:

@@ -429,3 +429,16 @@ def test_ctrl_c_is_one_line_and_the_resume_says_what_it_kept(tmp_path):
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert f"{kept} of 12 problems already solved, {12 - kept} to go" in again.stderr
+
+
+def test_a_run_whose_every_trace_is_empty_fails_naming_the_likely_cause(tmp_path, capsys):
+    from deepprune.cli import main
+    from tests.conftest import write_jsonl
+
+    pool = write_jsonl(tmp_path / "empty.jsonl", [{"id": f"q{k}", "gold": "1", "traces": [
+        {"text": "", "answer": None, "num_tokens": 0} for _ in range(4)]} for k in range(2)])  # fmt: skip
+    rc = main(["solve", "--backend", "replay", "--pool", str(pool), "--methods", "cons@N", "--n", "4",
+               "--no-progress", "--out", str(tmp_path / "run")])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert rc == 2 and "every trace came back empty" in err and "--api completions" in err
+    assert not (tmp_path / "run" / "results.json").exists()  # nothing that looks like a result
