@@ -116,6 +116,10 @@ def read_jsonl(path: str | os.PathLike, what: str = "file") -> list[tuple[int, o
                 rows.append((n, json.loads(line, parse_constant=no_constant)))
             except json.JSONDecodeError as e:
                 raise ConfigError(f"{path}:{n}: invalid JSON ({e.msg})") from None
+            except (ValueError, RecursionError) as e:  # a 5000-digit integer, a 100k-deep nesting
+                raise ConfigError(
+                    f"{path}:{n}: JSON this reader refuses ({type(e).__name__}: {str(e)[:80]})"
+                ) from None
     if not rows:
         raise ConfigError(f"{path}: empty {what}")
     return rows

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from deepprune.artifacts import no_constant, refuse_special, umask
-from deepprune.errors import DeepPruneError
+from deepprune.errors import ConfigError, DeepPruneError
 
 AnswerType = Literal["math", "choice", "text"]
 ANSWER_TYPES: tuple[str, ...] = ("math", "choice", "text")
@@ -359,7 +359,12 @@ def write_pool(path: str | os.PathLike, questions: Iterable[Question]) -> int:
         with os.fdopen(fd, "wb") as raw:
             fh = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.suffix == ".gz" else raw
             for q in questions:
-                fh.write((json.dumps(q.to_dict(), ensure_ascii=False) + "\n").encode("utf-8"))
+                try:
+                    fh.write((json.dumps(q.to_dict(), ensure_ascii=False) + "\n").encode("utf-8"))
+                except UnicodeEncodeError as e:  # a lone surrogate (\ud800) is no UTF-8 text
+                    raise ConfigError(
+                        f"question {q.id!r}: text that is not valid Unicode ({e.reason})"
+                    ) from None
                 n += 1
             if fh is not raw:
                 fh.close()

@@ -1,6 +1,7 @@
 """`deepprune pools import`: users' dumps become pools that prune reads."""
 
 import json
+import re
 
 import pytest
 
@@ -130,3 +131,99 @@ def test_limit_on_the_commands_that_read_pools_or_problems(tmp_path, capsys):
                  "--trunc", "tokens:8", "--limit", "2", "--json", "--no-progress", "--out", str(tmp_path / "s")]) == 0  # fmt: skip
     assert {r["problems"] for r in json.loads(capsys.readouterr().out)} == {2}
     assert main(["prune", "--limit", "-1"]) == 2
+
+
+def _lines(path, rows):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+def _batch(cid, text, tokens=5, status=200):
+    body = {
+        "id": cid,
+        "choices": [{"text": text, "finish_reason": "stop"}],
+        "usage": {"completion_tokens": tokens},
+    }
+    return {"custom_id": cid, "response": {"status_code": status, "body": body}, "error": None}
+
+
+def test_one_request_per_sample_is_refused_without_grouping_and_merged_with_it(tmp_path, capsys):
+    rows = [
+        _batch(f"gsm-{q:03d}-s{s}", BOXED.format(q + s % 2)) for q in range(3) for s in range(4)
+    ]
+    src = _lines(tmp_path / "b.jsonl", rows)
+    with pytest.raises(ConfigError, match="--group-by"):
+        import_pool(src, "openai")
+    qs = import_pool(src, "openai", group_by=r"^(.*)-s\d+$")
+    assert [q.id for q in qs] == ["gsm-000", "gsm-001", "gsm-002"] and [
+        len(q.traces) for q in qs
+    ] == [4, 4, 4]
+    # vLLM outputs carry the prompt: samples of one prompt are one question without any flag
+    v = _lines(tmp_path / "v.jsonl", [{"prompt": f"Q{q}?", "outputs": [{"text": BOXED.format(s)}]}
+                                      for q in range(2) for s in range(3)])  # fmt: skip
+    assert [len(q.traces) for q in import_pool(v, "openai")] == [3, 3]
+
+
+def test_a_failed_batch_line_is_skipped_counted_and_said(tmp_path, capsys):
+    rows = [{"custom_id": "a", "response": {"status_code": 200, "body": {"choices": [
+        {"text": BOXED.format(1)}, {"text": BOXED.format(1)}]}}},
+        {"custom_id": "b", "response": {"status_code": 500, "body": {}}, "error": {"message": "boom"}}]  # fmt: skip
+    src = _lines(tmp_path / "b.jsonl", rows)
+    assert (
+        main(
+            ["pools", "import", str(src), "--format", "openai", "--out", str(tmp_path / "p.jsonl")]
+        )
+        == 0
+    )
+    assert "1 failed request line(s)" in capsys.readouterr().err
+    assert [q.id for q in read_pool(tmp_path / "p.jsonl")] == ["a"]
+
+
+def test_lm_eval_with_two_filters_reads_one(tmp_path, capsys):
+    rows = [{"doc_id": d, "target": "2", "filter": f, "resps": [[BOXED.format(2)], [BOXED.format(3)]]}
+            for d in range(2) for f in ("strict-match", "flexible-extract")]  # fmt: skip
+    src = _lines(tmp_path / "s.jsonl", rows)
+    assert len(import_pool(src, "lm-eval")) == 2
+    assert len(import_pool(src, "lm-eval", filter="flexible-extract")) == 2
+    with pytest.raises(ConfigError, match="--filter 'nope'"):
+        import_pool(src, "lm-eval", filter="nope")
+
+
+@pytest.mark.parametrize("row, says", [
+    (_batch("a", BOXED.format(1), tokens=-7), "usage.completion_tokens"), (_batch("a", "x", tokens=12.5), "token count"),
+    (_batch("a", "x", tokens="12"), "token count"), (_batch("a", "x", tokens=True), "token count"),
+    (_batch("a", "x", tokens=10**30), "token count"), ('{"custom_id": "a", "response": {"body": "x"}}', "response.body"),
+    ('{"outputs": null}', "'outputs' must be a list"), ("1" * 5001, "refuses"),
+])  # fmt: skip
+def test_bad_openai_rows_are_one_line(tmp_path, row, says):
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        import_pool(_lines(tmp_path / "x.jsonl", [row]), "openai")
+
+
+@pytest.mark.parametrize("row, says", [
+    ({"doc_id": 0, "target": "1", "resps": "hello"}, "'resps' must be a list"),
+    ({"doc_id": 0, "target": "1", "resps": None}, "'resps' must be a list"),
+    ({"doc_id": 0, "target": [1], "resps": [["a"]]}, "gold answer must be a string or a number"),
+    ({"doc_id": 0, "target": True, "resps": [["a"]]}, "gold answer must be a string or a number"),
+    ({"doc_id": 0, "target": {"a": 1}, "resps": [["a"]]}, "gold answer must be a string or a number"),
+])  # fmt: skip
+def test_bad_lm_eval_rows_are_one_line(tmp_path, row, says):
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        import_pool(_lines(tmp_path / "x.jsonl", [row]), "lm-eval")
+
+
+def test_empty_inputs_bad_outs_and_a_lone_surrogate_are_one_line(tmp_path, capsys):
+    failed = _lines(
+        tmp_path / "f.jsonl", [{"custom_id": "b", "response": {"status_code": 500, "body": {}}}]
+    )
+    with pytest.raises(ConfigError, match="no question to import"):
+        import_pool(failed, "openai")
+    src = _lines(
+        tmp_path / "s.jsonl", ['{"doc_id": 0, "target": "1", "resps": [["ok \\ud800"]]}']
+    )  # a lone surrogate
+    for out, says in ((str(tmp_path / "p.jsonl"), "not valid Unicode"), (str(tmp_path), "is a directory"),
+                      ("", "an empty path")):  # fmt: skip
+        rc = main(["pools", "import", str(src), "--format", "lm-eval", "--out", out])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and says in err and "\n" not in err, err
+    assert not (tmp_path / "p.jsonl").exists()

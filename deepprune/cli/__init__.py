@@ -44,7 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.extra = extra
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:  # Ctrl-C: one line, never a traceback; runs append what finished as it finishes
+    except (
+        KeyboardInterrupt
+    ):  # Ctrl-C: one line, never a traceback; runs append what finished as it finishes
         print("deepprune: interrupted (Ctrl-C); what finished is saved: rerun the same command to resume",
               file=sys.stderr)  # fmt: skip
         return 130
