@@ -210,8 +210,9 @@ def _saved_problems(out, run: str) -> int:
     if run.startswith("generate"):
         part = out / "pool.jsonl.partial"
         return sum(1 for ln in part.read_text().splitlines() if ln.strip()) if part.exists() else 0
-    methods = set(json.loads((out / "config.json").read_text())["config"]["methods"])
-    recs = [json.loads(ln) for ln in (out / "records.jsonl").read_text().splitlines() if ln.strip()]
+    run = out / "run"  # RUNS write solve's run directory there
+    methods = set(json.loads((run / "config.json").read_text())["config"]["methods"])
+    recs = [json.loads(ln) for ln in (run / "records.jsonl").read_text().splitlines() if ln.strip()]
     by_q: dict = {}
     for r in recs:
         by_q.setdefault(r["question"], set()).add(r["method"])

@@ -67,7 +67,11 @@ def test_solve_through_vllm_router_keeps_each_problem_on_one_replica(tmp_path):
             cfg = SolveConfig(n=4, methods=("cons@N",), max_tokens=12, prompt=PROMPT.read_text(),
                               stop=("\nQuestion:",), concurrent_problems=1)  # fmt: skip
             spread = []
-            for line in PROBLEMS.read_text().splitlines()[:4]:
+            # the hash ring follows the replicas' (random, free) ports: problems are added until both
+            # replicas have served one (at least 4, at most 12: all on one replica by chance is 2^-11)
+            for line in PROBLEMS.read_text().splitlines()[:12]:
+                if len(spread) >= 4 and len({d.index(max(d)) for d in spread}) == 2:
+                    break
                 p = tmp_path / "one.jsonl"
                 p.write_text(line + "\n")
                 before = [_generated(r) for r in roots]
