@@ -206,12 +206,37 @@ def counter_check(
     return out
 
 
+# problems a verdict needs (our choice): with fewer, a paired interval over problems spans most
+# of [-100, +100] points and no method can be told from cons@N
+MIN_VERDICT_PROBLEMS = 10
+
+
+def verdict(rows: list[dict], drop: float = 0.01) -> str:
+    """One sentence on a run: too few problems to decide; or the cheapest method (by net tokens)
+    whose accuracy difference to cons@N has a 95% interval reaching above −``drop`` (the run cannot
+    rule out that it stays within the target), with that interval; or that none does (keep cons@N)."""
+    graded = [r for r in rows if r["method"] != "cons@N" and r.get("delta_vs_consN_ci95")]
+    n = max((r["problems"] for r in rows), default=0)
+    if n < MIN_VERDICT_PROBLEMS:
+        return (f"**Verdict.** Too few problems ({n}) to decide: run at least {MIN_VERDICT_PROBLEMS} "
+                "before choosing a method on this run.")  # fmt: skip
+    if not graded:
+        return "**Verdict.** No gold answers: see `agrees with cons@N` for how often each method votes as cons@N."
+    ok = [r for r in graded if r["delta_vs_consN_ci95"][1] >= -drop]
+    if not ok:
+        return f"**Verdict.** No method stays within {100 * drop:g} point of cons@N on this run: keep cons@N."
+    best = min(ok, key=lambda r: r["net_tokens"])
+    return (f"**Verdict.** On these {n} problems the cheapest method whose interval does not rule out staying "
+            f"within {100 * drop:g} point of cons@N is {best['method']}: {100 * (best['net_reduction_vs_consN'] or 0):.1f}% "
+            f"fewer net tokens, Δacc {_delta(best)} points.")  # fmt: skip
+
+
 def run_notes(res: dict) -> str:
     """What the solve table's footer says of a run: wall and client CPU time, and the server's own
     count of generated tokens beside the ledger's (a difference is also a warning on stderr)."""
     import sys
 
-    out = ""
+    out = "\n\n" + verdict(res["rows"])
     if res["client_cpu_share"] is not None:
         out += (f"\n\nWall {res['seconds']:.1f} s; the client's own CPU time {res['client_cpu_s']:.2f} s "
                 f"({100 * res['client_cpu_share']:.2f}% of the wall time).")  # fmt: skip

@@ -226,10 +226,23 @@ def prune_pool(
         "token_counter": token_source(questions, get_counter(cfg.tokenizer).name),
         "config": asdict(cfg),
         "judges": specs,
+        "prefix_whole_share": prefix_whole_share(questions),
         "rows": rows,
         "sweep": sweep_rows,
         "cons_k_curve": curve,
     }
+
+
+# above this share of traces left whole by the prefix, a run says a prefix method can save little
+# (our choice: half)
+WHOLE_WARN = 0.5
+
+
+def prefix_whole_share(questions) -> float:
+    """The share of traces the truncation leaves whole (prefix as long as the trace): there a
+    prefix method (DeepPrune, PoLR, Slim-SC) has nothing left to save."""
+    whole = sum(int((q.prefix_tokens >= q.tokens).sum()) for q in questions)
+    return whole / max(sum(q.n for q in questions), 1)
 
 
 def results_table(result: dict) -> str:
@@ -264,6 +277,10 @@ def results_table(result: dict) -> str:
         )
     warnings = [f"- {r['method']}: {r['warning']} (clusters per run: {r['clusters_mean']:.1f})"
                 for r in result["rows"] if r.get("warning")]  # fmt: skip
+    whole = result.get("prefix_whole_share")
+    if whole is not None and whole > WHOLE_WARN:
+        warnings.append(f"- the prefix `{result['config']['trunc']}` is the whole trace for {100 * whole:.0f}% of traces: "
+                        "DeepPrune has little or nothing to save there (use a shorter prefix, e.g. frac:0.3)")  # fmt: skip
     if warnings:
         lines += ["", "Warnings:", *warnings]
     return "\n".join(lines)

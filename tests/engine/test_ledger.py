@@ -49,3 +49,19 @@ def test_summary_means_and_reductions_pair_problems_with_cons_n():
     assert row["accuracy"] == 0.5  # the ungraded problem is left out, not counted wrong
     assert row["reduction_vs_consN"] == 1 - (50 + 150) / (100 + 300)  # only problems cons@N ran
     assert row["net_reduction_vs_consN"] == 1 - (60 + 180) / (100 + 300)
+
+
+def test_the_verdict_says_too_few_problems_and_otherwise_names_the_cheapest_with_its_interval():
+    from deepprune.engine.ledger import verdict
+
+    def row(m, problems, net, ci, red=0.5):
+        return {"method": m, "problems": problems, "net_tokens": net, "net_reduction_vs_consN": red,
+                "delta_vs_consN": sum(ci) / 2, "delta_vs_consN_ci95": ci}  # fmt: skip
+
+    few = [row("cons@N", 5, 100, [0, 0]), row("asc", 5, 40, [-0.75, 0.0])]
+    assert "Too few problems (5) to decide" in verdict(few)
+    rows = [row("cons@N", 30, 100, [0, 0]), row("asc", 30, 40, [-0.05, 0.02], 0.6),
+            row("short-m@k", 30, 20, [-0.2, -0.05], 0.8), row("esc", 30, 60, [0.0, 0.1], 0.4)]  # fmt: skip
+    v = verdict(rows)  # short-m@k is cheaper but its interval rules out staying within 1 point
+    assert "is asc: 60.0% fewer net tokens, Δacc -1.5 [-5.0, +2.0] points" in v, v
+    assert "keep cons@N" in verdict([rows[0], rows[2]])

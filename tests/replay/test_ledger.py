@@ -155,3 +155,27 @@ def test_under_the_default_out_runs_with_other_settings_sit_side_by_side(
         for f in files
     }
     assert {f.removeprefix("demo_pool-").removesuffix(".json") for f in files} == hashes
+
+
+def test_prune_says_when_its_prefix_is_the_whole_trace(tmp_path):
+    """Short traces (5-7 words) under the default words:25 prefix: every trace is whole, said."""
+    from deepprune.replay.prune import prefix_whole_share, results_table
+    from tests.conftest import write_jsonl
+
+    rows = [{"id": f"q{k}", "gold": "1", "traces": [{"text": f"so the answer is \\\\boxed{{{a}}}", "num_tokens": 9}
+             for a in ("1", "1", "2")]} for k in range(3)]  # fmt: skip
+    pool = write_jsonl(tmp_path / "short.jsonl", rows)
+    res = prune_pool(
+        pool, ["lexical:jaccard"], OnlineConfig(repeats=1), ceiling=False, noisy_auroc=None
+    )
+    assert res["prefix_whole_share"] == 1.0
+    assert "is the whole trace for 100% of traces" in results_table(res)
+    res = prune_pool(
+        pool,
+        ["lexical:jaccard"],
+        OnlineConfig(repeats=1, trunc="tokens:3"),
+        ceiling=False,
+        noisy_auroc=None,
+    )
+    assert res["prefix_whole_share"] == 0.0 and "whole trace" not in results_table(res)
+    assert prefix_whole_share([]) == 0.0
