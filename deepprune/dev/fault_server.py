@@ -87,6 +87,11 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def do_GET(self):  # noqa: N802 (http.server's name)
+        if self.path == "/health":  # a router's readiness check
+            return self._json({"status": "ok"})
+        if self.path == "/metrics":  # the generated-token counter, as deepprune serve exposes it
+            text = f"llamacpp:tokens_predicted_total {self.server.generated}\n"
+            return self._send(200, text.encode(), "text/plain")
         mode, rest = self._mode()
         if self._refused():
             return
@@ -141,6 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
             t = tokens_for(body.get("prompt", ""), seed)[:cap]
             samples.append((t, "stop" if t == tokens_for("", seed) else "length"))
         usage = self._usage(mode, sum(len(t) for t, _ in samples), cap * len(samples))
+        self._generated(sum(len(t) for t, _ in samples))
 
         def choice(i, text, finish):
             if self.chat:
@@ -163,6 +169,10 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "cut-json":
             return self._send(200, data[: len(data) // 2], length=len(data))
         self._send(200, data)
+
+    def _generated(self, n: int) -> None:
+        with self.server.lock:
+            self.server.generated += n
 
     @staticmethod
     def _usage(mode: str, n: int, cap: int) -> dict | None:
@@ -238,6 +248,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._chunk({**chunk(t), "choices": []})
                     continue
                 self._chunk(chunk(t))
+                self._generated(1)
             self._chunk(chunk("", finish))
             usage = self._usage(mode, len(toks), cap)
             if (body.get("stream_options") or {}).get("include_usage") and usage is not None:
@@ -270,6 +281,7 @@ class FaultServer:
         self.httpd = _Quiet(("127.0.0.1", port), _Handler)
         self.httpd.chat_requests = []
         self.httpd.api_key, self.httpd.refused = api_key, 0
+        self.httpd.generated = 0  # tokens sent in completions (GET /metrics)
         self.port = self.httpd.server_address[1]
 
     def url(self, mode: str | None = None) -> str:

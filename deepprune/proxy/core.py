@@ -50,6 +50,14 @@ UNPRUNABLE = ("response_format", "tools", "tool_choice", "functions", "function_
               "presence_penalty", "frequency_penalty")  # fmt: skip
 
 
+# vLLM / SGLang sampling extensions (routers such as vllm-router add some to every request): at these
+# defaults they change nothing and are read as absent; any other value is not prunable
+EXTENSIONS = {"ignore_eos": False, "no_stop_trim": False, "return_hidden_states": False,
+              "skip_special_tokens": True, "spaces_between_special_tokens": True, "top_k": -1, "min_p": 0.0,
+              "repetition_penalty": 1.0, "min_tokens": 0, "include_stop_str_in_output": False,
+              "stop_token_ids": [], "logit_bias": None, "regex": None, "json_schema": None}  # fmt: skip
+
+
 class Unprunable(Exception):
     """A valid request the method cannot prune (``reason`` says why): served upstream as it is."""
 
@@ -60,6 +68,11 @@ class Unprunable(Exception):
 
 def unprunable_reason(body: dict) -> Unprunable | None:
     """Why a request with ``n > 1`` cannot be pruned (a field the vote cannot honour), or None."""
+    for key, default in EXTENSIONS.items():
+        if key in body and body[key] not in (default, None):
+            return Unprunable(
+                f"{key} = {str(body[key])[:40]} is set: the vote over traces cannot honour it", key
+            )
     for key in UNPRUNABLE:
         v = body.get(key)
         if key == "best_of" and v in (None, body.get("n")):
@@ -214,7 +227,7 @@ def parse_request(body: object, base: SolveConfig, method: str, returns: str, an
     ``method: auto`` runs."""
     if not isinstance(body, dict):
         raise bad("the request body must be a JSON object")
-    unknown = sorted(set(body) - KNOWN - set(UNPRUNABLE))
+    unknown = sorted(set(body) - KNOWN - set(UNPRUNABLE) - set(EXTENSIONS))
     if unknown:
         raise bad(
             f"unknown field(s) {', '.join(unknown)}; the proxy reads {', '.join(sorted(KNOWN))}",

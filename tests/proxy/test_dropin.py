@@ -164,3 +164,17 @@ def test_a_broken_upstream_stream_ends_with_an_error_event(upstream):
     with job.start() as h, httpx.stream("POST", h.url + "/completions", json=body, timeout=60) as r:
         body = r.read().decode()
     assert '"error"' in body and "stream broke" in body
+
+
+def test_vllm_extension_fields_at_their_defaults_are_absent_and_otherwise_not_prunable(proxy):
+    """vllm-router adds ignore_eos, skip_special_tokens, ... to every request it forwards."""
+    body = {"model": "fault-model", "prompt": "1+1?", "n": 4, "max_tokens": 20, "seed": 2, "ignore_eos": False,
+            "skip_special_tokens": True, "no_stop_trim": False, "return_hidden_states": False}  # fmt: skip
+    r = httpx.post(proxy.url + "/completions", json=body, timeout=60)
+    assert r.status_code == 200 and "method" in r.json()["deepprune"]  # pruned
+    r = httpx.post(proxy.url + "/completions", json={**body, "ignore_eos": True}, timeout=60)
+    assert r.status_code == 200 and r.json()["deepprune"] == {
+        "pruned": False,
+        "reason": r.json()["deepprune"]["reason"],
+    }
+    assert "ignore_eos" in r.json()["deepprune"]["reason"]
