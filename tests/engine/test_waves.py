@@ -3,6 +3,7 @@ vote and the same traces ended, the tokens of closed traces within one streamed 
 small pool per example: disagreeing and missing answers, ties)."""
 
 import json
+import random
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -88,3 +89,40 @@ def test_auto_runs_the_recipes_method(tmp_path):
     recipe.write_text(json.dumps({"live": {"methods": ["esc"], "api_key": "x"}}))
     with pytest.raises(Exception, match="unknown live settings"):
         SolveConfig(methods=("auto",), recipe=str(recipe))
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data(), n=st.integers(2, 8), m=st.integers(1, 3), k=st.integers(0, 8))
+def test_live_short_m_at_k_and_cons_k_equal_their_replay(tmp_path, data, n, m, k):
+    """short-m@k (m voters among the first k, the shortest ending first) and cons@k (the first k,
+    whole), live on the replay backend against their replay methods, on random small pools."""
+    from deepprune.replay.methods.sequential import ShortMK
+    from deepprune.replay.methods.voting import ConsK
+
+    answers = data.draw(st.lists(ANSWERS, min_size=n, max_size=n))
+    assume(any(a is not None for a in answers))
+    lens = [CHUNK * c for c in data.draw(st.permutations(range(1, 13)))[:n]]
+    q = _pool(tmp_path / "p.jsonl", answers, lens)
+    k = min(k, n)
+    m = min(m, k or n)
+    cfg = SolveConfig(
+        n=n, methods=("short-m@k", "cons@k"), short_k=k, short_m=m, k=max(k, 1), max_tokens=10**6
+    )
+    recs = {r["method"]: r for r in solve([Problem("q", "", "1")], cfg, backend="replay", pool=str(tmp_path / "p.jsonl"),
+                                          progress=False)["records"]}  # fmt: skip
+    order = list(range(n))
+
+    def answer(label):
+        return None if label < 0 else answers[list(q.labels).index(label)]
+
+    short = ShortMK(m, k or None).run(q, order, None)
+    assert recs["short-m@k"]["answer"] == answer(short.answer), (answers, lens, k, m)
+    started = k or n
+    # the stopped traces stream on until the stop reaches them (at most 2 chunks late, see above)
+    assert short.tokens <= recs["short-m@k"]["tokens"] <= short.tokens + 2 * CHUNK * (started - m)
+    cons = ConsK(max(k, 1)).run(q, order, random.Random(0))  # a whole k: the rng draws nothing
+    assert (
+        recs["cons@k"]["answer"] == answer(cons.answer) and recs["cons@k"]["tokens"] == cons.tokens
+    )
