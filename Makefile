@@ -9,7 +9,7 @@ CONSTRAINTS ?= constraints-cpu.txt
 EXTRAS ?= train,embed,gguf,serve,notebooks,dev
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: transfer headroom install install-core demo test test-fast serve demo-generate solve-local probes-real lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real reproduce-parallel-probe
+.PHONY: mutation transfer headroom install install-core demo test test-fast serve demo-generate solve-local probes-real lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real reproduce-parallel-probe
 
 $(PY):
 	$(BASE_PY) -m venv $(VENV)
@@ -56,6 +56,13 @@ test-fast: install
 
 lint:
 	ruff check . && ruff format --check .
+
+# mutation testing of the number-producing modules named in pyproject.toml's [tool.mutmut] (outside CI:
+# minutes; results cached in mutants/ between runs); prints the score per module
+mutation: install
+	$(PIP) install -q "mutmut>=3.3,<4"
+	$(VENV)/bin/mutmut run >/dev/null 2>&1 || true
+	$(PY) bench/mutation_scores.py
 
 format:
 	ruff format . && ruff check --fix .

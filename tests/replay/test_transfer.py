@@ -126,3 +126,58 @@ def test_a_pool_without_gold_is_refused(tmp_path):
     t["graded"] = False
     with pytest.raises(Exception, match="no gold"):
         transfer([t, t], None, TransferConfig(n_boot=0))
+
+
+def test_the_rule_at_its_edges():
+    """The boundaries the rule states: a reach rate exactly at the bar is eligible; a median
+    sequential ratio exactly at the cap passes it; a setting a pool cannot run is scored where it
+    runs (``everywhere``: skipped), and being skipped never stops the scan of the others; without
+    a cap the latency does not count."""
+    cfg = TransferConfig(n_boot=0, reach_rate=0.5)
+    t1 = _table("p1", 0.8, 100.0, {"A": (0.8, 150, 200), "B": (0.8, 300, 50), "C": (0.8, 120, 250)})
+    t2 = _table("p2", 0.8, 100.0, {"A": (0.7, 150, 200), "B": (0.8, 300, 50)})  # C cannot run on p2
+    t1["settings"]["C"]["family"] = "asc"
+    # A reaches on exactly half the pools (0.5 >= 0.5): eligible, and cheaper than B; its median
+    # sequential ratio is exactly 2.0 x cons@N's (100): within the cap
+    assert choose([t1, t2], ["B", "A"], cfg, latency_cap=True) == "A"
+    assert choose([t1, t2], ["B", "A"], TransferConfig(n_boot=0, reach_rate=0.51)) == "B"
+    # C runs on p1 only: scored there (reach 1/1, cost 1.2x) it wins; with everywhere it is skipped,
+    # and the scan goes on to A and B after it
+    assert choose([t1, t2], ["C", "A", "B"], cfg) == "C"
+    assert choose([t1, t2], ["C", "A", "B"], cfg, everywhere=True) == "A"
+    assert choose([t1, t2], ["C", "A", "B"], cfg, latency_cap=True, everywhere=True) == "A"
+    # over the cap (2.5x) C is out under the cap, and in without it (the default)
+    assert (
+        choose([t1], ["C", "B"], cfg) == "C"
+        and choose([t1], ["C", "B"], cfg, latency_cap=True) == "B"
+    )
+
+
+def test_score_family_by_hand():
+    """Two scored pools. p1: the pick A reaches (0.80 vs 0.80), costs 2x the oracle k, 0.5x the fixed
+    k (400 tokens), 1.5x cons@N's latency. p2: A misses (0.70 vs 0.80), costs 4x, 1.0x the fixed k,
+    0.5x the latency. Reach 1/2, geometric mean cost sqrt(8), fixed-k sqrt(0.5), median latency
+    1.0, accuracy gap -5 points; with every pool alike the bootstrap interval is the value itself."""
+    from deepprune.replay.transfer import score_family
+
+    t1 = _table("p1", 0.8, 100.0, {"A": (0.8, 200, 150), "cons@4": (0.8, 400, 90)})
+    t2 = _table("p2", 0.8, 100.0, {"A": (0.7, 400, 50), "cons@4": (0.8, 400, 90)})
+    r = score_family([t1, t2], ["A", "A"], ["cons@4", "cons@4"], TransferConfig(n_boot=0))
+    assert r["pools"] == 2 and r["reached"] == 0.5
+    assert r["cost_vs_best_cons_k"] == pytest.approx(8**0.5) and r[
+        "cost_vs_fixed_k"
+    ] == pytest.approx(0.5**0.5)
+    assert r["seq_vs_cons_n"] == pytest.approx(1.0) and r["accuracy_gap"] == pytest.approx(-0.05)
+    same = score_family([t1, t1, t1], ["A"] * 3, ["cons@4"] * 3, TransferConfig(n_boot=50))
+    assert same["reached_ci95"] == [1.0, 1.0] and same["cost_vs_best_cons_k_ci95"] == pytest.approx(
+        [2.0, 2.0]
+    )
+    assert same["seq_vs_cons_n_ci95"] == pytest.approx([1.5, 1.5]) and same[
+        "accuracy_gap_ci95"
+    ] == pytest.approx([0, 0])
+    # a pick a pool cannot run leaves that pool out, counted; none at all: no pools
+    assert (
+        score_family([t1, t2], ["A", None], ["cons@4", None], TransferConfig(n_boot=0))["pools"]
+        == 1
+    )
+    assert score_family([t1], [None], [None], TransferConfig(n_boot=0)) == {"pools": 0}
