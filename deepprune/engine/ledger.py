@@ -236,7 +236,7 @@ def run_notes(res: dict) -> str:
     count of generated tokens beside the ledger's (a difference is also a warning on stderr)."""
     import sys
 
-    out = "\n\n" + verdict(res["rows"])
+    out = "\n\n" + verdict(res["rows"]) if res.get("rows") else ""
     if res["client_cpu_share"] is not None:
         out += (f"\n\nWall {res['seconds']:.1f} s; the client's own CPU time {res['client_cpu_s']:.2f} s "
                 f"({100 * res['client_cpu_share']:.2f}% of the wall time).")  # fmt: skip
