@@ -25,6 +25,15 @@ def shared_pool(name: str) -> Path:
     return p
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now (127.0.0.1)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def write_jsonl(path: Path, rows) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path

@@ -18,14 +18,15 @@ import time
 import uuid
 
 from deepprune.answers import extract_answer
-from deepprune.engine.solve_config import SolveConfig
+from deepprune.engine.solve_config import METHODS, SolveConfig
 from deepprune.errors import ConfigError
 from deepprune.grading import answers_equal
 from deepprune.problems import Problem
 
 # what a request may set in extra_body={"deepprune": {...}}
 OPTIONS = ("method", "judge", "trunc", "return", "answer_type")
-# the methods a request can run (cons@k is cons@N with n=k: ask for that)
+# the methods a request can run (cons@k is cons@N with n=k: ask for that), and auto (the recipe)
+PROXY_METHODS = (*(m for m in METHODS if m != "cons@k"), "auto")
 PROXY_METHODS = (
     "cons@N",
     "deepprune",

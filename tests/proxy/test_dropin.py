@@ -3,7 +3,6 @@ vote cannot honour served unpruned and saying so; stream with n > 1 as server-se
 routes and headers a client expects (OpenAI SDK against the fault server)."""
 
 import json
-import socket
 import urllib.request
 
 import httpx
@@ -13,15 +12,9 @@ import pytest
 from deepprune.dev.fault_server import FaultServer
 from deepprune.errors import ConfigError
 from deepprune.proxy.job import ProxyConfig, ProxyJob
-from tests.conftest import DEMO_POOL
+from tests.conftest import DEMO_POOL, free_port
 
 TEXT = {"judge": "lexical:jaccard", "trunc": "tokens:4"}
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +27,7 @@ def upstream():
 def proxy(upstream):
     cfg = ProxyConfig(max_tokens=20, K2=2, K3=2, deterministic=True, **TEXT)
     with ProxyJob(
-        upstream=upstream.url("ok"), port=_port(), method="cons@N", config=cfg
+        upstream=upstream.url("ok"), port=free_port(), method="cons@N", config=cfg
     ).start() as h:
         yield h
 
@@ -73,7 +66,7 @@ def test_a_request_the_vote_cannot_honour_is_served_unpruned_and_says_why(proxy,
 
 
 def test_on_unprunable_reject_is_a_400_naming_the_field(upstream):
-    job = ProxyJob(upstream=upstream.url("ok"), port=_port(), method="cons@N", on_unprunable="reject",
+    job = ProxyJob(upstream=upstream.url("ok"), port=free_port(), method="cons@N", on_unprunable="reject",
                    config=ProxyConfig(max_tokens=20))  # fmt: skip
     with job.start() as h:
         r = httpx.post(h.url + "/completions", json={"model": "fault-model", "prompt": "x", "n": 4,
@@ -110,7 +103,7 @@ def test_ready_follows_the_upstream():
     with FaultServer() as fs:
         port = fs.port
     job = ProxyJob(
-        upstream=f"http://127.0.0.1:{port}/v1", port=_port(), method="cons@N"
+        upstream=f"http://127.0.0.1:{port}/v1", port=free_port(), method="cons@N"
     )  # nothing listens
     with job.start() as h:
         base = h.url.removesuffix("/v1")
@@ -122,7 +115,7 @@ def test_n_above_the_replayed_pools_traces_is_a_400():
     from deepprune.pools import read_pool
 
     q = read_pool(DEMO_POOL)[0]
-    job = ProxyJob(pool=str(DEMO_POOL), port=_port(), method="cons@N")
+    job = ProxyJob(pool=str(DEMO_POOL), port=free_port(), method="cons@N")
     with job.start() as h:
         r = httpx.post(h.url + "/completions", json={"model": "replay", "prompt": q.question,
                                                       "n": len(q.traces) + 1}, timeout=60)  # fmt: skip
@@ -159,7 +152,9 @@ def test_port_zero_prints_the_real_port(tmp_path):
 
 
 def test_a_broken_upstream_stream_ends_with_an_error_event(upstream):
-    job = ProxyJob(upstream=upstream.url("disconnect"), port=_port(), method="cons@N", retries=0)
+    job = ProxyJob(
+        upstream=upstream.url("disconnect"), port=free_port(), method="cons@N", retries=0
+    )
     body = {"model": "fault-model", "prompt": "x", "max_tokens": 20, "stream": True}
     with job.start() as h, httpx.stream("POST", h.url + "/completions", json=body, timeout=60) as r:
         body = r.read().decode()

@@ -4,7 +4,6 @@ or 429 (with Retry-After) and stays alive; over thousands of requests its memory
 import asyncio
 import json
 import os
-import socket
 import time
 
 import httpx
@@ -13,13 +12,7 @@ import pytest
 
 from deepprune.pools import read_pool
 from deepprune.proxy.job import ProxyConfig, ProxyJob
-from tests.conftest import DEMO_POOL
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import DEMO_POOL, free_port
 
 
 def _rss_mb() -> float:
@@ -32,7 +25,7 @@ def test_saturated_it_answers_200_or_429_and_health_stays_fast(capsys):
     only 200 and 429 come back, every 429 carries Retry-After, /health answers with p95 < 0.5 s
     while saturated. The p99 of admitted requests is reported (printed), not asserted."""
     q = read_pool(DEMO_POOL)[0]
-    job = ProxyJob(pool=str(DEMO_POOL), rate=20.0, port=_port(), method="cons@N", max_running=8, max_queued=8, log=os.devnull,
+    job = ProxyJob(pool=str(DEMO_POOL), rate=20.0, port=free_port(), method="cons@N", max_running=8, max_queued=8, log=os.devnull,
                    config=ProxyConfig(max_tokens=10**6))  # fmt: skip
     # each admitted request streams 4 traces of 40 tokens at 20 tokens/s: about 2 s each
     body = {"model": "replay", "prompt": q.question, "n": 4, "seed": 1, "max_tokens": 40}
@@ -82,7 +75,7 @@ def test_memory_stays_bounded_over_ten_thousand_requests(capsys):
     """10,000 n = 2 requests of 64 tokens (32 clients at once) after a warm-up of 500: the process's resident
     memory grows by less than 64 MB (our bound: a leak of ~7 KB per request would pass 64 MB)."""
     q = read_pool(DEMO_POOL)[0]
-    job = ProxyJob(pool=str(DEMO_POOL), port=_port(), method="cons@N", max_running=32, max_queued=64, log=os.devnull,
+    job = ProxyJob(pool=str(DEMO_POOL), port=free_port(), method="cons@N", max_running=32, max_queued=64, log=os.devnull,
                    config=ProxyConfig(max_tokens=10**6))  # fmt: skip
     body = json.dumps(
         {"model": "replay", "prompt": q.question, "n": 2, "seed": 1, "max_tokens": 64}

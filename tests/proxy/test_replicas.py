@@ -3,7 +3,6 @@ in front of its own upstream server (the fault server, well-behaved). A request'
 one upstream; the replicas' ledgers sum to the servers' own generated-token counters."""
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,14 +15,9 @@ import pytest
 from deepprune.dev.fault_server import FaultServer
 from deepprune.engine.backends.openai_compat import parse_generated_counter
 from deepprune.proxy.job import ProxyConfig, ProxyJob
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow  # a router process
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _counter(root: str) -> float:
@@ -42,16 +36,16 @@ def test_two_replicas_behind_vllm_router(tmp_path):
     )
     with FaultServer() as a, FaultServer() as b:
         ups = [a, b]
-        jobs = [ProxyJob(upstream=u.url(), port=_port(), method="deepprune", config=cfg, log=str(tmp_path / f"p{i}.log"))
+        jobs = [ProxyJob(upstream=u.url(), port=free_port(), method="deepprune", config=cfg, log=str(tmp_path / f"p{i}.log"))
                 for i, u in enumerate(ups)]  # fmt: skip
         with jobs[0].start() as p0, jobs[1].start() as p1:
             proxies = [p0, p1]
             roots = [p.url.removesuffix("/v1") for p in proxies]
-            rport = _port()
+            rport = free_port()
             log = open(tmp_path / "router.log", "wb")  # noqa: SIM115 - lives with the router
             router = subprocess.Popen([router_bin, "--host", "127.0.0.1", "--port", str(rport), "--worker-urls", *roots,
                                        "--policy", "consistent_hash", "--log-level", "warning",
-                                       "--prometheus-port", str(_port())], stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+                                       "--prometheus-port", str(free_port())], stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
             try:
                 base = f"http://127.0.0.1:{rport}/v1"
                 for _ in range(240):

@@ -3,7 +3,6 @@ request's, never cached for another), which judges a request may pick (the opera
 and how much a client can send (413 / 408). Against the fault server with a required key."""
 
 import json
-import socket
 import urllib.error
 import urllib.request
 
@@ -13,23 +12,18 @@ import pytest
 from deepprune.dev.fault_server import FaultServer
 from deepprune.errors import ConfigError
 from deepprune.proxy.job import ProxyConfig, ProxyJob, judge_allowlist
+from tests.conftest import free_port
 
 KEY = "upstream-key-0123456789"
 BODY = {"model": "fault-model", "prompt": "1+1?", "n": 4, "max_tokens": 12,
         "deepprune": {"judge": "lexical:jaccard", "trunc": "tokens:4"}}  # fmt: skip
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _proxy(url, **kw):
     cfg = ProxyConfig(
         max_tokens=12, K2=2, K3=2, deterministic=True, judge="lexical:jaccard", trunc="tokens:4"
     )
-    return ProxyJob(upstream=url, port=_port(), method="deepprune", config=cfg, **kw).start()
+    return ProxyJob(upstream=url, port=free_port(), method="deepprune", config=cfg, **kw).start()
 
 
 def _post(url: str, body, key: str | None = None, raw: bytes | None = None) -> tuple[int, dict]:
