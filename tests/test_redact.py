@@ -84,7 +84,7 @@ def test_a_solve_run_writes_and_prints_no_key(tmp_path, capsys, monkeypatch):
         assert main([*bad, "--out", str(tmp_path / "run2")]) == 2
     printed = capsys.readouterr()
     assert KEY not in printed.out + printed.err, "a key was printed"
-    assert "api_key" in printed.out  # the field is shown, masked
+    assert "api_key not printed" in printed.err  # said, never shown
     assert _grep_tree(tmp_path, KEY) == [], "a key was written"
     saved = json.loads((out / "config.json").read_text())
     assert (

@@ -87,9 +87,17 @@ def resolve(args: argparse.Namespace, cls, exclude=()):
             raise ConfigError(f"{args.config}: {e}") from None
         raise
     if getattr(args, "print_config", False):  # flat, as --config reads it: a round trip
-        from deepprune.redact import redact_config
+        import sys
 
-        print(json.dumps(redact_config(flat_values(cfg)), default=str, indent=1))
+        from deepprune.redact import SECRET_FIELDS, redact_config
+
+        names = {f.name for f, *_ in fields}  # only the keys this command takes (--config reads them back)
+        values = {k: v for k, v in flat_values(cfg).items() if k in names}
+        held = sorted(k for k in SECRET_FIELDS if values.pop(k, None))  # a key is never printed
+        print(json.dumps(redact_config(values), default=str, indent=1))
+        if held:
+            print(f"note: {', '.join(held)} not printed: give it again (its flag or its environment variable)",
+                  file=sys.stderr)  # fmt: skip
         raise SystemExit(0)
     return cfg
 
