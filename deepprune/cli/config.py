@@ -91,7 +91,9 @@ def resolve(args: argparse.Namespace, cls, exclude=()):
 
         from deepprune.redact import SECRET_FIELDS, redact_config
 
-        names = {f.name for f, *_ in fields}  # only the keys this command takes (--config reads them back)
+        names = {
+            f.name for f, *_ in fields
+        }  # only the keys this command takes (--config reads them back)
         values = {k: v for k, v in flat_values(cfg).items() if k in names}
         held = sorted(k for k in SECRET_FIELDS if values.pop(k, None))  # a key is never printed
         print(json.dumps(redact_config(values), default=str, indent=1))

@@ -13,7 +13,13 @@ def register(sub) -> None:
     from deepprune.replay.reproduce import ReproduceJob, reproduce_table
     from deepprune.replay.transfer import TransferJob, transfer_markdown
 
-    plot = lambda r: f"\n\nplot: {r['plot']}\n"  # noqa: E731
+    def plot(r: dict) -> str:
+        return (
+            f"\n\nplot: {r['plot']}\n"
+            if r.get("plot")
+            else "\n\nno plot: the pool has no gold answers\n"
+        )
+
     aliases = {"families": "--methods", "n_boot": "--bootstrap"}
     command(sub, "prune", PruneJob, results_table, plot)
     command(

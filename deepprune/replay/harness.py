@@ -313,6 +313,12 @@ def results_guard(job, paths, suffix: str) -> dict[str, tuple[str, str]]:
     return out
 
 
+def has_gold(res: dict) -> bool:
+    """Whether a prune / compare / headroom result has any accuracy to draw."""
+    rows = [*res.get("rows", []), *res.get("points", []), res.get("cons@N") or {}]
+    return any(r.get("accuracy") is not None or r.get("oracle_accuracy") is not None for r in rows)
+
+
 def save_result(
     out: str | os.PathLike,
     pool,
@@ -333,7 +339,8 @@ def save_result(
     stem = (
         guard[1] if guard else Path(pool).name.removesuffix(".gz").removesuffix(".jsonl") + suffix
     )
-    res["plot"] = str(plot(res, out / f"{stem}{plot_suffix}.png"))
+    # a pool without gold answers has no accuracy to draw: no plot, said (never an empty one announced)
+    res["plot"] = str(plot(res, out / f"{stem}{plot_suffix}.png")) if has_gold(res) else None
     res.setdefault("provenance", provenance([pool]))
     if guard is not None:
         res["settings_hash"] = guard[0]

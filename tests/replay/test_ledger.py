@@ -179,3 +179,38 @@ def test_prune_says_when_its_prefix_is_the_whole_trace(tmp_path):
     )
     assert res["prefix_whole_share"] == 0.0 and "whole trace" not in results_table(res)
     assert prefix_whole_share([]) == 0.0
+
+
+def test_a_pool_without_gold_gets_no_empty_plot(tmp_path, capsys):
+    from deepprune.cli import main
+    from tests.conftest import write_jsonl
+
+    rows = [{"id": f"q{k}", "traces": [{"answer": a, "num_tokens": n} for a, n in (("1", 40), ("1", 60), ("2", 50))]}
+            for k in range(3)]  # fmt: skip
+    pool = write_jsonl(tmp_path / "nogold.jsonl", rows)
+    for cmd in (
+        ["prune", "--judge", "oracle", "--trunc", "tokens:10"],
+        ["compare", "--methods", "esc"],
+    ):
+        assert (
+            main(
+                [
+                    cmd[0],
+                    "--pool",
+                    str(pool),
+                    *cmd[1:],
+                    "--repeats",
+                    "1",
+                    "--out",
+                    str(tmp_path / cmd[0]),
+                ]
+            )
+            == 0
+        )
+        assert "no plot: the pool has no gold answers" in capsys.readouterr().out
+        assert not list((tmp_path / cmd[0]).glob("*.png"))
+    assert (
+        main(["prune", "--pool", str(DEMO_POOL), "--repeats", "1", "--out", str(tmp_path / "g")])
+        == 0
+    )
+    assert "plot: " in capsys.readouterr().out and list((tmp_path / "g").glob("*.png"))
