@@ -27,15 +27,19 @@ MODEL_ALIAS = "gemma3-270m"
 KEY_ENV = "DEEPPRUNE_SERVE_API_KEY"
 
 
-def die_with_parent() -> None:
-    """In a child between fork and exec (Linux): SIGTERM it when its parent dies, even by SIGKILL,
-    so a killed ``serve`` never leaves llama.cpp holding the port. Elsewhere: nothing."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
+def die_with_parent():
+    """A ``preexec_fn`` (Linux) that has the child SIGTERMed when its parent dies, even by SIGKILL,
+    so a killed ``serve`` never leaves llama.cpp holding the port; None elsewhere. libc's ``prctl``
+    is looked up here, in the parent: between fork and exec the child only calls it (no dlopen,
+    no import, which could wait on a lock another thread held at the fork)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import signal
 
-        PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    prctl, sigterm = ctypes.CDLL(None, use_errno=True).prctl, int(signal.SIGTERM)
+    PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+    return lambda: prctl(PR_SET_PDEATHSIG, sigterm)
 
 
 def child_env(api_key: str | None) -> dict:
@@ -99,7 +103,7 @@ class ServeJob:
                              alias=self.served_model_name, verbose=self.verbose)  # fmt: skip
         out = None if self.verbose else open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         proc = subprocess.Popen(cmd, stdout=out, stderr=None if self.verbose else subprocess.STDOUT,
-                                env=child_env(self.api_key), preexec_fn=die_with_parent)  # fmt: skip
+                                env=child_env(self.api_key), preexec_fn=die_with_parent())  # fmt: skip
 
         def stop(signum, _frame):  # SIGTERM (kill, systemd, docker stop): stop the server too
             raise KeyboardInterrupt
@@ -188,7 +192,7 @@ class LocalServer:
     def start(self, timeout: float = 180.0) -> LocalServer:
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - lives with the process
         self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(None),
-                                     preexec_fn=die_with_parent)  # fmt: skip
+                                     preexec_fn=die_with_parent())  # fmt: skip
         try:
             wait_ready(self.base_url, timeout, self.proc)
         except BaseException:

@@ -69,3 +69,35 @@ def test_serve_names_a_missing_model_in_one_line():
         r.returncode == 2
         and r.stderr.strip() == "deepprune: error: /no/such.gguf: no such GGUF file"
     )
+
+
+def test_a_killed_serve_takes_its_child_along_and_a_port_in_use_is_one_line(tmp_path):
+    """kill -9 of `deepprune serve`: the llama.cpp child dies with it (the port is free again); while it
+    runs, a second serve on its port is refused at once, and the key is on no command line."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "deepprune.cli", "serve", "--port", str(port), "--n-ctx", "512",
+           "--api-key", "sekret-9", "--log", str(tmp_path / "llama.log")]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/v1", 240, proc, api_key="sekret-9")
+        children = subprocess.run(
+            ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert children
+        for pid in children:  # `ps` shows every command line to every user: never the key
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                assert b"sekret-9" not in fh.read()
+        second = [sys.executable, "-m", "deepprune.cli", "serve", "--port", str(port)]
+        again = subprocess.run(second, capture_output=True, text=True, timeout=60)
+        assert again.returncode == 2 and f"--port {port}: cannot listen" in again.stderr, (
+            again.stderr
+        )
+        proc.kill()  # SIGKILL: no handler runs in serve
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 30
+    while _port_open(port) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _port_open(port), "the llama.cpp child outlived its killed parent"
