@@ -16,6 +16,17 @@ from deepprune.pairs import PairConfig, build_pairs
 from deepprune.replay.prune import parse_sweep
 from tests.conftest import DEMO_POOL
 
+# solve on the replayed demo pool with a text judge (every refusal below comes before any run)
+REPLAY_SOLVE = [
+    "--backend",
+    "replay",
+    "--pool",
+    str(DEMO_POOL),
+    "--judge",
+    "lexical:jaccard",
+    "--trunc",
+    "tokens:8",
+]
 GOOD_PAIR = {"prefix_a": "first a", "prefix_b": "first b", "label": 1, "qid": "q"}
 
 
@@ -183,16 +194,7 @@ def test_unwritable_outputs_fail_before_any_work(tmp_path, capsys):
     locked.chmod(0o555)
     if os.geteuid() == 0:  # permission bits do not stop root: a place nobody can write
         locked = Path("/proc/sys/deepprune-test")
-    srv = [
-        "--backend",
-        "replay",
-        "--pool",
-        str(DEMO_POOL),
-        "--judge",
-        "lexical:jaccard",
-        "--trunc",
-        "tokens:8",
-    ]
+    srv = REPLAY_SOLVE
     _fails_naming(capsys, ["solve", *srv, "--markdown", str(locked / "t.md")], "cannot write here")
     _fails_naming(capsys, ["solve", *srv, "--out", str(locked / "run")], "cannot write here")
     _fails_naming(capsys, ["generate", "--backend", "replay", "--pool", str(DEMO_POOL), "--out", str(locked / "p.jsonl")],
@@ -260,16 +262,7 @@ def test_an_output_that_is_a_fifo_or_a_device_is_refused_and_left_alone(tmp_path
 
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    srv = [
-        "--backend",
-        "replay",
-        "--pool",
-        str(DEMO_POOL),
-        "--judge",
-        "lexical:jaccard",
-        "--trunc",
-        "tokens:8",
-    ]
+    srv = REPLAY_SOLVE
     _fails_naming(capsys, ["solve", *srv, "--markdown", str(fifo)], "--markdown", "is a FIFO")
     _fails_naming(capsys, ["prune", "--pool", str(DEMO_POOL), "--repeats", "1", "--markdown", "/dev/null"],
                   "--markdown /dev/null", "is a device")  # fmt: skip

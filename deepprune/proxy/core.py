@@ -27,17 +27,6 @@ from deepprune.problems import Problem
 OPTIONS = ("method", "judge", "trunc", "return", "answer_type")
 # the methods a request can run (cons@k is cons@N with n=k: ask for that), and auto (the recipe)
 PROXY_METHODS = (*(m for m in METHODS if m != "cons@k"), "auto")
-PROXY_METHODS = (
-    "cons@N",
-    "deepprune",
-    "deepconf",
-    "parallel-probe",
-    "short-m@k",
-    "asc",
-    "consol",
-    "esc",
-    "auto",
-)
 RETURNS = ("choices", "vote")
 MAX_N = 512  # our choice: more traces than any published setting (DeepConf: 512)
 # the request fields the proxy reads; any other OpenAI field is refused rather than ignored

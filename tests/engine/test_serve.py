@@ -29,6 +29,14 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _port_freed(port: int, limit: float = 30.0) -> bool:
+    """Whether nothing listens on ``port`` any more within ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while _port_open(port) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return not _port_open(port)
+
+
 def test_serve_takes_a_key_stays_quiet_and_stops_on_sigterm(tmp_path):
     port = _free_port()
     log = tmp_path / "llama.log"
@@ -50,10 +58,7 @@ def test_serve_takes_a_key_stays_quiet_and_stops_on_sigterm(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    deadline = time.monotonic() + 30
-    while _port_open(port) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not _port_open(port), "the llama.cpp child still holds the port after SIGTERM"
+    assert _port_freed(port), "the llama.cpp child still holds the port after SIGTERM"
     assert proc.returncode == 0
     assert f"serving my-model at http://127.0.0.1:{port}/v1" in out
     assert (
@@ -97,7 +102,4 @@ def test_a_killed_serve_takes_its_child_along_and_a_port_in_use_is_one_line(tmp_
     finally:
         if proc.poll() is None:
             proc.kill()
-    deadline = time.monotonic() + 30
-    while _port_open(port) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not _port_open(port), "the llama.cpp child outlived its killed parent"
+    assert _port_freed(port), "the llama.cpp child outlived its killed parent"

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from deepprune.engine.backends.replay import CHUNK
-from deepprune.engine.problems import Problem
 from deepprune.engine.solve import SolveConfig, solve
+from deepprune.problems import Problem
 from deepprune.replay.harness import OnlineConfig, load_questions
 from deepprune.replay.methods.sequential import ESC, AdaptiveConsistency, ConSol
 from deepprune.replay.methods.waves import WaveStop
@@ -29,6 +29,13 @@ def _pool(path, answers, lens):
     return load_questions(path, OnlineConfig(trunc="tokens:1", repeats=1, shuffle=False))[0]
 
 
+def _live(cfg, pool) -> list[dict]:
+    """The records of ``cfg`` on the replayed one-question pool."""
+    return solve([Problem("q", "", "1")], cfg, backend="replay", pool=str(pool), progress=False)[
+        "records"
+    ]
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -43,13 +50,7 @@ def test_live_waves_equal_their_replay(tmp_path, data, n, wave, method, threshol
     crit = "dirichlet" if method == "asc-dirichlet" else "beta"
     cfg = SolveConfig(n=n, methods=("esc" if method == "esc" else method.split("-")[0],), wave=wave,
                       asc_threshold=threshold, asc_criterion=crit, consol_alpha=1 - threshold, max_tokens=10**6)  # fmt: skip
-    rec = solve(
-        [Problem("q", "", "1")],
-        cfg,
-        backend="replay",
-        pool=str(tmp_path / "p.jsonl"),
-        progress=False,
-    )["records"][0]
+    rec = _live(cfg, tmp_path / "p.jsonl")[0]
     rule = {"asc": AdaptiveConsistency(threshold), "asc-dirichlet": AdaptiveConsistency(threshold, "dirichlet"),
             "consol": ConSol(alpha=1 - threshold)}.get(method)  # fmt: skip
     replay = (ESC(wave) if rule is None else WaveStop(rule, wave)).run(q, list(range(n)), None)
@@ -69,13 +70,7 @@ def test_a_hand_mutated_rule_is_caught(tmp_path):
     traces in one wave stops after the second end (P(Beta(3, 1) > 1/2) = 7/8)."""
     q = _pool(tmp_path / "p.jsonl", ["1"] * 4, [50, 100, 150, 200])
     cfg = SolveConfig(n=4, methods=("asc",), wave=4, asc_threshold=0.8, max_tokens=10**6)
-    rec = solve(
-        [Problem("q", "", "1")],
-        cfg,
-        backend="replay",
-        pool=str(tmp_path / "p.jsonl"),
-        progress=False,
-    )["records"][0]
+    rec = _live(cfg, tmp_path / "p.jsonl")[0]
     replay = WaveStop(AdaptiveConsistency(0.8), 4).run(q, [0, 1, 2, 3], None)
     assert replay.info["k"] == 2 and rec["ended"] == 2 and rec["answer"] == "1"
     assert replay.tokens == 50 + 100 + 100 + 100 and 350 <= rec["tokens"] <= 350 + 2 * 2 * 50
@@ -110,8 +105,7 @@ def test_live_short_m_at_k_and_cons_k_equal_their_replay(tmp_path, data, n, m, k
     cfg = SolveConfig(
         n=n, methods=("short-m@k", "cons@k"), short_k=k, short_m=m, k=max(k, 1), max_tokens=10**6
     )
-    recs = {r["method"]: r for r in solve([Problem("q", "", "1")], cfg, backend="replay", pool=str(tmp_path / "p.jsonl"),
-                                          progress=False)["records"]}  # fmt: skip
+    recs = {r["method"]: r for r in _live(cfg, tmp_path / "p.jsonl")}
     order = list(range(n))
 
     def answer(label):
