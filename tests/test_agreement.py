@@ -8,9 +8,9 @@ import pytest
 
 from deepprune.replay.compare import (
     CompareConfig,
-    agreement_recommendation,
     compare_pool,
     comparison_markdown,
+    recommendation,
 )
 from deepprune.replay.harness import OnlineConfig
 from deepprune.replay.ledger import Ledger
@@ -66,14 +66,19 @@ def test_compare_without_gold_reports_agreement_and_it_ignores_the_gold(no_gold)
     first = blind["points"][0]
     assert f"votes as cons@N: {100 * first['agrees_with_consN']:.1f}%" in md
     # the label-free recommendation: the cheapest point (cons@k included) voting as cons@N on >= 99%
-    ok = [p for p in blind["points"] + blind["cons_k_curve"] if p["agrees_with_consN"] >= 0.99]
+    # whose saving is sure (cons@32 = cons@N agrees on 100% and saves nothing: never advised)
+    a = blind["advice"]
+    ok = [p for p in blind["points"] + blind["cons_k_curve"]
+          if p["agrees_with_consN"] >= 0.99 and p["method"] not in a["noops"]]  # fmt: skip
     best = min(ok, key=lambda p: p["net_tokens"])
-    sentence = agreement_recommendation(blind)
+    assert a["basis"] == "agreement" and "cons@32" in a["noops"]
+    sentence = recommendation(blind)
     assert sentence.startswith(
         "**Recommendation (no gold).** To vote as cons@N on at least 99% of questions"
     )
     assert (
         f"use {best['method']} at {best['net_tokens']:,.0f} net tokens" in sentence
+        and f"votes as cons@N on {100 * best['agrees_with_consN']:.1f}%" in sentence
         and sentence in md
     )
 

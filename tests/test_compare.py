@@ -5,7 +5,7 @@ import pytest
 
 from deepprune.cli import main
 from deepprune.metrics import paired_ci
-from deepprune.pools import read_pool
+from deepprune.pools import read_pool, write_pool
 from deepprune.replay.compare import CompareConfig, compare_pool, comparison_markdown
 from deepprune.replay.harness import OnlineConfig
 from tests.conftest import DEMO_POOL
@@ -94,32 +94,158 @@ def test_cost_to_target_uses_net_tokens_parallel_latency_and_the_cons_k_ratio():
     assert cost_to_target(points, curve, cons_n, 0.01, 5.0)["a"]["parallel"]["method"] == "a1"
 
 
-def test_the_recommendation_names_the_cheapest_way_to_the_target_cons_k_included():
-    from deepprune.replay.compare import recommendation
+def _advice_case():
+    """cons@N at 1000 tokens and 80% on 20 questions x 2 repeats, and six points around it."""
+    from types import SimpleNamespace
 
-    def h(method, tokens, seq_ok):
-        par = {"method": method, "tokens": tokens} if seq_ok else None
-        return {"method": method, "tokens": tokens, "parallel": par}
+    rng = np.random.default_rng(0)
+    Q, R = 20, 2
+    correct = np.zeros((Q, R))
+    correct[:16] = 1.0
+    base = SimpleNamespace(tokens=np.full((Q, R), 1000.0), correct=correct)
+    nets = {
+        "a1": 300 + rng.normal(0, 5, (Q, R)),  # the cheapest method
+        "b1": 300 + rng.normal(0, 40, (Q, R)),  # as cheap, within noise: tied with a1
+        "c1": np.full((Q, R), 1000.0),  # reaches the target spending what cons@N spends: a no-op
+        "low": np.full((Q, R), 50.0),  # misses the target
+        "oracle": np.full((Q, R), 10.0),  # a ceiling: never advised
+        "cons@4": np.full((Q, R), 500.0),
+    }
+    fam = {"a1": "a", "b1": "b", "c1": "c", "low": "d", "oracle": "deepprune-oracle",
+           "cons@4": "cons@k"}  # fmt: skip
+    rows = [{"method": m, "family": fam[m], "net_tokens": float(n.mean()),
+             "accuracy": 0.5 if m == "low" else 0.8,
+             "seq_tokens": 400.0 if m == "a1" else 100.0} for m, n in nets.items()]  # fmt: skip
+    arms = {m: (n, correct if m != "low" else np.zeros((Q, R))) for m, n in nets.items()}
+    cons_n = {"accuracy": 0.8, "tokens": 1000.0, "seq_tokens": 100.0}
+    cfg = {"target_drop": 0.01, "parallel_factor": 1.5, "n_boot": 2000}
+    return cons_n, rows, arms, base, cfg
 
-    res = {"cons@N": {"accuracy": 0.8, "tokens": 1000.0}, "config": {"target_drop": 0.01},
-           "headline": {"esc": h("esc(w=8)", 300.0, False), "short-m@k": h("short-1@4", 400.0, True),
-                        "deepprune": None, "cons@k": h("cons@4", 500.0, True)}}  # fmt: skip
-    text = recommendation(res)
+
+def test_the_advice_names_the_cheapest_sure_saving_its_intervals_and_its_ties():
+    from deepprune.replay.advice import advise, recommendation
+
+    cons_n, rows, arms, base, cfg = _advice_case()
+    a = advise(cons_n, rows, arms, base, cfg, 20)
+    assert a["best"]["method"] == "a1" and [e["method"] for e in a["tied"]] == ["b1"]
+    assert a["noops"] == ["c1"]  # never the oracle, never below the target
+    assert a["best"]["saving"] == pytest.approx(0.7, abs=0.01)
+    lo, hi = a["best"]["saving_ci95"]
+    assert 0.69 < lo < a["best"]["saving"] < hi < 0.71  # a share of cons@N's tokens
+    assert a["best"]["delta_vs_consN"] == 0.0 and a["best"]["delta_vs_consN_ci95"] == [0.0, 0.0]
+    assert a["parallel"]["method"] == "b1"  # a1 is sequential (400 > 1.5 x 100)
+    text = recommendation({"cons@N": cons_n, "advice": a})
     assert text.startswith(
-        "**Recommendation.** To stay within 1 point of cons@N (80.0%), use esc(w=8) at 300 net"
+        "**Recommendation.** To stay within 1 point of cons@N (80.0%), use a1 at 300 net "
+        "tokens per question: it saves 70.0% ["
     )
-    assert "(3.3× cheaper than cons@N)" in text
     assert (
-        "the cheapest at parallel latency is short-1@4 at 400" in text and "cons@4 (500). " in text
+        "accuracy +0.0 [+0.0, +0.0] points against cons@N "
+        "(paired 95% intervals over the 20 questions)" in text
     )
+    assert "the cheapest at parallel latency is b1 at 3" in text
+    assert (
+        "Tied with it (their token difference from it has a paired interval that includes 0): b1 (3"
+        in text
+    )
+    assert "(left out, their saving's interval includes 0: c1)" in text
     assert text.endswith("(In-sample: each setting was chosen on this pool; for advice that holds on a model "
                          "you have not measured, see `deepprune transfer` and Online/TRANSFER.md.)")  # fmt: skip
-    res["headline"] = {
-        "deepprune": h("deepprune[x]", 900.0, True),
-        "cons@k": h("cons@2", 200.0, True),
-    }
-    assert (
-        "use cons@2 at 200 net tokens per question (5.0× cheaper than cons@N): plain cons@k"
-        in recommendation(res)
+    # b1 made clearly dearer than a1 is no longer tied; cons@4 never was (500 vs 300)
+    arms["b1"] = (arms["b1"][0] + 150, arms["b1"][1])
+    assert advise(cons_n, rows, arms, base, cfg, 20)["tied"] == []
+
+
+def test_the_advice_says_no_method_saves_and_flags_an_accuracy_interval_below_the_target():
+    from deepprune.replay.advice import advise, recommendation
+
+    cons_n, rows, arms, base, cfg = _advice_case()
+    say = lambda a: recommendation({"cons@N": cons_n, "advice": a})  # noqa: E731
+    pick = lambda *ms: [r for r in rows if r["method"] in ms]  # noqa: E731
+    a = advise(cons_n, pick("c1", "low", "oracle"), arms, base, cfg, 20)
+    assert a["best"] is None
+    assert say(a).startswith(
+        "**Recommendation.** No method saves here: no operating point within 1 point of cons@N "
+        "spends fewer tokens than cons@N with a paired interval above 0 (left out, their saving's "
+        "interval includes 0: c1); use cons@N."
     )
-    assert recommendation({**res, "headline": {}}) == ""
+    a = advise(cons_n, pick("c1", "cons@4"), arms, base, cfg, 20)
+    assert "use cons@4 at 500 net tokens" in say(a) and ": plain cons@k, no method" in say(a)
+    # right on average but wrong on a few questions: the accuracy interval below the target is said
+    wrong = arms["a1"][1].copy()
+    wrong[:3], wrong[16:19] = 0.0, 1.0
+    arms["a1"] = (arms["a1"][0], wrong)
+    a = advise(cons_n, pick("a1"), arms, base, cfg, 20)
+    assert a["best"]["delta_vs_consN"] == 0.0 and a["best"]["delta_vs_consN_ci95"][0] < -0.01
+    assert "below the target: too few questions to be sure" in say(a)
+    assert recommendation({"cons@N": cons_n}) == ""
+
+
+def test_the_demo_pools_advice_holds_across_repeats():
+    """The advised method is the same at 8, 16 and 32 repeats, or the sentence says "tied"."""
+    from deepprune.replay.advice import recommendation
+
+    said = set()
+    for r in (8, 16, 32):
+        res = compare_pool(DEMO_POOL, CompareConfig(online=OnlineConfig(repeats=r), n_boot=500))
+        text, a = recommendation(res), res["advice"]
+        assert text.startswith("**Recommendation.** To stay within 1 point of cons@N")
+        said.add("tied" if "Tied with it" in text else a["best"]["method"])
+        assert a["best"]["saving_ci95"][0] > 0
+        advised = [a["best"], *a["tied"]]
+        assert not {e["family"] for e in advised} & {"cons@N", "deepprune-oracle"}
+    assert len(said - {"tied"}) <= 1, said
+
+
+def test_a_pool_with_one_trace_per_question_has_nothing_to_save(tmp_path):
+    """Every method on one trace is cons@N: no no-op is advised, the sentence says so."""
+    from deepprune.replay.advice import recommendation
+    from deepprune.synth import SynthConfig, synth_pool
+
+    path = tmp_path / "one.jsonl"
+    write_pool(path, synth_pool(SynthConfig(questions=12, traces=1, steps=4, median_tokens=300)))
+    res = compare_pool(path, CompareConfig(online=OnlineConfig(repeats=2), n_boot=200))
+    assert res["advice"]["best"] is None and "esc(w=2)" in res["advice"]["noops"]
+    assert recommendation(res).startswith("**Recommendation.** No method saves here")
+    assert recommendation(res) in comparison_markdown(res)
+
+
+def test_compare_sets_deepprunes_tau_grid_and_K2(tmp_path, capsys):
+    """--tau sets the deepprune family's operating points, --K2 how many traces it completes."""
+    args = [
+        "compare",
+        "--pool",
+        str(DEMO_POOL),
+        "--methods",
+        "deepprune",
+        "--repeats",
+        "2",
+        "--json",
+    ]
+    toks = {}
+    for k2 in (5, 40):
+        assert (
+            main([*args, "--tau", "0.5,0.7", "--K2", str(k2), "--out", str(tmp_path / f"k{k2}")])
+            == 0
+        )
+        res = json.loads(capsys.readouterr().out)
+        assert [p["method"] for p in res["points"]] == [
+            "deepprune[lexical:tfidf](tau=0.5)",
+            "deepprune[lexical:tfidf](tau=0.7)",
+        ]
+        assert res["config"]["online"]["cluster"]["K2"] == k2 and res["config"]["taus"] == [
+            0.5,
+            0.7,
+        ]
+        toks[k2] = res["points"][0]["tokens"]
+    assert toks[5] < toks[40]  # fewer traces completed
+    assert main(["compare", "--pool", "p", "--tau", "1.5"]) == 2
+    assert "tau (taus): every value must be in [0, 1], got [1.5]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["compare", "--pool", "p", "--tau", "0.6", "--K2", "7", "--print-config"])
+    printed = capsys.readouterr().out
+    assert '"K2": 7' in printed and '"taus": [\n  0.6' in printed
+    (tmp_path / "c.yaml").write_text(printed)
+    with pytest.raises(SystemExit):
+        main(["compare", "--config", str(tmp_path / "c.yaml"), "--print-config"])
+    assert capsys.readouterr().out == printed

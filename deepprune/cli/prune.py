@@ -20,7 +20,7 @@ def register(sub) -> None:
             else "\n\nno plot: the pool has no gold answers\n"
         )
 
-    aliases = {"families": "--methods", "n_boot": "--bootstrap"}
+    aliases = {"families": "--methods", "n_boot": "--bootstrap", "taus": "--tau"}
     command(sub, "prune", PruneJob, results_table, plot)
     command(
         sub,

@@ -28,6 +28,7 @@ from deepprune.errors import ConfigError
 from deepprune.judges import get_judge
 from deepprune.metrics import MAX_BOOT, paired_question_ci
 from deepprune.pools import check_pools
+from deepprune.replay.advice import advise, recommendation
 from deepprune.replay.harness import (
     OnlineConfig,
     attach_judge,
@@ -40,7 +41,7 @@ from deepprune.replay.harness import (
     token_source,
 )
 from deepprune.replay.ledger import add_reductions, matched_k, net_tokens
-from deepprune.replay.methods import BASELINE_FAMILIES, ConsK, ConsN, families
+from deepprune.replay.methods import BASELINE_FAMILIES, DEEPPRUNE_TAUS, ConsK, ConsN, families
 
 
 @dataclass
@@ -51,6 +52,8 @@ class CompareConfig:
     similarity: str = "lexical:tfidf"  # untrained similarity for DeepPrune / PoLR / Slim-SC (CPU)
     families: tuple[str, ...] = ()  # method families (empty or "all": every one)
     budget_grid: tuple[float, ...] = ()  # cons@k curve; empty: k = 1..N (geometric beyond 64)
+    # the deepprune family's tau operating points (K, K1, K2, K3: --K ... --K3, the paper's by default)
+    taus: tuple[float, ...] = DEEPPRUNE_TAUS
     n_boot: int = 1000  # paired bootstrap resamples over questions
     target_drop: float = 0.01  # headline: cons@N accuracy minus one point
     # headline: "parallel latency" is sequential tokens <= this x cons@N's (the longest trace; our choice: 1.5)
@@ -66,6 +69,8 @@ class CompareConfig:
             )
         if any(not k > 0 for k in self.budget_grid):
             raise ConfigError(f"budget_grid: every k must be > 0, got {list(self.budget_grid)}")
+        if not self.taus or any(not 0 <= t <= 1 for t in self.taus):
+            raise ConfigError(f"tau (taus): every value must be in [0, 1], got {list(self.taus)}")
         if not 0 <= self.n_boot <= MAX_BOOT:
             raise ConfigError(f"n_boot (--bootstrap) must be in [0, {MAX_BOOT}], got {self.n_boot}")
         if not 0 <= self.target_drop < 1:
@@ -74,7 +79,8 @@ class CompareConfig:
             raise ConfigError(f"parallel_factor must be >= 1, got {self.parallel_factor}")
 
 
-COMPARE_EXCLUDE = ("cluster", "workers", "holdout", "shuffle")  # each family sets its own
+# each family sets its own; the deepprune family's taus are CompareConfig.taus (--tau)
+COMPARE_EXCLUDE = ("tau", "workers", "holdout", "shuffle")
 
 
 @dataclass
@@ -130,7 +136,7 @@ def compare_pool(
         if all(q.prefix_known for q in qs) and not any(q.text_missing for q in qs):
             attach_judge(qs, judge)  # else its families are skipped, said in the table
         judge_of = dict.fromkeys(sim_families, judge)
-    fams = families(sim_id)
+    fams = families(sim_id, oc.cluster, cfg.taus)
     if "deepprune-oracle" in chosen:
         judge_of["deepprune-oracle"] = get_judge("oracle")
         if all(q.prefix_known for q in qs):  # a prefix the pool cannot cut: skipped, said
@@ -138,7 +144,7 @@ def compare_pool(
     bars = progress is not None  # a bar per method over the questions
     base = run(ConsN(), qs, oc, bars)
     cons_n = base.point("cons@N", "cons@N")
-    points, skipped = [], {}
+    points, skipped, arms = [], {}, {}  # arms: each point's (net tokens, grades) per cell
     for fam in chosen:
         methods = fams[fam]()
         reason = methods[0].skip_reason(qs)
@@ -166,6 +172,7 @@ def compare_pool(
                     paired_question_ci(out.correct, matched.correct, cfg.n_boot, seed=1)
                 )
             p["net_tokens"] = net_tokens(p, oc.judge_ratio(judge_of.get(fam)))
+            arms[m.name] = (net_cells(out, oc.judge_ratio(judge_of.get(fam))), out.correct)
             add_reductions([p], cons_n)
             points.append(p)
     n_max = max(q.n for q in qs)
@@ -175,6 +182,7 @@ def compare_pool(
         led = run(ConsK(k), qs, oc)
         c = led.point("cons@k", f"cons@{k:g}")
         c["k"], c["agrees_with_consN"] = k, led.agreement(base)
+        arms[c["method"]] = (led.tokens, led.correct)
         curve.append(c)
     add_reductions([cons_n, *curve], cons_n)
     for c in curve:
@@ -184,9 +192,11 @@ def compare_pool(
         if graded
         else {}
     )
+    advice = advise(cons_n, points + curve, arms, base, asdict(cfg), len(qs))
     return {"pool": str(path), "questions": len(qs), "traces_per_question": float(np.mean([q.n for q in qs])),
             "token_counter": token_source(qs, load_counter_name(oc)), "config": asdict(cfg), "cons@N": cons_n,
-            "points": points, "skipped": skipped, "cons_k_curve": curve, "headline": headline}  # fmt: skip
+            "points": points, "skipped": skipped, "cons_k_curve": curve, "headline": headline,
+            "advice": advice}  # fmt: skip
 
 
 def cost_to_target(
@@ -221,6 +231,13 @@ def cost_to_target(
     return out
 
 
+def net_cells(led, judge_ratio: float) -> np.ndarray:
+    """Per (question, repeat): what :func:`net_tokens` charges a method (generated + probe +
+    weighted judge tokens), the arrays its paired intervals are drawn from."""
+    probe = 0.0 if led.probe_tokens is None else led.probe_tokens
+    return led.tokens + probe + led.aux_tokens * judge_ratio
+
+
 def load_counter_name(oc: OnlineConfig) -> str:
     from deepprune.tokens import get_counter
 
@@ -229,62 +246,6 @@ def load_counter_name(oc: OnlineConfig) -> str:
 
 def _ci(ci) -> str:
     return f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
-
-
-def recommendation(res: dict) -> str:
-    """One sentence per target from the headline: the cheapest way to stay within the target of
-    cons@N (cons@k included), the cheapest at parallel latency, and the runners-up, by net tokens."""
-    heads = sorted(((f, h) for f, h in (res.get("headline") or {}).items() if h is not None),
-                   key=lambda fh: fh[1]["tokens"])  # fmt: skip
-    if not heads:
-        return ""
-    c, drop = res["cons@N"], res["config"]["target_drop"]
-    say = lambda h: (f"{h['method']} at {h['tokens']:,.0f} net tokens per question "  # noqa: E731
-                     f"({c['tokens'] / h['tokens']:.1f}× cheaper than cons@N)")  # fmt: skip
-    (fam, best), rest = heads[0], heads[1:]
-    pts = f"{100 * drop:g} point" + ("" if abs(drop - 0.01) < 1e-12 else "s")
-    out = (f"**Recommendation.** To stay within {pts} of cons@N ({100 * c['accuracy']:.1f}%), "
-           f"use {say(best)}")  # fmt: skip
-    if fam == "cons@k":
-        out += ": plain cons@k, no method here is cheaper"
-    par = sorted((h["parallel"] for _, h in heads if h.get("parallel")), key=lambda h: h["tokens"])
-    if par and par[0]["method"] != best["method"]:
-        out += f"; the cheapest at parallel latency is {say(par[0])}"
-    elif par:
-        out += ", at parallel latency"
-    if rest:
-        out += "; then " + ", ".join(f"{h['method']} ({h['tokens']:,.0f})" for _, h in rest[:3])
-    return out + ". " + IN_SAMPLE
-
-
-# what every per-pool recommendation is, said beside it
-IN_SAMPLE = ("(In-sample: each setting was chosen on this pool; for advice that holds on a model you "
-             "have not measured, see `deepprune transfer` and Online/TRANSFER.md.)")  # fmt: skip
-
-
-def agreement_recommendation(res: dict) -> str:
-    """Without gold: the cheapest operating point (cons@k included) by net tokens that votes as
-    cons@N on at least 1 − ``target_drop`` of (question, repeat) cells (our choice: the accuracy
-    target's tolerance), and the cheapest at parallel latency; "" when none does."""
-    c, cfg = res["cons@N"], res["config"]
-    level, limit = 1 - cfg["target_drop"], cfg.get("parallel_factor", 1.5) * c["seq_tokens"]
-    ok = [p for p in res["points"] + res["cons_k_curve"]
-          if p.get("agrees_with_consN") is not None and p["agrees_with_consN"] >= level - 1e-12]  # fmt: skip
-    if not ok:
-        return ""
-    best = min(ok, key=lambda p: p["net_tokens"])
-    say = lambda p: (f"{p['method']} at {p['net_tokens']:,.0f} net tokens per question "  # noqa: E731
-                     f"({c['tokens'] / p['net_tokens']:.1f}× cheaper than cons@N; it votes as cons@N on "
-                     f"{100 * p['agrees_with_consN']:.1f}%)")  # fmt: skip
-    out = f"**Recommendation (no gold).** To vote as cons@N on at least {100 * level:g}% of questions, use {say(best)}"
-    if best["family"] == "cons@k":
-        out += ": plain cons@k, no method here is cheaper"
-    par = [p for p in ok if p["seq_tokens"] is not None and p["seq_tokens"] <= limit + 1e-9]
-    if par and min(par, key=lambda p: p["net_tokens"]) is not best:
-        out += (
-            f"; the cheapest at parallel latency is {say(min(par, key=lambda p: p['net_tokens']))}"
-        )
-    return out + ". " + IN_SAMPLE
 
 
 def comparison_markdown(res: dict) -> str:
@@ -321,9 +282,8 @@ def comparison_markdown(res: dict) -> str:
             )
             lines.append(f"| {fam} | {h['method']} | {100 * h['accuracy']:.1f}% | {h['tokens']:,.0f} | "
                          f"{100 * h['reduction_vs_consN']:.1f}% | {ratio(h)} | {tail}")  # fmt: skip
-        lines += ["", recommendation(res), ""]
-    elif c["accuracy"] is None and (label_free := agreement_recommendation(res)):
-        lines += [label_free, ""]
+    if sentence := recommendation(res):
+        lines += ["", sentence, ""]
     lines += ["| method | accuracy | generated tokens / q | probe tokens / q | reduction | net reduction | sequential tokens / q "
               "| sequential reduction | aux calls / q | aux tokens / q | Δacc vs cons@N [95% CI] | Δacc vs cons@k, same budget [95% CI] |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip

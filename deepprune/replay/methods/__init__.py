@@ -8,7 +8,7 @@ The one registry is :func:`families`: a plain dict of method family -> its opera
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from deepprune.greedy import ClusterConfig
 from deepprune.replay.methods.adaptive import AdaptiveDeepPrune
@@ -32,9 +32,16 @@ from deepprune.replay.methods.waves import CappedConsK, WaveStop
 BASELINE_FAMILIES = ("pass@1", "cons@N", "deepconf")
 
 
-def families(sim: str = "lexical:tfidf") -> dict[str, Callable[[], list[Method]]]:
+DEEPPRUNE_TAUS = (0.3, 0.5, 0.7, 0.9)  # the deepprune family's tau grid (ours; the paper's 0.5 in it)
+
+
+def families(
+    sim: str = "lexical:tfidf", cluster: ClusterConfig | None = None, taus=DEEPPRUNE_TAUS
+) -> dict[str, Callable[[], list[Method]]]:
     """Method family -> its operating points; ``sim`` is the similarity of the prefix-clustering
-    families (PoLR, Slim-SC, DeepPrune)."""
+    families (PoLR, Slim-SC, DeepPrune); ``cluster`` the DeepPrune families' K, K1, K2, K3 (the
+    paper's by default) and ``taus`` the deepprune family's operating points."""
+    cl = cluster or ClusterConfig()
     return {
         "pass@1": lambda: [PassAt1()],
         "cons@N": lambda: [ConsN()],
@@ -53,22 +60,21 @@ def families(sim: str = "lexical:tfidf") -> dict[str, Callable[[], list[Method]]
         "polr": lambda: [PoLR(sim, tau) for tau in (0.3, 0.5, 0.7, 0.9)],
         "slim-sc": lambda: [SlimSC(sim, th) for th in (0.8, 0.9, 0.95, 0.98)],
         "deepprune": lambda: [
-            DeepPrune(sim, ClusterConfig(tau=t), name=f"deepprune[{sim}](tau={t:g})")
-            for t in (0.3, 0.5, 0.7, 0.9)
-        ],  # fmt: skip
+            DeepPrune(sim, replace(cl, tau=t), name=f"deepprune[{sim}](tau={t:g})") for t in taus
+        ],
         # adaptive N and adaptive completion (issue 26; defaults our choice, see adaptive.py)
         "deepprune-adaptive": lambda: [
-            AdaptiveDeepPrune(sim, n0=None),
-            AdaptiveDeepPrune(sim, n0=4),
-            AdaptiveDeepPrune(sim, n0=8),
-            AdaptiveDeepPrune(sim, n0=4, threshold=0.8),
+            AdaptiveDeepPrune(sim, cl, n0=None),
+            AdaptiveDeepPrune(sim, cl, n0=4),
+            AdaptiveDeepPrune(sim, cl, n0=8),
+            AdaptiveDeepPrune(sim, cl, n0=4, threshold=0.8),
         ],
         # sketch-gated comparisons: at most 3 members of a cluster compared (K1 = 3; Sketch-Gated
         # DeepPrune reports 1.82x fewer judge prompts at equal accuracy), tau as DeepPrune's default
         "deepprune-sketch": lambda: [
-            DeepPrune(sim, ClusterConfig(K1=3), name=f"deepprune-sketch[{sim}](K1=3)")
+            DeepPrune(sim, replace(cl, K1=3), name=f"deepprune-sketch[{sim}](K1=3)")
         ],
-        "deepprune-oracle": lambda: [DeepPrune("oracle", name="deepprune[oracle] (ceiling)")],
+        "deepprune-oracle": lambda: [DeepPrune("oracle", cl, name="deepprune[oracle] (ceiling)")],
         # DeepConf: eta = 10 (-low) and 90 (-high), offline and online (paper)
         "deepconf": lambda: [
             DeepConfOffline(10, "deepconf-low-offline"),
