@@ -96,7 +96,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self._refused():
             return
         if mode is not None and rest == "/v1/models":
-            return self._json({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+            entry = {"id": MODEL, "object": "model"}
+            if self.server.max_model_len is not None:  # the context, as vLLM lists it
+                entry["max_model_len"] = self.server.max_model_len
+            return self._json({"object": "list", "data": [entry]})
         self._json({"error": {"message": f"no route {self.path}"}}, 404)
 
     def do_POST(self):  # noqa: N802
@@ -277,8 +280,9 @@ class _Quiet(ThreadingHTTPServer):
 class FaultServer:
     """The fault server on a free port of 127.0.0.1, in a thread (a context manager)."""
 
-    def __init__(self, port: int = 0, api_key: str | None = None):
+    def __init__(self, port: int = 0, api_key: str | None = None, max_model_len: int | None = None):
         self.httpd = _Quiet(("127.0.0.1", port), _Handler)
+        self.httpd.max_model_len = max_model_len  # listed in /models as vLLM does (None: not said)
         self.httpd.chat_requests = []
         self.httpd.api_key, self.httpd.refused = api_key, 0
         self.httpd.generated = 0  # tokens sent in completions (GET /metrics)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -87,8 +88,6 @@ class GenerateJob:
         sv = self.server
         res = generate(sv.problems, self.out, self.config, progress=sv.progress, **sv.args())
         if res["usage_flags"]:
-            import sys
-
             rid, what = res["usage_flags"][0]
             print(f"warning: {len(res['usage_flags'])} request(s) had a server usage the client did not "
                   f"trust (counted by the client instead), e.g. {rid}: {what}", file=sys.stderr)  # fmt: skip
@@ -207,6 +206,8 @@ async def _generate(problems: list[Problem], backend: Backend, cfg: GenerateConf
     t0 = time.perf_counter()
     if todo:
         await backend.check()
+    if warn := backend.context_warning(cfg.max_tokens):
+        print(warn, file=sys.stderr)
     sem, probe_sem = asyncio.Semaphore(cfg.concurrency), asyncio.Semaphore(cfg.concurrency)
     bar = tqdm(total=len(todo) * cfg.n, unit="trace", desc="generate", disable=not progress)
 

@@ -75,10 +75,13 @@ def build_app(argv: list[str] | None = None):
     ):  # `deepprune serve --api-key`: handed over in the environment, never on the command line
         server.api_key = key
     count_generation()
-    app = create_app(
-        server_settings=server, model_settings=[parse_model_from_args(ModelSettings, args)]
-    )
-    app.add_api_route("/health", lambda: JSONResponse({"status": "ok"}), methods=["GET"])
+    model = parse_model_from_args(ModelSettings, args)
+    app = create_app(server_settings=server, model_settings=[model])
+    health = {
+        "status": "ok",
+        "max_model_len": model.n_ctx,
+    }  # the context, as vLLM's /models says it
+    app.add_api_route("/health", lambda: JSONResponse(health), methods=["GET"])
     app.add_api_route("/metrics", lambda: PlainTextResponse(metrics_text()), methods=["GET"])
     return app, server
 

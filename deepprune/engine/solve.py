@@ -152,6 +152,8 @@ async def _solve(
               f"{len(todo)} to go", file=sys.stderr)  # fmt: skip
     if todo:
         await backend.check()
+    if warn := backend.context_warning(cfg.max_tokens):
+        print(warn, file=sys.stderr)
     sem = asyncio.Semaphore(cfg.concurrent_problems)
     rec_file = RecordFile(out / "records.jsonl") if out is not None else None
     bar = tqdm(total=len(todo), unit="problem", desc="solve", disable=not progress)

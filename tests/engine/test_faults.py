@@ -272,3 +272,22 @@ def test_the_chat_api_streams_completes_and_continues_a_partial_assistant_turn(
         for q in iter_pool(tmp_path / "chat.jsonl")
         for t in q.traces
     )
+
+
+@pytest.mark.parametrize("run", ["solve", "generate"])
+def test_max_tokens_past_the_servers_context_is_a_warning(problems, tmp_path, capsys, run):
+    """A server that lists its context (vLLM's max_model_len) and a --max-tokens past it: warned."""
+    with FaultServer(max_model_len=48) as fs:
+        for max_tokens, warned in ((64, True), (32, False)):
+            out = tmp_path / f"{run}{max_tokens}"
+            if run == "solve":
+                cfg = SolveConfig(n=2, methods=("cons@N",), max_tokens=max_tokens)
+                solve(problems, cfg, out=out, progress=False, **_srv(fs, None))
+            else:
+                cfg = GenerateConfig(n=2, max_tokens=max_tokens)
+                generate(problems, out.with_suffix(".jsonl"), cfg, progress=False, **_srv(fs, None))
+            err = capsys.readouterr().err
+            said = (
+                f"warning: --max-tokens {max_tokens} is not below the server's context of 48 tokens"
+            )
+            assert (said in err) is warned, err

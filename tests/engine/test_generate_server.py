@@ -199,7 +199,7 @@ def test_short_m_at_k_on_the_real_server_stops_the_other_streams(local_server, t
 
 
 def test_the_server_answers_health_and_its_counter_equals_the_usage_of_a_run(
-    local_server, tmp_path
+    local_server, tmp_path, capsys
 ):
     """GET /health (what vllm-router / sglang-router wait for) and, for non-streamed requests, the
     server's generated-token counter equals the ledger's sum of usage exactly."""
@@ -209,13 +209,14 @@ def test_the_server_answers_health_and_its_counter_equals_the_usage_of_a_run(
 
     root = local_server.base_url.removesuffix("/v1")
     with urllib.request.urlopen(root + "/health", timeout=5) as r:
-        assert r.status == 200 and json.loads(r.read()) == {"status": "ok"}
+        assert r.status == 200 and json.loads(r.read()) == {"status": "ok", "max_model_len": 2048}
     probs = tmp_path / "p.jsonl"
     probs.write_text("".join(PROBLEMS.read_text().splitlines(keepends=True)[:2]))
     cfg = SolveConfig(
         n=3, methods=("cons@N",), max_tokens=16, prompt=PROMPT.read_text(), stop=("\nQuestion:",)
     )
     res = solve(str(probs), cfg, base_url=local_server.base_url, model=MODEL_ALIAS, progress=False)
+    assert "is not below the server's context" not in capsys.readouterr().err
     c = res["counters"]
     assert (
         c["server_generated_tokens"]
@@ -223,6 +224,15 @@ def test_the_server_answers_health_and_its_counter_equals_the_usage_of_a_run(
         == sum(r["tokens"] for r in res["records"])
     )
     assert "warning" not in c and c["ledger_generated_tokens"] > 0
+    # the client learns the context from /health (--max-tokens past it is a warning: test_faults)
+    from deepprune.engine.backends.openai_compat import OpenAIBackend
+
+    b = OpenAIBackend(local_server.base_url, MODEL_ALIAS)
+    asyncio.run(b.check())
+    assert b.context == 2048 and b.context_warning(2047) is None
+    assert b.context_warning(32768).startswith(
+        "warning: --max-tokens 32768 is not below the server's context of 2048 tokens"
+    )
 
 
 def test_a_killed_probe_solve_on_the_real_server_resumes(local_server, tmp_path):

@@ -86,8 +86,20 @@ class Backend:
                 text.append(item.text)
         return "".join(text), finish
 
+    context: int | None = None  # the server's context length in tokens, where check() learnt it
+
     async def check(self) -> None:
-        """Raise a one-line error if the backend cannot serve requests (server down, unknown model)."""
+        """Raise a one-line error if the backend cannot serve requests (server down, unknown model);
+        learn the server's context length (``context``) where it reports it."""
+
+    def context_warning(self, max_tokens: int) -> str | None:
+        """A warning when ``max_tokens`` cannot fit the server's context (prompt included), known
+        after :meth:`check`; None where it fits or the server did not say."""
+        if self.context is None or max_tokens < self.context:
+            return None
+        return (f"warning: --max-tokens {max_tokens} is not below the server's context of "
+                f"{self.context} tokens (prompt included): a long trace stops at the context, not at "
+                f"--max-tokens; set --max-tokens below {self.context}")  # fmt: skip
 
     def require_probes(self, probe_every: int | None = None) -> None:
         """Raise a one-line error if answer probes cannot be served (a server answers any probe)."""

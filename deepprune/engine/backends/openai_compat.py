@@ -239,7 +239,8 @@ class OpenAIBackend(Backend):
         import openai
 
         try:
-            models = [m.id async for m in self.client.models.list()]
+            listed = [m async for m in self.client.models.list()]
+            models = [m.id for m in listed]
         except openai.APIStatusError as e:
             what = f"{self.base_url}: the server refused /models ({e.status_code})"
             if e.status_code in (401, 403):
@@ -251,6 +252,24 @@ class OpenAIBackend(Backend):
             raise DeepPruneError(
                 f"{self.base_url}: unknown model {self.model!r}; served: {', '.join(models)}"
             )
+        entry = listed[models.index(self.model)]
+        self.context = await self._context(getattr(entry, "model_extra", None) or {})
+
+    async def _context(self, extra: dict) -> int | None:
+        """The server's context length where it says it: vLLM's ``max_model_len`` in ``/models``,
+        else ``deepprune serve``'s ``/health``; None where it does not (never an error)."""
+        import httpx
+
+        got = extra.get("max_model_len")
+        if got is None:
+            root = self.base_url.rstrip("/").removesuffix("/v1")
+            try:
+                async with httpx.AsyncClient(timeout=5.0) as c:
+                    r = await c.get(f"{root}/health")
+                got = r.json().get("max_model_len") if r.status_code == 200 else None
+            except (httpx.HTTPError, ValueError, AttributeError):
+                return None
+        return got if isinstance(got, int) and not isinstance(got, bool) and got > 0 else None
 
     def _fail(self, req: Request, what: str) -> DeepPruneError:
         return DeepPruneError(f"{self.base_url}: request {req.request_id}: {what}")

@@ -32,7 +32,12 @@ from deepprune.replay.methods.waves import CappedConsK, WaveStop
 BASELINE_FAMILIES = ("pass@1", "cons@N", "deepconf")
 
 
-DEEPPRUNE_TAUS = (0.3, 0.5, 0.7, 0.9)  # the deepprune family's tau grid (ours; the paper's 0.5 in it)
+DEEPPRUNE_TAUS = (
+    0.3,
+    0.5,
+    0.7,
+    0.9,
+)  # the deepprune family's tau grid (ours; the paper's 0.5 in it)
 
 
 def families(
