@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -360,3 +361,32 @@ def test_a_non_utf8_config_and_a_huge_bootstrap_are_one_line(tmp_path, capsys):
     _fails_naming(
         capsys, ["headroom", "--pool", str(DEMO_POOL), "--n-boot", "1000000000"], "n_boot"
     )
+
+
+@pytest.mark.parametrize("command", ["prune", "solve"])
+def test_a_nan_judge_score_is_refused_in_replay_and_live(tmp_path, capsys, monkeypatch, command):
+    """A judge returning NaN (a NaN logprob) would split every cluster silently: refused."""
+    from deepprune.judges.lexical import JaccardJudge
+
+    def nan_scores(self, texts, i, j, question=None):
+        s = np.full(len(i), 0.9)
+        s[0] = np.nan
+        return s
+
+    monkeypatch.setattr(JaccardJudge, "score_indexed", nan_scores)
+    out = tmp_path / "out"
+    src = [
+        "--pool",
+        str(DEMO_POOL),
+        "--judge",
+        "lexical:jaccard",
+        "--limit",
+        "2",
+        "--out",
+        str(out),
+    ]
+    argv = (["prune", *src, "--repeats", "1", "--json"] if command == "prune"
+            else ["solve", "--backend", "replay", *src, "--methods", "deepprune", "--trunc", "tokens:8", "--K2", "4", "--K3", "4",
+                  "--no-progress"])  # fmt: skip
+    _fails_naming(capsys, argv, "judge 'lexical:jaccard' returned 1 NaN score(s)", "refused")
+    assert not list(out.rglob("results.json")) and not list(out.glob("*_prune.json"))

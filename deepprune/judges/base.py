@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepprune.errors import ConfigError
+from deepprune.errors import ConfigError, DeepPruneError
 
 
 @dataclass(frozen=True)
@@ -148,11 +148,23 @@ def _labels(judge: Judge, labels) -> np.ndarray:
     return np.asarray(labels, dtype=int)
 
 
+def finite_scores(judge: Judge, scores) -> np.ndarray:
+    """``scores`` as an array, refused (one line) if any is NaN: a NaN compares false with every
+    tau, so a judge that returns one (a NaN logprob from an endpoint) would split every cluster
+    silently and the run would still exit 0."""
+    s = np.asarray(scores, dtype=float)
+    if np.isnan(s).any():
+        raise DeepPruneError(f"judge {judge.id!r} returned {int(np.isnan(s).sum())} NaN score(s) of "
+                             f"{s.size} (a NaN logprob?): refused, a NaN score decides nothing")  # fmt: skip
+    return s
+
+
 def judge_scores(judge: Judge, pairs: Sequence[JudgePair], labels=None) -> np.ndarray:
-    """Scores of ``pairs``; ``labels`` reach the judge only if it is a :class:`LabelledJudge`."""
+    """Scores of ``pairs`` (NaN refused); ``labels`` reach the judge only if it is a
+    :class:`LabelledJudge`."""
     if isinstance(judge, LabelledJudge):
-        return judge.score_labelled(pairs, _labels(judge, labels))
-    return judge.score(pairs)
+        return finite_scores(judge, judge.score_labelled(pairs, _labels(judge, labels)))
+    return finite_scores(judge, judge.score(pairs))
 
 
 def judge_scores_by_question(
@@ -176,10 +188,12 @@ def judge_scores_by_question(
 
 
 def judge_scores_indexed(judge: Judge, texts, i, j, labels=None, question=None) -> np.ndarray:
-    """Indexed scores of one question; ``labels`` reach only a :class:`LabelledJudge`."""
+    """Indexed scores of one question (NaN refused); ``labels`` reach only a :class:`LabelledJudge`."""
     if isinstance(judge, LabelledJudge):
-        return judge.score_indexed_labelled(texts, i, j, _labels(judge, labels))
-    return judge.score_indexed(texts, i, j, question)
+        return finite_scores(
+            judge, judge.score_indexed_labelled(texts, i, j, _labels(judge, labels))
+        )
+    return finite_scores(judge, judge.score_indexed(texts, i, j, question))
 
 
 def parse_judge_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
