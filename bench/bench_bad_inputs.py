@@ -3,6 +3,7 @@
     python bench/bench_bad_inputs.py            # prints the table, then every trial that is not clean
     python bench/bench_bad_inputs.py --json     # one JSON object per trial
     python bench/bench_bad_inputs.py --proxy    # the proxy's section alone
+    python bench/bench_bad_inputs.py --round2   # issue 39's cases alone (bench/bad_inputs_round2.py)
 
 Each trial runs ``deepprune.cli.main(argv)`` in a forked child (stdout/stderr captured; killed
 after 60 s: a hang) and is classified as:
@@ -182,14 +183,19 @@ def _in_process(argv: list[str], valid: bool, place: list[str], out: Path | None
 def trial(
     argv: list[str], valid: bool, place: list[str], out: Path | None, warn: bool = False
 ) -> tuple[str, str]:
-    """One trial in a forked child: a hang is the child still running after HANG_S, killed then.
+    """One trial in a forked child: a hang is the child still running after HANG_S, killed then."""
+    return forked(lambda: _in_process(argv, valid, place, out, warn))
+
+
+def forked(fn) -> tuple[str, str]:
+    """``fn()`` (an (outcome, line) pair) in a forked child, killed after HANG_S: a hang.
     (No signal.alarm: math-verify sets its own alarm and would cancel ours, hiding a hang.)"""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: run, report one JSON line, leave without cleanup
         os.close(r)
         try:
-            res = _in_process(argv, valid, place, out, warn)
+            res = fn()
         except BaseException as e:  # noqa: BLE001
             res = ("traceback", repr(e))
         os.write(w, json.dumps(res).encode())
@@ -474,27 +480,53 @@ def run() -> list[dict]:
             )
         rows += fault_trials(Path(tmp))
         rows += proxy_trials()
+        rows += round2(Path(tmp))
     return rows
 
 
+def round2(d: Path) -> list[dict]:
+    """Issue 39's cases (``bench/bad_inputs_round2.py``), each in a forked child."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bad_inputs_round2 import round2_trials
+
+    return round2_trials(d, forked)
+
+
 if __name__ == "__main__":
-    rows = proxy_trials() if "--proxy" in sys.argv else run()  # --proxy: the proxy's section alone
+    if "--round2" in sys.argv:  # issue 39's cases alone
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = round2(Path(tmp))
+    else:
+        rows = (
+            proxy_trials() if "--proxy" in sys.argv else run()
+        )  # --proxy: the proxy's section alone
     if "--json" in sys.argv:
         print("\n".join(json.dumps(r) for r in rows))
     else:
         counts = Counter(r["outcome"] for r in rows)
         print(f"trials: {len(rows)}")
-        for k in ("clean", "accepted", "unclear", "traceback", "silent", "hang"):
+        for k in (
+            "clean",
+            "accepted",
+            "unclear",
+            "destroyed",
+            "leaked",
+            "traceback",
+            "silent",
+            "hang",
+        ):
             print(f"{k:10s} {counts.get(k, 0)}")
         faults = [r for r in rows if r["input"].startswith("fault:")]
         aborted = [r for r in faults if r["resume"]]
-        print(f"server faults: {len(faults)} trials; aborted runs resumed losslessly: "
-              f"{sum(r['resume'] == 'resumed' for r in aborted)} of {len(aborted)}")  # fmt: skip
+        if faults:
+            print(f"server faults: {len(faults)} trials; aborted runs resumed losslessly: "
+                  f"{sum(r['resume'] == 'resumed' for r in aborted)} of {len(aborted)}")  # fmt: skip
         proxy = Counter(r["outcome"] for r in rows if r["input"].startswith("proxy:"))
-        print(
-            f"proxy: {sum(proxy.values())} trials: "
-            + ", ".join(f"{k} {v}" for k, v in sorted(proxy.items()))
-        )
+        if proxy:
+            print(
+                f"proxy: {sum(proxy.values())} trials: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(proxy.items()))
+            )
         for r in rows:
             if r["outcome"] not in ("clean", "accepted") or r.get("resume") == "LOST":
                 print(f"  {r['outcome']}: {r['input']} x {r['command']}: {r['line']}")

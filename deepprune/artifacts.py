@@ -145,6 +145,9 @@ def check_section(path: str | os.PathLike, name: str) -> str:
         raise DeepPruneError(
             f"{path}: cannot read the file for --section {name}: {e.strerror}"
         ) from e
+    except UnicodeDecodeError as e:  # a section is replaced in text; this file is not UTF-8 text
+        raise DeepPruneError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); --section "
+                             f"{name} replaces a part of a Markdown file") from None  # fmt: skip
     a, b = text.find(begin), text.find(end)
     if a < 0 or b < a:
         raise DeepPruneError(f"{path}: no section {name!r} (add the lines {begin!r} and {end!r})")

@@ -361,6 +361,11 @@ def test_a_non_utf8_config_and_a_huge_bootstrap_are_one_line(tmp_path, capsys):
     _fails_naming(
         capsys, ["headroom", "--pool", str(DEMO_POOL), "--n-boot", "1000000000"], "n_boot"
     )
+    md = tmp_path / "t.md"
+    md.write_bytes(b"# x\n\xff\xfe\n")  # a --markdown whose section is to be replaced: not text
+    _fails_naming(capsys, ["prune", "--pool", str(DEMO_POOL), "--markdown", str(md), "--section", "s"],
+                  f"{md}: not UTF-8 text")  # fmt: skip
+    assert md.read_bytes() == b"# x\n\xff\xfe\n"
 
 
 @pytest.mark.parametrize("command", ["prune", "solve"])
