@@ -306,6 +306,17 @@ def test_the_live_side_has_one_front_door_and_short_functions():
         "deepprune.engine.live",
         "deepprune.engine.solve_config",
     }, engine
+    # solve and generate run problems through the same door; neither builds methods, judges or
+    # requests of its own (generate's traces: live.sample_trace on engine.run.Run)
+    g = _graph()
+    for caller in ("deepprune.engine.solve", "deepprune.engine.generate"):
+        assert "deepprune.engine.live" in g[caller], caller
+        assert not g[caller] & {
+            "deepprune.engine.methods",
+            "deepprune.judges",
+        }, (caller, g[caller])
+    gen = (PKG / "engine" / "generate.py").read_text()
+    assert "Request(" not in gen and ".stream(" not in gen and ".complete(" not in gen
     long = []
     for sub in ("engine", "proxy"):
         for path in (PKG / sub).rglob("*.py"):

@@ -23,21 +23,19 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from deepprune.answers import extract_answer
 from deepprune.artifacts import check_outputs
-from deepprune.confidence import token_confidence
-from deepprune.engine.backends import Backend, Finish, Request, Server, get_backend, read_prompt
+from deepprune.engine.backends import Backend, Server, get_backend, read_prompt
+from deepprune.engine.live import LiveLedger, Run, sample_trace
 from deepprune.engine.problems import (
     DEFAULT_PROMPT,
     Problem,
     RecordFile,
     resolve_problems,
-    trace_seed,
 )
-from deepprune.engine.run import all_or_none, run_sync
+from deepprune.engine.run import all_or_none, check_backend, run_sync
 from deepprune.errors import ConfigError, DeepPruneError
-from deepprune.pools import Question, Trace, iter_pool, write_pool
-from deepprune.probes import DEFAULT_CUE, PROBE_MAX_TOKENS, probe_answer
+from deepprune.pools import Question, iter_pool, write_pool
+from deepprune.probes import DEFAULT_CUE, PROBE_MAX_TOKENS
 
 
 @dataclass
@@ -98,79 +96,6 @@ class GenerateJob:
                 f"{res['tokens_generated']} tokens in {res['seconds']:.1f} s{rate}"]  # fmt: skip
 
 
-@dataclass
-class TraceStats:
-    tokens: int = 0
-    probe_tokens: int = 0
-    usage_source: set = field(default_factory=set)
-    flags: list = field(default_factory=list)  # (request id, what the client did not trust)
-
-    def add(self, fin: Finish, rid: str) -> None:
-        self.tokens += fin.completion_tokens
-        self.usage_source.add(fin.usage_source)
-        self.flags += [(rid, f) for f in fin.flags]
-
-
-async def probe(backend: Backend, prompt: str, prefix: str, cfg: GenerateConfig, p: Problem, rid: str,
-                sem: asyncio.Semaphore) -> tuple[str | None, int]:  # fmt: skip
-    """The model's answer from a partial trace (greedy, a few tokens) and its token count."""
-    req = Request(rid, prompt, seed=0, max_tokens=cfg.probe_tokens, temperature=0.0,
-                  continuation=prefix + cfg.answer_cue)  # fmt: skip
-    async with sem:
-        text, fin = await backend.complete(req)
-    return probe_answer(cfg.answer_cue, text, p.answer_type), fin.completion_tokens
-
-
-async def sample_trace(backend: Backend, p: Problem, index: int, cfg: GenerateConfig,
-                       sem: asyncio.Semaphore, probe_sem: asyncio.Semaphore, stats: TraceStats) -> Trace:  # fmt: skip
-    prompt = cfg.prompt.replace(
-        "{question}", p.question
-    )  # literal: templates may hold \\boxed{...}
-    rid = f"{p.id}/{index}"
-    req = Request(rid, prompt, trace_seed(cfg, p.id, index), cfg.max_tokens, cfg.temperature, cfg.top_p,
-                  cfg.logprobs, tuple(cfg.stop), meta={"question": p.id, "index": index})  # fmt: skip
-    parts, confs, probes, n, fin = [], [], [], 0, None
-    if (
-        not cfg.logprobs and not cfg.probe_every
-    ):  # nothing to watch token by token: one plain request,
-        async with sem:  # whose usage is the server's exact count (stop-string tokens included)
-            text, fin = await backend.complete(req)
-        stats.add(fin, rid)
-        return Trace(text=text, answer=extract_answer(text, p.answer_type), answer_given=True,
-                     num_tokens=fin.completion_tokens, finished=fin.finished)  # fmt: skip
-    try:
-        async with sem:
-            async for item in backend.stream(req):
-                if isinstance(item, Finish):
-                    fin = item
-                    break
-                parts.append(item.text)
-                n += item.tokens
-                if item.top_logprobs:
-                    confs += [token_confidence(r) for r in item.top_logprobs]
-                while cfg.probe_every and n >= (len(probes) + 1) * cfg.probe_every:
-                    k = len(probes)
-                    probes.append(asyncio.create_task(
-                        probe(backend, prompt, "".join(parts), cfg, p, f"{rid}/probe{k}", probe_sem)))  # fmt: skip
-        text = "".join(parts)
-        if cfg.logprobs and len(confs) != n:
-            raise DeepPruneError(
-                f"{rid}: the server returned logprobs for {len(confs)} of {n} tokens"
-            )
-        answers = await all_or_none(probes)
-    except BaseException:
-        for t in probes:  # no probe outlives its failed trace
-            t.cancel()
-        await asyncio.gather(*probes, return_exceptions=True)
-        raise
-    stats.add(fin, rid)
-    stats.probe_tokens += sum(t for _, t in answers)
-    extra = {"probes": [a for a, _ in answers]} if cfg.probe_every else {}
-    return Trace(text=text, answer=extract_answer(text, p.answer_type), answer_given=True,
-                 num_tokens=fin.completion_tokens, finished=fin.finished, confs=confs if cfg.logprobs else None,
-                 extra=extra)  # fmt: skip
-
-
 def _settings(cfg: GenerateConfig, backend: str, model: str | None) -> dict:
     return {"generated_by": "deepprune generate", "backend": backend, "model": model, **asdict(cfg)}
 
@@ -202,20 +127,20 @@ async def _generate(problems: list[Problem], backend: Backend, cfg: GenerateConf
     records.repair()  # a torn last line: set aside (and said), so it neither blocks nor swallows the next
     done = _read_done([out, partial], settings)
     todo = [p for p in problems if p.id not in done]
-    stats = TraceStats()
+    led = LiveLedger()  # the one ledger of the whole run
     t0 = time.perf_counter()
     if todo:
-        await backend.check()
-    if warn := backend.context_warning(cfg.max_tokens):
-        print(warn, file=sys.stderr)
+        await check_backend(backend, cfg.max_tokens)
     sem, probe_sem = asyncio.Semaphore(cfg.concurrency), asyncio.Semaphore(cfg.concurrency)
     bar = tqdm(total=len(todo) * cfg.n, unit="trace", desc="generate", disable=not progress)
 
     async def one(p: Problem):
+        run = Run(backend, p, cfg)
+
         async def counted(i):
-            t = await sample_trace(backend, p, i, cfg, sem, probe_sem, stats)
+            t = await sample_trace(run, i, cfg, sem, probe_sem, led)
             bar.update(1)
-            bar.set_postfix(tok_s=f"{stats.tokens / max(time.perf_counter() - t0, 1e-9):.1f}")
+            bar.set_postfix(tok_s=f"{led.tokens / max(time.perf_counter() - t0, 1e-9):.1f}")
             return t
 
         traces = await all_or_none(counted(i) for i in range(cfg.n))
@@ -235,10 +160,10 @@ async def _generate(problems: list[Problem], backend: Backend, cfg: GenerateConf
     write_pool(out, [done[p.id] for p in problems])
     partial.unlink(missing_ok=True)
     return {"out": str(out), "problems": len(problems), "generated_problems": len(todo),
-            "traces_generated": len(todo) * cfg.n, "tokens_generated": stats.tokens,
-            "probe_tokens": stats.probe_tokens, "seconds": seconds,
-            "tokens_per_s": stats.tokens / seconds if todo and seconds > 0 else None,
-            "token_count": sorted(stats.usage_source), "usage_flags": stats.flags}  # fmt: skip
+            "traces_generated": len(todo) * cfg.n, "tokens_generated": led.tokens,
+            "probe_tokens": led.probe_tokens, "seconds": seconds,
+            "tokens_per_s": led.tokens / seconds if todo and seconds > 0 else None,
+            "token_count": sorted(led.usage_source), "usage_flags": led.usage_flags}  # fmt: skip
 
 
 def _start(problems, out, cfg: GenerateConfig, backend: str, progress: bool, backend_args: dict):

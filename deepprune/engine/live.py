@@ -1,6 +1,7 @@
 """The one way into the live engine: every caller (``solve``, the proxy, a notebook) runs a problem
 through :func:`prepare` and :func:`solve_one`, and only they build judges and methods or touch
-the backend's requirements (nanochat's ``Engine.generate``, vLLM's ``EngineClient``).
+the backend's requirements (nanochat's ``Engine.generate``, vLLM's ``EngineClient``);
+``generate`` samples whole traces through :func:`sample_trace`, on the same :class:`Run`.
 
 Example (a replayed pool, no server)::
 
@@ -11,16 +12,21 @@ Example (a replayed pool, no server)::
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from deepprune.answers import extract_answer
+from deepprune.confidence import token_confidence
 from deepprune.engine.backends import Backend
 from deepprune.engine.ledger import LiveLedger
 from deepprune.engine.methods import build_methods
 from deepprune.engine.recipe import load_recipe
-from deepprune.engine.run import GenMethod, Run
+from deepprune.engine.run import GenMethod, Run, all_or_none
 from deepprune.engine.solve_config import SolveConfig
+from deepprune.errors import DeepPruneError
+from deepprune.pools import Trace
 from deepprune.problems import Problem
 
 
@@ -87,4 +93,62 @@ async def solve_one(setup: Setup, backend: Backend, problem: Problem, method: Ge
     return LiveResult(res, led, run.completed, run.finished, run.n, time.perf_counter() - t0)
 
 
-__all__ = ["LiveResult", "Setup", "load_recipe", "prepare", "solve_one"]
+async def sample_trace(run: Run, index: int, cfg, sem: asyncio.Semaphore,
+                       probe_sem: asyncio.Semaphore, led: LiveLedger) -> Trace:  # fmt: skip
+    """``generate``'s way in: trace ``index`` of ``run``'s problem generated whole (``cfg``: a
+    :class:`~deepprune.engine.generate.GenerateConfig`, its logprobs and probes), through :class:`~deepprune.engine.run.Run` (its one
+    request builder, stream loop and probe), charged to ``led``. ``sem`` bounds traces in flight,
+    ``probe_sem`` probes: separate slots, so probes never wait behind the traces they probe."""
+    p = run.p
+    if not cfg.logprobs and not cfg.probe_every:  # nothing to watch token by token: one plain
+        async with (
+            sem
+        ):  # request, whose usage is the server's exact count (stop-string tokens included)
+            text = await run.full(index, led)
+        fin = run.finished[index][1]
+        return Trace(text=text, answer=extract_answer(text, p.answer_type), answer_given=True,
+                     num_tokens=fin.completion_tokens, finished=fin.finished)  # fmt: skip
+    confs, probes = [], []
+
+    async def probe(k: int, partial: str) -> str | None:
+        async with probe_sem:
+            return await run.probe(index, k, partial, led)
+
+    async def on_delta(parts, n, _text, _tokens, top) -> bool:
+        if top:
+            confs.extend(token_confidence(r) for r in top)
+        while cfg.probe_every and n >= (len(probes) + 1) * cfg.probe_every:
+            probes.append(asyncio.create_task(probe(len(probes), "".join(parts))))
+        return False  # never stop early: generate samples every trace whole
+
+    try:
+        async with sem:
+            text, fin, n = await run.stream_until(index, led, on_delta, logprobs=cfg.logprobs)
+        if fin is None:
+            raise DeepPruneError(f"{p.id}/{index}: the stream ended without a finish")
+        if cfg.logprobs and len(confs) != n:
+            raise DeepPruneError(
+                f"{p.id}/{index}: the server returned logprobs for {len(confs)} of {n} tokens"
+            )
+        answers = await all_or_none(probes)
+    except BaseException:
+        for t in probes:  # no probe outlives its failed trace
+            t.cancel()
+        await asyncio.gather(*probes, return_exceptions=True)
+        raise
+    extra = {"probes": list(answers)} if cfg.probe_every else {}
+    return Trace(text=text, answer=extract_answer(text, p.answer_type), answer_given=True,
+                 num_tokens=fin.completion_tokens, finished=fin.finished, confs=confs if cfg.logprobs else None,
+                 extra=extra)  # fmt: skip
+
+
+__all__ = [
+    "LiveLedger",
+    "LiveResult",
+    "Run",
+    "Setup",
+    "load_recipe",
+    "prepare",
+    "sample_trace",
+    "solve_one",
+]

@@ -27,6 +27,16 @@ async def all_or_none(aws) -> list:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def check_backend(backend: Backend, max_tokens: int) -> None:
+    """Before the first request: the backend's :meth:`~Backend.check` (one-line errors), then a
+    warning on stderr where ``max_tokens`` cannot fit the server's context."""
+    import sys
+
+    await backend.check()
+    if warn := backend.context_warning(max_tokens):
+        print(warn, file=sys.stderr)
+
+
 def run_sync(coro):
     """``asyncio.run(coro)``; where an event loop already runs in this thread (Jupyter, IPython),
     in a worker thread with a loop of its own instead of failing with "asyncio.run() cannot be

@@ -37,7 +37,7 @@ from deepprune.engine.backends import Backend, Server, get_backend
 from deepprune.engine.ledger import counter_check, run_notes, solve_table, summarise
 from deepprune.engine.live import Setup, prepare, solve_one
 from deepprune.engine.problems import RecordFile, TraceFile, resolve_problems
-from deepprune.engine.run import all_or_none, run_sync
+from deepprune.engine.run import all_or_none, check_backend, run_sync
 from deepprune.engine.solve_config import SolveConfig
 from deepprune.errors import ConfigError, DeepPruneError
 from deepprune.grading import answers_equal
@@ -151,9 +151,7 @@ async def _solve(
         print(f"resuming {out}: {len(problems) - len(todo)} of {len(problems)} problems already solved, "
               f"{len(todo)} to go", file=sys.stderr)  # fmt: skip
     if todo:
-        await backend.check()
-    if warn := backend.context_warning(cfg.max_tokens):
-        print(warn, file=sys.stderr)
+        await check_backend(backend, cfg.max_tokens)
     sem = asyncio.Semaphore(cfg.concurrent_problems)
     rec_file = RecordFile(out / "records.jsonl") if out is not None else None
     bar = tqdm(total=len(todo), unit="problem", desc="solve", disable=not progress)
