@@ -249,3 +249,17 @@ def test_compare_sets_deepprunes_tau_grid_and_K2(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["compare", "--config", str(tmp_path / "c.yaml"), "--print-config"])
     assert capsys.readouterr().out == printed
+
+
+@pytest.mark.slow  # reads a 128-trace shared pool
+def test_compare_on_a_probe_pool_runs_the_prefix_families_with_the_probe_judge():
+    """A probe pool has no text: its prefixes are probe answers, and the probe judge (which reads
+    no text) is attached, so PoLR and DeepPrune run instead of failing on a missing memo."""
+    from tests.conftest import shared_pool
+
+    pool = shared_pool("probe-qwen3-8b-hmmt25-n128.jsonl")
+    cfg = CompareConfig(online=OnlineConfig(repeats=1, trunc="probe:2", limit=2), similarity="probe",
+                        families=("polr", "deepprune"), budget_grid=(1, 128), n_boot=50)  # fmt: skip
+    res = compare_pool(pool, cfg)
+    assert not res["skipped"] and {p["family"] for p in res["points"]} == {"polr", "deepprune"}
+    assert all(p["aux_calls"] > 0 for p in res["points"])  # the judge was asked

@@ -133,7 +133,8 @@ def compare_pool(
     if any(f in chosen for f in sim_families):
         judge = get_judge(cfg.similarity)
         sim_id = judge.id
-        if all(q.prefix_known for q in qs) and not any(q.text_missing for q in qs):
+        textless = judge.reads == "text" and any(q.text_missing for q in qs)
+        if all(q.prefix_known for q in qs) and not textless:  # a probe judge reads no text
             attach_judge(qs, judge)  # else its families are skipped, said in the table
         judge_of = dict.fromkeys(sim_families, judge)
     fams = families(sim_id, oc.cluster, cfg.taus)
