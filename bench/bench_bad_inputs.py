@@ -33,6 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 from deepprune.cli import main
+from deepprune.greedy import ClusterConfig
 from deepprune.synth import DEMO_POOL
 
 Q = json.loads(DEMO_POOL.read_text().splitlines()[0])
@@ -420,7 +421,9 @@ def proxy_trials() -> list[dict]:
             s.bind(("127.0.0.1", 0))
             return s.getsockname()[1]
 
-    cfg = dict(judge="lexical:jaccard", trunc="tokens:4", max_tokens=20, K2=2, K3=2)
+    cfg = dict(
+        judge="lexical:jaccard", trunc="tokens:4", max_tokens=20, cluster=ClusterConfig(K2=2, K3=2)
+    )
     with FaultServer() as fs:
         with ProxyJob(upstream=fs.url("ok"), port=port(), method="cons@N", log=os.devnull,
                       config=ProxyConfig(**cfg)).start() as h:  # fmt: skip

@@ -9,15 +9,15 @@ def register(sub) -> None:
     from deepprune.engine.generate import GenerateJob
     from deepprune.engine.server import ServeJob
     from deepprune.engine.solve import SolveJob
-    from deepprune.proxy.job import ProxyJob
+    from deepprune.proxy.job import PROXY_FIXED, ProxyJob
 
     command(sub, "generate", GenerateJob, str)
     command(sub, "solve", SolveJob, str)
     command(sub, "serve", ServeJob)
-    # n, the methods, the stop strings and the prompt come from each request
+    # n, the methods, the stop strings, the prompt and the seed come from each request (PROXY_FIXED)
     command(
         sub,
         "proxy",
         ProxyJob,
-        exclude=("n", "methods", "stop", "prompt", "k", "concurrent_problems"),
+        exclude=PROXY_FIXED,
     )

@@ -3,7 +3,7 @@ checked before any request; :meth:`SolveConfig.warnings` says when a run could s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deepprune.engine.backends import read_prompt
 from deepprune.engine.methods import METHODS
@@ -57,12 +57,8 @@ class SolveConfig:
     k: float = 0.0  # cons@k traces; 0 = DeepPrune's budget on the same problem (our choice)
     # seeded arrival order (as `deepprune prune`) instead of server timing
     deterministic: bool = False
-    tau: float = ClusterConfig.tau  # DeepPrune §4: similarity threshold
-    K: int = ClusterConfig.K  # DeepPrune §4: maximum number of clusters
-    K1: int = ClusterConfig.K1  # DeepPrune §4: members sampled per cluster when comparing
-    K2: int = ClusterConfig.K2  # DeepPrune §4: maximum traces completed from the largest cluster
-    # our choice (not reported in the paper): fallback sample when all are singletons
-    K3: int = ClusterConfig.K3
+    # DeepPrune's tau, K, K1, K2, K3 (the paper's): the same ClusterConfig the replay nests
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     deepconf_warmup: int = 4  # our choice for small N (DeepConf: 16 of 512)
     deepconf_window: int = 2048  # DeepConf: group size (tokens) of the sliding confidence
     deepconf_keep: float = 10.0  # DeepConf-low: the warm-up threshold keeps the top 10%
@@ -106,7 +102,6 @@ class SolveConfig:
         self._check_numbers()
         if "{question}" not in self.prompt:
             raise ConfigError("the prompt template must contain {question}")
-        _ = self.cluster  # validates tau and K*
         cut = self.cut_tokens()
         if "deepprune" in self.methods and cut is not None and cut >= self.max_tokens:
             raise ConfigError(f"--trunc {self.trunc} cuts at {cut} tokens, at or past --max-tokens {self.max_tokens}: "
@@ -178,13 +173,10 @@ class SolveConfig:
     def warnings(self) -> list[str]:
         """Settings under which DeepPrune can hardly save anything (said, not refused)."""
         out = []
-        if "deepprune" in self.methods and self.n <= min(self.K2, self.K3):
-            out.append(f"--n {self.n} <= K2 = {self.K2} and K3 = {self.K3}: DeepPrune completes the whole largest "
+        c = self.cluster
+        if "deepprune" in self.methods and self.n <= min(c.K2, c.K3):
+            out.append(f"--n {self.n} <= K2 = {c.K2} and K3 = {c.K3}: DeepPrune completes the whole largest "
                        "cluster (and all N traces when all are singletons), so it saves only when the traces split "
                        f"into several clusters; for N = {self.n} try --K2 {max(self.n // 4, 1)} --K3 "
                        f"{max(self.n // 4, 1)}")  # fmt: skip
         return out
-
-    @property
-    def cluster(self) -> ClusterConfig:
-        return ClusterConfig(self.tau, self.K, self.K1, self.K2, self.K3)

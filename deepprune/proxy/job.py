@@ -23,6 +23,12 @@ class ProxyConfig(SolveConfig):
     max_tokens: int = 32768
 
 
+# SolveConfig fields a proxy never reads from its command line: n, the methods, the stop strings,
+# the prompt and the seed come from each request (a request without a seed gets a fresh one), cons@k's
+# k is no proxy method's, and one request is one problem (concurrent_problems)
+PROXY_FIXED = ("n", "methods", "stop", "prompt", "seed", "k", "concurrent_problems")
+
+
 @dataclass
 class ProxyJob:
     """``deepprune proxy``: an OpenAI-compatible server in front of yours; every n > 1 request is pruned."""

@@ -8,6 +8,7 @@ from deepprune.dev.fault_server import FaultServer
 from deepprune.engine.ledger import summarise
 from deepprune.engine.problems import Problem, trace_seed
 from deepprune.engine.solve import SolveConfig, solve
+from deepprune.greedy import ClusterConfig
 
 PROMPT = 10  # prompt tokens the fault server reports per request
 MAX, CUT, N = 12, 4, 6
@@ -20,7 +21,7 @@ def _length(cfg, qid, i, cap):
 @pytest.fixture(scope="module")
 def run():
     cfg = SolveConfig(n=N, methods=("cons@N", "deepprune", "cons@k"), judge="lexical:jaccard",
-                      trunc=f"tokens:{CUT}", deterministic=True, max_tokens=MAX, K2=3)  # fmt: skip
+                      trunc=f"tokens:{CUT}", deterministic=True, max_tokens=MAX, cluster=ClusterConfig(K2=3))  # fmt: skip
     probs = [Problem(f"q{i}", "1+1?", "42") for i in range(4)]
     with FaultServer() as fs:
         res = solve(

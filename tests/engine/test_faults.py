@@ -13,6 +13,7 @@ from deepprune.engine.backends.openai_compat import check_usage
 from deepprune.engine.generate import GenerateConfig, generate
 from deepprune.engine.solve import SolveConfig, solve
 from deepprune.errors import ConfigError, DeepPruneError
+from deepprune.greedy import ClusterConfig
 from deepprune.pools import iter_pool
 
 # what each fault must produce: an error saying this, or a run whose usage is flagged
@@ -233,7 +234,7 @@ def test_the_chat_api_streams_completes_and_continues_a_partial_assistant_turn(
     faults.httpd.chat_requests.clear()
     kw = {"base_url": faults.url("ok"), "model": "fault-model", "retries": 0, "progress": False}
     cfg = SolveConfig(n=4, max_tokens=20, methods=("cons@N", "deepprune"), trunc="probe:1", probe_every=4,
-                      deterministic=True, K2=2, K3=2)  # fmt: skip
+                      deterministic=True, cluster=ClusterConfig(K2=2, K3=2))  # fmt: skip
     chat = solve(problems, cfg, api="chat", **kw)
     plain = solve(problems, cfg, **kw)
 

@@ -9,6 +9,7 @@ from deepprune.cli import main
 from deepprune.engine.generate import GenerateConfig
 from deepprune.engine.problems import trace_seed
 from deepprune.engine.server import MODEL_ALIAS
+from deepprune.greedy import ClusterConfig
 from deepprune.pools import read_pool
 from tests.conftest import ROOT
 
@@ -100,7 +101,7 @@ def test_solve_on_the_real_server_saves_tokens_and_counts_the_servers_usage(loca
 
     probs = tmp_path / "p.jsonl"
     probs.write_text("".join(PROBLEMS.read_text().splitlines(keepends=True)[:2]))
-    cfg = SolveConfig(n=8, methods=("cons@N", "deepprune"), judge="lexical:jaccard", trunc="tokens:12", K2=3,
+    cfg = SolveConfig(n=8, methods=("cons@N", "deepprune"), judge="lexical:jaccard", trunc="tokens:12", cluster=ClusterConfig(K2=3),
                       max_tokens=48, prompt=PROMPT.read_text(), stop=("\nQuestion:",), concurrent_problems=2)  # fmt: skip
     res = solve(str(probs), cfg, base_url=local_server.base_url, model=MODEL_ALIAS, out=tmp_path / "run",
                 progress=False)  # fmt: skip
@@ -137,7 +138,7 @@ def test_solve_with_probes_and_parallel_probe_on_the_real_server(local_server, t
     probs = tmp_path / "p.jsonl"
     probs.write_text("".join(PROBLEMS.read_text().splitlines(keepends=True)[:2]))
     cfg = SolveConfig(n=6, methods=("cons@N", "deepprune", "parallel-probe"), judge="probe", trunc="probe:1",
-                      probe_every=8, probe_tokens=6, K2=2, max_tokens=24, pp_T=2, pp_warm_up=0, pp_patience=1,
+                      probe_every=8, probe_tokens=6, cluster=ClusterConfig(K2=2), max_tokens=24, pp_T=2, pp_warm_up=0, pp_patience=1,
                       prompt=PROMPT.read_text(), stop=("\nQuestion:",), concurrent_problems=2)  # fmt: skip
     res = solve(str(probs), cfg, base_url=local_server.base_url, model=MODEL_ALIAS, out=tmp_path / "run",
                 progress=False)  # fmt: skip
@@ -312,3 +313,31 @@ def test_the_endpoint_llm_judge_reads_the_label_logprobs_of_the_real_server(loca
         usage += u.prompt_tokens + u.completion_tokens
     assert found > 0  # the labels are among the top tokens: the scores are not the 0.5 default
     assert judge.requests == 2 and judge.served_tokens == usage
+
+
+def test_the_readmes_cpu_solve_command_runs(local_server, tmp_path, capsys, monkeypatch):
+    """The README's `deepprune solve` for this CPU's server, as written (its prompt, stop, probe
+    spacing and methods), on one problem with 4 traces: it runs, every method is in the table, and
+    the server's context takes its --max-tokens without a warning."""
+    import shlex
+
+    from tests.test_doc_numbers import readme_commands
+
+    (cmd,) = [c for c in readme_commands((ROOT / "README.md").read_text(encoding="utf-8"))
+              if c.startswith("deepprune solve ") and "gemma3-270m" in c and "cons@k" in c]  # fmt: skip
+    argv = shlex.split(cmd)[1:]
+    (shell,) = [i for i, a in enumerate(argv) if a.startswith("$(printf")]
+    argv[shell] = "\nQuestion:"  # what the shell makes of "$(printf '\nQuestion:')"
+    monkeypatch.chdir(ROOT)  # its @DeepPrune_data/prompts/... path
+    argv[argv.index("--problems") + 1] = str(tmp_path / "p.jsonl")
+    (tmp_path / "p.jsonl").write_text(
+        (ROOT / "DeepPrune_data/problems/add24.jsonl").read_text().splitlines()[0] + "\n"
+    )
+    argv[argv.index("--base-url") + 1] = local_server.base_url
+    argv[argv.index("--n") + 1] = "4"
+    argv[argv.index("--out") + 1] = str(tmp_path / "run")
+    assert main([*argv, "--no-progress", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "context" not in err
+    rows = json.loads((tmp_path / "run" / "results.json").read_text())["rows"]
+    assert {r["method"] for r in rows} == {"cons@N", "cons@k", "deepprune", "short-m@k"}

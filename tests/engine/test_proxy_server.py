@@ -16,6 +16,7 @@ import pytest
 from deepprune.engine.backends.openai_compat import parse_generated_counter
 from deepprune.engine.problems import Problem
 from deepprune.engine.solve import SolveConfig, solve
+from deepprune.greedy import ClusterConfig
 from deepprune.proxy.core import problem_id
 from deepprune.proxy.job import ProxyConfig, ProxyJob
 from tests.conftest import ROOT
@@ -25,7 +26,11 @@ from tests.proxy.test_proxy import _metric, _port
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("llama")]
 
 PROBLEMS = ROOT / "DeepPrune_data" / "problems" / "add24.jsonl"
-SETTINGS = {"probe_every": 8, "K2": 2, "K3": 2, "deterministic": True}  # as the README's command
+SETTINGS = {
+    "probe_every": 8,
+    "cluster": ClusterConfig(K2=2, K3=2),
+    "deterministic": True,
+}  # as the README's command
 LIMIT, N = 4, 4
 
 

@@ -308,8 +308,7 @@ def test_without_gold_solve_reports_agreement_with_cons_n(tmp_path):
         trunc="tokens:8",
         max_tokens=10**6,
         deterministic=True,
-        K2=2,
-        K3=2,
+        cluster=ClusterConfig(K2=2, K3=2),
     )
     res = solve(None, cfg, backend="replay", pool=str(pool), progress=False)
     by = {r["method"]: r for r in res["rows"]}

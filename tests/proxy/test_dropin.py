@@ -11,6 +11,7 @@ import pytest
 
 from deepprune.dev.fault_server import FaultServer
 from deepprune.errors import ConfigError
+from deepprune.greedy import ClusterConfig
 from deepprune.proxy.job import ProxyConfig, ProxyJob
 from tests.conftest import DEMO_POOL, free_port
 
@@ -25,7 +26,7 @@ def upstream():
 
 @pytest.fixture(scope="module")
 def proxy(upstream):
-    cfg = ProxyConfig(max_tokens=20, K2=2, K3=2, deterministic=True, **TEXT)
+    cfg = ProxyConfig(max_tokens=20, cluster=ClusterConfig(K2=2, K3=2), deterministic=True, **TEXT)
     with ProxyJob(
         upstream=upstream.url("ok"), port=free_port(), method="cons@N", config=cfg
     ).start() as h:

@@ -17,6 +17,7 @@ from deepprune.dev.fault_server import FaultServer
 from deepprune.engine.problems import Problem
 from deepprune.engine.solve import SolveConfig, solve
 from deepprune.errors import ConfigError
+from deepprune.greedy import ClusterConfig
 from deepprune.proxy.core import problem_id
 from deepprune.proxy.job import ProxyConfig, ProxyJob
 from tests.conftest import ROOT
@@ -41,7 +42,12 @@ def upstream():
 
 def _proxy(upstream=None, mode="ok", **kw):
     cfg = ProxyConfig(
-        **{"max_tokens": 20, "K2": 2, "K3": 2, "deterministic": True, **kw.pop("config", {})}
+        **{
+            "max_tokens": 20,
+            "cluster": ClusterConfig(K2=2, K3=2),
+            "deterministic": True,
+            **kw.pop("config", {}),
+        }
     )
     where = {"pool": kw.pop("pool")} if "pool" in kw else {"upstream": upstream.url(mode)}
     return ProxyJob(port=_port(), config=cfg, **where, **kw).start()
@@ -92,8 +98,7 @@ def test_n1_passes_through_and_n8_is_pruned_with_solves_seeds_and_tokens(upstrea
             n=8,
             max_tokens=20,
             seed=5,
-            K2=2,
-            K3=2,
+            cluster=ClusterConfig(K2=2, K3=2),
             deterministic=True,
             methods=("deepprune",),
             prompt="{question}",
@@ -299,7 +304,7 @@ def test_usage_counts_probe_tokens_and_the_cons_n_estimate_is_n_times_the_comple
         c = _client(h)
         r = c.completions.create(model="fault-model", prompt="2+2?", n=6, max_tokens=20, seed=9)
         dp = r.model_extra["deepprune"]
-        cfg = SolveConfig(n=6, max_tokens=20, seed=9, K2=2, K3=2, deterministic=True, methods=("deepprune",),
+        cfg = SolveConfig(n=6, max_tokens=20, seed=9, cluster=ClusterConfig(K2=2, K3=2), deterministic=True, methods=("deepprune",),
                           prompt="{question}", **probe)  # fmt: skip
         ref = solve([Problem(problem_id("2+2?"), "2+2?")], cfg, base_url=upstream.url("ok"), model="fault-model",
                     progress=False)["records"][0]  # fmt: skip

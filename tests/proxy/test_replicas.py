@@ -14,6 +14,7 @@ import pytest
 
 from deepprune.dev.fault_server import FaultServer
 from deepprune.engine.backends.openai_compat import parse_generated_counter
+from deepprune.greedy import ClusterConfig
 from deepprune.proxy.job import ProxyConfig, ProxyJob
 from tests.conftest import free_port
 
@@ -32,7 +33,11 @@ def _proxy_tokens(h) -> int:
 def test_two_replicas_behind_vllm_router(tmp_path):
     router_bin = shutil.which("vllm-router") or str(Path(sys.executable).parent / "vllm-router")
     cfg = ProxyConfig(
-        max_tokens=20, K2=2, K3=2, judge="lexical:jaccard", trunc="tokens:4", deterministic=True
+        max_tokens=20,
+        cluster=ClusterConfig(K2=2, K3=2),
+        judge="lexical:jaccard",
+        trunc="tokens:4",
+        deterministic=True,
     )
     with FaultServer() as a, FaultServer() as b:
         ups = [a, b]

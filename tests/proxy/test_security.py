@@ -11,6 +11,7 @@ import pytest
 
 from deepprune.dev.fault_server import FaultServer
 from deepprune.errors import ConfigError
+from deepprune.greedy import ClusterConfig
 from deepprune.proxy.job import ProxyConfig, ProxyJob, judge_allowlist
 from tests.conftest import free_port
 
@@ -21,7 +22,11 @@ BODY = {"model": "fault-model", "prompt": "1+1?", "n": 4, "max_tokens": 12,
 
 def _proxy(url, **kw):
     cfg = ProxyConfig(
-        max_tokens=12, K2=2, K3=2, deterministic=True, judge="lexical:jaccard", trunc="tokens:4"
+        max_tokens=12,
+        cluster=ClusterConfig(K2=2, K3=2),
+        deterministic=True,
+        judge="lexical:jaccard",
+        trunc="tokens:4",
     )
     return ProxyJob(upstream=url, port=free_port(), method="deepprune", config=cfg, **kw).start()
 

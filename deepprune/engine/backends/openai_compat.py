@@ -264,7 +264,8 @@ class OpenAIBackend(Backend):
         if got is None:
             root = self.base_url.rstrip("/").removesuffix("/v1")
             try:
-                async with httpx.AsyncClient(timeout=5.0) as c:
+                key = {"Authorization": f"Bearer {self.client.api_key}"}  # a server that guards it
+                async with httpx.AsyncClient(timeout=5.0, headers=key) as c:
                     r = await c.get(f"{root}/health")
                 got = r.json().get("max_model_len") if r.status_code == 200 else None
             except (httpx.HTTPError, ValueError, AttributeError):
