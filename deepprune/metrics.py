@@ -207,6 +207,13 @@ def auroc_diff_ci(
     }
 
 
+def auroc_line(pool, trunc: str, judge: str, m: dict) -> str:
+    """The judge lab's progress line for one cell (pool, prefix, judge) of judge_metrics ``m``."""
+    from pathlib import Path
+
+    return f"  {Path(pool).name} {trunc} {judge}: AUROC {m['auroc']:.3f} TNR@0.2 {m['tnr@0.2']:.3f}"
+
+
 def metrics_report(m: dict, questions: int) -> str:
     """:func:`judge_metrics`' result (with its ``judge``) for a terminal."""
     nan2 = [float("nan")] * 2

@@ -96,7 +96,7 @@ def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | o
     """
     from dataclasses import replace
 
-    from deepprune.metrics import judge_metrics
+    from deepprune.metrics import auroc_line, judge_metrics
     from deepprune.pairs import PairConfig
 
     out = Path(out)
@@ -142,11 +142,7 @@ def ablation(train_pools: Sequence[str], eval_pools: Sequence[str], out: str | o
                              "within_question_auroc": m.get("within_question_auroc"),
                              "within_question_ci95": m.get("within_question_ci95"), "roc": thin_roc(m.get("roc"))})  # fmt: skip
                 if progress:
-                    print(
-                        f"  {Path(pool).name} {trunc} {name}: AUROC {m['auroc']:.3f} TNR@0.2 {m['tnr@0.2']:.3f}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                    print(auroc_line(pool, trunc, name, m), file=sys.stderr, flush=True)
     return rows
 
 

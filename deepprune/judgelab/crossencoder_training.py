@@ -28,7 +28,7 @@ import numpy as np
 
 from deepprune.artifacts import atomic_write
 from deepprune.errors import ConfigError, DeepPruneError
-from deepprune.judgelab.train_configs import CrossEncoderConfig, parse_fold
+from deepprune.judgelab.train_configs import CrossEncoderConfig, TrainJob, parse_fold
 from deepprune.judges.base import JudgePair
 from deepprune.judges.crossencoder import (
     LATE_HEAD,
@@ -39,7 +39,6 @@ from deepprune.judges.crossencoder import (
     late_parts,
     truncate_layers,
 )
-from deepprune.pools import check_pools
 
 # The commands that train judges (``deepprune crossencoder | features``), one job each.
 TRAIN_FIXED = ("fold",)  # set by crossfit per fold
@@ -171,18 +170,13 @@ def train_crossencoder(pools: Sequence[str], out: str | os.PathLike, cfg: CrossE
 
 
 @dataclass
-class CrossEncoderTrainJob:
+class CrossEncoderTrainJob(TrainJob):
     """``deepprune crossencoder train``: train on the pools' train split (question-level, as pairs build)."""
 
-    pool: list[str] = field(default_factory=list, metadata={"required": True})  # trace pool
-    out: str = field(default="", metadata={"required": True})  # the judge directory to write
-    progress: bool = True  # show a progress bar
     config: CrossEncoderConfig = field(default_factory=CrossEncoderConfig)
 
-    def run(self) -> list[str]:
-        """Train; the manifest's summary and the judge spec to use."""
-        man = train_crossencoder(
-            check_pools(self.pool), self.out, self.config, progress=self.progress
-        )
-        keys = ("train_pairs", "steps", "loss_first20", "loss_last20", "seconds")
-        return [json.dumps({k: man[k] for k in keys}), f"judge spec: crossencoder:{self.out}"]
+    kind, summary = (
+        "crossencoder",
+        ("train_pairs", "steps", "loss_first20", "loss_last20", "seconds"),
+    )
+    train = staticmethod(train_crossencoder)

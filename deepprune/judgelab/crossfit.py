@@ -38,7 +38,7 @@ from deepprune.judgelab.train_configs import CrossEncoderConfig, FeatureJudgeCon
 from deepprune.judges import get_judge
 from deepprune.judges.crossencoder import MANIFEST, CrossEncoderJudge
 from deepprune.judges.features import PrefixEncoder, forward
-from deepprune.metrics import judge_metrics
+from deepprune.metrics import auroc_line, judge_metrics
 from deepprune.pairs import pair_labels
 from deepprune.pools import check_pools
 from deepprune.questions import PreparedQuestion, labelled_questions
@@ -77,11 +77,7 @@ def crossfit_rows(pool: str, trunc: str, n_questions: int, scores: dict[str, np.
             row["diff_vs_ref"] = auroc_diff_ci(s, scores[ref], y, groups, n_boot=n_boot)
         rows.append(row)
         if progress:
-            print(
-                f"  {Path(pool).name} {trunc} {name}: AUROC {m['auroc']:.3f} TNR@0.2 {m['tnr@0.2']:.3f}",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(auroc_line(pool, trunc, name, m), file=sys.stderr, flush=True)
     return rows
 
 

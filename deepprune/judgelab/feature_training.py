@@ -23,9 +23,8 @@ import numpy as np
 
 from deepprune.artifacts import atomic_write
 from deepprune.errors import ConfigError
-from deepprune.judgelab.train_configs import FeatureJudgeConfig
+from deepprune.judgelab.train_configs import FeatureJudgeConfig, TrainJob
 from deepprune.judges.features import MANIFEST, SCALARS, WEIGHTS, PrefixEncoder, question_features
-from deepprune.pools import check_pools
 from deepprune.questions import PreparedQuestion, labelled_questions
 from deepprune.splits import split_questions
 
@@ -154,18 +153,10 @@ def train_feature_judge(pools: Sequence[str], out: str | os.PathLike, cfg: Featu
 
 
 @dataclass
-class FeatureTrainJob:
+class FeatureTrainJob(TrainJob):
     """``deepprune features train``: train on the pools' train split (question-level, as pairs build)."""
 
-    pool: list[str] = field(default_factory=list, metadata={"required": True})  # trace pool
-    out: str = field(default="", metadata={"required": True})  # the judge directory to write
-    progress: bool = True  # show a progress bar
     config: FeatureJudgeConfig = field(default_factory=FeatureJudgeConfig)
 
-    def run(self) -> list[str]:
-        """Train; the manifest's summary and the judge spec to use."""
-        man = train_feature_judge(
-            check_pools(self.pool), self.out, self.config, progress=self.progress
-        )
-        keys = ("train_pairs", "final_loss", "seconds")
-        return [json.dumps({k: man[k] for k in keys}), f"judge spec: features:{self.out}"]
+    kind, summary = "features", ("train_pairs", "final_loss", "seconds")
+    train = staticmethod(train_feature_judge)

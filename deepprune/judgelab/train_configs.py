@@ -122,3 +122,33 @@ class FeatureJudgeConfig(JudgeTrainConfig):
         super().__post_init__()
         if self.tail_words <= 0 or self.steps <= 0 or self.hidden < 0:
             raise ConfigError("tail_words and steps must be > 0, hidden >= 0")
+
+
+@dataclass
+class TrainJob:
+    """What ``crossencoder train`` and ``features train`` share: the pools, the judge directory to
+    write and a bar; a subclass names its ``config``, its ``train(pools, out, config, progress=)``
+    function, its judge ``kind`` and the manifest keys its summary prints."""
+
+    pool: list[str] = field(default_factory=list, metadata={"required": True})  # trace pool
+    out: str = field(default="", metadata={"required": True})  # the judge directory to write
+    progress: bool = True  # show a progress bar
+
+    kind = ""  # the judge spec's kind: crossencoder, features (class attributes, not flags)
+    summary = ()
+
+    @staticmethod
+    def train(pools, out, cfg, progress: bool) -> dict:
+        raise NotImplementedError
+
+    def run(self) -> list[str]:
+        """Train; the manifest's summary and the judge spec to use."""
+        import json
+
+        from deepprune.pools import check_pools
+
+        man = self.train(check_pools(self.pool), self.out, self.config, progress=self.progress)
+        return [
+            json.dumps({k: man[k] for k in self.summary}),
+            f"judge spec: {self.kind}:{self.out}",
+        ]

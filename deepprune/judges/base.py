@@ -148,6 +148,25 @@ def _labels(judge: Judge, labels) -> np.ndarray:
     return np.asarray(labels, dtype=int)
 
 
+def read_finished(path: str, manifest: str, what: str) -> tuple[dict, str]:
+    """A trained judge's directory: its manifest (written last, so its presence means finished) and
+    a short hash of the weights it lists (a cache key that retraining changes); one-line errors
+    naming ``what`` (e.g. "cross-encoder judge") when the directory or the manifest is missing."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from deepprune.errors import MissingInputError
+
+    if not os.path.isdir(path):
+        raise MissingInputError(f"{what} path {path}: no such directory")
+    if not (Path(path) / manifest).exists():
+        raise ConfigError(f"{path}: not a finished {what} ({manifest} missing; train it first)")
+    man = json.loads((Path(path) / manifest).read_text())
+    digest = hashlib.sha256(json.dumps(man.get("sha256"), sort_keys=True).encode()).hexdigest()
+    return man, digest[:16]
+
+
 def finite_scores(judge: Judge, scores) -> np.ndarray:
     """``scores`` as an array, refused (one line) if any is NaN: a NaN compares false with every
     tau, so a judge that returns one (a NaN logprob from an endpoint) would split every cluster

@@ -11,8 +11,6 @@ states cached, one cheap joint step per pair).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from deepprune.errors import ConfigError, MissingInputError
-from deepprune.judges.base import Judge, JudgePair
+from deepprune.judges.base import Judge, JudgePair, read_finished
 
 MANIFEST = "deepprune_crossencoder.json"
 
@@ -161,19 +159,10 @@ class CrossEncoderJudge(Judge):
 
     def __init__(self, path: str, batch_size: int = 32, device: str | None = None,
                  max_length: int | None = None, both_orders: bool = False, int8: bool = False):  # fmt: skip
-        if not os.path.isdir(path):
-            raise MissingInputError(f"cross-encoder judge path {path}: no such directory")
-        if not (Path(path) / MANIFEST).exists():
-            raise ConfigError(
-                f"{path}: not a finished cross-encoder ({MANIFEST} missing; train it first)"
-            )
+        man, self._weights = read_finished(path, MANIFEST, "cross-encoder judge")
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        man = json.loads((Path(path) / MANIFEST).read_text())
-        self._weights = hashlib.sha256(
-            json.dumps(man.get("sha256"), sort_keys=True).encode()
-        ).hexdigest()[:16]
         self.max_length = max_length or man["config"]["max_length"]
         self.keep = man["config"].get("keep", "start")
         self.tok = AutoTokenizer.from_pretrained(path)

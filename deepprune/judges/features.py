@@ -21,17 +21,14 @@ question-level train split that ``pairs build`` uses. Every size below is our ch
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from deepprune.errors import ConfigError, MissingInputError
-from deepprune.judges.base import Judge
+from deepprune.judges.base import Judge, read_finished
 from deepprune.judges.lexical import WORD_RE
 
 MANIFEST = "deepprune_features.json"
@@ -126,16 +123,7 @@ class FeatureJudge(Judge):
         return f"{self.id}|w={self._weights}"
 
     def __init__(self, path: str, batch_size: int = 64):
-        if not os.path.isdir(path):
-            raise MissingInputError(f"feature judge path {path}: no such directory")
-        if not (Path(path) / MANIFEST).exists():
-            raise ConfigError(
-                f"{path}: not a finished feature judge ({MANIFEST} missing; train it first)"
-            )
-        man = json.loads((Path(path) / MANIFEST).read_text())
-        self._weights = hashlib.sha256(
-            json.dumps(man.get("sha256"), sort_keys=True).encode()
-        ).hexdigest()[:16]
+        man, self._weights = read_finished(path, MANIFEST, "feature judge")
         with np.load(Path(path) / WEIGHTS) as f:
             self.w = {k: f[k] for k in f.files}
         # trained on the packaged MiniLM: use it wherever it is installed now; a custom encoder

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepprune.artifacts import Output, writable_dir
+from deepprune.artifacts import Output
 from deepprune.errors import ConfigError
 from deepprune.judges import get_judge
 from deepprune.metrics import MAX_BOOT, paired_question_ci
@@ -34,10 +34,9 @@ from deepprune.replay.harness import (
     attach_judge,
     k_grid,
     load_questions,
-    results_guard,
     run,
+    run_pools,
     run_sweep,
-    save_result,
     token_source,
 )
 from deepprune.replay.ledger import add_reductions, matched_k, net_tokens
@@ -100,21 +99,12 @@ class CompareJob:
 
         from deepprune.replay.figures import comparison_plot
 
-        paths = check_pools(self.pool)
-        writable_dir(self.out)
-        hashes = results_guard(self, paths, "_compare")  # before any work
-        results = []
-        for pool in paths:
+        def one(pool):
             name = Path(pool).name
-            log = (
-                None
-                if self.output.json
-                else (lambda m, name=name: print(f"  {name}: {m}", file=sys.stderr))
-            )
-            res = compare_pool(pool, self.config, progress=log)
-            save_result(self.out, pool, res, "_compare", comparison_plot, "", hashes[str(pool)])
-            results.append(res)
-        return results
+            log = None if self.output.json else (lambda m: print(f"  {name}: {m}", file=sys.stderr))
+            return compare_pool(pool, self.config, progress=log)
+
+        return run_pools(self, check_pools(self.pool), "_compare", one, comparison_plot)
 
 
 FAMILIES = tuple(f for f in families() if f not in BASELINE_FAMILIES[:2])  # pass@1, cons@N: always

@@ -319,6 +319,22 @@ def has_gold(res: dict) -> bool:
     return any(r.get("accuracy") is not None or r.get("oracle_accuracy") is not None for r in rows)
 
 
+def run_pools(job, paths: list, suffix: str, compute, plot, plot_suffix: str = "") -> list[dict]:
+    """What every replay job does with its pools: ``job.out`` checked writable and its result files
+    guarded (:func:`results_guard`) before any work, then per pool ``compute(pool)`` saved with its
+    plot (:func:`save_result`); the results."""
+    from deepprune.artifacts import writable_dir
+
+    writable_dir(job.out)
+    hashes = results_guard(job, paths, suffix)  # the inputs checked, before any work
+    results = []
+    for pool in paths:
+        res = compute(pool)
+        save_result(job.out, pool, res, suffix, plot, plot_suffix, hashes[str(pool)])
+        results.append(res)
+    return results
+
+
 def save_result(
     out: str | os.PathLike,
     pool,

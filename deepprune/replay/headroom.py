@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepprune.artifacts import Output, writable_dir
+from deepprune.artifacts import Output
 from deepprune.errors import ConfigError
 from deepprune.metrics import MAX_BOOT, paired_ci, per_question
 from deepprune.pools import check_pools
@@ -46,8 +46,7 @@ from deepprune.replay.harness import (
     OnlineConfig,
     load_questions,
     orders_for,
-    results_guard,
-    save_result,
+    run_pools,
 )
 from deepprune.stopping import beta_leader
 
@@ -256,12 +255,5 @@ class HeadroomJob:
     def run(self) -> list[dict]:
         from deepprune.replay.figures import headroom_plot
 
-        paths = check_pools(self.pool)
-        writable_dir(self.out)
-        hashes = results_guard(self, paths, "_headroom")  # before any work
-        results = []
-        for pool in paths:
-            res = headroom_pool(pool, self.config)
-            save_result(self.out, pool, res, "_headroom", headroom_plot, "", hashes[str(pool)])
-            results.append(res)
-        return results
+        compute = lambda pool: headroom_pool(pool, self.config)  # noqa: E731
+        return run_pools(self, check_pools(self.pool), "_headroom", compute, headroom_plot)

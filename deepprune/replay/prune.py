@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepprune.artifacts import Output, writable_dir
+from deepprune.artifacts import Output
 from deepprune.errors import ConfigError
 from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
@@ -31,11 +31,10 @@ from deepprune.replay.harness import (
     check_text,
     k_grid,
     load_questions,
-    results_guard,
     run,
     run_method,
+    run_pools,
     run_sweep,
-    save_result,
     token_source,
 )
 from deepprune.replay.ledger import add_reductions, matched_k, net_tokens
@@ -68,28 +67,15 @@ class PruneJob:
         from deepprune.synth import DEMO_POOL
 
         paths = check_pools(self.pool) if self.pool else [str(DEMO_POOL)]
-        writable_dir(self.out)
         judges = (
             self.judge + measured_noisy_oracles(self.noisy_from, self.judge)
             if self.noisy_from
             else self.judge
         )
         sweep = parse_sweep(self.sweep) if self.sweep else None
-        hashes = results_guard(self, paths, "")  # the inputs checked, before any work
-        results = []
-        for pool in paths:
-            res = prune_pool(
-                pool,
-                judges,
-                self.online,
-                sweep=sweep,
-                ceiling=self.ceiling,
-                noisy_auroc=self.noisy_auroc or None,
-                progress=not self.output.json,
-            )
-            save_result(self.out, pool, res, "", tradeoff_plot, "_tradeoff", hashes[str(pool)])
-            results.append(res)
-        return results
+        compute = lambda pool: prune_pool(pool, judges, self.online, sweep=sweep, ceiling=self.ceiling,  # noqa: E731
+                                          noisy_auroc=self.noisy_auroc or None, progress=not self.output.json)  # fmt: skip
+        return run_pools(self, paths, "", compute, tradeoff_plot, "_tradeoff")
 
 
 def measured_noisy_oracles(grid_json: str | os.PathLike, judges: list[str]) -> list[str]:

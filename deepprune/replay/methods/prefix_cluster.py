@@ -43,7 +43,26 @@ def probe_cost(q: PreparedQuestion, judge_id: str) -> float:
     return 0.0 if cost is None or cost.per_trace is None else float(cost.per_trace.sum())
 
 
-class PoLR(Method):
+class PrefixMethod(Method):
+    """A method that reads every trace's prefix through a similarity (``judge_id``), then completes
+    some traces (``members``) and votes over them: what PoLR and Slim-SC share."""
+
+    needs = ("prefix", "text")
+
+    def __init__(self, judge_id: str, name: str):
+        self.needs = needs_of(judge_id)
+        self.judge_id, self.name = judge_id, name
+
+    def finish(self, q, members: list[int]) -> Outcome:
+        """Every prefix generated, ``members`` completed: the tokens, the vote and the judge's cost."""
+        tokens = float(q.prefix_tokens.sum() + (q.tokens[members] - q.prefix_tokens[members]).sum())
+        calls, aux_tokens = _aux(q)
+        return Outcome(answer=vote(q, members), tokens=tokens, aux_calls=calls, aux_tokens=aux_tokens,
+                       info={"k": len(members)}, seq_tokens=prefix_then_finish(q, members),
+                       probe_tokens=probe_cost(q, self.judge_id))  # fmt: skip
+
+
+class PoLR(PrefixMethod):
     """PoLR-style prefix clustering ("path of least resistance": cluster short prefixes,
     expand only the dominant cluster), DeepPrune's untrained cousin.
 
@@ -53,12 +72,9 @@ class PoLR(Method):
     (ties: the one holding the earliest trace) is completed and votes.
     """
 
-    needs = ("prefix", "text")
-
     def __init__(self, judge_id: str, tau: float = 0.5, name: str | None = None):
-        self.needs = needs_of(judge_id)
-        self.judge_id, self.tau = judge_id, tau
-        self.name = name or f"polr[{judge_id}](tau={tau:g})"
+        super().__init__(judge_id, name or f"polr[{judge_id}](tau={tau:g})")
+        self.tau = tau
 
     def run(self, q, order, rng):
         from scipy.cluster.hierarchy import fcluster, linkage
@@ -74,14 +90,10 @@ class PoLR(Method):
             best = max(sizes.values())
             c_max = next(lab[i] for i in order if sizes[lab[i]] == best)  # earliest trace's cluster
             members = [i for i in order if lab[i] == c_max]
-        tokens = float(q.prefix_tokens.sum() + (q.tokens[members] - q.prefix_tokens[members]).sum())
-        calls, aux_tokens = _aux(q)
-        return Outcome(answer=vote(q, members), tokens=tokens, aux_calls=calls, aux_tokens=aux_tokens,
-                       info={"k": len(members)}, seq_tokens=prefix_then_finish(q, members),
-                       probe_tokens=probe_cost(q, self.judge_id))  # fmt: skip
+        return self.finish(q, members)
 
 
-class SlimSC(Method):
+class SlimSC(PrefixMethod):
     """Slim-SC-style similarity pruning (Hong et al. 2025, "Slim-SC: thought pruning for
     efficient scaling with self-consistency").
 
@@ -92,12 +104,9 @@ class SlimSC(Method):
     threshold 0.95 are our choice.
     """
 
-    needs = ("prefix", "text")
-
     def __init__(self, judge_id: str, threshold: float = 0.95, name: str | None = None):
-        self.needs = needs_of(judge_id)
-        self.judge_id, self.threshold = judge_id, threshold
-        self.name = name or f"slim-sc[{judge_id}](>{threshold:g})"
+        super().__init__(judge_id, name or f"slim-sc[{judge_id}](>{threshold:g})")
+        self.threshold = threshold
 
     def run(self, q, order, rng):
         sim = similarity_matrix(q, self.judge_id)
@@ -105,8 +114,4 @@ class SlimSC(Method):
         for i in order:
             if not kept or sim[i, kept].max() <= self.threshold:
                 kept.append(i)
-        tokens = float(q.prefix_tokens.sum() + (q.tokens[kept] - q.prefix_tokens[kept]).sum())
-        calls, aux_tokens = _aux(q)
-        return Outcome(answer=vote(q, kept), tokens=tokens, aux_calls=calls, aux_tokens=aux_tokens,
-                       info={"k": len(kept)}, seq_tokens=prefix_then_finish(q, kept),
-                       probe_tokens=probe_cost(q, self.judge_id))  # fmt: skip
+        return self.finish(q, kept)
