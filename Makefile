@@ -158,7 +158,7 @@ comparison-real:
 	  grep -v '^<!--' runs/compare/long.md; grep -v '^<!--' runs/compare/short.md; grep -v '^<!--' runs/compare/probes.md; } \
 	  > Online/COMPARISON.md.tmp && mv Online/COMPARISON.md.tmp Online/COMPARISON.md
 	@mkdir -p Online/results
-	for p in $(LONG_POOLS) $(SHORT_POOLS) $(PROBE_POOLS); do cp runs/compare/$${p}_compare.json Online/results/; done
+	for p in $(LONG_POOLS) $(SHORT_POOLS) $(PROBE_POOLS); do cp runs/comparison/$${p}_compare.json Online/results/; done
 
 # Online/HEADROOM.md: on every real pool, cons@k against the oracle allocator (the most any method
 # voting over completed traces could reach at cons@k's tokens) and the ASC allocator (issue 26).
