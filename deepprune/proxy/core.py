@@ -146,7 +146,7 @@ def _prompt(body: dict, chat: bool) -> tuple[str, tuple]:
                 or not isinstance(m.get("role"), str)
                 or not isinstance(m.get("content"), str)
             ):
-                raise bad("each message needs a role and a string content", "messages")  # fmt: skip
+                raise bad("each message needs a role and a string content", "messages")
         if msgs[-1]["role"] != "user":
             raise bad(
                 "the last message must be the user's (the proxy samples the assistant's reply)",

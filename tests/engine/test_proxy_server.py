@@ -45,7 +45,7 @@ def test_lm_eval_through_the_proxy_scores_what_solve_reports(local_server, tmp_p
                    log=str(log), config=ProxyConfig(**SETTINGS))  # fmt: skip
     before = _counter(local_server.base_url)
     with job.start() as h:
-        args = f"base_url={h.url}/completions,model=gemma3-270m,tokenizer_backend=none,tokenized_requests=False,num_concurrent=1,max_retries=1"  # fmt: skip
+        args = f"base_url={h.url}/completions,model=gemma3-270m,tokenizer_backend=none,tokenized_requests=False,num_concurrent=1,max_retries=1"
         cmd = [sys.executable, "-m", "lm_eval", "--model", "local-completions", "--model_args", args,
                "--include_path", "Online/lm_eval", "--tasks", "deepprune_add24", "--limit", str(LIMIT),
                "--gen_kwargs", f"n={N},temperature=0.8,top_p=0.95", "--output_path", str(tmp_path / "out")]  # fmt: skip
