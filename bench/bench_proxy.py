@@ -130,7 +130,9 @@ def through_proxy(method: str) -> dict:
 
 print(f"pool: {POOL.name} ({len(QUESTIONS)} questions), n = {N}, {REQUESTS} requests per row; "
       f"{os.cpu_count()} cores shared by the proxy and its clients\n")  # fmt: skip
-print("| method | in-process ms p50 / p99 | proxy, 1 client: ms p50 / p99 | HTTP overhead ms (p50 difference) | proxy CPU ms per request | req/s at 1 / 16 / 64 clients |")  # fmt: skip
+print(
+    "| method | in-process ms p50 / p99 | proxy, 1 client: ms p50 / p99 | HTTP overhead ms (p50 difference) | proxy CPU ms per request | req/s at 1 / 16 / 64 clients |"
+)
 print("|---|---|---|---|---|---|")
 for method in ("cons@N", "deepprune"):
     mine = in_process(method)
