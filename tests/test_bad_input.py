@@ -395,3 +395,22 @@ def test_a_nan_judge_score_is_refused_in_replay_and_live(tmp_path, capsys, monke
                   "--no-progress"])  # fmt: skip
     _fails_naming(capsys, argv, "judge 'lexical:jaccard' returned 1 NaN score(s)", "refused")
     assert not list(out.rglob("results.json")) and not list(out.glob("*_prune.json"))
+
+
+def test_a_judge_past_judge_timeout_fails_the_run_in_one_line(tmp_path, capsys, monkeypatch):
+    """A judge call (in its worker thread) that outlasts --judge-timeout ends the run, naming it."""
+    import time
+
+    from deepprune.judges.lexical import JaccardJudge
+
+    def slow(self, texts, i, j, question=None):
+        time.sleep(1.0)
+        return np.full(len(i), 0.9)
+
+    monkeypatch.setattr(JaccardJudge, "inline", False)
+    monkeypatch.setattr(JaccardJudge, "score_indexed", slow)
+    argv = ["solve", "--backend", "replay", "--pool", str(DEMO_POOL), "--limit", "1", "--methods", "deepprune",
+            "--judge", "lexical:jaccard", "--trunc", "tokens:8", "--K2", "4", "--K3", "4", "--no-progress",
+            "--judge-timeout", "0.2", "--out", str(tmp_path / "run")]  # fmt: skip
+    _fails_naming(capsys, argv, "judge 'lexical:jaccard': no score within 0.2 s (--judge-timeout)")
+    _fails_naming(capsys, [*argv[:-2], "--judge-timeout", "0"], "--judge-timeout must be > 0")

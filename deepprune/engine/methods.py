@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import threading
 import time
+import weakref
 
 import numpy as np
 
@@ -25,7 +27,7 @@ from deepprune.engine.early_stop import DeepConfOnline, ParallelProbeLive, Short
 from deepprune.engine.ledger import LiveLedger
 from deepprune.engine.run import GenMethod, Run, all_or_none
 from deepprune.engine.waves import WaveLive
-from deepprune.errors import ConfigError
+from deepprune.errors import ConfigError, DeepPruneError
 from deepprune.grading import AnswerClasses
 from deepprune.greedy import GreedyClusterer
 from deepprune.judges import LabelledJudge, judge_scores_indexed
@@ -246,13 +248,26 @@ class DeepPrune(GenMethod):
             partial[i], ptok[i], ended[i] = text, ntok, done
             arrivals.append(i)
             if not r.cfg.deterministic:
-                g.add(i)
+                await self._add(g, i, r.cfg.judge_timeout)
         if r.cfg.deterministic:
             order = list(range(n))
             random.Random(f"order:{r.cfg.seed}:0:{r.p.id}").shuffle(order)
             for i in order:
-                g.add(i)
+                await self._add(g, i, r.cfg.judge_timeout)
         return partial, ptok, ended, arrivals
+
+    async def _add(self, g: GreedyClusterer, i: int, timeout: float) -> None:
+        """Trace i joins the clusterer, in a worker thread unless the judge is ``inline``: a judge (a
+        model, a judge server) never blocks the event loop, so other problems, a proxy's other clients and its /health go on, and
+        a request's deadline still fires. One arrival at a time: the clusterer is never shared."""
+        if self.judge.inline:  # lexical, probe, oracle: a thread hop would cost more than the score
+            g.add(i)
+            return
+        try:
+            await asyncio.wait_for(asyncio.to_thread(g.add, i), timeout)
+        except TimeoutError:
+            raise DeepPruneError(f"judge {self.judge.id!r}: no score within {timeout:g} s "
+                                 "(--judge-timeout)") from None  # fmt: skip
 
     @staticmethod
     async def _finish_stream(r: Run, led: LiveLedger, chosen, tasks, lives, ptok) -> list[str]:
@@ -292,6 +307,17 @@ class DeepPrune(GenMethod):
         return [t for t, _ in outs]
 
 
+_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCKS_LOCK = threading.Lock()
+
+
+def judge_lock(judge) -> threading.Lock:
+    """The lock of ``judge``: the problems of a run (a proxy's requests) share one judge, and its
+    calls run in worker threads."""
+    with _LOCKS_LOCK:
+        return _LOCKS.setdefault(judge, threading.Lock())
+
+
 class _JudgeMeter:
     """The clusterer's score function: the judge's scores of trace t against members, its calls,
     input tokens (a judge server's own usage where it reports one) and time charged to the ledger."""
@@ -306,6 +332,10 @@ class _JudgeMeter:
         self.view = tuple(self.texts)
 
     def __call__(self, t, members):
+        with judge_lock(self.judge):  # one call at a time per judge: its usage counter is read
+            return self._score(t, members)  # before and after, and a model is not thread-safe
+
+    def _score(self, t, members):
         t0 = time.perf_counter()
         m, labels = np.asarray(members), self.labels
         lab = None if labels is None else ((labels[t] >= 0) & (labels[t] == labels[m])).astype(int)

@@ -57,6 +57,9 @@ class SolveConfig:
     k: float = 0.0  # cons@k traces; 0 = DeepPrune's budget on the same problem (our choice)
     # seeded arrival order (as `deepprune prune`) instead of server timing
     deterministic: bool = False
+    # seconds one judge call may take (it runs off the event loop); then the run fails naming the
+    # judge (our choice: 300 s, a slow judge server's worst case; a request's own deadline may be shorter)
+    judge_timeout: float = 300.0
     # DeepPrune's tau, K, K1, K2, K3 (the paper's): the same ClusterConfig the replay nests
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     deepconf_warmup: int = 4  # our choice for small N (DeepConf: 16 of 512)
@@ -126,6 +129,8 @@ class SolveConfig:
             raise ConfigError(
                 "asc needs --asc-criterion beta|dirichlet and --asc-threshold in (0.5, 1)"
             )
+        if not self.judge_timeout > 0:
+            raise ConfigError(f"--judge-timeout must be > 0 seconds, got {self.judge_timeout}")
         if not 0 < self.consol_alpha < 1:
             raise ConfigError(f"--consol-alpha must be in (0, 1), got {self.consol_alpha}")
         for name in ("probe_tokens", "pp_T", "pp_patience", "pp_max_rounds", "short_m", "wave"):

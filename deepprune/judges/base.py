@@ -47,6 +47,9 @@ class Judge:
 
     id: str = "judge"
     reads = "text"  # what the judge needs of a trace: "text", "probes" or (the oracles) "labels"
+    # a score costs microseconds and touches no model or server: the live engine calls it inline
+    # (others run in a worker thread, under --judge-timeout, so they never block the event loop)
+    inline = False
 
     fits_texts = False  # True: prepare() fits on the texts (TF-IDF's IDF): prepare per question
 
@@ -121,6 +124,7 @@ class Judge:
 
 
 class LabelledJudge(Judge):
+    inline = True  # the oracles read labels
     """A reference that reads the true labels (the oracles); never a deployable judge."""
 
     reads = "labels"

@@ -28,6 +28,10 @@ from deepprune.judges.base import Judge, JudgeCost
 class CalibratedJudge(Judge):
     """A judge whose scores pass through a stored calibration map (``calib=FILE`` in any spec)."""
 
+    @property
+    def inline(self) -> bool:  # as cheap as the judge it calibrates
+        return self.base.inline
+
     def __init__(self, base: Judge, path: str):
         p = Path(path)
         if not p.is_file():

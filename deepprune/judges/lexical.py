@@ -12,6 +12,7 @@ WORD_RE = re.compile(r"\w+")
 
 
 class JaccardJudge(Judge):
+    inline = True  # cheap, no model or server: scored on the event loop
     id = "lexical:jaccard"
     params = 0.0  # no model: string operations on the CPU
 
@@ -33,6 +34,7 @@ class TfidfJudge(Judge):
     :meth:`prepare` (the whole evaluation set), or fits on the batch's own texts.
     """
 
+    inline = True  # cheap, no model or server: scored on the event loop
     id = "lexical:tfidf"
     params = 0.0  # no model
 

@@ -22,6 +22,7 @@ from deepprune.probes import probe_tokens
 
 
 class ProbeJudge(Judge):
+    inline = True  # cheap, no model or server: scored on the event loop
     reads = "probes"
     params = 0.0  # compares answers the reasoner already gave
 

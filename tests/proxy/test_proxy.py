@@ -10,6 +10,7 @@ import threading
 import urllib.error
 import urllib.request
 
+import numpy as np
 import openai
 import pytest
 
@@ -336,3 +337,41 @@ def _metric(h, name: str) -> float:
     return sum(
         float(x.split()[-1]) for x in text.splitlines() if x.startswith(f"deepprune_proxy_{name}")
     )
+
+
+def test_a_slow_judge_blocks_no_one_and_the_deadline_still_fires(upstream, monkeypatch):
+    """A judge that takes seconds per call (a model, a judge server) runs off the event loop: the
+    proxy's /health answers meanwhile and --request-timeout still ends the request (504)."""
+    import time
+
+    from deepprune.judges.lexical import JaccardJudge
+
+    def slow(self, texts, i, j, question=None):
+        time.sleep(1.5)
+        return np.full(len(i), 0.9)
+
+    monkeypatch.setattr(JaccardJudge, "inline", False)  # as a model judge: in a worker thread
+    monkeypatch.setattr(JaccardJudge, "score_indexed", slow)
+    with _proxy(upstream, method="deepprune", config=TEXT, request_timeout=2.0) as h:
+        body = json.dumps(
+            {"model": "fault-model", "prompt": "x", "n": 6, "max_tokens": 20}
+        ).encode()
+        got, t = (
+            {},
+            threading.Thread(target=lambda: got.update(r=_post(h.url + "/completions", body))),
+        )
+        t0 = time.monotonic()
+        t.start()
+        _wait_running(h, t)
+        waits = []
+        while t.is_alive() and time.monotonic() - t0 < 10:
+            s = time.monotonic()
+            with urllib.request.urlopen(h.url.removesuffix("/v1") + "/health", timeout=5) as r:
+                assert r.status == 200
+            waits.append(time.monotonic() - s)
+            time.sleep(0.1)
+        t.join(10)
+        status, err = got["r"]
+        assert status == 504 and "--request-timeout" in err["error"]["message"], err
+        assert waits and max(waits) < 0.5, waits  # /health never waited on the judge
+        assert time.monotonic() - t0 < 6  # the deadline (2 s) ended it, not the judge's 6 x 1.5 s
