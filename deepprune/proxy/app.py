@@ -35,6 +35,15 @@ from deepprune.proxy.metrics import Counters
 from deepprune.proxy.upstream import Bounded
 
 
+async def _disconnected(request, every: float = 0.25) -> None:
+    """Returns once the client of ``request`` has hung up (polled every ``every`` s); never, for no
+    request."""
+    if request is None:
+        await asyncio.Event().wait()
+    while not await request.is_disconnected():
+        await asyncio.sleep(every)
+
+
 class Proxy(Counters):
     """The app and its state: backends per model, judges per spec, admission, counters;
     ``job`` a :class:`deepprune.proxy.job.ProxyJob`."""
@@ -123,7 +132,7 @@ class Proxy(Counters):
                         serve = asyncio.wait_for(
                             self._serve(request, body, chat, info), self.job.request_timeout
                         )
-                        out = await self._until_shutdown(asyncio.ensure_future(serve))
+                        out = await self._until_shutdown(asyncio.ensure_future(serve), request)
                     finally:
                         self.running -= 1
             finally:
@@ -192,12 +201,17 @@ class Proxy(Counters):
         if self.closed is not None:
             self.closed.set()
 
-    async def _until_shutdown(self, task: asyncio.Future):
+    async def _until_shutdown(self, task: asyncio.Future, request=None):
         """The request's result; once shutdown begins it has ``shutdown_grace`` seconds, then it is
-        cancelled (its upstream streams closed) and answered 503. A client gone cancels it too."""
+        cancelled (its upstream streams closed) and answered 503. A client gone cancels it at once
+        (its upstream traces closed: the server stops generating for nobody)."""
         closing = asyncio.ensure_future(self.closed.wait())
+        gone = asyncio.ensure_future(_disconnected(request))
         try:
-            await asyncio.wait({task, closing}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({task, closing, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if gone.done() and not task.done():
+                self.count("disconnected_total")
+                raise ProxyError(499, "the client closed the request", kind="client_closed")
             if not task.done():
                 await asyncio.wait({task}, timeout=self.job.shutdown_grace)
             if not task.done():
@@ -206,8 +220,9 @@ class Proxy(Counters):
             return task.result()
         finally:
             closing.cancel()
+            gone.cancel()
             task.cancel()  # a no-op when it is done
-            await asyncio.gather(task, closing, return_exceptions=True)
+            await asyncio.gather(task, closing, gone, return_exceptions=True)
 
     async def _serve(self, request, body, chat: bool, info: dict):
         """One admitted request: passed through (n = 1, or not prunable), or parsed and solved

@@ -41,35 +41,48 @@ def build_app(proxy):
 
 def _middleware(app, proxy) -> None:
     """The inbound key (--api-key) and X-Request-Id, around every route."""
-    from fastapi import Request
-    from fastapi.responses import JSONResponse
+    app.add_middleware(_Edge, proxy=proxy)
 
-    @app.middleware("http")
-    async def authenticate(request: Request, call_next):
-        """--api-key: every /v1 route needs it (as `vllm serve --api-key`); /health, /metrics do not."""
-        if (
-            proxy.job.api_key
-            and request.url.path.startswith("/v1")
-            and not proxy.client_ok(request)
-        ):
-            err = ProxyError(401, "a missing or wrong API key (Authorization: Bearer KEY)",
-                             kind="invalid_request_error")  # fmt: skip
-            return JSONResponse(err.body(), status_code=401)
-        return await call_next(request)
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next):
-        """X-Request-Id: the client's (a safe one) or a new one; returned and in the log line."""
+class _Edge:
+    """--api-key and X-Request-Id around every route, as plain ASGI: Starlette's BaseHTTPMiddleware
+    (``@app.middleware``) would hide a client's disconnect from the routes, and a request whose
+    client hung up would run on upstream."""
+
+    def __init__(self, app, proxy):
+        self.app, self.proxy = app, proxy
+
+    async def __call__(self, scope, receive, send):
         import re
         import uuid
 
+        from fastapi.responses import JSONResponse
+        from starlette.requests import Request
+
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request = Request(scope, receive)
+        # X-Request-Id: the client's (a safe one) or a new one; returned and in the log line
         rid = request.headers.get("x-request-id", "")
         if not re.fullmatch(r"[\w.:-]{1,128}", rid):
             rid = uuid.uuid4().hex
-        request.state.request_id = rid
-        response = await call_next(request)
-        response.headers["X-Request-Id"] = rid
-        return response
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        # --api-key: every /v1 route needs it (as `vllm serve --api-key`); /health, /metrics do not
+        if (
+            self.proxy.job.api_key
+            and scope["path"].startswith("/v1")
+            and not self.proxy.client_ok(request)
+        ):
+            err = ProxyError(401, "a missing or wrong API key (Authorization: Bearer KEY)",
+                             kind="invalid_request_error")  # fmt: skip
+            return await JSONResponse(err.body(), status_code=401)(scope, receive, send_with_id)
+        await self.app(scope, receive, send_with_id)
 
 
 def _routes(app, proxy) -> None:

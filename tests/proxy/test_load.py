@@ -108,3 +108,48 @@ def test_memory_stays_bounded_over_ten_thousand_requests(capsys):
             f"\nmemory: RSS {before:.0f} MB -> {after:.0f} MB over 10,000 requests ({10_000 / wall:.0f} req/s)"
         )
     assert after - before < 64, (before, after)
+
+
+@pytest.mark.parametrize("kind", ["pruned", "stream", "passthrough"])
+def test_a_client_that_hangs_up_stops_its_upstream_traces(kind):
+    """A client gone mid-request (n = 4 pruned; an n = 1 stream; an n = 1 stream passed through a
+    second proxy to this one, as to any upstream): its upstream traces are closed, so the server's
+    generated-token count stops growing and nothing runs on."""
+    import contextlib
+
+    q = read_pool(DEMO_POOL)[0]
+    job = ProxyJob(pool=str(DEMO_POOL), rate=50.0, port=free_port(), method="cons@N", log=os.devnull,
+                   config=ProxyConfig(max_tokens=10**6))  # fmt: skip
+    stream = kind != "pruned"
+    body = {
+        "model": "replay",
+        "prompt": q.question,
+        "n": 1 if stream else 4,
+        "seed": 1,
+        "stream": stream,
+    }
+    with job.start() as h, contextlib.ExitStack() as stack:
+        replay = h.proxy.backends[("replay", False)].inner
+        url = h.url
+        if kind == "passthrough":  # n = 1 is relayed unchanged by a proxy with an upstream
+            front = ProxyJob(upstream=h.url, port=free_port(), method="cons@N", log=os.devnull)
+            url = stack.enter_context(front.start()).url
+
+        def served():
+            return sum(replay.served.values())
+
+        with pytest.raises(httpx.TimeoutException), httpx.Client(timeout=1.5) as c:  # it hangs up
+            if stream:
+                with c.stream("POST", url + "/completions", json=body) as r:
+                    for _ in r.iter_raw():
+                        pass
+            else:
+                c.post(url + "/completions", json=body)
+        time.sleep(1.0)  # the proxy notices (it polls every 0.25 s) and closes the streams
+        before = served()
+        time.sleep(1.0)
+        assert before > 0 and served() == before, (
+            before,
+            served(),
+        )  # 50 tokens/s a trace would show
+        assert h.proxy.running == 0
