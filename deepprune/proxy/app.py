@@ -123,21 +123,7 @@ class Proxy(Counters):
                 self.count("rejected_total")
                 raise ProxyError(429, f"{self.running} requests running and {self.waiting} waiting "
                                       "(--max-running, --max-queued): retry later")  # fmt: skip
-            self.waiting += 1
-            queued = True
-            try:
-                async with self.slots:
-                    self.waiting, self.running, queued = self.waiting - 1, self.running + 1, False
-                    try:
-                        serve = asyncio.wait_for(
-                            self._serve(request, body, chat, info), self.job.request_timeout
-                        )
-                        out = await self._until_shutdown(asyncio.ensure_future(serve), request)
-                    finally:
-                        self.running -= 1
-            finally:
-                if queued:  # cancelled while waiting (shutdown, a client gone)
-                    self.waiting -= 1
+            out = await self._admitted(request, body, chat, info)
         except asyncio.TimeoutError:
             out = ProxyError(
                 504, f"no answer within {self.job.request_timeout:g} s (--request-timeout)"
@@ -161,6 +147,58 @@ class Proxy(Counters):
             headers = {"Retry-After": "1"} if out.status in (429, 503) else None
             return JSONResponse(out.body(), status_code=out.status, headers=headers)
         return out
+
+    async def _admitted(self, request, body, chat: bool, info: dict):
+        """The request run in an admission slot (waiting for one counts as queued), under the
+        deadline; a stream it answers with (an n = 1 stream passed through) keeps the slot and the
+        deadline until it ends."""
+        from starlette.responses import StreamingResponse
+
+        self.waiting += 1
+        queued = True
+        try:
+            await self.slots.acquire()
+            self.waiting, self.running, queued = self.waiting - 1, self.running + 1, False
+        finally:
+            if queued:  # cancelled while waiting (shutdown, a client gone)
+                self.waiting -= 1
+        deadline = asyncio.get_running_loop().time() + self.job.request_timeout
+        held = True
+        try:
+            serve = asyncio.wait_for(
+                self._serve(request, body, chat, info), self.job.request_timeout
+            )
+            out = await self._until_shutdown(asyncio.ensure_future(serve), request)
+            if isinstance(out, StreamingResponse):
+                out.body_iterator, held = self._held(out.body_iterator, deadline), False
+            return out
+        finally:
+            if held:
+                self._release()
+
+    def _release(self) -> None:
+        self.running -= 1
+        self.slots.release()
+
+    async def _held(self, chunks, deadline: float):
+        """A streamed answer that holds its admission slot until it ends, each chunk awaited only
+        until the request's deadline (then an SSE error event naming --request-timeout)."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(anext(chunks), max(deadline - loop.time(), 0))
+                except StopAsyncIteration:
+                    return
+                except asyncio.TimeoutError:
+                    err = ProxyError(504, f"no answer within {self.job.request_timeout:g} s "
+                                          "(--request-timeout)")  # fmt: skip
+                    yield f"data: {json.dumps(err.body())}\n\n"
+                    return
+                yield chunk
+        finally:
+            await chunks.aclose()
+            self._release()
 
     async def _body(self, request):
         """The request's JSON body: at most ``max_body_bytes`` (413), sent within ``body_timeout``

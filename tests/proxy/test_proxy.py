@@ -375,3 +375,28 @@ def test_a_slow_judge_blocks_no_one_and_the_deadline_still_fires(upstream, monke
         assert status == 504 and "--request-timeout" in err["error"]["message"], err
         assert waits and max(waits) < 0.5, waits  # /health never waited on the judge
         assert time.monotonic() - t0 < 6  # the deadline (2 s) ended it, not the judge's 6 x 1.5 s
+
+
+def test_an_n1_stream_holds_its_admission_slot_and_its_deadline(upstream):
+    """An n = 1 stream passed through counts as running until it ends (a second request meets a full
+    proxy: 429), and a stalled upstream stream ends at --request-timeout with an SSE error event."""
+    import time
+
+    import httpx
+
+    with _proxy(upstream, "stall", method="cons@N", timeout=30.0, retries=0, max_running=1, max_queued=0,
+                request_timeout=1.5) as h:  # fmt: skip
+        body = {"model": "fault-model", "prompt": "x", "n": 1, "max_tokens": 20, "stream": True}
+        t0 = time.monotonic()
+        with (
+            httpx.Client(timeout=30) as c,
+            c.stream("POST", h.url + "/completions", json=body) as r,
+        ):
+            lines = r.iter_lines()
+            first = next(lines)  # the stream has begun: its slot is held
+            assert first.startswith("data: ") and h.proxy.running == 1
+            busy = c.post(h.url + "/completions", json={**body, "stream": False})
+            assert busy.status_code == 429 and busy.headers["retry-after"]
+            rest = [ln for ln in lines if ln.startswith("data: ")]
+        assert "--request-timeout" in rest[-1] and '"code": 504' in rest[-1], rest[-1]
+        assert time.monotonic() - t0 < 10 and h.proxy.running == 0
