@@ -7,7 +7,8 @@ app, plus the two routes production tooling expects of a model server.
   (``llamacpp:tokens_predicted_total``: tokens the model generated, counted as the model
   samples them, end-of-generation tokens excluded as ``usage.completion_tokens`` excludes them,
   so it also counts tokens generated after a client closed its stream;
-  ``llamacpp:requests_total``: generation requests started).
+  ``llamacpp:prompt_tokens_total``: the prompt tokens of those requests, as ``usage.prompt_tokens``
+  counts them; ``llamacpp:requests_total``: generation requests started).
 
     python -m deepprune.engine.llama_app --model MODEL.gguf --port 8765 ...   # llama_cpp.server's flags
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 
-COUNTERS = {"tokens_predicted": 0, "requests": 0}
+COUNTERS = {"tokens_predicted": 0, "prompt_tokens": 0, "requests": 0}
 _LOCK = threading.Lock()
 
 
@@ -29,10 +30,11 @@ def count_generation() -> None:
     if getattr(original, "_deepprune_counted", False):
         return
 
-    def generate(self, *args, **kwargs):
+    def generate(self, tokens, *args, **kwargs):
         with _LOCK:
             COUNTERS["requests"] += 1
-        for token in original(self, *args, **kwargs):
+            COUNTERS["prompt_tokens"] += len(tokens)  # what usage.prompt_tokens reports
+        for token in original(self, tokens, *args, **kwargs):
             if not llama_cpp.llama_vocab_is_eog(self._model.vocab, token):
                 with _LOCK:
                     COUNTERS["tokens_predicted"] += 1
@@ -45,10 +47,17 @@ def count_generation() -> None:
 def metrics_text() -> str:
     """The Prometheus exposition of :data:`COUNTERS` (pure)."""
     with _LOCK:
-        tok, req = COUNTERS["tokens_predicted"], COUNTERS["requests"]
+        tok, req, prompt = (
+            COUNTERS["tokens_predicted"],
+            COUNTERS["requests"],
+            COUNTERS["prompt_tokens"],
+        )
     return ("# HELP llamacpp:tokens_predicted_total Tokens generated (end-of-generation tokens excluded).\n"
             "# TYPE llamacpp:tokens_predicted_total counter\n"
             f"llamacpp:tokens_predicted_total {tok}\n"
+            "# HELP llamacpp:prompt_tokens_total Prompt tokens of the generation requests (usage.prompt_tokens).\n"
+            "# TYPE llamacpp:prompt_tokens_total counter\n"
+            f"llamacpp:prompt_tokens_total {prompt}\n"
             "# HELP llamacpp:requests_total Generation requests started.\n"
             "# TYPE llamacpp:requests_total counter\n"
             f"llamacpp:requests_total {req}\n")  # fmt: skip

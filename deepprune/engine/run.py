@@ -4,6 +4,7 @@ trace and probe requests, the vote) and the :class:`GenMethod` interface."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from deepprune.answers import extract_answer
 from deepprune.engine.backends import Backend, Finish, Request
@@ -103,7 +104,7 @@ class Run:
         req = self.request(
             i, self.cfg.max_tokens if max_tokens is None else max_tokens, logprobs=logprobs
         )
-        parts, fin, generated = [], None, 0
+        parts, fin, generated, cancelled = [], None, 0, False
         gen = self.backend.stream(req)
         try:
             async for item in gen:
@@ -116,11 +117,15 @@ class Run:
                     stop is not None and stop.is_set()
                 ):
                     break
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
             await gen.aclose()
-            led.add(
-                fin if fin is not None else Finish(generated, None, False, "stream"), req.request_id
-            )
+            got = fin if fin is not None else Finish(generated, None, False, "stream")
+            if got.prompt_tokens is None and not cancelled:  # a stream without usage: the server's
+                got = replace(got, prompt_tokens=await self.backend.prompt_tokens(req))  # tokenizer
+            led.add(got, req.request_id)
         return "".join(parts), fin, generated
 
     async def probe(self, i: int, k: int, partial: str, led: LiveLedger) -> str | None:

@@ -319,6 +319,7 @@ class Proxy(Counters):
         resp = respond(parsed, live)
         dp = resp["deepprune"]
         for name, v in (("generated_tokens_total", dp["tokens"]), ("probe_tokens_total", dp["probe_tokens"]),
+                        ("prompt_tokens_total", resp["usage"]["prompt_tokens"]),
                         ("judge_tokens_total", dp["judge_tokens"]),
                         ("cons_n_estimate_tokens_total", dp["cons_n_estimate"])):  # fmt: skip
             self.count(name, v)
@@ -394,12 +395,10 @@ class Proxy(Counters):
                 ) from None
             finally:
                 await r.aclose()
-            tokens = (
-                ((data.get("usage") or {}).get("completion_tokens") or 0)
-                if isinstance(data, dict)
-                else 0
-            )
-            self.count("generated_tokens_total", tokens)
+            usage = (data.get("usage") or {}) if isinstance(data, dict) else {}
+            usage = usage if isinstance(usage, dict) else {}
+            self.count("generated_tokens_total", usage.get("completion_tokens") or 0)
+            self.count("prompt_tokens_total", usage.get("prompt_tokens") or 0)
             if unpruned is not None and isinstance(data, dict) and r.status_code == 200:
                 data["deepprune"] = {"pruned": False, "reason": unpruned}
             return JSONResponse(data, status_code=r.status_code, headers=_said(unpruned))
@@ -412,7 +411,7 @@ class Proxy(Counters):
         without ``[DONE]``) ends with an error event, never silently."""
         import httpx
 
-        tokens, usage, done = 0, None, False
+        tokens, usage, prompt, done = 0, None, 0, False
         try:
             async for line in r.aiter_lines():
                 done = done or line.strip() == "data: [DONE]"
@@ -420,6 +419,7 @@ class Proxy(Counters):
                     try:
                         chunk = json.loads(line[6:])
                         usage = (chunk.get("usage") or {}).get("completion_tokens", usage)
+                        prompt = (chunk.get("usage") or {}).get("prompt_tokens") or prompt
                         tokens += any(c.get("text") or (c.get("delta") or {}).get("content")
                                       for c in chunk.get("choices") or [])  # fmt: skip
                     except (json.JSONDecodeError, AttributeError):
@@ -435,6 +435,7 @@ class Proxy(Counters):
         finally:
             await r.aclose()
             self.count("generated_tokens_total", usage if usage is not None else tokens)
+            self.count("prompt_tokens_total", prompt)  # where the stream's usage chunk says it
 
 
 def _said(unpruned: str | None) -> dict | None:

@@ -8,9 +8,11 @@ COUNTERS = {
     "requests_total": "Requests answered, by route, kind (pruned | passthrough) and status.",
     "generated_tokens_total": "Tokens the upstream generated for the proxy's traces (passthrough included).",
     "probe_tokens_total": "Tokens the upstream generated answering probes.",
+    "prompt_tokens_total": "Prompt tokens the upstream read (traces, continuations and probes), as its usage says.",
     "judge_tokens_total": "Input tokens the judge read (a local judge's own cost, not the upstream's).",
     "cons_n_estimate_tokens_total": "Tokens a cons@N of the same pruned requests would have generated (ledger estimate).",
     "rejected_total": "Requests refused with 429 (queue full).",
+    "disconnected_total": "Requests whose client hung up before the answer (their upstream traces closed).",
     "negative_usage_total": "Upstream usages below 0, flagged and never added (by the counter they were for).",
 }  # fmt: skip
 

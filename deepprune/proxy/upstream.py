@@ -38,6 +38,9 @@ class Bounded(Backend):
     async def generated_counter(self):
         return await self.inner.generated_counter()
 
+    async def prompt_tokens(self, req):
+        return await self.inner.prompt_tokens(req)
+
     def _slots(self, req) -> asyncio.Semaphore:
         return self.probe_slots if "probe" in req.meta else self.slots
 

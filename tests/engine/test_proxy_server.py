@@ -39,11 +39,22 @@ def _counter(base_url: str) -> float:
         return parse_generated_counter(r.read().decode())[1]
 
 
+def _prompt_counter(base_url: str) -> int:
+    """The server's own count of prompt tokens read (llamacpp:prompt_tokens_total)."""
+    with urllib.request.urlopen(base_url.removesuffix("/v1") + "/metrics") as r:
+        text = r.read().decode()
+    return next(
+        int(ln.split()[1])
+        for ln in text.splitlines()
+        if ln.startswith("llamacpp:prompt_tokens_total ")
+    )
+
+
 def test_lm_eval_through_the_proxy_scores_what_solve_reports(local_server, tmp_path):
     log = tmp_path / "access.jsonl"
     job = ProxyJob(upstream=local_server.base_url, port=_port(), method="deepprune", returns="vote",
                    log=str(log), config=ProxyConfig(**SETTINGS))  # fmt: skip
-    before = _counter(local_server.base_url)
+    before, read_before = _counter(local_server.base_url), _prompt_counter(local_server.base_url)
     with job.start() as h:
         args = f"base_url={h.url}/completions,model=gemma3-270m,tokenizer_backend=none,tokenized_requests=False,num_concurrent=1,max_retries=1"
         cmd = [sys.executable, "-m", "lm_eval", "--model", "local-completions", "--model_args", args,
@@ -58,9 +69,12 @@ def test_lm_eval_through_the_proxy_scores_what_solve_reports(local_server, tmp_p
         done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr[-3000:]
         generated = _metric(h, "generated_tokens_total") + _metric(h, "probe_tokens_total")
+        read = _metric(h, "prompt_tokens_total")
     assert (
         generated == _counter(local_server.base_url) - before
     )  # /metrics: what the server counted
+    # usage.prompt_tokens: every prompt the server read (traces, continuations, probes), once
+    assert read == _prompt_counter(local_server.base_url) - read_before > 0
     got = json.loads(next((tmp_path / "out").rglob("results_*.json")).read_text())
     score = got["results"]["deepprune_add24"]["acc,none"]
 
@@ -114,9 +128,13 @@ def test_the_openai_sdk_chat_and_n1_passthrough_on_the_real_server(local_server)
         chunks = list(c.completions.create(model="gemma3-270m", prompt=prompt, max_tokens=8, seed=2, temperature=0,
                                            stream=True))  # fmt: skip
         assert "".join(ch.choices[0].text for ch in chunks if ch.choices) == one.choices[0].text
+        read = _prompt_counter(local_server.base_url)
         r = c.completions.create(
             model="gemma3-270m", prompt=prompt, n=6, max_tokens=24, stop=["\n\nQuestion:"]
         )
         dp = r.model_extra["deepprune"]
         assert dp["k"] == 3 and dp["ended"] == 1 and len(r.choices) == 1
         assert r.usage.completion_tokens == dp["tokens"] > 0
+        # the prompt tokens the server read for it (3 traces of one prompt), and the sum of both
+        assert r.usage.prompt_tokens == _prompt_counter(local_server.base_url) - read > 0
+        assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens

@@ -92,6 +92,12 @@ class Backend:
         """Raise a one-line error if the backend cannot serve requests (server down, unknown model);
         learn the server's context length (``context``) where it reports it."""
 
+    async def prompt_tokens(self, req: Request) -> int | None:
+        """The prompt tokens ``req`` makes the server read, by the server's own tokenizer, for a
+        streamed request whose server reported no usage (llama.cpp's streams, a stream we closed);
+        None where it cannot say (then the ledger counts 0 and says the server did not report)."""
+        return None
+
     def context_warning(self, max_tokens: int) -> str | None:
         """A warning when ``max_tokens`` cannot fit the server's context (prompt included), known
         after :meth:`check`; None where it fits or the server did not say."""

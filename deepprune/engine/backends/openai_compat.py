@@ -255,6 +255,39 @@ class OpenAIBackend(Backend):
         entry = listed[models.index(self.model)]
         self.context = await self._context(getattr(entry, "model_extra", None) or {})
 
+    async def prompt_tokens(self, req: Request) -> int | None:
+        """The completions API's prompt (prompt + continuation) counted by the server's tokenizer:
+        vLLM's ``/tokenize``, else llama-cpp-python's ``/extras/tokenize/count`` (which tokenizes
+        as its completions do); remembered per text. None for a chat request (the server's chat
+        template decides its tokens) or a server with neither route."""
+        import httpx
+
+        if req.messages or self.api == "chat":
+            return None
+        text = req.prompt + req.continuation
+        memo = self.__dict__.setdefault("_prompt_counts", {})
+        if text in memo:
+            return memo[text]
+        root = self.base_url.rstrip("/").removesuffix("/v1")
+        routes = [(f"{root}/tokenize", {"model": self.model, "prompt": text}),
+                  (f"{root}/extras/tokenize/count", {"model": self.model, "input": text})]  # fmt: skip
+        key = {"Authorization": f"Bearer {self.client.api_key}"}
+        count = None
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout, headers=key) as c:
+                for url, body in routes:
+                    r = await c.post(url, json=body)
+                    got = r.json().get("count") if r.status_code == 200 else None
+                    if isinstance(got, int) and not isinstance(got, bool) and got >= 0:
+                        count = got
+                        break
+        except (httpx.HTTPError, ValueError, AttributeError):
+            count = None
+        if len(memo) > 4096:  # bounded: a long run's continuations are all different texts
+            memo.clear()
+        memo[text] = count
+        return count
+
     async def _context(self, extra: dict) -> int | None:
         """The server's context length where it says it: vLLM's ``max_model_len`` in ``/models``,
         else ``deepprune serve``'s ``/health``; None where it does not (never an error)."""
