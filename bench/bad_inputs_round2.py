@@ -675,3 +675,143 @@ def round2_trials(d: Path, trial_in_child) -> list[dict]:
         print(f"{outcome:9s} {name[:70]:70s} {line[:90]}", file=sys.stderr, flush=True)
         shutil.rmtree(cdir, ignore_errors=True)
     return rows
+
+
+# ---- the proxy (issue 37): python bench/bench_bad_inputs.py --proxy -------------------------------
+
+PROXY_REFUSED = {  # bodies a proxy must answer 400 (naming the place), never 200 or 500
+    "a judge endpoint URL": ({"deepprune": {"judge": "llm:endpoint=http://127.0.0.1:9/v1,model=x"}}, "judge"),
+    "a judge path sbert:/DIR": ({"deepprune": {"judge": "sbert:/tmp"}}, "judge"),
+    "a judge path crossencoder:/DIR": ({"deepprune": {"judge": "crossencoder:/tmp"}}, "judge"),
+    "calib=/etc/passwd": ({"deepprune": {"judge": "lexical:jaccard,calib=/etc/passwd"}}, "judge"),
+    "a judge option (cache growth)": ({"deepprune": {"judge": "sbert,batch=3"}}, "judge"),
+    "a non-string judge": ({"deepprune": {"judge": 3}}, "judge"),
+    "a lone surrogate prompt": ('{"model": "fault-model", "prompt": "x \\ud800", "n": 4}', "Unicode"),
+    "50,000-deep JSON": ("[" * 50000 + "]" * 50000, "JSON"),
+    "a 5,000-digit n": ('{"model": "fault-model", "prompt": "x", "n": 1' + "0" * 5000 + "}", "n"),
+}  # fmt: skip
+BASE = {"model": "fault-model", "prompt": "x", "n": 4, "max_tokens": 20}
+
+
+def proxy_round2(add, call, outcome) -> None:
+    """Issue 37's cases, each added with ``add(name, command, outcome, line)``; ``call(url, body)``
+    posts, ``outcome(status, raw, valid, place)`` classifies as the other proxy trials."""
+    import socket
+    import urllib.request
+
+    from deepprune.dev.fault_server import FaultServer
+    from deepprune.errors import ConfigError
+    from deepprune.greedy import ClusterConfig
+    from deepprune.proxy.job import ProxyConfig, ProxyJob
+
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    cfg = ProxyConfig(
+        judge="lexical:jaccard", trunc="tokens:4", max_tokens=20, cluster=ClusterConfig(K2=2, K3=2)
+    )
+    post = "POST /v1/completions"
+    with FaultServer() as fs, ProxyJob(upstream=fs.url("ok"), port=free_port(), method="deepprune", log=os.devnull,
+                                        max_body_bytes=200_000, body_timeout=1.0, config=cfg).start() as h:  # fmt: skip
+        for name, (body, place) in PROXY_REFUSED.items():
+            raw = body if isinstance(body, str) else json.dumps({**BASE, **body})
+            add(name, post, *outcome(*call(h.url + "/completions", raw.encode()), False, place))
+        # valid requests the vote cannot honour are served (200) and say so; stream n > 1 is SSE
+        for name, extra in (("max_tokens below the cut", {"max_tokens": 3}),
+                            ("response_format", {"response_format": {"type": "json_object"}})):  # fmt: skip
+            status, raw = call(h.url + "/completions", json.dumps({**BASE, **extra}).encode())
+            dp = json.loads(raw).get("deepprune", {}) if status == 200 else {}
+            ok = status == 200 and dp.get("pruned") is False and dp.get("reason")
+            add(
+                name,
+                post,
+                "accepted" if ok else "silent",
+                f"HTTP {status}: pruned={dp.get('pruned')}",
+            )
+        status, raw = call(h.url + "/completions", json.dumps({**BASE, "stream": True}).encode())
+        ok = status == 200 and raw.startswith(b"data: ") and raw.rstrip().endswith(b"data: [DONE]")
+        add(
+            "stream with n > 1",
+            post,
+            "accepted" if ok else "silent",
+            f"HTTP {status}: {raw[:40]!r}",
+        )
+        add("a body over --max-body-bytes", post, *outcome(*call(h.url + "/completions",
+            json.dumps({**BASE, "prompt": "x" * 300_000}).encode()), False, "max-body-bytes"))  # fmt: skip
+        with socket.create_connection(("127.0.0.1", h.proxy.job.port)) as s:  # a body that stalls
+            s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 100\r\n\r\n{")  # fmt: skip
+            s.settimeout(30)
+            got = s.recv(4096)
+        add("a body that stalls", post, "clean" if b" 408 " in got.split(b"\r\n")[0] else "silent",
+            got.split(b"\r\n")[0].decode(errors="replace"))  # fmt: skip
+        for method, route in (("GET", "/v1/nope"), ("PUT", "/v1/completions")):
+            req = urllib.request.Request(h.url.removesuffix("/v1") + route, method=method)
+            try:
+                urllib.request.urlopen(req, timeout=10)
+                st, raw = 200, b"{}"
+            except urllib.error.HTTPError as e:
+                st, raw = e.code, e.read()
+            add(
+                f"{method} {route}",
+                "routes",
+                *outcome(st, raw, False, "route" if st == 404 else "method"),
+            )
+        with urllib.request.urlopen(h.url.removesuffix("/v1") + "/metrics", timeout=10) as r:
+            vals = [
+                ln.rsplit(" ", 1)[1]
+                for ln in r.read().decode().splitlines()
+                if ln and not ln.startswith("#")
+            ]
+        add("/metrics", "GET /metrics", "accepted" if all(v.isdigit() for v in vals) else "silent",
+            f"{len(vals)} values, all integers: {all(v.isdigit() for v in vals)}")  # fmt: skip
+    # credentials are per request: a right key first never opens the door for a wrong one
+    with FaultServer(api_key="right-key") as locked, ProxyJob(upstream=locked.url("ok"), port=free_port(),
+                                                             method="cons@N", log=os.devnull, config=cfg).start() as h:  # fmt: skip
+        seen = []
+        for key in ("right-key", "wrong", None):
+            headers = {
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {key}"} if key else {}),
+            }
+            req = urllib.request.Request(
+                h.url + "/completions", data=json.dumps(BASE).encode(), headers=headers
+            )
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    seen.append(r.status)
+            except urllib.error.HTTPError as e:
+                seen.append(e.code)
+        add("a wrong key after a right one", "credentials", "clean" if seen == [200, 401, 401] else "leaked",
+            f"statuses {seen}")  # fmt: skip
+    # n above a replayed pool's traces: a 400, never a phantom saving
+    with ProxyJob(
+        pool=str(DEMO_POOL), port=free_port(), method="cons@N", log=os.devnull
+    ).start() as h:
+        q = json.loads(DEMO_POOL.read_text().splitlines()[0])
+        body = json.dumps({"model": "replay", "prompt": q["question"], "n": 512}).encode()
+        add(
+            "n = 512 on a 32-trace pool",
+            post,
+            *outcome(*call(h.url + "/completions", body), False, "n"),
+        )
+    # start-up flags that would fail every request fail at start-up, one line naming the flag
+    for name, kw, place in (("--upstream ftp://", {"upstream": "ftp://x/v1"}, "--upstream"),
+                            ("--timeout 0", {"timeout": 0.0}, "--timeout"), ("--retries -1", {"retries": -1}, "--retries"),
+                            ("--port 70000", {"port": 70000}, "--port"), ("--log DIR", {"log": "/tmp"}, "--log"),
+                            ("the probe judge on a pool without probes", {"pool": str(DEMO_POOL), "method": "deepprune"}, "probe")):  # fmt: skip
+        try:
+            kw = {"upstream": "http://127.0.0.1:9/v1", **kw} if "pool" not in kw else kw
+            ProxyJob(**{"port": free_port(), **kw}).start().__exit__(None, None, None)
+            add(name, "start-up", "silent", "started")
+        except ConfigError as e:
+            add(
+                name,
+                "start-up",
+                "clean" if place in str(e) and "\n" not in str(e) else "unclear",
+                str(e)[:120],
+            )
+        except Exception as e:  # noqa: BLE001 - the point is to see every escape
+            add(name, "start-up", "traceback", f"{type(e).__name__}: {e}"[:120])

@@ -359,7 +359,6 @@ PROXY_BODIES = {  # request bodies the proxy must refuse (400/404), each with th
     "unknown method": (b'{"model": "fault-model", "prompt": "x", "n": 4, "deepprune": {"method": "x"}}', "method"),
     "unknown judge": (b'{"model": "fault-model", "prompt": "x", "n": 4, "deepprune": {"judge": "x"}}', "judge"),
     "unknown field": (b'{"model": "fault-model", "prompt": "x", "n": 4, "tempature": 1}', "tempature"),
-    "stream with n > 1": (b'{"model": "fault-model", "prompt": "x", "n": 4, "stream": true}', "stream"),
     "no prompt": (b'{"model": "fault-model", "n": 4}', "prompt"),
     "token-id prompt": (b'{"model": "fault-model", "prompt": [1, 2], "n": 4}', "prompt"),
     "unknown model": (b'{"model": "nope", "prompt": "x", "n": 4}', "nope"),
@@ -450,6 +449,10 @@ def proxy_trials() -> list[dict]:
                     add(
                         f"upstream {mode}", f"n=4 {method}", *_proxy_outcome(*got, valid, "request")
                     )
+        sys.path.insert(0, str(Path(__file__).parent))
+        from bad_inputs_round2 import proxy_round2
+
+        proxy_round2(add, _proxy_call, _proxy_outcome)  # issue 37's cases
         with ProxyJob(upstream=fs.url("stall"), port=port(), method="cons@N", timeout=600.0, request_timeout=2.0,
                       log=os.devnull, config=ProxyConfig(**cfg)).start() as h:  # fmt: skip
             got = _proxy_call(

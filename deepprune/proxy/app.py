@@ -225,14 +225,17 @@ class Proxy(Counters):
             ) from None
         try:
             body = json.loads(raw)
-            json.dumps(body, ensure_ascii=False).encode(
-                "utf-8"
-            )  # a lone surrogate: no upstream takes it
-            return body
         except (json.JSONDecodeError, UnicodeError, RecursionError, ValueError) as e:
             raise bad(
                 f"the request body is not valid JSON ({type(e).__name__}: {str(e)[:200]})"
             ) from None
+        try:  # a lone surrogate (valid JSON, not valid text): no upstream takes it
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeError:
+            raise bad(
+                "the request body holds text that is not valid Unicode (a lone surrogate)"
+            ) from None
+        return body
 
     def begin_shutdown(self) -> None:
         self.closing = True

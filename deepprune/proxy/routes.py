@@ -130,6 +130,8 @@ def _routes(app, proxy) -> None:
         return PlainTextResponse(proxy.metrics_text())
 
     @app.exception_handler(StarletteHTTPException)
-    async def not_found(_request, exc):  # 404, 405: OpenAI's error shape too
-        err = ProxyError(exc.status_code, str(exc.detail), kind="invalid_request_error")
+    async def not_found(request, exc):  # 404, 405: OpenAI's error shape too, naming the route
+        what = {404: "no route", 405: "method not allowed on"}.get(exc.status_code, str(exc.detail))
+        err = ProxyError(exc.status_code, f"{what} {request.method} {request.url.path}",
+                         kind="invalid_request_error")  # fmt: skip
         return JSONResponse(err.body(), status_code=exc.status_code)

@@ -98,6 +98,12 @@ def test_request_ids_readiness_and_openai_shaped_404_405(proxy, upstream):
     for method, path, code in (("GET", "/v1/nope", 404), ("GET", "/v1/completions", 405)):
         r = httpx.request(method, proxy.url.removesuffix("/v1") + path)
         assert r.status_code == code and r.json()["error"]["code"] == code
+        assert r.json()["error"]["message"].endswith(f"GET {path}")  # the route it names
+    bad = httpx.post(
+        proxy.url + "/completions",
+        content=b'{"model": "fault-model", "prompt": "x \\ud800", "n": 2}',
+    )
+    assert bad.status_code == 400 and "not valid Unicode" in bad.json()["error"]["message"]
 
 
 def test_ready_follows_the_upstream():
