@@ -1,5 +1,5 @@
-"""The live problem set of `make solve-local`: one-step additions the local Gemma 3 270M solves
-about half the time (pass@1 and cons@16 measured in Online/SOLVE.md), so methods can differ.
+"""The live problem set of `make solve-local`: one-step additions the local Gemma 3 270M often gets
+wrong (cons@16: 65.0% on the first 20, Online/SOLVE.md; no pass@1 is measured), so methods can differ.
 
     python DeepPrune_data/make_live_problems.py      # writes DeepPrune_data/problems/add24.jsonl
 
