@@ -30,7 +30,15 @@ from deepprune.engine.backends import get_backend
 from deepprune.engine.live import prepare, solve_one
 from deepprune.errors import ConfigError, DeepPruneError, UpstreamRefused
 from deepprune.problems import Problem
-from deepprune.proxy.core import ProxyError, Unprunable, bad, parse_request, respond, sse_events
+from deepprune.proxy.core import (
+    ProxyError,
+    Unprunable,
+    bad,
+    parse_request,
+    respond,
+    said_headers,
+    sse_events,
+)
 from deepprune.proxy.metrics import Counters
 from deepprune.proxy.upstream import Bounded
 
@@ -404,10 +412,10 @@ class Proxy(Counters):
             self.count("prompt_tokens_total", usage.get("prompt_tokens") or 0)
             if unpruned is not None and isinstance(data, dict) and r.status_code == 200:
                 data["deepprune"] = {"pruned": False, "reason": unpruned}
-            return JSONResponse(data, status_code=r.status_code, headers=_said(unpruned))
+            return JSONResponse(data, status_code=r.status_code, headers=said_headers(unpruned))
 
         return StreamingResponse(self._relay(r), status_code=r.status_code, media_type="text/event-stream",
-                                 headers=_said(unpruned))  # fmt: skip
+                                 headers=said_headers(unpruned))  # fmt: skip
 
     async def _relay(self, r):
         """A streamed upstream answer relayed line by line, its tokens counted; a stream that breaks (or ends
@@ -439,13 +447,3 @@ class Proxy(Counters):
             await r.aclose()
             self.count("generated_tokens_total", usage if usage is not None else tokens)
             self.count("prompt_tokens_total", prompt)  # where the stream's usage chunk says it
-
-
-def _said(unpruned: str | None) -> dict | None:
-    """The headers of a request served unpruned (the reason, ASCII-safe)."""
-    if unpruned is None:
-        return None
-    return {
-        "X-DeepPrune-Pruned": "false",
-        "X-DeepPrune-Reason": unpruned.encode("ascii", "replace").decode(),
-    }

@@ -363,3 +363,13 @@ def _plain(v) -> bool:
     return isinstance(v, (int, float, str, bool, type(None))) or (
         isinstance(v, list) and all(isinstance(x, (int, float, str)) for x in v)
     )
+
+
+def said_headers(unpruned: str | None) -> dict | None:
+    """The headers of a request served unpruned (the reason, ASCII-safe)."""
+    if unpruned is None:
+        return None
+    return {
+        "X-DeepPrune-Pruned": "false",
+        "X-DeepPrune-Reason": unpruned.encode("ascii", "replace").decode(),
+    }

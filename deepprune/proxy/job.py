@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from deepprune.engine.solve_config import SolveConfig
 from deepprune.errors import ConfigError, DeepPruneError
+from deepprune.greedy import ClusterConfig
 from deepprune.proxy.app import Proxy
 from deepprune.proxy.core import PROXY_METHODS, RETURNS
 
@@ -21,6 +22,9 @@ class ProxyConfig(SolveConfig):
     methods: tuple[str, ...] = ("cons@N",)
     # a trace's token limit when a request sets no max_tokens (our choice: a reasoning model's budget)
     max_tokens: int = 32768
+    # DeepPrune's tau, K, K1 as the paper's; K2 = K3 = 4 (our choice) for the n clients send (4-16):
+    # the paper's 20 completes every trace of such a request, so it could save nothing
+    cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig(K2=4, K3=4))
 
 
 # SolveConfig fields a proxy never reads from its command line: n, the methods, the stop strings,
