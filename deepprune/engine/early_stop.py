@@ -119,7 +119,7 @@ class ParallelProbeLive(GenMethod):
 
         done, last, off = np.zeros(n, bool), np.full(n, -1, dtype=np.int64), np.zeros(n, int)
 
-        finished = np.zeros(n, bool)
+        finished, cut = np.zeros(n, bool), np.zeros(n, bool)  # ended by itself; pruned by the rule
 
         async def advance(live: np.ndarray) -> None:
             for i in np.flatnonzero(live):
@@ -144,6 +144,7 @@ class ParallelProbeLive(GenMethod):
                     for i in np.flatnonzero(pruned):
                         stop[i].set()
                     done |= pruned
+                    cut |= pruned
                 stable = stable + 1 if winner == prev else 0
                 prev = winner
                 if stable >= cfg.pp_T or done.all():
@@ -153,9 +154,13 @@ class ParallelProbeLive(GenMethod):
                 e.set()
             await asyncio.gather(*tasks, return_exceptions=True)
         led.sequential_tokens = max(generated)
+        # finished: every trace that ended by itself, its end heard by a round or not (one ending
+        # exactly at a probe boundary as the consensus stops the run generated all it had: the
+        # replay counts it so too)
+        finished |= np.array([i in r.completed for i in range(n)], dtype=bool)
         answer = reps[prev] if prev is not None and prev >= 0 else None
         return {"answer": answer, "rounds": rounds, "finished": int(finished.sum()),
-                "pruned": int((done & ~finished).sum())}  # fmt: skip
+                "pruned": int(cut.sum())}  # fmt: skip
 
 
 class ShortMKLive(GenMethod):

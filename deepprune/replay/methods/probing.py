@@ -77,7 +77,7 @@ class ParallelProbe(Method):
             done[ending] = True
 
         advance(np.ones(k, bool))  # every chain starts and gives its first probe
-        prev, stable, rounds = None, 0, 0
+        prev, stable, rounds, pruned = None, 0, 0, 0
         for step in range(self.max_rounds):
             advance(~done)
             rounds = step + 1
@@ -85,11 +85,13 @@ class ParallelProbe(Method):
             live = ~done
             if step >= self.warm_up and live.sum() > 1:
                 off = np.where(live, np.where(last != winner, off + 1, 0), off)
-                done |= live & (off >= self.patience)  # pruned: stops generating, keeps its answer
+                cut = live & (off >= self.patience)  # pruned: stops generating, keeps its answer
+                pruned += int(cut.sum())
+                done |= cut
             stable = stable + 1 if winner == prev else 0
             prev = winner
             if stable >= self.T or done.all():
                 break
         answer = prev if prev is not None and prev >= 0 else -1
         return Outcome(answer=answer, tokens=float(cost.sum()), seq_tokens=float(cost.max()), probe_tokens=spent[0],
-                       info={"k": k, "rounds": rounds, "finished": int((nxt >= n_probes).sum())})  # fmt: skip
+                       info={"k": k, "rounds": rounds, "finished": int((nxt >= n_probes).sum()), "pruned": pruned})  # fmt: skip
