@@ -107,18 +107,8 @@ class ParallelProbeLive(GenMethod):
             for i in range(n)
         ]
         reps: list[str] = []  # one answer per class, in order of first appearance
-
-        def klass(answer: str | None) -> int:
-            if answer is None:
-                return -1
-            for c, rep in enumerate(reps):
-                if answers_equal(answer, rep, r.p.answer_type):
-                    return c
-            reps.append(answer)
-            return len(reps) - 1
-
+        klass = lambda a: _klass(reps, a, r.p.answer_type)  # noqa: E731
         done, last, off = np.zeros(n, bool), np.full(n, -1, dtype=np.int64), np.zeros(n, int)
-
         finished, cut = np.zeros(n, bool), np.zeros(n, bool)  # ended by itself; pruned by the rule
 
         async def advance(live: np.ndarray) -> None:
@@ -161,6 +151,18 @@ class ParallelProbeLive(GenMethod):
         answer = reps[prev] if prev is not None and prev >= 0 else None
         return {"answer": answer, "rounds": rounds, "finished": int(finished.sum()),
                 "pruned": int(cut.sum())}  # fmt: skip
+
+
+def _klass(reps: list[str], answer: str | None, answer_type: str) -> int:
+    """The class of ``answer`` among ``reps`` (one answer per class, in order of first
+    appearance; a new one appended); -1 for no answer."""
+    if answer is None:
+        return -1
+    for c, rep in enumerate(reps):
+        if answers_equal(answer, rep, answer_type):
+            return c
+    reps.append(answer)
+    return len(reps) - 1
 
 
 class ShortMKLive(GenMethod):
