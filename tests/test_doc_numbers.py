@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 from tests.conftest import ROOT
 
 TABLES = ("Online/COMPARISON.md", "Online/HEADROOM.md", "Online/TRANSFER.md")
@@ -104,6 +106,7 @@ def readme_commands(text: str) -> list[str]:
     return cmds
 
 
+@pytest.mark.slow  # every README command parsed by the real CLI: ~15 s (CI runs it)
 def test_every_readme_command_is_valid_as_written():
     """Each `deepprune` command in the README parses, and its settings pass every check (resolved
     with --print-config, which stops before any work): a flag renamed or a setting that would be

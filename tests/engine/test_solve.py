@@ -122,6 +122,7 @@ def test_a_killed_solve_resumes_without_redoing_finished_problems(tmp_path):
     assert len(keys) == len(set(keys)) == 24
 
 
+@pytest.mark.slow  # 30 questions x 128 traces, twice (CI runs it; the fast suite leaves it)
 @pytest.mark.parametrize("pool,trunc,judge", [("probe-qwen3-8b-aime24-n128.jsonl", "probe:1", "probe"),
                                               ("probe-qwen3-8b-hmmt25-n128.jsonl", "probe:2", "probe:last=2")])  # fmt: skip
 def test_solve_with_answer_probes_makes_prunes_decisions_on_the_probe_pools(pool, trunc, judge):

@@ -110,6 +110,7 @@ def test_memory_stays_bounded_over_ten_thousand_requests(capsys):
     assert after - before < 64, (before, after)
 
 
+@pytest.mark.slow  # 3 x 3.5 s of waiting on purpose (CI runs it)
 @pytest.mark.parametrize("kind", ["pruned", "stream", "passthrough"])
 def test_a_client_that_hangs_up_stops_its_upstream_traces(kind):
     """A client gone mid-request (n = 4 pruned; an n = 1 stream; an n = 1 stream passed through a
