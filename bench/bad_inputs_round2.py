@@ -693,9 +693,10 @@ PROXY_REFUSED = {  # bodies a proxy must answer 400 (naming the place), never 20
 BASE = {"model": "fault-model", "prompt": "x", "n": 4, "max_tokens": 20}
 
 
-def proxy_round2(add, call, outcome) -> None:
+def proxy_round2(add, call, outcome, free_port) -> None:
     """Issue 37's cases, each added with ``add(name, command, outcome, line)``; ``call(url, body)``
-    posts, ``outcome(status, raw, valid, place)`` classifies as the other proxy trials."""
+    posts, ``outcome(status, raw, valid, place)`` classifies as the other proxy trials, and
+    ``free_port()`` gives a port to listen on."""
     import socket
     import urllib.request
 
@@ -703,11 +704,6 @@ def proxy_round2(add, call, outcome) -> None:
     from deepprune.errors import ConfigError
     from deepprune.greedy import ClusterConfig
     from deepprune.proxy.job import ProxyConfig, ProxyJob
-
-    def free_port() -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
 
     cfg = ProxyConfig(
         judge="lexical:jaccard", trunc="tokens:4", max_tokens=20, cluster=ClusterConfig(K2=2, K3=2)

@@ -452,7 +452,7 @@ def proxy_trials() -> list[dict]:
         sys.path.insert(0, str(Path(__file__).parent))
         from bad_inputs_round2 import proxy_round2
 
-        proxy_round2(add, _proxy_call, _proxy_outcome)  # issue 37's cases
+        proxy_round2(add, _proxy_call, _proxy_outcome, port)  # issue 37's cases
         with ProxyJob(upstream=fs.url("stall"), port=port(), method="cons@N", timeout=600.0, request_timeout=2.0,
                       log=os.devnull, config=ProxyConfig(**cfg)).start() as h:  # fmt: skip
             got = _proxy_call(
