@@ -7,6 +7,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_POOLS = ROOT.parent / "shared" / "data" / "pools"
 DEMO_POOL = ROOT / "DeepPrune_data" / "demo" / "demo_pool.jsonl"
+# solve on the replayed demo pool with a text judge (shared by the command-line tests)
+REPLAY_SOLVE = [
+    "--backend",
+    "replay",
+    "--pool",
+    str(DEMO_POOL),
+    "--judge",
+    "lexical:jaccard",
+    "--trunc",
+    "tokens:8",
+]
 
 
 # CI (.ci/run) sets this: there a missing ../shared/data is a failure, never a silent skip

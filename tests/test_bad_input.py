@@ -15,19 +15,8 @@ from deepprune.cli import main
 from deepprune.errors import ConfigError
 from deepprune.pairs import PairConfig, build_pairs
 from deepprune.replay.prune import parse_sweep
-from tests.conftest import DEMO_POOL
+from tests.conftest import DEMO_POOL, REPLAY_SOLVE
 
-# solve on the replayed demo pool with a text judge (every refusal below comes before any run)
-REPLAY_SOLVE = [
-    "--backend",
-    "replay",
-    "--pool",
-    str(DEMO_POOL),
-    "--judge",
-    "lexical:jaccard",
-    "--trunc",
-    "tokens:8",
-]
 GOOD_PAIR = {"prefix_a": "first a", "prefix_b": "first b", "label": 1, "qid": "q"}
 
 

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from deepprune.cli import build_parser, main
-from tests.conftest import DEMO_POOL
+from tests.conftest import DEMO_POOL, REPLAY_SOLVE
 
 
 def _subcommands(parser, prefix=()):
@@ -120,17 +120,7 @@ def test_every_flag_of_every_command_has_help():
 def test_print_config_round_trips_dashed_keys_and_yaml_errors_name_the_file(tmp_path, capsys):
     from deepprune.cli import main
 
-    args = [
-        "solve",
-        "--backend",
-        "replay",
-        "--pool",
-        str(DEMO_POOL),
-        "--judge",
-        "lexical:jaccard",
-        "--trunc",
-        "tokens:8",
-    ]
+    args = ["solve", *REPLAY_SOLVE]
     with pytest.raises(SystemExit):
         main([*args, "--print-config"])
     printed = capsys.readouterr().out

@@ -203,6 +203,7 @@ class OpenAIBackend(Backend):
         if api not in ("completions", "chat"):
             raise ConfigError(f"--api must be completions or chat, got {api!r}")
         self.timeout, self.api = timeout, api
+        self._prompt_counts: dict[str, int | None] = {}  # prompt_tokens' memo, per text
         self.client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout, max_retries=retries
         )
@@ -265,7 +266,7 @@ class OpenAIBackend(Backend):
         if req.messages or self.api == "chat":
             return None
         text = req.prompt + req.continuation
-        memo = self.__dict__.setdefault("_prompt_counts", {})
+        memo = self._prompt_counts
         if text in memo:
             return memo[text]
         root = self.base_url.rstrip("/").removesuffix("/v1")
@@ -274,7 +275,8 @@ class OpenAIBackend(Backend):
         key = {"Authorization": f"Bearer {self.client.api_key}"}
         count = None
         try:
-            async with httpx.AsyncClient(timeout=self.timeout, headers=key) as c:
+            # an auxiliary count: a server slow to tokenize never holds a trace up for --timeout
+            async with httpx.AsyncClient(timeout=min(self.timeout, 10.0), headers=key) as c:
                 for url, body in routes:
                     r = await c.post(url, json=body)
                     got = r.json().get("count") if r.status_code == 200 else None
