@@ -1,7 +1,9 @@
 """Answer probes: the cue that asks a partial trace for its answer, and what one probe costs.
 
 A probe is one short greedy request: the prompt, the partial trace, then :data:`DEFAULT_CUE`;
-the model writes the answer and closes the brace. Its cost in reasoning-model tokens:
+the model writes the answer and closes the brace, where the request stops (stop string ``}``;
+a ``}`` that closes an inner brace is put back and the probe continued: ``Run.probe``). Its cost
+in reasoning-model tokens:
 
 - **measured** (``generate``, ``solve``): the server's usage of the request: its generated
   tokens, and its prompt tokens (the new cue tokens; the prompt + partial trace re-read is a
@@ -45,6 +47,26 @@ def probe_tokens(answer: str | None) -> int:
     return cue_tokens() + min(get_counter(None).count(str(answer)) + 1, PROBE_MAX_TOKENS)
 
 
+def box_closed(cue: str, completion: str) -> int | None:
+    """Where ``completion`` closes the brace a cue opens (``\\boxed{``): the index just past its
+    closing ``}``; None while it is open. A cue that opens no brace is closed at once (0).
+
+    Example:
+        >>> box_closed(DEFAULT_CUE, "\\frac{1}{2}} so")
+        11
+        >>> box_closed(DEFAULT_CUE, "\\frac{1}{2}") is None
+        True
+    """
+    if not cue.endswith("{"):
+        return 0
+    depth = 1
+    for n, ch in enumerate(completion):
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth == 0:
+            return n + 1
+    return None
+
+
 def probe_answer(cue: str, completion: str, answer_type: str = "math") -> str | None:
     """The answer a probe gave: ``cue + completion`` parsed, where a cue that opens a brace
     (``\\boxed{``) counts only once the completion closes it (an unclosed box is no answer).
@@ -55,11 +77,7 @@ def probe_answer(cue: str, completion: str, answer_type: str = "math") -> str | 
         >>> probe_answer(DEFAULT_CUE, "42") is None
         True
     """
-    if cue.endswith("{"):
-        depth = 1
-        for n, ch in enumerate(completion):
-            depth += {"{": 1, "}": -1}.get(ch, 0)
-            if depth == 0:
-                return extract_answer(cue + completion[: n + 1], answer_type)
-        return None
-    return extract_answer(cue + completion, answer_type)
+    if not cue.endswith("{"):
+        return extract_answer(cue + completion, answer_type)
+    end = box_closed(cue, completion)
+    return None if end is None else extract_answer(cue + completion[:end], answer_type)

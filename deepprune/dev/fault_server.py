@@ -5,7 +5,10 @@
 One server answers every fault mode; the mode is the first path segment of the base URL
 (``/ok/v1``, ``/http500/v1``, ...). Mode ``ok`` is a well-behaved server: deterministic text of one
 token per word (a few reasoning words, then ``The answer is 42.``; the seed picks 42 or 7),
-one streamed chunk per token, ``max_tokens`` honoured, ``usage`` exact. Every other mode breaks
+one streamed chunk per token, ``max_tokens`` and ``stop`` honoured (each choice says which stop
+ended it, as vLLM's ``stop_reason``; ``FaultServer(stop_reason=False)``: it does not, as llama.cpp),
+``usage`` exact; an answer probe (a prompt that ends inside ``\\boxed{``) is answered
+:data:`PROBE_REPLY`, a nested answer and more text, as a model that goes on writing. Every other mode breaks
 one thing (:data:`MODES`). ``GET /MODE/v1/models`` answers in every mode, so a client gets past
 its start-up check and meets the fault on its first completion.
 """
@@ -49,6 +52,46 @@ def tokens_for(prompt: str, seed: int | None) -> list[str]:
         " is",
         f" {answer}.",
     ]
+
+
+# an answer probe's reply (a prompt that ends inside ``\\boxed{``): a nested answer, then more text
+PROBE_REPLY = (" \\frac{", "1", "}{", "2", "}}", " so", " it", " is", " done", ".")
+
+
+def reply_tokens(text: str, seed: int | None) -> list[str]:
+    """The tokens that continue ``text`` (pure): a probe (``text`` inside an open ``\\boxed{``)
+    greedily continues :data:`PROBE_REPLY` from wherever ``text`` left it; anything else is
+    :func:`tokens_for`."""
+    head, cue, said = text.rpartition("\\boxed{")
+    whole = "".join(PROBE_REPLY)
+    if not cue or not whole.startswith(said) or len(said) == len(whole):
+        return tokens_for(text, seed)
+    out, at = [], 0
+    for t in PROBE_REPLY:  # the reply's tokens past what was said (the first one cut where it ends)
+        if at + len(t) > len(said):
+            out.append(t[max(len(said) - at, 0) :])
+        at += len(t)
+    return out
+
+
+def apply_stop(toks: list[str], stop) -> tuple[list[str], int, str | None]:
+    """(text tokens, tokens generated, the stop string matched) of ``toks`` under ``stop`` (pure):
+    the text ends before the first stop string, which is not returned; the token that completed
+    it was generated, and counts, as a server counts it."""
+    stops = [x for x in ([stop] if isinstance(stop, str) else list(stop or [])) if x]
+    text = ""
+    for i, t in enumerate(toks):
+        text += t
+        found = [(text.find(x), x) for x in stops if x in text]
+        if found:
+            cut, x = min(found)
+            out, at = [], 0
+            for u in toks[: i + 1]:
+                if at < cut:
+                    out.append(u[: cut - at])
+                at += len(u)
+            return out, i + 1, x
+    return toks, len(toks), None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -134,34 +177,44 @@ class _Handler(BaseHTTPRequestHandler):
             if mode == "bad-sse":
                 self._send(200, b"{not json")
             return  # disconnect: the connection closes with no response at all
-        toks = tokens_for(body.get("prompt", ""), body.get("seed"))
         cap = int(body.get("max_tokens") or 16)
         if mode == "ignore-max-tokens":
             toks = [f" {FILLER[i % len(FILLER)]}" for i in range(cap + 50)]
-        toks = toks[:cap] if mode != "ignore-max-tokens" else toks
-        finish = "stop" if toks == tokens_for("", body.get("seed")) else "length"
-        if body.get("stream"):
-            return self._stream(mode, body, toks, finish, cap)
+            return self._stream(mode, body, (toks, len(toks), "length", None), cap) if body.get(
+                "stream") else self._complete(mode, body, [(toks, len(toks), "length", None)], cap)  # fmt: skip
         # n choices (a non-streamed request): choice i samples with seed + i, as a server's n would
-        samples = [(toks, finish)]
-        for i in range(1, max(int(body.get("n") or 1), 1)):
-            seed = (body.get("seed") or 0) + i
-            t = tokens_for(body.get("prompt", ""), seed)[:cap]
-            samples.append((t, "stop" if t == tokens_for("", seed) else "length"))
-        usage = self._usage(mode, sum(len(t) for t, _ in samples), cap * len(samples))
-        self._generated(sum(len(t) for t, _ in samples))
+        seed = body.get("seed") or 0
+        samples = [
+            self._sample(body, cap, seed + i) for i in range(max(int(body.get("n") or 1), 1))
+        ]
+        if body.get("stream"):
+            return self._stream(mode, body, samples[0], cap)
+        self._complete(mode, body, samples, cap)
 
-        def choice(i, text, finish):
+    def _sample(self, body: dict, cap: int, seed: int) -> tuple[list[str], int, str, str | None]:
+        """(text tokens, tokens generated, finish reason, stop string matched) of one choice."""
+        msgs = body.get("messages") or [{}]
+        said = body.get("prompt", "") if not self.chat else str(msgs[-1].get("content") or "")
+        full = reply_tokens(said if isinstance(said, str) else "", seed)
+        toks, n, matched = apply_stop(full[:cap], body.get("stop"))
+        return toks, n, "stop" if matched is not None or len(full) <= cap else "length", matched
+
+    def _complete(self, mode: str, body: dict, samples: list, cap: int) -> None:
+        usage = self._usage(mode, sum(n for _, n, _, _ in samples), cap * len(samples))
+        self._generated(sum(n for _, n, _, _ in samples))
+
+        def choice(i, text, finish, matched):
+            c = {"index": i, "finish_reason": finish}
             if self.chat:
-                return {
-                    "index": i,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": finish,
-                }
-            return {"index": i, "text": text, "finish_reason": finish, "logprobs": None}
+                c["message"] = {"role": "assistant", "content": text}
+            else:
+                c.update(text=text, logprobs=None)
+            if self.server.stop_reason:  # as vLLM says it: the stop string, None for an end of text
+                c["stop_reason"] = matched
+            return c
 
         out = {"id": "cmpl-f", "object": "chat.completion" if self.chat else "text_completion", "created": 0,
-               "model": MODEL, "choices": [choice(i, "".join(t), f) for i, (t, f) in enumerate(samples)]}  # fmt: skip
+               "model": MODEL, "choices": [choice(i, "".join(t), f, m) for i, (t, _, f, m) in enumerate(samples)]}  # fmt: skip
         if usage is not None:
             out["usage"] = usage
         if mode == "empty-choices":
@@ -195,7 +248,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self.wfile.flush()
 
-    def _stream(self, mode: str, body: dict, toks: list[str], finish: str, cap: int) -> None:
+    def _stream(self, mode: str, body: dict, sample: tuple, cap: int) -> None:
+        toks, generated, finish, matched = sample
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
@@ -252,8 +306,12 @@ class _Handler(BaseHTTPRequestHandler):
                     continue
                 self._chunk(chunk(t))
                 self._generated(1)
-            self._chunk(chunk("", finish))
-            usage = self._usage(mode, len(toks), cap)
+            self._generated(generated - len(toks))  # the token that completed a stop string
+            last = chunk("", finish)
+            if self.server.stop_reason:  # as vLLM says it: the stop string, None for an end of text
+                last["choices"][0]["stop_reason"] = matched
+            self._chunk(last)
+            usage = self._usage(mode, generated, cap)
             if (body.get("stream_options") or {}).get("include_usage") and usage is not None:
                 self._chunk({"id": "cmpl-f", "object": "chat.completion.chunk" if self.chat else "text_completion", "created": 0, "model": MODEL,
                              "choices": [], "usage": usage})  # fmt: skip
@@ -267,6 +325,7 @@ class _Quiet(ThreadingHTTPServer):
     # the mode of a base URL without one (FaultServer.url(); switched by FaultServer.mode)
     mode = "ok"
     ok_requests = 0  # completions served healthy before the mode applies (a fault mid-run)
+    stop_reason = True  # each choice says which stop ended it (FaultServer's stop_reason)
     chat_requests: list = []  # the bodies of chat requests (tests read how a continuation was asked)
     served = 0
     lock = threading.Lock()
@@ -280,8 +339,11 @@ class _Quiet(ThreadingHTTPServer):
 class FaultServer:
     """The fault server on a free port of 127.0.0.1, in a thread (a context manager)."""
 
-    def __init__(self, port: int = 0, api_key: str | None = None, max_model_len: int | None = None):
+    def __init__(self, port: int = 0, api_key: str | None = None, max_model_len: int | None = None,
+                 stop_reason: bool = True):  # fmt: skip
         self.httpd = _Quiet(("127.0.0.1", port), _Handler)
+        # each choice says which stop ended it, as vLLM does (False: it does not, as llama.cpp)
+        self.httpd.stop_reason = stop_reason
         self.httpd.max_model_len = max_model_len  # listed in /models as vLLM does (None: not said)
         self.httpd.chat_requests = []
         self.httpd.api_key, self.httpd.refused = api_key, 0

@@ -11,7 +11,7 @@ from deepprune.engine.backends import Backend, Finish, Request
 from deepprune.engine.ledger import LiveLedger
 from deepprune.engine.problems import trace_seed
 from deepprune.grading import AnswerClasses
-from deepprune.probes import probe_answer
+from deepprune.probes import box_closed, probe_answer
 from deepprune.problems import Problem
 from deepprune.vote import majority_class
 
@@ -130,14 +130,33 @@ class Run:
 
     async def probe(self, i: int, k: int, partial: str, led: LiveLedger) -> str | None:
         """Answer probe k of trace i: the model's answer from ``partial`` (prompt + partial trace +
-        the cue; greedy, at most ``probe_tokens``), charged to the ledger's probe columns."""
-        cfg = self.cfg
-        req = Request(f"{self.p.id}/{i}/probe{k}", self.prompt, 0, cfg.probe_tokens, 0.0, 1.0, 0, (),
-                      {"question": self.p.id, "index": i, "probe": k}, continuation=partial + cfg.answer_cue,
-                      messages=self.messages)  # fmt: skip
-        text, fin = await self.backend.complete(req)
-        led.add_probe(fin, req.request_id)
-        return probe_answer(cfg.answer_cue, text, self.p.answer_type)
+        the cue; greedy, at most ``probe_tokens`` generated), charged to the ledger's probe columns.
+
+        A cue that opens a brace (``\\boxed{``) stops at ``}``: the probe ends with the answer, not
+        at ``probe_tokens``. A ``}`` that closes an inner brace (``\\frac{1}{2}``) is put back and
+        the probe continues, in a new request, with the tokens it has left. Where the server says
+        which stop ended a request (vLLM, SGLang), an end of text inside the box is no answer; where
+        it does not (llama.cpp), a stopped request is read as stopped at the brace."""
+        cfg, said = self.cfg, ""
+        brace = cfg.answer_cue.endswith("{")
+        left = cfg.probe_tokens
+        for part in range(cfg.probe_tokens):  # each request generates at least one token
+            rid = f"{self.p.id}/{i}/probe{k}" + (f".{part}" if part else "")
+            req = Request(rid, self.prompt, 0, left, 0.0, 1.0, 0, ("}",) if brace else (),
+                          {"question": self.p.id, "index": i, "probe": k},
+                          continuation=partial + cfg.answer_cue + said, messages=self.messages)  # fmt: skip
+            text, fin = await self.backend.complete(req)
+            led.add_probe(fin, req.request_id)
+            said += text
+            left -= fin.completion_tokens
+            if not brace or box_closed(cfg.answer_cue, said) is not None:
+                break  # no brace to wait for, or the server gave the closing brace itself
+            if not fin.finished or fin.stopped_by not in (None, "}") or left <= 0:
+                break  # out of tokens, or an end of text inside the box: no answer
+            said += "}"  # the stop string, which the server leaves out of the text
+            if box_closed(cfg.answer_cue, said) is not None:
+                break
+        return probe_answer(cfg.answer_cue, said, self.p.answer_type)
 
     def vote(self, texts: list[str]) -> str | None:
         """Majority answer of ``texts`` (ties: the answer seen first)."""

@@ -161,9 +161,15 @@ def test_solve_with_probes_and_parallel_probe_on_the_real_server(local_server, t
                 probes and rec["probe_prompt_tokens"] > 0
             )  # the probes re-read prompt + partial trace
     dp = [r for r in res["records"] if r["method"] == "deepprune"]
-    assert all(
-        len(r["completed"]) <= 2 and r["probe_calls"] <= 6 for r in dp
-    )  # one probe per trace at most
+    for r in dp:  # one probe per trace at most, each in one request or more (continued past an
+        # inner brace), never generating past --probe-tokens in all
+        ids = [rid for rid, _ in r["requests"] if "/probe" in rid]
+        probes = {rid.rsplit(".", 1)[0] if "/probe0." in rid else rid for rid in ids}
+        assert len(r["completed"]) <= 2 and len(probes) <= 6
+        for one in probes:
+            assert (
+                sum(n for rid, n in r["requests"] if rid == one or rid.startswith(one + ".")) <= 6
+            )
     rows = {r["method"]: r for r in res["rows"]}
     assert rows["deepprune"]["probe_tokens"] > 0 and rows["parallel-probe"]["probe_tokens"] > 0
 

@@ -65,6 +65,9 @@ class Finish:
     # what the client found wrong with the server's word (usage implausible, max_tokens ignored):
     # then ``completion_tokens`` is the client's own count and ``usage_source`` says so
     flags: tuple[str, ...] = ()
+    # which stop ended it, where the server says (vLLM's ``stop_reason``, SGLang's ``matched_stop``):
+    # the stop string, or "eos" (the end of text or a stop token); None: the server does not say
+    stopped_by: str | None = None
 
 
 class Backend:

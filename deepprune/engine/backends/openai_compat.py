@@ -62,6 +62,9 @@ class _ChatChoice:
 
     def __init__(self, ch):
         self.finish_reason = getattr(ch, "finish_reason", None)
+        self.model_extra = getattr(
+            ch, "model_extra", None
+        )  # vLLM's stop_reason, SGLang's matched_stop
         msg = getattr(ch, "delta", None) or getattr(ch, "message", None)
         self.text = getattr(msg, "content", None) if msg is not None else None
         rows = getattr(getattr(ch, "logprobs", None), "content", None)
@@ -102,6 +105,17 @@ def read_chunk(chunk, want_logprobs: int) -> tuple[Delta | None, str | None, obj
             top = [sorted(r.values(), reverse=True)[:want_logprobs] for r in rows if r]
     n_tok = len(top) if top is not None else (0 if ch.finish_reason and not ch.text else 1)
     return Delta(ch.text or "", n_tok, top), ch.finish_reason, usage
+
+
+def stopped_by(ch) -> str | None:
+    """Which stop ended a choice, where the server says (pure): the stop string, or "eos" (an end
+    of text or a stop token: vLLM's ``stop_reason`` None or a token id, SGLang's ``matched_stop``
+    a token id); None where the server does not say (llama.cpp)."""
+    extra = getattr(ch, "model_extra", None) or {}
+    for key in ("stop_reason", "matched_stop"):
+        if key in extra:
+            return extra[key] if isinstance(extra[key], str) else "eos"
+    return None
 
 
 # the generated-token counters of the servers we know (Prometheus names; label sets summed)
@@ -413,8 +427,10 @@ class OpenAIBackend(Backend):
         bad = check_usage(got, ch.text, req.max_tokens)
         if bad is not None:  # clamped into what is possible, and flagged
             n = min(max(got if isinstance(got, int) else 0, 1 if ch.text else 0), req.max_tokens)
-            return ch.text, Finish(n, usage.prompt_tokens, finished, "usage-clamped", flags=(bad,))
-        return ch.text, Finish(got, usage.prompt_tokens, finished, "usage", cached_tokens(usage))
+            return ch.text, Finish(n, usage.prompt_tokens, finished, "usage-clamped", flags=(bad,),
+                                   stopped_by=stopped_by(ch))  # fmt: skip
+        return ch.text, Finish(got, usage.prompt_tokens, finished, "usage", cached_tokens(usage),
+                               stopped_by=stopped_by(ch))  # fmt: skip
 
     async def _abort(self, request_id: str) -> None:
         if not self.abort_url:
