@@ -12,7 +12,8 @@ continued past an inner brace). Reported: generated tokens per probe, requests p
 how often the two answers agree (llama.cpp's numerics follow its prompt cache, so an answer may
 differ for that reason alone). Part 2, end to end: `deepprune solve` on the same 24 problems,
 n = 4, cons@N against DeepPrune with answer probes every 8 tokens (the README's lm-eval settings:
-`--judge probe --trunc probe:1 --K2 2 --K3 2`), net tokens (traces + probes) per problem.
+`--judge probe --trunc probe:1 --K2 2 --K3 2`) and short-1@4 (the SDK example's method), net
+tokens (traces + probes) per problem.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def end_to_end(base_url: str, out: Path) -> dict:
     from deepprune.engine.solve import SolveConfig, solve
     from deepprune.greedy import ClusterConfig
 
-    cfg = SolveConfig(n=N, methods=("cons@N", "deepprune"), judge="probe", trunc="probe:1", probe_every=8,
+    cfg = SolveConfig(n=N, methods=("cons@N", "deepprune", "short-m@k"), judge="probe", trunc="probe:1", probe_every=8,
                       probe_tokens=PROBE_TOKENS, cluster=ClusterConfig(K2=2, K3=2), deterministic=True,
                       max_tokens=MAX_TOKENS, temperature=0.8, top_p=0.95, prompt=PROMPT.read_text(), stop=STOP,
                       concurrent_problems=1)  # fmt: skip
@@ -96,7 +97,9 @@ def end_to_end(base_url: str, out: Path) -> dict:
     return {"problems": dp["problems"], "consN_tokens": cn["tokens"], "consN_accuracy": cn["accuracy"],
             "deepprune_tokens": dp["tokens"], "deepprune_probe_tokens": dp["probe_tokens"],
             "deepprune_net_tokens": dp["net_tokens"], "deepprune_accuracy": dp["accuracy"],
-            "net_reduction_vs_consN": dp["net_reduction_vs_consN"]}  # fmt: skip
+            "net_reduction_vs_consN": dp["net_reduction_vs_consN"], "short_tokens": rows["short-m@k"]["tokens"],
+            "short_accuracy": rows["short-m@k"]["accuracy"],
+            "short_reduction_vs_consN": rows["short-m@k"]["net_reduction_vs_consN"]}  # fmt: skip
 
 
 def main(argv: list[str]) -> None:
@@ -120,6 +123,8 @@ def main(argv: list[str]) -> None:
           f"| {e['problems']} | {e['consN_tokens']:.1f} | {e['deepprune_tokens']:.1f} + {e['deepprune_probe_tokens']:.1f} = "
           f"{e['deepprune_net_tokens']:.1f} | {100 * e['net_reduction_vs_consN']:.1f}% | "
           f"{100 * e['consN_accuracy']:.1f}% / {100 * e['deepprune_accuracy']:.1f}% |")  # fmt: skip
+    print(f"\n| short-1@4 tokens / problem | net saving vs cons@N | accuracy |\n|---|---|---|\n"
+          f"| {e['short_tokens']:.1f} | {100 * e['short_reduction_vs_consN']:.1f}% | {100 * e['short_accuracy']:.1f}% |")  # fmt: skip
     print(f"\n({time.time() - t0:.0f} s)", file=sys.stderr)
 
 

@@ -99,7 +99,7 @@ class LiveLedger:
 
 def trace_index(request_id: str) -> int | None:
     """The trace index of a trace request id (``QID/I`` or a continuation ``QID/I+START``, as
-    :meth:`deepprune.engine.run.Run.request` names them); None for a probe (``QID/I/probeK``)."""
+    :meth:`deepprune.engine.run.Run.request` names them); None for a probe (``QID/I/probeK``, continued: ``QID/I/probeK.PART``)."""
     parts = request_id.rsplit("/", 2)
     if len(parts) < 2 or parts[-1].startswith("probe"):
         return None

@@ -180,3 +180,30 @@ def test_vllm_extension_fields_at_their_defaults_are_absent_and_otherwise_not_pr
         "reason": r.json()["deepprune"]["reason"],
     }
     assert "ignore_eos" in r.json()["deepprune"]["reason"]
+
+
+def test_the_proxys_deepprune_defaults_save_on_the_n_clients_send():
+    """``--method deepprune`` with the proxy's defaults (K2 = K3 = 4) on ``n = 8`` requests over
+    the replayed Qwen3-8B AIME24 probe pool (only ``--probe-every`` set to the pool's): probes
+    included, it generates fewer tokens than cons@N over the same 8 traces (the same seed), and
+    fewer than with the paper's K2 = K3 = 20, which completes more of so few traces."""
+    from deepprune.pools import read_pool
+    from tests.conftest import shared_pool
+
+    path = shared_pool("probe-qwen3-8b-aime24-n128.jsonl")
+    qs = read_pool(path)[:6]
+
+    def spent(method: str, cfg: ProxyConfig) -> int:
+        used = 0
+        with ProxyJob(pool=str(path), port=free_port(), method=method, config=cfg).start() as h:
+            for q in qs:
+                r = httpx.post(h.url + "/completions", json={"model": "replay", "prompt": q.question, "n": 8,
+                                                              "seed": 1}, timeout=120)  # fmt: skip
+                assert r.status_code == 200, r.text
+                used += r.json()["usage"]["completion_tokens"]  # traces + probes
+        return used
+
+    default = spent("deepprune", ProxyConfig(probe_every=500))
+    paper = spent("deepprune", ProxyConfig(probe_every=500, cluster=ClusterConfig()))
+    consn = spent("cons@N", ProxyConfig(probe_every=500))
+    assert default < paper and default < consn
