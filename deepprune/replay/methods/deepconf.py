@@ -43,12 +43,15 @@ class DeepConfOffline(Method):
 class DeepConfOnline(Method):
     needs = ("confs",)
 
-    def __init__(self, eta: float, name: str, warmup: int = WARMUP, consensus: float = CONSENSUS):
+    def __init__(self, eta: float, name: str, warmup: int = WARMUP, consensus: float = CONSENSUS,
+                 window: int = WINDOW):  # fmt: skip
         self.eta, self.name, self.warmup, self.consensus = eta, name, warmup, consensus
+        self.window = window
 
     def run(self, q, order, rng):
+        w = self.window
         warm = order[: self.warmup]
-        lgc = {i: lowest_group_conf(q.confs[i]) for i in warm}
+        lgc = {i: lowest_group_conf(q.confs[i], w) for i in warm}
         s = float(np.percentile(list(lgc.values()), 100 - self.eta))
         tokens = float(q.tokens[warm].sum())
         seq = float(q.tokens[warm].max())  # the warm-up round in parallel, then one trace at a time
@@ -58,10 +61,10 @@ class DeepConfOnline(Method):
         for i in order[self.warmup :]:
             if self._consensus(q, voters, weights):
                 break
-            wm = window_means(q.confs[i])
+            wm = window_means(q.confs[i], w)
             below = np.flatnonzero(wm < s)
-            if len(below) and len(q.confs[i]) > WINDOW:
-                cut = float(below[0] + WINDOW) * q.tokens[i] / len(q.confs[i])
+            if len(below) and len(q.confs[i]) > w:
+                cut = float(below[0] + w) * q.tokens[i] / len(q.confs[i])
                 tokens += cut
                 seq += cut
                 stopped += 1
@@ -72,7 +75,7 @@ class DeepConfOnline(Method):
                 stopped += 1
                 continue
             voters.append(i)
-            weights.append(lowest_group_conf(q.confs[i]))
+            weights.append(lowest_group_conf(q.confs[i], w))
         return Outcome(
             answer=vote(q, voters, weights),
             tokens=tokens,

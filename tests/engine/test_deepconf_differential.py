@@ -1,0 +1,81 @@
+"""Live DeepConf-online equals its replay on random small pools (issue 38): through `solve` on the
+replay backend (token confidences streamed as log-probabilities) with random n, warm-up, window
+and kept share, confidences that cross the threshold anywhere, traces shorter than, as long as
+and longer than a window, answers that agree, disagree and tie. The same threshold, answer,
+stopped traces and generated tokens.
+
+Two differences by design, each checked rather than hidden:
+- the replay (DeepConf's published online form) starts the traces after the warm-up one at a time
+  and stops starting them once 95% of the weighted vote agrees; the live form starts them all at
+  once, so it has no consensus stop: the replay runs here with its consensus stop off;
+- a trace no longer than a window that ends below the threshold never had a full window to stop
+  on: neither form lets it vote, the replay counts it "stopped", the live form does not (it was
+  not cut; it spent all its tokens in both).
+"""
+
+import json
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from deepprune.confidence import window_means
+from deepprune.engine.solve import SolveConfig, solve
+from deepprune.problems import Problem
+from deepprune.replay.harness import OnlineConfig, load_questions
+from deepprune.replay.methods.deepconf import DeepConfOnline
+from deepprune.tokens import get_counter
+
+CONFS = st.sampled_from([0.5, 1.0, 2.0, 3.0, 4.0])
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.data(),
+    n=st.integers(3, 6),
+    window=st.integers(2, 5),
+    keep=st.sampled_from([10.0, 50.0, 90.0]),
+)
+def test_live_deepconf_equals_its_replay(tmp_path, data, n, window, keep):
+    warmup = data.draw(st.integers(1, n - 1))
+    counter = get_counter(None)
+    traces = []
+    for _ in range(n):
+        words, answer = (
+            data.draw(st.integers(0, 10)),
+            data.draw(st.sampled_from(["1", "2", "2", "3"])),
+        )
+        text = " ".join(f"w{k}" for k in range(words)) + f" \\boxed{{{answer}}}"
+        confs = data.draw(
+            st.lists(CONFS, min_size=counter.count(text), max_size=counter.count(text))
+        )
+        traces.append({"text": text, "answer": answer, "confs": confs})
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"id": "q", "gold": "1", "traces": traces}) + "\n")
+    cfg = SolveConfig(n=n, methods=("deepconf",), deepconf_warmup=warmup, deepconf_window=window,
+                      deepconf_keep=keep, logprobs=1, max_tokens=10**6)  # fmt: skip
+    rec = solve([Problem("q", "", "1")], cfg, backend="replay", pool=str(path), progress=False)[
+        "records"
+    ][0]
+    (q,) = load_questions(path, OnlineConfig(repeats=1, shuffle=False))
+    sim = DeepConfOnline(
+        keep, "deepconf", warmup=warmup, consensus=float("inf"), window=window
+    ).run(q, list(range(n)), None)
+    assert rec["threshold"] == sim.info["threshold"]
+    answer = {int(q.labels[i]): t["answer"] for i, t in enumerate(traces)}
+    assert rec["answer"] == (None if sim.answer < 0 else answer[int(sim.answer)]), (
+        traces,
+        rec,
+        sim,
+    )
+    assert rec["tokens"] == sim.tokens, (traces, rec, sim)
+    s = sim.info["threshold"]
+    short_below = sum(
+        len(t["confs"]) <= window and window_means(t["confs"], window).min() < s
+        and not (len(t["confs"]) == window)  # exactly one window: the live form cuts it at its last token
+        for t in traces[warmup:]
+    )  # fmt: skip
+    assert rec["stopped"] == sim.info["stopped"] - short_below, (traces, rec, sim)
+    assert np.isfinite(s)
