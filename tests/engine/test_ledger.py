@@ -22,6 +22,9 @@ def test_net_tokens_count_probes_and_only_the_prompt_tokens_not_served_from_cach
     # reported: 80 + 90 prompt tokens, 85 of them cached -> 85 uncached counted
     assert led.probe_cached_tokens == 85 and led.net_tokens == 100 + 5 + (170 - 85)
     assert [n for _, n in led.requests] == [100, 3, 2]
+    led.add_probe(Finish(1, 95, True, "usage", cached_tokens=90), "q/2/probe0")
+    # cached tokens sum over probes: 85 + 90 of 80 + 90 + 95 prompt tokens
+    assert led.probe_cached_tokens == 175 and led.net_tokens == 100 + 6 + (265 - 175)
 
 
 def test_cached_tokens_read_from_the_usage_where_reported():
