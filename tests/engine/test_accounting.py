@@ -21,7 +21,7 @@ def _length(cfg, qid, i, cap):
 @pytest.fixture(scope="module")
 def run():
     cfg = SolveConfig(n=N, methods=("cons@N", "deepprune", "cons@k"), judge="lexical:jaccard",
-                      trunc=f"tokens:{CUT}", deterministic=True, max_tokens=MAX, cluster=ClusterConfig(K2=3))  # fmt: skip
+                      trunc=f"tokens:{CUT}", deterministic=True, max_tokens=MAX, cluster=ClusterConfig(K2=2))  # fmt: skip
     probs = [Problem(f"q{i}", "1+1?", "42") for i in range(4)]
     with FaultServer() as fs:
         res = solve(
@@ -70,6 +70,10 @@ def test_cons_k_budget_and_the_summary_by_hand(run):
         k = int(min(max(round(dp[q]["tokens"] / mean), 1), N))
         assert ck[q]["k"] == k and ck[q]["tokens"] == sum(_length(cfg, q, i, MAX) for i in range(k))
     assert any(r["k"] >= 2 for r in ck.values())  # the budget is not trivially one trace
+    # and rounding is tested: budgets with fractions on both sides of one half (a floor or a ceiling
+    # differs on one side)
+    fractions = [(dp[q]["tokens"] / (cn[q]["tokens"] / N)) % 1 for q in cn]
+    assert min(fractions) < 0.5 <= max(fractions)
     rows = {r["method"]: r for r in summarise(res["records"], cfg.methods)}
     for m, recs in (("cons@N", cn), ("deepprune", dp), ("cons@k", ck)):
         toks = [r["tokens"] for r in recs.values()]
