@@ -292,3 +292,24 @@ def test_max_tokens_past_the_servers_context_is_a_warning(problems, tmp_path, ca
                 f"warning: --max-tokens {max_tokens} is not below the server's context of 48 tokens"
             )
             assert (said in err) is warned, err
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_retries_is_how_often_a_failed_request_is_sent_again(retries):
+    """An HTTP 500 is retried exactly ``retries`` times, then it is one line."""
+    import asyncio
+
+    from deepprune.engine.backends import Request
+    from deepprune.engine.backends.openai_compat import OpenAIBackend
+
+    async def go(url):
+        b = OpenAIBackend(url, "fault-model", retries=retries, timeout=5.0)
+        try:
+            await b.complete(Request("q/0", "1+1?", 0, 8))
+        finally:
+            await b.close()
+
+    with FaultServer() as fs:
+        with pytest.raises(DeepPruneError, match="500|server"):
+            asyncio.run(go(fs.url("http500")))
+        assert fs.httpd.served == retries + 1
