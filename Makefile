@@ -61,6 +61,7 @@ lint:
 # minutes; results cached in mutants/ between runs); prints the score per module
 mutation: install
 	$(PIP) install -q "mutmut>=3.3,<4"
+	$(PY) bench/mutation_scores.py --prepare
 	$(VENV)/bin/mutmut run >/dev/null 2>&1 || true
 	$(PY) bench/mutation_scores.py
 

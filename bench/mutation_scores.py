@@ -1,6 +1,7 @@
 """The mutation score per module from mutmut's results (``make mutation`` runs mutmut first).
 
     python bench/mutation_scores.py      # a Markdown table: killed / (killed + survived) per module
+    python bench/mutation_scores.py --prepare   # before `mutmut run` (make mutation runs it)
 
 Mutants no test reaches ("no tests") are listed apart: the score counts only mutants some selected
 test runs (pyproject.toml's ``[tool.mutmut] pytest_add_cli_args_test_selection``).
@@ -14,7 +15,30 @@ import subprocess
 import sys
 
 
+def only_mutate() -> list[str]:
+    """The modules ``[tool.mutmut] only_mutate`` names (pyproject.toml)."""
+    import tomllib
+
+    with open("pyproject.toml", "rb") as fh:
+        return list(tomllib.load(fh)["tool"]["mutmut"]["only_mutate"])
+
+
+def prepare() -> None:
+    """Before ``mutmut run``: a module newly added to ``only_mutate`` whose plain copy an earlier
+    run left in ``mutants/`` (no ``.meta`` beside it) is removed, so mutmut mutates it instead of
+    keeping the copy as up to date; the cached results of every other module stay."""
+    import pathlib
+
+    for path in only_mutate():
+        copy = pathlib.Path("mutants") / path
+        if copy.exists() and not copy.with_name(copy.name + ".meta").exists():
+            copy.unlink()
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--prepare"]:
+        prepare()
+        return 0
     out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], capture_output=True,
                          text=True, check=False).stdout  # fmt: skip
     by_module: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -24,6 +48,14 @@ def main() -> int:
             by_module[m.group(1)][m.group(2).strip()] += 1
     if not by_module:
         print("no mutmut results here: run `make mutation` first", file=sys.stderr)
+        return 2
+    missing = [
+        m
+        for m in only_mutate()
+        if m.removesuffix(".py").replace("/", ".").removeprefix("deepprune.") not in by_module
+    ]
+    if missing:
+        print(f"no mutants of {', '.join(missing)}: run `make mutation` again", file=sys.stderr)
         return 2
     print("| module | killed | survived | no test reaches | score |\n|---|---|---|---|---|")
     for mod, c in sorted(by_module.items()):

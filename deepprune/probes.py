@@ -52,9 +52,9 @@ def box_closed(cue: str, completion: str) -> int | None:
     closing ``}``; None while it is open. A cue that opens no brace is closed at once (0).
 
     Example:
-        >>> box_closed(DEFAULT_CUE, "\\frac{1}{2}} so")
-        11
-        >>> box_closed(DEFAULT_CUE, "\\frac{1}{2}") is None
+        >>> box_closed(DEFAULT_CUE, r"\\frac{1}{2}} so")
+        12
+        >>> box_closed(DEFAULT_CUE, r"\\frac{1}{2}") is None
         True
     """
     if not cue.endswith("{"):

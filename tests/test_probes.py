@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from deepprune.judges import get_judge
-from deepprune.probes import DEFAULT_CUE, PROBE_MAX_TOKENS, cue_tokens, probe_answer, probe_tokens
+from deepprune.probes import (
+    DEFAULT_CUE,
+    PROBE_MAX_TOKENS,
+    box_closed,
+    cue_tokens,
+    probe_answer,
+    probe_tokens,
+)
 from deepprune.replay.harness import OnlineConfig, attach_judge, load_questions, run_method
 from deepprune.replay.methods import DeepPrune
 from deepprune.replay.methods.probing import ParallelProbe
@@ -17,6 +24,26 @@ from tests.conftest import write_jsonl
                                                ("42", None), ("", None), ("{7", None)])  # fmt: skip
 def test_a_probe_answers_only_when_it_closes_the_box(completion, answer):
     assert probe_answer(DEFAULT_CUE, completion) == answer
+
+
+@pytest.mark.parametrize(
+    "completion,end",
+    [("42} so", 3), ("\\frac{1}{2}} so", 12), ("}", 1), ("{}", None), ("42", None)],
+)
+def test_box_closed_is_just_past_the_closing_brace(completion, end):
+    assert box_closed(DEFAULT_CUE, completion) == end
+    assert (
+        box_closed("\nThe answer is ", completion) == 0
+    )  # a cue that opens no brace: closed at once
+
+
+def test_a_probe_reads_its_answer_by_the_answer_type():
+    """A letter cue (no brace) and a boxed letter, read as a choice: the letter, where ``math``
+    reads the text as written."""
+    assert probe_answer("\nThe answer is ", " b", "choice") == "B"
+    assert probe_answer("\nThe answer is ", " b", "math") == "b"
+    assert probe_answer(DEFAULT_CUE, "(B)} so", "choice") == "B"
+    assert probe_answer(DEFAULT_CUE, "(B)} so", "math") == "(B)"
 
 
 def test_the_token_model_by_hand():
