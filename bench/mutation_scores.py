@@ -26,13 +26,18 @@ def only_mutate() -> list[str]:
 def prepare() -> None:
     """Before ``mutmut run``: a module newly added to ``only_mutate`` whose plain copy an earlier
     run left in ``mutants/`` (no ``.meta`` beside it) is removed, so mutmut mutates it instead of
-    keeping the copy as up to date; the cached results of every other module stay."""
+    keeping the copy as up to date, and then the stats of which test reaches which function are
+    removed too (else its mutants read "no tests"); the cached results of every other module stay."""
     import pathlib
 
+    stale = False
     for path in only_mutate():
         copy = pathlib.Path("mutants") / path
         if copy.exists() and not copy.with_name(copy.name + ".meta").exists():
             copy.unlink()
+            stale = True
+    if stale:
+        pathlib.Path("mutants/mutmut-stats.json").unlink(missing_ok=True)
 
 
 def main() -> int:
