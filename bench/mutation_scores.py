@@ -1,6 +1,7 @@
 """The mutation score per module from mutmut's results (``make mutation`` runs mutmut first).
 
-    python bench/mutation_scores.py      # a Markdown table: killed / (killed + survived) per module
+    python bench/mutation_scores.py      # a Markdown table: caught / (caught + survived) per module
+                                         # (caught: killed, or timed out: the tests hung on it)
     python bench/mutation_scores.py --prepare   # before `mutmut run` (make mutation runs it)
 
 Mutants no test reaches ("no tests") are listed apart: the score counts only mutants some selected
@@ -62,10 +63,20 @@ def main() -> int:
     if missing:
         print(f"no mutants of {', '.join(missing)}: run `make mutation` again", file=sys.stderr)
         return 2
-    print("| module | killed | survived | no test reaches | score |\n|---|---|---|---|---|")
+    print(
+        "| module | killed | of which timed out | survived | no test reaches | score |\n|---|---|---|---|---|---|"
+    )
+    total = collections.Counter()
     for mod, c in sorted(by_module.items()):
-        k, s = c["killed"], c["survived"]
-        print(f"| {mod} | {k} | {s} | {c['no tests']} | {100 * k / max(k + s, 1):.0f}% |")
+        total += c
+        k, s = c["killed"] + c["timeout"], c["survived"]  # a mutant the tests hang on is caught too
+        print(
+            f"| {mod} | {k} | {c['timeout']} | {s} | {c['no tests']} | {100 * k / max(k + s, 1):.0f}% |"
+        )
+    k, s = total["killed"] + total["timeout"], total["survived"]
+    print(
+        f"| **all** | {k} | {total['timeout']} | {s} | {total['no tests']} | {100 * k / max(k + s, 1):.0f}% |"
+    )
     return 0
 
 
