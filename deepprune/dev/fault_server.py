@@ -62,7 +62,7 @@ def reply_tokens(text: str, seed: int | None) -> list[str]:
     """The tokens that continue ``text`` (pure): a probe (``text`` inside an open ``\\boxed{``)
     greedily continues :data:`PROBE_REPLY` from wherever ``text`` left it; anything else is
     :func:`tokens_for`."""
-    head, cue, said = text.rpartition("\\boxed{")
+    _, cue, said = text.rpartition("\\boxed{")
     whole = "".join(PROBE_REPLY)
     if not cue or not whole.startswith(said) or len(said) == len(whole):
         return tokens_for(text, seed)
