@@ -179,3 +179,47 @@ def test_the_report_lines():
     assert auroc_line("/x/pool.jsonl", "tokens:8", "j", m) == (
         f"  pool.jsonl tokens:8 j: AUROC {m['auroc']:.3f} TNR@0.2 {m['tnr@0.2']:.3f}"
     )
+
+
+def test_f1_where_precision_equals_recall_and_the_interval_shapes():
+    # tp 1, fp 1, fn 1: precision = recall = 1/2, F1 = 1/2
+    assert threshold_metrics([0.9, 0.8, 0.1, 0.2], [1, 0, 1, 0]) == {"accuracy": 0.5, "f1": 0.5}
+    nan = bootstrap_ci([0.1, 0.2], [1, 1], n_boot=5)
+    assert len(nan["auroc"]) == len(nan["tnr@0.2"]) == 2
+
+
+def test_the_intervals_follow_their_seed_size_and_alpha():
+    """Few questions of different AUROCs and few resamples: the interval depends on each of seed,
+    n_boot and alpha, and equals the bootstrap computed here."""
+    groups = [g for g in "abcd" for _ in range(4)]
+    y = [1, 1, 0, 0] * 4
+    s = [0.9, 0.8, 0.1, 0.2, 0.9, 0.2, 0.8, 0.1, 0.5, 0.9, 0.6, 0.1, 0.3, 0.2, 0.8, 0.9]
+    per = [1.0, 0.75, 0.75, 0.0]  # each question's own AUROC
+    for n_boot, seed, alpha in ((7, 5, 0.3), (9, 1, 0.05)):
+        rng = np.random.default_rng(seed)
+        boots = [float(np.mean(rng.choice(per, len(per)))) for _ in range(n_boot)]
+        want = np.percentile(boots, [100 * alpha / 2, 100 * (1 - alpha / 2)]).tolist()
+        assert (
+            within_question_auroc(s, y, groups, n_boot=n_boot, seed=seed, alpha=alpha)["ci95"]
+            == want
+        )
+    m = judge_metrics(s, y, groups=groups, n_boot=7, seed=5)
+    assert m["ci95"] == bootstrap_ci(s, y, groups, n_boot=7, seed=5)
+    assert m["ci95"] != bootstrap_ci(s, y, groups, n_boot=1000, seed=5)
+    assert m["ci95"] != bootstrap_ci(s, y, groups, n_boot=7, seed=0)
+    assert (
+        m["within_question_ci95"] == within_question_auroc(s, y, groups, n_boot=7, seed=5)["ci95"]
+    )
+    assert (
+        m["within_question_ci95"] != within_question_auroc(s, y, groups, n_boot=7, seed=0)["ci95"]
+    )
+    assert (
+        m["within_question_ci95"]
+        != within_question_auroc(s, y, groups, n_boot=1000, seed=5)["ci95"]
+    )
+
+
+def test_the_roc_is_drawn_only_with_both_labels():
+    assert judge_metrics([0.9, 0.1, 0.2], [1, 0, 0], n_boot=0)["roc"] is not None  # one positive
+    assert judge_metrics([0.9, 0.1], [0, 0], n_boot=0)["roc"] is None
+    assert judge_metrics([0.9, 0.1], [1, 1], n_boot=0)["roc"] is None
