@@ -10,9 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deepprune.cli import main
+from deepprune.errors import ConfigError
+from deepprune.metrics import MAX_BOOT
 from deepprune.replay.headroom import (
     HeadroomConfig,
     asc_allocation,
+    default_budgets,
+    headroom_markdown,
     headroom_pool,
     min_detectable,
     oracle_allocation,
@@ -152,3 +156,55 @@ def test_a_question_with_fewer_traces_keeps_its_last_vote_beyond_them(tmp_path):
     last = res["rows"][-1]  # b at k = 3 is b's cons@2 (tie: 1, seen first) and costs its 8 tokens
     assert last["cons_k_accuracy"] == 1.0 and last["tokens"] == (30 + 8) / 2
     assert res["cons_n_accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("kw,says", [({"repeats": 0}, "repeats must be >= 1"), ({"budgets": (2, 0)}, "every k must be >= 1"),
+                                     ({"n_boot": -1}, "n_boot"), ({"n_boot": MAX_BOOT + 1}, "n_boot")])  # fmt: skip
+def test_the_headroom_settings_are_checked(kw, says):
+    with pytest.raises(ConfigError, match=says):
+        HeadroomConfig(**kw)
+    HeadroomConfig(repeats=1, budgets=(1,), n_boot=MAX_BOOT)  # the edges themselves are fine
+
+
+def test_default_budgets_and_the_smallest_detectable_gain():
+    assert default_budgets(1) == [1] and default_budgets(5) == [1, 2, 3, 4, 5]
+    assert default_budgets(32) == [1, 2, 3, 4, 6, 8, 12, 16, 24, 32]
+    assert default_budgets(300)[-3:] == [192, 256, 300]
+    assert min_detectable(1, 100) == 1 and min_detectable(2, 1000) == 2
+    assert min_detectable(3, 0) is None  # no resamples: no interval excludes 0
+
+
+def test_the_headroom_result_and_its_markdown_by_hand(tmp_path):
+    rows = [{"id": "q1", "gold": "5", "answer_type": "math", "traces": [
+                {"answer": "7", "num_tokens": 10}, {"answer": "5", "num_tokens": 10}, {"answer": "5", "num_tokens": 10}]},
+            {"id": "q2", "gold": "5", "answer_type": "math", "traces": [
+                {"answer": "5", "num_tokens": 20}, {"answer": "5", "num_tokens": 20}, {"answer": "8", "num_tokens": 20}]},
+            {"id": "q3", "answer_type": "math", "traces": [{"answer": "1", "num_tokens": 1}]}]  # no gold: left out  # fmt: skip
+    pool = write_jsonl(tmp_path / "p.jsonl", rows)
+    cfg = HeadroomConfig(repeats=1, budgets=(2, 1), n_boot=50, shuffle=False)
+    res = headroom_pool(pool, cfg)
+    assert (res["pool"], res["questions"], res["traces_per_question"], res["repeats"]) == (
+        str(pool),
+        2,
+        3,
+        1,
+    )
+    # cons@3: q1 7,5,5 -> 5; q2 5,5,8 -> 5; 30 and 60 tokens
+    assert (res["cons_n_accuracy"], res["cons_n_tokens"]) == (1.0, 45.0)
+    assert res["min_detectable_questions"] == min_detectable(2, 50) and res["config"][
+        "budgets"
+    ] == (2, 1)
+    assert [r["k"] for r in res["rows"]] == [1, 2]  # sorted
+    r2 = res["rows"][1]
+    assert r2["headroom_ci95"] == [0.0, 1.0]  # per question: q1 +1, q2 0
+    md = headroom_markdown(res).splitlines()
+    assert md[0] == "### p.jsonl"
+    assert md[1] == ("2 questions × up to 3 traces, 1 arrival orders; cons@N 100.0% at 45 tokens/question. A paired 95% "
+                     f"interval over these 2 questions excludes 0 only for a method that gains on at least "
+                     f"{res['min_detectable_questions']} questions and loses on none.")  # fmt: skip
+    assert md[5] == "| 1 | 15 | 50.0% | 50.0% | +0.0 [+0.0, +0.0] | 0 | 50.0% | 15 |"
+    assert md[6] == "| 2 | 30 | 50.0% | 100.0% | +50.0 [+0.0, +100.0] | 1 | 100.0% | 25 |"
+    none = headroom_markdown({**res, "min_detectable_questions": None})
+    assert "gains on at least more than all questions" in none
+    with pytest.raises(ConfigError, match="no question has a gold answer"):
+        headroom_pool(write_jsonl(tmp_path / "n.jsonl", rows[2:]), cfg)
