@@ -223,3 +223,37 @@ def test_the_roc_is_drawn_only_with_both_labels():
     assert judge_metrics([0.9, 0.1, 0.2], [1, 0, 0], n_boot=0)["roc"] is not None  # one positive
     assert judge_metrics([0.9, 0.1], [0, 0], n_boot=0)["roc"] is None
     assert judge_metrics([0.9, 0.1], [1, 1], n_boot=0)["roc"] is None
+
+
+def _diff_by_hand(a, b, y, groups, n_boot=1000, seed=0, alpha=0.05):
+    a, b, y, g = np.array(a), np.array(b), np.array(y), np.array(groups)
+    units = [np.flatnonzero(g == u) for u in np.unique(g)]
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_boot):
+        idx = np.concatenate([units[k] for k in rng.integers(0, len(units), len(units))])
+        d = auroc(a[idx], y[idx]) - auroc(b[idx], y[idx])
+        if not np.isnan(d):
+            diffs.append(d)
+    return np.percentile(diffs, [100 * alpha / 2, 100 * (1 - alpha / 2)]).tolist(), float(
+        np.mean(np.array(diffs) <= 0)
+    )
+
+
+def test_the_paired_auroc_difference_by_hand():
+    """Three questions of different AUROC differences: the interval and P(diff <= 0) are the
+    bootstrap over questions computed here, at the defaults and at other settings."""
+    groups = [g for g in "abc" for _ in range(4)]
+    y = [1, 1, 0, 0] * 3
+    a = [0.9, 0.8, 0.1, 0.2, 0.9, 0.2, 0.8, 0.1, 0.3, 0.2, 0.8, 0.9]
+    b = [0.5, 0.6, 0.4, 0.7, 0.9, 0.8, 0.1, 0.2, 0.6, 0.1, 0.5, 0.2]
+    for kw in ({}, {"n_boot": 37, "seed": 3, "alpha": 0.3}):
+        ci, p = _diff_by_hand(a, b, y, groups, **kw)
+        d = auroc_diff_ci(a, b, y, groups, **kw)
+        assert d["ci95"] == ci and d["p_le_0"] == p and d["diff"] == auroc(a, y) - auroc(b, y)
+    same = auroc_diff_ci(a, a, y, groups, n_boot=20)
+    assert same["ci95"] == [0.0, 0.0] and same["p_le_0"] == 1.0  # a difference of 0 counts as <= 0
+    one_class = auroc_diff_ci([0.1, 0.2], [0.3, 0.4], [1, 1], ["q", "r"], n_boot=20)
+    assert len(one_class["ci95"]) == 2 and all(
+        math.isnan(v) for v in [*one_class["ci95"], one_class["p_le_0"]]
+    )

@@ -116,6 +116,10 @@ def test_live_short_m_at_k_and_cons_k_equal_their_replay(tmp_path, data, n, m, k
     started = k or n
     # the stopped traces stream on until the stop reaches them (at most 2 chunks late, see above)
     assert short.tokens <= recs["short-m@k"]["tokens"] <= short.tokens + 2 * CHUNK * (started - m)
+    rec = recs["short-m@k"]  # the first m to end vote; the longest chain is the m-th to end's,
+    # or a stopped trace's that streamed on up to 2 chunks past it
+    assert (rec["k"], rec["m"], rec["ended"]) == (started, m, m)
+    assert short.seq_tokens <= rec["sequential_tokens"] <= short.seq_tokens + 2 * CHUNK
     cons = ConsK(max(k, 1)).run(q, order, random.Random(0))  # a whole k: the rng draws nothing
     assert (
         recs["cons@k"]["answer"] == answer(cons.answer) and recs["cons@k"]["tokens"] == cons.tokens
