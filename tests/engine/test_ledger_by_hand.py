@@ -37,7 +37,7 @@ def test_every_column_of_a_record():
 
 
 @pytest.mark.parametrize("rid,index", [("q/3", 3), ("q/3+40", 3), ("aime/2024/7/12", 12), ("aime/2024/7/12+5", 12),
-                                       ("q/3/probe1", None), ("q/3/probe1.2", None), ("q", None), ("q/x", None),
+                                       ("q/3/probe1", None), ("q/3/probe1.2", None), ("q", None), ("q/x", None), ("probe-set/3", 3),
                                        ("a/b/c", None)])  # fmt: skip
 def test_trace_index(rid, index):
     assert trace_index(rid) == index

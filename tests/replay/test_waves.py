@@ -2,6 +2,7 @@
 worked out by hand."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -101,3 +102,31 @@ def test_bad_settings_are_refused():
     ):
         with pytest.raises(ConfigError):
             bad()
+
+
+@pytest.mark.parametrize("kw", [{"p1": 0.5}, {"p1": 1.0}, {"alpha": 0.0}, {"alpha": 1.0}, {"beta": 0.0},
+                                {"beta": 1.0}, {"alpha": 0.0, "beta": 0.5}, {"alpha": 0.5, "beta": 1.0}])  # fmt: skip
+def test_consol_refuses_settings_outside_its_open_intervals(kw):
+    from deepprune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="p1 must be in|alpha and beta must be in"):
+        ConsolRule(**kw)
+
+
+def test_consols_test_by_hand():
+    """alpha 0.1, beta 0.1, p1 0.8: stop once a log 1.6 + b log 0.4 >= log 9 (2.197): a = 5 alone
+    (2.350), not 4 (1.880); a = 7 against b = 1 (3.290 - 0.916 = 2.374), not a = 6, b = 1 (1.904);
+    the runner-up is the second largest count, no-answer (-1) never counts."""
+    rule = ConsolRule(alpha=0.1, beta=0.1, p1=0.8)
+    assert (rule.bound, rule.up, rule.down) == pytest.approx(
+        (math.log(9), math.log(1.6), math.log(0.4))
+    )
+    assert rule.stop({0: 5}, 5) and not rule.stop({0: 4}, 4)
+    assert rule.stop({0: 7, 1: 1}, 8) and not rule.stop({0: 6, 1: 1}, 7)
+    assert rule.stop({0: 7, 1: 1, 2: 1}, 9)  # a third class does not count against the leader
+    assert (
+        rule.stop({2: 1, 0: 7, -1: 30}, 38) and not rule.stop({-1: 9}, 9) and not rule.stop({}, 0)
+    )
+    # exactly at the bound stops: a log 1.6 = log 9 needs a non-integer a; with p1 = 0.75, alpha =
+    # 0.5 and beta = 0.25 the bound is log 1.5 = one vote's log(2 p1)
+    assert ConsolRule(alpha=0.5, beta=0.25, p1=0.75).stop({0: 1}, 1)
