@@ -149,7 +149,7 @@ class Run:
             led.add_probe(fin, req.request_id)
             said += text
             left -= fin.completion_tokens
-            if not brace or box_closed(cfg.answer_cue, said) is not None:
+            if box_closed(cfg.answer_cue, said) is not None:
                 break  # no brace to wait for, or the server gave the closing brace itself
             if not fin.finished or fin.stopped_by not in (None, "}") or left <= 0:
                 break  # out of tokens, or an end of text inside the box: no answer

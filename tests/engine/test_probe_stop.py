@@ -13,13 +13,17 @@ from deepprune.engine.run import Run
 from deepprune.engine.solve import SolveConfig
 
 
-def probe(srv: FaultServer, api: str = "completions", **cfg) -> tuple[str | None, LiveLedger]:
+def probe(
+    srv: FaultServer, api: str = "completions", probe_tokens: int = 16, **cfg
+) -> tuple[str | None, LiveLedger]:
     async def go():
         backend = OpenAIBackend(srv.url("ok"), "fault-model", api=api)
         try:
             led = LiveLedger()
             run = Run(
-                backend, Problem("q", "What is one half?"), SolveConfig(probe_tokens=16, **cfg)
+                backend,
+                Problem("q", "What is one half?"),
+                SolveConfig(probe_tokens=probe_tokens, **cfg),
             )
             return await run.probe(0, 0, " so we halve it", led), led
         finally:
@@ -67,3 +71,12 @@ def test_a_cue_that_opens_no_brace_sends_no_stop():
         sent = [body.get("stop") for body in srv.httpd.chat_requests]
     assert led.probe_calls == 1 and led.probe_tokens == 10
     assert sent == [None, ["}"], ["}"], ["}"]]
+
+
+def test_the_continued_requests_share_one_probe_limit():
+    """--probe-tokens 5: the first request stops at the inner ``}`` after 3 tokens, the second may
+    generate only the 2 left and ends inside the box: no answer, 5 tokens in all."""
+    with FaultServer() as srv:
+        answer, led = probe(srv, probe_tokens=5)
+    assert answer is None
+    assert [n for _, n in led.requests] == [3, 2] and led.probe_tokens == 5
