@@ -19,6 +19,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from deepprune.answers import extract_answer
 from deepprune.confidence import window_means
 from deepprune.engine.solve import SolveConfig, solve
 from deepprune.problems import Problem
@@ -80,3 +81,52 @@ def test_live_deepconf_equals_its_replay(tmp_path, data, n, window, keep):
     )
     assert rec["stopped"] == sim.info["stopped"] - short_below, (traces, rec, sim)
     assert np.isfinite(s)
+
+
+def _deepconf_pool(tmp_path, full_confs=True):
+    """Three traces: 0 and 2 confident, 1 (two tokens of confidence 0.5) below any threshold."""
+    counter = get_counter(None)
+    traces = [{"text": "a b c \\boxed{1}", "answer": "1", "confs": [1, 2, 3, 4, 5, 6, 7]},
+              {"text": "a \\boxed{2}", "answer": "2", "confs": [0.5]},
+              {"text": "a b c d e \\boxed{1}", "answer": "1", "confs": [3]}]  # fmt: skip
+    for t in traces:
+        n = counter.count(t["text"]) - (0 if full_confs else 1)
+        t["confs"] = (t["confs"] * 20)[:n]
+    path = tmp_path / "dc.jsonl"
+    path.write_text(json.dumps({"id": "q", "gold": "1", "traces": traces}) + "\n")
+    return path, traces
+
+
+def test_live_deepconf_by_hand_its_voters_are_the_completed_traces(tmp_path):
+    """Warm-up 1, window 2, keep 90%: trace 0's lowest window mean (1.5) is the threshold; trace 1
+    falls below it and stops; 0 and 2 vote and are the completed traces, whole and finished."""
+    import asyncio
+
+    from deepprune.engine.backends import get_backend
+    from deepprune.engine.live import prepare, solve_one
+
+    path, traces = _deepconf_pool(tmp_path)
+    cfg = SolveConfig(n=3, methods=("deepconf",), deepconf_warmup=1, deepconf_window=2, deepconf_keep=90.0,
+                      logprobs=1, max_tokens=10**6)  # fmt: skip
+    backend = get_backend("replay", pool=str(path))
+    setup = prepare(cfg, backend)
+    res = asyncio.run(solve_one(setup, backend, Problem("q", "", "1"), setup.methods[0]))
+    assert (res.result["answer"], res.result["threshold"], res.result["stopped"], res.result["completed"]) == (
+        "1", 1.5, 1, 2)  # fmt: skip
+    assert sorted(res.completed) == [0, 2]
+    assert [res.completed[i][1] for i in (0, 2)] == [True, True]
+    assert [extract_answer(res.completed[i][0], "math") for i in (0, 2)] == ["1", "1"]
+    lengths = dict(res.ledger.requests)
+    assert res.ledger.sequential_tokens == max(lengths.values()) == lengths["q/2"]
+
+
+def test_live_deepconf_refuses_a_stream_without_logprobs(tmp_path):
+    import pytest
+
+    from deepprune.errors import DeepPruneError
+
+    path, _ = _deepconf_pool(tmp_path, full_confs=False)  # the last token has no logprobs
+    cfg = SolveConfig(n=3, methods=("deepconf",), deepconf_warmup=1, logprobs=1, max_tokens=10**6)
+    with pytest.raises(DeepPruneError) as e:
+        solve([Problem("q", "", "1")], cfg, backend="replay", pool=str(path), progress=False)
+    assert str(e.value) == "deepconf needs logprobs, and the server returned none"

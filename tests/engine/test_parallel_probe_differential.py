@@ -60,3 +60,59 @@ def test_live_parallel_probe_equals_its_replay(tmp_path, data, n, T, patience, w
     # stops counts as finished depends on whether its end arrived first: not compared.)
     assert rec["tokens"] >= sim.tokens and rec["sequential_tokens"] >= sim.seq_tokens
     assert rec["probe_tokens"] + rec["probe_calls"] * cue_tokens() >= sim.probe_tokens
+
+
+def _pp_record(tmp_path, traces, **kw):
+    path = tmp_path / "pp.jsonl"
+    path.write_text(
+        json.dumps({"id": "q", "gold": "1", "probe_every": EVERY, "traces": traces}) + "\n"
+    )
+    cfg = SolveConfig(n=len(traces), methods=("parallel-probe",), probe_every=EVERY, pp_patience=1, pp_warm_up=0,
+                      max_tokens=10**6, **kw)  # fmt: skip
+    return solve([Problem("q", "", "1")], cfg, backend="replay", pool=str(path), progress=False)[
+        "records"
+    ][0]
+
+
+def test_live_parallel_probe_by_hand_a_stopped_trace_is_not_finished(tmp_path):
+    """Three traces of 10 probes that all say 1: the consensus holds from round 1, so with T = 1 the
+    run stops after round 2 and stops every trace: none finished by itself, none pruned by the
+    rule. The replay backend streams a trace's tokens ahead of the rounds (each trace reaches its
+    100th token and 5 probes before the stop is heard): that is what was generated and charged."""
+    traces = [{"answer": "1", "num_tokens": 100, "probes": ["1"] * 10} for _ in range(3)]
+    rec = _pp_record(tmp_path, traces, pp_T=1)
+    assert (rec["answer"], rec["rounds"], rec["finished"], rec["pruned"]) == ("1", 2, 0, 0)
+    assert (rec["tokens"], rec["sequential_tokens"]) == (300, 100)
+    assert (rec["probe_calls"], rec["probe_tokens"]) == (
+        15,
+        sum(t for rid, t in rec["requests"] if "/probe" in rid),
+    )
+    assert sorted(rid for rid, _ in rec["requests"] if "/probe" not in rid) == ["q/0", "q/1", "q/2"]
+
+
+def test_live_parallel_probe_by_hand_finished_and_pruned_traces(tmp_path):
+    """Two 20-token traces that say 1 end by themselves in round 1 (finished 2); the third says 2
+    at every probe, is off the consensus once the others end and is pruned with patience 1."""
+    traces = [{"answer": "1", "num_tokens": 20, "probes": ["1", "1"]}] * 2 + [
+        {"answer": "2", "num_tokens": 100, "probes": ["2"] * 10}
+    ]
+    for T in (1, 3):
+        rec = _pp_record(tmp_path, traces, pp_T=T)
+        assert (rec["answer"], rec["rounds"], rec["finished"], rec["pruned"]) == ("1", 2, 2, 1)
+        assert (rec["tokens"], rec["sequential_tokens"]) == (140, 100)
+
+
+def test_a_failing_trace_fails_live_parallel_probe_in_one_line(tmp_path):
+    """A server error in one trace reaches the round loop (it does not wait for that trace's probe
+    forever) and the run ends with the error: nothing is left running."""
+    import pytest
+
+    from deepprune.dev.fault_server import FaultServer
+    from deepprune.errors import DeepPruneError
+
+    cfg = SolveConfig(n=3, methods=("parallel-probe",), probe_every=4, max_tokens=20, pp_warm_up=0,
+                      pp_patience=1, concurrent_problems=1)  # fmt: skip
+    with FaultServer() as fs, pytest.raises(DeepPruneError) as e:
+        solve([Problem("q", "1+1?", "2")], cfg, base_url=fs.url("http500"), model="fault-model", timeout=2.0,
+              retries=0, progress=False)  # fmt: skip
+    assert "\n" not in str(e.value) and "500" in str(e.value)
