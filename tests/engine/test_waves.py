@@ -124,3 +124,27 @@ def test_live_short_m_at_k_and_cons_k_equal_their_replay(tmp_path, data, n, m, k
     assert (
         recs["cons@k"]["answer"] == answer(cons.answer) and recs["cons@k"]["tokens"] == cons.tokens
     )
+
+
+def test_live_short_m_at_k_by_hand_completes_the_first_m_to_end(tmp_path):
+    """Four traces of 50..200 tokens, m = 2: the two shortest end first, vote, and are the run's
+    completed traces (whole, finished); the others are stopped, not completed."""
+    import asyncio
+
+    from deepprune.engine.backends import get_backend
+    from deepprune.engine.live import prepare, solve_one
+
+    _pool(tmp_path / "p.jsonl", ["1", "2", "2", "2"], [50, 100, 150, 200])
+    cfg = SolveConfig(n=4, methods=("short-m@k",), short_m=2, max_tokens=10**6)
+    backend = get_backend("replay", pool=str(tmp_path / "p.jsonl"))
+    setup = prepare(cfg, backend)
+    res = asyncio.run(solve_one(setup, backend, Problem("q", "", "1"), setup.methods[0]))
+    assert (res.result["answer"], res.result["k"], res.result["m"], res.result["ended"]) == (
+        "1",
+        4,
+        2,
+        2,
+    )
+    assert sorted(res.completed) == [0, 1] and all(res.completed[i][1] for i in (0, 1))
+    assert [len(res.completed[i][0]) > 0 for i in (0, 1)] == [True, True]
+    assert res.ledger.sequential_tokens >= 100
