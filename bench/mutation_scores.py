@@ -71,8 +71,9 @@ def main() -> int:
             c = total
         else:
             total += c
-        # a mutant the tests hang on is caught too (timeout; segfault: a hung child killed by hand)
-        hung = c["timeout"] + c["segfault"]
+        # a mutant the tests hang on is caught too (timeout; segfault or suspicious: a child that
+        # looped forever, killed by hand: mutmut's own timeout does not always fire)
+        hung = c["timeout"] + c["segfault"] + c["suspicious"]
         k, s = c["killed"] + hung, c["survived"]
         print(f"| {mod} | {k} | {hung} | {s} | {c['no tests']} | {100 * k / max(k + s, 1):.0f}% |")
     return 0
