@@ -121,3 +121,97 @@ def test_vote_ties_go_to_the_answer_seen_first_in_arrival_order():
     q.scores["same"] = PairScores(4, lambda i, j: np.ones(len(i)))
     assert _run(DeepPrune("same"), q, [3, 0, 1, 2]).answer == 1
     assert _run(DeepPrune("same"), q, [2, 3, 0, 1]).answer == 0
+
+
+def test_pass_at_1_cons_n_and_cons_k_by_hand():
+    from deepprune.errors import ConfigError
+    from deepprune.replay.methods.voting import ConsK, ConsN, PassAt1
+
+    q = _q([0, 1, -1, 0], tokens=[10.0, 20.0, 30.0, 60.0], gold=0)
+    p = _run(PassAt1(), q)
+    # two of four traces hold the gold; a trace with no answer is never right, even when gold is -1
+    assert (p.answer, p.correct, p.tokens, p.seq_tokens, p.info) == (
+        -1,
+        0.5,
+        30.0,
+        30.0,
+        {"expectation": True},
+    )
+    assert _run(PassAt1(), _q([-1, -1, 0], gold=-1)).correct == 0.0
+    assert _run(PassAt1(), _q([0, 1], gold=None)).correct is None
+    c = _run(ConsN(), q, [1, 0, 2, 3])
+    assert (c.answer, c.tokens, c.seq_tokens) == (0, 120.0, 60.0)
+    k2 = _run(ConsK(2), q, [1, 3, 0, 2])
+    assert (k2.answer, k2.tokens, k2.seq_tokens, k2.info, ConsK(2).name) == (
+        1,
+        80.0,
+        60.0,
+        {"k": 2},
+        "cons@2",
+    )
+    assert ConsK(1.5, name="budget").name == "budget" and ConsK(2.5).name == "cons@2.5"
+    assert _run(ConsK(9), q).info == {"k": 4}  # never more traces than the question has
+    assert _run(ConsK(0.25), q).info == {"k": 1}  # never fewer than one
+    with pytest.raises(ConfigError, match=r"^cons@k needs k > 0, got 0$"):
+        ConsK(0)
+    # a fractional k: floor(k) or ceil(k) traces, ceil with probability k - floor(k)
+    draws = [ConsK(2.25).run(q, [0, 1, 2, 3], random.Random(s)).info["k"] for s in range(2000)]
+    assert set(draws) == {2, 3} and abs(draws.count(3) / 2000 - 0.25) < 0.03
+    rng = random.Random(7)
+    first = rng.random()
+    assert ConsK(2.25).run(q, [0, 1, 2, 3], random.Random(7)).info["k"] == 2 + (first < 0.25)
+
+
+def test_the_method_base_by_hand():
+    from deepprune.replay.methods.base import Method, needs_of, prefix_then_finish, vote
+
+    class Echo(Method):
+        name = "echo"
+
+        def run(self, q, order, rng):
+            return rng.random()
+
+    q = _q([0, 1, 1])
+    got = Echo().run_repeats(q, [[0, 1, 2], [2, 1, 0]], seed=5)
+    assert got == [random.Random(f"echo:5:{r}:q").random() for r in range(2)]
+    with pytest.raises(NotImplementedError):
+        Method().run(q, [0], random.Random(0))
+    assert vote(q, [0, 1]) == 0 and vote(q, [0, 1, 2]) == 1
+    assert vote(q, [0, 1, 2], weights=[5.0, 1.0, 1.0]) == 0  # weights decide
+    q2 = _q([0, 1, 1], tokens=[5.0, 50.0, 7.0])  # prefixes of 10 tokens
+    assert prefix_then_finish(q2, [0, 2]) == 10.0 and prefix_then_finish(q2, [1]) == 50.0
+    assert prefix_then_finish(q2, []) == 10.0
+    assert (
+        needs_of("oracle")
+        == needs_of("noisy-oracle:0.1")
+        == needs_of("probe,calib=x")
+        == ("prefix",)
+    )
+    assert needs_of("lexical:jaccard") == needs_of("model:/m") == ("prefix", "text")
+
+
+def test_a_methods_skip_reason_names_what_the_pool_lacks():
+    from deepprune.replay.methods.base import Method
+
+    class Needs(Method):
+        def __init__(self, *needs):
+            self.needs = needs
+
+    q = _q([0, 1])
+    assert Needs("confs").skip_reason([q]) == "pool has no per-token confidences ('confs')"
+    assert Needs("confs").skip_reason([_q([0], confs=[np.ones(3)])]) is None
+    q.prefix_known = False
+    assert (
+        Needs("prefix")
+        .skip_reason([q])
+        .startswith("the prefix spec needs trace text the pool lacks")
+    )
+    assert Needs("text").skip_reason([q]) is None  # every trace has text
+    q.text_missing = 1
+    q3 = _q([0, 1, 1])
+    q3.text_missing = 2
+    assert (
+        Needs("text").skip_reason([q, q3])
+        == "3 of 5 traces have no text; this method reads the prefixes' text"
+    )
+    assert Needs().skip_reason([q, q3]) is None
