@@ -215,3 +215,71 @@ def test_a_methods_skip_reason_names_what_the_pool_lacks():
         == "3 of 5 traces have no text; this method reads the prefixes' text"
     )
     assert Needs().skip_reason([q, q3]) is None
+
+
+def test_trace_confidence_and_the_confidence_vote_by_hand():
+    from deepprune.errors import ConfigError
+
+    c = np.arange(12.0)  # windows of 2: means 0.5, 1.5, ..., 10.5 (11 groups)
+    assert trace_confidence(np.array([]), "mean") == 0.0
+    assert trace_confidence(c, "mean") == 5.5
+    assert trace_confidence(c, "tail", window=2) == 10.5
+    assert trace_confidence(c, "lowest", window=2) == 0.5
+    assert trace_confidence(c, "bottom10", window=2) == 1.0  # ceil(1.1) = 2 lowest groups
+    assert trace_confidence(c[:6], "bottom10", window=2) == 0.5  # ceil(0.5) = 1 group
+    with pytest.raises(
+        ConfigError, match=r"^unknown confidence score 'x'; known: mean, tail, bottom10, lowest$"
+    ):
+        trace_confidence(c, "x")
+    assert ConfidenceVote().name == "conf-vote(mean)"
+    assert ConfidenceVote("tail", eta=50).name == "conf-vote(tail,top50%)"
+    assert ConfidenceVote(name="mine").name == "mine"
+    confs = [np.full(4, 0.9), np.full(4, 0.3), np.full(4, 0.3)]
+    q = _q([0, 1, 1], tokens=[10.0, 20.0, 40.0], confs=confs)
+    out = _run(ConfidenceVote("mean"), q)
+    assert (out.answer, out.tokens, out.seq_tokens) == (0, 70.0, 40.0)  # 0.9 against 0.3 + 0.3
+    q = _q([0, 1, 1], confs=[np.full(4, 0.5), np.full(4, 0.3), np.full(4, 0.3)])
+    assert _run(ConfidenceVote("mean"), q).answer == 1  # 0.5 against 0.6
+    assert _run(ConfidenceVote("mean", eta=40), q).answer == 0  # only the top 40% (trace 0) votes
+    assert _run(ConfidenceVote("mean", eta=99.9), q).answer == 1
+
+
+def test_deepconf_offline_and_online_by_hand():
+    from deepprune.replay.methods.deepconf import DeepConfOffline, DeepConfOnline
+
+    confs = [np.full(4, 0.9), np.full(4, 0.5), np.full(4, 0.45)]
+    q = _q([0, 1, 1], tokens=[10.0, 20.0, 40.0], confs=confs)
+    off = _run(DeepConfOffline(100, "all"), q)  # everyone votes: 0.9 against 0.95
+    assert (off.answer, off.tokens, off.seq_tokens) == (1, 70.0, 40.0)
+    assert _run(DeepConfOffline(10, "low"), q).answer == 0  # the top 10%: trace 0 alone
+    # online, windows of 2, warm-up 2: both warm-up traces at confidence 1 set s = 1
+    ones = np.ones(10)
+    dip = np.array(
+        [1, 1, 0.1, 0.1, 1, 1, 1, 1, 1, 1.0]
+    )  # window means 1, .55, .1, ...: below s at window 1
+    q = _q([0, 0, 1, 0], tokens=[100.0, 50.0, 100.0, 70.0], confs=[ones, ones, dip, ones])
+    agree = _run(
+        DeepConfOnline(90, "on", warmup=2, window=2), q
+    )  # 2 of 2 agree: consensus, no more traces
+    assert (agree.answer, agree.tokens, agree.seq_tokens, agree.info) == (
+        0,
+        150.0,
+        100.0,
+        {"stopped": 0, "threshold": 1.0},
+    )
+    on = _run(DeepConfOnline(90, "on", warmup=2, window=2, consensus=1.01), q)
+    # trace 2 stops at the end of its first window below s: (1 + 2) tokens of 10, scaled to its 100
+    assert (on.answer, on.tokens, on.seq_tokens, on.info["stopped"]) == (
+        0,
+        150.0 + 30.0 + 70.0,
+        200.0,
+        1,
+    )
+    short = _q([0, 0, 1], tokens=[10.0, 10.0, 8.0], confs=[ones, ones, np.array([0.2, 0.2])])
+    s = _run(DeepConfOnline(90, "on", warmup=2, window=2, consensus=1.01), short)
+    # a trace of one window that ends below s: generated whole, stopped, no vote
+    assert (s.answer, s.tokens, s.info["stopped"]) == (0, 28.0, 1)
+    none = _q([-1, -1, 1], confs=[ones, ones, ones])
+    assert (
+        _run(DeepConfOnline(90, "on", warmup=2, window=2), none).answer == 1
+    )  # no-answers never reach consensus
