@@ -283,3 +283,128 @@ def test_deepconf_offline_and_online_by_hand():
     assert (
         _run(DeepConfOnline(90, "on", warmup=2, window=2), none).answer == 1
     )  # no-answers never reach consensus
+
+
+def test_the_registry_grids_each_with_its_papers_default():
+    """The operating points compare runs (COMPARISON.md's rows): each paper's default among them."""
+    from deepprune.replay.methods import families
+
+    names = {f: [m.name for m in make()] for f, make in families().items()}
+    tf = "lexical:tfidf"
+    assert names == {
+        "pass@1": ["pass@1"],
+        "cons@N": ["cons@N"],
+        "esc": [f"esc(w={w})" for w in (2, 3, 5, 8)],
+        "adaptive-consistency": [f"adaptive-consistency(beta,{t})" for t in (0.8, 0.9, 0.95, 0.99)]
+        + ["adaptive-consistency(dirichlet,0.95)"],
+        "short-m@k": [f"short-{m}@N" for m in (1, 3, 5, 9)]
+        + [
+            "short-1@2",
+            "short-1@4",
+            "short-3@4",
+            "short-1@8",
+            "short-3@8",
+            "short-1@16",
+            "short-3@16",
+        ],
+        "consol": [f"consol(alpha={a})" for a in (0.2, 0.1, 0.05, 0.01)],
+        "entropy-stop": [f"entropy-stop(H<={h})" for h in ("1", "0.5", "0.25", "0")],
+        "polr": [f"polr[{tf}](tau={t})" for t in (0.3, 0.5, 0.7, 0.9)],
+        "slim-sc": [f"slim-sc[{tf}](>{t})" for t in (0.8, 0.9, 0.95, 0.98)],
+        "deepprune": [f"deepprune[{tf}](tau={t})" for t in (0.3, 0.5, 0.7, 0.9)],
+        "deepprune-adaptive": [f"deepprune-adaptive[{tf}](N,wave=2,asc=0.95)"]
+        + [f"deepprune-adaptive[{tf}](n0={n},agree=0.75,wave=2,asc=0.95)" for n in (4, 8)]
+        + [f"deepprune-adaptive[{tf}](n0=4,agree=0.75,wave=2,asc=0.8)"],
+        "deepprune-sketch": [f"deepprune-sketch[{tf}](K1=3)"],
+        "deepprune-oracle": ["deepprune[oracle] (ceiling)"],
+        "deepconf": [
+            "deepconf-low-offline",
+            "deepconf-high-offline",
+            "deepconf-low",
+            "deepconf-high",
+        ],
+        "parallel-probe": [f"parallel-probe(n=64,T={t},p=7,w=15)" for t in (10, 20, 40)],
+        "conf-vote": [
+            f"conf-vote({s}{e})"
+            for s in ("mean", "tail", "bottom10", "lowest")
+            for e in ("", ",top10%")
+        ],
+    }
+    f = families(sim="lexical:jaccard", taus=(0.6,))
+    assert [m.name for m in f["deepprune"]()] == ["deepprune[lexical:jaccard](tau=0.6)"]
+    assert [(m.eta, m.warmup, m.consensus) for m in families()["deepconf"]()[2:]] == [
+        (10, 16, 0.95),
+        (90, 16, 0.95),
+    ]
+    assert [m.eta for m in families()["deepconf"]()[:2]] == [10, 90]
+
+
+def test_every_transfer_setting_runs_live_as_its_replay_method():
+    """Each operating point's live settings (what `solve` runs) are its replay method's own."""
+    from deepprune.engine.solve_config import SolveConfig
+    from deepprune.replay.methods import transfer_settings
+    from deepprune.replay.methods.sequential import ESC, ShortMK
+    from deepprune.replay.methods.voting import ConsK
+    from deepprune.replay.methods.waves import CappedConsK, WaveStop
+
+    settings = transfer_settings()
+    assert len({s.name for s in settings}) == len(settings) == 113
+    fams = {}
+    for s in settings:
+        fams.setdefault(s.family, []).append(s)
+        m, live = s.make(), s.live
+        if live is None:  # Parallel-Probe: not runnable live from a transfer pick
+            assert s.family == "parallel-probe" and m.T in (10, 20, 40)
+            continue
+        cfg = SolveConfig(**live)
+        assert list(cfg.methods) == live["methods"]
+        if isinstance(m, ConsK):
+            assert cfg.k == m.k and list(cfg.methods) == ["cons@k"]
+        elif isinstance(m, CappedConsK):
+            assert (cfg.k, cfg.max_tokens) == (m.k, m.budget)
+        elif isinstance(m, WaveStop):
+            assert cfg.wave == m.wave
+            if s.family.startswith("asc"):
+                assert (cfg.asc_threshold, cfg.asc_criterion) == (
+                    m.rule.threshold,
+                    m.rule.criterion,
+                )
+                assert m.rule.criterion == ("beta" if s.family == "asc" else "dirichlet")
+            else:
+                assert (
+                    s.family == "consol"
+                    and m.name == f"consol(alpha={cfg.consol_alpha:g})/w={m.wave}"
+                )
+        elif isinstance(m, ESC):
+            assert cfg.wave == m.window
+        else:
+            assert isinstance(m, ShortMK) and (cfg.short_m, cfg.short_k) == (m.m, m.k or 0)
+    assert {f: len(v) for f, v in fams.items()} == {"cons@k": 14, "asc": 35, "asc-dirichlet": 9, "consol": 20,
+                                                    "esc": 6, "short-m@k": 10, "capped-cons@k": 16, "parallel-probe": 3}  # fmt: skip
+    assert [s.live["k"] for s in fams["cons@k"]] == [
+        1,
+        2,
+        3,
+        4,
+        6,
+        8,
+        12,
+        16,
+        24,
+        32,
+        48,
+        64,
+        96,
+        128,
+    ]
+    assert sorted({(s.live["asc_threshold"]) for s in fams["asc"]}) == [0.8, 0.85, 0.9, 0.95, 0.99]
+    assert sorted({(s.live["wave"]) for s in fams["asc"]}) == [1, 2, 3, 4, 6, 8, 16]
+    assert sorted({(s.live["asc_threshold"], s.live["wave"]) for s in fams["asc-dirichlet"]}) == [
+        (t, w) for t in (0.8, 0.9, 0.95) for w in (1, 4, 8)]  # fmt: skip
+    assert sorted({s.live["consol_alpha"] for s in fams["consol"]}) == [0.01, 0.05, 0.1, 0.2, 0.3]
+    assert sorted({s.live["wave"] for s in fams["consol"]}) == [1, 2, 4, 8]
+    assert [s.live["wave"] for s in fams["esc"]] == [2, 3, 4, 5, 8, 16]
+    assert [(s.live["short_m"], s.live["short_k"]) for s in fams["short-m@k"]] == [
+        (1, 2), (1, 4), (3, 4), (1, 8), (3, 8), (1, 16), (3, 16), (5, 16), (1, 0), (3, 0)]  # fmt: skip
+    assert sorted({(s.live["k"], s.live["max_tokens"]) for s in fams["capped-cons@k"]}) == [
+        (k, b) for k in (4, 8, 16, 32) for b in (4096, 8192, 16384, 32768)]  # fmt: skip
