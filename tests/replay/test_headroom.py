@@ -322,3 +322,63 @@ def test_the_default_budget_grid_and_no_resamples():
         300,
     ]
     assert HeadroomConfig(n_boot=0).n_boot == 0  # no interval, but a table
+
+
+def _headroom_by_definition(qs, orders, k, R):
+    """One row of the headroom table computed naively: per (question, repeat), the vote of the
+    first k traces of its order (a question with fewer traces: all of them), the oracle's fixes,
+    the ASC allocator read off after (k - 1) x Q extra traces."""
+    Q = len(qs)
+
+    def right(a, idx):
+        return (
+            majority_class(qs[a].labels[idx].tolist()) == qs[a].gold_class and qs[a].gold_class >= 0
+        )
+
+    def cost(a, idx):
+        return float(qs[a].tokens[idx].sum())
+
+    cons_ok = np.array([[right(a, orders[a][r][:k]) for r in range(R)] for a in range(Q)])
+    cons_tok = np.array([[cost(a, orders[a][r][:k]) for r in range(R)] for a in range(Q)])
+    first_cost = np.array([[cost(a, orders[a][r][:1]) for r in range(R)] for a in range(Q)])
+    first_ok = np.array([[right(a, orders[a][r][:1]) for r in range(R)] for a in range(Q)])
+    fix = np.array([[min((cost(a, orders[a][r][:m]) for m in range(1, qs[a].n + 1) if right(a, orders[a][r][:m])),
+                         default=np.inf) for r in range(R)] for a in range(Q)])  # fmt: skip
+    orc = oracle_allocation(first_cost, first_ok, fix, float(cons_tok.mean()))
+    asc_ok, asc_tok = [], 0.0
+    for r in range(R):
+        spent, hist = asc_allocation([q.tokens for q in qs], [q.labels for q in qs], [orders[a][r] for a in range(Q)],
+                                     (k - 1) * Q)  # fmt: skip
+        asc_ok += [right(a, orders[a][r][: hist[-1][a]]) for a in range(Q)]
+        asc_tok += spent[-1] / Q / R
+    return {"cons_k_accuracy": cons_ok.mean(), "tokens": cons_tok.mean(), "oracle_accuracy": orc.mean(),
+            "questions_with_headroom": int(((orc.mean(axis=1) - cons_ok.mean(axis=1)) > 1e-12).sum()),
+            "asc_accuracy": float(np.mean(asc_ok)), "asc_tokens": asc_tok}  # fmt: skip
+
+
+def test_headroom_over_several_seeded_orders_equals_its_definition(tmp_path):
+    from deepprune.replay.harness import OnlineConfig, load_questions, orders_for
+
+    answers = [["1", "2", "1", "2", "1"], [None, "1", "2", "2", "1"], ["2", "1", "1"],  # one of 3 traces
+               ["3", "3", "1", "1", "1"], [None, "2", "1", "1", "2"]]  # fmt: skip
+    rows = [{"id": f"q{i}", "gold": "1", "answer_type": "math",
+             "traces": [{"answer": x, "num_tokens": 5 + 7 * j + i} for j, x in enumerate(a)]}
+            for i, a in enumerate(answers)]  # fmt: skip
+    pool = write_jsonl(tmp_path / "p.jsonl", rows)
+    for R, shuffle in (
+        (4, True),
+        (1, False),
+    ):  # seeded orders; the pool's own order (q1: no answer first)
+        res = headroom_pool(pool, HeadroomConfig(repeats=R, seed=7, n_boot=20, shuffle=shuffle))
+        oc = OnlineConfig(trunc="full", repeats=R, seed=7, shuffle=shuffle)
+        qs = [q for q in load_questions(pool, oc) if q.gold_class is not None]
+        orders = [orders_for(q, oc) for q in qs]
+        assert (len({tuple(o) for o in orders[0]}) > 1) == shuffle  # the repeats' orders differ
+        for row in res["rows"]:
+            want = _headroom_by_definition(qs, orders, row["k"], R)
+            got = {key: row[key] for key in want}
+            assert got == pytest.approx(want), (R, row["k"])
+    seeded = [headroom_pool(pool, HeadroomConfig(repeats=4, seed=s, n_boot=20)) for s in (7, 8)]
+    assert [r["asc_tokens"] for r in seeded[0]["rows"]] != [
+        r["asc_tokens"] for r in seeded[1]["rows"]
+    ]
