@@ -283,6 +283,8 @@ class _Job:
     out: str = ""
     judge: str = ""
     prompt: str = ""
+    answer_file: str = ""
+    save_traces: str = ""
     inner: _Inner = dataclasses.field(default_factory=_Inner)
 
 
@@ -476,3 +478,35 @@ def test_provenance_names_the_checkouts_revision():
         ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True
     ).stdout.strip()
     assert provenance()["git_revision"] == (head or None)
+
+
+def test_check_outputs_reads_every_input_however_it_is_written(tmp_path, monkeypatch):
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("{}\n")
+    odd = tmp_path / "x=y.json"  # a calibration file with "=" in its name
+    odd.write_text("{}")
+    refused = [
+        _Job(judge=f"probe,calib={odd}", out=str(odd)),
+        _Job(judge=f"probe,x=1,calib={pool}", out=str(pool)),  # the second key=value of a spec
+        _Job(
+            judge="a\nprompt", inner=_Inner(calib=str(pool)), out=str(pool)
+        ),  # text before an input
+        _Job(
+            judge="y" * 300 + f",calib={pool}", out=str(pool)
+        ),  # a part no file system takes first
+        _Job(
+            pools=[str(tmp_path)], answer_file=str(pool), out=str(pool)
+        ),  # a directory for a file first
+    ]
+    for job in refused:
+        with pytest.raises(ConfigError, match="an output never overwrites an input"):
+            check_outputs(job)
+    with pytest.raises(ConfigError) as e:
+        check_outputs(_Job(answer_file=str(pool), out=str(pool)))
+    assert str(e.value).startswith(f"--out {pool}: is the input --answer-file {pool};")
+    with pytest.raises(ConfigError, match=r"^--save-traces /dev/null: is a device"):
+        check_outputs(_Job(save_traces="/dev/null"))
+    monkeypatch.chdir(tmp_path)
+    check_outputs(
+        _Job(judge="", out="o.json")
+    )  # an empty field names no input (not the directory "")

@@ -116,3 +116,27 @@ def test_a_failing_trace_fails_live_parallel_probe_in_one_line(tmp_path):
         solve([Problem("q", "1+1?", "2")], cfg, base_url=fs.url("http500"), model="fault-model", timeout=2.0,
               retries=0, progress=False)  # fmt: skip
     assert "\n" not in str(e.value) and "500" in str(e.value)
+
+
+def test_live_parallel_probes_completed_traces_are_those_that_ended(tmp_path):
+    """The traces that ended by themselves are the run's completed traces (whole, finished; what a
+    proxy returns as choices); a trace the rule stopped is not among them."""
+    import asyncio
+
+    from deepprune.engine.backends import get_backend
+    from deepprune.engine.live import prepare, solve_one
+
+    traces = [{"answer": "1", "num_tokens": 20, "probes": ["1", "1"]}] * 2 + [
+        {"answer": "2", "num_tokens": 100, "probes": ["2"] * 10}
+    ]
+    path = tmp_path / "pp.jsonl"
+    path.write_text(
+        json.dumps({"id": "q", "gold": "1", "probe_every": EVERY, "traces": traces}) + "\n"
+    )
+    cfg = SolveConfig(n=3, methods=("parallel-probe",), probe_every=EVERY, pp_T=1, pp_patience=1, pp_warm_up=0,
+                      max_tokens=10**6)  # fmt: skip
+    backend = get_backend("replay", pool=str(path))
+    setup = prepare(cfg, backend)
+    res = asyncio.run(solve_one(setup, backend, Problem("q", "", "1"), setup.methods[0]))
+    assert sorted(res.completed) == [0, 1] and all(res.completed[i][1] for i in (0, 1))
+    assert res.result["finished"] == 2
