@@ -130,3 +130,56 @@ def test_consols_test_by_hand():
     # exactly at the bound stops: a log 1.6 = log 9 needs a non-integer a; with p1 = 0.75, alpha =
     # 0.5 and beta = 0.25 the bound is log 1.5 = one vote's log(2 p1)
     assert ConsolRule(alpha=0.5, beta=0.25, p1=0.75).stop({0: 1}, 1)
+
+
+def test_capped_cons_k_by_hand_at_every_edge(tmp_path):
+    """A trace exactly at the cap is whole (its own answer); probes every 100 tokens: a 250 cap reads
+    probe 1 (the answer at 200 tokens; 250 // 100 - 1), a cap below the first probe or past the
+    last has no answer; a no-answer probe (null) is -1; probe tokens are those of the probes read."""
+    probes = [["3", "1", "2", None, "2"], ["3", "3", None, "1", "1"], ["2", "2", "2"]]
+    q = _q(tmp_path, ["1", "1", "2"], [500, 500, 300], probes=probes, probe_every=100)
+    pc = q.probe_cost
+    out = CappedConsK(3, 500).run(q, [0, 1, 2], None)  # 500: both at the cap exactly, whole
+    assert (out.answer, out.tokens, out.seq_tokens, out.probe_tokens, out.info) == (
+        q.labels[0], 1300.0, 500.0, 0.0, {"k": 3, "cut": 0})  # fmt: skip
+    out = CappedConsK(3, 250).run(
+        q, [2, 0, 1], None
+    )  # probe 1 of traces 0 and 1: "1" and "3"; trace 2: at 250 too
+    assert out.info == {"k": 3, "cut": 3} and out.tokens == 750.0 and out.seq_tokens == 250.0
+    assert out.probe_tokens == float(pc[[2, 0, 1], 1].sum())
+    lab = {a: int(q.probes[i][j]) for i, j, a in ((0, 1, "1"), (1, 0, "3"), (2, 0, "2"))}
+    assert out.answer == lab["2"]  # 2, 1, 3: one each, the first launched (trace 2) wins
+    out = CappedConsK(2, 350).run(q, [0, 1], None)  # probe 2: trace 0 "2", trace 1 no answer
+    assert out.answer == lab["2"] and out.probe_tokens == float(pc[[0, 1], 2].sum())
+    out = CappedConsK(2, 150).run(q, [1, 0], None)  # probe 0: "3" and "3"
+    assert out.answer == lab["3"] and out.probe_tokens == float(pc[[1, 0], 0].sum())
+    out = CappedConsK(2, 99).run(q, [0, 1], None)  # below the first probe: no answer, no probe cost
+    assert (out.answer, out.probe_tokens, out.tokens) == (-1, 0.0, 198.0)
+    long = _q(tmp_path, ["1", "2"], [5000, 5000], probes=[["1"] * 3, ["2"] * 3], probe_every=100)
+    for cap in (400, 4000):  # probe 3 of 3, probe 39: past the last probe, no answer
+        out = CappedConsK(2, cap).run(long, [1, 0], None)
+        assert (out.answer, out.probe_tokens) == (-1, 0.0)
+    out = CappedConsK(2, 300).run(long, [1, 0], None)  # probe 2, the last
+    assert out.answer == long.labels[1]
+    plain = _q(tmp_path, ["1", "2"], [900, 100])  # no probes: a cut trace has no answer
+    out = CappedConsK(5, 500).run(plain, [0, 1], None)  # k above N: N
+    assert (out.answer, out.probe_tokens, out.info) == (plain.labels[1], 0.0, {"k": 2, "cut": 1})
+    assert (
+        CappedConsK(4, 8192).name == "cons@4|cap=8192" and CappedConsK(1, 1, name="x").name == "x"
+    )
+    with pytest.raises(
+        ConfigError, match=r"^capped cons@k needs k >= 1 and budget >= 1, got 1, 0$"
+    ):
+        CappedConsK(1, 0)
+    with pytest.raises(ConfigError, match=r"^wave must be >= 1, got 0$"):
+        WaveStop(AdaptiveConsistency(), 0)
+    assert WaveStop(AdaptiveConsistency()).wave == 4  # the default wave
+
+
+def test_a_wave_reports_how_many_traces_it_launched(tmp_path):
+    # waves of 3: traces 0-2 launched; the two agreeing ones end first (P(Beta(3, 1) > 1/2) = 7/8)
+    q = _q(tmp_path, ["1", "1", "2", "1", "1"], [5, 10, 20, 10, 10])
+    out = WaveStop(AdaptiveConsistency(0.8), wave=3).run(q, [0, 1, 2, 3, 4], None)
+    assert out.info == {"k": 2, "launched": 3} and out.tokens == 5 + 10 + 10
+    out = WaveStop(AdaptiveConsistency(0.999), wave=3).run(q, [0, 1, 2, 3, 4], None)
+    assert out.info == {"k": 5, "launched": 5}  # never sure: every trace, the last wave short
