@@ -35,8 +35,10 @@ ANSWERS = st.sampled_from(["1", "1", "2", "3", None])
        k3=st.integers(1, 6), cut=st.sampled_from([3, 6, 12]),
        mode=st.sampled_from(["resume", "stream"]), seed=st.integers(0, 5),
        spec=st.sampled_from(["oracle", "noisy-oracle:auroc=0.75", "lexical:jaccard"]),
-       k=st.sampled_from([2, 3, 32]))  # fmt: skip
-def test_live_deepprune_equals_its_replay(tmp_path, data, n, tau, k2, k3, cut, mode, seed, spec, k):
+       k=st.sampled_from([2, 3, 32]), unit=st.sampled_from(["tokens", "words"]))  # fmt: skip
+def test_live_deepprune_equals_its_replay(
+    tmp_path, data, n, tau, k2, k3, cut, mode, seed, spec, k, unit
+):
     answers = data.draw(st.lists(ANSWERS, min_size=n, max_size=n))
     assume(any(a is not None for a in answers))  # the replay refuses a pool with no answer at all
     # traces with text (what every judge, the noisy oracle's hash included, reads alike on both
@@ -48,12 +50,12 @@ def test_live_deepprune_equals_its_replay(tmp_path, data, n, tau, k2, k3, cut, m
     path.write_text(json.dumps({"id": "q", "gold": "1", "traces": [{"text": t, "answer": a}
                                 for t, a in zip(texts, answers, strict=True)]}) + "\n")  # fmt: skip
     cl = ClusterConfig(tau=tau, K=k, K2=k2, K3=k3)  # a small K: traces join below tau (ties decide)
-    cfg = SolveConfig(n=n, methods=("deepprune",), judge=spec, trunc=f"tokens:{cut}", deterministic=True,
+    cfg = SolveConfig(n=n, methods=("deepprune",), judge=spec, trunc=f"{unit}:{cut}", deterministic=True,
                       max_tokens=10**6, seed=seed, mode=mode, cluster=cl)  # fmt: skip
     rec = solve([Problem("q", "", "1")], cfg, backend="replay", pool=str(path), progress=False)[
         "records"
     ][0]
-    oc = OnlineConfig(trunc=f"tokens:{cut}", repeats=1, seed=seed)
+    oc = OnlineConfig(trunc=f"{unit}:{cut}", repeats=1, seed=seed)
     (q,) = load_questions(path, oc)
     judge = get_judge(spec)  # 0/1 (oracle), in between (noisy oracle: tau decides), ties (jaccard)
     attach_judge([q], judge)
@@ -175,3 +177,16 @@ def test_live_cons_k_takes_deepprunes_budget_in_cons_n_traces(tmp_path, data, n,
     labels = [-1 if a is None else {"1": 0, "2": 1, "3": 2}[a] for a in answers[:want]]
     win = majority_class(labels)
     assert got["answer"] == (None if win < 0 else answers[labels.index(win)])
+
+
+def test_an_oracle_judge_live_needs_the_replayed_pools_answers():
+    import pytest
+
+    from deepprune.dev.fault_server import FaultServer
+    from deepprune.errors import ConfigError
+
+    cfg = SolveConfig(n=2, methods=("deepprune",), judge="oracle", trunc="tokens:4", max_tokens=8)
+    with FaultServer() as fs, pytest.raises(ConfigError) as e:
+        solve([Problem("q", "1+1?", "2")], cfg, base_url=fs.url(), model="fault-model", timeout=2.0,
+              progress=False)  # fmt: skip
+    assert str(e.value) == "judge 'oracle' needs the final answers: use it with --backend replay"
