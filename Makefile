@@ -9,7 +9,7 @@ CONSTRAINTS ?= constraints-cpu.txt
 EXTRAS ?= train,embed,gguf,serve,notebooks,dev
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: mutation transfer headroom install install-core demo test test-fast serve demo-generate solve-local probes-real lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real reproduce-parallel-probe
+.PHONY: mutation mutation-recheck transfer headroom install install-core demo test test-fast serve demo-generate solve-local probes-real lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real reproduce-parallel-probe
 
 $(PY):
 	$(BASE_PY) -m venv $(VENV)
@@ -63,6 +63,11 @@ mutation: install
 	$(PIP) install -q "mutmut>=3.3,<4"
 	$(PY) bench/mutation_scores.py --prepare
 	$(VENV)/bin/mutmut run >/dev/null 2>&1 || true
+	$(PY) bench/mutation_scores.py
+
+# mutmut keeps each verdict: after new tests, rerun only the survivors (minutes, not the whole run)
+mutation-recheck: install
+	S="$$($(PY) bench/mutation_scores.py --survivors)"; [ -z "$$S" ] || $(VENV)/bin/mutmut run $$S >/dev/null 2>&1 || true
 	$(PY) bench/mutation_scores.py
 
 format:

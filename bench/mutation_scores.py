@@ -3,6 +3,8 @@
     python bench/mutation_scores.py      # a Markdown table: caught / (caught + survived) per module
                                          # (caught: killed, or timed out: the tests hung on it)
     python bench/mutation_scores.py --prepare   # before `mutmut run` (make mutation runs it)
+    python bench/mutation_scores.py --survivors # the survivors' names, one a line: mutmut keeps a
+                                         # verdict, so `make mutation-recheck` reruns these after new tests
 
 Mutants no test reaches ("no tests") are listed apart: the score counts only mutants some selected
 test runs (pyproject.toml's ``[tool.mutmut] pytest_add_cli_args_test_selection``).
@@ -47,6 +49,12 @@ def main() -> int:
         return 0
     out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], capture_output=True,
                          text=True, check=False).stdout  # fmt: skip
+    if sys.argv[1:] == ["--survivors"]:
+        for line in out.splitlines():
+            name, _, status = line.strip().rpartition(": ")
+            if status == "survived":
+                print(name)
+        return 0
     by_module: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for line in out.splitlines():
         m = re.match(r"\s*deepprune\.([\w.]+?)\.x\S*?__mutmut_\d+: (.+)$", line)
