@@ -408,3 +408,58 @@ def test_every_transfer_setting_runs_live_as_its_replay_method():
         (1, 2), (1, 4), (3, 4), (1, 8), (3, 8), (1, 16), (3, 16), (5, 16), (1, 0), (3, 0)]  # fmt: skip
     assert sorted({(s.live["k"], s.live["max_tokens"]) for s in fams["capped-cons@k"]}) == [
         (k, b) for k in (4, 8, 16, 32) for b in (4096, 8192, 16384, 32768)]  # fmt: skip
+
+
+def test_prefix_methods_outcomes_by_hand():
+    """PoLR and Slim-SC: every prefix generated, members completed, the judge read once per
+    trace (its input tokens), sequential tokens a prefix then the longest member's rest; a
+    similarity exactly at Slim-SC's threshold is not above it (kept)."""
+    sim = np.array([[1, 0.95, 0.2], [0.95, 1, 0.2], [0.2, 0.2, 1]])
+    q = _q([1, 1, 0], tokens=[100.0, 300.0, 50.0], sim=sim, gold=1)
+    q.judge_tokens = np.array([7.0, 8.0, 9.0])
+    o = _run(SlimSC("sim", threshold=0.95), q)
+    assert (o.info, o.tokens, o.aux_calls, o.aux_tokens, o.seq_tokens, o.probe_tokens) == (
+        {"k": 3}, 450.0, 3, 24, 300.0, 0.0)  # fmt: skip
+    o = _run(SlimSC("sim", threshold=0.9), q, [1, 0, 2])  # trace 0 pruned after trace 1
+    assert (o.info, o.tokens, o.seq_tokens) == ({"k": 2}, 30.0 + 290.0 + 40.0, 300.0)
+    o = _run(PoLR("sim", tau=0.9), q, [2, 0, 1])  # distance 0.05 <= 0.1: {0, 1} vs {2}
+    assert (o.info, o.answer, o.tokens, o.aux_tokens, o.seq_tokens) == (
+        {"k": 2},
+        1,
+        30.0 + 90.0 + 290.0,
+        24,
+        300.0,
+    )
+    o = _run(
+        PoLR("sim", tau=0.99), q, [2, 0, 1]
+    )  # distance 0.05 > 0.01: singletons, the earliest (2)
+    assert (o.info, o.answer, o.tokens) == ({"k": 1}, 0, 30.0 + 40.0)
+    one = _q([0], sim=np.ones((1, 1)))
+    assert _run(PoLR("sim"), one).info == {"k": 1}
+    assert PoLR("sim").tau == 0.5 and SlimSC("sim").threshold == 0.95
+    # average linkage: 0-1 at 0.05, then {0,1}-2 at the mean of 0.8 and 0.4 = 0.6 (tau 0.45: cut 0.55)
+    sim3 = np.array([[1, 0.95, 0.2], [0.95, 1, 0.6], [0.2, 0.6, 1]])
+    q3 = _q([1, 1, 0], sim=sim3)
+    assert _run(PoLR("sim", tau=0.45), q3).info == {"k": 2} and _run(
+        PoLR("sim", tau=0.35), q3
+    ).info == {"k": 3}
+
+
+def test_deepconf_by_hand_weights_ties_and_repeated_stops():
+    from deepprune.replay.methods.deepconf import DeepConfOffline, DeepConfOnline
+
+    q = _q([0, 1, 1], confs=[np.full(4, 0.9), np.full(4, 0.3), np.full(4, 0.3)])
+    assert (
+        _run(DeepConfOffline(100, "all"), q).answer == 0
+    )  # weighted 0.9 against 0.6; unweighted: 1
+    ones, dip = np.ones(10), np.array([1, 1, 0.1, 0.1, 1, 1, 1, 1, 1, 1.0])
+    q = _q([0, 0, 1, 1, 0], tokens=[100.0] * 5, confs=[ones, ones, dip, dip, ones])
+    on = _run(DeepConfOnline(90, "on", warmup=2, window=2, consensus=1.01), q)
+    assert (on.info["stopped"], on.tokens, on.answer) == (2, 300.0 + 30.0 + 30.0, 0)
+    # consensus exactly at 0.95 stops: two warm-up voters of weights 19 : 1 (the 95% holder first)
+    q = _q([0, 1, 0], confs=[np.full(3, 0.95), np.full(3, 0.05), np.ones(3)])
+    at = _run(DeepConfOnline(100, "on", warmup=2, window=2, consensus=0.95), q)
+    assert (at.tokens, at.info["stopped"]) == (200.0, 0)
+    # top 50% of five: the median (0.5) and above vote: 1.1 for answer 0 against 0.9 for answer 1
+    q = _q([1, 0, 0, 0, 0], confs=[np.full(2, v) for v in (0.9, 0.5, 0.3, 0.6, 0.2)])
+    assert _run(ConfidenceVote("mean", eta=50), q).answer == 0
