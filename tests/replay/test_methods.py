@@ -463,3 +463,45 @@ def test_deepconf_by_hand_weights_ties_and_repeated_stops():
     # top 50% of five: the median (0.5) and above vote: 1.1 for answer 0 against 0.9 for answer 1
     q = _q([1, 0, 0, 0, 0], confs=[np.full(2, v) for v in (0.9, 0.5, 0.3, 0.6, 0.2)])
     assert _run(ConfidenceVote("mean", eta=50), q).answer == 0
+
+
+def test_sequential_methods_costs_names_and_budgets_by_hand():
+    from deepprune.errors import ConfigError
+
+    q = _q([0, 1, 0, 0, 0, 0], tokens=[10.0, 20.0, 30.0, 40.0, 50.0, 60.0])
+    esc = _run(ESC(window=2), q)  # [0,1] mixed, [0,0] unanimous: 4 traces, windows in parallel
+    assert (esc.info, esc.tokens, esc.seq_tokens, esc.answer) == ({"k": 4}, 100.0, 20.0 + 40.0, 0)
+    capped = _run(ESC(window=4, max_traces=5), q)  # [0,1,0,0] mixed, then [0] alone: unanimous
+    assert (capped.info, capped.tokens, capped.seq_tokens) == ({"k": 5}, 150.0, 40.0 + 50.0)
+    asc = _run(
+        AdaptiveConsistency(0.95, max_traces=3), q
+    )  # never sure within 3: all 3, one after another
+    assert (asc.info, asc.tokens, asc.seq_tokens) == ({"k": 3}, 60.0, 60.0)
+    assert (
+        ESC(3).name == "esc(w=3)"
+        and ESC(3, max_traces=8).name == "esc(w=3)@8"
+        and ESC(name="e").name == "e"
+    )
+    assert AdaptiveConsistency(0.9, max_traces=16).name == "adaptive-consistency(beta,0.9)@16"
+    ac = AdaptiveConsistency()
+    assert (ac.threshold, ac.criterion, ac.draws) == (0.95, "beta", 2000)
+    assert ac.confidence([3, 1]) == pytest.approx(0.8125)  # P(Beta(4, 2) > 1/2)
+    assert ConSol(alpha=0.1).name == "consol(alpha=0.1)" and ConSol(name="c").name == "c"
+    assert EntropyStop().name == "entropy-stop(H<=0.5)" and (
+        EntropyStop().max_entropy,
+        EntropyStop().min_traces,
+    ) == (0.5, 3)
+    assert (
+        ShortMK().name == "short-3@N"
+        and ShortMK(1, 4).name == "short-1@4"
+        and ShortMK(name="s").name == "s"
+    )
+    with pytest.raises(ConfigError, match=r"^ESC window must be >= 1, got 0$"):
+        ESC(0)
+    with pytest.raises(ConfigError, match=r"^short-m@k needs m >= 1, got 0$"):
+        ShortMK(0)
+    small = _run(ShortMK(m=5, k=2), q, [5, 4, 3, 2, 1, 0])  # k = 2 started; m above k: both vote
+    assert (small.info, small.tokens, small.seq_tokens) == ({"k": 2}, 110.0, 60.0)
+    # entropy exactly at its bound stops: 0,1 after 2 of min 2 traces is 1 bit
+    assert _run(EntropyStop(1.0, min_traces=2), _q([0, 1, 0])).info["k"] == 2
+    assert _run(EntropyStop(0.99, min_traces=2), _q([0, 1, 0, 0, 0, 0, 0])).info["k"] > 2
