@@ -70,6 +70,26 @@ def tiny_pool(tmp_path):
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
+    _fastest_first_under_mutmut(items)
+    _xdist_groups(config, items)
+
+
+def _fastest_first_under_mutmut(items):
+    """Under mutmut (``make mutation``: it runs a mutant's tests with ``-x``, in file order), the
+    tests run fastest first by the durations mutmut recorded: a mutant is killed by its quickest
+    failing test instead of after every slow one before it. No verdict changes; outside mutmut
+    (no ``MUTANT_UNDER_TEST``) nothing does."""
+    stats = Path("mutmut-stats.json")
+    if not os.environ.get("MUTANT_UNDER_TEST") or not stats.is_file():
+        return
+    try:
+        took = json.loads(stats.read_text())["duration_by_test"]
+    except (OSError, ValueError, KeyError):
+        return
+    items.sort(key=lambda item: took.get(item.nodeid, 0.0))
+
+
+def _xdist_groups(config, items):
     """``--dist loadgroup`` (make test): tests marked ``xdist_group(NAME)`` run on one worker (every
     llama.cpp server test on one, so no two servers compete for the 2 cores). pytest-xdist 3.8 tags
     the group onto ``item._nodeid``, which pytest 9 no longer reads; the same tag is set here on the
