@@ -263,3 +263,103 @@ def test_compare_on_a_probe_pool_runs_the_prefix_families_with_the_probe_judge()
     res = compare_pool(pool, cfg)
     assert not res["skipped"] and {p["family"] for p in res["points"]} == {"polr", "deepprune"}
     assert all(p["aux_calls"] > 0 for p in res["points"])  # the judge was asked
+
+
+def test_the_comparison_markdown_by_hand():
+    cfg = {"online": {"trunc": "tokens:512", "repeats": 8, "reasoner_params": 8e9, "judge_params": 4e9},
+           "similarity": "lexical:tfidf", "parallel_factor": 1.5}  # fmt: skip
+    point = {"method": "esc(w=5)", "family": "esc", "accuracy": 0.8125, "tokens": 1234.4, "probe_tokens": 5.6,
+             "reduction_vs_consN": 0.25, "net_reduction_vs_consN": 0.2, "seq_tokens": 900.0,
+             "seq_reduction_vs_consN": 0.1, "aux_calls": 3.0, "aux_tokens": 1500.0, "delta_vs_consN": -0.0125,
+             "delta_vs_consN_ci95": [-0.05, 0.025], "delta_vs_matched_cons_k": 0.0625,
+             "delta_vs_matched_cons_k_ci95": [0.0, 0.125], "matched_k": 12.34}  # fmt: skip
+    nogold = {
+        **point,
+        "method": "x",
+        "accuracy": None,
+        "agrees_with_consN": 0.875,
+        "seq_tokens": None,
+    }
+    res = {"pool": "/a/b/pool.jsonl", "questions": 30, "traces_per_question": 63.6, "token_counter": "qwen",
+           "config": cfg, "cons@N": {"accuracy": 0.825, "tokens": 5000.4, "seq_tokens": 1000.0},
+           "skipped": {"deepconf": "no confs", "polr": "no text"},
+           "headline": {"esc": {"method": "esc(w=5)", "tokens": 1234.4, "accuracy": 0.8125, "reduction_vs_consN": 0.75,
+                                "ratio_vs_cons_k": 0.5, "parallel": None},
+                        "cons@k": {"method": "cons@16", "tokens": 2468.8, "accuracy": 0.82, "reduction_vs_consN": 0.5,
+                                   "ratio_vs_cons_k": None,
+                                   "parallel": {"method": "cons@16", "tokens": 2468.8, "ratio_vs_cons_k": 1.0}},
+                        "slim-sc": None},
+           "points": [point, nogold], "advice": None}  # fmt: skip
+    lines = comparison_markdown(res).splitlines()
+    assert lines[0] == "### pool.jsonl"
+    assert lines[1] == (
+        "30 questions × 64 traces; prefix `tokens:512`; 8 repeats; similarity `lexical:tfidf`; tokens by `qwen`. "
+        "cons@N: 82.5% at 5,000 tokens/question (1,000 sequential). Net reduction: judge input tokens weighted by "
+        "judge/reasoner parameters (reasoner 8B; a judge of unknown size: 4B) plus probe tokens (answer probes: cue "
+        "+ answer, estimated by `deepprune.probes.probe_tokens`).")  # fmt: skip
+    assert lines[2:5] == ["", "Skipped: deepconf (no confs), polr (no text).", ""]
+    assert (
+        lines[5].startswith("**Cost to reach cons@N accuracy − 1 point** ")
+        and "≤ 1.5 × cons@N's" in lines[5]
+    )
+    assert lines[9:12] == [
+        "| esc | esc(w=5) | 81.2% | 1,234 | 75.0% | 0.50× | not at parallel latency | | |",
+        "| cons@k | cons@16 | 82.0% | 2,469 | 50.0% | n/a | cons@16 | 2,469 | 1.00× |",
+        "| slim-sc | not reached | | | | | | | |",
+    ]
+    assert lines[-2] == (
+        "| esc(w=5) | 81.2% | 1,234 | 6 | 25.0% | 20.0% | 900 | 10.0% | 3 | 1,500 | -1.2 [-5.0, +2.5] "
+        "| +6.2 [+0.0, +12.5] (k=12.3) |")  # fmt: skip
+    assert (
+        lines[-1]
+        == "| x | n/a; votes as cons@N: 87.5% | 1,234 | 6 | 25.0% | 20.0% | n/a | n/a | 3 | 1,500 | n/a | n/a |"
+    )
+    bare = comparison_markdown(
+        {**res, "skipped": {}, "headline": {}, "cons@N": {**res["cons@N"], "accuracy": None}}
+    )
+    assert "Skipped" not in bare and "Cost to reach" not in bare and "cons@N: n/a at 5,000" in bare
+
+
+@pytest.mark.parametrize("kw, says", [
+    ({"families": ("nope",)}, "methods: unknown families ['nope']; known: "),
+    ({"budget_grid": (2.0, 0.0)}, "budget_grid: every k must be > 0, got [2.0, 0.0]"),
+    ({"taus": ()}, "tau (taus): every value must be in [0, 1], got []"),
+    ({"taus": (0.5, 1.01)}, "tau (taus): every value must be in [0, 1], got [0.5, 1.01]"),
+    ({"taus": (-0.01,)}, "tau (taus)"),
+    ({"n_boot": -1}, "n_boot (--bootstrap) must be in [0, "),
+    ({"n_boot": 10**9}, "n_boot (--bootstrap) must be in [0, "),
+    ({"target_drop": 1.0}, "target_drop must be in [0, 1), got 1.0"),
+    ({"target_drop": -0.01}, "target_drop must be in [0, 1)"),
+    ({"parallel_factor": 0.99}, "parallel_factor must be >= 1, got 0.99"),
+])  # fmt: skip
+def test_the_compare_settings_are_checked_at_their_edges(kw, says):
+    from deepprune.errors import ConfigError
+    from deepprune.metrics import MAX_BOOT
+
+    with pytest.raises(ConfigError) as e:
+        CompareConfig(**kw)
+    assert str(e.value).startswith(says)
+    ok = CompareConfig(
+        families=("all",), taus=(0.0, 1.0), n_boot=MAX_BOOT, target_drop=0.0, parallel_factor=1.0
+    )
+    assert ok.families == () and CompareConfig(n_boot=0).n_boot == 0
+    d = CompareConfig()
+    assert (d.online.repeats, d.similarity, d.n_boot, d.target_drop, d.parallel_factor) == (
+        32,
+        "lexical:tfidf",
+        1000,
+        0.01,
+        1.5,
+    )
+
+
+def test_net_cells_charge_probes_and_weighted_judge_tokens():
+    from types import SimpleNamespace
+
+    from deepprune.replay.compare import net_cells
+
+    led = SimpleNamespace(tokens=np.array([[100.0, 200.0]]), probe_tokens=np.array([[10.0, 0.0]]),
+                          aux_tokens=np.array([[40.0, 80.0]]))  # fmt: skip
+    assert net_cells(led, 0.5).tolist() == [[130.0, 240.0]]
+    led.probe_tokens = None
+    assert net_cells(led, 0.25).tolist() == [[110.0, 220.0]]
