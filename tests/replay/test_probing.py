@@ -160,3 +160,34 @@ def test_the_published_parallel_probe_table_is_reproduced(name):
         assert o["tokens"] == pytest.approx(p["tokens"], rel=0.02), r
         seq = o.get("seq_tokens_published_rule", o["seq_tokens"])
         assert seq == pytest.approx(p["seq_tokens"], rel=0.01), r
+
+
+def test_parallel_probes_settings_name_and_skip_reason():
+    from deepprune.errors import ConfigError
+    from deepprune.replay.methods.probing import ParallelProbe
+
+    p = ParallelProbe()
+    assert (p.chains, p.T, p.patience, p.warm_up, p.max_rounds, p.err_votes) == (
+        64,
+        40,
+        7,
+        15,
+        100,
+        False,
+    )
+    assert p.name == "parallel-probe(n=64,T=40,p=7,w=15)" and ParallelProbe(name="pp").name == "pp"
+    ParallelProbe(chains=1, T=1, patience=1, warm_up=0, max_rounds=1)  # the edges themselves
+    for kw in ({"chains": 0}, {"T": 0}, {"patience": 0}, {"max_rounds": 0}, {"warm_up": -1}):
+        with pytest.raises(ConfigError) as e:
+            ParallelProbe(**kw)
+        assert (
+            str(e.value)
+            == "parallel-probe: chains, T, patience, max_rounds must be >= 1, warm_up >= 0"
+        )
+    from types import SimpleNamespace
+
+    assert (
+        p.skip_reason([SimpleNamespace(probes=None)])
+        == "pool has no answer probes ('probes', 'probe_every')"
+    )
+    assert p.skip_reason([SimpleNamespace(probes=np.zeros((1, 1)))]) is None
