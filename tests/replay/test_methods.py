@@ -505,3 +505,38 @@ def test_sequential_methods_costs_names_and_budgets_by_hand():
     # entropy exactly at its bound stops: 0,1 after 2 of min 2 traces is 1 bit
     assert _run(EntropyStop(1.0, min_traces=2), _q([0, 1, 0])).info["k"] == 2
     assert _run(EntropyStop(0.99, min_traces=2), _q([0, 1, 0, 0, 0, 0, 0])).info["k"] > 2
+
+
+def test_deepprune_replay_outcome_by_hand():
+    """Two clusters by a similarity matrix: {0, 1, 2} (answer 0) and {3} (answer 1); K2 = 2 of the
+    largest completed. Its info, costs and sequential tokens; judge calls new to the memo once."""
+    from deepprune.greedy import ClusterConfig
+    from deepprune.replay.methods import DeepPrune
+
+    sim = np.full((4, 4), 0.9)
+    sim[3, :] = sim[:, 3] = 0.1
+    q = _q([0, 0, 1, 1], tokens=[100.0, 200.0, 300.0, 400.0], sim=sim)
+    q.labels[2] = 0
+    dp = DeepPrune("sim", ClusterConfig(tau=0.5, K2=2, K3=1))
+    first = dp.run_repeats(q, [[0, 1, 2, 3], [3, 2, 1, 0]], seed=3)
+    a, b = first
+    assert a.info == {"clusters": 2, "largest": 3, "completed": 2, "fallback": False,
+                      "new_judge_calls": a.info["new_judge_calls"]}  # fmt: skip
+    assert (
+        a.info["new_judge_calls"] > 0 and b.info["new_judge_calls"] == 0
+    )  # counted once, on repeat 0
+    assert a.answer == 0 and a.tokens == 4 * 10 + 90 + 190  # the first two of the cluster: 0 and 1
+    assert a.seq_tokens == 200.0 and a.probe_tokens == 0.0  # a prefix, then the longest completed
+    assert b.tokens == 4 * 10 + 290 + 190 and b.seq_tokens == 300.0  # in that order: 2 and 1
+    again = dp.run_repeats(q, [[0, 1, 2, 3], [3, 2, 1, 0]], seed=3)
+    assert again[0].info["new_judge_calls"] == 0  # the memo holds every pair now
+    # run() draws its seed from the generator; a sweep over taus is one batch, [tau][repeat]
+    assert dp.run(q, [0, 1, 2, 3], random.Random(5)).tokens == dp.run_repeats(
+        q, [[0, 1, 2, 3]], random.Random(5).getrandbits(32))[0].tokens  # fmt: skip
+    sweep = dp.sweep(q, [[0, 1, 2, 3], [3, 2, 1, 0]], 3, [0.5, 0.95])
+    assert [o.tokens for o in sweep[0]] == [a.tokens, b.tokens]  # tau 0.5: the same runs
+    # tau 0.95: singletons, K3 = 1 trace completed (drawn by the repeat's key)
+    assert [(o.info["clusters"], o.info["fallback"], o.info["completed"]) for o in sweep[1]] == [
+        (4, True, 1)
+    ] * 2
+    assert all(o.tokens in {40.0 + t - 10 for t in (100, 200, 300, 400)} for o in sweep[1])
