@@ -177,7 +177,9 @@ def test_live_cons_k_takes_deepprunes_budget_in_cons_n_traces(tmp_path, data, n,
                                           progress=False)["records"]}  # fmt: skip
     per = dict(recs["cons@N"]["requests"])  # request id -> tokens, in the order they ended
     lengths = [per[f"q/{i}"] for i in range(n)]
-    assert recs["cons@N"]["tokens"] == sum(lengths)
+    assert recs["cons@N"]["tokens"] == sum(lengths) and recs["cons@N"]["completed"] == list(
+        range(n)
+    )
     want = k or recs["deepprune"]["tokens"] / (recs["cons@N"]["tokens"] / n)
     want = int(min(max(round(want), 1), n))
     got = recs["cons@k"]

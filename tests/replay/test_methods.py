@@ -540,3 +540,32 @@ def test_deepprune_replay_outcome_by_hand():
         (4, True, 1)
     ] * 2
     assert all(o.tokens in {40.0 + t - 10 for t in (100, 200, 300, 400)} for o in sweep[1])
+
+
+def test_the_registry_passes_its_cluster_settings_and_defaults():
+    from deepprune.greedy import ClusterConfig
+    from deepprune.replay.methods import families
+    from deepprune.replay.methods.sequential import ConSol
+
+    f = families(cluster=ClusterConfig(K=9, K2=5, K3=2))
+    for fam in ("deepprune", "deepprune-adaptive", "deepprune-sketch", "deepprune-oracle"):
+        assert all((m.cfg.K, m.cfg.K2, m.cfg.K3) == (9, 5, 2) for m in f[fam]()), fam
+    assert [m.cfg.tau for m in f["deepprune"]()] == [0.3, 0.5, 0.7, 0.9]
+    assert [m.eta for m in f["conf-vote"]()] == [100.0, 10.0] * 4
+    assert [(m.m, m.k) for m in f["short-m@k"]()][4:] == [
+        (1, 2),
+        (1, 4),
+        (3, 4),
+        (1, 8),
+        (3, 8),
+        (1, 16),
+        (3, 16),
+    ]
+    assert ESC().window == 5 and ESC(1).window == 1  # a window of one is a window
+    assert np.isclose(ConSol(p1=0.9).rule.up, np.log(1.8))
+    # twenty traces of one length: the first m in launch order end first (a stable sort)
+    q = _q(list(range(20)), tokens=[50.0] * 20)
+    assert (
+        _run(ShortMK(m=1), q).answer == 0
+        and _run(ShortMK(m=1), q, list(range(19, -1, -1))).answer == 19
+    )
