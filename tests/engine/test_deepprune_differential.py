@@ -201,3 +201,113 @@ def test_an_oracle_judge_live_needs_the_replayed_pools_answers():
         solve([Problem("q", "1+1?", "2")], cfg, base_url=fs.url(), model="fault-model", timeout=2.0,
               progress=False)  # fmt: skip
     assert str(e.value) == "judge 'oracle' needs the final answers: use it with --backend replay"
+
+
+def _served(backend, **meta_and_limits):
+    """Everything ``backend`` streams for one request (the replay backend, by hand below)."""
+    import asyncio
+
+    from deepprune.engine.backends.base import Request
+
+    max_tokens = meta_and_limits.pop("max_tokens", 10**6)
+    logprobs = meta_and_limits.pop("logprobs", 0)
+    req = Request("r", "", 0, max_tokens, logprobs=logprobs, meta=meta_and_limits)
+
+    async def collect():
+        return [item async for item in backend.stream(req)]
+
+    return asyncio.run(collect())
+
+
+def test_the_replay_backend_by_hand(tmp_path):
+    """What the replay backend streams: a textless trace in chunks of CHUNK and its recorded answer
+    (finished only when whole), a probe's recorded answer and its estimated tokens, a trace with
+    text token by token with its confidences, a continuation from a start token; its refusals."""
+    import pytest
+
+    from deepprune.engine.backends.base import Delta, Finish
+    from deepprune.engine.backends.replay import ReplayBackend
+    from deepprune.errors import ConfigError
+    from deepprune.probes import cue_tokens, probe_tokens
+    from deepprune.tokens import get_counter
+
+    text = "alpha beta gamma delta \\boxed{4}"
+    n = get_counter(None).count(text)
+    rows = [{"id": "q", "gold": "4", "probe_every": 50, "traces": [
+        {"answer": "7", "num_tokens": 120, "probes": ["7", None, "7"]},
+        {"text": text, "answer": "4", "confs": [float(c) for c in range(1, n + 1)], "probes": ["4"]},
+        {"answer": None, "num_tokens": 60, "finished": False, "probes": [None]},
+        {"text": "cut off here", "finished": False, "probes": [None]}]}]  # fmt: skip
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    b = ReplayBackend(str(path))
+    assert (b.name, b.source, b.rate) == ("replay", str(path), 0.0)
+    got = _served(b, question="q", index=0)
+    assert [d.tokens for d in got[:-1]] == [CHUNK, CHUNK, 120 - 2 * CHUNK, 0] and got[
+        -2
+    ].text == "\\boxed{7}"
+    assert got[-1] == Finish(120, None, True, "usage") and b.served["r"] == 120
+    part = _served(b, question="q", index=0, start=50, max_tokens=60)  # a continuation, cut short
+    assert [d.tokens for d in part[:-1]] == [50, 10] and all(d.text == "" for d in part[:-1])
+    assert part[-1] == Finish(60, None, False, "usage") and b.served["r"] == 60
+    probe = _served(b, question="q", index=0, probe=2)
+    cost = probe_tokens("7") - cue_tokens()
+    assert (
+        probe == [Delta("7}", cost), Finish(cost, None, True, "estimate")] and b.served["r"] == cost
+    )
+    assert _served(b, question="q", index=0, probe=1)[-1].finished is False  # no answer at probe 1
+    assert _served(b, question="q", index=0, probe=9) == [
+        Finish(probe_tokens(None) - cue_tokens(), None, False, "estimate")
+    ]
+    whole = _served(b, question="q", index=1, logprobs=1)
+    assert "".join(d.text for d in whole[:-1]) == text and all(d.tokens == 1 for d in whole[:-1])
+    assert [d.top_logprobs for d in whole[:-1]] == [[[-float(c)]] for c in range(1, n + 1)]
+    assert whole[-1] == Finish(n, None, True, "usage") and b.served["r"] == n
+    rest = _served(b, question="q", index=1, start=2, max_tokens=2)
+    assert (
+        len(rest) == 3
+        and rest[0].top_logprobs is None
+        and rest[-1] == Finish(2, None, False, "usage")
+    )
+    tail = _served(b, question="q", index=1, start=n - 1)
+    assert tail[-1] == Finish(1, None, True, "usage") and tail[0].text == text[-len(tail[0].text) :]
+    for meta, says in (({"question": "x", "index": 0}, "replay: the pool has no trace 0 of question 'x'"),
+                       ({"question": "q", "index": 4}, "replay: the pool has no trace 4 of question 'q'"),
+                       ({"question": "q", "index": -1}, "replay: the pool has no trace -1 of question 'q'"),
+                       ({"question": "q"}, "replay: the pool has no trace None of question 'q'")):  # fmt: skip
+        with pytest.raises(ConfigError) as e:
+            _served(b, **meta)
+        assert str(e.value) == says
+    # a trace the pool marks unfinished (it hit its token limit) streams whole but not finished
+    assert _served(b, question="q", index=2)[-1] == Finish(60, None, False, "usage")
+    assert _served(b, question="q", index=3)[-1].finished is False
+    b.require_probes(50)
+    with pytest.raises(
+        ConfigError, match=r"the pool's probes are every 50 tokens, not --probe-every 40: set"
+    ):
+        b.require_probes(40)
+    with pytest.raises(ConfigError) as e:
+        b.require_text()
+    assert str(e.value).startswith(
+        f"{path}: 2 of 4 traces have no text, and the judge reads the prefixes' text"
+    )
+    bare = tmp_path / "b.jsonl"
+    bare.write_text(
+        json.dumps({"id": "q", "traces": [{"text": "x \\boxed{1}"}, {"answer": "2"}]}) + "\n"
+    )
+    nb = ReplayBackend(str(bare), rate=5.0)
+    with pytest.raises(ConfigError) as e:
+        nb.require_probes()
+    assert str(e.value).startswith(
+        f"{bare}: the pool has no answer probes, which --judge probe and parallel-probe need"
+    )
+    with pytest.raises(ConfigError, match="has neither text nor num_tokens to stream"):
+        _served(nb, question="q", index=1)
+    with pytest.raises(ConfigError, match=r"^replay: trace 0 of 'q' has no answer probes to serve"):
+        _served(nb, question="q", index=0, probe=0)
+    assert (
+        ReplayBackend(
+            b.questions.values().__iter__().__next__() and list(b.questions.values())
+        ).source
+        == "replay"
+    )
