@@ -131,8 +131,10 @@ def _adaptive_by_definition(q, order, sim, cl, n0, agree, wave, threshold, bits)
 @settings(max_examples=200, deadline=None)
 @given(data=st.data(), n=st.integers(1, 10), n0=st.sampled_from([None, 1, 2, 3]), agree=st.sampled_from([0.5, 0.75, 1.0]),
        wave=st.integers(1, 3), threshold=st.sampled_from([0.6, 0.8, 0.95]), k2=st.integers(1, 4), k3=st.integers(1, 3),
-       tau=st.sampled_from([0.3, 0.5, 0.7]))  # fmt: skip
-def test_adaptive_deepprune_equals_its_definition(data, n, n0, agree, wave, threshold, k2, k3, tau):
+       tau=st.sampled_from([0.3, 0.5, 0.7]), k1=st.sampled_from([1, 2, 100]))  # fmt: skip
+def test_adaptive_deepprune_equals_its_definition(
+    data, n, n0, agree, wave, threshold, k2, k3, tau, k1
+):
     import numpy as np
 
     from deepprune.greedy import ClusterConfig
@@ -147,7 +149,9 @@ def test_adaptive_deepprune_equals_its_definition(data, n, n0, agree, wave, thre
     sim = sim + sim.T  # a judge's scores are symmetric
     q = _q(labels, tokens=[float(t) for t in tokens], sim=sim)
     order = data.draw(st.permutations(range(n)))
-    cl = ClusterConfig(tau=tau, K2=k2, K3=k3)
+    cl = ClusterConfig(
+        tau=tau, K1=k1, K2=k2, K3=k3
+    )  # K1 < a cluster: its members sampled by the key
     seed = data.draw(st.integers(0, 3))
     o = AdaptiveDeepPrune("sim", cl, n0=n0, agree=agree, wave=wave, threshold=threshold).run(
         q, list(order), random.Random(seed)
