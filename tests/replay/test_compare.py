@@ -298,10 +298,21 @@ def test_the_comparison_markdown_by_hand():
         "judge/reasoner parameters (reasoner 8B; a judge of unknown size: 4B) plus probe tokens (answer probes: cue "
         "+ answer, estimated by `deepprune.probes.probe_tokens`).")  # fmt: skip
     assert lines[2:5] == ["", "Skipped: deepconf (no confs), polr (no text).", ""]
-    assert (
-        lines[5].startswith("**Cost to reach cons@N accuracy − 1 point** ")
-        and "≤ 1.5 × cons@N's" in lines[5]
-    )
+    assert lines[5:9] == [
+        "**Cost to reach cons@N accuracy − 1 point** (cheapest operating point of each family by net tokens: "
+        'generated + probe + weighted judge tokens; "parallel latency": sequential tokens ≤ 1.5 × cons@N\'s, i.e. '
+        "the longest trace; × cons@k: the ratio to the cheapest cons@k reaching the same target):",
+        "",
+        "| family | operating point | accuracy | net tokens / question | reduction vs cons@N | × cons@k "
+        "| cheapest at parallel latency | its net tokens / question | × cons@k |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    assert lines[12:14] == [
+        "| method | accuracy | generated tokens / q | probe tokens / q | reduction | net reduction | sequential "
+        "tokens / q | sequential reduction | aux calls / q | aux tokens / q | Δacc vs cons@N [95% CI] | Δacc vs "
+        "cons@k, same budget [95% CI] |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     assert lines[9:12] == [
         "| esc | esc(w=5) | 81.2% | 1,234 | 75.0% | 0.50× | not at parallel latency | | |",
         "| cons@k | cons@16 | 82.0% | 2,469 | 50.0% | n/a | cons@16 | 2,469 | 1.00× |",
@@ -314,6 +325,16 @@ def test_the_comparison_markdown_by_hand():
         lines[-1]
         == "| x | n/a; votes as cons@N: 87.5% | 1,234 | 6 | 25.0% | 20.0% | n/a | n/a | 3 | 1,500 | n/a | n/a |"
     )
+    plain = {
+        k: v for k, v in point.items() if k != "probe_tokens"
+    }  # an older result: no probe column
+    unknown = {**nogold, "agrees_with_consN": None}
+    cfg2 = {
+        k: v for k, v in cfg.items() if k != "parallel_factor"
+    }  # an older result: the default factor
+    more = comparison_markdown({**res, "config": cfg2, "points": [plain, unknown]}).splitlines()
+    assert "≤ 1.5 × cons@N's" in more[5] and more[-2].split(" | ")[3] == "0"
+    assert more[-1].startswith("| x | n/a | 1,234 |")
     bare = comparison_markdown(
         {**res, "skipped": {}, "headline": {}, "cons@N": {**res["cons@N"], "accuracy": None}}
     )
@@ -363,3 +384,33 @@ def test_net_cells_charge_probes_and_weighted_judge_tokens():
     assert net_cells(led, 0.5).tolist() == [[130.0, 240.0]]
     led.probe_tokens = None
     assert net_cells(led, 0.25).tolist() == [[110.0, 220.0]]
+
+
+def test_cost_to_target_at_its_edges():
+    from deepprune.replay.compare import cost_to_target
+
+    cons_n = {"accuracy": 0.80, "tokens": 1000.0, "seq_tokens": 100.0}
+    edge = {
+        "family": "a",
+        "method": "a1",
+        "accuracy": 0.79,
+        "net_tokens": 100.0,
+        "tokens": 100.0,
+        "seq_tokens": 150.0,
+    }
+    h = cost_to_target(
+        [edge], [], cons_n, 0.01, 1.5
+    )  # exactly at the target, exactly at the latency limit
+    assert h["a"] == {"method": "a1", "tokens": 100.0, "accuracy": 0.79, "seq_tokens": 150.0,
+                      "reduction_vs_consN": 0.9, "ratio_vs_cons_k": None,
+                      "parallel": {"method": "a1", "tokens": 100.0, "accuracy": 0.79, "seq_tokens": 150.0,
+                                   "reduction_vs_consN": 0.9, "ratio_vs_cons_k": None}}  # fmt: skip
+    assert h["cons@k"] is None  # no cons@k reached it: no ratio
+    assert (
+        cost_to_target([{**edge, "seq_tokens": 150.01}], [], cons_n, 0.01, 1.5)["a"]["parallel"]
+        is None
+    )
+    assert cost_to_target([{**edge, "accuracy": 0.7899}], [], cons_n, 0.01, 1.5)["a"] is None
+    assert (
+        cost_to_target([{**edge, "accuracy": None}], [], cons_n, 0.01, 1.5)["a"] is None
+    )  # no gold
