@@ -66,7 +66,12 @@ def main() -> int:
     missing = [
         m
         for m in only_mutate()
-        if m.removesuffix(".py").replace("/", ".").removeprefix("deepprune.") not in by_module
+        # a package's __init__.py: mutmut names its mutants after the package
+        if m.removesuffix(".py")
+        .replace("/", ".")
+        .removeprefix("deepprune.")
+        .removesuffix(".__init__")
+        not in by_module
     ]
     if missing:
         print(f"no mutants of {', '.join(missing)}: run `make mutation` again", file=sys.stderr)
