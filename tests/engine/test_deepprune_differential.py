@@ -311,3 +311,17 @@ def test_the_replay_backend_by_hand(tmp_path):
         ).source
         == "replay"
     )
+
+
+def test_the_context_warning_at_its_edge(tmp_path):
+    from deepprune.engine.backends.replay import ReplayBackend
+
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"id": "q", "traces": [{"answer": "1", "num_tokens": 5}]}) + "\n")
+    b = ReplayBackend(str(path))
+    assert b.context_warning(10**9) is None  # a server that did not say its context
+    b.context = 4096
+    assert b.context_warning(4095) is None
+    assert b.context_warning(4096) == (
+        "warning: --max-tokens 4096 is not below the server's context of 4096 tokens (prompt included): a "
+        "long trace stops at the context, not at --max-tokens; set --max-tokens below 4096")  # fmt: skip
