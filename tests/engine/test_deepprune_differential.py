@@ -28,6 +28,17 @@ from deepprune.rng import run_key
 ANSWERS = st.sampled_from(["1", "1", "2", "3", None])
 
 
+def _text_pool(tmp_path, answers, words):
+    """A one-question pool of traces with text (``words`` words each, then the boxed answer), what
+    every judge reads alike on both sides; (texts, path)."""
+    texts = [" ".join(f"t{i}w{j}" for j in range(w)) + ("" if a is None else f" so \\boxed{{{a}}}")
+             for i, (a, w) in enumerate(zip(answers, words, strict=True))]  # fmt: skip
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"id": "q", "gold": "1", "traces": [{"text": t, "answer": a}
+                                for t, a in zip(texts, answers, strict=True)]}) + "\n")  # fmt: skip
+    return texts, path
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -43,12 +54,9 @@ def test_live_deepprune_equals_its_replay(
     assume(any(a is not None for a in answers))  # the replay refuses a pool with no answer at all
     # traces with text (what every judge, the noisy oracle's hash included, reads alike on both
     # sides), some ending before or at the cut: their prefix is the whole trace
-    words = data.draw(st.lists(st.integers(1, 12), min_size=n, max_size=n))
-    texts = [" ".join(f"t{i}w{j}" for j in range(w)) + ("" if a is None else f" so \\boxed{{{a}}}")
-             for i, (a, w) in enumerate(zip(answers, words, strict=True))]  # fmt: skip
-    path = tmp_path / "p.jsonl"
-    path.write_text(json.dumps({"id": "q", "gold": "1", "traces": [{"text": t, "answer": a}
-                                for t, a in zip(texts, answers, strict=True)]}) + "\n")  # fmt: skip
+    texts, path = _text_pool(
+        tmp_path, answers, data.draw(st.lists(st.integers(1, 12), min_size=n, max_size=n))
+    )
     cl = ClusterConfig(tau=tau, K=k, K2=k2, K3=k3)  # a small K: traces join below tau (ties decide)
     cfg = SolveConfig(n=n, methods=("deepprune",), judge=spec, trunc=f"{unit}:{cut}", deterministic=True,
                       max_tokens=10**6, seed=seed, mode=mode, cluster=cl)  # fmt: skip
@@ -164,12 +172,9 @@ def test_live_cons_k_takes_deepprunes_budget_in_cons_n_traces(tmp_path, data, n,
     from deepprune.vote import majority_class
 
     answers = data.draw(st.lists(ANSWERS, min_size=n, max_size=n))
-    words = data.draw(st.lists(st.integers(1, 12), min_size=n, max_size=n))
-    texts = [" ".join(f"t{i}w{j}" for j in range(w)) + ("" if a is None else f" so \\boxed{{{a}}}")
-             for i, (a, w) in enumerate(zip(answers, words, strict=True))]  # fmt: skip
-    path = tmp_path / "p.jsonl"
-    path.write_text(json.dumps({"id": "q", "gold": "1", "traces": [{"text": t, "answer": a}
-                                for t, a in zip(texts, answers, strict=True)]}) + "\n")  # fmt: skip
+    texts, path = _text_pool(
+        tmp_path, answers, data.draw(st.lists(st.integers(1, 12), min_size=n, max_size=n))
+    )
     cfg = SolveConfig(n=n, methods=("cons@N", "deepprune", "cons@k"), judge="lexical:jaccard", k=k,
                       trunc=f"tokens:{cut}", deterministic=True, max_tokens=10**6,
                       cluster=ClusterConfig(K2=1, K3=1))  # fmt: skip

@@ -302,25 +302,7 @@ def test_the_headroom_markdown_by_hand():
 
 
 def test_the_default_budget_grid_and_no_resamples():
-    assert default_budgets(300) == [
-        1,
-        2,
-        3,
-        4,
-        6,
-        8,
-        12,
-        16,
-        24,
-        32,
-        48,
-        64,
-        96,
-        128,
-        192,
-        256,
-        300,
-    ]
+    assert default_budgets(300) == [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 300]  # fmt: skip
     assert HeadroomConfig(n_boot=0).n_boot == 0  # no interval, but a table
 
 

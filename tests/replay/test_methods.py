@@ -552,15 +552,7 @@ def test_the_registry_passes_its_cluster_settings_and_defaults():
         assert all((m.cfg.K, m.cfg.K2, m.cfg.K3) == (9, 5, 2) for m in f[fam]()), fam
     assert [m.cfg.tau for m in f["deepprune"]()] == [0.3, 0.5, 0.7, 0.9]
     assert [m.eta for m in f["conf-vote"]()] == [100.0, 10.0] * 4
-    assert [(m.m, m.k) for m in f["short-m@k"]()][4:] == [
-        (1, 2),
-        (1, 4),
-        (3, 4),
-        (1, 8),
-        (3, 8),
-        (1, 16),
-        (3, 16),
-    ]
+    assert [(m.m, m.k) for m in f["short-m@k"]()][4:] == [(1, 2), (1, 4), (3, 4), (1, 8), (3, 8), (1, 16), (3, 16)]  # fmt: skip
     assert ESC().window == 5 and ESC(1).window == 1  # a window of one is a window
     assert np.isclose(ConSol(p1=0.9).rule.up, np.log(1.8))
     # twenty traces of one length: the first m in launch order end first (a stable sort)
