@@ -7,7 +7,11 @@ replay's plus that in-flight waste (checked: never fewer, and exactly the waste 
 
 The traces carry text: on a pool without text the replay backend streams the recorded answer as
 the trace's last words (so the live vote can read it), which a judge reading the prefix text (the
-noisy oracle hashes it) sees where a trace ends before the cut and the replay does not."""
+noisy oracle hashes it) sees where a trace ends before the cut and the replay does not.
+
+Also here, since every differential test stands on them: the probe judge live against its replay,
+live cons@k's budget, and the replay backend itself by hand (this file is in `make mutation`'s
+test selection; tests/engine/test_backends.py, which starts servers, is not)."""
 
 import json
 
