@@ -9,7 +9,7 @@ CONSTRAINTS ?= constraints-cpu.txt
 EXTRAS ?= train,embed,gguf,serve,notebooks,dev
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: mutation mutation-recheck transfer headroom install install-core demo test test-fast serve demo-generate solve-local probes-real lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real reproduce-parallel-probe
+.PHONY: mutation mutation-recheck mutation-more transfer headroom install install-core demo test test-fast serve demo-generate solve-local probes-real lint format bench figures online-real offline-real comparison-real ablation-real crossfit-real gemma-judge online-trained features-real reproduce-parallel-probe
 
 $(PY):
 	$(BASE_PY) -m venv $(VENV)
@@ -69,6 +69,16 @@ mutation: install
 mutation-recheck: install
 	S="$$($(PY) bench/mutation_scores.py --survivors)"; [ -z "$$S" ] || $(VENV)/bin/mutmut run $$S >/dev/null 2>&1 || true
 	$(PY) bench/mutation_scores.py
+
+# the same over the modules of pyproject's [tool.deepprune.mutation-more] (the OpenAI-compatible backend and
+# the proxy's core, whose tests start servers; the judge, truncation and pruning): mutmut runs in its own
+# tree, .mutation-more/, with its own cache; a second run retests only the changed functions and the survivors
+mutation-more: install
+	$(PIP) install -q "mutmut>=3.3,<4"
+	$(PY) bench/mutation_scores.py --more-tree
+	cd .mutation-more && S="$$($(abspath $(PY)) bench/mutation_scores.py --survivors 2>/dev/null)"; \
+	  $(abspath $(VENV))/bin/mutmut run >/dev/null 2>&1; [ -z "$$S" ] || $(abspath $(VENV))/bin/mutmut run $$S >/dev/null 2>&1 || true
+	cd .mutation-more && $(abspath $(PY)) bench/mutation_scores.py
 
 format:
 	ruff format . && ruff check --fix .

@@ -5,6 +5,8 @@
     python bench/mutation_scores.py --prepare   # before `mutmut run` (make mutation runs it)
     python bench/mutation_scores.py --survivors # the survivors' names, one a line: mutmut keeps a
                                          # verdict, so `make mutation-recheck` reruns these after new tests
+    python bench/mutation_scores.py --more-tree # refresh .mutation-more/, the tree where
+                                         # `make mutation-more` runs mutmut over the modules of [tool.deepprune.mutation-more]
 
 Mutants no test reaches ("no tests") are listed apart: the score counts only mutants some selected
 test runs (pyproject.toml's ``[tool.mutmut] pytest_add_cli_args_test_selection``).
@@ -43,9 +45,60 @@ def prepare() -> None:
         pathlib.Path("mutants/mutmut-stats.json").unlink(missing_ok=True)
 
 
+MORE_TREE = "mutation-more"
+
+
+def more_tree(root: str = "." + MORE_TREE) -> None:
+    """Refresh ``root`` as a copy of the working tree (git's tracked and unignored files) whose
+    ``[tool.mutmut]`` mutates and selects what ``[tool.deepprune.mutation-more]`` names, every other
+    setting kept. Its ``mutants/`` (mutmut's cache) stays: a second run retests only what changed."""
+    import json
+    import pathlib
+    import shutil
+
+    import tomllib
+
+    dest = pathlib.Path(root)
+    dest.mkdir(exist_ok=True)
+    for old in dest.iterdir():  # a file deleted here must not linger there; the cache stays
+        if old.name not in ("mutants", ".hypothesis"):
+            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], capture_output=True,
+                           check=True).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, files):
+        src = pathlib.Path(name)
+        if src.is_file() and not name.startswith(root + "/"):
+            (dest / src).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / src)
+    text = pathlib.Path("pyproject.toml").read_text()
+    live = tomllib.loads(text)["tool"]["deepprune"][MORE_TREE]
+    out, section, skipping = [], "", False
+    for line in (
+        text.splitlines()
+    ):  # [tool.mutmut]'s two lists give way to the second set's; the rest is kept
+        if line.startswith("["):
+            section = line.strip()
+        if skipping and line[:1].isspace():
+            continue  # the rest of a list being replaced
+        key, skipping = line.split("=")[0].strip(), False
+        if section == "[tool.mutmut]" and line[:1].isalpha() and key in live:
+            out.append(f"{key} = {json.dumps(live[key])}")
+            skipping = True
+        else:
+            out.append(line)
+    (dest / "pyproject.toml").write_text("\n".join(out) + "\n")
+    got = tomllib.loads((dest / "pyproject.toml").read_text())["tool"]["mutmut"]
+    assert all(got[k] == v for k, v in live.items()), (
+        "the live tree's [tool.mutmut] did not take the live lists"
+    )
+
+
 def main() -> int:
     if sys.argv[1:] == ["--prepare"]:
         prepare()
+        return 0
+    if sys.argv[1:] == ["--more-tree"]:
+        more_tree()
         return 0
     out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], capture_output=True,
                          text=True, check=False).stdout  # fmt: skip

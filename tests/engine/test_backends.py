@@ -8,8 +8,13 @@ import pytest
 
 from deepprune.cli import main
 from deepprune.confidence import token_confidence
-from deepprune.engine.backends import Finish, Request, get_backend
-from deepprune.engine.backends.openai_compat import completion_kwargs, read_chunk
+from deepprune.engine.backends import Finish, Request, Server, get_backend
+from deepprune.engine.backends.openai_compat import (
+    as_completion,
+    chat_kwargs,
+    completion_kwargs,
+    read_chunk,
+)
 from deepprune.engine.backends.vllm_engine import read_output, sampling_kwargs
 from deepprune.engine.problems import RecordFile
 from deepprune.errors import ConfigError
@@ -63,6 +68,95 @@ def test_vllm_request_and_delta_outputs_without_vllm():
         and prompt == 3
     )
     assert token_confidence(d.top_logprobs[0]) == pytest.approx(0.6)
+
+
+def test_chat_request_by_hand():
+    """The chat arguments of one trace: the prompt as the user's message, top log-probabilities
+    asked the chat way (``logprobs`` on, ``top_logprobs`` K), usage in the stream; a continuation
+    a partial assistant message continued in place."""
+    kw = chat_kwargs(REQ, "m")
+    assert kw == {"model": "m", "messages": [{"role": "user", "content": REQ.prompt}], "max_tokens": 32, "n": 1,
+                  "seed": 7, "temperature": 0.6, "top_p": 0.9, "stream": True, "stop": ["\nQ:"], "logprobs": True,
+                  "top_logprobs": 5, "stream_options": {"include_usage": True}}  # fmt: skip
+    plain = chat_kwargs(Request("r", "p", 0, 4), "m", stream=False)
+    assert "logprobs" not in plain and "top_logprobs" not in plain and "stream_options" not in plain
+    assert "stop" not in plain and "extra_body" not in plain and plain["stream"] is False
+    cont = chat_kwargs(Request("r", "p", 0, 4, continuation="so far"), "m")
+    assert cont["messages"] == [
+        {"role": "user", "content": "p"},
+        {"role": "assistant", "content": "so far"},
+    ]
+    assert cont["extra_body"] == {"continue_final_message": True, "add_generation_prompt": False}
+
+
+def test_chat_chunks_read_as_completion_chunks_by_hand():
+    """A chat chunk's choices read as completions choices: the delta's (or message's) content as
+    text, finish reason and the server's extras kept, top log-probabilities per token as a dict
+    per position; the opening role-only delta is no choice; a choice lacking any of these fields
+    reads as None, never an error."""
+    row = NS(top_logprobs=[NS(token="a", logprob=-0.1), NS(token="b", logprob=-2.0)])
+    ch = NS(delta=NS(content="a"), finish_reason=None, model_extra={"stop_reason": None},
+            logprobs=NS(content=[row, NS(top_logprobs=None)]))  # fmt: skip
+    got = as_completion(NS(choices=[ch], usage="U"))
+    (c,) = got.choices
+    assert (c.text, c.finish_reason, c.model_extra, got.usage, got.role_only) == ("a", None, {"stop_reason": None},
+                                                                                 "U", False)  # fmt: skip
+    assert c.logprobs.top_logprobs == [{"a": -0.1, "b": -2.0}, {}]
+    d, fin, _ = read_chunk(got, 1)
+    assert (d.text, d.tokens, d.top_logprobs, fin) == ("a", 1, [[-0.1]], None)
+    # bare choices: no finish_reason, model_extra, logprobs or usage attribute; a message, not a delta
+    bare = as_completion(NS(choices=[NS(message=NS(content="whole"))]))
+    (c,) = bare.choices
+    assert (c.text, c.finish_reason, c.model_extra, c.logprobs, bare.usage) == (
+        "whole",
+        None,
+        None,
+        None,
+        None,
+    )
+    no_content = as_completion(NS(choices=[NS(delta=NS(), finish_reason="length")]))
+    assert no_content.choices[0].text is None and no_content.choices[0].finish_reason == "length"
+    opening = as_completion(NS(choices=[NS(delta=NS(role="assistant"))], usage=None))
+    assert opening.choices == [] and opening.role_only is True
+    assert read_chunk(opening, 0) == (None, None, None)
+    closing = as_completion(
+        NS(choices=[NS(delta=NS(content=None), finish_reason="stop")], usage=None)
+    )
+    assert closing.role_only is False and closing.choices[0].finish_reason == "stop"
+    usage_only = NS(choices=[], usage="U")
+    assert as_completion(usage_only) is usage_only  # nothing to read
+
+
+def test_vllm_outputs_by_hand_without_log_probabilities_or_prompt_ids():
+    """``read_output`` reads top log-probabilities only when asked (K > 0) and the engine gave them,
+    and the prompt's length only where the output carries its token ids."""
+    comp = NS(text="x", token_ids=[1], finish_reason="stop", logprobs=[{1: NS(logprob=-0.3)}])
+    d, fin, prompt = read_output(
+        NS(outputs=[comp]), 0
+    )  # not asked: none, though the engine gave some
+    assert (d.text, d.tokens, d.top_logprobs, fin, prompt) == ("x", 1, None, "stop", None)
+    d, _, prompt = read_output(NS(outputs=[NS(text="", token_ids=[], finish_reason=None, logprobs=None)],
+                                  prompt_token_ids=None), 3)  # fmt: skip
+    assert d.top_logprobs is None and d.tokens == 0 and prompt is None
+
+
+def test_the_server_settings_give_each_backend_its_own_arguments():
+    """``Server.args``: what every backend takes, and the OpenAI client's own (metrics URLs, key,
+    timeout, retries, API) only for ``openai``; problems are required except on replay."""
+    s = Server(problems="p.jsonl", base_url="http://h/v1", model="m", rate=5.0, abort_url="http://h/abort",
+               limit=3, metrics_url=("http://h/metrics",), api_key="k", api="chat", timeout=9.0, retries=1)  # fmt: skip
+    common = {"backend": "openai", "base_url": "http://h/v1", "model": "m", "pool": None, "rate": 5.0,
+              "abort_url": "http://h/abort", "limit": 3}  # fmt: skip
+    assert s.args() == {**common, "metrics_url": ("http://h/metrics",), "api_key": "k", "timeout": 9.0,
+                        "retries": 1, "api": "chat"}  # fmt: skip
+    s.backend = "vllm"
+    assert s.args() == {**common, "backend": "vllm"}
+    assert Server(backend="replay", pool="x.jsonl").args() == {
+        "backend": "replay", "base_url": None, "model": None, "pool": "x.jsonl", "rate": 0.0, "abort_url": None,
+        "limit": 0}  # fmt: skip
+    with pytest.raises(ConfigError) as e:
+        Server(base_url="http://h/v1").args()
+    assert str(e.value) == "--problems is required (except with --backend replay)"
 
 
 def test_unknown_backend_and_missing_arguments_are_one_line_errors():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from deepprune.cli import main
+from deepprune.errors import ConfigError
 from deepprune.greedy import ClusterConfig
 from deepprune.judges import get_judge
 from deepprune.pools import PoolError, read_pool
@@ -114,3 +115,78 @@ def test_the_probe_judge_reads_each_questions_own_probes_and_unknown_is_half():
     assert j.score_indexed(unknown, [0, 1], [1, 2]).tolist() == [0.5, 0.5]
     two = ProbeJudge(last=2)  # the mean over the last two positions: agree, unknown -> 0.75
     assert two.score_indexed(view(["3", "1"], [None, "1"]), [0], [1]).tolist() == [0.75]
+
+
+def test_the_probe_judge_scores_pairs_and_costs_the_last_probes_by_hand():
+    """``score`` pairs each pair's own two prefixes; ``cost`` charges each trace the probes at the
+    last ``last`` positions before the cut (those it reached), nothing for reading, in integers."""
+    from deepprune.judges.base import JudgePair
+    from deepprune.judges.probe import ProbeJudge
+    from deepprune.probes import probe_tokens
+
+    def view(p):
+        return json.dumps({"answer_type": "math", "probes": p})
+
+    a, b, c = view(["1", "2"]), view(["3", "2"]), view(["2", None])
+    pairs = [JudgePair(a, b), JudgePair(a, c), JudgePair(c, b), JudgePair(b, a)]
+    assert ProbeJudge().score(pairs).tolist() == [1.0, 0.5, 0.5, 1.0]
+    assert ProbeJudge(last=2).score(pairs).tolist() == [0.5, 0.25, 0.25, 0.5]
+
+    texts = [view(["1", "2", "3"]), view(["1"]), "", view(["4", None])]  # "": no probes yet (live)
+    one = ProbeJudge().cost(texts)
+    assert one.per_trace.dtype == np.int64 and one.per_prefix.tolist() == [0, 0, 0, 0]
+    assert one.per_trace.tolist() == [probe_tokens("3"), 0, 0, 0]  # only the deepest position, 3
+    two = ProbeJudge(last=2).cost(texts)
+    assert two.per_trace.tolist() == [
+        probe_tokens("2") + probe_tokens("3"),
+        0,
+        0,
+        probe_tokens(None),
+    ]
+    deep = ProbeJudge(last=5).cost(texts)  # more positions than any trace reached: all of them
+    assert deep.per_trace.tolist() == [sum(map(probe_tokens, "123")), probe_tokens("1"), 0,
+                                       probe_tokens("4") + probe_tokens(None)]  # fmt: skip
+    assert ProbeJudge().cost([]).per_trace.tolist() == []
+    msg = "the probe judge reads answer probes: use it with --trunc probe:J on a pool with probes"
+    for bad in (["not json"], [json.dumps({"text": "x"})]):
+        with pytest.raises(ConfigError) as e:
+            ProbeJudge().cost(bad)
+        assert str(e.value) == msg
+
+
+def test_the_probe_judge_reads_the_pools_answer_type_and_unreached_positions_are_unknown(
+    monkeypatch,
+):
+    """Answers are compared under the pool's answer type (``1/2`` and ``0.5`` are one math answer,
+    two choice answers); a position before the first probe (``last`` above the depth) is unknown,
+    an empty text (no probes yet) has none; each question's classes are made once, however many
+    pairs are scored; a view without probes is one line naming the fix."""
+    from deepprune.judges import probe as probe_module
+    from deepprune.judges.probe import ProbeJudge
+
+    def view(kind, *probes):
+        return tuple(json.dumps({"answer_type": kind, "probes": list(p)}) for p in probes)
+
+    assert ProbeJudge().score_indexed(view("math", ["1/2"], ["0.5"]), [0], [1]).tolist() == [1.0]
+    assert ProbeJudge().score_indexed(view("choice", ["1/2"], ["0.5"]), [0], [1]).tolist() == [0.0]
+    # depth 1 under last=2: the second position back is unknown for both -> (1 + 0.5) / 2
+    assert ProbeJudge(last=2).score_indexed(view("math", ["4"], ["4"]), [0], [1]).tolist() == [0.75]
+    texts = (*view("math", ["4"]), "")
+    assert ProbeJudge().score_indexed(texts, [0], [1]).tolist() == [0.5]
+
+    made = []
+    real = probe_module.AnswerClasses
+    monkeypatch.setattr(probe_module, "AnswerClasses", lambda *a: made.append(a) or real(*a))
+    j, q = ProbeJudge(last=2), view("math", ["1", "2"], ["1", "2"], ["3", "2"])
+    for _ in range(3):
+        assert j.score_indexed(q, [0, 0], [1, 2]).tolist() == [1.0, 0.5]
+    assert len(made) == 2  # two positions, once each
+
+    msg = "the probe judge reads answer probes: use it with --trunc probe:J on a pool with probes"
+    with pytest.raises(ConfigError) as e:
+        ProbeJudge().score_indexed(("plain text", "more"), [0], [1])
+    assert str(e.value) == msg
+    with pytest.raises(ConfigError) as e:
+        ProbeJudge(last=0)
+    assert str(e.value) == "probe judge: last must be >= 1, got 0"
+    assert (ProbeJudge().id, ProbeJudge(last=3).id) == ("probe", "probe:last=3")

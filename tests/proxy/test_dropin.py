@@ -207,3 +207,42 @@ def test_the_proxys_deepprune_defaults_save_on_the_n_clients_send():
     paper = spent("deepprune", ProxyConfig(probe_every=500, cluster=ClusterConfig()))
     consn = spent("cons@N", ProxyConfig(probe_every=500))
     assert default < paper and default < consn
+
+
+@pytest.mark.parametrize("chat", [False, True])
+@pytest.mark.parametrize("include_usage", [False, True])
+def test_the_server_sent_events_by_hand(chat, include_usage):
+    """``sse_events`` over a response written out: one chunk per choice in order (its index, whole
+    text, finish reason, the object a streamed OpenAI request gets), then one chunk with no choices
+    holding the ledger (and usage only when asked), then ``[DONE]``."""
+    from deepprune.proxy.core import sse_events
+
+    def choice(k, text, why):
+        if chat:
+            return {"index": k, "message": {"role": "assistant", "content": text}, "logprobs": None,
+                    "finish_reason": why}  # fmt: skip
+        return {"index": k, "text": text, "logprobs": None, "finish_reason": why}
+
+    usage = {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14}
+    resp = {"id": "cmpl-x", "created": 123, "model": "m", "choices": [choice(0, "a \\boxed{2}", "stop"),
+            choice(1, "b", "length")], "usage": usage, "deepprune": {"answer": "2"}}  # fmt: skip
+    events = sse_events(resp, chat, include_usage)
+    assert events[-1] == "data: [DONE]\n\n" and len(events) == 4
+    assert all(e.startswith("data: ") and e.endswith("\n\n") for e in events)
+    got = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]
+    kind = "chat.completion.chunk" if chat else "text_completion"
+    for e in got:
+        assert {k: e[k] for k in ("id", "object", "created", "model")} == {
+            "id": "cmpl-x",
+            "object": kind,
+            "created": 123,
+            "model": "m",
+        }
+    for k, (text, why) in enumerate([("a \\boxed{2}", "stop"), ("b", "length")]):
+        (c,) = got[k]["choices"]
+        piece = {"delta": {"role": "assistant", "content": text}} if chat else {"text": text}
+        assert c == {"index": k, **piece, "logprobs": None, "finish_reason": why}
+        assert "usage" not in got[k] and "deepprune" not in got[k]
+    tail = got[-1]
+    assert tail["choices"] == [] and tail["deepprune"] == {"answer": "2"}
+    assert tail.get("usage") == (usage if include_usage else None)

@@ -1,0 +1,83 @@
+"""`make mutation-more`'s tree (bench/mutation_scores.py --more-tree): a copy of the working tree whose
+``[tool.mutmut]`` takes ``[tool.deepprune.mutation-more]``'s lists and keeps every other setting, and
+whose mutmut cache survives a refresh while a file deleted from the project goes."""
+
+import importlib.util
+import subprocess
+from pathlib import Path
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PYPROJECT = """\
+[project]
+name = "x"
+
+[tool.mutmut]
+source_paths = ["pkg/"]
+only_mutate = ["pkg/a.py",
+               "pkg/b.py"]
+pytest_add_cli_args_test_selection = ["tests/test_a.py"]
+pytest_add_cli_args = ["-q", "-x"]
+timeout_multiplier = 5.0
+
+[tool.deepprune.mutation-more]
+only_mutate = ["pkg/c.py"]
+pytest_add_cli_args_test_selection = ["tests/test_c.py",
+                                      "tests/test_d.py"]
+"""
+
+
+def _scores():
+    spec = importlib.util.spec_from_file_location(
+        "mutation_scores", ROOT / "bench" / "mutation_scores.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _git(*args, cwd):
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_the_second_tree_takes_the_second_lists_and_keeps_its_cache(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    (tmp_path / "pkg").mkdir()
+    for name in "abc":
+        (tmp_path / "pkg" / f"{name}.py").write_text(f"X = {name!r}\n")
+    (tmp_path / ".gitignore").write_text("/.mutation-more/\nignored.txt\n")
+    (tmp_path / "ignored.txt").write_text("not copied")
+    _git("init", "-q", cwd=tmp_path)
+    _git("add", ".", cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    scores = _scores()
+
+    scores.more_tree()
+    tree = tmp_path / ".mutation-more"
+    got = tomllib.loads((tree / "pyproject.toml").read_text())["tool"]
+    assert got["mutmut"]["only_mutate"] == ["pkg/c.py"]
+    assert got["mutmut"]["pytest_add_cli_args_test_selection"] == [
+        "tests/test_c.py",
+        "tests/test_d.py",
+    ]
+    # every other setting kept, and the table itself
+    assert got["mutmut"]["source_paths"] == ["pkg/"] and got["mutmut"]["timeout_multiplier"] == 5.0
+    assert got["mutmut"]["pytest_add_cli_args"] == ["-q", "-x"]
+    assert got["deepprune"]["mutation-more"]["only_mutate"] == ["pkg/c.py"]
+    assert (tree / "pkg" / "c.py").read_text() == "X = 'c'\n"
+    assert not (tree / "ignored.txt").exists()  # git's ignored files stay behind
+    assert not (tree / ".mutation-more").exists()  # never a copy of itself
+
+    # a refresh: the cache stays, a file deleted from the project goes, an untracked one comes
+    (tree / "mutants").mkdir()
+    (tree / "mutants" / "mutmut-stats.json").write_text("{}")
+    _git("rm", "-q", "-f", "pkg/b.py", cwd=tmp_path)
+    (tmp_path / "pkg" / "new.py").write_text("Y = 1\n")
+    scores.more_tree()
+    assert (tree / "mutants" / "mutmut-stats.json").read_text() == "{}"
+    assert not (tree / "pkg" / "b.py").exists()
+    assert (tree / "pkg" / "new.py").exists()
+    # the project's own pyproject is untouched
+    assert (tmp_path / "pyproject.toml").read_text() == PYPROJECT
