@@ -85,6 +85,32 @@ def test_sweep_parse():
         parse_sweep("K=1:2:1")
 
 
+def test_sweep_parse_at_its_edges():
+    """START = STOP is one value; STOP is never passed however the steps round; at most 1,000 values
+    (our choice); each refusal one line naming the spec and the reason."""
+    assert parse_sweep("tau=0.5:0.5:0.1") == [0.5]
+    assert parse_sweep("tau=0:0.25:0.1") == [0.0, 0.1, 0.2]  # 3.5 steps: rounded up, 0.3 dropped
+    assert parse_sweep("tau=0.1:0.3:0.1") == [0.1, 0.2, 0.3]  # 0.30000000000000004 kept as 0.3
+    assert len(parse_sweep("tau=0:0.999:0.001")) == 1000
+    assert parse_sweep("tau=0.5:1:0.001")[-1] == 1.0 and len(parse_sweep("tau=0.5:1:0.001")) == 501
+    refusals = {
+        "K=1:2:1": "bad sweep 'K=1:2:1': only tau=START:STOP:STEP is supported",
+        "tau=0.1:0.2:0.1=x": "bad sweep 'tau=0.1:0.2:0.1=x': expected tau=START:STOP:STEP",
+        "tau=0.1:0.2": "bad sweep 'tau=0.1:0.2': expected tau=START:STOP:STEP",
+        "tau=0.1:0.9:0": "bad sweep 'tau=0.1:0.9:0': needs START <= STOP and STEP > 0",
+        "tau=0.1:0.9:-0.1": "bad sweep 'tau=0.1:0.9:-0.1': needs START <= STOP and STEP > 0",
+        "tau=0.9:0.1:0.1": "bad sweep 'tau=0.9:0.1:0.1': needs START <= STOP and STEP > 0",
+        "tau=0:1:0.001": "bad sweep 'tau=0:1:0.001': 1001.0 values; at most 1000",
+    }
+    for spec, says in refusals.items():
+        with pytest.raises(ConfigError) as e:
+            parse_sweep(spec)
+        assert str(e.value) == says
+    with pytest.raises(ConfigError) as e:
+        parse_sweep("tau=0.5:1.5:0.5")  # 1.5 is no tau
+    assert str(e.value) == "bad sweep 'tau=0.5:1.5:0.5': tau must be in [0, 1], got 1.5"
+
+
 def test_prune_cli_demo_json(tmp_path, capsys):
     assert (
         main(
@@ -251,3 +277,26 @@ def test_noisy_oracles_at_the_measured_auroc_of_the_run_judges(tmp_path, capsys)
     assert main([*argv, "--noisy-from", str(tmp_path / "none.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert "none.json: no such judge grid result" in err and len(err.splitlines()) == 1
+
+
+def test_noisy_oracles_refuse_a_grid_that_lists_none_of_the_judges(tmp_path):
+    from deepprune.replay.prune import measured_noisy_oracles
+
+    grid = tmp_path / "grid.json"
+    grid.write_text(
+        json.dumps([{"judge": "a", "auroc": 0.81234}, {"judge": "b", "auroc": None}, "row"])
+    )
+    assert measured_noisy_oracles(grid, ["b", "a", "c"]) == ["noisy-oracle:auroc=0.812"]
+    for text in (
+        "5",
+        json.dumps({"judge": "a", "auroc": 0.8}),
+        json.dumps([{"judge": "b", "auroc": 1}]),
+    ):
+        grid.write_text(text)  # a number, an object, an AUROC that is no float: none listed
+        with pytest.raises(ConfigError) as e:
+            measured_noisy_oracles(grid, ["a", "b"])
+        assert str(e.value) == f"{grid}: lists none of the judges ['a', 'b'] (noisy_from)"
+    grid.write_text("{not json")
+    with pytest.raises(ConfigError) as e:
+        measured_noisy_oracles(grid, ["a"])
+    assert str(e.value).startswith(f"{grid}: not a judge grid result JSON (")
