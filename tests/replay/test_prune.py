@@ -300,3 +300,49 @@ def test_noisy_oracles_refuse_a_grid_that_lists_none_of_the_judges(tmp_path):
     with pytest.raises(ConfigError) as e:
         measured_noisy_oracles(grid, ["a"])
     assert str(e.value).startswith(f"{grid}: not a judge grid result JSON (")
+
+
+def test_the_results_table_by_hand():
+    """The prune report's Markdown, line by line, from a result written out: a row with gold, one
+    without (its agreement with cons@N), one skipped; sequential tokens absent; warnings for the
+    few-clusters row and for a prefix that is the whole trace."""
+    from deepprune.replay.prune import WHOLE_WARN, results_table
+
+    row = {"method": "deepprune", "accuracy": 0.5, "accuracy_std": 0.125, "tokens": 12345.6, "probe_tokens": 10.4,
+           "reduction_vs_consN": 0.4567, "net_reduction_vs_consN": 0.3, "seq_tokens": 2000.4,
+           "seq_reduction_vs_consN": 0.25, "aux_calls": 1234.5, "aux_tokens": 99.5}  # fmt: skip
+    nogold = {**row, "method": "cons@N", "accuracy": None, "agrees_with_consN": 0.875, "seq_tokens": None,
+              "seq_reduction_vs_consN": None, "warning": "one cluster", "clusters_mean": 1.04}  # fmt: skip
+    del nogold["probe_tokens"]
+    res = {"pool": "/a/b/pool.jsonl", "questions": 3, "traces_per_question": 16.0, "token_counter": "words",
+           "config": {"trunc": "words:25", "repeats": 2, "reasoner_params": 8e9, "judge_params": 0.5e9},
+           "rows": [row, nogold, {"method": "oracle", "skipped": "no gold"}],
+           "prefix_whole_share": WHOLE_WARN + 0.01}  # fmt: skip
+    lines = results_table(res).split("\n")
+    assert lines[0].startswith("**pool.jsonl** — 3 questions × 16 traces, prefix `words:25`, 2 repeats, tokens by "
+                               "`words`; ") and "(reasoner 8B; a judge of unknown size: 0.5B)" in lines[0]  # fmt: skip
+    assert lines[1] == "" and lines[2].startswith(
+        "| method | accuracy (± sd) | generated tokens / question |"
+    )
+    assert lines[3] == "|---|---|---|---|---|---|---|---|---|---|"
+    assert (
+        lines[4]
+        == "| deepprune | 50.0 ± 12.5 | 12,346 | 10 | 45.7% | 30.0% | 2,000 | 25.0% | 1,234 | 100 |"
+    )
+    assert (
+        lines[5]
+        == "| cons@N | n/a (no gold); votes as cons@N: 87.5% | 12,346 | 0 | 45.7% | 30.0% | n/a | n/a | 1,234 | 100 |"
+    )
+    assert lines[6] == "| oracle | skipped: no gold | | | | | | | | |"
+    assert lines[7:9] == ["", "Warnings:"]
+    assert lines[9] == "- cons@N: one cluster (clusters per run: 1.0)"
+    assert lines[10] == (f"- the prefix `words:25` is the whole trace for {100 * (WHOLE_WARN + 0.01):.0f}% of traces: "
+                         "DeepPrune has little or nothing to save there (use a shorter prefix, e.g. frac:0.3)")  # fmt: skip
+    assert len(lines) == 11
+    quiet = results_table({**res, "rows": [row], "prefix_whole_share": WHOLE_WARN})
+    assert "Warnings:" not in quiet and quiet.split("\n")[-1] == lines[4]
+    assert (
+        results_table({**res, "rows": [{**row, "accuracy": None}]})
+        .split("\n")[4]
+        .startswith("| deepprune | n/a (no gold) |")
+    )
