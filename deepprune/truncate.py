@@ -152,7 +152,7 @@ class PrefixWatch:
         self.parts: list[str] = []
         self.tokens = 0
         self.prefix: str | None = None
-        self._found, self._pos, self._len = 0, 0, 0  # settled matches; where the next scan starts
+        self._found, self._pos = 0, 0  # settled matches; where the next scan starts
 
     @property
     def done(self) -> bool:
@@ -166,7 +166,6 @@ class PrefixWatch:
             return None
         self.parts.append(delta)
         self.tokens += tokens
-        self._len += len(delta)
         if self.spec.kind == "tokens":
             if self.tokens >= int(self.spec.value):
                 self.prefix = self.text()

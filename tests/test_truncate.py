@@ -91,5 +91,11 @@ def test_prefix_watch_tokens_and_refusals():
     w = PrefixWatch("tokens:5")
     assert w.feed("ab", 2) is None and w.feed("cde", 3) == "abcde" and w.done
     assert w.feed("more", 4) is None  # done: later deltas change nothing
-    with pytest.raises(ValueError, match="only tokens:K and words:K"):
+    one = PrefixWatch("tokens:3")  # the cut at exactly K tokens, not one before
+    assert [one.feed(c, 1) for c in "xyzw"] == [None, None, "xyz", None] and one.tokens == 3
+    with pytest.raises(ValueError) as e:
         PrefixWatch("frac:0.5")
+    assert (
+        str(e.value)
+        == "--trunc frac:0.5: only tokens:K and words:K can be watched while a trace streams"
+    )

@@ -246,3 +246,18 @@ def test_the_server_sent_events_by_hand(chat, include_usage):
     tail = got[-1]
     assert tail["choices"] == [] and tail["deepprune"] == {"answer": "2"}
     assert tail.get("usage") == (usage if include_usage else None)
+
+
+def test_what_an_unpruned_answer_says_and_what_the_ledger_keeps_by_hand():
+    """The headers of a request served unpruned (its reason made ASCII, never an encoding error);
+    an unprunable request's reason is its message; the ledger keeps a method's plain fields
+    (numbers, strings, None, lists of those) and drops anything nested."""
+    from deepprune.proxy.core import Unprunable, _plain, said_headers
+
+    assert said_headers(None) is None
+    assert said_headers("logprobs is set: ø") == {"X-DeepPrune-Pruned": "false",
+                                                   "X-DeepPrune-Reason": "logprobs is set: ?"}  # fmt: skip
+    e = Unprunable("best_of is set", "best_of")
+    assert (str(e), e.reason, e.param) == ("best_of is set", "best_of is set", "best_of")
+    assert all(map(_plain, [1, 0.5, "x", True, None, [1, 2.5, "a"], []]))
+    assert not any(map(_plain, [{"a": 1}, [{"a": 1}], [[1]], [None], (1, 2)]))

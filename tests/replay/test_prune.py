@@ -274,6 +274,18 @@ def test_noisy_oracles_at_the_measured_auroc_of_the_run_judges(tmp_path, capsys)
     assert main([*argv, "--noisy-from", str(grid)]) == 0
     methods = [r["method"] for r in json.loads(capsys.readouterr().out)["rows"]]
     assert f"deepprune[noisy-oracle:auroc={measured:.3f}]" in methods
+    # --no-ceiling and --noisy-auroc 0: no oracle row, no noisy oracle at a set AUROC
+    assert [m for m in methods if m.startswith("deepprune[")] == [
+        "deepprune[lexical:jaccard]",
+        f"deepprune[noisy-oracle:auroc={measured:.3f}]",
+    ]
+    assert main([*argv[:7], "--noisy-auroc", "0.7", "--out", str(tmp_path / "o2"), "--json"]) == 0
+    methods = [r["method"] for r in json.loads(capsys.readouterr().out)["rows"]]
+    assert [m for m in methods if m.startswith("deepprune[")] == [
+        "deepprune[lexical:jaccard]",
+        "deepprune[oracle]",
+        "deepprune[noisy-oracle:auroc=0.7]",
+    ]
     assert main([*argv, "--noisy-from", str(tmp_path / "none.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert "none.json: no such judge grid result" in err and len(err.splitlines()) == 1
@@ -346,3 +358,82 @@ def test_the_results_table_by_hand():
         .split("\n")[4]
         .startswith("| deepprune | n/a (no gold) |")
     )
+
+
+@pytest.mark.parametrize("judges, ceiling, noisy", [
+    (["lexical:jaccard"], True, 0.8), (["oracle"], True, None), (["lexical:jaccard"], False, 0.8),
+    (["noisy-oracle:auroc=0.7", "lexical:jaccard"], False, 0.8),
+])  # fmt: skip
+def test_prune_pool_recomputed_from_the_same_runs(tmp_path, judges, ceiling, noisy):
+    """Every row of ``prune_pool`` is the run of its method over the same questions: the baselines,
+    DeepPrune with each judge (the ceiling's oracle and the noisy oracle added once, unless given
+    or off), the tau sweep with the first judge, cons@k at the first judge's budget and the cons@k
+    curve, each with its agreement with cons@N and the reductions against it."""
+    from deepprune.replay.harness import k_grid, run
+    from deepprune.replay.ledger import add_reductions, matched_k, net_tokens
+    from deepprune.replay.methods import BASELINE_FAMILIES, families
+
+    words = ["First", "x", "then", "y", "so", "maybe", "wait", "check"]
+    rows = [{"id": f"q{i}", "gold": "5", "answer_type": "math", "traces": [
+        {"text": " ".join(words[(i + k) % 8:][:2 + k]) + f" \\boxed{{{a}}}", "answer": a, "num_tokens": 20 + 7 * k}
+        for k, a in enumerate(ans)]} for i, ans in enumerate([["5", "5", "7", "5", None], ["7", "5", "7", "7"]])]  # fmt: skip
+    tiny_pool = write_jsonl(tmp_path / "p.jsonl", rows)
+    cfg = OnlineConfig(trunc="words:3", repeats=2, cluster=ClusterConfig(K2=2, K3=2, tau=0.4))
+    got = prune_pool(tiny_pool, judges, cfg, sweep=[0.2, 0.9], ceiling=ceiling, noisy_auroc=noisy)
+    specs = list(judges) + (["oracle"] if ceiling and "oracle" not in judges else [])
+    specs += (
+        [f"noisy-oracle:auroc={noisy}"]
+        if noisy and not any(s.startswith("noisy") for s in judges)
+        else []
+    )
+    assert got["judges"] == specs
+
+    qs = load_questions(tiny_pool, cfg)
+    base = run(families()["cons@N"]()[0], qs, cfg)
+    rows = [run_method(m, qs, cfg, False, base) for f in BASELINE_FAMILIES for m in families()[f]()]
+    cons_n = next(r for r in rows if r["method"] == "cons@N")
+    for spec in specs:
+        judge = get_judge(spec)
+        attach_judge(qs, judge)
+        row = run_method(
+            DeepPrune(judge.id, cfg.cluster, name=f"deepprune[{spec}]"), qs, cfg, False, base
+        )
+        row["judge_distinct_pairs"] = int(sum(q.scores[judge.id].calls for q in qs))
+        row["net_tokens"] = net_tokens(row, cfg.judge_ratio(judge))
+        rows.append(row)
+    first = get_judge(specs[0])
+    swept = run_sweep(
+        DeepPrune(first.id, cfg.cluster, name=f"deepprune[{specs[0]}]"), [0.2, 0.9], qs, cfg
+    )
+    sweep = [led.summary() | {"tau": tau, "agrees_with_consN": led.agreement(base)}
+             for led, tau in zip(swept, [0.2, 0.9])]  # fmt: skip
+    for r in sweep:
+        r["net_tokens"] = net_tokens(r, cfg.judge_ratio(first))
+    main = next(r for r in rows if r["method"] == f"deepprune[{specs[0]}]")
+    k = matched_k(main["tokens"], qs)
+    rows.append(
+        run_method(ConsK(k, name=f"cons@k (k={k:.2f}, budget-matched)"), qs, cfg, base=base)
+        | {"k": k}
+    )
+    add_reductions(rows + sweep, cons_n)
+    assert got["rows"] == rows
+    assert got["sweep"] == sweep and [r["tau"] for r in got["sweep"]] == [0.2, 0.9]
+    assert got["cons_k_curve"] == [run_method(ConsK(j, name=f"cons@{j}"), qs, cfg, base=base) | {"k": j}
+                                   for j in k_grid(5)]  # fmt: skip
+    ran = [
+        r for r in got["rows"] + got["cons_k_curve"] if "skipped" not in r
+    ]  # DeepConf: no confidences
+    assert len(ran) > len(specs) + 5 and all("agrees_with_consN" in r for r in ran)
+    assert (got["questions"], got["traces_per_question"]) == (2, 4.5)
+
+
+def test_the_whole_prefix_share_by_hand():
+    """The share of all traces (over every question) whose prefix is the whole trace, equal counting."""
+    from types import SimpleNamespace as NS
+
+    from deepprune.replay.prune import prefix_whole_share
+
+    qs = [NS(prefix_tokens=np.array([10, 10, 5]), tokens=np.array([10, 40, 5]), n=3),
+          NS(prefix_tokens=np.array([10]), tokens=np.array([30]), n=1)]  # fmt: skip
+    assert prefix_whole_share(qs) == 2 / 4
+    assert prefix_whole_share([]) == 0.0
