@@ -99,3 +99,14 @@ def test_prefix_watch_tokens_and_refusals():
         str(e.value)
         == "--trunc frac:0.5: only tokens:K and words:K can be watched while a trace streams"
     )
+
+
+def test_full_keeps_the_text_and_probe_cuts_refuse_text():
+    text = "First a. Then b. So c. Wait d."
+    assert truncate(text, "full") == text and truncate(None, "full") == ""
+    with pytest.raises(ValueError) as e:
+        truncate(text, "probe:2")
+    assert (
+        str(e.value)
+        == "probe:J cuts a trace at its J-th answer probe: it needs a pool's probes, not text"
+    )

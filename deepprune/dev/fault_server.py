@@ -150,9 +150,16 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         if self._refused():
             return
+        if (
+            self.path == "/abort_request"
+        ):  # SGLang's: stop the request whose id is ``rid`` (recorded)
+            self.server.aborted.append(body.get("rid"))
+            return self._json({"success": True})
         if mode is None or rest not in ("/v1/completions", "/v1/chat/completions"):
             return self._json({"error": {"message": f"no route {self.path}"}}, 404)
         self.chat = rest == "/v1/chat/completions"  # the same text, in the chat API's shapes
+        if "rid" in body:  # SGLang's request id (a client that will abort by it)
+            self.server.rids.append(body["rid"])
         if self.chat:
             self.server.chat_requests.append(body)
         with (
@@ -346,6 +353,10 @@ class FaultServer:
         self.httpd.stop_reason = stop_reason
         self.httpd.max_model_len = max_model_len  # listed in /models as vLLM does (None: not said)
         self.httpd.chat_requests = []
+        self.httpd.rids, self.httpd.aborted = (
+            [],
+            [],
+        )  # the requests' rids; those POSTed to /abort_request
         self.httpd.api_key, self.httpd.refused = api_key, 0
         self.httpd.generated = 0  # tokens sent in completions (GET /metrics)
         self.port = self.httpd.server_address[1]

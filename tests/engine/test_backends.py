@@ -159,6 +159,22 @@ def test_the_server_settings_give_each_backend_its_own_arguments():
     assert str(e.value) == "--problems is required (except with --backend replay)"
 
 
+def test_the_server_settings_refuse_what_cannot_run_by_hand():
+    """Each bad setting is one line naming the flag and the value; the edges are allowed (a timeout
+    under a second, no retries, the chat API)."""
+    assert Server(api="chat", timeout=0.5, retries=0, limit=0).api == "chat"
+    for kw, says in [
+        ({"backend": "tgi"}, "unknown backend 'tgi'; known: openai, vllm, replay"),
+        ({"api": "responses"}, "--api must be completions or chat, got 'responses'"),
+        ({"limit": -1}, "--limit must be >= 0, got -1"),
+        ({"timeout": 0}, "--timeout must be > 0 and --retries >= 0, got 0, 2"),
+        ({"retries": -1}, "--timeout must be > 0 and --retries >= 0, got 600.0, -1"),
+    ]:
+        with pytest.raises(ConfigError) as e:
+            Server(**kw)
+        assert str(e.value) == says
+
+
 def test_unknown_backend_and_missing_arguments_are_one_line_errors():
     with pytest.raises(ConfigError, match="unknown backend"):
         get_backend("tgi")

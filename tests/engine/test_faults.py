@@ -15,6 +15,7 @@ from deepprune.engine.solve import SolveConfig, solve
 from deepprune.errors import ConfigError, DeepPruneError
 from deepprune.greedy import ClusterConfig
 from deepprune.pools import iter_pool
+from tests.conftest import free_port
 
 # what each fault must produce: an error saying this, or a run whose usage is flagged
 ERRORS = {
@@ -313,3 +314,38 @@ def test_retries_is_how_often_a_failed_request_is_sent_again(retries):
         with pytest.raises(DeepPruneError, match="500|server"):
             asyncio.run(go(fs.url("http500")))
         assert fs.httpd.served == retries + 1
+
+
+def test_a_trace_stopped_early_is_aborted_by_its_id_where_the_server_takes_aborts():
+    """SGLang: with ``abort_url`` each request carries our request id (``rid``), and a trace the
+    consumer stops is aborted by it (``POST /abort_request``); a finished trace is not; without an
+    ``abort_url`` nothing is sent; an abort URL that answers nothing is no error (closing the stream
+    stops the trace too)."""
+    import asyncio
+
+    from deepprune.engine.backends import Request
+    from deepprune.engine.backends.openai_compat import OpenAIBackend
+
+    async def go(url, abort_url, stop_early):
+        b = OpenAIBackend(url, "fault-model", retries=0, timeout=5.0, abort_url=abort_url)
+        try:
+            gen = b.stream(Request("q/7", "1+1?", 3, 12))
+            async for _ in gen:
+                if stop_early:
+                    break
+            await gen.aclose()
+        finally:
+            await b.close()
+
+    with FaultServer() as fs:
+        root = fs.url().removesuffix("/v1")
+        asyncio.run(go(fs.url("ok"), root + "/abort_request", True))
+        assert fs.httpd.rids == ["q/7"] and fs.httpd.aborted == ["q/7"]
+        asyncio.run(go(fs.url("ok"), root + "/abort_request", False))  # finished: nothing to abort
+        assert fs.httpd.rids == ["q/7", "q/7"] and fs.httpd.aborted == ["q/7"]
+        asyncio.run(go(fs.url("ok"), None, True))  # no abort URL: no rid, no abort
+        assert fs.httpd.rids == ["q/7", "q/7"] and fs.httpd.aborted == ["q/7"]
+        asyncio.run(
+            go(fs.url("ok"), f"http://127.0.0.1:{free_port()}/abort_request", True)
+        )  # nobody there
+        assert fs.httpd.aborted == ["q/7"]
