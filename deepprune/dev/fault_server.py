@@ -39,6 +39,8 @@ MODES = {
     "usage-above-max": "usage.completion_tokens = max_tokens + 100",
     "usage-mismatch": "usage.completion_tokens = half the tokens streamed",
 }
+# the tokenizer routes a server may offer (FaultServer(tokenize=...)): vLLM's, llama-cpp-python's
+TOKENIZE_ROUTES = {"/tokenize": "vllm", "/extras/tokenize/count": "llamacpp"}
 FILLER = ("so", "we", "add", "the", "two", "numbers", "and", "check", "it")
 
 
@@ -155,6 +157,8 @@ class _Handler(BaseHTTPRequestHandler):
         ):  # SGLang's: stop the request whose id is ``rid`` (recorded)
             self.server.aborted.append(body.get("rid"))
             return self._json({"success": True})
+        if rest in TOKENIZE_ROUTES and TOKENIZE_ROUTES[rest] in self.server.tokenize:
+            return self._tokenize(rest, body)
         if mode is None or rest not in ("/v1/completions", "/v1/chat/completions"):
             return self._json({"error": {"message": f"no route {self.path}"}}, 404)
         self.chat = rest == "/v1/chat/completions"  # the same text, in the chat API's shapes
@@ -197,6 +201,18 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("stream"):
             return self._stream(mode, body, samples[0], cap)
         self._complete(mode, body, samples, cap)
+
+    def _tokenize(self, route: str, body: dict) -> None:
+        """vLLM's ``/tokenize`` (``prompt``) or llama-cpp-python's ``/extras/tokenize/count``
+        (``input``): the text's whitespace-separated words as its tokens (our choice), or
+        ``tokenize_reply`` verbatim where a test set one; every call recorded (``tokenized``)."""
+        text = body.get("prompt" if route == "/tokenize" else "input")
+        with self.server.lock:
+            self.server.tokenized.append((route, body))
+        if body.get("model") != MODEL or not isinstance(text, str):
+            return self._json({"error": {"message": "bad tokenize request"}}, 400)
+        reply = self.server.tokenize_reply
+        self._json(reply if reply is not None else {"count": len(text.split())})
 
     def _sample(self, body: dict, cap: int, seed: int) -> tuple[list[str], int, str, str | None]:
         """(text tokens, tokens generated, finish reason, stop string matched) of one choice."""
@@ -347,12 +363,19 @@ class FaultServer:
     """The fault server on a free port of 127.0.0.1, in a thread (a context manager)."""
 
     def __init__(self, port: int = 0, api_key: str | None = None, max_model_len: int | None = None,
-                 stop_reason: bool = True):  # fmt: skip
+                 stop_reason: bool = True, tokenize: tuple[str, ...] = ()):  # fmt: skip
         self.httpd = _Quiet(("127.0.0.1", port), _Handler)
         # each choice says which stop ended it, as vLLM does (False: it does not, as llama.cpp)
         self.httpd.stop_reason = stop_reason
         self.httpd.max_model_len = max_model_len  # listed in /models as vLLM does (None: not said)
         self.httpd.chat_requests = []
+        # the tokenizer routes it answers ("vllm", "llamacpp"; none by default), what they were
+        # asked, and a reply that replaces the count (None: the count)
+        self.httpd.tokenize, self.httpd.tokenized, self.httpd.tokenize_reply = (
+            tuple(tokenize),
+            [],
+            None,
+        )
         self.httpd.rids, self.httpd.aborted = (
             [],
             [],

@@ -175,6 +175,43 @@ def test_the_server_settings_refuse_what_cannot_run_by_hand():
         assert str(e.value) == says
 
 
+def test_generated_token_counters_read_from_prometheus_text_by_hand():
+    """The first known counter's samples summed over label sets; a longer name sharing the prefix,
+    comments and unknown counters ignored; None where no known counter is listed."""
+    from deepprune.engine.backends.openai_compat import parse_generated_counter
+
+    text = "\n".join([
+        "# HELP vllm:generation_tokens_total Number of generation tokens.",
+        'vllm:generation_tokens_total{model_name="a",engine="0"} 120.0',
+        'vllm:generation_tokens_total{model_name="b",engine="1"} 30',
+        "vllm:generation_tokens_total_created 1.7e9",  # a longer name: not this counter
+        "llamacpp:tokens_predicted_total 999",  # a later name in the list: the first found wins
+    ])  # fmt: skip
+    assert parse_generated_counter(text) == ("vllm:generation_tokens_total", 150.0)
+    assert parse_generated_counter("llamacpp:tokens_predicted_total 7\nother 3") == (
+        "llamacpp:tokens_predicted_total", 7.0)  # fmt: skip
+    assert parse_generated_counter('sglang:generation_tokens_total{a="x y"} 4') == (
+        "sglang:generation_tokens_total",
+        4.0,
+    )  # a label value with a space: the value is the last field
+    assert parse_generated_counter("other_total 5\n# llamacpp:tokens_predicted_total 5") is None
+
+
+def test_the_proxys_prefix_cut_in_tokens_by_hand():
+    """Where a request's DeepPrune prefix ends, in generated tokens: K for tokens:K, J x the probe
+    interval for probe:J, None for words:K (not a token count); a trunc that is no string is refused."""
+    from deepprune.proxy.core import _cut
+
+    assert (_cut("tokens:300", 500), _cut("probe:3", 200), _cut("words:25", 200)) == (
+        300,
+        600,
+        None,
+    )
+    with pytest.raises(ConfigError) as e:
+        _cut(3, 200)
+    assert str(e.value) == "trunc must be a string, got 3"
+
+
 def test_unknown_backend_and_missing_arguments_are_one_line_errors():
     with pytest.raises(ConfigError, match="unknown backend"):
         get_backend("tgi")

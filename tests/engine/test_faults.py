@@ -349,3 +349,61 @@ def test_a_trace_stopped_early_is_aborted_by_its_id_where_the_server_takes_abort
             go(fs.url("ok"), f"http://127.0.0.1:{free_port()}/abort_request", True)
         )  # nobody there
         assert fs.httpd.aborted == ["q/7"]
+
+
+@pytest.mark.parametrize("routes", [("vllm",), ("llamacpp",), ("vllm", "llamacpp"), ()])
+def test_prompt_tokens_are_counted_by_the_servers_own_tokenizer_route(routes):
+    """The prompt (with its continuation) counted by vLLM's ``/tokenize``, else llama-cpp-python's
+    ``/extras/tokenize/count``, with the key the completions use; remembered per text; None for
+    the chat API or a conversation (the chat template decides), a server with neither route, or
+    an answer that is no count."""
+    import asyncio
+
+    from deepprune.engine.backends import Request
+    from deepprune.engine.backends.openai_compat import OpenAIBackend
+
+    def count(fs, req, api="completions", key="k"):
+        async def go():
+            b = OpenAIBackend(
+                fs.url("ok") + "/", "fault-model", api_key=key, retries=0, timeout=5.0, api=api
+            )
+            try:
+                return [
+                    await b.prompt_tokens(req),
+                    await b.prompt_tokens(req),
+                ]  # the second: remembered
+            finally:
+                await b.close()
+
+        return asyncio.run(go())
+
+    req = Request("q/0", "one two three", 0, 8, continuation=" four five")
+    with FaultServer(api_key="k", tokenize=routes) as fs:
+        want = 5 if routes else None
+        assert count(fs, req) == [want, want]
+        asked = [route for route, _ in fs.httpd.tokenized]
+        first = "/tokenize" if "vllm" in routes else "/extras/tokenize/count"
+        assert asked == ([first] if routes else [])  # once: the second count was remembered
+        if routes:
+            body = fs.httpd.tokenized[0][1]
+            field = "prompt" if first == "/tokenize" else "input"
+            assert body == {"model": "fault-model", field: "one two three four five"}
+        fs.httpd.tokenized.clear()
+        assert count(fs, req, api="chat") == [None, None]
+        assert count(
+            fs, Request("q/1", "x", 0, 8, messages=({"role": "user", "content": "x"},))
+        ) == [None, None]
+        assert fs.httpd.tokenized == []  # neither asks the server
+        if not routes:
+            return
+        assert count(fs, Request("q/2", "a b", 0, 8), key="wrong") == [
+            None,
+            None,
+        ]  # refused: no count
+        assert count(fs, Request("q/3", "", 0, 8)) == [
+            0,
+            0,
+        ]  # an empty prompt is 0 tokens, not unknown
+        for reply in ({"count": True}, {"count": -1}, {"count": "3"}, {"tokens": [1]}, [3]):
+            fs.httpd.tokenize_reply = reply
+            assert count(fs, Request("q/4", f"a {reply}", 0, 8)) == [None, None], reply
