@@ -316,6 +316,7 @@ def test_retries_is_how_often_a_failed_request_is_sent_again(retries):
         assert fs.httpd.served == retries + 1
 
 
+@pytest.mark.slow  # ~2 s: four clients streaming
 def test_a_trace_stopped_early_is_aborted_by_its_id_where_the_server_takes_aborts():
     """SGLang: with ``abort_url`` each request carries our request id (``rid``), and a trace the
     consumer stops is aborted by it (``POST /abort_request``); a finished trace is not; without an
@@ -351,6 +352,7 @@ def test_a_trace_stopped_early_is_aborted_by_its_id_where_the_server_takes_abort
         assert fs.httpd.aborted == ["q/7"]
 
 
+@pytest.mark.slow  # ~4 s: four servers and clients (the fast suite stays under 2 minutes)
 @pytest.mark.parametrize("routes", [("vllm",), ("llamacpp",), ("vllm", "llamacpp"), ()])
 def test_prompt_tokens_are_counted_by_the_servers_own_tokenizer_route(routes):
     """The prompt (with its continuation) counted by vLLM's ``/tokenize``, else llama-cpp-python's
