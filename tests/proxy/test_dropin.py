@@ -261,3 +261,94 @@ def test_what_an_unpruned_answer_says_and_what_the_ledger_keeps_by_hand():
     assert (str(e), e.reason, e.param) == ("best_of is set", "best_of is set", "best_of")
     assert all(map(_plain, [1, 0.5, "x", True, None, [1, 2.5, "a"], []]))
     assert not any(map(_plain, [{"a": 1}, [{"a": 1}], [[1]], [None], (1, 2)]))
+
+
+def _parsed(returns="choices", chat=False, answer_type="math", method="deepprune"):
+    from deepprune.engine.solve import SolveConfig
+    from deepprune.problems import Problem
+    from deepprune.proxy.core import Parsed
+
+    cfg = SolveConfig(n=4, seed=9)
+    return Parsed(Problem("p-1", "q?", None, answer_type), cfg, method, returns, "m", chat)
+
+
+def _live(answer, completed, **result):
+    from types import SimpleNamespace as NS
+
+    led = NS(tokens=100, probe_tokens=7, probe_calls=3, judge_calls=5, judge_tokens=11, net_tokens=130,
+             reread_tokens=2, sequential_tokens=60, prompt_tokens=40, probe_prompt_tokens=12, usage_flags=["f"])  # fmt: skip
+    return NS(result={"answer": answer, "completed": "ignored", **result}, ledger=led, completed=completed,
+              wall_s=1.234567, cons_n_estimate=210.5)  # fmt: skip
+
+
+def test_a_pruned_response_by_hand():
+    """``respond``: the completed traces as choices, those voting the answer first (then by index),
+    finish "stop" for a finished trace and "length" for a cut one; usage is what the upstream
+    generated (traces + probes) and read (prompts + probe prompts); the ledger says the rest,
+    with the method's plain result fields and never a nested one."""
+    from deepprune.proxy.core import respond
+
+    done = {
+        3: ("so \\boxed{7}", True),
+        0: ("so \\boxed{1/2}", True),
+        5: ("cut", False),
+        1: ("\\boxed{0.5}", True),
+    }
+    live = _live("0.5", done, clusters=2, nested={"a": 1}, listed=[1, 2])
+    r = respond(_parsed(), live)
+    assert [c["text"] for c in r["choices"]] == [
+        "so \\boxed{1/2}",
+        "\\boxed{0.5}",
+        "so \\boxed{7}",
+        "cut",
+    ]
+    assert [c["index"] for c in r["choices"]] == [0, 1, 2, 3]
+    assert [c["finish_reason"] for c in r["choices"]] == ["stop", "stop", "stop", "length"]
+    assert all(
+        c["logprobs"] is None and set(c) == {"index", "text", "logprobs", "finish_reason"}
+        for c in r["choices"]
+    )
+    assert r["usage"] == {"prompt_tokens": 52, "completion_tokens": 107, "total_tokens": 159}
+    assert r["object"] == "text_completion" and r["model"] == "m" and r["id"].startswith("cmpl-dp")
+    assert r["deepprune"] == {
+        "method": "deepprune", "n": 4, "answer": "0.5", "completed": [0, 1, 3, 5], "choices_from": "traces",
+        "problem_id": "p-1", "seed": 9, "tokens": 100, "probe_tokens": 7, "probe_calls": 3, "judge_calls": 5,
+        "judge_tokens": 11, "net_tokens": 130, "reread_tokens": 2, "sequential_tokens": 60,
+        "cons_n_estimate": 210.5, "wall_s": 1.2346, "usage_flags": ["f"], "clusters": 2, "listed": [1, 2]}  # fmt: skip
+    # the answer read under the question's own type: 1/2 is 0.5 in math; a choice question reads neither
+    mixed = _live("0.5", {0: ("\\boxed{7}", True), 1: ("\\boxed{1/2}", True)})
+    assert [c["text"] for c in respond(_parsed(answer_type="math"), mixed)["choices"]][
+        0
+    ] == "\\boxed{1/2}"
+    assert [c["text"] for c in respond(_parsed(answer_type="choice"), mixed)["choices"]][
+        0
+    ] == "\\boxed{7}"
+    # chat: the same choices as assistant messages
+    chat = respond(_parsed(chat=True), live)
+    assert chat["object"] == "chat.completion" and chat["id"].startswith("chatcmpl-dp")
+    assert chat["choices"][3] == {"index": 3, "message": {"role": "assistant", "content": "cut"}, "logprobs": None,
+                                  "finish_reason": "length"}  # fmt: skip
+
+
+def test_return_vote_by_hand():
+    """``return: vote``: the first trace that votes the answer, alone; where no completed trace does
+    (Parallel-Probe's consensus can be a probed answer), the answer itself, from the probes; with no
+    answer and nothing completed, one empty choice cut short."""
+    from deepprune.proxy.core import respond
+
+    done = {2: ("\\boxed{7}", True), 4: ("\\boxed{5}", True), 6: ("\\boxed{5}", False)}
+    r = respond(_parsed("vote"), _live("5", done))
+    assert [(c["text"], c["finish_reason"]) for c in r["choices"]] == [("\\boxed{5}", "stop")]
+    assert r["deepprune"]["choices_from"] == "traces"
+    r = respond(_parsed("vote"), _live("9", done))  # no completed trace says 9
+    assert [(c["text"], c["finish_reason"]) for c in r["choices"]] == [("\\boxed{9}", "stop")]
+    assert r["deepprune"]["choices_from"] == "probes"
+    r = respond(_parsed("vote"), _live(None, done))  # no answer: the first trace, not a probe
+    assert [c["text"] for c in r["choices"]] == ["\\boxed{7}"] and r["deepprune"][
+        "choices_from"
+    ] == "traces"
+    r = respond(_parsed("choices"), _live("9", done))  # all choices: never a probe's answer
+    assert len(r["choices"]) == 3 and r["deepprune"]["choices_from"] == "traces"
+    for returns in ("vote", "choices"):
+        r = respond(_parsed(returns), _live(None, {}))
+        assert [(c["text"], c["finish_reason"]) for c in r["choices"]] == [("", "length")]

@@ -400,3 +400,164 @@ def test_an_n1_stream_holds_its_admission_slot_and_its_deadline(upstream):
             rest = [ln for ln in lines if ln.startswith("data: ")]
         assert "--request-timeout" in rest[-1] and '"code": 504' in rest[-1], rest[-1]
         assert time.monotonic() - t0 < 10 and h.proxy.running == 0
+
+
+def _read(body, method="cons@N", returns="choices", chat=False, **kw):
+    from deepprune.engine.solve import SolveConfig
+    from deepprune.proxy.core import parse_request
+
+    return parse_request(
+        body, SolveConfig(max_tokens=256, deepconf_warmup=4), method, returns, "math", chat, **kw
+    )
+
+
+def test_a_request_read_by_hand():
+    """``parse_request``: every field a request sets lands in the run's settings; what it leaves
+    out is the proxy's; the prompt names the problem (its seeds), the last user message in chat."""
+    from deepprune.proxy.core import problem_id
+
+    p = _read({"model": "m", "prompt": "Q?", "n": 4, "max_tokens": 50, "temperature": 0.5, "top_p": 0.9,
+               "seed": 3, "stop": "X", "stream": True})  # fmt: skip
+    assert (p.problem.id, p.problem.question, p.problem.answer_type) == (
+        problem_id("Q?"),
+        "Q?",
+        "math",
+    )
+    assert (p.method, p.returns, p.model, p.chat, p.messages, p.stream) == (
+        "cons@N",
+        "choices",
+        "m",
+        False,
+        (),
+        True,
+    )
+    c = p.cfg
+    assert (c.n, c.methods, c.max_tokens, c.stop, c.temperature, c.top_p, c.seed, c.prompt) == (
+        4, ("cons@N",), 50, ("X",), 0.5, 0.9, 3, "{question}")  # fmt: skip
+    assert (c.judge, c.trunc) == ("probe", "probe:1") and isinstance(c.temperature, float)
+    assert problem_id("Q?") == "p-" + __import__("hashlib").sha256(b"Q?").hexdigest()[:16]
+    d = _read({"model": "m", "prompt": ["Q?"]})  # a batch of one; the proxy's defaults
+    assert (d.problem.id, d.cfg.n, d.cfg.max_tokens, d.cfg.stop, d.cfg.temperature, d.stream) == (
+        problem_id("Q?"), 1, 256, (), 0.8, False)  # fmt: skip
+    assert 0 <= d.cfg.seed < 2**31 and isinstance(d.cfg.seed, int)  # fresh, said in the ledger
+    assert (
+        _read(
+            {"model": "m", "prompt": "Q", "max_tokens": 50, "max_completion_tokens": 70}
+        ).cfg.max_tokens
+        == 70
+    )
+    assert _read({"model": "m", "prompt": "Q", "stop": ["a", "b"], "temperature": 0}).cfg.stop == (
+        "a",
+        "b",
+    )
+    msgs = [{"role": "system", "content": "S", "name": "x"}, {"role": "user", "content": "U?"}]
+    ch = _read({"model": "m", "messages": msgs}, chat=True)
+    assert ch.problem.question == "U?" and ch.chat
+    assert ch.messages == ({"role": "system", "content": "S"}, {"role": "user", "content": "U?"})
+    assert ch.problem.id == problem_id(json.dumps([["system", "S"], ["user", "U?"]]))
+    # per-request options: method, return, answer type, trunc, an allowed judge by name
+    o = _read({"model": "m", "prompt": "Q", "n": 8, "max_tokens": 400, "deepprune": {
+        "method": "deepprune", "return": "vote", "answer_type": "choice", "trunc": "tokens:100", "judge": "fast"}},
+        judges={"fast": "lexical:jaccard"})  # fmt: skip
+    assert (o.method, o.returns, o.problem.answer_type, o.cfg.trunc, o.cfg.judge) == (
+        "deepprune", "vote", "choice", "tokens:100", "lexical:jaccard")  # fmt: skip
+    assert (
+        _read({"model": "m", "prompt": "Q", "deepprune": {"judge": "default"}}).cfg.judge == "probe"
+    )
+    # DeepConf's warm-up never takes every trace
+    assert _read({"model": "m", "prompt": "Q", "n": 3}, method="deepconf").cfg.deepconf_warmup == 2
+    assert _read({"model": "m", "prompt": "Q", "n": 9}, method="deepconf").cfg.deepconf_warmup == 4
+    assert _read({"model": "m", "prompt": "Q", "n": 2}, method="deepconf").cfg.deepconf_warmup == 1
+    # auto: the recipe's method and settings, its thinking budget never above the request's limit
+    auto = {"methods": ["short-m@k", "cons@N"], "short_m": 2, "max_tokens": 100}
+    a = _read(
+        {"model": "m", "prompt": "Q", "n": 4, "max_tokens": 60, "deepprune": {"method": "auto"}},
+        auto=auto,
+    )
+    assert (a.method, a.cfg.methods, a.cfg.short_m, a.cfg.max_tokens) == (
+        "short-m@k",
+        ("short-m@k",),
+        2,
+        60,
+    )
+    assert (
+        _read(
+            {"model": "m", "prompt": "Q", "max_tokens": 900}, method="auto", auto=auto
+        ).cfg.max_tokens
+        == 100
+    )
+
+
+@pytest.mark.parametrize("body, says, param", [
+    ([1], "the request body must be a JSON object", None),
+    ({"model": "m", "prompt": "x", "zz": 1, "aa": 2}, "unknown field(s) aa, zz; the proxy reads ", "aa"),
+    ({"prompt": "x"}, "model must be a non-empty string", "model"),
+    ({"model": "", "prompt": "x"}, "model must be a non-empty string", "model"),
+    ({"model": "m", "prompt": ""}, "prompt must be one non-empty string (token-id prompts and batches are not supported)", "prompt"),
+    ({"model": "m", "prompt": ["a", "b"]}, "prompt must be one non-empty string", "prompt"),
+    ({"model": "m", "prompt": [1, 2]}, "prompt must be one non-empty string", "prompt"),
+    ({"model": "m", "prompt": "x", "n": True}, "n must be an integer, got True", "n"),
+    ({"model": "m", "prompt": "x", "n": 2.0}, "n must be an integer, got 2.0", "n"),
+    ({"model": "m", "prompt": "x", "n": 0}, "n must be in [1, 512], got 0", "n"),
+    ({"model": "m", "prompt": "x", "n": 513}, "n must be in [1, 512], got 513", "n"),
+    ({"model": "m", "prompt": "x", "temperature": "hot"}, "temperature must be a number, got 'hot'", "temperature"),
+    ({"model": "m", "prompt": "x", "temperature": 2.5}, "temperature must be in [0, 2], got 2.5", "temperature"),
+    ({"model": "m", "prompt": "x", "top_p": 1.5}, "top_p must be in [0, 1], got 1.5", "top_p"),
+    ({"model": "m", "prompt": "x", "max_tokens": 0}, "max_tokens must be in [1, 1000000], got 0", "max_tokens"),
+    ({"model": "m", "prompt": "x", "seed": 2**63}, "seed must be in [", "seed"),
+    ({"model": "m", "prompt": "x", "stop": [1]}, "stop must be a string or a list of strings", "stop"),
+    ({"model": "m", "prompt": "x", "stop": {"a": 1}}, "stop must be a string or a list of strings", "stop"),
+    ({"model": "m", "prompt": "x", "deepprune": ["vote"]}, '"deepprune" must be an object', "deepprune"),
+    ({"model": "m", "prompt": "x", "deepprune": {"metod": 1}}, "unknown deepprune option(s) metod; known: method, judge, trunc, return, answer_type", "deepprune"),
+    ({"model": "m", "prompt": "x", "deepprune": {"method": "cons@k"}}, "unknown method 'cons@k' (cons@k is cons@N with n=k); known: ", "deepprune.method"),
+    ({"model": "m", "prompt": "x", "deepprune": {"method": "best"}}, "unknown method 'best'; known: ", "deepprune.method"),
+    ({"model": "m", "prompt": "x", "deepprune": {"method": "auto"}}, "method auto needs the proxy's recipe (start it with --method auto)", "deepprune.method"),
+    ({"model": "m", "prompt": "x", "deepprune": {"return": "all"}}, "unknown return 'all'; known: choices, vote", "deepprune.return"),
+    ({"model": "m", "prompt": "x", "deepprune": {"answer_type": "code"}}, "unknown answer_type 'code'; known: math, choice, text", "deepprune.answer_type"),
+    ({"model": "m", "prompt": "x", "deepprune": {"judge": "sbert"}}, "judge 'sbert' is not allowed here; this proxy allows: default, probe (the operator's --allow-judges)", "deepprune.judge"),
+    ({"model": "m", "prompt": "x", "deepprune": {"trunc": "nope:1"}}, "", "deepprune"),
+    ({"model": "m", "messages": []}, "messages must be a non-empty list", "messages"),
+    ({"model": "m", "messages": [{"role": "user"}]}, "each message needs a role and a string content", "messages"),
+    ({"model": "m", "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]},
+     "the last message must be the user's (the proxy samples the assistant's reply)", "messages"),
+])  # fmt: skip
+def test_a_bad_request_is_a_400_naming_the_field_by_hand(body, says, param):
+    from deepprune.proxy.core import ProxyError
+
+    chat = isinstance(body, dict) and "messages" in body
+    with pytest.raises(ProxyError) as e:
+        _read(body, method="deepprune" if "trunc" in str(body) else "cons@N", chat=chat)
+    assert e.value.status == 400 and e.value.param == param and e.value.message.startswith(says)
+    assert e.value.body() == {"error": {"message": e.value.message, "type": "invalid_request_error",
+                                        "param": param, "code": 400}}  # fmt: skip
+
+
+def test_what_the_vote_cannot_honour_is_unprunable_by_hand():
+    """A field the vote over traces cannot honour makes a request unprunable (served upstream as
+    it is), naming the field; the same field at its default, or a value that changes nothing
+    (``best_of`` = n, a text ``response_format``), does not; nor does DeepPrune's cut below max_tokens."""
+    from deepprune.proxy.core import ProxyError, Unprunable, unprunable_reason
+
+    base = {"model": "m", "prompt": "x", "n": 4}
+    for quiet in ({"ignore_eos": False}, {"top_k": -1, "min_p": 0.0, "stop_token_ids": []}, {"best_of": 4},
+                  {"response_format": {"type": "text"}}, {"logprobs": None, "echo": False, "presence_penalty": 0},
+                  {"regex": None}):  # fmt: skip
+        assert unprunable_reason({**base, **quiet}) is None, quiet
+    for loud, key, says in (({"ignore_eos": True}, "ignore_eos", "ignore_eos = True is set: the vote over traces cannot honour it"),
+                            ({"best_of": 6}, "best_of", "best_of is set: the vote over traces cannot honour it"),
+                            ({"response_format": {"type": "json_object"}}, "response_format", "response_format is set"),
+                            ({"logprobs": 2}, "logprobs", "logprobs is set")):  # fmt: skip
+        why = unprunable_reason({**base, **loud})
+        assert isinstance(why, Unprunable) and why.param == key and why.reason.startswith(says)
+    with pytest.raises(Unprunable) as e:
+        _read({**base, "max_tokens": 32}, method="deepprune")  # the probe cut: 1 x 32 tokens
+    assert e.value.param == "max_tokens" and str(e.value).startswith(
+        "max_tokens 32 is at or below DeepPrune's cut (32 tokens)"
+    )
+    assert _read({**base, "max_tokens": 33}, method="deepprune").cfg.max_tokens == 33
+    assert ProxyError(429, "busy").body()["error"]["type"] == "rate_limit_error"
+    assert ProxyError(502, "down").body()["error"]["type"] == "upstream_error"
+    assert (
+        ProxyError(504, "late").kind == "timeout_error"
+        and ProxyError(404, "x").kind == "not_found_error"
+    )
