@@ -212,6 +212,59 @@ def test_the_proxys_prefix_cut_in_tokens_by_hand():
     assert str(e.value) == "trunc must be a string, got 3"
 
 
+def test_get_backend_passes_each_backend_its_settings(monkeypatch):
+    """By name, with the settings given and the documented defaults where none is: the replay
+    speed (as fast as possible), and for the OpenAI client the key ($OPENAI_API_KEY, else none),
+    timeout, retries, API and metrics URLs (default: /metrics beside the base URL)."""
+    assert get_backend("replay", pool=str(DEMO_POOL)).rate == 0.0
+    assert get_backend("replay", pool=str(DEMO_POOL), rate=5.0).rate == 5.0
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    b = get_backend("openai", base_url="http://h:1/v1", model="m")
+    assert (b.base_url, b.model, b.timeout, b.api, b.abort_url, b.extra_body) == ("http://h:1/v1", "m", 600.0,
+                                                                                  "completions", None, None)  # fmt: skip
+    assert (
+        b.client.api_key == "EMPTY"
+        and b.client.max_retries == 2
+        and b.metrics_urls == ("http://h:1/metrics",)
+    )
+    monkeypatch.setenv("OPENAI_API_KEY", "from-env")
+    b = get_backend("openai", base_url="http://h:1/v1", model="m", timeout=9.0, retries=0, api="chat",
+                    abort_url="http://h:1/abort_request", metrics_url=["http://r1/metrics", "http://r2/metrics"],
+                    extra_body={"top_k": 5})  # fmt: skip
+    assert (b.timeout, b.api, b.abort_url, b.extra_body, b.client.max_retries) == (
+        9.0, "chat", "http://h:1/abort_request", {"top_k": 5}, 0)  # fmt: skip
+    assert b.client.api_key == "from-env" and b.metrics_urls == (
+        "http://r1/metrics",
+        "http://r2/metrics",
+    )
+    assert (
+        get_backend("openai", base_url="http://h:1/v1", model="m", api_key="given").client.api_key
+        == "given"
+    )
+    with pytest.raises(ConfigError) as e:
+        get_backend("openai", model="m")
+    assert str(e.value) == "backend 'openai' needs --base-url"
+    with pytest.raises(ConfigError) as e:
+        get_backend("vllm")
+    assert str(e.value) == "backend 'vllm' needs --model"
+    with pytest.raises(ConfigError) as e:
+        get_backend("replay", pool="")
+    assert str(e.value) == "backend 'replay' needs --pool"
+
+
+def test_a_prompt_template_inline_or_from_a_file(tmp_path):
+    from deepprune.engine.backends import read_prompt
+    from deepprune.errors import MissingInputError
+
+    assert read_prompt("Q: {question}\nA:") == "Q: {question}\nA:"
+    (tmp_path / "p.txt").write_text("Solve: {question} é", encoding="utf-8")
+    assert read_prompt(f"@{tmp_path / 'p.txt'}") == "Solve: {question} é"
+    for missing in (tmp_path / "none.txt", tmp_path):  # no file, or a directory
+        with pytest.raises(MissingInputError) as e:
+            read_prompt(f"@{missing}")
+        assert str(e.value) == f"{missing}: no such prompt file"
+
+
 def test_unknown_backend_and_missing_arguments_are_one_line_errors():
     with pytest.raises(ConfigError, match="unknown backend"):
         get_backend("tgi")
