@@ -409,3 +409,116 @@ def test_prompt_tokens_are_counted_by_the_servers_own_tokenizer_route(routes):
         for reply in ({"count": True}, {"count": -1}, {"count": "3"}, {"tokens": [1]}, [3]):
             fs.httpd.tokenize_reply = reply
             assert count(fs, Request("q/4", f"a {reply}", 0, 8)) == [None, None], reply
+
+
+STREAMED = {  # fault mode -> (finished, tokens, source, flags) of the trace, or its one-line error
+    "ok": (True, 10, "usage", ()),
+    "no-usage": (True, 10, "stream", ()),
+    "no-choices": (True, 10, "usage", ()),
+    "ignore-max-tokens": (False, 12, "stream", ("the server streamed past max_tokens=12; the client stopped it",)),
+    "negative-usage": (True, 10, "stream", ("negative usage (-5)",)),
+    "zero-usage": (True, 10, "stream", ("usage 0 for a non-empty text",)),
+    "usage-above-max": (True, 10, "stream", ("usage 112 above max_tokens=12",)),
+    "usage-mismatch": (True, 10, "stream", ("usage 5 but 10 tokens streamed",)),
+    "http500": "HTTP 500: Error code: 500 - injected failure",
+    "html200": "the stream ended without a finish reason (response cut)",
+    "disconnect": "the stream ended without a finish reason (response cut)",
+    "empty-choices": "a malformed stream chunk (a chunk with neither choices nor usage)",
+    "cut-json": "a body or stream chunk that is not valid JSON (",
+    "bad-sse": "a body or stream chunk that is not valid JSON (",
+}  # fmt: skip
+
+
+@pytest.mark.slow  # ~3 s: a client per fault mode
+def test_each_fault_streamed_is_its_own_trace_or_its_own_line():
+    """One streamed trace per fault mode, straight from the backend: what it yields (the text and
+    tokens, the finish, where its count comes from, its flags) or the one line it fails with,
+    naming the server and the request."""
+    import asyncio
+
+    from deepprune.dev.fault_server import tokens_for
+    from deepprune.engine.backends import Finish, Request
+    from deepprune.engine.backends.openai_compat import OpenAIBackend
+
+    async def go(url):
+        b = OpenAIBackend(url, "fault-model", retries=0, timeout=5.0)
+        try:
+            return [x async for x in b.stream(Request("q/1", "1+1?", 0, 12))]
+        finally:
+            await b.close()
+
+    assert set(STREAMED) == set(MODES) - {"stall"}
+    with FaultServer() as fs:
+        for mode, want in STREAMED.items():
+            if isinstance(want, str):
+                with pytest.raises(DeepPruneError) as e:
+                    asyncio.run(go(fs.url(mode)))
+                assert str(e.value).startswith(f"{fs.url(mode)}: request q/1: {want}"), (
+                    mode,
+                    str(e.value),
+                )
+                assert "\n" not in str(e.value)
+                continue
+            *deltas, fin = asyncio.run(go(fs.url(mode)))
+            assert isinstance(fin, Finish) and not any(isinstance(d, Finish) for d in deltas)
+            finished, tokens, source, flags = want
+            assert (fin.finished, fin.completion_tokens, fin.usage_source, fin.flags) == want, mode
+            assert fin.prompt_tokens == (10 if source == "usage" else None), mode
+            assert sum(d.tokens for d in deltas) == tokens and all(d.text for d in deltas), mode
+            if finished:
+                assert "".join(d.text for d in deltas) == "".join(tokens_for("1+1?", 0)), mode
+
+
+COMPLETED = {  # fault mode -> (tokens, finished, source, flags) of a non-streamed completion, or its error
+    "ok": (10, True, "usage", ()),
+    "usage-mismatch": (5, True, "usage", ()),  # nothing streamed to compare with: the server's count
+    "negative-usage": (1, True, "usage-clamped", ("negative usage (-5)",)),
+    "zero-usage": (1, True, "usage-clamped", ("usage 0 for a non-empty text",)),
+    "usage-above-max": (12, True, "usage-clamped", ("usage 112 above max_tokens=12",)),
+    "ignore-max-tokens": (12, False, "usage-clamped", ("usage 62 above max_tokens=12",)),
+    "http500": "HTTP 500: Error code: 500 - injected failure",
+    "html200": "an HTML or text page instead of a completion",
+    "no-usage": "a completion without usage: its tokens cannot be counted",
+    "empty-choices": "a response with no choices instead of a completion",
+    "no-choices": "a response with no choices instead of a completion",
+    "cut-json": "the response was cut (the server closed the connection mid-response)",
+    "disconnect": "the response was cut (the server closed the connection mid-response)",
+    "bad-sse": "a body or stream chunk that is not valid JSON (",
+}  # fmt: skip
+
+
+@pytest.mark.slow  # ~3 s: a client per fault mode and API
+@pytest.mark.parametrize("api", ["completions", "chat"])
+def test_each_fault_completed_is_its_own_completion_or_its_own_line(api):
+    """One non-streamed completion (what probes and the proxy's passthrough use) per fault mode,
+    through either API: the text, the count (clamped into what is possible, and flagged, where
+    the server's is not), the finish and the stop that ended it, or the one line it fails with."""
+    import asyncio
+
+    from deepprune.dev.fault_server import tokens_for
+    from deepprune.engine.backends import Request
+    from deepprune.engine.backends.openai_compat import OpenAIBackend
+
+    async def go(url):
+        b = OpenAIBackend(url, "fault-model", retries=0, timeout=5.0, api=api)
+        try:
+            return await b.complete(Request("q/1", "1+1?", 0, 12))
+        finally:
+            await b.close()
+
+    assert set(COMPLETED) == set(MODES) - {"stall"}
+    with FaultServer() as fs:
+        for mode, want in COMPLETED.items():
+            if isinstance(want, str):
+                with pytest.raises(DeepPruneError) as e:
+                    asyncio.run(go(fs.url(mode)))
+                assert str(e.value).startswith(f"{fs.url(mode)}: request q/1: {want}"), (
+                    mode,
+                    str(e.value),
+                )
+                continue
+            text, fin = asyncio.run(go(fs.url(mode)))
+            assert (fin.completion_tokens, fin.finished, fin.usage_source, fin.flags) == want, mode
+            assert (fin.prompt_tokens, fin.stopped_by) == (10, "eos"), mode
+            if want[1]:
+                assert text == "".join(tokens_for("1+1?", 0)), mode
