@@ -155,6 +155,46 @@ def test_check_usage_flags_what_cannot_be():
     assert check_usage(None, "abc", 10) == "no usage reported"
 
 
+def test_check_usage_and_explain_say_exactly_what_by_hand():
+    import httpx
+    import openai
+
+    from deepprune.engine.backends.openai_compat import cached_tokens, explain, stopped_by
+
+    assert [check_usage(u, "abc", 10, counted=c, exact=x) for u, c, x in (
+        (True, None, False), (-1, None, False), (0, None, False), (11, None, False), (3, 5, False),
+        (6, 5, True), (10, 10, True), (10, None, False), (5, 5, True))] == [
+        "usage.completion_tokens is not an integer (True)", "negative usage (-1)", "usage 0 for a non-empty text",
+        "usage 11 above max_tokens=10", "usage 3 but 5 tokens streamed", "usage 6 but 5 tokens streamed",
+        None, None, None]  # fmt: skip
+    req = httpx.Request("POST", "http://h/v1/completions")
+    assert explain(httpx.ReadTimeout("slow"), 2.5) == "timed out: no answer for 2.5 s (--timeout)"
+    assert (
+        explain(openai.APITimeoutError(request=req), 600.0)
+        == "timed out: no answer for 600 s (--timeout)"
+    )
+    refused = openai.APIConnectionError(request=req)
+    refused.__cause__ = httpx.ConnectError("refused")
+    assert explain(refused, 1) == "connection refused (is the server running?)"
+    assert explain(httpx.RemoteProtocolError("cut"), 1) == (
+        "the response was cut (the server closed the connection mid-response)")  # fmt: skip
+    assert explain(json.JSONDecodeError("Expecting value", "x", 0), 1) == (
+        "a body or stream chunk that is not valid JSON (Expecting value)")  # fmt: skip
+    assert explain(KeyError("k"), 1) == "builtins.KeyError: 'k'"
+    assert cached_tokens(type("U", (), {"prompt_tokens_details": {"cached_tokens": 7}})()) == 7
+    assert (
+        cached_tokens(
+            type("U", (), {"prompt_tokens_details": type("D", (), {"cached_tokens": 3})()})()
+        )
+        == 3
+    )
+    assert cached_tokens(type("U", (), {})()) is None
+    said = lambda extra: stopped_by(type("C", (), {"model_extra": extra})())  # noqa: E731
+    assert [said(e) for e in ({"stop_reason": "\nQ:"}, {"stop_reason": None}, {"stop_reason": 151643},
+                              {"matched_stop": 2}, {"matched_stop": "END"}, {}, None)] == [
+        "\nQ:", "eos", "eos", "eos", "END", None, None]  # fmt: skip
+
+
 RESUMED = {
     **RUNS,
     # one trace in flight: the first problem is whole before the stall, whatever the timing (with
@@ -522,3 +562,56 @@ def test_each_fault_completed_is_its_own_completion_or_its_own_line(api):
             assert (fin.prompt_tokens, fin.stopped_by) == (10, "eos"), mode
             if want[1]:
                 assert text == "".join(tokens_for("1+1?", 0)), mode
+
+
+@pytest.mark.slow  # ~2 s: three servers
+def test_the_backend_checks_the_model_and_sums_the_servers_counters():
+    """``check``: the model must be served (else one line listing what is), a refused key is
+    :class:`UpstreamRefused` with its status; ``generated_counter``: the servers' generated-token
+    counters summed over every metrics URL, None where any is missing or unreachable."""
+    import asyncio
+
+    from deepprune.engine.backends import Request
+    from deepprune.engine.backends.openai_compat import OpenAIBackend
+    from deepprune.errors import UpstreamRefused
+
+    def run(url, coro, **kw):
+        async def go():
+            b = OpenAIBackend(url, kw.pop("model", "fault-model"), retries=0, timeout=5.0, **kw)
+            try:
+                return await coro(b)
+            finally:
+                await b.close()
+
+        return asyncio.run(go())
+
+    async def two(b):
+        await b.complete(Request("q/0", "1+1?", 0, 8))
+        return await b.generated_counter()
+
+    with FaultServer(api_key="k") as a, FaultServer() as b:
+        run(a.url("ok"), lambda x: x.check(), api_key="k")  # served: no error
+        with pytest.raises(DeepPruneError) as e:
+            run(a.url("ok"), lambda x: x.check(), api_key="k", model="other")
+        assert str(e.value) == f"{a.url('ok')}: unknown model 'other'; served: fault-model"
+        with pytest.raises(UpstreamRefused) as e:
+            run(a.url("ok"), lambda x: x.check(), api_key="wrong")
+        assert (
+            e.value.status == 401
+            and str(e.value) == f"{a.url('ok')}: the server refused /models (401)"
+        )
+        root = lambda s: s.url().removesuffix("/v1")  # noqa: E731
+        assert run(a.url(), two, api_key="k") == (
+            "llamacpp:tokens_predicted_total",
+            8.0,
+        )  # ROOT/metrics
+        both = (root(a) + "/metrics", root(b) + "/metrics")
+        run(b.url("ok"), lambda x: x.complete(Request("q/1", "1+1?", 0, 8)))
+        assert run(a.url("ok"), two, api_key="k", metrics_url=both) == (
+            "llamacpp:tokens_predicted_total",
+            24.0,
+        )
+        missing = (root(a) + "/metrics", root(b) + "/nothing-here")
+        assert run(a.url("ok"), lambda x: x.generated_counter(), metrics_url=missing) is None
+        gone = (root(a) + "/metrics", f"http://127.0.0.1:{free_port()}/metrics")
+        assert run(a.url("ok"), lambda x: x.generated_counter(), metrics_url=gone) is None
