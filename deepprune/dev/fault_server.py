@@ -132,8 +132,15 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def do_GET(self):  # noqa: N802 (http.server's name)
-        if self.path == "/health":  # a router's readiness check
-            return self._json({"status": "ok"})
+        if (
+            self.path == "/health"
+        ):  # a router's readiness check (and the context, as deepprune serve says it)
+            said = (
+                {"max_model_len": self.server.max_model_len}
+                if self.server.context_route == "health"
+                else {}
+            )
+            return self._json({"status": "ok", **said})
         if self.path == "/metrics":  # the generated-token counter, as deepprune serve exposes it
             text = f"llamacpp:tokens_predicted_total {self.server.generated}\n"
             return self._send(200, text.encode(), "text/plain")
@@ -142,7 +149,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if mode is not None and rest == "/v1/models":
             entry = {"id": MODEL, "object": "model"}
-            if self.server.max_model_len is not None:  # the context, as vLLM lists it
+            if (
+                self.server.max_model_len is not None and self.server.context_route == "models"
+            ):  # as vLLM lists it
                 entry["max_model_len"] = self.server.max_model_len
             return self._json({"object": "list", "data": [entry]})
         self._json({"error": {"message": f"no route {self.path}"}}, 404)
@@ -363,11 +372,12 @@ class FaultServer:
     """The fault server on a free port of 127.0.0.1, in a thread (a context manager)."""
 
     def __init__(self, port: int = 0, api_key: str | None = None, max_model_len: int | None = None,
-                 stop_reason: bool = True, tokenize: tuple[str, ...] = ()):  # fmt: skip
+                 stop_reason: bool = True, tokenize: tuple[str, ...] = (), context_route: str = "models"):  # fmt: skip
         self.httpd = _Quiet(("127.0.0.1", port), _Handler)
         # each choice says which stop ended it, as vLLM does (False: it does not, as llama.cpp)
         self.httpd.stop_reason = stop_reason
-        self.httpd.max_model_len = max_model_len  # listed in /models as vLLM does (None: not said)
+        # listed in /models as vLLM does, or in /health as deepprune serve does (None: not said)
+        self.httpd.max_model_len, self.httpd.context_route = max_model_len, context_route
         self.httpd.chat_requests = []
         # the tokenizer routes it answers ("vllm", "llamacpp"; none by default), what they were
         # asked, and a reply that replaces the count (None: the count)

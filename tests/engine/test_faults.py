@@ -615,3 +615,24 @@ def test_the_backend_checks_the_model_and_sums_the_servers_counters():
         assert run(a.url("ok"), lambda x: x.generated_counter(), metrics_url=missing) is None
         gone = (root(a) + "/metrics", f"http://127.0.0.1:{free_port()}/metrics")
         assert run(a.url("ok"), lambda x: x.generated_counter(), metrics_url=gone) is None
+
+
+@pytest.mark.parametrize("route", ["models", "health"])
+def test_the_servers_context_is_read_where_it_says_it_and_only_a_count(route):
+    """The context length: vLLM's ``max_model_len`` in ``/models``, else ``deepprune serve``'s in
+    ``/health``; a value that is no positive integer, or none said, is unknown (None), never an error."""
+    import asyncio
+
+    from deepprune.engine.backends.openai_compat import OpenAIBackend
+
+    async def context(url):
+        b = OpenAIBackend(url, "fault-model", retries=0, timeout=5.0)
+        try:
+            await b.check()
+            return b.context
+        finally:
+            await b.close()
+
+    for said, want in ((48, 48), (None, None), (0, None), (-3, None), (True, None), ("48", None)):
+        with FaultServer(max_model_len=said, context_route=route) as fs:
+            assert asyncio.run(context(fs.url())) == want, (route, said)
