@@ -19,7 +19,7 @@ from deepprune.engine.problems import Problem
 from deepprune.engine.solve import SolveConfig, solve
 from deepprune.errors import ConfigError
 from deepprune.greedy import ClusterConfig
-from deepprune.proxy.core import problem_id
+from deepprune.proxy.core import PROXY_METHODS, problem_id
 from deepprune.proxy.job import ProxyConfig, ProxyJob
 from tests.conftest import ROOT
 
@@ -490,7 +490,7 @@ def test_a_request_read_by_hand():
 
 @pytest.mark.parametrize("body, says, param", [
     ([1], "the request body must be a JSON object", None),
-    ({"model": "m", "prompt": "x", "zz": 1, "aa": 2}, "unknown field(s) aa, zz; the proxy reads ", "aa"),
+    ({"model": "m", "prompt": "x", "zz": 1, "aa": 2}, "unknown field(s) aa, zz; the proxy reads best_of, deepprune, echo, frequency_penalty, logprobs, max_completion_tokens, max_tokens, messages, model, n, presence_penalty, prompt, seed, stop, stream, stream_options, temperature, top_logprobs, top_p, user", "aa"),
     ({"prompt": "x"}, "model must be a non-empty string", "model"),
     ({"model": "", "prompt": "x"}, "model must be a non-empty string", "model"),
     ({"model": "m", "prompt": ""}, "prompt must be one non-empty string (token-id prompts and batches are not supported)", "prompt"),
@@ -509,19 +509,28 @@ def test_a_request_read_by_hand():
     ({"model": "m", "prompt": "x", "stop": {"a": 1}}, "stop must be a string or a list of strings", "stop"),
     ({"model": "m", "prompt": "x", "deepprune": ["vote"]}, '"deepprune" must be an object', "deepprune"),
     ({"model": "m", "prompt": "x", "deepprune": {"metod": 1}}, "unknown deepprune option(s) metod; known: method, judge, trunc, return, answer_type", "deepprune"),
-    ({"model": "m", "prompt": "x", "deepprune": {"method": "cons@k"}}, "unknown method 'cons@k' (cons@k is cons@N with n=k); known: ", "deepprune.method"),
+    ({"model": "m", "prompt": "x", "deepprune": {"method": "cons@k"}}, "unknown method 'cons@k' (cons@k is cons@N with n=k); known: " + ", ".join(PROXY_METHODS), "deepprune.method"),
     ({"model": "m", "prompt": "x", "deepprune": {"method": "best"}}, "unknown method 'best'; known: ", "deepprune.method"),
     ({"model": "m", "prompt": "x", "deepprune": {"method": "auto"}}, "method auto needs the proxy's recipe (start it with --method auto)", "deepprune.method"),
     ({"model": "m", "prompt": "x", "deepprune": {"return": "all"}}, "unknown return 'all'; known: choices, vote", "deepprune.return"),
     ({"model": "m", "prompt": "x", "deepprune": {"answer_type": "code"}}, "unknown answer_type 'code'; known: math, choice, text", "deepprune.answer_type"),
     ({"model": "m", "prompt": "x", "deepprune": {"judge": "sbert"}}, "judge 'sbert' is not allowed here; this proxy allows: default, probe (the operator's --allow-judges)", "deepprune.judge"),
-    ({"model": "m", "prompt": "x", "deepprune": {"trunc": "nope:1"}}, "", "deepprune"),
+    ({"model": "m", "prompt": "x", "deepprune": {"trunc": "nope:1"}}, "bad truncation spec 'nope:1': expected ", "deepprune"),
     ({"model": "m", "messages": []}, "messages must be a non-empty list", "messages"),
+    ({"model": "m", "messages": ["hi"]}, "each message needs a role and a string content", "messages"),
+    ({"model": "m", "messages": [{"role": 1, "content": "a"}]}, "each message needs a role and a string content", "messages"),
+    ({"model": "m", "prompt": "x", "seed": -(2**63) - 1}, f"seed must be in [{-(2**63)}, {2**63 - 1}], got {-(2**63) - 1}", "seed"),
+    ({"model": "m", "prompt": "x", "seed": 2**63}, f"seed must be in [{-(2**63)}, {2**63 - 1}], got {2**63}", "seed"),
+    ({"model": "m", "prompt": "x", "max_completion_tokens": 0}, "max_completion_tokens must be in [1, 1000000], got 0", "max_completion_tokens"),
+    ({"model": "m", "prompt": "x", "max_completion_tokens": 10**6 + 1}, "max_completion_tokens must be in [1, 1000000], got 1000001", "max_completion_tokens"),
+    ({"model": "m", "prompt": "x", "max_tokens": 10**6 + 1}, "max_tokens must be in [1, 1000000], got 1000001", "max_tokens"),
+    ({"model": "m", "prompt": "x", "deepprune": {"judge": "j" * 100}}, f"judge {'j' * 80!r} is not allowed here", "deepprune.judge"),
     ({"model": "m", "messages": [{"role": "user"}]}, "each message needs a role and a string content", "messages"),
     ({"model": "m", "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]},
      "the last message must be the user's (the proxy samples the assistant's reply)", "messages"),
 ])  # fmt: skip
 def test_a_bad_request_is_a_400_naming_the_field_by_hand(body, says, param):
+    """Each refusal is a 400 naming the field, its message saying what is wrong and what is allowed."""
     from deepprune.proxy.core import ProxyError
 
     chat = isinstance(body, dict) and "messages" in body
@@ -543,6 +552,12 @@ def test_what_the_vote_cannot_honour_is_unprunable_by_hand():
                   {"response_format": {"type": "text"}}, {"logprobs": None, "echo": False, "presence_penalty": 0},
                   {"regex": None}):  # fmt: skip
         assert unprunable_reason({**base, **quiet}) is None, quiet
+    assert (
+        unprunable_reason({**base, "best_of": 4, "presence_penalty": 0.5}).param
+        == "presence_penalty"
+    )
+    long = unprunable_reason({**base, "regex": "r" * 60})
+    assert long.reason == f"regex = {'r' * 40} is set: the vote over traces cannot honour it"
     for loud, key, says in (({"ignore_eos": True}, "ignore_eos", "ignore_eos = True is set: the vote over traces cannot honour it"),
                             ({"best_of": 6}, "best_of", "best_of is set: the vote over traces cannot honour it"),
                             ({"response_format": {"type": "json_object"}}, "response_format", "response_format is set"),
