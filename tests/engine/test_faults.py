@@ -181,6 +181,22 @@ def test_check_usage_and_explain_say_exactly_what_by_hand():
     assert explain(json.JSONDecodeError("Expecting value", "x", 0), 1) == (
         "a body or stream chunk that is not valid JSON (Expecting value)")  # fmt: skip
     assert explain(KeyError("k"), 1) == "builtins.KeyError: 'k'"
+    import http.client
+
+    assert explain(TimeoutError(), 3) == "timed out: no answer for 3 s (--timeout)"
+    assert explain(ConnectionRefusedError(), 1) == "connection refused (is the server running?)"
+    for cut in (httpx.ReadError("x"), http.client.IncompleteRead(b"")):
+        assert (
+            explain(cut, 1)
+            == "the response was cut (the server closed the connection mid-response)"
+        )
+    bare = openai.APIConnectionError(request=req)  # no cause: what it wraps is its context
+    bare.__context__ = httpx.ReadError("reset")
+    assert (
+        explain(bare, 1) == "the response was cut (the server closed the connection mid-response)"
+    )
+    bad = openai.APIResponseValidationError(response=httpx.Response(200, request=req), body=None)
+    assert explain(bad, 1) == "a response that does not have the completions format"
     assert cached_tokens(type("U", (), {"prompt_tokens_details": {"cached_tokens": 7}})()) == 7
     assert (
         cached_tokens(
