@@ -633,6 +633,7 @@ def test_the_backend_checks_the_model_and_sums_the_servers_counters():
         assert run(a.url("ok"), lambda x: x.generated_counter(), metrics_url=gone) is None
 
 
+@pytest.mark.slow  # ~6 s: twelve servers (the fast suite stays under 2 minutes)
 @pytest.mark.parametrize("route", ["models", "health"])
 def test_the_servers_context_is_read_where_it_says_it_and_only_a_count(route):
     """The context length: vLLM's ``max_model_len`` in ``/models``, else ``deepprune serve``'s in
