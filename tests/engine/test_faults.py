@@ -467,6 +467,14 @@ def test_prompt_tokens_are_counted_by_the_servers_own_tokenizer_route(routes):
             assert count(fs, Request("q/4", f"a {reply}", 0, 8)) == [None, None], reply
 
 
+def _one_line(fs, mode, call, want) -> str:
+    """The error ``call`` fails with against ``mode``: it names the server and request q/1, then says ``want``."""
+    with pytest.raises(DeepPruneError) as e:
+        call(fs.url(mode))
+    assert str(e.value).startswith(f"{fs.url(mode)}: request q/1: {want}"), (mode, str(e.value))
+    return str(e.value)
+
+
 STREAMED = {  # fault mode -> (finished, tokens, source, flags) of the trace, or its one-line error
     "ok": (True, 10, "usage", ()),
     "no-usage": (True, 10, "stream", ()),
@@ -507,13 +515,7 @@ def test_each_fault_streamed_is_its_own_trace_or_its_own_line():
     with FaultServer() as fs:
         for mode, want in STREAMED.items():
             if isinstance(want, str):
-                with pytest.raises(DeepPruneError) as e:
-                    asyncio.run(go(fs.url(mode)))
-                assert str(e.value).startswith(f"{fs.url(mode)}: request q/1: {want}"), (
-                    mode,
-                    str(e.value),
-                )
-                assert "\n" not in str(e.value)
+                assert "\n" not in _one_line(fs, mode, lambda url: asyncio.run(go(url)), want)
                 continue
             *deltas, fin = asyncio.run(go(fs.url(mode)))
             assert isinstance(fin, Finish) and not any(isinstance(d, Finish) for d in deltas)
@@ -566,12 +568,7 @@ def test_each_fault_completed_is_its_own_completion_or_its_own_line(api):
     with FaultServer() as fs:
         for mode, want in COMPLETED.items():
             if isinstance(want, str):
-                with pytest.raises(DeepPruneError) as e:
-                    asyncio.run(go(fs.url(mode)))
-                assert str(e.value).startswith(f"{fs.url(mode)}: request q/1: {want}"), (
-                    mode,
-                    str(e.value),
-                )
+                _one_line(fs, mode, lambda url: asyncio.run(go(url)), want)
                 continue
             text, fin = asyncio.run(go(fs.url(mode)))
             assert (fin.completion_tokens, fin.finished, fin.usage_source, fin.flags) == want, mode
