@@ -287,6 +287,9 @@ FAULT_COMMANDS = {
                        "--mode", "stream"],
 }  # fmt: skip
 FLAGGED = ("ignore-max-tokens", "negative-usage", "zero-usage", "usage-above-max")
+# the fault modes a run must accept, unflagged or flagged (the others must fail with one line)
+ACCEPTED = ("usage-mismatch", "no-usage", "empty-choices", "usage-not-int", "usage-no-count", "usage-plus-one",
+            "cached-prefix", "no-logprobs", "empty-token")  # fmt: skip
 
 
 def _resumed(kind: str, clean: Path, cut: Path) -> bool:
@@ -329,7 +332,7 @@ def fault_trials(d: Path) -> list[dict]:
                     continue
                 out = d / f"fault-{len(rows)}-{ext}"
                 fs.mode = mode
-                valid = mode in FLAGGED or mode in ("usage-mismatch", "no-usage", "empty-choices")
+                valid = mode in FLAGGED or mode in ACCEPTED
                 outcome, line = trial([*base, "--out", str(out)], valid, [fs.url()], None if ext == "run" else out,
                                       mode in FLAGGED)  # fmt: skip
                 fs.mode = "ok"
@@ -441,11 +444,7 @@ def proxy_trials() -> list[dict]:
                     got = _proxy_call(
                         h.url + "/completions", b'{"model": "fault-model", "prompt": "x", "n": 4}'
                     )
-                    valid = mode in FLAGGED or mode in (
-                        "usage-mismatch",
-                        "no-usage",
-                        "empty-choices",
-                    )
+                    valid = mode in FLAGGED or mode in ACCEPTED
                     add(
                         f"upstream {mode}", f"n=4 {method}", *_proxy_outcome(*got, valid, "request")
                     )

@@ -8,7 +8,7 @@ token per word (a few reasoning words, then ``The answer is 42.``; the seed pick
 one streamed chunk per token, ``max_tokens`` and ``stop`` honoured (each choice says which stop
 ended it, as vLLM's ``stop_reason``; ``FaultServer(stop_reason=False)``: it does not, as llama.cpp),
 ``usage`` exact; an answer probe (a prompt that ends inside ``\\boxed{``) is answered
-:data:`PROBE_REPLY`, a nested answer and more text, as a model that goes on writing. Every other mode breaks
+:data:`~deepprune.dev.fault_text.PROBE_REPLY`, a nested answer and more text, as a model that goes on writing. Every other mode breaks
 one thing (:data:`MODES`). ``GET /MODE/v1/models`` answers in every mode, so a client gets past
 its start-up check and meets the fault on its first completion.
 """
@@ -20,6 +20,8 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from deepprune.dev.fault_text import FILLER, apply_stop, reply_tokens
 
 MODEL = "fault-model"
 MODES = {
@@ -38,62 +40,17 @@ MODES = {
     "zero-usage": "usage.completion_tokens = 0 for a non-empty text",
     "usage-above-max": "usage.completion_tokens = max_tokens + 100",
     "usage-mismatch": "usage.completion_tokens = half the tokens streamed",
+    "usage-not-int": "usage.completion_tokens = 7.5",
+    "usage-no-count": "a usage without completion_tokens",
+    "usage-plus-one": "usage.completion_tokens = the tokens streamed + 1 (one the client never saw)",
+    "cached-prefix": "usage.prompt_tokens_details.cached_tokens = 6 (a prefix-cache hit)",
+    "http403": "HTTP 403 (a key without the permission) with an OpenAI-style error body",
+    "no-logprobs": "log-probabilities asked for, none returned",
+    "bad-text": "each choice's text is a number",
+    "empty-token": "a streamed chunk of empty text (a token that decodes to nothing) after the first token",
 }
 # the tokenizer routes a server may offer (FaultServer(tokenize=...)): vLLM's, llama-cpp-python's
 TOKENIZE_ROUTES = {"/tokenize": "vllm", "/extras/tokenize/count": "llamacpp"}
-FILLER = ("so", "we", "add", "the", "two", "numbers", "and", "check", "it")
-
-
-def tokens_for(prompt: str, seed: int | None) -> list[str]:
-    """The text of one completion, a token per item: filler words, then the answer (pure)."""
-    n = 6 + (seed or 0) % 5
-    answer = "42" if (seed or 0) % 3 else "7"
-    return [f" {FILLER[i % len(FILLER)]}" for i in range(n)] + [
-        " The",
-        " answer",
-        " is",
-        f" {answer}.",
-    ]
-
-
-# an answer probe's reply (a prompt that ends inside ``\\boxed{``): a nested answer, then more text
-PROBE_REPLY = (" \\frac{", "1", "}{", "2", "}}", " so", " it", " is", " done", ".")
-
-
-def reply_tokens(text: str, seed: int | None) -> list[str]:
-    """The tokens that continue ``text`` (pure): a probe (``text`` inside an open ``\\boxed{``)
-    greedily continues :data:`PROBE_REPLY` from wherever ``text`` left it; anything else is
-    :func:`tokens_for`."""
-    _, cue, said = text.rpartition("\\boxed{")
-    whole = "".join(PROBE_REPLY)
-    if not cue or not whole.startswith(said) or len(said) == len(whole):
-        return tokens_for(text, seed)
-    out, at = [], 0
-    for t in PROBE_REPLY:  # the reply's tokens past what was said (the first one cut where it ends)
-        if at + len(t) > len(said):
-            out.append(t[max(len(said) - at, 0) :])
-        at += len(t)
-    return out
-
-
-def apply_stop(toks: list[str], stop) -> tuple[list[str], int, str | None]:
-    """(text tokens, tokens generated, the stop string matched) of ``toks`` under ``stop`` (pure):
-    the text ends before the first stop string, which is not returned; the token that completed
-    it was generated, and counts, as a server counts it."""
-    stops = [x for x in ([stop] if isinstance(stop, str) else list(stop or [])) if x]
-    text = ""
-    for i, t in enumerate(toks):
-        text += t
-        found = [(text.find(x), x) for x in stops if x in text]
-        if found:
-            cut, x = min(found)
-            out, at = [], 0
-            for u in toks[: i + 1]:
-                if at < cut:
-                    out.append(u[: cut - at])
-                at += len(u)
-            return out, i + 1, x
-    return toks, len(toks), None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -111,6 +68,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self, code: int, body: bytes, ctype: str = "application/json", length: int | None = None
     ):
+        if code == 200:  # a route a test broke (FaultServer.status): its usual body, that status
+            code = self.server.status.get(self._mode()[1], 200)
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body) if length is None else length))
@@ -131,7 +90,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._json({"error": {"message": "Unauthorized", "type": "invalid_request_error"}}, 401)
         return True
 
+    def _wait(self) -> None:
+        """A route a test slowed (FaultServer.delay): it answers after that many seconds."""
+        time.sleep(self.server.delay.get(self._mode()[1], 0))
+
     def do_GET(self):  # noqa: N802 (http.server's name)
+        self._wait()
         if (
             self.path == "/health"
         ):  # a router's readiness check (and the context, as deepprune serve says it)
@@ -148,17 +112,21 @@ class _Handler(BaseHTTPRequestHandler):
         if self._refused():
             return
         if mode is not None and rest == "/v1/models":
-            entry = {"id": MODEL, "object": "model"}
+            entry, more = (
+                {"id": MODEL, "object": "model"},
+                [{"id": m, "object": "model"} for m in self.server.more_models],
+            )
             if (
                 self.server.max_model_len is not None and self.server.context_route == "models"
             ):  # as vLLM lists it
                 entry["max_model_len"] = self.server.max_model_len
-            return self._json({"object": "list", "data": [entry]})
+            return self._json({"object": "list", "data": [entry, *more]})
         self._json({"error": {"message": f"no route {self.path}"}}, 404)
 
     def do_POST(self):  # noqa: N802
         mode, rest = self._mode()
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        self._wait()
         if self._refused():
             return
         if (
@@ -181,10 +149,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.served += 1
             if self.server.served <= self.server.ok_requests:
                 mode = "ok"
-        if mode == "http500":
+        if body.get("model") != MODEL:  # as vLLM answers a model it does not serve
             return self._json(
-                {"error": {"message": "injected failure", "type": "server_error"}}, 500
+                {"error": {"message": f"The model `{body.get('model')}` does not exist."}}, 404
             )
+        if mode in ("http500", "http403"):
+            code, what = (
+                (500, "injected failure") if mode == "http500" else (403, "key lacks permission")
+            )
+            return self._json({"error": {"message": what, "type": "server_error"}}, code)
         if mode == "html200":
             return self._send(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
         if not body.get("stream") and mode in (
@@ -207,6 +180,8 @@ class _Handler(BaseHTTPRequestHandler):
         samples = [
             self._sample(body, cap, seed + i) for i in range(max(int(body.get("n") or 1), 1))
         ]
+        if mode == "empty-token":  # one more token, of no text (streamed as its own chunk)
+            samples = [(t, n + 1, f, m) for t, n, f, m in samples]
         if body.get("stream"):
             return self._stream(mode, body, samples[0], cap)
         self._complete(mode, body, samples, cap)
@@ -236,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._generated(sum(n for _, n, _, _ in samples))
 
         def choice(i, text, finish, matched):
-            c = {"index": i, "finish_reason": finish}
+            c, text = {"index": i, "finish_reason": finish}, 7 if mode == "bad-text" else text
             if self.chat:
                 c["message"] = {"role": "assistant", "content": text}
             else:
@@ -265,14 +240,19 @@ class _Handler(BaseHTTPRequestHandler):
     @staticmethod
     def _usage(mode: str, n: int, cap: int) -> dict | None:
         completion = {"negative-usage": -5, "zero-usage": 0, "usage-above-max": cap + 100,
-                      "usage-mismatch": n // 2}.get(mode, n)  # fmt: skip
+                      "usage-mismatch": n // 2, "usage-not-int": 7.5, "usage-plus-one": n + 1}.get(mode, n)  # fmt: skip
         if mode == "no-usage":
             return None
-        return {
+        usage = {
             "prompt_tokens": 10,
             "completion_tokens": completion,
             "total_tokens": 10 + completion,
         }
+        if mode == "usage-no-count":
+            del usage["completion_tokens"]
+        if mode == "cached-prefix":
+            usage["prompt_tokens_details"] = {"cached_tokens": 6}
+        return usage
 
     def _chunk(self, obj) -> None:
         self.wfile.write(
@@ -291,14 +271,16 @@ class _Handler(BaseHTTPRequestHandler):
                          "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]})  # fmt: skip
 
         def choice(text, fin=None):
+            k_ = 0 if mode == "no-logprobs" else k
+            text = 7 if mode == "bad-text" and text else text
             if self.chat:
                 c = {
                     "index": 0,
-                    "delta": {"content": text} if text else {},
+                    "delta": {"content": text} if text or mode == "empty-token" else {},
                     "finish_reason": fin,
                     "logprobs": None,
                 }
-                if k and text:
+                if k_ and text:
                     top = [
                         {"token": f"t{j}", "logprob": -0.1 * (j + 1), "bytes": None}
                         for j in range(k)
@@ -310,7 +292,7 @@ class _Handler(BaseHTTPRequestHandler):
                     }
                 return c
             c = {"index": 0, "text": text, "finish_reason": fin, "logprobs": None}
-            if k and text:
+            if k_ and text:
                 c["logprobs"] = {"tokens": [text], "token_logprobs": [-0.1], "text_offset": [0],
                                  "top_logprobs": [{f"t{j}": -0.1 * (j + 1) for j in range(k)}]}  # fmt: skip
             return c
@@ -338,6 +320,8 @@ class _Handler(BaseHTTPRequestHandler):
                     continue
                 self._chunk(chunk(t))
                 self._generated(1)
+                if mode == "empty-token" and i == 0:  # a token of no text (counted in generated)
+                    self._chunk(chunk(""))
             self._generated(generated - len(toks))  # the token that completed a stop string
             last = chunk("", finish)
             if self.server.stop_reason:  # as vLLM says it: the stop string, None for an end of text
@@ -390,6 +374,15 @@ class FaultServer:
             [],
             [],
         )  # the requests' rids; those POSTed to /abort_request
+        # a test breaks a route (the path after the mode: "/v1/models", "/metrics", "/tokenize", ...):
+        # status[route] answers it with that HTTP status (its usual body), delay[route] after that many
+        # seconds; more_models are listed in /models after MODEL (completions serve MODEL alone)
+        self.status, self.delay, self.more_models = {}, {}, []
+        self.httpd.status, self.httpd.delay, self.httpd.more_models = (
+            self.status,
+            self.delay,
+            self.more_models,
+        )
         self.httpd.api_key, self.httpd.refused = api_key, 0
         self.httpd.generated = 0  # tokens sent in completions (GET /metrics)
         self.port = self.httpd.server_address[1]

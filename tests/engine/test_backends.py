@@ -127,6 +127,81 @@ def test_chat_chunks_read_as_completion_chunks_by_hand():
     assert as_completion(usage_only) is usage_only  # nothing to read
 
 
+def test_a_chunk_lacking_a_field_reads_as_none_and_a_count_is_its_rows_by_hand():
+    """The openai client's objects may lack any field a server left out: a chunk without choices or
+    usage, a choice with neither delta nor message, logprobs or their rows, or the server's extras
+    read as None; a chunk's tokens are its log-probability rows where it has them, else one per
+    chunk (none for a closing chunk of no text); a choice whose text is no string is refused."""
+    from deepprune.engine.backends.base import Delta
+    from deepprune.engine.backends.openai_compat import stopped_by
+
+    no_choices = NS(usage="U")
+    assert as_completion(no_choices) is no_choices and read_chunk(no_choices, 0) == (
+        None,
+        None,
+        "U",
+    )
+    (c,) = as_completion(NS(choices=[NS(finish_reason="stop")])).choices  # no delta, no message
+    assert (c.text, c.finish_reason) == (None, "stop")
+    assert stopped_by(NS()) is None and stopped_by(NS(model_extra=None)) is None
+    text = lambda t, fin=None, **kw: NS(choices=[NS(text=t, finish_reason=fin, **kw)])  # noqa: E731 - no usage field
+    assert read_chunk(text("a"), 2) == (Delta("a", 1, None), None, None)  # no logprobs field
+    assert read_chunk(text("a", logprobs=NS()), 2) == (
+        Delta("a", 1, None),
+        None,
+        None,
+    )  # no rows field
+    two = NS(top_logprobs=[{"a": -0.1, "x": -0.5}, {"b": -0.2}])  # a chunk of two tokens
+    assert read_chunk(text("ab", logprobs=two), 1) == (Delta("ab", 2, [[-0.1], [-0.2]]), None, None)
+    assert read_chunk(text("a", "stop"), 0)[0].tokens == 1  # the last token, with the finish
+    assert read_chunk(text(""), 0)[0].tokens == 1  # a token that decodes to nothing yet
+    assert read_chunk(text("", "stop"), 0)[0].tokens == 0  # a closing chunk: no token
+    with pytest.raises(ValueError) as e:
+        read_chunk(text(7), 0)
+    assert str(e.value) == "a chunk whose choice has no text"
+
+
+def test_the_openai_backends_defaults_and_its_servers_root(monkeypatch):
+    """Built with no options: the key vLLM accepts when it has none ("EMPTY"), 600 s, two
+    retries, the completions API; the server's own routes (metrics, tokenize, health) hang off the
+    base URL without its /v1, a trailing slash or not; without the openai package, one line saying
+    which extra to install."""
+    import sys
+
+    from deepprune.engine.backends.openai_compat import OpenAIBackend
+
+    b = OpenAIBackend("http://h:1/v1/", "m")
+    assert (b.client.api_key, b.timeout, b.client.timeout, b.client.max_retries, b.api) == (
+        "EMPTY", 600.0, 600.0, 2, "completions")  # fmt: skip
+    assert (b.root, b.metrics_urls) == ("http://h:1", ("http://h:1/metrics",))
+    assert OpenAIBackend("http://h:1/api/v1", "m").root == "http://h:1/api"
+    monkeypatch.setitem(sys.modules, "openai", None)  # an import of it fails, as without the extra
+    with pytest.raises(ConfigError) as e:
+        OpenAIBackend("http://h:1/v1", "m")
+    assert str(e.value) == "the openai backend needs the serve extra: pip install -e '.[serve]'"
+
+
+def test_generated_token_counters_with_timestamps_and_tabs_or_no_number_by_hand():
+    """Prometheus lets a sample carry a timestamp after its value and separate them by tabs: the
+    value is the first field after the name and labels; a sample that is no number gives no count."""
+    from deepprune.engine.backends.openai_compat import parse_generated_counter
+
+    assert parse_generated_counter("llamacpp:tokens_predicted_total 7 1700000000000") == (
+        "llamacpp:tokens_predicted_total", 7.0)  # fmt: skip
+    assert parse_generated_counter('vllm:generation_tokens_total{a="}"}\t5\t17') == (
+        "vllm:generation_tokens_total", 5.0)  # fmt: skip
+    assert parse_generated_counter("llamacpp:tokens_predicted_total\t3  ") == (
+        "llamacpp:tokens_predicted_total",
+        3.0,
+    )
+    for bad in (
+        "llamacpp:tokens_predicted_total x",
+        "llamacpp:tokens_predicted_total ",
+        "vllm:generation_tokens_total{a=1}",
+    ):
+        assert parse_generated_counter(f"{bad}\nllamacpp:tokens_predicted_total 2") is None, bad
+
+
 def test_vllm_outputs_by_hand_without_log_probabilities_or_prompt_ids():
     """``read_output`` reads top log-probabilities only when asked (K > 0) and the engine gave them,
     and the prompt's length only where the output carries its token ids."""

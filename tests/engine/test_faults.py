@@ -30,6 +30,10 @@ ERRORS = {
     "stall": "timed out",
 }
 FLAGGED = ("ignore-max-tokens", "negative-usage", "zero-usage", "usage-above-max")
+# modes whose effect is on one request, met by the backend's own tables below (STREAMED, COMPLETED,
+# the log-probabilities' and the cut traces'): generate and solve read every trace through it
+BACKEND_ONLY = ("usage-not-int", "usage-no-count", "usage-plus-one", "cached-prefix", "http403",
+                "no-logprobs", "bad-text", "empty-token")  # fmt: skip
 HANG_S = 60
 
 
@@ -278,7 +282,7 @@ def _saved_problems(out, run: str) -> int:
 
 
 def test_every_mode_is_documented():
-    assert set(ERRORS) | set(FLAGGED) | {"ok", "usage-mismatch"} == set(MODES)
+    assert set(ERRORS) | set(FLAGGED) | set(BACKEND_ONLY) | {"ok", "usage-mismatch"} == set(MODES)
 
 
 def test_the_chat_api_streams_completes_and_continues_a_partial_assistant_turn(
@@ -469,9 +473,19 @@ def test_prompt_tokens_are_counted_by_the_servers_own_tokenizer_route(routes):
 
 def _one_line(fs, mode, call, want) -> str:
     """The error ``call`` fails with against ``mode``: it names the server and request q/1, then says ``want``."""
+    from deepprune.errors import UpstreamRefused
+
     with pytest.raises(DeepPruneError) as e:
         call(fs.url(mode))
-    assert str(e.value).startswith(f"{fs.url(mode)}: request q/1: {want}"), (mode, str(e.value))
+    said = f"{fs.url(mode)}: request q/1: {want}"
+    # whole, but for a parser's message (an open parenthesis: its own words follow)
+    assert str(e.value).startswith(said) if want.endswith("(") else str(e.value) == said, (
+        mode,
+        str(e.value),
+    )
+    # a key the server refuses (401, 403) is the client's to know: no retry helps
+    assert getattr(e.value, "status", None) == (403 if mode == "http403" else None), mode
+    assert isinstance(e.value, UpstreamRefused) == (mode == "http403"), mode
     return str(e.value)
 
 
@@ -484,7 +498,15 @@ STREAMED = {  # fault mode -> (finished, tokens, source, flags) of the trace, or
     "zero-usage": (True, 10, "stream", ("usage 0 for a non-empty text",)),
     "usage-above-max": (True, 10, "stream", ("usage 112 above max_tokens=12",)),
     "usage-mismatch": (True, 10, "stream", ("usage 5 but 10 tokens streamed",)),
+    "usage-not-int": (True, 10, "stream", ("usage.completion_tokens is not an integer (7.5)",)),
+    "usage-no-count": (True, 10, "stream", ("no usage reported",)),
+    "usage-plus-one": (True, 11, "usage", ()),  # one more than streamed: plausible (not exact without logprobs)
+    "cached-prefix": (True, 10, "usage", ()),
+    "no-logprobs": (True, 10, "usage", ()),  # none asked
+    "empty-token": (True, 11, "usage", ()),  # a token of no text: yielded, and counted
     "http500": "HTTP 500: Error code: 500 - injected failure",
+    "http403": "HTTP 403: Error code: 403 - key lacks permission",
+    "bad-text": "a malformed stream chunk (a chunk whose choice has no text)",
     "html200": "the stream ended without a finish reason (response cut)",
     "disconnect": "the stream ended without a finish reason (response cut)",
     "empty-choices": "a malformed stream chunk (a chunk with neither choices nor usage)",
@@ -500,7 +522,7 @@ def test_each_fault_streamed_is_its_own_trace_or_its_own_line():
     naming the server and the request."""
     import asyncio
 
-    from deepprune.dev.fault_server import tokens_for
+    from deepprune.dev.fault_text import tokens_for
     from deepprune.engine.backends import Finish, Request
     from deepprune.engine.backends.openai_compat import OpenAIBackend
 
@@ -522,7 +544,14 @@ def test_each_fault_streamed_is_its_own_trace_or_its_own_line():
             finished, tokens, source, flags = want
             assert (fin.finished, fin.completion_tokens, fin.usage_source, fin.flags) == want, mode
             assert fin.prompt_tokens == (10 if source == "usage" else None), mode
-            assert sum(d.tokens for d in deltas) == tokens and all(d.text for d in deltas), mode
+            assert fin.cached_tokens == (6 if mode == "cached-prefix" else None), mode
+            seen = tokens - (
+                mode == "usage-plus-one"
+            )  # what was streamed; the Finish says the count
+            assert sum(d.tokens for d in deltas) == seen, mode
+            assert [d.tokens for d in deltas if not d.text] == (
+                [1] if mode == "empty-token" else []
+            ), mode
             if finished:
                 assert "".join(d.text for d in deltas) == "".join(tokens_for("1+1?", 0)), mode
 
@@ -534,7 +563,15 @@ COMPLETED = {  # fault mode -> (tokens, finished, source, flags) of a non-stream
     "zero-usage": (1, True, "usage-clamped", ("usage 0 for a non-empty text",)),
     "usage-above-max": (12, True, "usage-clamped", ("usage 112 above max_tokens=12",)),
     "ignore-max-tokens": (12, False, "usage-clamped", ("usage 62 above max_tokens=12",)),
+    "usage-not-int": (1, True, "usage-clamped", ("usage.completion_tokens is not an integer (7.5)",)),
+    "usage-plus-one": (11, True, "usage", ()),
+    "cached-prefix": (10, True, "usage", ()),
+    "no-logprobs": (10, True, "usage", ()),
+    "empty-token": (11, True, "usage", ()),
     "http500": "HTTP 500: Error code: 500 - injected failure",
+    "http403": "HTTP 403: Error code: 403 - key lacks permission",
+    "bad-text": "a completion choice without text",
+    "usage-no-count": "a completion without usage: its tokens cannot be counted",
     "html200": "an HTML or text page instead of a completion",
     "no-usage": "a completion without usage: its tokens cannot be counted",
     "empty-choices": "a response with no choices instead of a completion",
@@ -553,7 +590,7 @@ def test_each_fault_completed_is_its_own_completion_or_its_own_line(api):
     the server's is not), the finish and the stop that ended it, or the one line it fails with."""
     import asyncio
 
-    from deepprune.dev.fault_server import tokens_for
+    from deepprune.dev.fault_text import tokens_for
     from deepprune.engine.backends import Request
     from deepprune.engine.backends.openai_compat import OpenAIBackend
 
@@ -573,6 +610,7 @@ def test_each_fault_completed_is_its_own_completion_or_its_own_line(api):
             text, fin = asyncio.run(go(fs.url(mode)))
             assert (fin.completion_tokens, fin.finished, fin.usage_source, fin.flags) == want, mode
             assert (fin.prompt_tokens, fin.stopped_by) == (10, "eos"), mode
+            assert fin.cached_tokens == (6 if mode == "cached-prefix" else None), mode
             if want[1]:
                 assert text == "".join(tokens_for("1+1?", 0)), mode
 
@@ -650,3 +688,155 @@ def test_the_servers_context_is_read_where_it_says_it_and_only_a_count(route):
     for said, want in ((48, 48), (None, None), (0, None), (-3, None), (True, None), ("48", None)):
         with FaultServer(max_model_len=said, context_route=route) as fs:
             assert asyncio.run(context(fs.url())) == want, (route, said)
+
+
+def _trace(url, req, **kw):
+    """What the backend streams for ``req`` from ``url``: its deltas, then its Finish."""
+    import asyncio
+
+    from deepprune.engine.backends.openai_compat import OpenAIBackend
+
+    async def go():
+        b = OpenAIBackend(url, "fault-model", retries=0, timeout=5.0, **kw)
+        try:
+            return [x async for x in b.stream(req)]
+        finally:
+            await b.close()
+
+    return asyncio.run(go())
+
+
+@pytest.mark.slow  # ~2 s: a client per mode and API
+@pytest.mark.parametrize("api", ["completions", "chat"])
+def test_log_probabilities_streamed_make_the_count_exact_and_their_absence_an_error(api):
+    """Asked for top-2 log-probabilities: a row per token, and the server's count must equal the
+    rows (one more than streamed is flagged and the rows counted, where without log-probabilities
+    it is plausible); a token streamed without its row, of text or not, is one line."""
+    from deepprune.engine.backends import Request
+
+    req = Request("q/1", "1+1?", 0, 12, logprobs=2)
+    with FaultServer() as fs:
+        *deltas, fin = _trace(fs.url("ok"), req, api=api)
+        assert [len(r) for d in deltas for r in d.top_logprobs] == [2] * 10
+        assert all(d.tokens == len(d.top_logprobs) == 1 for d in deltas)
+        assert (fin.completion_tokens, fin.usage_source, fin.flags) == (10, "usage", ())
+        *_, fin = _trace(fs.url("usage-plus-one"), req, api=api)
+        assert (fin.completion_tokens, fin.usage_source, fin.flags) == (
+            10,
+            "stream",
+            ("usage 11 but 10 tokens streamed",),
+        )
+        for mode in (
+            "no-logprobs",
+            "empty-token",
+        ):  # a text token without a row; a token of no text without one
+            _one_line(
+                fs,
+                mode,
+                lambda url: _trace(url, req, api=api),
+                "the server returned no logprobs although logprobs=2 was asked",
+            )
+
+
+@pytest.mark.slow  # ~1 s
+def test_a_trace_cut_at_max_tokens_is_unfinished_whichever_count_it_takes():
+    """Cut at max_tokens=6 (finish "length"): unfinished, counted by the server where its usage is
+    plausible, by the client where there is none or it is implausible; the same completed."""
+    import asyncio
+
+    from deepprune.engine.backends import Request
+    from deepprune.engine.backends.openai_compat import OpenAIBackend
+
+    req = Request("q/1", "1+1?", 0, 6)
+    with FaultServer() as fs:
+        for mode, source, flags in (("ok", "usage", ()), ("no-usage", "stream", ()),
+                                    ("usage-mismatch", "stream", ("usage 3 but 6 tokens streamed",))):  # fmt: skip
+            *deltas, fin = _trace(fs.url(mode), req)
+            assert (fin.finished, fin.completion_tokens, fin.usage_source, fin.flags) == (
+                False,
+                6,
+                source,
+                flags,
+            ), mode
+
+        async def complete(url):
+            b = OpenAIBackend(url, "fault-model", retries=0, timeout=5.0)
+            try:
+                return await b.complete(req)
+            finally:
+                await b.close()
+
+        for mode, n, source in (("ok", 6, "usage"), ("negative-usage", 1, "usage-clamped")):
+            _, fin = asyncio.run(complete(fs.url(mode)))
+            assert (fin.finished, fin.completion_tokens, fin.usage_source) == (False, n, source), (
+                mode
+            )
+
+
+@pytest.mark.slow  # ~3 s: a slow route waits out the auxiliary timeout
+def test_the_backend_says_why_models_failed_and_waits_little_on_an_auxiliary_route():
+    """``check``: a key refused (401, 403) is :class:`UpstreamRefused`; any other status, a timeout
+    or an unknown model is one line naming the server (and, for a model, every one served). The
+    auxiliary calls (a prompt count, the context, the counters) wait at most the request timeout
+    (and 10 s) and read only a 200 answer."""
+    import asyncio
+
+    from deepprune.engine.backends import Request
+    from deepprune.engine.backends.openai_compat import OpenAIBackend
+    from deepprune.errors import UpstreamRefused
+
+    def run(url, coro, model="fault-model", timeout=5.0):
+        async def go():
+            b = OpenAIBackend(url, model, retries=0, timeout=timeout)
+            try:
+                return await coro(b)
+            finally:
+                await b.close()
+
+        return asyncio.run(go())
+
+    check = lambda b: b.check()  # noqa: E731
+    with FaultServer(tokenize=("vllm",)) as fs:
+        url = fs.url("ok")
+        for status in (401, 403, 404, 500):
+            fs.status["/v1/models"] = status
+            with pytest.raises(DeepPruneError) as e:
+                run(url, check)
+            assert str(e.value) == f"{url}: the server refused /models ({status})"
+            assert isinstance(e.value, UpstreamRefused) == (status < 404), status
+        fs.status.clear()
+        fs.more_models[:] = ["other-model", "third"]
+        with pytest.raises(DeepPruneError) as e:
+            run(url, check, model="x")
+        assert str(e.value) == f"{url}: unknown model 'x'; served: fault-model, other-model, third"
+        fs.delay["/v1/models"] = 2.0
+        with pytest.raises(DeepPruneError) as e:
+            run(url, check, timeout=0.3)
+        assert str(e.value) == f"{url}: /models: timed out: no answer for 0.3 s (--timeout)"
+        fs.delay.clear()
+        fs.delay["/tokenize"] = 1.5  # slower than the request timeout: no count, not a wait
+        req = Request("q/1", "one two three", 0, 8)
+        assert run(url, lambda b: b.prompt_tokens(req), timeout=0.3) is None
+        assert run(url, lambda b: b.prompt_tokens(req)) == 3  # within it: the count
+        fs.delay.clear()
+        fs.status["/metrics"] = 500  # the counter's text, with a status that disowns it
+        assert run(url, lambda b: b.generated_counter()) is None
+        fs.status["/tokenize"] = 500
+        assert run(url, lambda b: b.prompt_tokens(Request("q/2", "a b", 0, 8))) is None
+
+
+@pytest.mark.slow  # ~1 s
+def test_a_chat_continuation_keeps_its_extras_beside_the_backends_and_the_request_id():
+    """The chat API's continuation asks the server to continue the assistant's message
+    (``continue_final_message``); the backend's own extra body and SGLang's ``rid`` (with an abort
+    URL) are sent beside it, none replacing another."""
+    from deepprune.engine.backends import Request
+
+    with FaultServer() as fs:
+        abort = fs.url().removesuffix("/v1") + "/abort_request"
+        req = Request("q/1", "1+1?", 0, 12, continuation=" so we")
+        _trace(fs.url("ok"), req, api="chat", extra_body={"top_k": 5}, abort_url=abort)
+        (body,) = fs.httpd.chat_requests
+        assert {k: body.get(k) for k in ("continue_final_message", "add_generation_prompt", "top_k", "rid")} == {
+            "continue_final_message": True, "add_generation_prompt": False, "top_k": 5, "rid": "q/1"}  # fmt: skip
+        assert body["messages"][-1] == {"role": "assistant", "content": " so we"}

@@ -5,7 +5,8 @@ import asyncio
 
 import pytest
 
-from deepprune.dev.fault_server import PROBE_REPLY, FaultServer
+from deepprune.dev.fault_server import FaultServer
+from deepprune.dev.fault_text import PROBE_REPLY
 from deepprune.engine.backends.openai_compat import OpenAIBackend
 from deepprune.engine.ledger import LiveLedger
 from deepprune.engine.problems import Problem

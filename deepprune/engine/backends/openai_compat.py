@@ -62,9 +62,8 @@ class _ChatChoice:
 
     def __init__(self, ch):
         self.finish_reason = getattr(ch, "finish_reason", None)
-        self.model_extra = getattr(
-            ch, "model_extra", None
-        )  # vLLM's stop_reason, SGLang's matched_stop
+        # the server's extras: vLLM's stop_reason, SGLang's matched_stop
+        self.model_extra = getattr(ch, "model_extra", None)
         msg = getattr(ch, "delta", None) or getattr(ch, "message", None)
         self.text = getattr(msg, "content", None) if msg is not None else None
         rows = getattr(getattr(ch, "logprobs", None), "content", None)
@@ -80,9 +79,8 @@ def as_completion(chunk):
     if not choices:
         return chunk
     read = [_ChatChoice(c) for c in choices]
-    role_only = all(
-        c.text is None and c.finish_reason is None for c in read
-    )  # the opening {"role"} delta
+    # the opening {"role"} delta
+    role_only = all(c.text is None and c.finish_reason is None for c in read)
     return type("Chunk", (), {"choices": [] if role_only else read, "usage": getattr(chunk, "usage", None),
                               "role_only": role_only})()  # fmt: skip
 
@@ -118,16 +116,26 @@ def stopped_by(ch) -> str | None:
     return None
 
 
+# the longest an auxiliary call (a prompt count, the context, a counter, an abort) may wait (our
+# choice): the server's slowness on them never holds a trace up for --timeout
+AUX_TIMEOUT = 10.0
+
 # the generated-token counters of the servers we know (Prometheus names; label sets summed)
 GENERATED_COUNTERS = ("vllm:generation_tokens_total", "sglang:generation_tokens_total",
                       "llamacpp:tokens_predicted_total")  # fmt: skip
 
 
 def parse_generated_counter(text: str) -> tuple[str, float] | None:
-    """(name, total) of the first known generated-token counter in a Prometheus text (pure)."""
+    """(name, total) of the first known generated-token counter in a Prometheus text (pure): each
+    sample's value is the first field after its name and labels (a timestamp may follow)."""
     for name in GENERATED_COUNTERS:
-        vals = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{")]  # fmt: skip
+        vals = []
+        for line in text.splitlines():
+            if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "\t", "{"):
+                try:
+                    vals.append(float(line[len(name) :].rpartition("}")[2].split()[0]))
+                except (IndexError, ValueError):  # a sample that is no number: no count
+                    return None
         if vals:
             return name, sum(vals)
     return None
@@ -200,20 +208,16 @@ class OpenAIBackend(Backend):
     def __init__(self, base_url: str, model: str, api_key: str = "EMPTY", timeout: float = 600.0,
                  extra_body: dict | None = None, abort_url: str | None = None,
                  metrics_url: tuple[str, ...] = (), retries: int = 2, api: str = "completions"):  # fmt: skip
-        root = base_url.rstrip("/").removesuffix("/v1")
-        self.metrics_urls = tuple(metrics_url) or (f"{root}/metrics",)
+        self.root = base_url.rstrip("/").removesuffix("/v1")  # the server's own routes hang here
+        self.metrics_urls = tuple(metrics_url) or (f"{self.root}/metrics",)
         try:
             import openai
         except ImportError:
             raise ConfigError(
                 "the openai backend needs the serve extra: pip install -e '.[serve]'"
             ) from None
-        self.base_url, self.model, self.extra_body, self.abort_url = (
-            base_url,
-            model,
-            extra_body,
-            abort_url,
-        )
+        self.base_url, self.model = base_url, model
+        self.extra_body, self.abort_url = extra_body, abort_url
         if api not in ("completions", "chat"):
             raise ConfigError(f"--api must be completions or chat, got {api!r}")
         self.timeout, self.api = timeout, api
@@ -221,6 +225,13 @@ class OpenAIBackend(Backend):
         self.client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout, max_retries=retries
         )
+
+    def _aux(self):
+        """An HTTP client for one auxiliary call, with the key (a server may guard every route)."""
+        import httpx
+
+        key = {"Authorization": f"Bearer {self.client.api_key}"}
+        return httpx.AsyncClient(timeout=min(self.timeout, AUX_TIMEOUT), headers=key)
 
     def with_api_key(self, api_key: str) -> OpenAIBackend:
         """This backend sending ``api_key`` instead (one request's own credentials; the HTTP
@@ -238,7 +249,7 @@ class OpenAIBackend(Backend):
         import httpx
 
         total, name = 0.0, None
-        async with httpx.AsyncClient(timeout=5.0) as c:
+        async with self._aux() as c:
             for url in self.metrics_urls:
                 try:
                     r = await c.get(url)
@@ -283,14 +294,11 @@ class OpenAIBackend(Backend):
         memo = self._prompt_counts
         if text in memo:
             return memo[text]
-        root = self.base_url.rstrip("/").removesuffix("/v1")
-        routes = [(f"{root}/tokenize", {"model": self.model, "prompt": text}),
-                  (f"{root}/extras/tokenize/count", {"model": self.model, "input": text})]  # fmt: skip
-        key = {"Authorization": f"Bearer {self.client.api_key}"}
+        routes = [(f"{self.root}/tokenize", {"model": self.model, "prompt": text}),
+                  (f"{self.root}/extras/tokenize/count", {"model": self.model, "input": text})]  # fmt: skip
         count = None
         try:
-            # an auxiliary count: a server slow to tokenize never holds a trace up for --timeout
-            async with httpx.AsyncClient(timeout=min(self.timeout, 10.0), headers=key) as c:
+            async with self._aux() as c:
                 for url, body in routes:
                     r = await c.post(url, json=body)
                     got = r.json().get("count") if r.status_code == 200 else None
@@ -311,11 +319,9 @@ class OpenAIBackend(Backend):
 
         got = extra.get("max_model_len")
         if got is None:
-            root = self.base_url.rstrip("/").removesuffix("/v1")
             try:
-                key = {"Authorization": f"Bearer {self.client.api_key}"}  # a server that guards it
-                async with httpx.AsyncClient(timeout=5.0, headers=key) as c:
-                    r = await c.get(f"{root}/health")
+                async with self._aux() as c:
+                    r = await c.get(f"{self.root}/health")
                 got = r.json().get("max_model_len") if r.status_code == 200 else None
             except (httpx.HTTPError, ValueError, AttributeError):
                 return None
@@ -347,11 +353,9 @@ class OpenAIBackend(Backend):
         return (chat_kwargs if self.api == "chat" else completion_kwargs)(req, self.model, stream)
 
     async def stream(self, req: Request):
-        stream = await self._create(req, self._kwargs(req, True))
-        if not hasattr(stream, "__aiter__"):
-            raise self._fail(
-                req, f"a streamed request answered with no event stream ({type(stream).__name__})"
-            )
+        stream = await self._create(
+            req, self._kwargs(req, True)
+        )  # always a stream: openai reads any body as one
         counted, reason, usage, done, text_seen = 0, None, None, False, False
         flag = None
         try:
@@ -382,9 +386,8 @@ class OpenAIBackend(Backend):
         except Exception as e:  # noqa: BLE001 - a cut, stalled or invalid stream
             raise self._fail(req, explain(e, self.timeout)) from None
         finally:
-            if (
-                not done
-            ):  # the consumer stopped this trace (or we did): close, abort where supported
+            # the consumer stopped this trace (or we did): close, abort where supported
+            if not done:
                 with contextlib.suppress(Exception):
                     await stream.close()
                 await self._abort(req.request_id)
@@ -437,10 +440,9 @@ class OpenAIBackend(Backend):
             return
         import httpx
 
-        async with httpx.AsyncClient(timeout=5) as http:
-            with contextlib.suppress(
-                httpx.HTTPError
-            ):  # best effort: closing the stream stops it too
+        async with self._aux() as http:
+            # best effort: closing the stream stops it too
+            with contextlib.suppress(httpx.HTTPError):
                 await http.post(self.abort_url, json={"rid": request_id})
 
     async def close(self) -> None:
