@@ -1,7 +1,8 @@
 """The mutation score per module from mutmut's results (``make mutation`` runs mutmut first).
 
-    python bench/mutation_scores.py      # a Markdown table: caught / (caught + survived) per module
-                                         # (caught: killed, or timed out: the tests hung on it)
+    python bench/mutation_scores.py      # a Markdown table: caught / (caught + survived - equivalent) per
+                                         # module (caught: killed, or timed out: the tests hung on it;
+                                         # equivalent: a survivor bench/mutants_equivalent.toml says no test can kill)
     python bench/mutation_scores.py --prepare   # before `mutmut run` (make mutation runs it)
     python bench/mutation_scores.py --survivors # the survivors' names, one a line: mutmut keeps a
                                          # verdict, so `make mutation-recheck` reruns these after new tests
@@ -15,6 +16,7 @@ test runs (pyproject.toml's ``[tool.mutmut] pytest_add_cli_args_test_selection``
 from __future__ import annotations
 
 import collections
+import os
 import re
 import subprocess
 import sys
@@ -108,12 +110,8 @@ def main() -> int:
             if status == "survived":
                 print(name)
         return 0
-    by_module: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for line in out.splitlines():
-        m = re.match(r"\s*deepprune\.([\w.]+?)\.x\S*?__mutmut_\d+: (.+)$", line)
-        if m:
-            by_module[m.group(1)][m.group(2).strip()] += 1
-    if not by_module:
+    rows, stale = table(out, equivalent())
+    if not rows:
         print("no mutmut results here: run `make mutation` first", file=sys.stderr)
         return 2
     missing = [
@@ -124,25 +122,82 @@ def main() -> int:
         .replace("/", ".")
         .removeprefix("deepprune.")
         .removesuffix(".__init__")
-        not in by_module
+        not in {r[0] for r in rows}
     ]
     if missing:
         print(f"no mutants of {', '.join(missing)}: run `make mutation` again", file=sys.stderr)
         return 2
-    print("| module | caught | of which hung | survived | no test reaches | score |")
-    print("|---|---|---|---|---|---|")
-    total = collections.Counter()
+    for name, status in stale:
+        print(
+            f"{EQUIVALENT_FILE}: {name} is listed as equivalent but is {status}: not counted",
+            file=sys.stderr,
+        )
+    print(
+        "| module | caught | of which hung | survived | of which equivalent | no test reaches | score |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for mod, k, hung, s, eq, none, score in rows:
+        print(f"| {mod} | {k} | {hung} | {s} | {eq} | {none} | {score} |")
+    return 0
+
+
+# the surviving mutants no test can kill, with the reason of each (a TOML file, read by table())
+EQUIVALENT_FILE = "bench/mutants_equivalent.toml"
+
+
+def equivalent(path: str = EQUIVALENT_FILE) -> dict[str, str]:
+    """{mutant name: why no test can kill it} from ``path`` ({} where there is none): its
+    ``[reasons]`` name each reason once, its ``[equivalent]`` give each mutant one of them."""
+    import tomllib
+
+    if not os.path.exists(path):
+        return {}
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    reasons = data.get("reasons", {})
+    bad = sorted(r for r in data.get("equivalent", {}).values() if r not in reasons)
+    if bad:
+        raise SystemExit(f"{path}: a reason not in [reasons]: {bad[0]!r}")
+    return {name: reasons[r] for name, r in data.get("equivalent", {}).items()}
+
+
+def table(results: str, equivalent: dict[str, str]):
+    """Rows (module, caught, hung, survived, of which equivalent, no tests, score) from ``mutmut
+    results --all true``, then the **all** row; and the (name, status) of each mutant listed as
+    equivalent that did not survive (killed, or renamed after its function changed). Score:
+    caught / (caught + survived - equivalent)."""
+    by_module: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    stale = []
+    for line in results.splitlines():
+        m = re.match(r"\s*(deepprune\.([\w.]+?)\.x\S*?__mutmut_\d+): (.+)$", line)
+        if not m:
+            continue
+        name, mod, status = m.group(1), m.group(2), m.group(3).strip()
+        by_module[mod][status] += 1
+        if name in equivalent:
+            if status == "survived":
+                by_module[mod]["equivalent"] += 1
+            else:
+                stale.append((name, status))
+    # a listed name of a module measured here that mutmut does not know (its numbering changed)
+    known = {ln.strip().rpartition(": ")[0] for ln in results.splitlines()}
+    mods = {n: re.match(r"deepprune\.([\w.]+?)\.x", n) for n in equivalent}
+    stale += [(n, "not a mutant here") for n in sorted(set(equivalent) - known)
+              if mods[n] and mods[n].group(1) in by_module]  # fmt: skip
+    rows, total = [], collections.Counter()
     for mod, c in [*sorted(by_module.items()), ("**all**", None)]:
         if c is None:
+            if not rows:
+                break
             c = total
         else:
             total += c
         # a mutant the tests hang on is caught too (timeout; segfault or suspicious: a child that
         # looped forever, killed by hand: mutmut's own timeout does not always fire)
         hung = c["timeout"] + c["segfault"] + c["suspicious"]
-        k, s = c["killed"] + hung, c["survived"]
-        print(f"| {mod} | {k} | {hung} | {s} | {c['no tests']} | {100 * k / max(k + s, 1):.0f}% |")
-    return 0
+        k, s, eq = c["killed"] + hung, c["survived"], c["equivalent"]
+        rows.append((mod, k, hung, s, eq, c["no tests"], f"{100 * k / max(k + s - eq, 1):.0f}%"))
+    return rows, stale
 
 
 if __name__ == "__main__":

@@ -81,3 +81,49 @@ def test_the_second_tree_takes_the_second_lists_and_keeps_its_cache(tmp_path, mo
     assert (tree / "pkg" / "new.py").exists()
     # the project's own pyproject is untouched
     assert (tmp_path / "pyproject.toml").read_text() == PYPROJECT
+
+
+def test_the_score_counts_equivalent_survivors_out_and_says_a_stale_listing():
+    """caught / (caught + survived - equivalent) per module and in all, a hung mutant caught; a
+    mutant listed as equivalent that did not survive, or that mutmut no longer names in a module
+    measured here, is said and not counted; one of a module measured elsewhere is not said."""
+    scores = _scores()
+    results = "\n".join([
+        "    deepprune.a.x_f__mutmut_1: killed",
+        "    deepprune.a.x_f__mutmut_2: survived",
+        "    deepprune.a.x_f__mutmut_3: survived",
+        "    deepprune.a.x_f__mutmut_4: timeout",
+        "    deepprune.a.x_f__mutmut_5: no tests",
+        "    deepprune.b.xǁCǁm__mutmut_1: survived",
+        "    deepprune.b.xǁCǁm__mutmut_2: killed",
+    ])  # fmt: skip
+    eq = {"deepprune.a.x_f__mutmut_3": "why", "deepprune.b.xǁCǁm__mutmut_2": "why",
+          "deepprune.a.x_f__mutmut_9": "why", "deepprune.z.x_g__mutmut_1": "why"}  # fmt: skip
+    rows, stale = scores.table(results, eq)
+    assert rows == [("a", 2, 1, 2, 1, 1, "67%"), ("b", 1, 0, 1, 0, 0, "50%"),
+                    ("**all**", 3, 1, 3, 1, 1, "60%")]  # fmt: skip
+    assert stale == [
+        ("deepprune.b.xǁCǁm__mutmut_2", "killed"),
+        ("deepprune.a.x_f__mutmut_9", "not a mutant here"),
+    ]
+    assert scores.table(results, {})[0][-1] == ("**all**", 3, 1, 3, 0, 1, "50%")
+    assert scores.table("", eq) == ([], [])
+
+
+def test_the_equivalent_list_gives_each_mutant_a_named_reason(tmp_path):
+    """Each listed mutant names one of ``[reasons]``: its text is the reason; a name that is no
+    reason is one line; the project's own list reads."""
+    scores = _scores()
+    f = tmp_path / "eq.toml"
+    f.write_text(
+        '[reasons]\nname = "a type name nothing reads"\n[equivalent]\n"deepprune.a.x_f__mutmut_3" = "name"\n'
+    )
+    assert scores.equivalent(str(f)) == {"deepprune.a.x_f__mutmut_3": "a type name nothing reads"}
+    assert scores.equivalent(str(tmp_path / "none.toml")) == {}
+    f.write_text('[reasons]\n[equivalent]\n"deepprune.a.x_f__mutmut_3" = "nam"\n')
+    try:
+        scores.equivalent(str(f))
+        raise AssertionError("an unknown reason was read")
+    except SystemExit as e:
+        assert str(e) == f"{f}: a reason not in [reasons]: 'nam'"
+    assert all(scores.equivalent(str(ROOT / "bench" / "mutants_equivalent.toml")).values())

@@ -110,3 +110,28 @@ def test_full_keeps_the_text_and_probe_cuts_refuse_text():
         str(e.value)
         == "probe:J cuts a trace at its J-th answer probe: it needs a pool's probes, not text"
     )
+
+
+def test_each_spec_parses_to_its_kind_value_and_words_and_a_bad_one_says_every_form():
+    """Each form by hand: its kind, its value (an integer count, a float fraction, 0 for full) and
+    the reasoning words (the defaults, or the ones given, lower-cased); a fraction of 0 cuts nothing
+    and is refused with every bad spec, by one line listing the accepted forms."""
+    from deepprune.truncate import REASONING_WORDS
+
+    for spec, kind, value in (("full", "full", 0), (" tokens:4 ", "tokens", 4), ("words:2", "words", 2),
+                              ("probe:3", "probe", 3), ("frac:0.25", "frac", 0.25), ("frac:1", "frac", 1.0)):  # fmt: skip
+        t = parse_spec(spec)
+        assert (t.kind, t.value, type(t.value), t.words) == (
+            kind,
+            value,
+            type(value),
+            REASONING_WORDS,
+        )
+        assert parse_spec(spec, words=["Wait", "LET me"]).words == ("wait", "let me")
+    for bad in ("frac:0", "frac:-0.5", "words:-1", "probe:0", "full:1", ""):
+        with pytest.raises(ValueError) as e:
+            parse_spec(bad)
+        assert str(e.value) == (
+            f"bad truncation spec {bad!r}: expected tokens:K, words:K or probe:J (a positive "
+            "integer), frac:F (0 < F <= 1) or full"
+        )
