@@ -67,7 +67,8 @@ mutation: install
 
 # mutmut keeps each verdict: after new tests, rerun only the survivors (minutes, not the whole run)
 mutation-recheck: install
-	S="$$($(PY) bench/mutation_scores.py --survivors)"; [ -z "$$S" ] || $(VENV)/bin/mutmut run $$S >/dev/null 2>&1 || true
+	S="$$($(PY) bench/mutation_scores.py --survivors)"; $(PY) bench/mutation_scores.py --prepare; \
+	  [ -z "$$S" ] || $(VENV)/bin/mutmut run $$S >/dev/null 2>&1 || true
 	$(PY) bench/mutation_scores.py
 
 # the same over the modules of pyproject's [tool.deepprune.mutation-more] (the OpenAI-compatible backend and

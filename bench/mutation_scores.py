@@ -33,18 +33,17 @@ def only_mutate() -> list[str]:
 def prepare() -> None:
     """Before ``mutmut run``: a module newly added to ``only_mutate`` whose plain copy an earlier
     run left in ``mutants/`` (no ``.meta`` beside it) is removed, so mutmut mutates it instead of
-    keeping the copy as up to date, and then the stats of which test reaches which function are
-    removed too (else its mutants read "no tests"); the cached results of every other module stay."""
+    keeping the copy as up to date; and the stats of which test reaches which function are
+    removed, so mutmut collects them again over every selected test: it otherwise collects them
+    only for new tests, and an old test that calls a function added since would be no test of it
+    (its mutants "survive" untested). The verdicts stay, kept beside each module."""
     import pathlib
 
-    stale = False
     for path in only_mutate():
         copy = pathlib.Path("mutants") / path
         if copy.exists() and not copy.with_name(copy.name + ".meta").exists():
             copy.unlink()
-            stale = True
-    if stale:
-        pathlib.Path("mutants/mutmut-stats.json").unlink(missing_ok=True)
+    pathlib.Path("mutants/mutmut-stats.json").unlink(missing_ok=True)
 
 
 MORE_TREE = "mutation-more"
@@ -53,7 +52,8 @@ MORE_TREE = "mutation-more"
 def more_tree(root: str = "." + MORE_TREE) -> None:
     """Refresh ``root`` as a copy of the working tree (git's tracked and unignored files) whose
     ``[tool.mutmut]`` mutates and selects what ``[tool.deepprune.mutation-more]`` names, every other
-    setting kept. Its ``mutants/`` (mutmut's cache) stays: a second run retests only what changed."""
+    setting kept. Its ``mutants/`` (mutmut's verdicts) stays: a second run retests only what
+    changed; the stats of which test reaches which function go, as :func:`prepare` says why."""
     import json
     import pathlib
     import shutil
@@ -89,6 +89,7 @@ def more_tree(root: str = "." + MORE_TREE) -> None:
         else:
             out.append(line)
     (dest / "pyproject.toml").write_text("\n".join(out) + "\n")
+    (dest / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     got = tomllib.loads((dest / "pyproject.toml").read_text())["tool"]["mutmut"]
     assert all(got[k] == v for k, v in live.items()), (
         "the live tree's [tool.mutmut] did not take the live lists"

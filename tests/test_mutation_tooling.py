@@ -42,7 +42,7 @@ def _git(*args, cwd):
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
-def test_the_second_tree_takes_the_second_lists_and_keeps_its_cache(tmp_path, monkeypatch):
+def test_the_second_tree_takes_the_second_lists_and_keeps_its_verdicts(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text(PYPROJECT)
     (tmp_path / "pkg").mkdir()
     for name in "abc":
@@ -70,13 +70,17 @@ def test_the_second_tree_takes_the_second_lists_and_keeps_its_cache(tmp_path, mo
     assert not (tree / "ignored.txt").exists()  # git's ignored files stay behind
     assert not (tree / ".mutation-more").exists()  # never a copy of itself
 
-    # a refresh: the cache stays, a file deleted from the project goes, an untracked one comes
-    (tree / "mutants").mkdir()
+    # a refresh: the verdicts stay, the stats of which test reaches which function go (an old test
+    # calling a function added since is otherwise no test of it); a file deleted from the project
+    # goes, an untracked one comes
+    (tree / "mutants" / "pkg").mkdir(parents=True)
     (tree / "mutants" / "mutmut-stats.json").write_text("{}")
+    (tree / "mutants" / "pkg" / "c.py.meta").write_text('{"exit_code_by_key": {}}')
     _git("rm", "-q", "-f", "pkg/b.py", cwd=tmp_path)
     (tmp_path / "pkg" / "new.py").write_text("Y = 1\n")
     scores.more_tree()
-    assert (tree / "mutants" / "mutmut-stats.json").read_text() == "{}"
+    assert (tree / "mutants" / "pkg" / "c.py.meta").read_text() == '{"exit_code_by_key": {}}'
+    assert not (tree / "mutants" / "mutmut-stats.json").exists()
     assert not (tree / "pkg" / "b.py").exists()
     assert (tree / "pkg" / "new.py").exists()
     # the project's own pyproject is untouched

@@ -175,6 +175,7 @@ def test_the_openai_backends_defaults_and_its_servers_root(monkeypatch):
         "EMPTY", 600.0, 600.0, 2, "completions")  # fmt: skip
     assert (b.root, b.metrics_urls) == ("http://h:1", ("http://h:1/metrics",))
     assert OpenAIBackend("http://h:1/api/v1", "m").root == "http://h:1/api"
+    assert OpenAIBackend("http://h:1/apiX/", "m").root == "http://h:1/apiX"  # slashes alone go
     monkeypatch.setitem(sys.modules, "openai", None)  # an import of it fails, as without the extra
     with pytest.raises(ConfigError) as e:
         OpenAIBackend("http://h:1/v1", "m")

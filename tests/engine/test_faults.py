@@ -185,6 +185,11 @@ def test_check_usage_and_explain_say_exactly_what_by_hand():
     assert explain(json.JSONDecodeError("Expecting value", "x", 0), 1) == (
         "a body or stream chunk that is not valid JSON (Expecting value)")  # fmt: skip
     assert explain(KeyError("k"), 1) == "builtins.KeyError: 'k'"
+
+    class Boom(Exception):  # of this module, not builtins: named by its own module
+        pass
+
+    assert explain(Boom("x"), 1) == f"{__name__}.Boom: x" and __name__ != "builtins"
     import http.client
 
     assert explain(TimeoutError(), 3) == "timed out: no answer for 3 s (--timeout)"
@@ -685,9 +690,21 @@ def test_the_servers_context_is_read_where_it_says_it_and_only_a_count(route):
         finally:
             await b.close()
 
-    for said, want in ((48, 48), (None, None), (0, None), (-3, None), (True, None), ("48", None)):
+    for said, want in (
+        (48, 48),
+        (1, 1),
+        (None, None),
+        (0, None),
+        (-3, None),
+        (True, None),
+        ("48", None),
+    ):
         with FaultServer(max_model_len=said, context_route=route) as fs:
             assert asyncio.run(context(fs.url())) == want, (route, said)
+    if route == "health":  # the context in a /health that is not 200: not read
+        with FaultServer(max_model_len=48, context_route=route) as fs:
+            fs.status["/health"] = 503
+            assert asyncio.run(context(fs.url())) is None
 
 
 def _trace(url, req, **kw):
@@ -736,6 +753,45 @@ def test_log_probabilities_streamed_make_the_count_exact_and_their_absence_an_er
                 lambda url: _trace(url, req, api=api),
                 "the server returned no logprobs although logprobs=2 was asked",
             )
+
+
+@pytest.mark.slow  # ~1 s
+def test_an_empty_completion_is_no_token_and_a_bad_count_of_it_is_clamped_to_none():
+    """A stop string met by the first token: no text. A server's count of 0 is then plausible
+    (streamed: taken, not flagged); completed, an implausible count (negative, not an integer) is
+    clamped to 0 tokens (no text, no token to count) and flagged."""
+    import asyncio
+
+    from deepprune.engine.backends import Request
+    from deepprune.engine.backends.openai_compat import OpenAIBackend
+
+    req = Request("q/1", "1+1?", 0, 12, stop=(" so",))
+    with FaultServer() as fs:
+        *deltas, fin = _trace(fs.url("zero-usage"), req)
+        assert "".join(d.text for d in deltas) == ""
+        assert (fin.finished, fin.completion_tokens, fin.usage_source, fin.flags) == (
+            True,
+            0,
+            "usage",
+            (),
+        )
+
+        async def complete(url):
+            b = OpenAIBackend(url, "fault-model", retries=0, timeout=5.0)
+            try:
+                return await b.complete(req)
+            finally:
+                await b.close()
+
+        for mode, flag in (("negative-usage", "negative usage (-5)"),
+                           ("usage-not-int", "usage.completion_tokens is not an integer (7.5)")):  # fmt: skip
+            text, fin = asyncio.run(complete(fs.url(mode)))
+            assert (text, fin.completion_tokens, fin.usage_source, fin.flags) == (
+                "",
+                0,
+                "usage-clamped",
+                (flag,),
+            ), mode
 
 
 @pytest.mark.slow  # ~1 s
@@ -819,8 +875,10 @@ def test_the_backend_says_why_models_failed_and_waits_little_on_an_auxiliary_rou
         assert run(url, lambda b: b.prompt_tokens(req), timeout=0.3) is None
         assert run(url, lambda b: b.prompt_tokens(req)) == 3  # within it: the count
         fs.delay.clear()
+        counter = lambda b: b.generated_counter()  # noqa: E731 - ROOT/metrics: the base URL without a mode
+        assert run(fs.url(), counter) == ("llamacpp:tokens_predicted_total", 0.0)
         fs.status["/metrics"] = 500  # the counter's text, with a status that disowns it
-        assert run(url, lambda b: b.generated_counter()) is None
+        assert run(fs.url(), counter) is None
         fs.status["/tokenize"] = 500
         assert run(url, lambda b: b.prompt_tokens(Request("q/2", "a b", 0, 8))) is None
 
