@@ -323,9 +323,33 @@ def test_a_pruned_response_by_hand():
     assert [c["text"] for c in respond(_parsed(answer_type="choice"), mixed)["choices"]][
         0
     ] == "\\boxed{7}"
-    # chat: the same choices as assistant messages
+
+    # a text question: its own extraction (no boxed answer) and its own equality (1/2 is not 0.5)
+    def text(ans, done):
+        return [
+            c["text"] for c in respond(_parsed(answer_type="text"), _live(ans, done))["choices"]
+        ]
+
+    assert text("1/2", {0: ("\\boxed{7}", True), 1: ("\\boxed{1/2}", True)}) == [
+        "\\boxed{7}",
+        "\\boxed{1/2}",
+    ]
+    assert text("0.5", {0: ("Answer: 7", True), 1: ("Answer: 1/2", True)}) == [
+        "Answer: 7",
+        "Answer: 1/2",
+    ]
+    assert text("1/2", {0: ("Answer: 7", True), 1: ("Answer: 1/2", True)}) == [
+        "Answer: 1/2",
+        "Answer: 7",
+    ]
+    # chat: the same choices as assistant messages; an id of 24 hex digits after its prefix
     chat = respond(_parsed(chat=True), live)
     assert chat["object"] == "chat.completion" and chat["id"].startswith("chatcmpl-dp")
+    assert [c["finish_reason"] for c in chat["choices"]] == ["stop", "stop", "stop", "length"]
+    assert len(chat["id"]) == len("chatcmpl-dp") + 24 and len(r["id"]) == len("cmpl-dp") + 24
+    assert (
+        int(r["id"].removeprefix("cmpl-dp"), 16) >= 0 and r["id"] != respond(_parsed(), live)["id"]
+    )
     assert chat["choices"][3] == {"index": 3, "message": {"role": "assistant", "content": "cut"}, "logprobs": None,
                                   "finish_reason": "length"}  # fmt: skip
 

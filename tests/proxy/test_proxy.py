@@ -509,6 +509,7 @@ def test_a_request_read_by_hand():
     ({"model": "m", "prompt": "x", "stop": {"a": 1}}, "stop must be a string or a list of strings", "stop"),
     ({"model": "m", "prompt": "x", "deepprune": ["vote"]}, '"deepprune" must be an object', "deepprune"),
     ({"model": "m", "prompt": "x", "deepprune": {"metod": 1}}, "unknown deepprune option(s) metod; known: method, judge, trunc, return, answer_type", "deepprune"),
+    ({"model": "m", "prompt": "x", "deepprune": {"metod": 1, "jduge": 2}}, "unknown deepprune option(s) jduge, metod; known: method, judge, trunc, return, answer_type", "deepprune"),
     ({"model": "m", "prompt": "x", "deepprune": {"method": "cons@k"}}, "unknown method 'cons@k' (cons@k is cons@N with n=k); known: " + ", ".join(PROXY_METHODS), "deepprune.method"),
     ({"model": "m", "prompt": "x", "deepprune": {"method": "best"}}, "unknown method 'best'; known: ", "deepprune.method"),
     ({"model": "m", "prompt": "x", "deepprune": {"method": "auto"}}, "method auto needs the proxy's recipe (start it with --method auto)", "deepprune.method"),
@@ -539,6 +540,41 @@ def test_a_bad_request_is_a_400_naming_the_field_by_hand(body, says, param):
     assert e.value.status == 400 and e.value.param == param and e.value.message.startswith(says)
     assert e.value.body() == {"error": {"message": e.value.message, "type": "invalid_request_error",
                                         "param": param, "code": 400}}  # fmt: skip
+
+
+def test_a_request_at_its_bounds_and_what_it_is_refused_for_by_hand():
+    """The bounds are inclusive (temperature 2, top_p 1, 10^6 tokens); every answer type is one a
+    request may ask for; a chat request's problem is named by its own characters (not JSON's
+    escapes of them); an error's text is its message, a 408 an invalid request; a field the vote
+    cannot honour set to true or 1 is unprunable; DeepPrune's cut at max_tokens is refused whole."""
+    from deepprune.proxy.core import ProxyError, Unprunable, problem_id, unprunable_reason
+
+    p = _read(
+        {"model": "m", "prompt": "Q", "temperature": 2, "top_p": 1, "max_completion_tokens": 10**6}
+    )
+    assert (p.cfg.temperature, p.cfg.top_p, p.cfg.max_tokens) == (2.0, 1.0, 10**6)
+    for kind in ("math", "choice", "text"):
+        assert (
+            _read(
+                {"model": "m", "prompt": "Q", "deepprune": {"answer_type": kind}}
+            ).problem.answer_type
+            == kind
+        )
+    ch = _read({"model": "m", "messages": [{"role": "user", "content": "é?"}]}, chat=True)
+    assert ch.problem.id == problem_id('[["user", "é?"]]')
+    assert str(ProxyError(400, "bad thing")) == "bad thing"
+    assert ProxyError(408, "a slow body").kind == "invalid_request_error"
+    base = {"model": "m", "prompt": "x", "n": 4}
+    for key, v in (("echo", True), ("logprobs", 1), ("top_logprobs", 1), ("presence_penalty", 1.0)):
+        assert unprunable_reason({**base, key: v}).param == key, key
+    assert (
+        unprunable_reason({**base, "best_of": 4, "frequency_penalty": 0.5}).param
+        == "frequency_penalty"
+    )
+    with pytest.raises(Unprunable) as e:
+        _read({**base, "max_tokens": 32}, method="deepprune")
+    assert str(e.value) == ("max_tokens 32 is at or below DeepPrune's cut (32 tokens): every trace "
+                            "would end before it is judged")  # fmt: skip
 
 
 def test_what_the_vote_cannot_honour_is_unprunable_by_hand():
