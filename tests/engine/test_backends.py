@@ -321,6 +321,12 @@ def test_get_backend_passes_each_backend_its_settings(monkeypatch):
         get_backend("openai", model="m")
     assert str(e.value) == "backend 'openai' needs --base-url"
     with pytest.raises(ConfigError) as e:
+        get_backend("openai")
+    assert str(e.value) == "backend 'openai' needs --base-url, --model"
+    with pytest.raises(ConfigError) as e:
+        get_backend("tgi")
+    assert str(e.value) == "unknown backend 'tgi'; known: openai, vllm, replay"
+    with pytest.raises(ConfigError) as e:
         get_backend("vllm")
     assert str(e.value) == "backend 'vllm' needs --model"
     with pytest.raises(ConfigError) as e:

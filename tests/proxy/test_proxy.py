@@ -571,6 +571,10 @@ def test_a_request_at_its_bounds_and_what_it_is_refused_for_by_hand():
         unprunable_reason({**base, "best_of": 4, "frequency_penalty": 0.5}).param
         == "frequency_penalty"
     )
+    text_format = {
+        "response_format": {"type": "text"}
+    }  # changes nothing; the fields after it count
+    assert unprunable_reason({**base, **text_format, "echo": True}).param == "echo"
     with pytest.raises(Unprunable) as e:
         _read({**base, "max_tokens": 32}, method="deepprune")
     assert str(e.value) == ("max_tokens 32 is at or below DeepPrune's cut (32 tokens): every trace "
