@@ -16,6 +16,7 @@ test runs (pyproject.toml's ``[tool.mutmut] pytest_add_cli_args_test_selection``
 from __future__ import annotations
 
 import collections
+import math
 import os
 import re
 import subprocess
@@ -166,7 +167,7 @@ def table(results: str, equivalent: dict[str, str]):
     """Rows (module, caught, hung, survived, of which equivalent, no tests, score) from ``mutmut
     results --all true``, then the **all** row; and the (name, status) of each mutant listed as
     equivalent that did not survive (killed, or renamed after its function changed). Score:
-    caught / (caught + survived - equivalent)."""
+    caught / (caught + survived - equivalent), in percent to one decimal, rounded down."""
     by_module: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     stale = []
     for line in results.splitlines():
@@ -197,7 +198,9 @@ def table(results: str, equivalent: dict[str, str]):
         # looped forever, killed by hand: mutmut's own timeout does not always fire)
         hung = c["timeout"] + c["segfault"] + c["suspicious"]
         k, s, eq = c["killed"] + hung, c["survived"], c["equivalent"]
-        rows.append((mod, k, hung, s, eq, c["no tests"], f"{100 * k / max(k + s - eq, 1):.0f}%"))
+        # one decimal, rounded down: 100% only where no countable survivor is left
+        score = math.floor(1000 * k / max(k + s - eq, 1)) / 10
+        rows.append((mod, k, hung, s, eq, c["no tests"], f"{score:.1f}%"))
     return rows, stale
 
 

@@ -104,14 +104,21 @@ def test_the_score_counts_equivalent_survivors_out_and_says_a_stale_listing():
     eq = {"deepprune.a.x_f__mutmut_3": "why", "deepprune.b.xǁCǁm__mutmut_2": "why",
           "deepprune.a.x_f__mutmut_9": "why", "deepprune.z.x_g__mutmut_1": "why"}  # fmt: skip
     rows, stale = scores.table(results, eq)
-    assert rows == [("a", 2, 1, 2, 1, 1, "67%"), ("b", 1, 0, 1, 0, 0, "50%"),
-                    ("**all**", 3, 1, 3, 1, 1, "60%")]  # fmt: skip
+    assert rows == [("a", 2, 1, 2, 1, 1, "66.6%"), ("b", 1, 0, 1, 0, 0, "50.0%"),
+                    ("**all**", 3, 1, 3, 1, 1, "60.0%")]  # fmt: skip
     assert stale == [
         ("deepprune.b.xǁCǁm__mutmut_2", "killed"),
         ("deepprune.a.x_f__mutmut_9", "not a mutant here"),
     ]
-    assert scores.table(results, {})[0][-1] == ("**all**", 3, 1, 3, 0, 1, "50%")
+    assert scores.table(results, {})[0][-1] == ("**all**", 3, 1, 3, 0, 1, "50.0%")
     assert scores.table("", eq) == ([], [])
+    # rounded down: 1,999 of 2,000 is 99.9%, never the 100% of no survivor
+    many = [f"    deepprune.c.x_f__mutmut_{i}: killed" for i in range(1999)]
+    assert (
+        scores.table("\n".join([*many, "    deepprune.c.x_f__mutmut_1999: survived"]), {})[0][0][-1]
+        == "99.9%"
+    )
+    assert scores.table("\n".join(many), {})[0][0][-1] == "100.0%"
 
 
 def test_the_equivalent_list_gives_each_mutant_a_named_reason(tmp_path):

@@ -183,3 +183,41 @@ def test_a_wave_reports_how_many_traces_it_launched(tmp_path):
     assert out.info == {"k": 2, "launched": 3} and out.tokens == 5 + 10 + 10
     out = WaveStop(AdaptiveConsistency(0.999), wave=3).run(q, [0, 1, 2, 3, 4], None)
     assert out.info == {"k": 5, "launched": 5}  # never sure: every trace, the last wave short
+
+
+def test_the_stopping_rules_at_their_bounds_by_hand():
+    """Adaptive-Consistency's rule: the paper's defaults (0.95, beta; 2,000 Dirichlet draws ours),
+    each refusal in one line, the beta and Dirichlet criteria each its own, and a stop once the
+    confidence reaches the threshold (equal is enough). ConSol's SPRT: stop exactly where
+    a log(2 p1) + b log(2 (1 - p1)) reaches log((1 - beta) / alpha), by hand over every count."""
+    import math
+
+    from deepprune.errors import ConfigError
+    from deepprune.stopping import AscRule, ConsolRule, beta_leader, dirichlet_leader
+
+    r = AscRule()
+    assert (r.threshold, r.criterion, r.draws) == (0.95, "beta", 2000)
+    for kw, says in (({"criterion": "gamma"}, "criterion must be beta or dirichlet, got 'gamma'"),
+                     ({"threshold": 0.5}, "threshold must be in (0.5, 1), got 0.5"),
+                     ({"threshold": 1}, "threshold must be in (0.5, 1), got 1")):  # fmt: skip
+        with pytest.raises(ConfigError) as e:
+            AscRule(**kw)
+        assert str(e.value) == says
+    assert AscRule(criterion="beta").confidence([5, 1]) == beta_leader(5, 1) == 0.9375
+    assert (
+        AscRule(criterion="dirichlet").confidence([5, 1])
+        == dirichlet_leader((5, 1), 2000)
+        != 0.9375
+    )
+    assert AscRule(criterion="dirichlet", draws=500).confidence([5, 1]) == dirichlet_leader(
+        (5, 1), 500
+    )
+    assert AscRule().confidence([]) == 0.0 and AscRule().confidence([4]) == beta_leader(4, 0)
+    at = AscRule(threshold=0.9375)  # the confidence of 5 votes against 1, exactly
+    assert at.stop({0: 5, 1: 1}, 6) and not at.stop({0: 4, 1: 1}, 5)
+    c = ConsolRule()
+    up, down, bound = math.log(1.5), math.log(0.5), math.log(0.8 / 0.05)
+    for a in range(12):
+        for b in range(a + 1):
+            counts = {0: a, 1: b} if b else ({0: a} if a else {})
+            assert c.stop(counts, a + b) == (a > 0 and a * up + b * down >= bound - 1e-12), (a, b)
