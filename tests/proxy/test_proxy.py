@@ -194,6 +194,7 @@ def test_the_deadline_is_a_504_and_the_upstream_stream_is_closed(upstream):
         assert h.proxy.running == 0
 
 
+@pytest.mark.slow  # ~5 s: it waits out a queue (the fast suite stays under 2 minutes)
 def test_a_full_queue_is_a_429_with_retry_after(upstream):
     with _proxy(
         upstream, "stall", method="cons@N", timeout=5.0, retries=0, max_running=1, max_queued=0
