@@ -707,6 +707,22 @@ def test_the_servers_context_is_read_where_it_says_it_and_only_a_count(route):
             assert asyncio.run(context(fs.url())) is None
 
 
+def _completion(url, req, **kw):
+    """What the backend completes (not streamed) for ``req`` from ``url``: (text, Finish)."""
+    import asyncio
+
+    from deepprune.engine.backends.openai_compat import OpenAIBackend
+
+    async def go():
+        b = OpenAIBackend(url, "fault-model", retries=0, timeout=5.0, **kw)
+        try:
+            return await b.complete(req)
+        finally:
+            await b.close()
+
+    return asyncio.run(go())
+
+
 def _trace(url, req, **kw):
     """What the backend streams for ``req`` from ``url``: its deltas, then its Finish."""
     import asyncio
@@ -760,10 +776,8 @@ def test_an_empty_completion_is_no_token_and_a_bad_count_of_it_is_clamped_to_non
     """A stop string met by the first token: no text. A server's count of 0 is then plausible
     (streamed: taken, not flagged); completed, an implausible count (negative, not an integer) is
     clamped to 0 tokens (no text, no token to count) and flagged."""
-    import asyncio
 
     from deepprune.engine.backends import Request
-    from deepprune.engine.backends.openai_compat import OpenAIBackend
 
     req = Request("q/1", "1+1?", 0, 12, stop=(" so",))
     with FaultServer() as fs:
@@ -776,16 +790,9 @@ def test_an_empty_completion_is_no_token_and_a_bad_count_of_it_is_clamped_to_non
             (),
         )
 
-        async def complete(url):
-            b = OpenAIBackend(url, "fault-model", retries=0, timeout=5.0)
-            try:
-                return await b.complete(req)
-            finally:
-                await b.close()
-
         for mode, flag in (("negative-usage", "negative usage (-5)"),
                            ("usage-not-int", "usage.completion_tokens is not an integer (7.5)")):  # fmt: skip
-            text, fin = asyncio.run(complete(fs.url(mode)))
+            text, fin = _completion(fs.url(mode), req)
             assert (text, fin.completion_tokens, fin.usage_source, fin.flags) == (
                 "",
                 0,
@@ -798,10 +805,8 @@ def test_an_empty_completion_is_no_token_and_a_bad_count_of_it_is_clamped_to_non
 def test_a_trace_cut_at_max_tokens_is_unfinished_whichever_count_it_takes():
     """Cut at max_tokens=6 (finish "length"): unfinished, counted by the server where its usage is
     plausible, by the client where there is none or it is implausible; the same completed."""
-    import asyncio
 
     from deepprune.engine.backends import Request
-    from deepprune.engine.backends.openai_compat import OpenAIBackend
 
     req = Request("q/1", "1+1?", 0, 6)
     with FaultServer() as fs:
@@ -815,15 +820,8 @@ def test_a_trace_cut_at_max_tokens_is_unfinished_whichever_count_it_takes():
                 flags,
             ), mode
 
-        async def complete(url):
-            b = OpenAIBackend(url, "fault-model", retries=0, timeout=5.0)
-            try:
-                return await b.complete(req)
-            finally:
-                await b.close()
-
         for mode, n, source in (("ok", 6, "usage"), ("negative-usage", 1, "usage-clamped")):
-            _, fin = asyncio.run(complete(fs.url(mode)))
+            _, fin = _completion(fs.url(mode), req)
             assert (fin.finished, fin.completion_tokens, fin.usage_source) == (False, n, source), (
                 mode
             )
