@@ -112,10 +112,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self._refused():
             return
         if mode is not None and rest == "/v1/models":
-            entry, more = (
-                {"id": MODEL, "object": "model"},
-                [{"id": m, "object": "model"} for m in self.server.more_models],
-            )
+            entry = {"id": MODEL, "object": "model"}
+            more = [{"id": m, "object": "model"} for m in self.server.more_models]
             if (
                 self.server.max_model_len is not None and self.server.context_route == "models"
             ):  # as vLLM lists it
@@ -378,11 +376,8 @@ class FaultServer:
         # status[route] answers it with that HTTP status (its usual body), delay[route] after that many
         # seconds; more_models are listed in /models after MODEL (completions serve MODEL alone)
         self.status, self.delay, self.more_models = {}, {}, []
-        self.httpd.status, self.httpd.delay, self.httpd.more_models = (
-            self.status,
-            self.delay,
-            self.more_models,
-        )
+        self.httpd.status, self.httpd.delay = self.status, self.delay
+        self.httpd.more_models = self.more_models
         self.httpd.api_key, self.httpd.refused = api_key, 0
         self.httpd.generated = 0  # tokens sent in completions (GET /metrics)
         self.port = self.httpd.server_address[1]

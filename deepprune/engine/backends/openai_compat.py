@@ -353,9 +353,8 @@ class OpenAIBackend(Backend):
         return (chat_kwargs if self.api == "chat" else completion_kwargs)(req, self.model, stream)
 
     async def stream(self, req: Request):
-        stream = await self._create(
-            req, self._kwargs(req, True)
-        )  # always a stream: openai reads any body as one
+        # always a stream: the openai client reads any body of a streamed request as one
+        stream = await self._create(req, self._kwargs(req, True))
         counted, reason, usage, done, text_seen = 0, None, None, False, False
         flag = None
         try:
